@@ -1,0 +1,269 @@
+//! Types shared by the eBPF programs (kernel side) and the loader (user space).
+//!
+//! Everything here is `repr(C)` and plain data: the kernel writes these bytes into maps and the
+//! ring buffer, user space reads them back. Enumerations travel as integers and are converted
+//! with `TryFrom` on the user side, so a value from a newer kernel object is an error, not UB.
+#![no_std]
+
+/// Length of `net_device.name` in the kernel.
+pub const IFNAMSIZ: usize = 16;
+
+/// Names of the maps, so loader and programs cannot drift apart.
+pub mod maps {
+    pub const EVENTS: &str = "EVENTS";
+    pub const CONFIG: &str = "CONFIG";
+    pub const COUNTERS: &str = "COUNTERS";
+    pub const TC_PACKETS: &str = "TC_PACKETS";
+    pub const WATCH_NETS: &str = "WATCH_NETS";
+    pub const WATCH_NETNS: &str = "WATCH_NETNS";
+}
+
+/// Where in the kernel an [`Event`] was observed.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Hook {
+    TcIngress = 1,
+    TcEgress = 2,
+    NetifReceive = 3,
+    NetDevXmit = 4,
+    KfreeSkb = 5,
+    FibLookup = 6,
+    IcmpSend = 7,
+    TcpSendReset = 8,
+    NeighUpdate = 9,
+    NeighCreate = 10,
+    /// Enrichment (kprobe/fentry): the bridge forwards a frame to a port.
+    BrForward = 11,
+    /// Enrichment: the bridge passes a frame up to the host stack.
+    BrPassUp = 12,
+    /// Enrichment: a netfilter hook returned a verdict.
+    NfVerdict = 13,
+    /// Enrichment: iptables (legacy or nft-compat) evaluated a table.
+    IptDoTable = 14,
+}
+
+impl TryFrom<u8> for Hook {
+    type Error = u8;
+    fn try_from(v: u8) -> Result<Self, u8> {
+        Ok(match v {
+            1 => Self::TcIngress,
+            2 => Self::TcEgress,
+            3 => Self::NetifReceive,
+            4 => Self::NetDevXmit,
+            5 => Self::KfreeSkb,
+            6 => Self::FibLookup,
+            7 => Self::IcmpSend,
+            8 => Self::TcpSendReset,
+            9 => Self::NeighUpdate,
+            10 => Self::NeighCreate,
+            11 => Self::BrForward,
+            12 => Self::BrPassUp,
+            13 => Self::NfVerdict,
+            14 => Self::IptDoTable,
+            other => return Err(other),
+        })
+    }
+}
+
+/// One observation made by a kernel program. Fields that do not apply to a hook are zero.
+///
+/// Addresses are in network byte order as read from the packet; ports are in host order.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Event {
+    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC).
+    pub ts_ns: u64,
+    /// Address of the `sk_buff`: ties together the hops of one packet.
+    pub skb: u64,
+    /// kfree_skb: the caller that dropped the packet, a kernel text address.
+    pub location: u64,
+    pub hook: u8,
+    /// IP protocol number (6 tcp, 17 udp, 1 icmp).
+    pub proto: u8,
+    pub tcp_flags: u8,
+    pub icmp_type: u8,
+    pub icmp_code: u8,
+    /// For ICMP errors: the protocol of the packet quoted inside.
+    pub inner_proto: u8,
+    pub _pad: [u8; 2],
+    pub saddr: u32,
+    pub daddr: u32,
+    pub sport: u16,
+    pub dport: u16,
+    pub ifindex: u32,
+    /// Inode number of the network namespace of the device (0 when unknown).
+    pub netns: u32,
+    /// kfree_skb: `enum skb_drop_reason`; tcp_send_reset: `enum sk_rst_reason`;
+    /// nf verdict: the verdict.
+    pub reason: u32,
+    /// fib lookup: error (negative errno, 0 on success); net_dev_xmit: rc;
+    /// neigh: new NUD state.
+    pub value: i32,
+    /// fib lookup: routing table id; nf hook: hook number.
+    pub table: u32,
+    /// fib lookup: output ifindex chosen; neigh: the neighbour's IPv4 key.
+    pub aux: u32,
+    /// fib lookup: IPv4 gateway.
+    pub gateway: u32,
+    pub len: u32,
+    pub ifname: [u8; IFNAMSIZ],
+}
+
+impl Event {
+    pub const ZERO: Event = Event {
+        ts_ns: 0,
+        skb: 0,
+        location: 0,
+        hook: 0,
+        proto: 0,
+        tcp_flags: 0,
+        icmp_type: 0,
+        icmp_code: 0,
+        inner_proto: 0,
+        _pad: [0; 2],
+        saddr: 0,
+        daddr: 0,
+        sport: 0,
+        dport: 0,
+        ifindex: 0,
+        netns: 0,
+        reason: 0,
+        value: 0,
+        table: 0,
+        aux: 0,
+        gateway: 0,
+        len: 0,
+        ifname: [0; IFNAMSIZ],
+    };
+}
+
+/// What the programs look for.
+pub const MODE_OFF: u32 = 0;
+/// Only the probe's flow: `probe_proto` with `probe_port` as source or destination port
+/// (ICMP: echo identifier), in any of its NAT-translated forms.
+pub const MODE_PROBE: u32 = 1;
+/// Drops, route failures and resets whose addresses fall in `WATCH_NETS`, seen in a namespace of
+/// `WATCH_NETNS` (if that map is non-empty).
+pub const MODE_WATCH: u32 = 2;
+
+/// Byte offsets of kernel structure members, resolved from the running kernel's BTF by user
+/// space (this crate's programs are not CO-RE-relocated, so they read through these).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SkbOffsets {
+    pub head: u16,
+    pub data: u16,
+    pub len: u16,
+    pub network_header: u16,
+    pub transport_header: u16,
+    pub protocol: u16,
+    pub dev: u16,
+    pub dev_ifindex: u16,
+    pub dev_name: u16,
+    pub dev_nd_net: u16,
+    pub net_ns_inum: u16,
+    pub _pad: u16,
+}
+
+/// Field offsets of classic tracepoints' records, read from tracefs `format` files.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TracepointOffsets {
+    pub fib_tb_id: u16,
+    pub fib_err: u16,
+    pub fib_oif: u16,
+    pub fib_proto: u16,
+    pub fib_src: u16,
+    pub fib_dst: u16,
+    pub fib_gw4: u16,
+    pub fib_sport: u16,
+    pub fib_dport: u16,
+    pub fib_name: u16,
+    pub neigh_dev: u16,
+    pub neigh_key4: u16,
+    pub neigh_state: u16,
+    pub neigh_create_dev: u16,
+    pub neigh_create_key4: u16,
+    pub _pad: u16,
+}
+
+/// Argument positions of BTF tracepoints whose prototype changed across kernels.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ArgLayout {
+    /// kfree_skb: index of `reason`, or `NO_ARG` on kernels before 5.17.
+    pub kfree_reason: u8,
+    /// tcp_send_reset: index of `skb` (1 on 5.x-6.x: (sk, skb)).
+    pub reset_skb: u8,
+    /// tcp_send_reset: index of `reason`, or `NO_ARG`.
+    pub reset_reason: u8,
+    pub _pad: u8,
+}
+
+pub const NO_ARG: u8 = 0xff;
+
+/// Slots in `Config::probe_addrs`.
+pub const PROBE_ADDRS: usize = 8;
+
+/// The single entry of the `CONFIG` array.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Config {
+    pub mode: u32,
+    pub probe_proto: u8,
+    /// Watch mode: only namespaces listed in `WATCH_NETNS`.
+    pub watch_netns_only: u8,
+    pub probe_port: u16,
+    /// Probe mode: addresses on the probe's path (ends, NAT forms, gateways), for hooks that
+    /// see addresses but no ports (route lookups, neighbour resolution). 0 = unused slot.
+    pub probe_addrs: [u32; PROBE_ADDRS],
+    pub skb: SkbOffsets,
+    pub tp: TracepointOffsets,
+    pub args: ArgLayout,
+}
+
+/// Indices of the per-CPU `COUNTERS` array.
+pub mod counters {
+    /// Events written to the ring buffer.
+    pub const EMITTED: u32 = 0;
+    /// Events that matched but found the ring buffer full.
+    pub const LOST: u32 = 1;
+    /// Packets the filter looked at (hot-path cost indicator).
+    pub const INSPECTED: u32 = 2;
+    pub const LEN: u32 = 4;
+}
+
+/// Key of the `WATCH_NETS` LPM trie: an IPv4 prefix (address in network byte order).
+pub type Ipv4Prefix = u32;
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: all of these are repr(C), Copy, contain only integers and arrays of integers,
+    // and every bit pattern is a valid value.
+    unsafe impl aya::Pod for super::Event {}
+    unsafe impl aya::Pod for super::Config {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hook_round_trips() {
+        for v in 1u8..=14 {
+            let h = Hook::try_from(v).unwrap();
+            assert_eq!(h as u8, v);
+        }
+        assert_eq!(Hook::try_from(0), Err(0));
+        assert_eq!(Hook::try_from(15), Err(15));
+    }
+
+    #[test]
+    fn layout_is_stable() {
+        // The kernel and user space must agree on these sizes; a change here is a change of
+        // the binary interface between the two halves.
+        assert_eq!(core::mem::size_of::<Event>(), 88);
+        assert_eq!(core::mem::size_of::<SkbOffsets>(), 24);
+        assert_eq!(core::mem::size_of::<Config>(), 8 + 24 + 32 + 4);
+    }
+}

@@ -1,0 +1,59 @@
+//! Does a packet belong to what user space asked for? The few comparisons every packet pays.
+use aya_ebpf::maps::lpm_trie::Key;
+use dockernet_trace_common::{Config, MODE_PROBE, MODE_WATCH};
+
+use crate::{
+    maps::{WATCH_NETNS, WATCH_NETS},
+    packet::Packet,
+};
+
+/// The probe's flow, in any NAT-translated form: same protocol, and the probe's port (ICMP:
+/// echo identifier) as either port. NAT keeps ports unless they collide, which the random,
+/// high probe port makes unlikely.
+#[inline(always)]
+pub fn is_probe(cfg: &Config, p: &Packet) -> bool {
+    cfg.mode == MODE_PROBE
+        && p.flow_proto() == cfg.probe_proto
+        && (p.sport == cfg.probe_port || p.dport == cfg.probe_port)
+}
+
+/// Addresses the probe's path involves (ends, translations, gateways); 0 ends the list.
+#[inline(always)]
+pub fn is_probe_addr(cfg: &Config, addr: u32) -> bool {
+    if addr == 0 {
+        return false;
+    }
+    let mut i = 0;
+    while i < cfg.probe_addrs.len() {
+        if cfg.probe_addrs[i] == addr {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+#[inline(always)]
+fn watched_addr(addr: u32) -> bool {
+    WATCH_NETS.get(Key::new(32, addr)).is_some()
+}
+
+/// Watch mode: an address of the packet lies in a watched prefix, and the namespace (when
+/// known and when user space restricts namespaces) is watched.
+#[inline(always)]
+pub fn is_watched(cfg: &Config, p: &Packet, netns: u32) -> bool {
+    if cfg.mode != MODE_WATCH {
+        return false;
+    }
+    if cfg.watch_netns_only != 0 && netns != 0 {
+        if WATCH_NETNS.get_ptr(&netns).is_none() {
+            return false;
+        }
+    }
+    watched_addr(p.saddr) || watched_addr(p.daddr)
+}
+
+#[inline(always)]
+pub fn is_watched_addr(cfg: &Config, addr: u32) -> bool {
+    cfg.mode == MODE_WATCH && watched_addr(addr)
+}

@@ -1,0 +1,139 @@
+//! BTF tracepoints that receive a `struct sk_buff *`: hops, drops, ICMP errors and resets.
+//!
+//! These fire for every packet in every namespace, so each first checks the cheap things
+//! (configured? IPv4?) and parses only then.
+use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
+use dockernet_trace_common::{Config, Hook, MODE_PROBE};
+
+use crate::{
+    context::{Device, config, device, read},
+    emit::{event, submit},
+    filter::{is_probe, is_watched},
+    packet::{KernelPacket, Packet, parse, skb_protocol_is_ipv4},
+};
+
+/// Where the IPv4 header is, at this hook.
+#[derive(Clone, Copy)]
+enum Start {
+    /// `skb->data`: on receive, after the link-layer header was pulled.
+    Data,
+    /// `skb->head + skb->network_header`: once the stack has set the network header.
+    NetworkHeader,
+}
+
+#[inline(always)]
+fn skb_packet(cfg: &Config, skb: u64, start: Start) -> Option<Packet> {
+    let o = &cfg.skb;
+    let proto: u16 = read(skb, o.protocol).ok()?;
+    if !skb_protocol_is_ipv4(proto) {
+        return None;
+    }
+    let ip = match start {
+        Start::Data => read::<u64>(skb, o.data).ok()?,
+        Start::NetworkHeader => {
+            let head: u64 = read(skb, o.head).ok()?;
+            let nh: u16 = read(skb, o.network_header).ok()?;
+            if nh == 0xffff {
+                read::<u64>(skb, o.data).ok()?
+            } else {
+                head + nh as u64
+            }
+        }
+    };
+    parse(&KernelPacket(ip))
+}
+
+#[inline(always)]
+fn skb_device(cfg: &Config, skb: u64) -> Device {
+    let dev = read::<u64>(skb, cfg.skb.dev).unwrap_or(0);
+    device(cfg, dev)
+}
+
+/// Hops are only recorded for the probe; watch mode does not pay for them.
+#[inline(always)]
+fn hop(skb: u64, hook: Hook, start: Start, value: i32) {
+    let Some(cfg) = config() else { return };
+    if cfg.mode != MODE_PROBE || skb == 0 {
+        return;
+    }
+    let Some(p) = skb_packet(cfg, skb, start) else { return };
+    if !is_probe(cfg, &p) {
+        return;
+    }
+    let mut e = event(hook, skb, &p, &skb_device(cfg, skb));
+    e.value = value;
+    submit(&e);
+}
+
+#[btf_tracepoint(function = "netif_receive_skb")]
+pub fn netif_receive_skb(ctx: BtfTracePointContext) -> i32 {
+    hop(ctx.arg::<u64>(0), Hook::NetifReceive, Start::Data, 0);
+    0
+}
+
+#[btf_tracepoint(function = "net_dev_xmit")]
+pub fn net_dev_xmit(ctx: BtfTracePointContext) -> i32 {
+    // (skb, rc, dev, skb_len)
+    hop(ctx.arg::<u64>(0), Hook::NetDevXmit, Start::NetworkHeader, ctx.arg::<i32>(1));
+    0
+}
+
+/// Probe packets, or (watch mode) packets of watched networks in watched namespaces.
+#[inline(always)]
+fn wanted(skb: u64, start: Start) -> Option<(&'static Config, Packet, Device)> {
+    let cfg = config()?;
+    if skb == 0 {
+        return None;
+    }
+    let p = skb_packet(cfg, skb, start)?;
+    if is_probe(cfg, &p) {
+        return Some((cfg, p, skb_device(cfg, skb)));
+    }
+    let dev = skb_device(cfg, skb);
+    if is_watched(cfg, &p, dev.netns) {
+        return Some((cfg, p, dev));
+    }
+    None
+}
+
+#[btf_tracepoint(function = "kfree_skb")]
+pub fn kfree_skb(ctx: BtfTracePointContext) -> i32 {
+    // (skb, location[, reason[, rx_sk]]): reason arrived in 5.17.
+    let skb = ctx.arg::<u64>(0);
+    let Some((cfg, p, dev)) = wanted(skb, Start::NetworkHeader) else { return 0 };
+    let mut e = event(Hook::KfreeSkb, skb, &p, &dev);
+    e.location = ctx.arg::<u64>(1);
+    if cfg.args.kfree_reason == 2 {
+        e.reason = ctx.arg::<u32>(2);
+    }
+    submit(&e);
+    0
+}
+
+#[btf_tracepoint(function = "icmp_send")]
+pub fn icmp_send(ctx: BtfTracePointContext) -> i32 {
+    // (skb_in, type, code): the packet the error is about.
+    let skb = ctx.arg::<u64>(0);
+    let Some((_, p, dev)) = wanted(skb, Start::NetworkHeader) else { return 0 };
+    let mut e = event(Hook::IcmpSend, skb, &p, &dev);
+    e.icmp_type = ctx.arg::<i32>(1) as u8;
+    e.icmp_code = ctx.arg::<i32>(2) as u8;
+    submit(&e);
+    0
+}
+
+#[btf_tracepoint(function = "tcp_send_reset")]
+pub fn tcp_send_reset(ctx: BtfTracePointContext) -> i32 {
+    // (sk, skb[, reason]): skb is the packet being answered with a reset (may be NULL for
+    // resets of established sockets, which carry no packet).
+    let Some(cfg) = config() else { return 0 };
+    let skb = if cfg.args.reset_skb == 1 { ctx.arg::<u64>(1) } else { 0 };
+    let Some((cfg, p, dev)) = wanted(skb, Start::NetworkHeader) else { return 0 };
+    let mut e = event(Hook::TcpSendReset, skb, &p, &dev);
+    // 6.10+ added `reason`; before that the reset has none (NO_ARG).
+    if cfg.args.reset_reason == 2 {
+        e.reason = ctx.arg::<u32>(2);
+    }
+    submit(&e);
+    0
+}

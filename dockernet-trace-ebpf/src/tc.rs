@@ -1,0 +1,58 @@
+//! tc classifiers for the interfaces on the expected path (host-side veths, bridges, uplink).
+//!
+//! Attached through tcx where the kernel has it (the link dies with our process), else as a
+//! direct-action cls_bpf filter. They only observe: the return value is always "continue".
+use aya_ebpf::{macros::classifier, programs::TcContext};
+use dockernet_trace_common::Hook;
+
+use crate::{
+    context::{Device, config},
+    emit::{event, submit},
+    filter::is_probe,
+    maps::TC_PACKETS,
+    packet::{TcPacket, parse, tc_is_ipv4},
+};
+
+/// TC_ACT_UNSPEC / TCX_NEXT: let the packet go on exactly as if we were not here.
+const CONTINUE: i32 = -1;
+
+#[classifier]
+pub fn dnt_tc_ingress(ctx: TcContext) -> i32 {
+    observe(&ctx, Hook::TcIngress);
+    CONTINUE
+}
+
+#[classifier]
+pub fn dnt_tc_egress(ctx: TcContext) -> i32 {
+    observe(&ctx, Hook::TcEgress);
+    CONTINUE
+}
+
+#[inline(always)]
+fn observe(ctx: &TcContext, hook: Hook) {
+    // SAFETY: `skb` is the context pointer the kernel handed to this program.
+    let ifindex = unsafe { (*ctx.skb.skb).ifindex };
+    count_packet(ifindex);
+    let Some(cfg) = config() else { return };
+    if !tc_is_ipv4(ctx) {
+        return;
+    }
+    let Some(p) = parse(&TcPacket(ctx)) else { return };
+    if !is_probe(cfg, &p) {
+        return;
+    }
+    // tc runs in the namespace the tool attached it in; user space knows which that is.
+    let dev = Device { ifindex, netns: 0, name: [0; 16] };
+    submit(&event(hook, 0, &p, &dev));
+}
+
+#[inline(always)]
+fn count_packet(ifindex: u32) {
+    match TC_PACKETS.get_ptr_mut(&ifindex) {
+        // SAFETY: per-CPU value, no concurrent writer.
+        Some(n) => unsafe { *n += 1 },
+        None => {
+            let _ = TC_PACKETS.insert(&ifindex, &1, 0);
+        }
+    }
+}

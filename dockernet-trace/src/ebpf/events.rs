@@ -1,0 +1,239 @@
+//! Raw kernel events turned into typed ones, one factory per hook, and the ring buffer reader.
+use std::{
+    net::Ipv4Addr,
+    os::fd::AsRawFd,
+};
+
+use aya::maps::{MapData, RingBuf};
+use dockernet_trace_common::{Event, Hook};
+use serde::Serialize;
+use tokio::io::unix::AsyncFd;
+
+use crate::kernel::DropReasons;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    Tcp,
+    Udp,
+    Icmp,
+    Other(u8),
+}
+
+impl Proto {
+    pub fn from_number(n: u8) -> Self {
+        match n {
+            6 => Self::Tcp,
+            17 => Self::Udp,
+            1 => Self::Icmp,
+            n => Self::Other(n),
+        }
+    }
+    pub fn number(self) -> u8 {
+        match self {
+            Self::Tcp => 6,
+            Self::Udp => 17,
+            Self::Icmp => 1,
+            Self::Other(n) => n,
+        }
+    }
+    pub fn name(self) -> String {
+        match self {
+            Self::Tcp => "tcp".into(),
+            Self::Udp => "udp".into(),
+            Self::Icmp => "icmp".into(),
+            Self::Other(n) => format!("proto-{n}"),
+        }
+    }
+}
+
+/// A packet's addresses as seen at one place (ports are the ICMP echo id for ICMP).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Tuple {
+    pub proto: Proto,
+    pub src: Ipv4Addr,
+    pub sport: u16,
+    pub dst: Ipv4Addr,
+    pub dport: u16,
+}
+
+impl Tuple {
+    pub fn src_str(&self) -> String {
+        endpoint(self.src, self.sport, self.proto)
+    }
+    pub fn dst_str(&self) -> String {
+        endpoint(self.dst, self.dport, self.proto)
+    }
+    /// The same flow seen from the other side.
+    pub fn reversed(&self) -> Self {
+        Self { proto: self.proto, src: self.dst, sport: self.dport, dst: self.src, dport: self.sport }
+    }
+}
+
+fn endpoint(ip: Ipv4Addr, port: u16, proto: Proto) -> String {
+    match proto {
+        Proto::Tcp | Proto::Udp => format!("{ip}:{port}"),
+        _ => ip.to_string(),
+    }
+}
+
+/// Where an event happened: the device and its namespace (0 when the hook cannot tell).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Place {
+    pub ifindex: u32,
+    pub ifname: String,
+    pub netns: u32,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Detail {
+    /// The packet passed a tc hook or a device.
+    Hop { tcp_flags: u8, icmp_type: u8, icmp_code: u8, inner_proto: u8, rc: i32 },
+    /// The packet was freed as a drop.
+    Drop { reason: String, location: u64 },
+    /// A route lookup and its result.
+    Route { table: u32, err: i32, oif: u32, gateway: Ipv4Addr },
+    /// The kernel answered a packet with an ICMP error.
+    IcmpError { icmp_type: u8, icmp_code: u8 },
+    /// The kernel answered a packet with a TCP reset.
+    Reset { reason: u32 },
+    /// ARP state of a neighbour changed (or resolution began: `created`).
+    Neighbour { addr: Ipv4Addr, state: u8, created: bool },
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct KernelEvent {
+    /// CLOCK_MONOTONIC nanoseconds.
+    pub t_ns: u64,
+    #[serde(serialize_with = "hook_name")]
+    pub hook: Hook,
+    pub skb: u64,
+    pub place: Place,
+    pub tuple: Option<Tuple>,
+    pub detail: Detail,
+}
+
+fn hook_name<S: serde::Serializer>(h: &Hook, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(hook_label(*h))
+}
+
+/// The name a hook has in output (`tc_ingress`, `kfree_skb`, ...).
+pub fn hook_label(h: Hook) -> &'static str {
+    match h {
+        Hook::TcIngress => "tc_ingress",
+        Hook::TcEgress => "tc_egress",
+        Hook::NetifReceive => "netif_receive_skb",
+        Hook::NetDevXmit => "net_dev_xmit",
+        Hook::KfreeSkb => "kfree_skb",
+        Hook::FibLookup => "fib_table_lookup",
+        Hook::IcmpSend => "icmp_send",
+        Hook::TcpSendReset => "tcp_send_reset",
+        Hook::NeighUpdate => "neigh_update",
+        Hook::NeighCreate => "neigh_create",
+        Hook::BrForward => "br_forward",
+        Hook::BrPassUp => "br_pass_frame_up",
+        Hook::NfVerdict => "nf_hook_slow",
+        Hook::IptDoTable => "ipt_do_table",
+    }
+}
+
+fn ip(be: u32) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from_be(be))
+}
+
+fn ifname(raw: &[u8]) -> String {
+    let end = raw.iter().position(|b| *b == 0).unwrap_or(raw.len());
+    String::from_utf8_lossy(&raw[..end]).into_owned()
+}
+
+fn tuple(e: &Event) -> Tuple {
+    let proto = if e.inner_proto != 0 { e.inner_proto } else { e.proto };
+    Tuple {
+        proto: Proto::from_number(proto),
+        src: ip(e.saddr),
+        sport: e.sport,
+        dst: ip(e.daddr),
+        dport: e.dport,
+    }
+}
+
+impl KernelEvent {
+    /// The factory: one small function per hook turns the raw record into a typed event.
+    pub fn from_raw(e: &Event, reasons: &DropReasons) -> Option<Self> {
+        let hook = Hook::try_from(e.hook).ok()?;
+        let place = Place { ifindex: e.ifindex, ifname: ifname(&e.ifname), netns: e.netns };
+        let base = |tuple, detail| KernelEvent { t_ns: e.ts_ns, hook, skb: e.skb, place: place.clone(), tuple, detail };
+        Some(match hook {
+            Hook::TcIngress | Hook::TcEgress | Hook::NetifReceive | Hook::NetDevXmit
+            | Hook::BrForward | Hook::BrPassUp => base(Some(tuple(e)), hop(e)),
+            Hook::KfreeSkb => base(Some(tuple(e)), Detail::Drop { reason: reasons.name(e.reason), location: e.location }),
+            Hook::FibLookup => base(Some(tuple(e)), route(e)),
+            Hook::IcmpSend => base(Some(tuple(e)), Detail::IcmpError { icmp_type: e.icmp_type, icmp_code: e.icmp_code }),
+            Hook::TcpSendReset => base(Some(tuple(e)), Detail::Reset { reason: e.reason }),
+            Hook::NeighUpdate | Hook::NeighCreate => base(None, neighbour(e, hook)),
+            Hook::NfVerdict | Hook::IptDoTable => base(Some(tuple(e)), hop(e)),
+        })
+    }
+}
+
+fn hop(e: &Event) -> Detail {
+    Detail::Hop {
+        tcp_flags: e.tcp_flags,
+        icmp_type: e.icmp_type,
+        icmp_code: e.icmp_code,
+        inner_proto: e.inner_proto,
+        rc: e.value,
+    }
+}
+
+fn route(e: &Event) -> Detail {
+    Detail::Route { table: e.table, err: e.value, oif: e.aux, gateway: ip(e.gateway) }
+}
+
+fn neighbour(e: &Event, hook: Hook) -> Detail {
+    Detail::Neighbour { addr: ip(e.aux), state: e.value as u8, created: hook == Hook::NeighCreate }
+}
+
+/// Reads raw events from the ring buffer as they arrive.
+pub struct EventReader {
+    fd: AsyncFd<RingBuf<MapData>>,
+}
+
+impl EventReader {
+    pub fn new(ring: RingBuf<MapData>) -> std::io::Result<Self> {
+        // SAFETY: the ring buffer owns its map fd and keeps it open, unchanged, for as long as
+        // the AsyncFd (which owns the ring buffer) lives.
+        Ok(Self { fd: unsafe { AsyncFd::register(ring)? } })
+    }
+
+    /// Everything available now, without waiting.
+    pub fn drain(&mut self) -> Vec<Event> {
+        let ring = self.fd.get_mut();
+        let mut out = Vec::new();
+        while let Some(item) = ring.next() {
+            if item.len() >= std::mem::size_of::<Event>() {
+                // SAFETY: the kernel wrote a whole `Event` (size checked); read_unaligned copes
+                // with the ring buffer's 8-byte alignment guarantee being all we have.
+                out.push(unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<Event>()) });
+            }
+        }
+        out
+    }
+
+    /// Waits until events are available (or `timeout` passes) and returns them.
+    pub async fn next_batch(&mut self, timeout: std::time::Duration) -> Vec<Event> {
+        let now = self.drain();
+        if !now.is_empty() {
+            return now;
+        }
+        if let Ok(Ok(mut guard)) = tokio::time::timeout(timeout, self.fd.readable_mut()).await {
+            guard.clear_ready();
+        }
+        self.drain()
+    }
+
+    pub fn raw_fd(&self) -> i32 {
+        self.fd.get_ref().as_raw_fd()
+    }
+}

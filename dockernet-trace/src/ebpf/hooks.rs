@@ -1,0 +1,189 @@
+//! Each kernel hook behind one trait: can it run here, and attach it. A hook that cannot run is
+//! reported and skipped (the trace says what it could not see), unless it is required.
+use aya::{
+    Btf, Ebpf,
+    programs::{BtfTracePoint, TracePoint},
+};
+use serde::Serialize;
+
+use super::EbpfError;
+use crate::kernel::{Features, KernelBtf};
+
+/// Which families of hooks are active, as reported in a trace's `coverage`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Coverage {
+    pub tc: bool,
+    pub tracepoints: bool,
+    pub kprobes: bool,
+    pub fentry: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HookKind {
+    Tracepoint,
+    Kprobe,
+    Fentry,
+}
+
+/// What a hook may consult to decide and to attach.
+pub struct HookContext<'a> {
+    pub aya_btf: &'a Btf,
+    pub btf: &'a KernelBtf,
+    pub features: &'a Features,
+}
+
+pub trait Hook {
+    /// `category:name` of the tracepoint or the function probed.
+    fn name(&self) -> &'static str;
+    fn kind(&self) -> HookKind;
+    /// Without a required hook the command cannot work at all.
+    fn required(&self) -> bool {
+        false
+    }
+    /// Why this hook cannot run on this kernel, if it cannot.
+    fn can_run(&self, cx: &HookContext) -> Result<(), String>;
+    fn attach(&self, ebpf: &mut Ebpf, cx: &HookContext) -> Result<(), EbpfError>;
+}
+
+/// A BTF-enabled tracepoint (`tp_btf`): raw arguments, cheapest to run.
+pub struct BtfTracepoint {
+    pub program: &'static str,
+    pub name: &'static str,
+    pub label: &'static str,
+    pub required: bool,
+}
+
+impl Hook for BtfTracepoint {
+    fn name(&self) -> &'static str {
+        self.label
+    }
+    fn kind(&self) -> HookKind {
+        HookKind::Tracepoint
+    }
+    fn required(&self) -> bool {
+        self.required
+    }
+    fn can_run(&self, cx: &HookContext) -> Result<(), String> {
+        match cx.btf.tracepoint_args(self.name) {
+            Some(_) => Ok(()),
+            None => Err(format!("this kernel has no tracepoint {}", self.label)),
+        }
+    }
+    fn attach(&self, ebpf: &mut Ebpf, cx: &HookContext) -> Result<(), EbpfError> {
+        let err = |source| EbpfError::Program { program: self.program.into(), source };
+        let prog: &mut BtfTracePoint = program(ebpf, self.program)?.try_into().map_err(err)?;
+        prog.load(self.name, cx.aya_btf).map_err(err)?;
+        prog.attach().map_err(err)?;
+        Ok(())
+    }
+}
+
+/// A classic tracepoint, whose record layout comes from tracefs.
+pub struct ClassicTracepoint {
+    pub program: &'static str,
+    pub category: &'static str,
+    pub name: &'static str,
+    pub label: &'static str,
+}
+
+impl Hook for ClassicTracepoint {
+    fn name(&self) -> &'static str {
+        self.label
+    }
+    fn kind(&self) -> HookKind {
+        HookKind::Tracepoint
+    }
+    fn can_run(&self, _cx: &HookContext) -> Result<(), String> {
+        crate::kernel::tracefs::format(self.category, self.name)
+            .map(|_| ())
+            .map_err(|e| format!("{}: {e}", self.label))
+    }
+    fn attach(&self, ebpf: &mut Ebpf, _cx: &HookContext) -> Result<(), EbpfError> {
+        let err = |source| EbpfError::Program { program: self.program.into(), source };
+        let prog: &mut TracePoint = program(ebpf, self.program)?.try_into().map_err(err)?;
+        prog.load().map_err(err)?;
+        prog.attach(self.category, self.name).map_err(err)?;
+        Ok(())
+    }
+}
+
+pub(super) fn program<'a>(
+    ebpf: &'a mut Ebpf,
+    name: &str,
+) -> Result<&'a mut aya::programs::Program, EbpfError> {
+    ebpf.program_mut(name).ok_or_else(|| EbpfError::Missing(format!("program {name}")))
+}
+
+/// What the tool attaches for a purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// Follow one probe hop by hop.
+    Trace,
+    /// Drops, route failures and resets only: no per-packet hop hooks.
+    Watch,
+    /// Drops only (the skeleton test).
+    Drops,
+}
+
+pub fn tracepoints(purpose: Purpose) -> Vec<Box<dyn Hook>> {
+    let btf = |program, name, label, required| -> Box<dyn Hook> {
+        Box::new(BtfTracepoint { program, name, label, required })
+    };
+    let classic = |program, category, name, label| -> Box<dyn Hook> {
+        Box::new(ClassicTracepoint { program, category, name, label })
+    };
+    let mut hooks = vec![btf("kfree_skb", "kfree_skb", "skb:kfree_skb", true)];
+    if purpose == Purpose::Drops {
+        return hooks;
+    }
+    if purpose == Purpose::Trace {
+        hooks.push(btf("netif_receive_skb", "netif_receive_skb", "net:netif_receive_skb", false));
+        hooks.push(btf("net_dev_xmit", "net_dev_xmit", "net:net_dev_xmit", false));
+        hooks.push(classic("neigh_create", "neigh", "neigh_create", "neigh:neigh_create"));
+    }
+    hooks.push(btf("icmp_send", "icmp_send", "icmp:icmp_send", false));
+    hooks.push(btf("tcp_send_reset", "tcp_send_reset", "tcp:tcp_send_reset", false));
+    hooks.push(classic("fib_table_lookup", "fib", "fib_table_lookup", "fib:fib_table_lookup"));
+    hooks.push(classic("neigh_update", "neigh", "neigh_update", "neigh:neigh_update"));
+    hooks
+}
+
+/// The outcome of trying one hook.
+#[derive(Clone, Debug, Serialize)]
+pub struct HookStatus {
+    pub hook: &'static str,
+    pub attached: bool,
+    pub note: Option<String>,
+}
+
+/// Tries every hook; a required hook that fails is an error, others become notes.
+pub fn attach_all(
+    ebpf: &mut Ebpf,
+    cx: &HookContext,
+    hooks: &[Box<dyn Hook>],
+    coverage: &mut Coverage,
+) -> Result<Vec<HookStatus>, EbpfError> {
+    let mut out = Vec::new();
+    for h in hooks {
+        let result = h
+            .can_run(cx)
+            .map_err(EbpfError::Unavailable)
+            .and_then(|()| h.attach(ebpf, cx));
+        match result {
+            Ok(()) => {
+                match h.kind() {
+                    HookKind::Tracepoint => coverage.tracepoints = true,
+                    HookKind::Kprobe => coverage.kprobes = true,
+                    HookKind::Fentry => coverage.fentry = true,
+                }
+                out.push(HookStatus { hook: h.name(), attached: true, note: None });
+            }
+            Err(e) if h.required() => return Err(e),
+            Err(e) => {
+                log::warn!("{} not attached: {e}", h.name());
+                out.push(HookStatus { hook: h.name(), attached: false, note: Some(e.to_string()) });
+            }
+        }
+    }
+    Ok(out)
+}

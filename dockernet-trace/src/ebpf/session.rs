@@ -1,0 +1,166 @@
+//! One loaded copy of the kernel programs: configure, attach, read events, detach on drop.
+use std::net::Ipv4Addr;
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{Array, HashMap, LpmTrie, MapData, PerCpuArray, PerCpuHashMap, RingBuf, lpm_trie::Key},
+};
+use dockernet_trace_common::{Config, counters, maps};
+
+use super::{
+    EbpfError, OBJECT,
+    events::EventReader,
+    hooks::{self, Coverage, HookContext, HookStatus, Purpose},
+    tc,
+};
+use crate::kernel::{DropReasons, Features, KernelBtf, KernelError};
+
+/// What the running kernel is and how it lays out its data, probed once per run.
+pub struct KernelInfo {
+    pub features: Features,
+    pub btf: KernelBtf,
+    pub drop_reasons: DropReasons,
+    /// Offsets and argument layout, with no filter set.
+    pub base_config: Config,
+}
+
+impl KernelInfo {
+    pub fn probe() -> Result<Self, KernelError> {
+        let btf = KernelBtf::load()?;
+        let drop_reasons = DropReasons::from_btf(&btf)?;
+        let base_config = super::config::for_kernel(&btf)?;
+        Ok(Self { features: Features::detect(), btf, drop_reasons, base_config })
+    }
+}
+
+/// Totals of the per-CPU counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counters {
+    pub emitted: u64,
+    pub lost: u64,
+    pub inspected: u64,
+}
+
+pub struct Session {
+    ebpf: Ebpf,
+    config: Config,
+    pub coverage: Coverage,
+    pub hooks: Vec<HookStatus>,
+}
+
+impl Session {
+    pub fn load(kernel: &KernelInfo) -> Result<Self, EbpfError> {
+        if OBJECT.is_empty() {
+            return Err(EbpfError::Missing("kernel programs".into()));
+        }
+        raise_memlock();
+        let ebpf = EbpfLoader::new().load(OBJECT)?;
+        let mut s = Self { ebpf, config: kernel.base_config, coverage: Coverage::default(), hooks: vec![] };
+        s.set_config(kernel.base_config)?;
+        Ok(s)
+    }
+
+    pub fn config(&self) -> Config {
+        self.config
+    }
+
+    /// Writes the configuration the programs read on every event.
+    pub fn set_config(&mut self, cfg: Config) -> Result<(), EbpfError> {
+        let mut arr: Array<&mut MapData, Config> = self.map_mut(maps::CONFIG)?;
+        arr.set(0, cfg, 0).map_err(|source| EbpfError::Map { map: maps::CONFIG.into(), source })?;
+        self.config = cfg;
+        Ok(())
+    }
+
+    fn map_mut<'a, T>(&'a mut self, name: &str) -> Result<T, EbpfError>
+    where
+        T: TryFrom<&'a mut aya::maps::Map, Error = aya::maps::MapError>,
+    {
+        let m = self.ebpf.map_mut(name).ok_or_else(|| EbpfError::Missing(format!("map {name}")))?;
+        T::try_from(m).map_err(|source| EbpfError::Map { map: name.into(), source })
+    }
+
+    fn map<'a, T>(&'a self, name: &str) -> Result<T, EbpfError>
+    where
+        T: TryFrom<&'a aya::maps::Map, Error = aya::maps::MapError>,
+    {
+        let m = self.ebpf.map(name).ok_or_else(|| EbpfError::Missing(format!("map {name}")))?;
+        T::try_from(m).map_err(|source| EbpfError::Map { map: name.into(), source })
+    }
+
+    /// Attaches the tracepoints a purpose needs; optional ones that fail become notes.
+    pub fn attach_tracepoints(&mut self, kernel: &KernelInfo, purpose: Purpose) -> Result<(), EbpfError> {
+        let aya_btf = aya::Btf::from_sys_fs().map_err(|e| {
+            EbpfError::Kernel(KernelError::BadBtf { path: kernel.btf.path().into(), reason: e.to_string() })
+        })?;
+        let cx = HookContext { aya_btf: &aya_btf, btf: &kernel.btf, features: &kernel.features };
+        let list = hooks::tracepoints(purpose);
+        let status = hooks::attach_all(&mut self.ebpf, &cx, &list, &mut self.coverage)?;
+        self.hooks.extend(status);
+        Ok(())
+    }
+
+    /// Attaches the tc classifiers to `iface` in the current network namespace.
+    pub fn attach_tc(&mut self, iface: &str, kernel: &KernelInfo) -> Result<tc::Attachment, EbpfError> {
+        tc::load(&mut self.ebpf)?;
+        let how = tc::attach(&mut self.ebpf, iface, kernel.features.tcx)?;
+        self.coverage.tc = true;
+        Ok(how)
+    }
+
+    /// The event stream (can be taken once).
+    pub fn events(&mut self) -> Result<EventReader, EbpfError> {
+        let map = self
+            .ebpf
+            .take_map(maps::EVENTS)
+            .ok_or_else(|| EbpfError::Missing(format!("map {}", maps::EVENTS)))?;
+        let ring = RingBuf::try_from(map).map_err(|source| EbpfError::Map { map: maps::EVENTS.into(), source })?;
+        Ok(EventReader::new(ring)?)
+    }
+
+    /// Packets the tc programs saw on `ifindex`, all CPUs together.
+    pub fn tc_packets(&self, ifindex: u32) -> u64 {
+        let Ok(m) = self.map::<PerCpuHashMap<&MapData, u32, u64>>(maps::TC_PACKETS) else { return 0 };
+        m.get(&ifindex, 0).map(|v| v.iter().sum()).unwrap_or(0)
+    }
+
+    pub fn counters(&self) -> Counters {
+        let Ok(m) = self.map::<PerCpuArray<&MapData, u64>>(maps::COUNTERS) else {
+            return Counters::default();
+        };
+        let total = |i| m.get(&i, 0).map(|v| v.iter().sum()).unwrap_or(0);
+        Counters {
+            emitted: total(counters::EMITTED),
+            lost: total(counters::LOST),
+            inspected: total(counters::INSPECTED),
+        }
+    }
+
+    /// Replaces nothing: adds prefixes to the watched set.
+    pub fn watch_prefix(&mut self, addr: Ipv4Addr, len: u8) -> Result<(), EbpfError> {
+        let mut trie: LpmTrie<&mut MapData, u32, u8> = self.map_mut(maps::WATCH_NETS)?;
+        let key = Key::new(u32::from(len), u32::from(addr).to_be());
+        trie.insert(&key, 1, 0).map_err(|source| EbpfError::Map { map: maps::WATCH_NETS.into(), source })
+    }
+
+    pub fn unwatch_prefix(&mut self, addr: Ipv4Addr, len: u8) -> Result<(), EbpfError> {
+        let mut trie: LpmTrie<&mut MapData, u32, u8> = self.map_mut(maps::WATCH_NETS)?;
+        let key = Key::new(u32::from(len), u32::from(addr).to_be());
+        trie.remove(&key).map_err(|source| EbpfError::Map { map: maps::WATCH_NETS.into(), source })
+    }
+
+    pub fn watch_netns(&mut self, inode: u32, on: bool) -> Result<(), EbpfError> {
+        let mut m: HashMap<&mut MapData, u32, u8> = self.map_mut(maps::WATCH_NETNS)?;
+        let r = if on { m.insert(inode, 1, 0) } else { m.remove(&inode) };
+        r.map_err(|source| EbpfError::Map { map: maps::WATCH_NETNS.into(), source })
+    }
+}
+
+/// Kernels before 5.11 charge eBPF maps to RLIMIT_MEMLOCK; lift it so loading cannot fail on it.
+fn raise_memlock() {
+    let _ = nix::sys::resource::setrlimit(
+        nix::sys::resource::Resource::RLIMIT_MEMLOCK,
+        nix::sys::resource::RLIM_INFINITY,
+        nix::sys::resource::RLIM_INFINITY,
+    );
+}

@@ -1,0 +1,135 @@
+//! Attaching the tc classifiers to an interface, and removing what a crashed run left.
+//!
+//! tcx links (kernel 6.6+) belong to our file descriptors: they vanish when the process dies,
+//! even by SIGKILL. Older kernels need a clsact qdisc plus a cls_bpf filter, which outlive the
+//! process; those filters carry our programs' unique names so a later run can find and remove
+//! them, and a clsact qdisc is deleted only if a state file says we created it.
+use std::{fs, os::unix::fs::MetadataExt, path::PathBuf};
+
+use aya::{
+    Ebpf,
+    programs::{LinkOrder, SchedClassifier, TcAttachType, tc},
+};
+
+use super::{EbpfError, hooks::program};
+
+pub const INGRESS: &str = "dnt_tc_ingress";
+pub const EGRESS: &str = "dnt_tc_egress";
+const STATE_DIR: &str = "/run/dockernet-trace/clsact";
+
+/// How a program ended up attached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attachment {
+    Tcx,
+    Netlink,
+}
+
+pub fn load(ebpf: &mut Ebpf) -> Result<(), EbpfError> {
+    for name in [INGRESS, EGRESS] {
+        let err = |source| EbpfError::Program { program: name.into(), source };
+        let p: &mut SchedClassifier = program(ebpf, name)?.try_into().map_err(err)?;
+        if p.fd().is_err() {
+            p.load().map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+/// Attaches both directions to `iface` (programs must be loaded).
+pub fn attach(ebpf: &mut Ebpf, iface: &str, prefer_tcx: bool) -> Result<Attachment, EbpfError> {
+    let mut how = Attachment::Tcx;
+    for (name, dir) in [(INGRESS, TcAttachType::Ingress), (EGRESS, TcAttachType::Egress)] {
+        let p: &mut SchedClassifier = program(ebpf, name)?
+            .try_into()
+            .map_err(|source| EbpfError::Program { program: name.into(), source })?;
+        let tcx = prefer_tcx
+            && p.attach_with_options(iface, dir, tc::TcAttachOptions::TcxOrder(LinkOrder::default()))
+                .is_ok();
+        if tcx {
+            continue;
+        }
+        how = Attachment::Netlink;
+        ensure_clsact(iface)?;
+        p.attach_with_options(iface, dir, tc::TcAttachOptions::Netlink(Default::default()))
+            .map_err(|e| EbpfError::Tc { iface: iface.into(), reason: e.to_string() })?;
+    }
+    Ok(how)
+}
+
+fn netns_inode() -> u64 {
+    fs::metadata("/proc/self/ns/net").map(|m| m.ino()).unwrap_or(0)
+}
+
+fn state_file(iface: &str) -> Option<PathBuf> {
+    let ifindex = nix::net::if_::if_nametoindex(iface).ok()?;
+    Some(PathBuf::from(STATE_DIR).join(format!("{}-{ifindex}-{iface}", netns_inode())))
+}
+
+/// Adds a clsact qdisc if the interface has none, remembering on disk (before creating it, so
+/// a kill in between cannot lose the fact) that it is ours.
+fn ensure_clsact(iface: &str) -> Result<(), EbpfError> {
+    let state = state_file(iface);
+    if let Some(s) = &state {
+        fs::create_dir_all(STATE_DIR)?;
+        fs::write(s, b"")?;
+    }
+    match tc::qdisc_add_clsact(iface) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            if let Some(s) = &state {
+                let _ = fs::remove_file(s);
+            }
+            // EEXIST: someone else's clsact, which we use but never delete.
+            if e.to_string().contains("exists") || e.to_string().contains("os error 17") {
+                Ok(())
+            } else {
+                Err(EbpfError::Tc { iface: iface.into(), reason: format!("adding clsact: {e}") })
+            }
+        }
+    }
+}
+
+/// Removes our filters from every interface of this namespace, and the clsact qdiscs that a
+/// state file marks as ours. Returns the interfaces that were cleaned.
+pub fn remove_stale() -> Vec<String> {
+    let mut cleaned = Vec::new();
+    let Ok(ifaces) = nix::net::if_::if_nameindex() else { return cleaned };
+    for i in ifaces.iter() {
+        let iface = i.name().to_string_lossy().into_owned();
+        let mut removed = false;
+        for (name, dir) in [(INGRESS, TcAttachType::Ingress), (EGRESS, TcAttachType::Egress)] {
+            removed |= tc::qdisc_detach_program(&iface, dir, name).is_ok();
+        }
+        if removed {
+            cleaned.push(iface);
+        }
+    }
+    remove_our_clsact();
+    cleaned
+}
+
+/// Deletes the clsact qdiscs we created in this namespace (after our filters are gone).
+pub fn remove_our_clsact() {
+    let prefix = format!("{}-", netns_inode());
+    let Ok(dir) = fs::read_dir(STATE_DIR) else { return };
+    for entry in dir.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file.strip_prefix(&prefix) else { continue };
+        let Some((ifindex, iface)) = rest.split_once('-') else { continue };
+        let same = nix::net::if_::if_nametoindex(iface).ok().map(|i| i.to_string());
+        if same.as_deref() == Some(ifindex) {
+            let _ = delete_clsact(iface);
+        }
+        let _ = fs::remove_file(entry.path());
+    }
+}
+
+fn delete_clsact(iface: &str) -> std::io::Result<()> {
+    // tc(8) is the simplest correct way to delete exactly the clsact qdisc by name; aya has
+    // no call for it.
+    let st = std::process::Command::new("tc")
+        .args(["qdisc", "del", "dev", iface, "clsact"])
+        .stderr(std::process::Stdio::null())
+        .status()?;
+    if st.success() { Ok(()) } else { Err(std::io::Error::other("tc qdisc del failed")) }
+}

@@ -1,0 +1,257 @@
+//! The running kernel's BTF: structure offsets for the eBPF programs, drop reason names, and
+//! tracepoint prototypes. Drop reasons are looked up by name, never by number: the numbering of
+//! `enum skb_drop_reason` changes from one kernel to the next.
+use std::collections::HashMap;
+
+use btf_rs::{Btf, BtfType, Type};
+use dockernet_trace_common::SkbOffsets;
+
+use super::KernelError;
+
+pub const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
+
+pub struct KernelBtf {
+    btf: Btf,
+    path: String,
+}
+
+impl KernelBtf {
+    pub fn load() -> Result<Self, KernelError> {
+        Self::from_file(VMLINUX)
+    }
+
+    pub fn from_file(path: &str) -> Result<Self, KernelError> {
+        if !std::path::Path::new(path).exists() {
+            return Err(KernelError::NoBtf { path: path.into() });
+        }
+        let btf = Btf::from_file(path)
+            .map_err(|e| KernelError::BadBtf { path: path.into(), reason: e.to_string() })?;
+        Ok(Self { btf, path: path.into() })
+    }
+
+    /// Loads a kernel module's split BTF (e.g. /sys/kernel/btf/bridge) on top of vmlinux.
+    pub fn module(&self, module: &str) -> Result<Self, KernelError> {
+        let path = format!("/sys/kernel/btf/{module}");
+        let btf = Btf::from_split_file(&path, &self.btf)
+            .map_err(|e| KernelError::BadBtf { path: path.clone(), reason: e.to_string() })?;
+        Ok(Self { btf, path })
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    fn name_of(&self, t: &dyn BtfType) -> String {
+        self.btf.resolve_name(t).unwrap_or_default()
+    }
+
+    /// The struct (or union) named `name` with a body (not a forward declaration).
+    fn composite(&self, name: &str) -> Result<btf_rs::Struct, KernelError> {
+        let types = self.btf.resolve_types_by_name(name).unwrap_or_default();
+        types
+            .into_iter()
+            .find_map(|t| match t {
+                Type::Struct(s) | Type::Union(s) if !s.members.is_empty() => Some(s),
+                _ => None,
+            })
+            .ok_or_else(|| KernelError::MissingType { what: format!("struct {name}") })
+    }
+
+    /// Follows typedefs and qualifiers down to the type they name.
+    fn strip(&self, mut t: Type) -> Type {
+        loop {
+            let next = match &t {
+                Type::Typedef(x) => self.btf.resolve_chained_type(x),
+                Type::Const(x) | Type::Volatile(x) | Type::Restrict(x) => {
+                    self.btf.resolve_chained_type(x)
+                }
+                Type::TypeTag(x) => self.btf.resolve_chained_type(x),
+                _ => return t,
+            };
+            match next {
+                Ok(n) => t = n,
+                Err(_) => return t,
+            }
+        }
+    }
+
+    /// Finds `name` among the members of `s`, looking into anonymous structs and unions, and
+    /// returns its offset in bits and its type.
+    fn find_member(&self, s: &btf_rs::Struct, name: &str) -> Option<(u32, Type)> {
+        for m in &s.members {
+            let mname = self.name_of(m);
+            let mtype = self.btf.resolve_chained_type(m).ok()?;
+            if mname == name {
+                return Some((m.bit_offset(), mtype));
+            }
+            if mname.is_empty() {
+                if let Type::Struct(inner) | Type::Union(inner) = self.strip(mtype) {
+                    if let Some((off, t)) = self.find_member(&inner, name) {
+                        return Some((m.bit_offset() + off, t));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Byte offset of `path` (e.g. `["nd_net", "net"]`) inside `struct strct`.
+    pub fn offset_of(&self, strct: &str, path: &[&str]) -> Result<u32, KernelError> {
+        let missing = || KernelError::MissingType { what: format!("{strct}.{}", path.join(".")) };
+        let mut s = self.composite(strct)?;
+        let mut bits = 0u32;
+        for (i, part) in path.iter().enumerate() {
+            let (off, t) = self.find_member(&s, part).ok_or_else(missing)?;
+            bits += off;
+            if i + 1 < path.len() {
+                match self.strip(t) {
+                    Type::Struct(inner) | Type::Union(inner) => s = inner,
+                    _ => return Err(missing()),
+                }
+            }
+        }
+        if bits % 8 != 0 {
+            return Err(missing());
+        }
+        Ok(bits / 8)
+    }
+
+    fn offset16(&self, strct: &str, path: &[&str]) -> Result<u16, KernelError> {
+        let off = self.offset_of(strct, path)?;
+        u16::try_from(off).map_err(|_| KernelError::MissingType {
+            what: format!("{strct}.{} within 64 KiB", path.join(".")),
+        })
+    }
+
+    /// Where `sk_buff`, `net_device` and `net` keep what the programs read.
+    pub fn skb_offsets(&self) -> Result<SkbOffsets, KernelError> {
+        Ok(SkbOffsets {
+            head: self.offset16("sk_buff", &["head"])?,
+            data: self.offset16("sk_buff", &["data"])?,
+            len: self.offset16("sk_buff", &["len"])?,
+            network_header: self.offset16("sk_buff", &["network_header"])?,
+            transport_header: self.offset16("sk_buff", &["transport_header"])?,
+            protocol: self.offset16("sk_buff", &["protocol"])?,
+            dev: self.offset16("sk_buff", &["dev"])?,
+            dev_ifindex: self.offset16("net_device", &["ifindex"])?,
+            dev_name: self.offset16("net_device", &["name"])?,
+            dev_nd_net: self.offset16("net_device", &["nd_net", "net"])?,
+            net_ns_inum: self.offset16("net", &["ns", "inum"])?,
+            _pad: 0,
+        })
+    }
+
+    /// Values and names of an enum, e.g. `skb_drop_reason`.
+    pub fn enum_values(&self, name: &str) -> Result<Vec<(String, u64)>, KernelError> {
+        let types = self.btf.resolve_types_by_name(name).unwrap_or_default();
+        for t in types {
+            match t {
+                Type::Enum(e) => {
+                    return Ok(e
+                        .members
+                        .iter()
+                        .map(|m| (self.name_of(m), u64::from(m.val())))
+                        .collect());
+                }
+                Type::Enum64(e) => {
+                    return Ok(e.members.iter().map(|m| (self.name_of(m), m.val())).collect());
+                }
+                _ => {}
+            }
+        }
+        Err(KernelError::MissingType { what: format!("enum {name}") })
+    }
+
+    /// Number of arguments a BTF tracepoint passes to programs (from `btf_trace_<name>`,
+    /// whose first parameter is the tracepoint's private data, not an argument).
+    pub fn tracepoint_args(&self, name: &str) -> Option<usize> {
+        let t = self.btf.resolve_types_by_name(&format!("btf_trace_{name}")).ok()?;
+        let mut t = self.strip(t.into_iter().next()?);
+        if let Type::Ptr(p) = &t {
+            t = self.btf.resolve_chained_type(p).ok()?;
+        }
+        match t {
+            Type::FuncProto(fp) => Some(fp.parameters.len().saturating_sub(1)),
+            _ => None,
+        }
+    }
+
+    /// Does vmlinux (or this module BTF) describe a function named `name`?
+    pub fn has_function(&self, name: &str) -> bool {
+        self.btf
+            .resolve_types_by_name(name)
+            .map(|ts| ts.iter().any(|t| matches!(t, Type::Func(_))))
+            .unwrap_or(false)
+    }
+}
+
+/// `enum skb_drop_reason`, by value, with names as the kernel's tracepoint prints them
+/// (`NETFILTER_DROP`, without the `SKB_DROP_REASON_` prefix).
+#[derive(Clone, Debug, Default)]
+pub struct DropReasons {
+    names: HashMap<u32, String>,
+}
+
+impl DropReasons {
+    pub fn from_btf(btf: &KernelBtf) -> Result<Self, KernelError> {
+        Ok(Self::from_values(btf.enum_values("skb_drop_reason")?))
+    }
+
+    pub fn from_values(values: Vec<(String, u64)>) -> Self {
+        let names = values
+            .into_iter()
+            .map(|(name, v)| {
+                let short = name
+                    .strip_prefix("SKB_DROP_REASON_")
+                    .or_else(|| name.strip_prefix("SKB_"))
+                    .unwrap_or(&name)
+                    .to_string();
+                (v as u32, short)
+            })
+            .collect();
+        Self { names }
+    }
+
+    /// The name of `reason`; reasons of subsystems (upper 16 bits) that the core enum does not
+    /// list come back as `SUBSYS_<n>:<code>`.
+    pub fn name(&self, reason: u32) -> String {
+        if let Some(n) = self.names.get(&reason) {
+            return n.clone();
+        }
+        let subsys = reason >> 16;
+        if subsys != 0 {
+            format!("SUBSYS_{subsys}:{}", reason & 0xffff)
+        } else {
+            format!("UNKNOWN_{reason}")
+        }
+    }
+
+    /// The value of a reason by name, if this kernel has it.
+    pub fn value(&self, name: &str) -> Option<u32> {
+        self.names.iter().find(|(_, n)| n.as_str() == name).map(|(v, _)| *v)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_reason_names_lose_their_prefix() {
+        let r = DropReasons::from_values(vec![
+            ("SKB_NOT_DROPPED_YET".into(), 0),
+            ("SKB_CONSUMED".into(), 1),
+            ("SKB_DROP_REASON_NOT_SPECIFIED".into(), 2),
+            ("SKB_DROP_REASON_NETFILTER_DROP".into(), 12),
+        ]);
+        assert_eq!(r.name(12), "NETFILTER_DROP");
+        assert_eq!(r.name(1), "CONSUMED");
+        assert_eq!(r.value("NETFILTER_DROP"), Some(12));
+        assert_eq!(r.name(99), "UNKNOWN_99");
+        assert_eq!(r.name(0x0003_0002), "SUBSYS_3:2");
+    }
+}

@@ -1,0 +1,1 @@
+//! The host as Docker and the kernel describe it (being written).

@@ -1,0 +1,1 @@
+//! Netfilter rules and counters, both iptables backends and nftables (being written).
