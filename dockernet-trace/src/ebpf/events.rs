@@ -1,8 +1,5 @@
 //! Raw kernel events turned into typed ones, one factory per hook, and the ring buffer reader.
-use std::{
-    net::Ipv4Addr,
-    os::fd::AsRawFd,
-};
+use std::net::Ipv4Addr;
 
 use aya::maps::{MapData, RingBuf};
 use dockernet_trace_common::{Event, Hook};
@@ -197,19 +194,46 @@ fn neighbour(e: &Event, hook: Hook) -> Detail {
 
 /// Reads raw events from the ring buffer as they arrive.
 pub struct EventReader {
-    fd: AsyncFd<RingBuf<MapData>>,
+    ring: Ring,
+}
+
+/// The ring buffer, registered with tokio's reactor on first async use (registration needs a
+/// runtime; creating the reader does not).
+enum Ring {
+    Plain(RingBuf<MapData>),
+    Async(AsyncFd<RingBuf<MapData>>),
+    Taken,
 }
 
 impl EventReader {
-    pub fn new(ring: RingBuf<MapData>) -> std::io::Result<Self> {
-        // SAFETY: the ring buffer owns its map fd and keeps it open, unchanged, for as long as
-        // the AsyncFd (which owns the ring buffer) lives.
-        Ok(Self { fd: unsafe { AsyncFd::register(ring)? } })
+    pub fn new(ring: RingBuf<MapData>) -> Self {
+        Self { ring: Ring::Plain(ring) }
+    }
+
+    fn ring_mut(&mut self) -> Option<&mut RingBuf<MapData>> {
+        match &mut self.ring {
+            Ring::Plain(r) => Some(r),
+            Ring::Async(fd) => Some(fd.get_mut()),
+            Ring::Taken => None,
+        }
+    }
+
+    fn registered(&mut self) -> std::io::Result<&mut AsyncFd<RingBuf<MapData>>> {
+        if let Ring::Plain(_) = self.ring {
+            let Ring::Plain(r) = std::mem::replace(&mut self.ring, Ring::Taken) else { unreachable!() };
+            // SAFETY: the ring buffer owns its map fd and keeps it open, unchanged, for as long
+            // as the AsyncFd (which owns the ring buffer) lives.
+            self.ring = Ring::Async(unsafe { AsyncFd::register(r)? });
+        }
+        match &mut self.ring {
+            Ring::Async(fd) => Ok(fd),
+            _ => Err(std::io::Error::other("ring buffer lost")),
+        }
     }
 
     /// Everything available now, without waiting.
     pub fn drain(&mut self) -> Vec<Event> {
-        let ring = self.fd.get_mut();
+        let Some(ring) = self.ring_mut() else { return Vec::new() };
         let mut out = Vec::new();
         while let Some(item) = ring.next() {
             if item.len() >= std::mem::size_of::<Event>() {
@@ -227,13 +251,15 @@ impl EventReader {
         if !now.is_empty() {
             return now;
         }
-        if let Ok(Ok(mut guard)) = tokio::time::timeout(timeout, self.fd.readable_mut()).await {
-            guard.clear_ready();
+        match self.registered() {
+            Ok(fd) => {
+                if let Ok(Ok(mut guard)) = tokio::time::timeout(timeout, fd.readable_mut()).await {
+                    guard.clear_ready();
+                }
+            }
+            // No reactor support for this fd: fall back to polling.
+            Err(_) => tokio::time::sleep(timeout.min(std::time::Duration::from_millis(50))).await,
         }
         self.drain()
-    }
-
-    pub fn raw_fd(&self) -> i32 {
-        self.fd.get_ref().as_raw_fd()
     }
 }

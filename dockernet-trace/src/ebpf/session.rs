@@ -115,7 +115,7 @@ impl Session {
             .take_map(maps::EVENTS)
             .ok_or_else(|| EbpfError::Missing(format!("map {}", maps::EVENTS)))?;
         let ring = RingBuf::try_from(map).map_err(|source| EbpfError::Map { map: maps::EVENTS.into(), source })?;
-        Ok(EventReader::new(ring)?)
+        Ok(EventReader::new(ring))
     }
 
     /// Packets the tc programs saw on `ifindex`, all CPUs together.

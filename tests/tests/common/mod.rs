@@ -1,0 +1,85 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+use std::{fs::File, net::Ipv4Addr, os::fd::AsFd, path::Path, time::Duration};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Runs `f` on a new OS thread that has joined the network namespace at `path`. The thread
+/// ends with `f`, so no other code ever runs in the wrong namespace.
+pub fn in_netns<T: Send + 'static>(path: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = path.to_string();
+    std::thread::spawn(move || {
+        let ns = File::open(Path::new(&path)).expect("open netns");
+        nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        f()
+    })
+    .join()
+    .expect("netns thread panicked")
+}
+
+/// Sends `count` ICMP echo requests with identifier `id` from the namespace at `netns` to
+/// `dst`, and returns how many replies came back.
+pub fn ping(netns: &str, dst: Ipv4Addr, id: u16, count: u16) -> u16 {
+    in_netns(netns, move || {
+        let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)).expect("raw socket");
+        s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        let addr = std::net::SocketAddr::from((dst, 0)).into();
+        let mut replies = 0;
+        for seq in 0..count {
+            s.send_to(&echo_request(id, seq), &addr).expect("send");
+            let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 1500];
+            while let Ok((n, _)) = s.recv_from(&mut buf) {
+                // SAFETY: recv_from initialised the first n bytes.
+                let b: Vec<u8> = buf[..n].iter().map(|x| unsafe { x.assume_init() }).collect();
+                let ihl = usize::from(b[0] & 0x0f) * 4;
+                if n >= ihl + 8 && b[ihl] == 0 && u16::from_be_bytes([b[ihl + 4], b[ihl + 5]]) == id {
+                    replies += 1;
+                    break;
+                }
+            }
+        }
+        replies
+    })
+}
+
+fn echo_request(id: u16, seq: u16) -> Vec<u8> {
+    let mut p = vec![8u8, 0, 0, 0];
+    p.extend_from_slice(&id.to_be_bytes());
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(b"dockernet-trace!");
+    let sum = checksum(&p);
+    p[2..4].copy_from_slice(&sum.to_be_bytes());
+    p
+}
+
+fn checksum(data: &[u8]) -> u16 {
+    let mut sum = 0u32;
+    for chunk in data.chunks(2) {
+        let word = u16::from_be_bytes([chunk[0], *chunk.get(1).unwrap_or(&0)]);
+        sum += u32::from(word);
+    }
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Names of tc filters (cls_bpf) and tcx programs attached anywhere in the namespace.
+pub fn tc_attachments(lab: &dockernet_trace_tests::Lab) -> String {
+    let links = lab.host(&["ip", "-o", "link", "show"]).unwrap_or_default();
+    let mut found = String::new();
+    for l in links.lines() {
+        let Some(name) = l.split(':').nth(1).map(|n| n.trim().split('@').next().unwrap_or_default().to_string())
+        else {
+            continue;
+        };
+        for dir in ["ingress", "egress"] {
+            let f = lab.host(&["tc", "filter", "show", "dev", &name, dir]).unwrap_or_default();
+            if f.contains("bpf") {
+                found.push_str(&format!("{name} {dir}: {f}\n"));
+            }
+        }
+    }
+    // tcx links are listed by bpftool only; check the bpf links the kernel knows for our names.
+    found
+}

@@ -1,0 +1,130 @@
+//! The walking skeleton: our eBPF programs load into the real kernel, attach, and report what
+//! the kernel saw, in an isolated Docker lab.
+mod common;
+
+use std::{net::Ipv4Addr, time::Duration};
+
+use aya::programs::{SchedClassifier, TcAttachType};
+use dockernet_trace::{
+    ebpf::{KernelEvent, Session, events::Detail, hooks::Purpose, session::KernelInfo},
+    kernel::Kallsyms,
+};
+use dockernet_trace_common::{Hook, MODE_PROBE};
+use dockernet_trace_tests::{Lab, LabOptions, lab::LAB_IP};
+
+const PINGS: u16 = 5;
+
+/// Loads the programs and points their filter at ICMP echo id `id`.
+fn session(purpose: Option<Purpose>, id: u16) -> (KernelInfo, Session) {
+    let kernel = KernelInfo::probe().expect("kernel BTF");
+    let mut s = Session::load(&kernel).expect("load eBPF object");
+    if let Some(p) = purpose {
+        s.attach_tracepoints(&kernel, p).expect("attach tracepoints");
+    }
+    let mut cfg = s.config();
+    cfg.mode = MODE_PROBE;
+    cfg.probe_proto = 1;
+    cfg.probe_port = id;
+    s.set_config(cfg).expect("configure");
+    (kernel, s)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+fn dnt_tcx_programs(veth: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for dir in [TcAttachType::Ingress, TcAttachType::Egress] {
+        if let Ok((_, progs)) = SchedClassifier::query_tcx(veth, dir) {
+            names.extend(progs.iter().filter_map(|p| p.name_as_str().map(str::to_string)));
+        }
+    }
+    names.retain(|n| n.starts_with("dnt_"));
+    names
+}
+
+#[test]
+fn tc_program_counts_a_containers_pings() {
+    let lab = Lab::start(LabOptions::default()).unwrap();
+    let c = lab.run("pinger", &[], &[]).unwrap();
+    let veth = lab.host_veth(&c, "eth0").unwrap();
+    let gw: Ipv4Addr = lab.network("bridge").unwrap().gateway.parse().unwrap();
+    let container_ns = c.netns_path();
+    // Resolve the gateway's MAC first so ARP does not mix into the counts.
+    assert_eq!(common::ping(&container_ns, gw, 0x1111, 1), 1, "the lab itself is broken");
+
+    let id = 0x4242;
+    let v = veth.clone();
+    let (replies, ingress, egress, all) = common::in_netns(&lab.netns_path(), move || {
+        let (kernel, mut s) = session(None, id);
+        s.attach_tc(&v, &kernel).expect("attach tc to the veth");
+        let mut events = s.events().unwrap();
+        let replies = common::ping(&container_ns, gw, id, PINGS);
+        let raw = runtime().block_on(async {
+            let mut all = Vec::new();
+            loop {
+                let batch = events.next_batch(Duration::from_millis(300)).await;
+                if batch.is_empty() {
+                    break all;
+                }
+                all.extend(batch);
+            }
+        });
+        let count = |h: Hook| raw.iter().filter(|e| e.hook == h as u8).count();
+        let ifindex = nix::net::if_::if_nametoindex(v.as_str()).unwrap();
+        (replies, count(Hook::TcIngress), count(Hook::TcEgress), s.tc_packets(ifindex))
+    });
+    assert_eq!(replies, PINGS);
+    assert_eq!(ingress, usize::from(PINGS), "echo requests seen by tc ingress on {veth}");
+    assert_eq!(egress, usize::from(PINGS), "echo replies seen by tc egress on {veth}");
+    assert!(all >= u64::from(2 * PINGS), "TC_PACKETS[{veth}] = {all}");
+
+    // The session is gone: nothing of ours may stay attached.
+    let left = common::in_netns(&lab.netns_path(), move || dnt_tcx_programs(&veth));
+    assert!(left.is_empty(), "programs still attached: {left:?}");
+    assert_eq!(common::tc_attachments(&lab), "", "cls_bpf filters left behind");
+}
+
+#[test]
+fn kfree_skb_reports_an_iptables_drop_by_name_and_symbol() {
+    let lab = Lab::start(LabOptions::default()).unwrap();
+    let c = lab.run("victim", &[], &[]).unwrap();
+    let src = c.ip("bridge").to_string();
+    lab.iptables(&["-I", "INPUT", "-p", "icmp", "-s", &src, "-j", "DROP"]).unwrap();
+    let container_ns = c.netns_path();
+    let host_ip: Ipv4Addr = LAB_IP.parse().unwrap();
+
+    let id = 0x5151;
+    let (replies, drops) = common::in_netns(&lab.netns_path(), move || {
+        let (kernel, mut s) = session(Some(Purpose::Drops), id);
+        let mut events = s.events().unwrap();
+        let replies = common::ping(&container_ns, host_ip, id, PINGS);
+        let drops: Vec<KernelEvent> = runtime().block_on(async {
+            let mut all = Vec::new();
+            loop {
+                let batch = events.next_batch(Duration::from_millis(300)).await;
+                if batch.is_empty() {
+                    break all;
+                }
+                all.extend(batch.iter().filter_map(|e| KernelEvent::from_raw(e, &kernel.drop_reasons)));
+            }
+        });
+        (replies, drops)
+    });
+    assert_eq!(replies, 0, "the DROP rule did not drop");
+    assert_eq!(drops.len(), usize::from(PINGS), "one kfree_skb per dropped echo: {drops:#?}");
+    let mut syms = Kallsyms::default();
+    for d in &drops {
+        let Detail::Drop { reason, location } = &d.detail else { panic!("not a drop: {d:?}") };
+        assert_eq!(reason, "NETFILTER_DROP");
+        let sym = syms.resolve(*location).expect("location resolves through /proc/kallsyms");
+        assert!(
+            ["nft_do_chain", "ipt_do_table", "nf_hook_slow", "nf_hook_slow_list"].contains(&sym.name.as_str()),
+            "dropped in {sym}"
+        );
+        let t = d.tuple.unwrap();
+        assert_eq!(t.src.to_string(), src);
+        assert_eq!(t.dst, host_ip);
+    }
+}
