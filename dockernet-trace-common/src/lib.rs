@@ -36,10 +36,13 @@ pub enum Hook {
     BrForward = 11,
     /// Enrichment: the bridge passes a frame up to the host stack.
     BrPassUp = 12,
-    /// Enrichment: a netfilter hook returned a verdict.
+    /// Enrichment: a netfilter hook returned a verdict (or, with kprobes, was entered).
     NfVerdict = 13,
-    /// Enrichment: iptables (legacy or nft-compat) evaluated a table.
-    IptDoTable = 14,
+    /// Enrichment: a netfilter table and base chain evaluated the packet (nft_do_chain for
+    /// nftables and iptables-nft, ipt_do_table for legacy iptables).
+    NfTable = 14,
+    /// Enrichment: NAT rewrote the packet (the tuple is the translation target).
+    NatRewrite = 15,
 }
 
 impl TryFrom<u8> for Hook {
@@ -59,7 +62,8 @@ impl TryFrom<u8> for Hook {
             11 => Self::BrForward,
             12 => Self::BrPassUp,
             13 => Self::NfVerdict,
-            14 => Self::IptDoTable,
+            14 => Self::NfTable,
+            15 => Self::NatRewrite,
             other => return Err(other),
         })
     }
@@ -107,7 +111,12 @@ pub struct Event {
     pub gateway: u32,
     pub len: u32,
     pub ifname: [u8; IFNAMSIZ],
+    /// Enrichment: `table chain` names (netfilter), NUL-padded.
+    pub label: [u8; LABEL_LEN],
 }
+
+/// Length of `Event::label`.
+pub const LABEL_LEN: usize = 32;
 
 impl Event {
     pub const ZERO: Event = Event {
@@ -134,13 +143,14 @@ impl Event {
         gateway: 0,
         len: 0,
         ifname: [0; IFNAMSIZ],
+        label: [0; LABEL_LEN],
     };
 }
 
 /// What the programs look for.
 pub const MODE_OFF: u32 = 0;
-/// Only the probe's flow: `probe_proto` with `probe_port` as source or destination port
-/// (ICMP: echo identifier), in any of its NAT-translated forms.
+/// Only the probe's flow: `probe_proto` with a port in `probe_port..probe_port+probe_port_count`
+/// as source or destination port (ICMP: echo identifier), in any of its NAT-translated forms.
 pub const MODE_PROBE: u32 = 1;
 /// Drops, route failures and resets whose addresses fall in `WATCH_NETS`, seen in a namespace of
 /// `WATCH_NETNS` (if that map is non-empty).
@@ -205,6 +215,44 @@ pub const NO_ARG: u8 = 0xff;
 /// Slots in `Config::probe_addrs`.
 pub const PROBE_ADDRS: usize = 8;
 
+/// Offsets and argument positions for the enrichment programs (kprobe/fentry), resolved from
+/// vmlinux and module BTF. A zero `present` flag means the structure was not found and the
+/// program that needs it is not attached.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EnrichLayout {
+    /// struct nf_hook_state
+    pub nf_state_hook: u16,
+    pub nf_state_pf: u16,
+    pub nf_state_in: u16,
+    pub nf_state_out: u16,
+    /// struct nft_chain / nft_table (nf_tables)
+    pub nft_chain_name: u16,
+    pub nft_chain_table: u16,
+    pub nft_table_name: u16,
+    /// struct xt_table (x_tables): `name` is an inline array.
+    pub xt_table_name: u16,
+    /// struct net_bridge_port (bridge)
+    pub br_port_dev: u16,
+    /// struct nf_conntrack_tuple
+    pub ct_src_ip: u16,
+    pub ct_src_port: u16,
+    pub ct_dst_ip: u16,
+    pub ct_dst_port: u16,
+    /// Argument positions.
+    pub nft_pkt_arg: u8,
+    pub nft_priv_arg: u8,
+    pub ipt_priv_arg: u8,
+    pub ipt_skb_arg: u8,
+    pub ipt_state_arg: u8,
+    pub nat_skb_arg: u8,
+    pub nat_target_arg: u8,
+    pub nat_mtype_arg: u8,
+    pub br_fwd_port_arg: u8,
+    pub br_fwd_skb_arg: u8,
+    pub _pad: [u8; 2],
+}
+
 /// The single entry of the `CONFIG` array.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -213,13 +261,18 @@ pub struct Config {
     pub probe_proto: u8,
     /// Watch mode: only namespaces listed in `WATCH_NETNS`.
     pub watch_netns_only: u8,
+    /// Probe mode: first port of the probes (ICMP: echo identifier) ...
     pub probe_port: u16,
+    /// ... and how many consecutive ports the probes use (one per probe).
+    pub probe_port_count: u16,
+    pub _pad: u16,
     /// Probe mode: addresses on the probe's path (ends, NAT forms, gateways), for hooks that
     /// see addresses but no ports (route lookups, neighbour resolution). 0 = unused slot.
     pub probe_addrs: [u32; PROBE_ADDRS],
     pub skb: SkbOffsets,
     pub tp: TracepointOffsets,
     pub args: ArgLayout,
+    pub enrich: EnrichLayout,
 }
 
 /// Indices of the per-CPU `COUNTERS` array.
@@ -250,20 +303,21 @@ mod tests {
 
     #[test]
     fn hook_round_trips() {
-        for v in 1u8..=14 {
+        for v in 1u8..=15 {
             let h = Hook::try_from(v).unwrap();
             assert_eq!(h as u8, v);
         }
         assert_eq!(Hook::try_from(0), Err(0));
-        assert_eq!(Hook::try_from(15), Err(15));
+        assert_eq!(Hook::try_from(16), Err(16));
     }
 
     #[test]
     fn layout_is_stable() {
         // The kernel and user space must agree on these sizes; a change here is a change of
         // the binary interface between the two halves.
-        assert_eq!(core::mem::size_of::<Event>(), 88);
+        assert_eq!(core::mem::size_of::<Event>(), 128);
         assert_eq!(core::mem::size_of::<SkbOffsets>(), 24);
-        assert_eq!(core::mem::size_of::<Config>(), 8 + 24 + 32 + 4);
+        assert_eq!(core::mem::size_of::<EnrichLayout>(), 38);
+        assert_eq!(core::mem::size_of::<Config>(), 12 + 32 + 24 + 32 + 4 + 38 + 2);
     }
 }

@@ -1,4 +1,7 @@
 //! Writing events to the ring buffer, and the per-CPU counters.
+//!
+//! Events are built in place in the reserved ring buffer slot: an `Event` on the 512-byte BPF
+//! stack, plus a copy to submit it, would not fit next to the parsing state.
 use dockernet_trace_common::{Event, Hook, counters};
 
 use crate::{
@@ -15,39 +18,47 @@ pub fn count(index: u32) {
     }
 }
 
-/// An event pre-filled from a packet and the device it was seen on.
+/// Reserves a slot, zeroes it, lets `fill` write it, and submits it; a full ring buffer is
+/// counted, never silent.
 #[inline(always)]
-pub fn event(hook: Hook, skb: u64, p: &Packet, dev: &Device) -> Event {
-    let mut e = Event::ZERO;
+pub fn emit_raw(hook: Hook, fill: impl FnOnce(&mut Event)) {
+    let Some(mut slot) = EVENTS.reserve::<Event>(0) else {
+        count(counters::LOST);
+        return;
+    };
+    // SAFETY: the slot is ours until submit; it is fully initialised by the write of ZERO
+    // before any field is touched.
+    let e = unsafe {
+        let ptr = slot.as_mut_ptr();
+        ptr.write(Event::ZERO);
+        &mut *ptr
+    };
     // SAFETY: helper without preconditions.
     e.ts_ns = unsafe { aya_ebpf::helpers::bpf_ktime_get_ns() };
     e.hook = hook as u8;
-    e.skb = skb;
-    e.proto = p.proto;
-    e.tcp_flags = p.tcp_flags;
-    e.icmp_type = p.icmp_type;
-    e.icmp_code = p.icmp_code;
-    e.inner_proto = p.inner_proto;
-    e.saddr = p.saddr;
-    e.daddr = p.daddr;
-    e.sport = p.sport;
-    e.dport = p.dport;
-    e.len = p.len as u32;
-    e.ifindex = dev.ifindex;
-    e.netns = dev.netns;
-    e.ifname = dev.name;
-    e
+    fill(e);
+    slot.submit(0);
+    count(counters::EMITTED);
 }
 
-/// Sends `e` to user space; a full ring buffer is counted, never silent.
+/// An event about packet `p` seen on `dev`; `fill` adds the hook's own fields.
 #[inline(always)]
-pub fn submit(e: &Event) {
-    match EVENTS.reserve::<Event>(0) {
-        Some(mut slot) => {
-            slot.write(*e);
-            slot.submit(0);
-            count(counters::EMITTED);
-        }
-        None => count(counters::LOST),
-    }
+pub fn emit(hook: Hook, skb: u64, p: &Packet, dev: &Device, fill: impl FnOnce(&mut Event)) {
+    emit_raw(hook, |e| {
+        e.skb = skb;
+        e.proto = p.proto;
+        e.tcp_flags = p.tcp_flags;
+        e.icmp_type = p.icmp_type;
+        e.icmp_code = p.icmp_code;
+        e.inner_proto = p.inner_proto;
+        e.saddr = p.saddr;
+        e.daddr = p.daddr;
+        e.sport = p.sport;
+        e.dport = p.dport;
+        e.len = p.len as u32;
+        e.ifindex = dev.ifindex;
+        e.netns = dev.netns;
+        e.ifname = dev.name;
+        fill(e);
+    });
 }

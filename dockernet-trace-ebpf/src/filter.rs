@@ -7,14 +7,15 @@ use crate::{
     packet::Packet,
 };
 
-/// The probe's flow, in any NAT-translated form: same protocol, and the probe's port (ICMP:
-/// echo identifier) as either port. NAT keeps ports unless they collide, which the random,
+/// The probe's flow, in any NAT-translated form: same protocol, and one of the probes' ports
+/// (ICMP: echo identifier) as either port. NAT keeps ports unless they collide, which the random,
 /// high probe port makes unlikely.
 #[inline(always)]
 pub fn is_probe(cfg: &Config, p: &Packet) -> bool {
     cfg.mode == MODE_PROBE
         && p.flow_proto() == cfg.probe_proto
-        && (p.sport == cfg.probe_port || p.dport == cfg.probe_port)
+        && (p.sport.wrapping_sub(cfg.probe_port) < cfg.probe_port_count
+            || p.dport.wrapping_sub(cfg.probe_port) < cfg.probe_port_count)
 }
 
 /// Addresses the probe's path involves (ends, translations, gateways); 0 ends the list.

@@ -9,6 +9,7 @@
 
 mod context;
 mod emit;
+mod enrich;
 mod filter;
 mod maps;
 mod packet;

@@ -1,11 +1,11 @@
 //! Classic tracepoints about routing and neighbours. Their records are laid out by the kernel's
 //! `format` files, whose offsets user space reads from tracefs into `Config::tp`.
 use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
-use dockernet_trace_common::{Event, Hook, IFNAMSIZ};
+use dockernet_trace_common::{Hook, IFNAMSIZ};
 
 use crate::{
     context::config,
-    emit::submit,
+    emit::emit_raw,
     filter::{is_probe_addr, is_watched_addr},
     packet::Packet,
 };
@@ -42,21 +42,22 @@ pub fn fib_table_lookup(ctx: TracePointContext) -> u32 {
     if !probe && !(failed && is_watched_addr(cfg, dst)) {
         return 0;
     }
-    let mut e = Event::ZERO;
-    // SAFETY: helper without preconditions.
-    e.ts_ns = unsafe { aya_ebpf::helpers::bpf_ktime_get_ns() };
-    e.hook = Hook::FibLookup as u8;
-    e.proto = proto;
-    e.saddr = src;
-    e.daddr = dst;
-    e.sport = sport;
-    e.dport = dport;
-    e.value = err;
-    e.table = at(&ctx, t.fib_tb_id).unwrap_or(0);
-    e.aux = at::<i32>(&ctx, t.fib_oif).unwrap_or(0) as u32;
-    e.gateway = at(&ctx, t.fib_gw4).unwrap_or(0);
-    e.ifname = at::<[u8; IFNAMSIZ]>(&ctx, t.fib_name).unwrap_or([0; IFNAMSIZ]);
-    submit(&e);
+    let table = at(&ctx, t.fib_tb_id).unwrap_or(0);
+    let oif = at::<i32>(&ctx, t.fib_oif).unwrap_or(0) as u32;
+    let gateway = at(&ctx, t.fib_gw4).unwrap_or(0);
+    let name = at::<[u8; IFNAMSIZ]>(&ctx, t.fib_name).unwrap_or([0; IFNAMSIZ]);
+    emit_raw(Hook::FibLookup, |e| {
+        e.proto = proto;
+        e.saddr = src;
+        e.daddr = dst;
+        e.sport = sport;
+        e.dport = dport;
+        e.value = err;
+        e.table = table;
+        e.aux = oif;
+        e.gateway = gateway;
+        e.ifname = name;
+    });
     0
 }
 
@@ -75,14 +76,12 @@ fn data_loc_name(ctx: &TracePointContext, field: u16) -> [u8; IFNAMSIZ] {
 
 #[inline(always)]
 fn neigh_event(ctx: &TracePointContext, hook: Hook, key: u32, dev_field: u16, state: u8) {
-    let mut e = Event::ZERO;
-    // SAFETY: helper without preconditions.
-    e.ts_ns = unsafe { aya_ebpf::helpers::bpf_ktime_get_ns() };
-    e.hook = hook as u8;
-    e.aux = key;
-    e.value = state as i32;
-    e.ifname = data_loc_name(ctx, dev_field);
-    submit(&e);
+    let name = data_loc_name(ctx, dev_field);
+    emit_raw(hook, |e| {
+        e.aux = key;
+        e.value = state as i32;
+        e.ifname = name;
+    });
 }
 
 /// Neighbour (ARP) state changes for addresses on the probe's path; failures while watching.

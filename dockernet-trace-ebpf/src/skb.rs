@@ -7,7 +7,7 @@ use dockernet_trace_common::{Config, Hook, MODE_PROBE};
 
 use crate::{
     context::{Device, config, device, read},
-    emit::{event, submit},
+    emit::emit,
     filter::{is_probe, is_watched},
     packet::{KernelPacket, Packet, parse, skb_protocol_is_ipv4},
 };
@@ -43,6 +43,15 @@ fn skb_packet(cfg: &Config, skb: u64, start: Start) -> Option<Packet> {
     parse(&KernelPacket(ip))
 }
 
+/// The packet of an skb past the link layer (network header set), for the enrichment hooks.
+#[inline(always)]
+pub fn probe_packet(cfg: &Config, skb: u64) -> Option<Packet> {
+    if skb == 0 {
+        return None;
+    }
+    skb_packet(cfg, skb, Start::NetworkHeader)
+}
+
 #[inline(always)]
 fn skb_device(cfg: &Config, skb: u64) -> Device {
     let dev = read::<u64>(skb, cfg.skb.dev).unwrap_or(0);
@@ -60,9 +69,7 @@ fn hop(skb: u64, hook: Hook, start: Start, value: i32) {
     if !is_probe(cfg, &p) {
         return;
     }
-    let mut e = event(hook, skb, &p, &skb_device(cfg, skb));
-    e.value = value;
-    submit(&e);
+    emit(hook, skb, &p, &skb_device(cfg, skb), |e| e.value = value);
 }
 
 #[btf_tracepoint(function = "netif_receive_skb")]
@@ -101,12 +108,12 @@ pub fn kfree_skb(ctx: BtfTracePointContext) -> i32 {
     // (skb, location[, reason[, rx_sk]]): reason arrived in 5.17.
     let skb = ctx.arg::<u64>(0);
     let Some((cfg, p, dev)) = wanted(skb, Start::NetworkHeader) else { return 0 };
-    let mut e = event(Hook::KfreeSkb, skb, &p, &dev);
-    e.location = ctx.arg::<u64>(1);
-    if cfg.args.kfree_reason == 2 {
-        e.reason = ctx.arg::<u32>(2);
-    }
-    submit(&e);
+    let location = ctx.arg::<u64>(1);
+    let reason = if cfg.args.kfree_reason == 2 { ctx.arg::<u32>(2) } else { 0 };
+    emit(Hook::KfreeSkb, skb, &p, &dev, |e| {
+        e.location = location;
+        e.reason = reason;
+    });
     0
 }
 
@@ -115,10 +122,11 @@ pub fn icmp_send(ctx: BtfTracePointContext) -> i32 {
     // (skb_in, type, code): the packet the error is about.
     let skb = ctx.arg::<u64>(0);
     let Some((_, p, dev)) = wanted(skb, Start::NetworkHeader) else { return 0 };
-    let mut e = event(Hook::IcmpSend, skb, &p, &dev);
-    e.icmp_type = ctx.arg::<i32>(1) as u8;
-    e.icmp_code = ctx.arg::<i32>(2) as u8;
-    submit(&e);
+    let (kind, code) = (ctx.arg::<i32>(1) as u8, ctx.arg::<i32>(2) as u8);
+    emit(Hook::IcmpSend, skb, &p, &dev, |e| {
+        e.icmp_type = kind;
+        e.icmp_code = code;
+    });
     0
 }
 
@@ -129,11 +137,8 @@ pub fn tcp_send_reset(ctx: BtfTracePointContext) -> i32 {
     let Some(cfg) = config() else { return 0 };
     let skb = if cfg.args.reset_skb == 1 { ctx.arg::<u64>(1) } else { 0 };
     let Some((cfg, p, dev)) = wanted(skb, Start::NetworkHeader) else { return 0 };
-    let mut e = event(Hook::TcpSendReset, skb, &p, &dev);
     // 6.10+ added `reason`; before that the reset has none (NO_ARG).
-    if cfg.args.reset_reason == 2 {
-        e.reason = ctx.arg::<u32>(2);
-    }
-    submit(&e);
+    let reason = if cfg.args.reset_reason == 2 { ctx.arg::<u32>(2) } else { 0 };
+    emit(Hook::TcpSendReset, skb, &p, &dev, |e| e.reason = reason);
     0
 }

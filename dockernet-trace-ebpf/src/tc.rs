@@ -7,7 +7,7 @@ use dockernet_trace_common::Hook;
 
 use crate::{
     context::{Device, config},
-    emit::{event, submit},
+    emit::emit,
     filter::is_probe,
     maps::TC_PACKETS,
     packet::{TcPacket, parse, tc_is_ipv4},
@@ -43,7 +43,7 @@ fn observe(ctx: &TcContext, hook: Hook) {
     }
     // tc runs in the namespace the tool attached it in; user space knows which that is.
     let dev = Device { ifindex, netns: 0, name: [0; 16] };
-    submit(&event(hook, 0, &p, &dev));
+    emit(hook, 0, &p, &dev, |_| {});
 }
 
 #[inline(always)]

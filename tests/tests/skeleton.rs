@@ -25,6 +25,7 @@ fn session(purpose: Option<Purpose>, id: u16) -> (KernelInfo, Session) {
     cfg.mode = MODE_PROBE;
     cfg.probe_proto = 1;
     cfg.probe_port = id;
+    cfg.probe_port_count = 1;
     s.set_config(cfg).expect("configure");
     (kernel, s)
 }

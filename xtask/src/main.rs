@@ -1,1 +1,66 @@
-fn main() {}
+//! Developer tasks: `cargo xtask <task>`. Everything a fresh machine needs goes through here.
+mod build;
+mod demo;
+mod setup;
+mod test;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Build, lab, tests and benchmarks for dockernet-trace")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install every prerequisite (Debian packages, nightly rust-src, bpf-linker); idempotent.
+    Setup,
+    /// Build the eBPF programs and the release binary with them embedded.
+    Build,
+    /// Run all tests: unit tests, then the root-only lab integration tests.
+    Test(test::TestArgs),
+    /// The main job: an isolated lab reproduces "the bridge lost its gateway IP" and the tool
+    /// traces it.
+    Demo,
+    /// Start an isolated lab and keep it until Ctrl-C (for trying the tool by hand).
+    Lab,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Setup => setup::run(),
+        Task::Build => build::run().map(drop),
+        Task::Test(args) => test::run(&args),
+        Task::Demo => demo::run(),
+        Task::Lab => demo::lab(),
+    };
+    if let Err(e) = result {
+        eprintln!("xtask: error: {e:#}");
+        std::process::exit(2);
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+pub fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// PATH with cargo's bin directory first, where bpf-linker is installed.
+pub fn path_with_cargo_bin() -> std::ffi::OsString {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo"));
+    let mut paths = vec![home.join("bin")];
+    paths.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    std::env::join_paths(paths).unwrap_or_default()
+}
+
+/// Runs a command, inheriting stdio, failing with its name if it fails.
+pub fn run(cmd: &mut std::process::Command) -> anyhow::Result<()> {
+    let status = cmd.status().map_err(|e| anyhow::anyhow!("cannot run {cmd:?}: {e}"))?;
+    anyhow::ensure!(status.success(), "{cmd:?} failed ({status})");
+    Ok(())
+}

@@ -97,6 +97,25 @@ pub enum Detail {
     Reset { reason: u32 },
     /// ARP state of a neighbour changed (or resolution began: `created`).
     Neighbour { addr: Ipv4Addr, state: u8, created: bool },
+    /// A netfilter hook (NF_INET_*) ran on the packet; `verdict` when the kernel let us see it
+    /// (fexit): 1 accept, negative errno when dropped.
+    Netfilter { hook: String, verdict: Option<i32> },
+    /// A netfilter table and base chain evaluated the packet.
+    NfTable { table: String, chain: String },
+    /// NAT is rewriting the packet; the event's tuple shows the new addresses.
+    Nat { rewrites: &'static str },
+}
+
+/// Names of the netfilter hooks of the IPv4 family.
+pub fn nf_hook_name(hook: u32) -> String {
+    match hook {
+        0 => "PREROUTING".into(),
+        1 => "INPUT".into(),
+        2 => "FORWARD".into(),
+        3 => "OUTPUT".into(),
+        4 => "POSTROUTING".into(),
+        n => format!("hook {n}"),
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -131,7 +150,8 @@ pub fn hook_label(h: Hook) -> &'static str {
         Hook::BrForward => "br_forward",
         Hook::BrPassUp => "br_pass_frame_up",
         Hook::NfVerdict => "nf_hook_slow",
-        Hook::IptDoTable => "ipt_do_table",
+        Hook::NfTable => "nf_table",
+        Hook::NatRewrite => "nf_nat",
     }
 }
 
@@ -169,7 +189,9 @@ impl KernelEvent {
             Hook::IcmpSend => base(Some(tuple(e)), Detail::IcmpError { icmp_type: e.icmp_type, icmp_code: e.icmp_code }),
             Hook::TcpSendReset => base(Some(tuple(e)), Detail::Reset { reason: e.reason }),
             Hook::NeighUpdate | Hook::NeighCreate => base(None, neighbour(e, hook)),
-            Hook::NfVerdict | Hook::IptDoTable => base(Some(tuple(e)), hop(e)),
+            Hook::NfVerdict => base(Some(tuple(e)), netfilter(e)),
+            Hook::NfTable => base(Some(tuple(e)), nf_table(e)),
+            Hook::NatRewrite => base(Some(tuple(e)), Detail::Nat { rewrites: if e.value == 1 { "destination" } else { "source" } }),
         })
     }
 }
@@ -182,6 +204,18 @@ fn hop(e: &Event) -> Detail {
         inner_proto: e.inner_proto,
         rc: e.value,
     }
+}
+
+/// The kprobe variant cannot see the verdict; it reports u32::MAX.
+fn netfilter(e: &Event) -> Detail {
+    let verdict = (e.reason != u32::MAX).then_some(e.reason as i32);
+    Detail::Netfilter { hook: nf_hook_name(e.table), verdict }
+}
+
+fn nf_table(e: &Event) -> Detail {
+    let label = ifname(&e.label);
+    let (table, chain) = label.split_once(' ').unwrap_or((label.as_str(), ""));
+    Detail::NfTable { table: table.to_string(), chain: chain.to_string() }
 }
 
 fn route(e: &Event) -> Detail {

@@ -2,7 +2,7 @@
 //! reported and skipped (the trace says what it could not see), unless it is required.
 use aya::{
     Btf, Ebpf,
-    programs::{BtfTracePoint, TracePoint},
+    programs::{BtfTracePoint, FEntry, FExit, KProbe, TracePoint},
 };
 use serde::Serialize;
 
@@ -35,14 +35,14 @@ pub struct HookContext<'a> {
 pub trait Hook {
     /// `category:name` of the tracepoint or the function probed.
     fn name(&self) -> &'static str;
-    fn kind(&self) -> HookKind;
     /// Without a required hook the command cannot work at all.
     fn required(&self) -> bool {
         false
     }
     /// Why this hook cannot run on this kernel, if it cannot.
     fn can_run(&self, cx: &HookContext) -> Result<(), String>;
-    fn attach(&self, ebpf: &mut Ebpf, cx: &HookContext) -> Result<(), EbpfError>;
+    /// Attaches, returning the kind of program that ended up attached.
+    fn attach(&self, ebpf: &mut Ebpf, cx: &HookContext) -> Result<HookKind, EbpfError>;
 }
 
 /// A BTF-enabled tracepoint (`tp_btf`): raw arguments, cheapest to run.
@@ -57,9 +57,6 @@ impl Hook for BtfTracepoint {
     fn name(&self) -> &'static str {
         self.label
     }
-    fn kind(&self) -> HookKind {
-        HookKind::Tracepoint
-    }
     fn required(&self) -> bool {
         self.required
     }
@@ -69,12 +66,12 @@ impl Hook for BtfTracepoint {
             None => Err(format!("this kernel has no tracepoint {}", self.label)),
         }
     }
-    fn attach(&self, ebpf: &mut Ebpf, cx: &HookContext) -> Result<(), EbpfError> {
+    fn attach(&self, ebpf: &mut Ebpf, cx: &HookContext) -> Result<HookKind, EbpfError> {
         let err = |source| EbpfError::Program { program: self.program.into(), source };
         let prog: &mut BtfTracePoint = program(ebpf, self.program)?.try_into().map_err(err)?;
         prog.load(self.name, cx.aya_btf).map_err(err)?;
         prog.attach().map_err(err)?;
-        Ok(())
+        Ok(HookKind::Tracepoint)
     }
 }
 
@@ -90,20 +87,86 @@ impl Hook for ClassicTracepoint {
     fn name(&self) -> &'static str {
         self.label
     }
-    fn kind(&self) -> HookKind {
-        HookKind::Tracepoint
-    }
     fn can_run(&self, _cx: &HookContext) -> Result<(), String> {
         crate::kernel::tracefs::format(self.category, self.name)
             .map(|_| ())
             .map_err(|e| format!("{}: {e}", self.label))
     }
-    fn attach(&self, ebpf: &mut Ebpf, _cx: &HookContext) -> Result<(), EbpfError> {
+    fn attach(&self, ebpf: &mut Ebpf, _cx: &HookContext) -> Result<HookKind, EbpfError> {
         let err = |source| EbpfError::Program { program: self.program.into(), source };
         let prog: &mut TracePoint = program(ebpf, self.program)?.try_into().map_err(err)?;
         prog.load().map_err(err)?;
         prog.attach(self.category, self.name).map_err(err)?;
+        Ok(HookKind::Tracepoint)
+    }
+}
+
+/// An enrichment hook on a kernel function: fentry/fexit when the function is in vmlinux BTF
+/// and trampolines work, else a kprobe, else (with a note) nothing.
+pub struct FunctionHook {
+    pub function: &'static str,
+    pub label: &'static str,
+    /// fentry (false) or fexit (true) program, if there is one for this function.
+    pub trampoline: Option<(&'static str, bool)>,
+    pub kprobe: &'static str,
+    /// The structures it reads were found in BTF.
+    pub layout_ok: bool,
+}
+
+impl FunctionHook {
+    fn attach_trampoline(&self, ebpf: &mut Ebpf, cx: &HookContext, name: &str, exit: bool) -> Result<(), EbpfError> {
+        let err = |source| EbpfError::Program { program: name.into(), source };
+        if exit {
+            let p: &mut FExit = program(ebpf, name)?.try_into().map_err(err)?;
+            p.load(self.function, cx.aya_btf).map_err(err)?;
+            p.attach().map_err(err)?;
+        } else {
+            let p: &mut FEntry = program(ebpf, name)?.try_into().map_err(err)?;
+            p.load(self.function, cx.aya_btf).map_err(err)?;
+            p.attach().map_err(err)?;
+        }
         Ok(())
+    }
+
+    fn attach_kprobe(&self, ebpf: &mut Ebpf) -> Result<(), EbpfError> {
+        let err = |source| EbpfError::Program { program: self.kprobe.into(), source };
+        let p: &mut KProbe = program(ebpf, self.kprobe)?.try_into().map_err(err)?;
+        p.load().map_err(err)?;
+        p.attach(self.function, 0).map_err(err)?;
+        Ok(())
+    }
+}
+
+impl Hook for FunctionHook {
+    fn name(&self) -> &'static str {
+        self.label
+    }
+    fn can_run(&self, cx: &HookContext) -> Result<(), String> {
+        if !self.layout_ok {
+            return Err(format!("{}: its structures are not in this kernel's BTF (module not loaded?)", self.function));
+        }
+        if cx.btf.has_function(self.function) || cx.features.kprobes {
+            Ok(())
+        } else {
+            Err(format!("{}: no fentry (not in vmlinux BTF) and no kprobes (CONFIG_KPROBES off)", self.function))
+        }
+    }
+    fn attach(&self, ebpf: &mut Ebpf, cx: &HookContext) -> Result<HookKind, EbpfError> {
+        let mut why = String::new();
+        if let Some((name, exit)) = self.trampoline {
+            if cx.btf.has_function(self.function) {
+                match self.attach_trampoline(ebpf, cx, name, exit) {
+                    Ok(()) => return Ok(HookKind::Fentry),
+                    Err(e) => why = format!("fentry: {e}; "),
+                }
+            }
+        }
+        if !cx.features.kprobes {
+            return Err(EbpfError::Unavailable(format!("{why}kprobes: not in this kernel")));
+        }
+        self.attach_kprobe(ebpf)
+            .map(|()| HookKind::Kprobe)
+            .map_err(|e| EbpfError::Unavailable(format!("{why}kprobe: {e}")))
     }
 }
 
@@ -148,6 +211,21 @@ pub fn tracepoints(purpose: Purpose) -> Vec<Box<dyn Hook>> {
     hooks
 }
 
+/// The enrichment hooks this kernel's layout allows.
+pub fn enrichment(e: &super::enrich::Enrichment) -> Vec<Box<dyn Hook>> {
+    let f = |function, label, trampoline, kprobe, layout_ok| -> Box<dyn Hook> {
+        Box::new(FunctionHook { function, label, trampoline, kprobe, layout_ok })
+    };
+    vec![
+        f("nf_hook_slow", "netfilter verdict (nf_hook_slow)", Some(("dnt_fx_nf_hook", true)), "dnt_kp_nf_hook", e.nf_hook),
+        f("nft_do_chain", "nftables chain (nft_do_chain)", Some(("dnt_fe_nft_chain", false)), "dnt_kp_nft_chain", e.nft_chain),
+        f("ipt_do_table", "iptables table (ipt_do_table)", None, "dnt_kp_ipt_table", e.ipt_table),
+        f("br_forward", "bridge forward (br_forward)", Some(("dnt_fe_br_forward", false)), "dnt_kp_br_forward", e.br_forward),
+        f("br_pass_frame_up", "bridge to host (br_pass_frame_up)", Some(("dnt_fe_br_pass_up", false)), "dnt_kp_br_pass_up", e.br_pass_up),
+        f("nf_nat_ipv4_manip_pkt", "NAT rewrite (nf_nat_ipv4_manip_pkt)", None, "dnt_kp_nat", e.nat),
+    ]
+}
+
 /// The outcome of trying one hook.
 #[derive(Clone, Debug, Serialize)]
 pub struct HookStatus {
@@ -170,8 +248,8 @@ pub fn attach_all(
             .map_err(EbpfError::Unavailable)
             .and_then(|()| h.attach(ebpf, cx));
         match result {
-            Ok(()) => {
-                match h.kind() {
+            Ok(kind) => {
+                match kind {
                     HookKind::Tracepoint => coverage.tracepoints = true,
                     HookKind::Kprobe => coverage.kprobes = true,
                     HookKind::Fentry => coverage.fentry = true,

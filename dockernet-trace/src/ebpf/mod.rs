@@ -1,5 +1,6 @@
 //! Loading, configuring and attaching the kernel programs, and reading what they report.
 pub mod config;
+pub mod enrich;
 pub mod events;
 pub mod hooks;
 pub mod session;

@@ -20,6 +20,8 @@ pub struct KernelInfo {
     pub features: Features,
     pub btf: KernelBtf,
     pub drop_reasons: DropReasons,
+    /// What the kprobe/fentry programs can read on this kernel.
+    pub enrichment: super::enrich::Enrichment,
     /// Offsets and argument layout, with no filter set.
     pub base_config: Config,
 }
@@ -28,8 +30,10 @@ impl KernelInfo {
     pub fn probe() -> Result<Self, KernelError> {
         let btf = KernelBtf::load()?;
         let drop_reasons = DropReasons::from_btf(&btf)?;
-        let base_config = super::config::for_kernel(&btf)?;
-        Ok(Self { features: Features::detect(), btf, drop_reasons, base_config })
+        let enrichment = super::enrich::resolve(&btf);
+        let mut base_config = super::config::for_kernel(&btf)?;
+        base_config.enrich = enrichment.layout;
+        Ok(Self { features: Features::detect(), btf, drop_reasons, enrichment, base_config })
     }
 }
 
@@ -98,6 +102,16 @@ impl Session {
         let status = hooks::attach_all(&mut self.ebpf, &cx, &list, &mut self.coverage)?;
         self.hooks.extend(status);
         Ok(())
+    }
+
+    /// Attaches what the kernel allows of the kprobe/fentry enrichment; failures are notes.
+    pub fn attach_enrichment(&mut self, kernel: &KernelInfo) {
+        let Ok(aya_btf) = aya::Btf::from_sys_fs() else { return };
+        let cx = HookContext { aya_btf: &aya_btf, btf: &kernel.btf, features: &kernel.features };
+        let list = hooks::enrichment(&kernel.enrichment);
+        if let Ok(status) = hooks::attach_all(&mut self.ebpf, &cx, &list, &mut self.coverage) {
+            self.hooks.extend(status);
+        }
     }
 
     /// Attaches the tc classifiers to `iface` in the current network namespace.

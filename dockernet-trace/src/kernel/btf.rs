@@ -176,6 +176,24 @@ impl KernelBtf {
         }
     }
 
+    /// Parameter names of function `name`, in order.
+    pub fn func_params(&self, name: &str) -> Option<Vec<String>> {
+        let types = self.btf.resolve_types_by_name(name).ok()?;
+        let func = types.into_iter().find_map(|t| match t {
+            Type::Func(f) => Some(f),
+            _ => None,
+        })?;
+        match self.btf.resolve_chained_type(&func).ok()? {
+            Type::FuncProto(fp) => Some(fp.parameters.iter().map(|p| self.name_of(p)).collect()),
+            _ => None,
+        }
+    }
+
+    /// Does a struct named `name` with a body exist here?
+    pub fn has_struct(&self, name: &str) -> bool {
+        self.composite(name).is_ok()
+    }
+
     /// Does vmlinux (or this module BTF) describe a function named `name`?
     pub fn has_function(&self, name: &str) -> bool {
         self.btf

@@ -1,0 +1,148 @@
+//! Prerequisites, installed idempotently: each step checks first and is quick when done.
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+use anyhow::{Context, Result, bail};
+
+/// Debian packages the build, the lab, the VM tests and the benchmark need.
+const PACKAGES: &[&str] = &[
+    "docker.io",      // dockerd + containerd + runc for the lab
+    "iproute2",       // ip, tc
+    "iptables",       // Docker's rules, and the faults the tests inject
+    "nftables",       // nft, for hosts on native nftables
+    "busybox-static", // the lab's container image
+    "iperf3",         // throughput benchmark
+    "qemu-system-x86",// kernel matrix VMs
+    "cpio",           // initramfs for the VMs
+    "kmod",           // modprobe/insmod
+    "bpftool",        // inspecting programs and links by hand
+];
+const BPF_LINKER_VERSION: &str = "0.13.0";
+
+pub fn run() -> Result<()> {
+    require_root()?;
+    apt_packages()?;
+    nightly_rust_src()?;
+    bpf_linker()?;
+    kernel_checks();
+    println!("setup: everything is in place");
+    Ok(())
+}
+
+fn require_root() -> Result<()> {
+    if !nix::unistd::geteuid().is_root() {
+        bail!("setup installs packages: run it as root");
+    }
+    Ok(())
+}
+
+fn installed(pkg: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", pkg])
+        .stderr(Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .unwrap_or(false)
+}
+
+fn apt_packages() -> Result<()> {
+    let missing: Vec<&str> = PACKAGES.iter().copied().filter(|p| !installed(p)).collect();
+    if missing.is_empty() {
+        println!("setup: Debian packages present");
+        return Ok(());
+    }
+    println!("setup: installing {}", missing.join(" "));
+    let apt = |args: &[&str]| {
+        super::run(Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive"))
+    };
+    apt(&["update", "-q"])?;
+    let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
+    args.extend(&missing);
+    apt(&args)
+}
+
+fn nightly_rust_src() -> Result<()> {
+    let list = Command::new("rustup").args(["toolchain", "list"]).output().context("rustup is missing")?;
+    if !String::from_utf8_lossy(&list.stdout).lines().any(|l| l.starts_with("nightly")) {
+        bail!("the nightly Rust toolchain is not installed (the eBPF crate needs it): rustup toolchain install nightly");
+    }
+    let comps = Command::new("rustup").args(["+nightly", "component", "list", "--installed"]).output()?;
+    if String::from_utf8_lossy(&comps.stdout).lines().any(|l| l.starts_with("rust-src")) {
+        println!("setup: nightly rust-src present");
+        return Ok(());
+    }
+    super::run(Command::new("rustup").args(["+nightly", "component", "add", "rust-src"]))
+}
+
+/// The nightly's LLVM major version, from `rustc -vV`.
+fn nightly_llvm_major() -> Result<u32> {
+    let out = Command::new("rustup").args(["run", "nightly", "rustc", "-vV"]).output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("LLVM version: "))
+        .and_then(|v| v.split('.').next())
+        .and_then(|v| v.parse().ok())
+        .context("cannot read the nightly's LLVM version")
+}
+
+fn nightly_lib_dir() -> Result<PathBuf> {
+    let out = Command::new("rustup").args(["run", "nightly", "rustc", "--print", "sysroot"]).output()?;
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("lib"))
+}
+
+fn bpf_linker_ok() -> bool {
+    Command::new("bpf-linker")
+        .arg("--version")
+        .env("PATH", super::path_with_cargo_bin())
+        .output()
+        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains(BPF_LINKER_VERSION))
+        .unwrap_or(false)
+}
+
+/// bpf-linker must link bitcode from the nightly's own LLVM, so we build it against that very
+/// library (shipped with rustc as libLLVM.so.<ver>-rust-<ver>): no distribution LLVM needed,
+/// and the versions cannot disagree.
+fn bpf_linker() -> Result<()> {
+    if bpf_linker_ok() {
+        println!("setup: bpf-linker {BPF_LINKER_VERSION} present");
+        return Ok(());
+    }
+    let major = nightly_llvm_major()?;
+    if !(21..=23).contains(&major) {
+        bail!("bpf-linker {BPF_LINKER_VERSION} supports LLVM 21-23; the nightly has LLVM {major}");
+    }
+    let lib = nightly_lib_dir()?;
+    let libllvm = std::fs::read_dir(&lib)?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("libLLVM.so.")))
+        .with_context(|| format!("no libLLVM.so.* in {}", lib.display()))?;
+    let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
+    let prefix = home.join(".cache/dockernet-trace/llvm-rust-nightly");
+    let prefix_lib = prefix.join("lib");
+    std::fs::create_dir_all(&prefix_lib)?;
+    for name in [PathBuf::from("libLLVM.so"), PathBuf::from(libllvm.file_name().unwrap())] {
+        let link = prefix_lib.join(name);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&libllvm, &link)?;
+    }
+    println!("setup: building bpf-linker {BPF_LINKER_VERSION} against {}", libllvm.display());
+    super::run(
+        Command::new("cargo")
+            .args(["install", "bpf-linker", "--version", BPF_LINKER_VERSION, "--locked", "--force"])
+            .args(["--no-default-features", "--features", &format!("llvm-{major}")])
+            .env("LLVM_PREFIX", &prefix),
+    )?;
+    if !bpf_linker_ok() {
+        bail!("bpf-linker was installed but does not run; check {}", prefix_lib.display());
+    }
+    Ok(())
+}
+
+fn kernel_checks() {
+    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        eprintln!("setup: warning: /sys/kernel/btf/vmlinux is missing; the tool needs a kernel with BTF");
+    }
+}
