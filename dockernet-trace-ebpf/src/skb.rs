@@ -58,9 +58,10 @@ fn skb_device(cfg: &Config, skb: u64) -> Device {
     device(cfg, dev)
 }
 
-/// Hops are only recorded for the probe; watch mode does not pay for them.
+/// Hops are only recorded for the probe; watch mode does not pay for them. `dev` is the
+/// device the hook concerns, when the tracepoint passes it (0: take skb->dev).
 #[inline(always)]
-fn hop(skb: u64, hook: Hook, start: Start, value: i32) {
+fn hop(skb: u64, dev: u64, hook: Hook, start: Start, value: i32) {
     let Some(cfg) = config() else { return };
     if cfg.mode != MODE_PROBE || skb == 0 {
         return;
@@ -69,19 +70,21 @@ fn hop(skb: u64, hook: Hook, start: Start, value: i32) {
     if !is_probe(cfg, &p) {
         return;
     }
-    emit(hook, skb, &p, &skb_device(cfg, skb), |e| e.value = value);
+    let device = if dev != 0 { device(cfg, dev) } else { skb_device(cfg, skb) };
+    emit(hook, skb, &p, &device, |e| e.value = value);
 }
 
 #[btf_tracepoint(function = "netif_receive_skb")]
 pub fn netif_receive_skb(ctx: BtfTracePointContext) -> i32 {
-    hop(ctx.arg::<u64>(0), Hook::NetifReceive, Start::Data, 0);
+    hop(ctx.arg::<u64>(0), 0, Hook::NetifReceive, Start::Data, 0);
     0
 }
 
 #[btf_tracepoint(function = "net_dev_xmit")]
 pub fn net_dev_xmit(ctx: BtfTracePointContext) -> i32 {
-    // (skb, rc, dev, skb_len)
-    hop(ctx.arg::<u64>(0), Hook::NetDevXmit, Start::NetworkHeader, ctx.arg::<i32>(1));
+    // (skb, rc, dev, skb_len). After a veth transmits, skb->dev is already the peer in the
+    // other namespace: the device that sent is the `dev` argument.
+    hop(ctx.arg::<u64>(0), ctx.arg::<u64>(2), Hook::NetDevXmit, Start::NetworkHeader, ctx.arg::<i32>(1));
     0
 }
 

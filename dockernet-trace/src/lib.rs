@@ -1,6 +1,14 @@
 //! dockernet-trace: follow a packet through a Docker host's kernel and say where and why it
 //! stops. The binary (`main.rs`) is a thin shell over this library.
+pub mod cause;
+pub mod cli;
+pub mod doctor;
 pub mod ebpf;
+pub mod error;
 pub mod kernel;
+pub mod kernel_check;
 pub mod model;
 pub mod netfilter;
+pub mod probe;
+pub mod style;
+pub mod trace;

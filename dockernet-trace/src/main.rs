@@ -1,26 +1,39 @@
-use dockernet_trace::ebpf::{KernelEvent, Session, hooks::Purpose, session::KernelInfo};
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    env_logger::init();
-    let k = KernelInfo::probe()?;
-    println!("{:?}", k.base_config);
-    let mut s = Session::load(&k)?;
-    s.attach_tracepoints(&k, Purpose::Trace)?;
-    println!("{:?}", s.hooks);
-    println!("{:?}", s.attach_tc("lo", &k)?);
-    let mut cfg = s.config();
-    cfg.mode = dockernet_trace_common::MODE_PROBE;
-    cfg.probe_proto = 6;
-    cfg.probe_port = 5555;
-    cfg.probe_addrs[0] = u32::from(std::net::Ipv4Addr::new(127,0,0,1)).to_be();
-    s.set_config(cfg)?;
-    let mut r = s.events()?;
-    let _ = std::net::TcpStream::connect("127.0.0.1:5555");
-    for _ in 0..3 {
-        for e in r.next_batch(std::time::Duration::from_millis(300)).await {
-            println!("{}", serde_json::to_string(&KernelEvent::from_raw(&e, &k.drop_reasons)).unwrap());
+//! `dockernet-trace`: parse the command line, run the command, map the outcome to the exit
+//! code (0 reachable / no findings, 1 not reachable / findings, 2 usage or environment error).
+use std::process::ExitCode;
+
+use clap::Parser;
+use dockernet_trace::{
+    cli::{Cli, Command},
+    doctor, kernel_check, trace,
+};
+
+async fn run(cli: Cli) -> anyhow::Result<u8> {
+    Ok(match cli.command {
+        Some(Command::Doctor(args)) => doctor::run(&args).await?,
+        Some(Command::KernelCheck(args)) => kernel_check::run(args.json).await?,
+        Some(other) => anyhow::bail!("{other:?}: not available yet"),
+        None => trace::run(&cli.trace).await?,
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format_timestamp(None)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("dockernet-trace: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("dockernet-trace: {e:#}");
+            ExitCode::from(2)
         }
     }
-    println!("{:?} tc lo={}", s.counters(), s.tc_packets(1));
-    Ok(())
 }

@@ -234,6 +234,11 @@ pub struct HookStatus {
     pub note: Option<String>,
 }
 
+/// The gist of an attach failure: aya's messages carry the whole (often empty) verifier log.
+fn short_reason(full: &str) -> String {
+    full.split(". Verifier output").next().unwrap_or(full).replace("the BPF_PROG_LOAD syscall returned ", "").trim().to_string()
+}
+
 /// Tries every hook; a required hook that fails is an error, others become notes.
 pub fn attach_all(
     ebpf: &mut Ebpf,
@@ -258,8 +263,8 @@ pub fn attach_all(
             }
             Err(e) if h.required() => return Err(e),
             Err(e) => {
-                log::warn!("{} not attached: {e}", h.name());
-                out.push(HookStatus { hook: h.name(), attached: false, note: Some(e.to_string()) });
+                log::info!("{} not attached: {e}", h.name());
+                out.push(HookStatus { hook: h.name(), attached: false, note: Some(short_reason(&e.to_string())) });
             }
         }
     }

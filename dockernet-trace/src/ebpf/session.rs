@@ -28,10 +28,15 @@ pub struct KernelInfo {
 
 impl KernelInfo {
     pub fn probe() -> Result<Self, KernelError> {
+        let t = std::time::Instant::now();
         let btf = KernelBtf::load()?;
+        log::debug!("btf parsed: {} ms", t.elapsed().as_millis());
         let drop_reasons = DropReasons::from_btf(&btf)?;
+        log::debug!("drop reasons: {} ms", t.elapsed().as_millis());
         let enrichment = super::enrich::resolve(&btf);
+        log::debug!("enrichment layout: {} ms", t.elapsed().as_millis());
         let mut base_config = super::config::for_kernel(&btf)?;
+        log::debug!("offsets: {} ms", t.elapsed().as_millis());
         base_config.enrich = enrichment.layout;
         Ok(Self { features: Features::detect(), btf, drop_reasons, enrichment, base_config })
     }
@@ -50,6 +55,8 @@ pub struct Session {
     config: Config,
     pub coverage: Coverage,
     pub hooks: Vec<HookStatus>,
+    /// aya's parse of the kernel BTF, kept only while programs are being attached.
+    aya_btf: Option<aya::Btf>,
 }
 
 impl Session {
@@ -59,7 +66,7 @@ impl Session {
         }
         raise_memlock();
         let ebpf = EbpfLoader::new().load(OBJECT)?;
-        let mut s = Self { ebpf, config: kernel.base_config, coverage: Coverage::default(), hooks: vec![] };
+        let mut s = Self { ebpf, config: kernel.base_config, coverage: Coverage::default(), hooks: vec![], aya_btf: None };
         s.set_config(kernel.base_config)?;
         Ok(s)
     }
@@ -92,26 +99,36 @@ impl Session {
         T::try_from(m).map_err(|source| EbpfError::Map { map: name.into(), source })
     }
 
-    /// Attaches the tracepoints a purpose needs; optional ones that fail become notes.
-    pub fn attach_tracepoints(&mut self, kernel: &KernelInfo, purpose: Purpose) -> Result<(), EbpfError> {
-        let aya_btf = aya::Btf::from_sys_fs().map_err(|e| {
-            EbpfError::Kernel(KernelError::BadBtf { path: kernel.btf.path().into(), reason: e.to_string() })
-        })?;
-        let cx = HookContext { aya_btf: &aya_btf, btf: &kernel.btf, features: &kernel.features };
-        let list = hooks::tracepoints(purpose);
-        let status = hooks::attach_all(&mut self.ebpf, &cx, &list, &mut self.coverage)?;
+    /// Attaches hooks, parsing the kernel's BTF for aya once per session.
+    fn attach_hooks(&mut self, kernel: &KernelInfo, list: &[Box<dyn hooks::Hook>]) -> Result<(), EbpfError> {
+        if self.aya_btf.is_none() {
+            let parsed = aya::Btf::from_sys_fs().map_err(|e| {
+                EbpfError::Kernel(KernelError::BadBtf { path: kernel.btf.path().into(), reason: e.to_string() })
+            })?;
+            self.aya_btf = Some(parsed);
+        }
+        let Some(aya_btf) = self.aya_btf.as_ref() else { return Ok(()) };
+        let cx = HookContext { aya_btf, btf: &kernel.btf, features: &kernel.features };
+        let status = hooks::attach_all(&mut self.ebpf, &cx, list, &mut self.coverage)?;
         self.hooks.extend(status);
         Ok(())
     }
 
+    /// Attaches the tracepoints a purpose needs; optional ones that fail become notes.
+    pub fn attach_tracepoints(&mut self, kernel: &KernelInfo, purpose: Purpose) -> Result<(), EbpfError> {
+        self.attach_hooks(kernel, &hooks::tracepoints(purpose))
+    }
+
     /// Attaches what the kernel allows of the kprobe/fentry enrichment; failures are notes.
     pub fn attach_enrichment(&mut self, kernel: &KernelInfo) {
-        let Ok(aya_btf) = aya::Btf::from_sys_fs() else { return };
-        let cx = HookContext { aya_btf: &aya_btf, btf: &kernel.btf, features: &kernel.features };
-        let list = hooks::enrichment(&kernel.enrichment);
-        if let Ok(status) = hooks::attach_all(&mut self.ebpf, &cx, &list, &mut self.coverage) {
-            self.hooks.extend(status);
+        if let Err(e) = self.attach_hooks(kernel, &hooks::enrichment(&kernel.enrichment)) {
+            log::info!("enrichment not attached: {e}");
         }
+    }
+
+    /// Frees what only attaching needed (aya's copy of the kernel BTF: megabytes).
+    pub fn attached(&mut self) {
+        self.aya_btf = None;
     }
 
     /// Attaches the tc classifiers to `iface` in the current network namespace.

@@ -24,7 +24,7 @@ impl KernelBtf {
         if !std::path::Path::new(path).exists() {
             return Err(KernelError::NoBtf { path: path.into() });
         }
-        let btf = Btf::from_file(path)
+        let btf = Btf::from_file_with_backend(path, btf_rs::Backend::Mmap)
             .map_err(|e| KernelError::BadBtf { path: path.into(), reason: e.to_string() })?;
         Ok(Self { btf, path: path.into() })
     }

@@ -25,7 +25,9 @@ pub enum ModelError {
     #[error("cannot read {path}: {reason}")]
     Read { path: PathBuf, reason: String },
 
-    #[error("a worker thread for namespace {path} failed: {reason}; this is a bug, please report it")]
+    #[error(
+        "a worker thread for namespace {path} failed: {reason}; this is a bug, please report it"
+    )]
     Worker { path: String, reason: String },
 
     #[error(
@@ -33,7 +35,9 @@ pub enum ModelError {
     )]
     UnknownContainer { name: String },
 
-    #[error("'{prefix}' is the start of several container IDs ({candidates}); give more of the ID or the name")]
+    #[error(
+        "'{prefix}' is the start of several container IDs ({candidates}); give more of the ID or the name"
+    )]
     AmbiguousContainer { prefix: String, candidates: String },
 
     #[error(
@@ -45,7 +49,9 @@ pub enum ModelError {
     #[error("invalid port in '{input}': {reason}")]
     BadPort { input: String, reason: String },
 
-    #[error("cannot resolve the DNS name '{name}' to an IPv4 address ({reason}); use an IP address instead")]
+    #[error(
+        "cannot resolve the DNS name '{name}' to an IPv4 address ({reason}); use an IP address instead"
+    )]
     Dns { name: String, reason: String },
 
     #[error("{what} has no IPv4 address to trace with; give an endpoint that has one")]

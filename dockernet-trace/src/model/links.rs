@@ -1,6 +1,6 @@
 //! Network interfaces (links) of one namespace, as RTM_GETLINK reports them.
 use netlink_packet_route::link::{
-    InfoBridge, InfoData, InfoKind, InfoPortData, InfoBridgePort, LinkAttribute, LinkFlags,
+    InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoPortData, LinkAttribute, LinkFlags,
     LinkInfo, LinkMessage,
 };
 use rtnetlink::Handle;
@@ -171,10 +171,29 @@ pub async fn dump_links(handle: &Handle) -> Result<Vec<Link>, ModelError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use netlink_packet_route::link::{BridgePortState, BridgeStpState, State};
 
     use super::*;
+
+    /// An up link with carrier, for other modules' tests.
+    pub(crate) fn link(index: u32, name: &str, kind: Option<&str>) -> Link {
+        Link {
+            index,
+            name: name.into(),
+            kind: kind.map(str::to_string),
+            admin_up: true,
+            carrier: true,
+            oper_state: "up".into(),
+            mtu: Some(1500),
+            mac: None,
+            master: None,
+            port_state: None,
+            stp_enabled: None,
+            peer_ifindex: None,
+            link_netnsid: None,
+        }
+    }
 
     #[test]
     fn decodes_stp_port_states() {

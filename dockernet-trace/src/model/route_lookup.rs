@@ -19,7 +19,10 @@ use super::{ModelError, Route, RouteKind, netlink, netns};
 pub enum RouteLookup {
     Found(FoundRoute),
     /// The lookup failed the way the packet would, e.g. errno 101 ENETUNREACH.
-    Failed { errno: i32, reason: String },
+    Failed {
+        errno: i32,
+        reason: String,
+    },
 }
 
 /// The route the kernel picked.
@@ -118,7 +121,11 @@ mod tests {
 
     #[test]
     fn builds_the_ip_route_get_request() {
-        let m = lookup_message("172.18.0.2".parse().unwrap(), Some("172.17.0.2".parse().unwrap()), Some(9));
+        let m = lookup_message(
+            "172.18.0.2".parse().unwrap(),
+            Some("172.17.0.2".parse().unwrap()),
+            Some(9),
+        );
         assert_eq!(m.header.destination_prefix_length, 32);
         assert_eq!(m.header.source_prefix_length, 32);
         assert!(m.attributes.contains(&RouteAttribute::Iif(9)));

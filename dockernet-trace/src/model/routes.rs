@@ -4,9 +4,7 @@ use std::net::Ipv4Addr;
 
 use netlink_packet_route::{
     AddressFamily,
-    route::{
-        RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteScope,
-    },
+    route::{RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteScope},
 };
 use rtnetlink::Handle;
 use serde::Serialize;

@@ -1,1 +1,40 @@
-//! Netfilter rules and counters, both iptables backends and nftables (being written).
+//! Netfilter rules and counters, both iptables backends and nftables, in one model.
+//!
+//! - [`parse_iptables_save`] reads `iptables-save -c`, [`parse_nft_json`] reads
+//!   `nft -j list ruleset`; both give [`Table`]s of [`Chain`]s of [`Rule`]s whose `text` is the
+//!   rule as the user's own tool prints it.
+//! - [`snapshot`] lists everything the current network namespace has, each rule once.
+//! - [`diff`] says which counters moved between two snapshots (which rule dropped the probes).
+//! - [`docker`] recognises Docker's own rules and checks what Docker should have written.
+pub mod counters;
+pub mod docker;
+pub mod iptables;
+pub mod matches;
+pub mod model;
+pub mod nft;
+pub mod snapshot;
+
+pub use counters::{CounterDelta, diff, dropped_exactly};
+pub use iptables::{parse_ip6tables_save, parse_iptables_save};
+pub use matches::{
+    AddrMatch, AddrTypeMatch, Cidr, CtStateMatch, Field, IfaceMatch, Matches, PortMatch,
+    ProtoMatch, Target,
+};
+pub use model::{Chain, Counter, Family, Rule, RuleRef, Ruleset, Source, Table, Verdict};
+pub use nft::parse_nft_json;
+pub use snapshot::{snapshot, snapshot_with};
+
+/// Problems reading the host's rules. A missing binary is not one of them: a host may have
+/// only iptables or only nft.
+#[derive(Debug, thiserror::Error)]
+pub enum NetfilterError {
+    #[error("line {line}: {reason} (is this `iptables-save` output?)")]
+    NotIptablesSave { line: usize, reason: String },
+    #[error("the nft JSON cannot be read: {0}")]
+    NftJson(String),
+    #[error("`{command}` failed: {reason}")]
+    Command { command: String, reason: String },
+}
+
+#[cfg(test)]
+mod tests;

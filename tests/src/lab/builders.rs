@@ -96,7 +96,11 @@ impl Lab {
     pub fn wait_listening(&self, c: &Container, port: u16) -> Result<()> {
         let hex = format!(":{port:04X} ");
         for _ in 0..50 {
-            let tcp = std::fs::read_to_string(format!("/proc/{}/net/tcp", c.pid)).unwrap_or_default();
+            // busybox httpd listens on [::]: look at tcp6 as well.
+            let tcp = ["tcp", "tcp6"]
+                .iter()
+                .map(|f| std::fs::read_to_string(format!("/proc/{}/net/{f}", c.pid)).unwrap_or_default())
+                .collect::<String>();
             if tcp.lines().any(|l| l.contains(&hex) && l.split_whitespace().nth(3) == Some("0A")) {
                 return Ok(());
             }

@@ -1,0 +1,188 @@
+//! The command line, exactly as ../shared/CONTRACT.md fixes it. Flags are grouped by purpose.
+use std::{path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXAMPLES: &str = "\
+Examples:
+  sudo dockernet-trace --from nacos --to host:3306
+      Why can't container nacos reach MySQL published on the host's port 3306?
+  sudo dockernet-trace --from nacos --to mysql:3306 --json
+      The same between two containers, as one JSON object.
+  sudo dockernet-trace --from host --to 172.18.0.2 --proto icmp
+      Can the host ping that container address?
+  sudo dockernet-trace doctor
+      Find broken bridges, routes, NAT and firewall rules without sending anything.
+  sudo dockernet-trace watch --network heima-net --record drops.jsonl
+      Record every drop involving that network until Ctrl-C.
+  dockernet-trace report drops.jsonl
+      Summarise a recording.
+
+ENDPOINT: a container name, ID or unique ID prefix; `host` (this network namespace); an IPv4
+address; a DNS name; netns:NAME (/run/netns/NAME); pid:PID (that process's namespace).
+Exit codes: 0 reachable / no findings, 1 not reachable / findings, 2 usage or environment error.";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "dockernet-trace",
+    version,
+    about = "Follow a packet through a Docker host's kernel and say where and why it stops.",
+    long_about = "Sends its own probe from one endpoint to another and watches it in the kernel \
+        (tc programs on veths and bridges, tracepoints everywhere): the path it really took \
+        through container, veth, bridge, NAT and host, the exact place and reason it stopped \
+        (interface, kernel function, drop reason, netfilter rule), and the command that fixes it.",
+    after_help = EXAMPLES,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub trace: TraceArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Find the known faults (lost bridge address, down links, STP, subnet overlaps, flushed
+    /// NAT, isolation and firewall rules, sysctls) from the host's configuration, sending
+    /// nothing. Example: sudo dockernet-trace doctor --json
+    Doctor(DoctorArgs),
+    /// Stay attached and report every drop, route failure and reset involving containers,
+    /// live, with names, interface, reason and rule. Example:
+    /// sudo dockernet-trace watch --container nacos --record incident.jsonl --duration 10m
+    Watch(WatchArgs),
+    /// Summarise a `watch --record` file: top causes, containers, rules and a timeline.
+    /// Example: dockernet-trace report incident.jsonl
+    Report(ReportArgs),
+    /// Which kernel hooks attach on this host (tc, tracepoints, kprobes, fentry).
+    #[command(hide = true)]
+    KernelCheck(OutputArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TraceArgs {
+    /// Where the probe starts (see ENDPOINT below).
+    #[arg(long, value_name = "ENDPOINT", required = true, help_heading = "Path")]
+    pub from: Option<String>,
+    /// Where it should arrive, with the port for tcp/udp (e.g. mysql:3306, host:3306).
+    #[arg(long, value_name = "ENDPOINT[:PORT]", required = true, help_heading = "Path")]
+    pub to: Option<String>,
+
+    /// Protocol of the probe: tcp connects (SYN, answered by SYN-ACK or RST), udp sends a
+    /// datagram, icmp an echo request.
+    #[arg(long, value_enum, default_value_t = Proto::Tcp, help_heading = "Probe")]
+    pub proto: Proto,
+    /// Number of probes.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100), help_heading = "Probe")]
+    pub count: u32,
+    /// How long to wait for each probe's answer (e.g. 500ms, 2s).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration, help_heading = "Probe")]
+    pub timeout: Duration,
+
+    /// Allow temporary changes that sharpen the verdict (e.g. an nftables trace rule); they
+    /// are undone before exit.
+    #[arg(long, help_heading = "System")]
+    pub allow_system_changes: bool,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub docker: DockerArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct OutputArgs {
+    /// One JSON object on stdout (schema in CONTRACT.md) instead of text.
+    #[arg(long, help_heading = "Output")]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DockerArgs {
+    /// Docker Engine address, as the docker CLI takes it (default: $DOCKER_HOST, else
+    /// unix:///var/run/docker.sock).
+    #[arg(long, value_name = "URI", help_heading = "Docker")]
+    pub docker_host: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub docker: DockerArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct WatchArgs {
+    /// Only drops involving this container (repeatable).
+    #[arg(long, value_name = "NAME", help_heading = "Filter")]
+    pub container: Vec<String>,
+    /// Only drops involving this Docker network (repeatable).
+    #[arg(long, value_name = "NAME", help_heading = "Filter")]
+    pub network: Vec<String>,
+    /// Also write the JSON lines to FILE (for `report`).
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub record: Option<PathBuf>,
+    /// Stop after this long (default: until Ctrl-C).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, help_heading = "Output")]
+    pub duration: Option<Duration>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub docker: DockerArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ReportArgs {
+    /// A file written by `watch --record`.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    Tcp,
+    Udp,
+    Icmp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn trace_needs_both_ends() {
+        assert!(Cli::try_parse_from(["dnt", "--from", "a"]).is_err());
+        let c = Cli::try_parse_from(["dnt", "--from", "nacos", "--to", "host:3306", "--json"]).unwrap();
+        assert!(c.command.is_none());
+        assert_eq!(c.trace.to.as_deref(), Some("host:3306"));
+        assert!(c.trace.output.json);
+        assert_eq!(c.trace.count, 3);
+        assert_eq!(c.trace.timeout, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn subcommands_parse() {
+        let c = Cli::try_parse_from(["dnt", "doctor", "--json", "--docker-host", "unix:///x.sock"]).unwrap();
+        assert!(matches!(c.command, Some(Command::Doctor(ref d)) if d.output.json));
+        let c = Cli::try_parse_from([
+            "dnt", "watch", "--container", "a", "--container", "b", "--network", "n", "--duration", "10s",
+        ])
+        .unwrap();
+        let Some(Command::Watch(w)) = c.command else { panic!() };
+        assert_eq!(w.container, ["a", "b"]);
+        assert_eq!(w.duration, Some(Duration::from_secs(10)));
+        assert!(Cli::try_parse_from(["dnt", "report"]).is_err());
+        assert!(Cli::try_parse_from(["dnt", "--from", "a", "--to", "b", "--count", "0"]).is_err());
+        assert!(Cli::try_parse_from(["dnt", "--from", "a", "--to", "b", "--proto", "sctp"]).is_err());
+    }
+}

@@ -1,0 +1,75 @@
+//! `doctor`: the known faults, found from the host's configuration without sending a packet.
+//! The same checks tell the live trace which faults lie on its path.
+mod bridges;
+mod firewall;
+mod nat;
+mod ports;
+mod report;
+mod subnets;
+
+use serde::Serialize;
+
+use crate::{
+    cause::Finding,
+    cli::DoctorArgs,
+    error::{Result, require_privileges},
+    model::Topology,
+    netfilter::{self, Ruleset, docker::missing_docker_chains},
+};
+
+/// Everything doctor found, in the order a person should fix it.
+#[derive(Debug, Serialize)]
+pub struct Diagnosis {
+    pub findings: Vec<Finding>,
+    /// Observations that are not faults (a container skipped, a backend not readable).
+    pub notes: Vec<String>,
+}
+
+/// Runs every check against a model and a rule snapshot.
+pub fn diagnose(t: &Topology, rs: &Ruleset) -> Diagnosis {
+    let mut findings = Vec::new();
+    firewall::ip_forward(t, &mut findings);
+    let missing = missing_docker_chains(rs);
+    nat::missing_chains(&missing, &mut findings);
+    for n in &t.docker.networks {
+        bridges::check(t, n, &mut findings);
+        nat::masquerade(n, rs, &mut findings);
+        firewall::forward_accepts(n, rs, &mut findings);
+    }
+    subnets::check(t, &mut findings);
+    for c in t.docker.containers.iter().filter(|c| c.is_running()) {
+        for e in t.endpoints_of(c) {
+            if let Some(n) = t.network(&e.network) {
+                ports::check(t, c, e, n, &mut findings);
+            }
+        }
+    }
+    nat::published_ports(t, rs, &mut findings);
+    firewall::docker_user_drops(rs, t, &mut findings);
+    findings.sort_by_key(|f| f.cause.severity());
+    findings.dedup();
+    let mut notes = t.docker.notes.clone();
+    notes.extend(missing.iter().filter(|m| m.table != "nat").map(|m| format!("Docker's filter rules: {m}")));
+    Diagnosis { findings, notes }
+}
+
+/// Reads the host's rules without blocking the runtime (iptables-save and nft are processes).
+pub async fn ruleset() -> Result<Ruleset> {
+    let rs = tokio::task::spawn_blocking(netfilter::snapshot)
+        .await
+        .map_err(|e| crate::error::Error::Usage(format!("reading netfilter rules failed: {e}")))??;
+    Ok(rs)
+}
+
+pub async fn run(args: &DoctorArgs) -> Result<u8> {
+    require_privileges()?;
+    let topology = Topology::load(args.docker.docker_host.as_deref()).await?;
+    let rules = ruleset().await?;
+    let d = diagnose(&topology, &rules);
+    if args.output.json {
+        println!("{}", report::json(&d));
+    } else {
+        crate::style::print(&report::text(&topology, &d));
+    }
+    Ok(if d.findings.is_empty() { 0 } else { 1 })
+}

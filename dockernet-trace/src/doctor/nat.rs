@@ -1,0 +1,107 @@
+//! NAT: what Docker should have written in the nat table. Flushing it (`iptables -t nat -F`)
+//! leaves containers leaving the host with their private source address and published ports
+//! not forwarded to their containers.
+use std::net::{IpAddr, Ipv4Addr};
+
+use crate::{
+    cause::{Cause, Finding},
+    model::{DockerNetwork, Topology},
+    netfilter::{
+        Cidr, Ruleset,
+        docker::{Missing, has_dnat, has_masquerade},
+    },
+};
+
+pub fn masquerade(n: &DockerNetwork, rs: &Ruleset, out: &mut Vec<Finding>) {
+    let Some(bridge) = n.bridge.as_deref() else { return };
+    if !n.masquerade || n.internal {
+        return;
+    }
+    for s in &n.subnets {
+        let cidr = Cidr { addr: IpAddr::V4(s.subnet.network()), len: s.subnet.prefix() };
+        if has_masquerade(rs, &cidr, bridge) {
+            continue;
+        }
+        out.push(Finding {
+            cause: Cause::MasqueradeMissing,
+            network: Some(n.name.clone()),
+            iface: Some(bridge.to_string()),
+            container: None,
+            summary: format!(
+                "no MASQUERADE rule for {} leaving through anything but {bridge}: containers of {} reach the outside with private source addresses, and answers never come back",
+                s.subnet, n.name
+            ),
+            fix: vec![
+                format!("iptables -t nat -A POSTROUTING -s {} ! -o {bridge} -j MASQUERADE", s.subnet),
+                "or: systemctl restart docker   # rewrites all of Docker's rules".into(),
+            ],
+            evidence: vec![format!("nat POSTROUTING reaches no MASQUERADE/SNAT for {}", s.subnet)],
+        });
+    }
+}
+
+/// Something listens on the host's port (docker-proxy serves published ports without NAT).
+fn host_listens(proto: &str, port: u16) -> bool {
+    let files: &[&str] = if proto == "udp" { &["/proc/net/udp", "/proc/net/udp6"] } else { &["/proc/net/tcp", "/proc/net/tcp6"] };
+    let hex = format!(":{port:04X}");
+    files.iter().any(|f| {
+        std::fs::read_to_string(f).unwrap_or_default().lines().skip(1).any(|l| {
+            let mut cols = l.split_whitespace();
+            let local = cols.nth(1).unwrap_or_default();
+            let state = cols.nth(1).unwrap_or_default();
+            // tcp: 0A is LISTEN; udp: 07 is an unconnected bound socket.
+            local.ends_with(&hex) && (state == "0A" || (proto == "udp" && state == "07"))
+        })
+    })
+}
+
+pub fn published_ports(t: &Topology, rs: &Ruleset, out: &mut Vec<Finding>) {
+    for c in t.docker.containers.iter().filter(|c| c.is_running()) {
+        let ips: Vec<Ipv4Addr> = t.endpoints_of(c).iter().filter_map(|e| e.ip).collect();
+        for p in c.ports.iter().filter(|p| p.host_ip.is_ipv4()) {
+            let forwarded = ips.iter().any(|ip| has_dnat(rs, &p.proto, p.host_port, IpAddr::V4(*ip), p.container_port));
+            if forwarded || host_listens(&p.proto, p.host_port) {
+                continue;
+            }
+            let ep = t.endpoints_of(c).iter().find(|e| e.ip.is_some());
+            let bridge = ep.and_then(|e| t.network(&e.network)).and_then(|n| n.bridge.clone());
+            let ip = ips.first().map(|i| i.to_string()).unwrap_or_default();
+            let not_bridge = bridge.as_deref().map(|b| format!("! -i {b} ")).unwrap_or_default();
+            out.push(Finding {
+                cause: Cause::DnatMissing,
+                network: ep.map(|e| e.network.clone()),
+                iface: bridge.clone(),
+                container: Some(c.name.clone()),
+                summary: format!(
+                    "port {}/{} is published for {}, but no DNAT rule forwards it and no docker-proxy listens on it",
+                    p.host_port, p.proto, c.name
+                ),
+                fix: vec![
+                    format!(
+                        "iptables -t nat -A DOCKER {not_bridge}-p {0} -m {0} --dport {1} -j DNAT --to-destination {ip}:{2}",
+                        p.proto, p.host_port, p.container_port
+                    ),
+                    "or: systemctl restart docker   # rewrites all of Docker's rules".into(),
+                ],
+                evidence: vec![format!("nat PREROUTING reaches no DNAT of {}/{} to {ip}:{}", p.proto, p.host_port, p.container_port)],
+            });
+        }
+    }
+}
+
+/// Docker's nat chain (or the jumps to it) gone: nothing published can work.
+pub fn missing_chains(missing: &[Missing], out: &mut Vec<Finding>) {
+    let nat: Vec<String> = missing.iter().filter(|m| m.table == "nat").map(|m| m.to_string()).collect();
+    if nat.is_empty() {
+        return;
+    }
+    out.push(Finding {
+        cause: Cause::DnatMissing,
+        network: None,
+        iface: None,
+        container: None,
+        summary: format!("Docker's nat rules are gone ({}): published ports are not forwarded", nat.join("; ")),
+        fix: vec!["systemctl restart docker   # Docker rewrites its chains and rules".into()],
+        evidence: nat,
+    });
+}

@@ -1,0 +1,85 @@
+//! Subnet overlaps: a Docker network whose subnet overlaps another Docker network, a route of
+//! the host, or an address of another interface (the VPC story: the host routes part of the
+//! company's network into a bridge, and traffic for it never leaves).
+use std::collections::BTreeSet;
+
+use crate::{
+    cause::{Cause, Finding},
+    model::{DockerNetwork, Ipv4Net, Topology},
+};
+
+const MAIN_TABLE: u32 = 254;
+
+pub fn check(t: &Topology, out: &mut Vec<Finding>) {
+    let nets: Vec<&DockerNetwork> = t.docker.networks.iter().filter(|n| !n.subnets.is_empty()).collect();
+    let docker_bridges: BTreeSet<u32> = nets.iter().filter_map(|n| t.bridge_link(n)).map(|l| l.index).collect();
+    for (i, n) in nets.iter().enumerate() {
+        for s in &n.subnets {
+            let mut clashes = Vec::new();
+            // Other Docker networks (each pair once).
+            for other in &nets[i + 1..] {
+                for os in other.subnets.iter().filter(|os| os.subnet.overlaps(&s.subnet)) {
+                    clashes.push(format!("Docker network {} has {}", other.name, os.subnet));
+                }
+            }
+            // Host routes and addresses that do not belong to Docker's bridges.
+            for r in &t.host.routes {
+                let foreign = r.oif.is_none_or(|o| !docker_bridges.contains(&o));
+                if r.table == MAIN_TABLE && foreign && !r.dst.is_default() && r.dst.overlaps(&s.subnet) {
+                    clashes.push(format!("route {} dev {}", r.dst, ifname(t, r.oif)));
+                }
+            }
+            for a in &t.host.addresses {
+                if !docker_bridges.contains(&a.ifindex) && a.network().overlaps(&s.subnet) && !a.ip.is_loopback() {
+                    clashes.push(format!("address {}/{} on {}", a.ip, a.prefix, ifname(t, Some(a.ifindex))));
+                }
+            }
+            clashes.dedup();
+            if clashes.is_empty() {
+                continue;
+            }
+            let free = free_subnet(t);
+            out.push(Finding {
+                cause: Cause::SubnetConflict,
+                network: Some(n.name.clone()),
+                iface: n.bridge.clone(),
+                container: None,
+                summary: format!(
+                    "the subnet {} of network {} overlaps {}, so traffic for those addresses goes the wrong way",
+                    s.subnet, n.name, clashes[0]
+                ),
+                fix: vec![
+                    format!(
+                        "recreate the network on a free subnet: docker network rm {0} && docker network create --subnet {1} {0}",
+                        n.name,
+                        free.map(|f| f.to_string()).unwrap_or_else(|| "<free subnet>".into())
+                    ),
+                    "to stop Docker from picking such subnets: set \"default-address-pools\" in /etc/docker/daemon.json".into(),
+                ],
+                evidence: clashes,
+            });
+        }
+    }
+}
+
+fn ifname(t: &Topology, index: Option<u32>) -> String {
+    index.and_then(|i| t.link_by_index(i)).map(|l| l.name.clone()).unwrap_or_else(|| "?".into())
+}
+
+/// The first /16 of 172.16.0.0/12, then of 10.0.0.0/8, that overlaps nothing on the host.
+fn free_subnet(t: &Topology) -> Option<Ipv4Net> {
+    let taken: Vec<Ipv4Net> = t
+        .docker
+        .networks
+        .iter()
+        .flat_map(|n| n.subnets.iter().map(|s| s.subnet))
+        .chain(t.host.routes.iter().filter(|r| !r.dst.is_default()).map(|r| r.dst))
+        .chain(t.host.addresses.iter().map(|a| a.network()))
+        .collect();
+    let candidates = (16..=31u8)
+        .map(|b| std::net::Ipv4Addr::new(172, b, 0, 0))
+        .chain((0..=255u8).map(|b| std::net::Ipv4Addr::new(10, b, 0, 0)));
+    candidates
+        .filter_map(|a| Ipv4Net::new(a, 16))
+        .find(|c| taken.iter().all(|t| !t.overlaps(c)))
+}

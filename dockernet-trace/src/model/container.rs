@@ -1,0 +1,315 @@
+//! A container as the engine describes it: state, namespace, network endpoints, published ports.
+use std::{
+    fmt,
+    net::{IpAddr, Ipv4Addr},
+    path::PathBuf,
+};
+
+use bollard::models::{ContainerInspectResponse, EndpointSettings, PortMap};
+use serde::Serialize;
+
+use super::netns::pid_netns_path;
+
+/// `docker run --network ...`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "mode", content = "target", rename_all = "snake_case")]
+pub enum NetworkMode {
+    /// Joined to Docker networks (the default `bridge` or user-defined ones): own namespace,
+    /// one endpoint per network. Holds the network named at `docker run`.
+    Networks(String),
+    /// Shares the host's namespace: no endpoint, no veth.
+    Host,
+    /// Own namespace with only loopback.
+    None,
+    /// Shares the namespace (and endpoints) of another container, by name or ID.
+    Container(String),
+}
+
+impl NetworkMode {
+    /// Parses HostConfig.NetworkMode; "default" and "" mean the default bridge.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "host" => Self::Host,
+            "none" => Self::None,
+            "" | "default" => Self::Networks("bridge".into()),
+            s => match s.strip_prefix("container:") {
+                Some(other) => Self::Container(other.into()),
+                None => Self::Networks(s.into()),
+            },
+        }
+    }
+}
+
+impl fmt::Display for NetworkMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Networks(n) => f.write_str(n),
+            Self::Host => f.write_str("host"),
+            Self::None => f.write_str("none"),
+            Self::Container(c) => write!(f, "container:{c}"),
+        }
+    }
+}
+
+/// The container's interface for one endpoint and its host-side veth, found by reading the
+/// container's namespace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EndpointLink {
+    /// eth0, eth1... inside the container.
+    pub ifname: String,
+    pub ifindex: u32,
+    pub admin_up: bool,
+    pub carrier: bool,
+    /// IFLA_LINK of the container interface: the peer's index in the host namespace.
+    pub peer_ifindex: Option<u32>,
+    /// The host veth with that index, when it exists and points back at the container side.
+    pub host_veth: Option<String>,
+    pub host_veth_ifindex: Option<u32>,
+}
+
+/// The container's attachment to one network.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Endpoint {
+    pub network: String,
+    pub network_id: String,
+    /// None while the container is stopped.
+    pub ip: Option<Ipv4Addr>,
+    pub prefix_len: u8,
+    pub mac: Option<String>,
+    pub gateway: Option<Ipv4Addr>,
+    /// Filled in from the namespaces after the engine was read; None when not found.
+    pub link: Option<EndpointLink>,
+}
+
+impl Endpoint {
+    pub fn from_api(network: &str, s: &EndpointSettings) -> Self {
+        let ip = |v: &Option<String>| v.as_deref().and_then(|v| v.parse().ok());
+        Self {
+            network: network.to_string(),
+            network_id: s.network_id.clone().unwrap_or_default(),
+            ip: ip(&s.ip_address),
+            prefix_len: s.ip_prefix_len.and_then(|p| u8::try_from(p).ok()).unwrap_or(0),
+            mac: s.mac_address.clone().filter(|m| !m.is_empty()),
+            gateway: ip(&s.gateway),
+            link: None,
+        }
+    }
+}
+
+/// `-p [HOST_IP:]HOST_PORT:CONTAINER_PORT[/PROTO]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PublishedPort {
+    pub container_port: u16,
+    /// tcp, udp or sctp.
+    pub proto: String,
+    /// 0.0.0.0 (or ::) for all addresses.
+    pub host_ip: IpAddr,
+    pub host_port: u16,
+}
+
+/// Published ports of NetworkSettings.Ports (`"80/tcp": [{"HostIp":"0.0.0.0","HostPort":"8080"}]`).
+/// Exposed but unpublished ports (null bindings) are left out.
+pub fn published_ports(ports: &PortMap) -> Vec<PublishedPort> {
+    let mut out = Vec::new();
+    for (key, bindings) in ports {
+        let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+        let Ok(container_port) = port.parse() else { continue };
+        for b in bindings.iter().flatten() {
+            let Some(host_port) = b.host_port.as_deref().and_then(|p| p.parse().ok()) else {
+                continue;
+            };
+            let host_ip = match b.host_ip.as_deref() {
+                None | Some("") => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                Some(ip) => match ip.parse() {
+                    Ok(ip) => ip,
+                    Err(_) => continue,
+                },
+            };
+            out.push(PublishedPort {
+                container_port,
+                proto: proto.to_string(),
+                host_ip,
+                host_port,
+            });
+        }
+    }
+    out.sort_by_key(|p| (p.container_port, p.proto.clone(), p.host_port, p.host_ip));
+    out
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Container {
+    pub id: String,
+    /// Without the leading `/`.
+    pub name: String,
+    /// created, running, paused, restarting, removing, exited, dead.
+    pub state: String,
+    pub pid: Option<u32>,
+    pub network_mode: NetworkMode,
+    /// /proc/PID/ns/net while the container runs.
+    pub netns: Option<PathBuf>,
+    /// The inode of that namespace, read when the host model was built.
+    pub netns_inode: Option<u64>,
+    /// Sorted by network name.
+    pub endpoints: Vec<Endpoint>,
+    pub ports: Vec<PublishedPort>,
+}
+
+impl Container {
+    /// Converts `docker inspect` output; None when it lacks an ID.
+    pub fn from_inspect(c: &ContainerInspectResponse) -> Option<Self> {
+        let id = c.id.clone()?;
+        let name = c.name.as_deref().unwrap_or(&id).trim_start_matches('/').to_string();
+        let state = c.state.as_ref();
+        let status = state.and_then(|s| s.status).map(|s| s.to_string()).unwrap_or_default();
+        let pid = state.and_then(|s| s.pid).and_then(|p| u32::try_from(p).ok()).filter(|p| *p > 0);
+        let mode = c.host_config.as_ref().and_then(|h| h.network_mode.as_deref()).unwrap_or("");
+        let settings = c.network_settings.as_ref();
+        let mut endpoints: Vec<Endpoint> = settings
+            .and_then(|s| s.networks.as_ref())
+            .into_iter()
+            .flatten()
+            .map(|(net, s)| Endpoint::from_api(net, s))
+            .collect();
+        endpoints.sort_by(|a, b| a.network.cmp(&b.network));
+        Some(Self {
+            id,
+            name,
+            state: status,
+            netns: pid.map(pid_netns_path),
+            pid,
+            network_mode: NetworkMode::parse(mode),
+            netns_inode: None,
+            endpoints,
+            ports: settings.and_then(|s| s.ports.as_ref()).map(published_ports).unwrap_or_default(),
+        })
+    }
+
+    /// Running (not paused, restarting or stopped).
+    pub fn is_running(&self) -> bool {
+        self.state == "running"
+    }
+
+    /// The endpoint on the network named `network`.
+    pub fn endpoint(&self, network: &str) -> Option<&Endpoint> {
+        self.endpoints.iter().find(|e| e.network == network)
+    }
+
+    /// True when `key` is this container's full ID or name.
+    pub fn is_named(&self, key: &str) -> bool {
+        self.id == key || self.name == key || self.name == key.trim_start_matches('/')
+    }
+}
+
+/// Builders for other modules' tests.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    /// A running container with one endpoint per (network, ip); gateways are x.y.z.1.
+    pub(crate) fn container(id: &str, name: &str, endpoints: &[(&str, &str)]) -> Container {
+        let endpoints = endpoints
+            .iter()
+            .map(|(net, ip)| {
+                let ip: Ipv4Addr = ip.parse().unwrap();
+                let o = ip.octets();
+                Endpoint {
+                    network: net.to_string(),
+                    network_id: String::new(),
+                    ip: Some(ip),
+                    prefix_len: 24,
+                    mac: None,
+                    gateway: Some(Ipv4Addr::new(o[0], o[1], o[2], 1)),
+                    link: None,
+                }
+            })
+            .collect::<Vec<_>>();
+        Container {
+            id: id.into(),
+            name: name.into(),
+            state: "running".into(),
+            pid: Some(100),
+            network_mode: NetworkMode::Networks(
+                endpoints.first().map_or("bridge".into(), |e| e.network.clone()),
+            ),
+            netns: Some(pid_netns_path(100)),
+            netns_inode: Some(4026532000),
+            endpoints,
+            ports: vec![],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_network_modes() {
+        assert_eq!(NetworkMode::parse("host"), NetworkMode::Host);
+        assert_eq!(NetworkMode::parse("none"), NetworkMode::None);
+        assert_eq!(NetworkMode::parse("default"), NetworkMode::Networks("bridge".into()));
+        assert_eq!(NetworkMode::parse("heima-net"), NetworkMode::Networks("heima-net".into()));
+        assert_eq!(NetworkMode::parse("container:316b4c"), NetworkMode::Container("316b4c".into()));
+        assert_eq!(NetworkMode::parse("container:316b4c").to_string(), "container:316b4c");
+    }
+
+    /// Trimmed `docker inspect` output of a Docker 20.10 engine.
+    const WEB: &str = r#"{
+      "Id": "316b4cf4074a2a1a07ea1410e99bbe2a48a9fc7337e610c88638abda0bea9e76",
+      "Name": "/web",
+      "State": {"Status": "running", "Running": true, "Pid": 4242},
+      "HostConfig": {"NetworkMode": "labnet"},
+      "NetworkSettings": {
+        "Ports": {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}, {"HostIp": "::", "HostPort": "8080"}],
+                  "443/tcp": null},
+        "Networks": {"labnet": {"NetworkID": "fd26fbfb41d5", "Gateway": "172.30.0.1",
+            "IPAddress": "172.30.0.2", "IPPrefixLen": 24, "MacAddress": "02:42:ac:1e:00:02"}}
+      }}"#;
+
+    #[test]
+    fn converts_inspect_output() {
+        let api: ContainerInspectResponse = serde_json::from_str(WEB).unwrap();
+        let c = Container::from_inspect(&api).unwrap();
+        assert_eq!(c.name, "web");
+        assert!(c.is_running());
+        assert_eq!(c.pid, Some(4242));
+        assert_eq!(c.netns, Some(PathBuf::from("/proc/4242/ns/net")));
+        assert_eq!(c.network_mode, NetworkMode::Networks("labnet".into()));
+        let e = c.endpoint("labnet").unwrap();
+        assert_eq!(e.ip, Some("172.30.0.2".parse().unwrap()));
+        assert_eq!((e.prefix_len, e.network_id.as_str()), (24, "fd26fbfb41d5"));
+        assert_eq!(e.gateway, Some("172.30.0.1".parse().unwrap()));
+        assert_eq!(e.mac.as_deref(), Some("02:42:ac:1e:00:02"));
+        assert_eq!(c.ports.len(), 2, "443 is exposed, not published");
+        assert_eq!((c.ports[0].container_port, c.ports[0].host_port), (80, 8080));
+        assert_eq!(c.ports[0].proto, "tcp");
+        assert!(c.is_named("web") && c.is_named("/web") && !c.is_named("316b"));
+    }
+
+    #[test]
+    fn stopped_container_has_no_namespace_or_address() {
+        let json = r#"{"Id":"be2a95f677bc","Name":"/stopped",
+          "State":{"Status":"created","Running":false,"Pid":0},
+          "HostConfig":{"NetworkMode":"default"},
+          "NetworkSettings":{"Ports":{},"Networks":{"bridge":{"NetworkID":"","IPAddress":"","IPPrefixLen":0,"Gateway":"","MacAddress":""}}}}"#;
+        let api: ContainerInspectResponse = serde_json::from_str(json).unwrap();
+        let c = Container::from_inspect(&api).unwrap();
+        assert!(!c.is_running());
+        assert_eq!((c.pid, c.netns.as_ref()), (None, None));
+        let e = c.endpoint("bridge").unwrap();
+        assert_eq!((e.ip, e.gateway, e.mac.as_ref()), (None, None, None));
+    }
+
+    #[test]
+    fn port_bindings_with_empty_host_ip_mean_all_addresses() {
+        let map: PortMap = serde_json::from_str(
+            r#"{"53/udp":[{"HostIp":"","HostPort":"5353"}],"9/tcp":[{"HostIp":"127.0.0.1","HostPort":""}]}"#,
+        )
+        .unwrap();
+        let p = published_ports(&map);
+        assert_eq!(p.len(), 1, "a binding without a host port is not published yet");
+        assert_eq!(p[0].host_ip, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        assert_eq!((p[0].proto.as_str(), p[0].host_port), ("udp", 5353));
+    }
+}

@@ -1,0 +1,210 @@
+//! A Docker network as the engine describes it, with the facts the packet path depends on:
+//! subnets and gateways, the Linux bridge behind it, masquerading, ICC, `--internal`.
+use std::{collections::HashMap, net::Ipv4Addr};
+
+use bollard::models::Network;
+use serde::Serialize;
+
+use super::Ipv4Net;
+
+pub const OPT_BRIDGE_NAME: &str = "com.docker.network.bridge.name";
+pub const OPT_MASQUERADE: &str = "com.docker.network.bridge.enable_ip_masquerade";
+pub const OPT_ICC: &str = "com.docker.network.bridge.enable_icc";
+
+/// Where a subnet's gateway address came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GatewaySource {
+    /// The network's IPAM configuration.
+    Ipam,
+    /// The gateway a container endpoint on this network was given (the default bridge of
+    /// older engines lists no IPAM gateway).
+    Endpoint,
+    /// Nobody said; Docker's default is the subnet's first address.
+    Assumed,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Subnet {
+    pub subnet: Ipv4Net,
+    pub gateway: Option<Ipv4Addr>,
+    pub gateway_source: GatewaySource,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DockerNetwork {
+    pub name: String,
+    pub id: String,
+    /// bridge, host, null, overlay, macvlan...
+    pub driver: String,
+    /// IPv4 subnets only.
+    pub subnets: Vec<Subnet>,
+    /// The Linux bridge interface, for the bridge driver.
+    pub bridge: Option<String>,
+    /// Containers' traffic leaving the host is masqueraded (enable_ip_masquerade).
+    pub masquerade: bool,
+    /// Containers of this network may talk to each other (enable_icc).
+    pub icc: bool,
+    /// `--internal`: no traffic to or from outside the network.
+    pub internal: bool,
+}
+
+impl DockerNetwork {
+    /// Converts the engine's answer; None when it lacks a name or an ID.
+    pub fn from_api(n: &Network) -> Option<Self> {
+        let name = n.name.clone()?;
+        let id = n.id.clone()?;
+        let driver = n.driver.clone().unwrap_or_default();
+        let empty = HashMap::new();
+        let options = n.options.as_ref().unwrap_or(&empty);
+        let configs = n.ipam.as_ref().and_then(|i| i.config.as_ref());
+        let subnets = configs
+            .into_iter()
+            .flatten()
+            .filter_map(|c| {
+                let subnet: Ipv4Net = c.subnet.as_deref()?.parse().ok()?;
+                let gateway = c.gateway.as_deref().and_then(|g| g.parse().ok());
+                Some(Subnet { subnet, gateway, gateway_source: GatewaySource::Ipam })
+            })
+            .collect();
+        Some(Self {
+            bridge: bridge_name(&name, &id, &driver, options),
+            masquerade: option_flag(options, OPT_MASQUERADE, true),
+            icc: option_flag(options, OPT_ICC, true),
+            internal: n.internal.unwrap_or(false),
+            name,
+            id,
+            driver,
+            subnets,
+        })
+    }
+
+    /// The subnet that contains `ip`.
+    pub fn subnet_of(&self, ip: Ipv4Addr) -> Option<&Subnet> {
+        self.subnets.iter().find(|s| s.subnet.contains(ip))
+    }
+
+    /// Gives subnets without a gateway one: a container endpoint's gateway from `seen` when it
+    /// lies in the subnet, else (bridge driver only) the first address, as Docker's IPAM does.
+    pub fn fill_gateways(&mut self, seen: &[Ipv4Addr]) {
+        let is_bridge = self.driver == "bridge";
+        for s in self.subnets.iter_mut().filter(|s| s.gateway.is_none()) {
+            if let Some(g) = seen.iter().find(|g| s.subnet.contains(**g)) {
+                s.gateway = Some(*g);
+                s.gateway_source = GatewaySource::Endpoint;
+            } else if is_bridge {
+                s.gateway = Some(s.subnet.first_host());
+                s.gateway_source = GatewaySource::Assumed;
+            }
+        }
+    }
+}
+
+/// The Linux bridge of a bridge-driver network: the `com.docker.network.bridge.name` option,
+/// else docker0 for the default network `bridge`, else `br-` and the first 12 hex digits of
+/// the ID. None for other drivers.
+pub fn bridge_name(
+    name: &str,
+    id: &str,
+    driver: &str,
+    options: &HashMap<String, String>,
+) -> Option<String> {
+    if driver != "bridge" {
+        return None;
+    }
+    if let Some(explicit) = options.get(OPT_BRIDGE_NAME).filter(|s| !s.is_empty()) {
+        return Some(explicit.clone());
+    }
+    if name == "bridge" {
+        return Some("docker0".into());
+    }
+    Some(format!("br-{}", id.get(..12).unwrap_or(id)))
+}
+
+/// A boolean driver option, read as Go's strconv.ParseBool does (Docker's own parser);
+/// absent or unparsable means `default`.
+pub fn option_flag(options: &HashMap<String, String>, key: &str, default: bool) -> bool {
+    options.get(key).and_then(|v| parse_go_bool(v)).unwrap_or(default)
+}
+
+fn parse_go_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "e685d9c814c0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a";
+
+    fn opts(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn bridge_names() {
+        let none = opts(&[]);
+        assert_eq!(bridge_name("bridge", ID, "bridge", &none).as_deref(), Some("docker0"));
+        assert_eq!(bridge_name("heima", ID, "bridge", &none).as_deref(), Some("br-e685d9c814c0"));
+        let custom = opts(&[(OPT_BRIDGE_NAME, "brcustom")]);
+        assert_eq!(bridge_name("heima", ID, "bridge", &custom).as_deref(), Some("brcustom"));
+        assert_eq!(bridge_name("bridge", ID, "bridge", &custom).as_deref(), Some("brcustom"));
+        let empty = opts(&[(OPT_BRIDGE_NAME, "")]);
+        assert_eq!(bridge_name("x", ID, "bridge", &empty).as_deref(), Some("br-e685d9c814c0"));
+        assert_eq!(bridge_name("host", ID, "host", &none), None);
+        assert_eq!(bridge_name("x", "abc", "bridge", &none).as_deref(), Some("br-abc"));
+    }
+
+    #[test]
+    fn flags_default_to_true_and_parse_like_go() {
+        let o = opts(&[(OPT_ICC, "false"), (OPT_MASQUERADE, "garbage")]);
+        assert!(!option_flag(&o, OPT_ICC, true));
+        assert!(option_flag(&o, OPT_MASQUERADE, true));
+        assert!(option_flag(&opts(&[]), OPT_ICC, true));
+        assert!(!option_flag(&opts(&[(OPT_ICC, "0")]), OPT_ICC, true));
+        assert!(option_flag(&opts(&[(OPT_ICC, "T")]), OPT_ICC, false));
+    }
+
+    /// The JSON a Docker 20.10 engine returns for `GET /networks`.
+    fn api_network(json: &str) -> Network {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn converts_engine_answer() {
+        let n = api_network(&format!(
+            r#"{{"Name":"heima","Id":"{ID}","Driver":"bridge","Internal":true,
+            "IPAM":{{"Driver":"default","Config":[{{"Subnet":"172.18.0.0/16","Gateway":"172.18.0.1"}},
+            {{"Subnet":"fd00::/64","Gateway":"fd00::1"}}]}},
+            "Options":{{"com.docker.network.bridge.enable_ip_masquerade":"false"}}}}"#
+        ));
+        let n = DockerNetwork::from_api(&n).unwrap();
+        assert_eq!(n.bridge.as_deref(), Some("br-e685d9c814c0"));
+        assert!(n.internal && !n.masquerade && n.icc);
+        assert_eq!(n.subnets.len(), 1, "IPv6 subnets are left out");
+        assert_eq!(n.subnets[0].gateway, Some("172.18.0.1".parse().unwrap()));
+        assert!(n.subnet_of("172.18.3.4".parse().unwrap()).is_some());
+    }
+
+    #[test]
+    fn default_bridge_gateway_comes_from_endpoints_or_is_assumed() {
+        let api = api_network(
+            r#"{"Name":"bridge","Id":"f0123ae76e72","Driver":"bridge",
+            "IPAM":{"Config":[{"Subnet":"172.17.0.0/16"}]},
+            "Options":{"com.docker.network.bridge.name":"docker0"}}"#,
+        );
+        let mut n = DockerNetwork::from_api(&api).unwrap();
+        assert_eq!(n.subnets[0].gateway, None);
+        let mut assumed = n.clone();
+        n.fill_gateways(&["10.0.0.1".parse().unwrap(), "172.17.0.1".parse().unwrap()]);
+        assert_eq!(n.subnets[0].gateway, Some("172.17.0.1".parse().unwrap()));
+        assert_eq!(n.subnets[0].gateway_source, GatewaySource::Endpoint);
+        assumed.fill_gateways(&[]);
+        assert_eq!(assumed.subnets[0].gateway_source, GatewaySource::Assumed);
+        assert_eq!(assumed.subnets[0].gateway, Some("172.17.0.1".parse().unwrap()));
+    }
+}

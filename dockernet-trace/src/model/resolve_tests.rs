@@ -1,0 +1,199 @@
+//! Tests of endpoint resolution against a hand-made topology.
+use super::*;
+use crate::model::{
+    Address,
+    container::tests_support::container,
+    routes::{MAIN_TABLE, tests::route},
+    topology::tests::{network, topology},
+};
+
+fn addr(ifindex: u32, ip: &str, prefix: u8) -> Address {
+    Address { ifindex, ip: ip.parse().unwrap(), prefix }
+}
+
+/// lo, eth0 10.0.0.5/24 (default route), docker0 172.17.0.1/16, brlab 172.30.0.1/24.
+fn host(with_default_route: bool) -> HostNet {
+    let mut docker0 = route(MAIN_TABLE, "172.17.0.0/16", 3, 0);
+    docker0.prefsrc = Some("172.17.0.1".parse().unwrap());
+    let mut lab = route(MAIN_TABLE, "172.30.0.0/24", 4, 0);
+    lab.prefsrc = Some("172.30.0.1".parse().unwrap());
+    let mut routes = vec![docker0, lab, route(MAIN_TABLE, "10.0.0.0/24", 2, 0)];
+    if with_default_route {
+        let mut default = route(MAIN_TABLE, "0.0.0.0/0", 2, 0);
+        default.gateway = Some("10.0.0.1".parse().unwrap());
+        routes.push(default);
+    }
+    HostNet {
+        addresses: vec![
+            addr(1, "127.0.0.1", 8),
+            addr(3, "172.17.0.1", 16),
+            addr(4, "172.30.0.1", 24),
+            addr(2, "10.0.0.5", 24),
+        ],
+        routes,
+        ..Default::default()
+    }
+}
+
+fn lab(with_default_route: bool) -> Topology {
+    let mut stopped = container("dddd0001", "stopped", &[]);
+    (stopped.state, stopped.pid, stopped.netns) = ("exited".into(), None, None);
+    let mut nonet = container("dddd0002", "nonet", &[]);
+    nonet.network_mode = NetworkMode::None;
+    let mut hosty = container("dddd0003", "hosty", &[]);
+    hosty.network_mode = NetworkMode::Host;
+    let mut side = container("dddd0004", "side", &[]);
+    side.network_mode = NetworkMode::Container("aaaa1111".into());
+    side.netns = Some("/proc/200/ns/net".into());
+    let mut t = topology(
+        vec![
+            container("aaaa1111", "web", &[("labnet", "172.30.0.2")]),
+            container("aaaa2222", "db", &[("bridge", "172.17.0.2"), ("labnet", "172.30.0.3")]),
+            container("bbbb3333", "loner", &[("bridge", "172.17.0.3")]),
+            stopped,
+            nonet,
+            hosty,
+            side,
+            container("eeee0005", "both", &[("bridge", "172.17.0.9"), ("labnet", "172.30.0.9")]),
+        ],
+        vec![
+            network("labnet", "fd26fbfb41d5", "172.30.0.0/24"),
+            network("bridge", "f0123ae76e72", "172.17.0.0/16"),
+        ],
+    );
+    t.host = host(with_default_route);
+    t
+}
+
+async fn pair(t: &Topology, from: &str, to: &str) -> (ResolvedEndpoint, ResolvedEndpoint) {
+    let from = EndpointArg::parse_source(from).unwrap();
+    let to = EndpointArg::parse_target(to, false).unwrap();
+    resolve_pair(t, &from, &to).await.unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn error(t: &Topology, from: &str, to: &str) -> String {
+    let from = EndpointArg::parse(from).unwrap();
+    let to = EndpointArg::parse(to).unwrap();
+    resolve_pair(t, &from, &to).await.unwrap_err().to_string()
+}
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+#[tokio::test]
+async fn containers_use_a_shared_network() {
+    let t = lab(true);
+    let (s, d) = pair(&t, "web", "db:5432").await;
+    assert_eq!((s.ip, d.ip), (ip("172.30.0.2"), ip("172.30.0.3")));
+    assert_eq!((s.kind, d.kind), (EndpointKind::Container, EndpointKind::Container));
+    assert_eq!(d.port, Some(5432));
+    assert_eq!(d.network.as_deref(), Some("labnet"));
+    assert_eq!(s.netns, Some(NetnsRef::Path("/proc/100/ns/net".into())));
+    assert_eq!(s.issue, None);
+    let (s, d) = pair(&t, "loner", "db").await;
+    assert_eq!((s.ip, d.ip), (ip("172.17.0.3"), ip("172.17.0.2")), "they share bridge");
+}
+
+#[tokio::test]
+async fn containers_without_shared_network_use_their_first() {
+    let (s, d) = pair(&lab(true), "web", "loner").await;
+    assert_eq!((s.ip, d.ip), (ip("172.30.0.2"), ip("172.17.0.3")));
+}
+
+#[tokio::test]
+async fn host_target_is_the_default_route_address_or_the_gateway() {
+    let (_, d) = pair(&lab(true), "web", "host:3306").await;
+    assert_eq!((d.kind, d.ip, d.port), (EndpointKind::Host, ip("10.0.0.5"), Some(3306)));
+    assert_eq!(d.netns, Some(NetnsRef::Host));
+    let (_, d) = pair(&lab(false), "web", "host").await;
+    assert_eq!(d.ip, ip("172.30.0.1"), "no default route: the source container's gateway");
+}
+
+#[tokio::test]
+async fn host_source_uses_the_route_to_the_target() {
+    let (s, d) = pair(&lab(true), "host", "db").await;
+    assert_eq!(d.ip, ip("172.17.0.2"), "db's first network");
+    assert_eq!(
+        (s.kind, s.ip, s.netns),
+        (EndpointKind::Host, ip("172.17.0.1"), Some(NetnsRef::Host))
+    );
+}
+
+#[tokio::test]
+async fn flags_stopped_none_and_host_mode_containers() {
+    let t = lab(true);
+    let (_, d) = pair(&t, "web", "stopped").await;
+    assert_eq!(d.issue, Some(EndpointIssue::NotRunning { state: "exited".into() }));
+    assert_eq!((d.ip, d.netns.as_ref()), (Ipv4Addr::UNSPECIFIED, None));
+    assert_eq!(d.container.as_ref().unwrap().name, "stopped");
+    let (s, _) = pair(&t, "nonet", "web").await;
+    assert_eq!(s.issue, Some(EndpointIssue::NoNetwork));
+    assert_eq!(s.container.as_ref().unwrap().network_mode, NetworkMode::None);
+    let (s, _) = pair(&t, "hosty", "web").await;
+    assert_eq!(s.issue, Some(EndpointIssue::HostNetwork));
+    assert_eq!((s.ip, s.netns), (ip("172.30.0.1"), Some(NetnsRef::Host)));
+}
+
+#[tokio::test]
+async fn shared_namespace_container_uses_the_owners_address() {
+    let (s, _) = pair(&lab(true), "side", "db").await;
+    assert_eq!((s.name.as_str(), s.ip), ("side", ip("172.30.0.2")));
+    assert_eq!(s.netns, Some(NetnsRef::Path("/proc/200/ns/net".into())));
+}
+
+#[tokio::test]
+async fn addresses_are_matched_to_containers_and_host() {
+    let t = lab(true);
+    let (s, d) = pair(&t, "web", "172.17.0.2:80").await;
+    assert_eq!(d.kind, EndpointKind::Address);
+    assert_eq!(d.container.as_ref().unwrap().name, "db");
+    assert_eq!(d.network.as_deref(), Some("bridge"));
+    assert_eq!(s.ip, ip("172.30.0.2"), "web has no address on db's bridge subnet");
+    let (_, d) = pair(&t, "web", "10.0.0.5").await;
+    assert_eq!(d.netns, Some(NetnsRef::Host));
+    // db and "both" share two networks; to both's labnet address db sends from labnet.
+    let (s, d) = pair(&t, "db", "172.30.0.9").await;
+    assert_eq!((s.ip, d.container.unwrap().name.as_str()), (ip("172.30.0.3"), "both"));
+    let (s, d) = pair(&t, "172.17.0.3", "8.8.8.8:53").await;
+    assert_eq!(d.netns, None, "not on this host");
+    assert_eq!(s.container.as_ref().unwrap().name, "loner");
+}
+
+#[tokio::test]
+async fn id_prefixes_and_errors() {
+    let t = lab(true);
+    let (s, _) = pair(&t, "bbbb", "web").await;
+    assert_eq!(s.name, "loner");
+    let e = error(&t, "aaaa", "web").await;
+    assert!(e.contains("several") && e.contains("web") && e.contains("db"), "{e}");
+    let e = error(&t, "mysql", "web").await;
+    assert!(e.contains("'mysql'"), "{e}");
+}
+
+#[tokio::test]
+async fn pid_of_the_host_namespace_is_the_host() {
+    let Ok(inode) = netns::current_netns_inode() else { return };
+    let mut t = lab(true);
+    t.host_netns_inode = inode;
+    // A --network host container lives in the host's namespace: pid: still means the host.
+    t.docker.containers.iter_mut().find(|c| c.name == "hosty").unwrap().netns_inode = Some(inode);
+    let me = format!("pid:{}", std::process::id());
+    let (s, d) = pair(&t, &me, "db").await;
+    assert_eq!((s.kind, s.netns), (EndpointKind::Pid, Some(NetnsRef::Host)));
+    assert_eq!(s.ip, ip("172.17.0.1"));
+    assert_eq!(d.ip, ip("172.17.0.2"));
+    assert!(error(&t, "pid:999999999", "db").await.contains("/proc/999999999/ns/net"));
+    assert!(error(&t, "netns:dnt-none-such", "db").await.contains("/run/netns/dnt-none-such"));
+}
+
+#[tokio::test]
+async fn dotted_names_that_are_not_containers_go_to_dns() {
+    // The system resolver answers "localhost" from /etc/hosts on any Linux host.
+    assert_eq!(lookup_dns("localhost").await.unwrap(), Ipv4Addr::LOCALHOST);
+    // .invalid never resolves (RFC 6761); the error names the name and what to do.
+    let e = error(&lab(true), "web", "db.nonexistent.invalid").await;
+    assert!(e.contains("'db.nonexistent.invalid'") && e.contains("IP address instead"), "{e}");
+    // Without a dot an unknown name is an unknown container, not a DNS query.
+    assert!(error(&lab(true), "web", "nonexistent").await.contains("docker ps -a"));
+}

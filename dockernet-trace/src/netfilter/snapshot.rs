@@ -1,0 +1,207 @@
+//! Lists every table of the current network namespace, each rule once.
+//!
+//! Sources, in this order:
+//! 1. `iptables-save -c` (whichever backend `iptables` points to: the active one), then
+//!    `iptables-legacy-save -c` and `iptables-nft-save -c`, keeping one listing per backend
+//!    (the plain command is the same as one of the other two); the same for ip6tables.
+//! 2. `nft -j list ruleset`, without the tables iptables-nft made: those appear in nft too,
+//!    with their matches hidden in `xt` expressions nft cannot print, so they are taken from
+//!    iptables-nft-save instead.
+//!
+//! Which nft tables are skipped: exactly those (family and name) that an iptables-nft listing
+//! returned, so nothing is lost. When no iptables-nft listing could be made (binary missing),
+//! nothing duplicates the nft view and every table is kept; one that looks like iptables-nft's
+//! (an `ip`/`ip6` table named filter, nat, mangle, raw or security, with an `xt` expression or
+//! every base chain named after its hook in capitals, `FORWARD` on hook forward, which native
+//! nft rule sets do not do) gets a note saying its rules are shown as nft prints them.
+//!
+//! Missing binaries are not errors; commands run in the caller's network namespace.
+use std::{collections::HashSet, io::ErrorKind, process::Command};
+
+use super::{
+    NetfilterError,
+    iptables::{backend_of, parse_save},
+    model::{Family, Ruleset, Source, Table},
+    nft::parse_nft_json,
+};
+
+/// What running one command gave.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    NotFound,
+    Failed(String),
+    Output(String),
+}
+
+/// Runs a program; replaced by canned outputs in tests.
+pub trait Runner {
+    fn run(&self, program: &str, args: &[&str]) -> Outcome;
+}
+
+/// Runs programs from PATH (and /usr/sbin, /sbin, which root's PATH may lack under sudo).
+pub struct System;
+
+impl Runner for System {
+    fn run(&self, program: &str, args: &[&str]) -> Outcome {
+        let mut last = Outcome::NotFound;
+        for dir in ["", "/usr/sbin/", "/sbin/"] {
+            let out =
+                Command::new(format!("{dir}{program}")).args(args).env("LC_ALL", "C").output();
+            last = match out {
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => Outcome::Failed(e.to_string()),
+                Ok(o) if o.status.success() => {
+                    Outcome::Output(String::from_utf8_lossy(&o.stdout).into_owned())
+                }
+                Ok(o) => {
+                    let err = String::from_utf8_lossy(&o.stderr).trim().to_string();
+                    Outcome::Failed(if err.is_empty() { o.status.to_string() } else { err })
+                }
+            };
+            break;
+        }
+        last
+    }
+}
+
+/// Snapshot of the current network namespace's rules and counters.
+pub fn snapshot() -> Result<Ruleset, NetfilterError> {
+    snapshot_with(&System)
+}
+
+const XTABLES_NAMES: &[&str] = &["filter", "nat", "mangle", "raw", "security"];
+
+struct Collected {
+    ruleset: Ruleset,
+    /// (family, table) listed by an iptables-nft command.
+    iptables_nft: HashSet<(Family, String)>,
+    /// Whether any iptables-nft listing was made (else the fallback rule applies).
+    saw_iptables_nft: bool,
+    ran: usize,
+    failures: Vec<(String, String)>,
+}
+
+pub fn snapshot_with(runner: &dyn Runner) -> Result<Ruleset, NetfilterError> {
+    let mut c = Collected {
+        ruleset: Ruleset::default(),
+        iptables_nft: HashSet::new(),
+        saw_iptables_nft: false,
+        ran: 0,
+        failures: vec![],
+    };
+    collect_iptables(runner, &mut c, Family::Ip, "iptables");
+    collect_iptables(runner, &mut c, Family::Ip6, "ip6tables");
+    collect_nft(runner, &mut c);
+    if c.ran == 0 {
+        if let Some((command, reason)) = c.failures.into_iter().next() {
+            return Err(NetfilterError::Command { command, reason });
+        }
+        c.ruleset.notes.push("neither iptables nor nft is installed".into());
+        return Ok(c.ruleset);
+    }
+    for (command, reason) in c.failures {
+        c.ruleset.notes.push(format!("`{command}` failed: {reason}"));
+    }
+    Ok(c.ruleset)
+}
+
+fn run(runner: &dyn Runner, c: &mut Collected, program: &str, args: &[&str]) -> Option<String> {
+    match runner.run(program, args) {
+        Outcome::NotFound => None,
+        Outcome::Failed(reason) => {
+            c.failures.push((format!("{program} {}", args.join(" ")), reason));
+            None
+        }
+        Outcome::Output(text) => {
+            c.ran += 1;
+            Some(text)
+        }
+    }
+}
+
+/// Runs `<tool>-save`, `<tool>-legacy-save`, `<tool>-nft-save` and keeps one listing per
+/// backend, the active backend's first.
+fn collect_iptables(runner: &dyn Runner, c: &mut Collected, family: Family, tool: &str) {
+    let mut done: Vec<bool> = vec![]; // `legacy` values already listed
+    let commands = [
+        (format!("{tool}-save"), None),
+        (format!("{tool}-legacy-save"), Some(true)),
+        (format!("{tool}-nft-save"), Some(false)),
+    ];
+    for (program, known) in commands {
+        let Some(text) = run(runner, c, &program, &["-c"]) else { continue };
+        let legacy = match (known, backend_of(&text)) {
+            (Some(l), _) => l,
+            (None, Some(Source::Iptables { legacy })) => legacy,
+            _ => continue, // no header: no tables in the active backend
+        };
+        if !legacy {
+            c.saw_iptables_nft = true;
+        }
+        if done.contains(&legacy) {
+            continue;
+        }
+        done.push(legacy);
+        match parse_save(&text, family.clone()) {
+            Ok(tables) => {
+                for mut t in tables {
+                    t.source = Source::Iptables { legacy };
+                    if !legacy {
+                        c.iptables_nft.insert((t.family.clone(), t.name.clone()));
+                    }
+                    c.ruleset.tables.push(t);
+                }
+            }
+            Err(e) => c.ruleset.notes.push(format!("{program}: {e}")),
+        }
+    }
+}
+
+fn collect_nft(runner: &dyn Runner, c: &mut Collected) {
+    let Some(json) = run(runner, c, "nft", &["-j", "list", "ruleset"]) else { return };
+    let tables = match parse_nft_json(&json) {
+        Ok(t) => t,
+        Err(e) => {
+            c.ruleset.notes.push(format!("nft: {e}"));
+            return;
+        }
+    };
+    for mut t in tables {
+        let key = (t.family.clone(), t.name.clone());
+        if c.saw_iptables_nft && c.iptables_nft.contains(&key) {
+            c.ruleset.notes.push(format!(
+                "nft table {} {} is iptables-nft's; its rules are listed from iptables-nft-save",
+                t.family, t.name
+            ));
+            continue;
+        }
+        if !c.saw_iptables_nft && looks_like_iptables_nft(&t) {
+            let note = format!(
+                "nft table {} {} looks made by iptables-nft, which is not installed here: \
+                 its rules are shown as nft prints them",
+                t.family, t.name
+            );
+            t.notes.push(note.clone());
+            c.ruleset.notes.push(note);
+        }
+        c.ruleset.tables.push(t);
+    }
+}
+
+/// The shape of an iptables-nft table (see the module documentation).
+pub fn looks_like_iptables_nft(t: &Table) -> bool {
+    if !matches!(t.family, Family::Ip | Family::Ip6) || !XTABLES_NAMES.contains(&t.name.as_str()) {
+        return false;
+    }
+    let has_xt = t
+        .chains
+        .iter()
+        .flat_map(|c| &c.rules)
+        .any(|r| r.matches.other.iter().any(|o| o.starts_with("xt ")));
+    let base: Vec<_> = t.chains.iter().filter(|c| c.is_base()).collect();
+    let iptables_names = !base.is_empty()
+        && base
+            .iter()
+            .all(|c| c.hook.as_deref().map(str::to_ascii_uppercase) == Some(c.name.clone()));
+    has_xt || iptables_names
+}

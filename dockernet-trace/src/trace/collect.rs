@@ -1,0 +1,107 @@
+//! Sending the probes one after another while reading the kernel's events, and stopping early
+//! once the kernel has shown a probe's fate (a drop, an ICMP error, a reset): a dropped SYN
+//! would otherwise keep us waiting for the whole timeout.
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use dockernet_trace_common::Hook;
+use serde::Serialize;
+
+use super::hops::ProbePorts;
+use crate::{
+    cli::Proto as CliProto,
+    ebpf::{KernelEvent, events::EventReader},
+    kernel::DropReasons,
+    model::ModelError,
+    probe::{self, Answer, Probe},
+};
+
+/// How long to keep listening after a decisive event, for the events that follow it (an ICMP
+/// error after a drop, the reset after a NO_SOCKET drop).
+const GRACE: Duration = Duration::from_millis(120);
+/// Events still in flight when a probe's answer arrives.
+const TRAILING: Duration = Duration::from_millis(30);
+
+/// What to send.
+#[derive(Clone, Debug)]
+pub struct ProbePlan {
+    /// Namespace to send from (None: the tool's own).
+    pub netns: Option<PathBuf>,
+    pub proto: CliProto,
+    pub dst: std::net::Ipv4Addr,
+    pub dport: u16,
+    pub ports: ProbePorts,
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ProbeRecord {
+    pub index: u16,
+    pub sport: u16,
+    #[serde(flatten)]
+    pub answer: Answer,
+    pub elapsed_ms: f64,
+}
+
+pub struct Collected {
+    pub probes: Vec<ProbeRecord>,
+    pub events: Vec<KernelEvent>,
+}
+
+/// Does this event settle the fate of probe `index`?
+fn decisive(e: &KernelEvent, ports: &ProbePorts, index: u16) -> bool {
+    let ours = e.tuple.and_then(|t| ports.locate(&t)).is_some_and(|(i, _)| i == index);
+    ours && matches!(e.hook, Hook::KfreeSkb | Hook::IcmpSend | Hook::TcpSendReset)
+}
+
+pub async fn run(plan: &ProbePlan, reader: &mut EventReader, reasons: &DropReasons) -> Result<Collected, ModelError> {
+    let mut events = Vec::new();
+    let mut probes = Vec::new();
+    for index in 0..plan.ports.count {
+        let p = Probe {
+            proto: plan.proto,
+            dst: plan.dst,
+            dport: plan.dport,
+            sport: plan.ports.base + if plan.proto == CliProto::Icmp { 0 } else { index },
+            seq: index,
+            timeout: plan.timeout,
+        };
+        let socket = probe::open(plan.netns.as_deref(), p).await?;
+        let started = Instant::now();
+        let send = probe::send(socket, p);
+        tokio::pin!(send);
+        let mut settled_at: Option<Instant> = None;
+        let answer = loop {
+            tokio::select! {
+                a = &mut send => break a,
+                batch = reader.next_batch(Duration::from_millis(20)) => {
+                    for raw in batch {
+                        let Some(e) = KernelEvent::from_raw(&raw, reasons) else { continue };
+                        if settled_at.is_none() && decisive(&e, &plan.ports, index) {
+                            settled_at = Some(Instant::now());
+                        }
+                        events.push(e);
+                    }
+                    if settled_at.is_some_and(|t| t.elapsed() >= GRACE) {
+                        break Answer::Stopped;
+                    }
+                }
+            }
+        };
+        probes.push(ProbeRecord {
+            index,
+            sport: p.sport,
+            answer,
+            elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+        });
+        let until = Instant::now() + TRAILING;
+        while Instant::now() < until {
+            for raw in reader.next_batch(Duration::from_millis(10)).await {
+                events.extend(KernelEvent::from_raw(&raw, reasons));
+            }
+        }
+    }
+    Ok(Collected { probes, events })
+}

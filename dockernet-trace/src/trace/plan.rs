@@ -1,0 +1,183 @@
+//! The expected path of a trace, from the model: where the probe leaves from, which of the
+//! host's interfaces it should cross (tc programs go there), the addresses it involves
+//! (for the hooks that see no ports), and what Docker promised about it (DNAT, networks).
+use std::{
+    collections::HashMap,
+    net::Ipv4Addr,
+    os::unix::fs::MetadataExt,
+    path::PathBuf,
+};
+
+use dockernet_trace_common::PROBE_ADDRS;
+use serde::Serialize;
+
+use super::hops::Places;
+use crate::{
+    cli::Proto,
+    model::{Container, EndpointKind, NetnsRef, ResolvedEndpoint, Topology},
+};
+
+/// The container behind a published port of the host.
+#[derive(Clone, Debug, Serialize)]
+pub struct Dnat {
+    pub container: String,
+    pub network: String,
+    pub ip: Ipv4Addr,
+    pub port: u16,
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The namespace the probe is sent from; None: the tool's own.
+    pub send_from: Option<PathBuf>,
+    pub dst: Ipv4Addr,
+    pub dport: u16,
+    pub proto: Proto,
+    /// Host interfaces to attach tc programs to.
+    pub tc_ifaces: Vec<String>,
+    pub probe_addrs: Vec<Ipv4Addr>,
+    pub dnat: Option<Dnat>,
+    /// Docker networks and containers the path involves.
+    pub networks: Vec<String>,
+    pub containers: Vec<String>,
+    /// The host interface a correct route to the destination uses (a bridge for a Docker
+    /// address, the uplink for the outside).
+    pub expected_oif: Option<String>,
+    /// The destination is neither a local address nor in a Docker subnet.
+    pub leaves_host: bool,
+}
+
+fn push<T: PartialEq>(v: &mut Vec<T>, x: T) {
+    if !v.contains(&x) {
+        v.push(x);
+    }
+}
+
+impl Plan {
+    pub fn new(t: &Topology, from: &ResolvedEndpoint, to: &ResolvedEndpoint, proto: Proto) -> Self {
+        let mut p = Plan {
+            send_from: match &from.netns {
+                Some(NetnsRef::Path(path)) => Some(path.clone()),
+                _ => None,
+            },
+            dst: to.ip,
+            dport: to.port.unwrap_or(0),
+            proto,
+            tc_ifaces: vec![],
+            probe_addrs: vec![],
+            dnat: None,
+            networks: vec![],
+            containers: vec![],
+            expected_oif: None,
+            leaves_host: false,
+        };
+        for end in [from, to] {
+            if let Some(c) = end.container.as_ref().and_then(|c| t.container(&c.id).ok()) {
+                p.add_container(t, c, end.network.as_deref());
+            }
+            if !end.ip.is_unspecified() {
+                push(&mut p.probe_addrs, end.ip);
+            }
+        }
+        if to.kind == EndpointKind::Host || t.host.owner_of(to.ip).is_some() {
+            p.add_published(t, to);
+        }
+        p.expected_route(t);
+        for a in [t.host.primary_ipv4(), t.host.source_for(to.ip)].into_iter().flatten() {
+            push(&mut p.probe_addrs, a);
+        }
+        p.probe_addrs.truncate(PROBE_ADDRS);
+        p
+    }
+
+    /// The container's veths and bridges (all its networks: which one the packet takes is for
+    /// the kernel to show), and its gateways.
+    fn add_container(&mut self, t: &Topology, c: &Container, network: Option<&str>) {
+        push(&mut self.containers, c.name.clone());
+        for e in t.endpoints_of(c) {
+            let chosen = network.is_none_or(|n| n == e.network);
+            if chosen {
+                push(&mut self.networks, e.network.clone());
+            }
+            if let Some(v) = e.link.as_ref().and_then(|l| l.host_veth.clone()) {
+                push(&mut self.tc_ifaces, v);
+            }
+            if let Some(b) = t.network(&e.network).and_then(|n| n.bridge.clone()).filter(|b| t.link_by_name(b).is_some()) {
+                push(&mut self.tc_ifaces, b);
+            }
+            if let Some(g) = e.gateway.filter(|_| chosen) {
+                push(&mut self.probe_addrs, g);
+            }
+        }
+    }
+
+    /// `--to host:PORT`: a container that publishes PORT is where Docker sends the probe.
+    fn add_published(&mut self, t: &Topology, to: &ResolvedEndpoint) {
+        let proto = match self.proto {
+            Proto::Udp => "udp",
+            _ => "tcp",
+        };
+        let Some(port) = to.port else { return };
+        for c in t.docker.containers.iter().filter(|c| c.is_running()) {
+            let Some(p) = c.ports.iter().find(|p| p.host_port == port && p.proto == proto) else { continue };
+            let Some(e) = t.endpoints_of(c).iter().find(|e| e.ip.is_some()) else { continue };
+            let ip = e.ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
+            self.dnat = Some(Dnat { container: c.name.clone(), network: e.network.clone(), ip, port: p.container_port });
+            push(&mut self.probe_addrs, ip);
+            self.add_container(t, c, Some(&e.network));
+            return;
+        }
+    }
+
+    /// Which host interface a correct route takes to the destination.
+    fn expected_route(&mut self, t: &Topology) {
+        let dst = self.dnat.as_ref().map(|d| d.ip).unwrap_or(self.dst);
+        if t.host.owner_of(dst).is_some() {
+            return;
+        }
+        if let Some(n) = t.network_containing(dst) {
+            push(&mut self.networks, n.name.clone());
+            self.expected_oif = n.bridge.clone();
+            if let Some(b) = n.bridge.clone().filter(|b| t.link_by_name(b).is_some()) {
+                push(&mut self.tc_ifaces, b);
+            }
+            return;
+        }
+        self.leaves_host = true;
+        let route = t.host.routes_covering(dst).into_iter().next().cloned();
+        if let Some(r) = route {
+            let oif = r.oif.and_then(|i| t.link_by_index(i)).map(|l| l.name.clone());
+            if let Some(o) = &oif {
+                push(&mut self.tc_ifaces, o.clone());
+            }
+            if let Some(g) = r.gateway {
+                push(&mut self.probe_addrs, g);
+            }
+            self.expected_oif = oif;
+        }
+    }
+}
+
+/// Names for the namespaces and interfaces events mention.
+pub fn places(t: &Topology) -> Places {
+    let mut netns = HashMap::new();
+    for c in &t.docker.containers {
+        if let Some(inode) = c.netns_inode.and_then(|i| u32::try_from(i).ok()) {
+            let owner = t.container_by_netns_inode(inode.into()).map(|o| o.name.clone()).unwrap_or(c.name.clone());
+            netns.entry(inode).or_insert(format!("container:{owner}"));
+        }
+    }
+    if let Ok(dir) = std::fs::read_dir("/run/netns") {
+        for e in dir.flatten() {
+            if let Ok(m) = std::fs::metadata(e.path()) {
+                let label = format!("netns:{}", e.file_name().to_string_lossy());
+                netns.entry(m.ino() as u32).or_insert(label);
+            }
+        }
+    }
+    Places {
+        host_inode: t.host_netns_inode as u32,
+        netns,
+        host_links: t.host.links.iter().map(|l| (l.index, l.name.clone())).collect(),
+    }
+}

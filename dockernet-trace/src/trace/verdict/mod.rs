@@ -1,0 +1,168 @@
+//! The verdict: one cause code, a sentence, the place, the evidence and the fix, decided from
+//! what the kernel showed (answers, drops, route lookups, hops), the rule counters that moved,
+//! and the faults the model finds on the expected path. Each rule below looks at one kind of
+//! outcome and either decides or passes; the first that decides wins.
+mod drops;
+mod netfilter;
+mod path;
+mod silent;
+
+use serde::Serialize;
+
+pub use path::on_path;
+
+use super::{collect::ProbeRecord, facts::Facts, hops::Hop, plan::Plan};
+use crate::{
+    cause::{Cause, Finding},
+    model::{ResolvedEndpoint, Topology},
+    netfilter::{CounterDelta, Ruleset},
+    probe::Answer,
+};
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Location {
+    pub iface: Option<String>,
+    pub netns: Option<String>,
+    pub function: Option<String>,
+    pub drop_reason: Option<String>,
+    pub rule: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Verdict {
+    pub cause: Cause,
+    pub summary: String,
+    pub location: Location,
+    pub evidence: Vec<String>,
+    pub fix: Vec<String>,
+}
+
+/// Everything a verdict may consult.
+pub struct Context<'a> {
+    pub topology: &'a Topology,
+    pub from: &'a ResolvedEndpoint,
+    pub to: &'a ResolvedEndpoint,
+    pub plan: &'a Plan,
+    pub probes: &'a [ProbeRecord],
+    pub hops: &'a [Hop],
+    pub facts: &'a Facts,
+    pub deltas: &'a [CounterDelta],
+    pub rules: &'a Ruleset,
+    /// Faults of the model that lie on the expected path.
+    pub findings: Vec<&'a Finding>,
+    /// Events the kernel could not deliver (ring buffer full).
+    pub lost: u64,
+}
+
+impl Context<'_> {
+    pub fn target(&self) -> String {
+        match self.to.port {
+            Some(p) if self.plan.proto != crate::cli::Proto::Icmp => format!("{}:{p}", self.to.name),
+            _ => self.to.name.clone(),
+        }
+    }
+
+    /// A path finding of this cause, if the model found one.
+    pub fn finding(&self, cause: Cause) -> Option<&Finding> {
+        self.findings.iter().copied().find(|f| f.cause == cause)
+    }
+
+    /// The last hop of a probe packet travelling towards the target.
+    pub fn last_forward_hop(&self) -> Option<&Hop> {
+        self.hops.iter().rev().find(|h| h.forward)
+    }
+}
+
+impl Verdict {
+    /// A verdict that rests on a fault the model found on the path.
+    pub fn from_finding(f: &Finding, summary: String, mut location: Location, mut evidence: Vec<String>) -> Self {
+        if location.iface.is_none() {
+            location.iface = f.iface.clone();
+        }
+        evidence.extend(f.evidence.iter().cloned());
+        Verdict { cause: f.cause, summary, location, evidence, fix: f.fix.clone() }
+    }
+}
+
+/// What each probe's socket saw, as evidence lines.
+fn probe_evidence(cx: &Context) -> Vec<String> {
+    cx.probes
+        .iter()
+        .map(|p| {
+            let a = match &p.answer {
+                Answer::Unreachable { error, .. } => format!("error: {error}"),
+                other => serde_json::to_value(other)
+                    .ok()
+                    .and_then(|v| v["answer"].as_str().map(|s| s.replace('_', " ")))
+                    .unwrap_or_default(),
+            };
+            format!("probe {} (source port {}): {a} after {:.1} ms", p.index + 1, p.sport, p.elapsed_ms)
+        })
+        .collect()
+}
+
+pub fn decide(cx: &Context) -> Verdict {
+    // A wrong route comes before drops: whatever drops the probe after it went the wrong way
+    // (a gateway outside that knows nothing of container addresses) is a consequence.
+    let mut v = inconclusive(cx)
+        .or_else(|| reached(cx))
+        .or_else(|| drops::refused(cx))
+        .or_else(|| silent::wrong_way(cx))
+        .or_else(|| drops::dropped(cx))
+        .or_else(|| silent::decide(cx))
+        .unwrap_or_else(|| unknown(cx));
+    let mut evidence = probe_evidence(cx);
+    evidence.append(&mut v.evidence);
+    evidence.dedup();
+    v.evidence = evidence;
+    v
+}
+
+fn inconclusive(cx: &Context) -> Option<Verdict> {
+    if cx.lost == 0 || cx.probes.iter().any(|p| p.answer.reached()) {
+        return None;
+    }
+    Some(Verdict {
+        cause: Cause::Unknown,
+        summary: format!(
+            "inconclusive: the kernel lost {} events while tracing (ring buffer full), so a drop may have gone unseen; run the trace again",
+            cx.lost
+        ),
+        location: Location::default(),
+        evidence: vec![format!("{} events lost", cx.lost)],
+        fix: vec![],
+    })
+}
+
+fn reached(cx: &Context) -> Option<Verdict> {
+    let ok = cx.probes.iter().filter(|p| p.answer.reached()).count();
+    if ok == 0 {
+        return None;
+    }
+    let last = cx.hops.iter().rev().find(|h| h.forward);
+    Some(Verdict {
+        cause: Cause::Ok,
+        summary: format!("{} reached {}: {ok} of {} probes answered", cx.from.name, cx.target(), cx.probes.len()),
+        location: Location {
+            iface: last.map(|h| h.iface.clone()),
+            netns: last.map(|h| h.netns.clone()),
+            ..Location::default()
+        },
+        evidence: vec![],
+        fix: vec![],
+    })
+}
+
+fn unknown(cx: &Context) -> Verdict {
+    let mut evidence: Vec<String> = cx.facts.drops.iter().map(|d| format!("dropped in {} on {} ({}, {})", d.netns, d.iface, d.location, d.reason)).collect();
+    if let Some(h) = cx.last_forward_hop() {
+        evidence.push(format!("last seen: {} {} ({})", h.netns, h.iface, h.hook));
+    }
+    Verdict {
+        cause: Cause::Unknown,
+        summary: format!("{} did not reach {}, and what the kernel showed matches no known fault", cx.from.name, cx.target()),
+        location: cx.last_forward_hop().map(|h| Location { iface: Some(h.iface.clone()), netns: Some(h.netns.clone()), ..Location::default() }).unwrap_or_default(),
+        evidence,
+        fix: vec![],
+    }
+}

@@ -1,0 +1,179 @@
+//! Verdicts for probes that vanished without a drop: the route took the packet the wrong
+//! way, it left the host without source NAT, the stack refused to send it, or it stalled
+//! waiting for a neighbour. The kernel's route lookups and hops say where; the model says why.
+use super::{Context, Location, Verdict};
+use crate::{
+    cause::Cause,
+    probe::Answer,
+    trace::facts::{NUD_FAILED, NUD_INCOMPLETE},
+};
+
+pub fn decide(cx: &Context) -> Option<Verdict> {
+    stack_error(cx).or_else(|| unmasqueraded(cx)).or_else(|| stalled(cx))
+}
+
+fn route_line(cx: &Context) -> Option<String> {
+    let dst = cx.plan.dnat.as_ref().map(|d| d.ip).unwrap_or(cx.plan.dst);
+    cx.facts.route_for(dst).map(|r| {
+        format!(
+            "route lookup for {dst} (table {}) chose {}{}",
+            r.table,
+            r.oif,
+            r.gateway.map(|g| format!(" via {g}")).unwrap_or_default()
+        )
+    })
+}
+
+/// The source's own stack refused to send (no route, unreachable): connect() failed at once.
+fn stack_error(cx: &Context) -> Option<Verdict> {
+    let (errno, error) = cx.probes.iter().find_map(|p| match &p.answer {
+        Answer::Unreachable { errno, error } if *errno != 0 => Some((*errno, error.clone())),
+        _ => None,
+    })?;
+    let mut evidence: Vec<String> = cx
+        .facts
+        .failed_routes()
+        .map(|r| format!("route lookup for {} in table {} failed with error {}", r.dst, r.table, r.err))
+        .collect();
+    evidence.extend(route_line(cx));
+    let location = Location {
+        netns: Some(cx.from.netns.as_ref().map(|n| n.to_string()).unwrap_or_else(|| "host".into())),
+        function: Some("fib_table_lookup".into()),
+        ..Location::default()
+    };
+    if let Some(issue) = &cx.from.issue {
+        let what = serde_json::to_value(issue).ok().and_then(|v| v["issue"].as_str().map(str::to_string));
+        if what.as_deref() == Some("no_network") {
+            return Some(Verdict {
+                cause: Cause::NoRoute,
+                summary: format!("{} runs with --network none: it has only loopback, so it can reach nothing", cx.from.name),
+                location,
+                evidence,
+                fix: vec![format!("docker network connect bridge {}", cx.from.name)],
+            });
+        }
+    }
+    for cause in [Cause::LinkDown, Cause::BridgeGatewayMissing, Cause::BridgeDown, Cause::IpForwardDisabled] {
+        if let Some(f) = cx.finding(cause) {
+            let summary = format!("{} (the probe failed at once: {error})", f.summary);
+            return Some(Verdict::from_finding(f, summary, location, evidence));
+        }
+    }
+    let _ = errno;
+    Some(Verdict {
+        cause: Cause::NoRoute,
+        summary: format!("{} cannot send to {}: {error}", cx.from.name, cx.target()),
+        location,
+        evidence,
+        fix: vec![format!("ip route get {}   # in {}", cx.plan.dst, cx.from.name)],
+    })
+}
+
+/// The host routed a Docker address anywhere but its network's bridge.
+pub fn wrong_way(cx: &Context) -> Option<Verdict> {
+    let expected = cx.plan.expected_oif.as_deref()?;
+    let dst = cx.plan.dnat.as_ref().map(|d| d.ip).unwrap_or(cx.plan.dst);
+    let chosen = cx.facts.route_for(dst).map(|r| r.oif.clone());
+    let went = cx.hops.iter().rev().find(|h| h.forward && h.netns == "host" && h.hook != "kfree_skb").map(|h| h.iface.clone());
+    let wrong = chosen.as_deref().is_some_and(|c| c != expected && cx.topology.link_by_name(c).is_some());
+    if !wrong || cx.plan.leaves_host {
+        return None;
+    }
+    let chosen = chosen.unwrap_or_default();
+    let mut evidence: Vec<String> = route_line(cx).into_iter().collect();
+    evidence.push(format!("expected: {expected}, the bridge of {}", cx.plan.networks.join(", ")));
+    if let Some(w) = &went {
+        evidence.push(format!("last seen on the host: {w}"));
+    }
+    if let Some(d) = cx.facts.decisive_drop() {
+        evidence.push(format!("then dropped in {} on {} ({})", d.netns, d.iface, d.reason));
+    }
+    let location = Location { iface: Some(chosen.clone()), netns: Some("host".into()), function: Some("fib_table_lookup".into()), ..Location::default() };
+    for cause in [Cause::BridgeGatewayMissing, Cause::BridgeDown, Cause::SubnetConflict] {
+        if let Some(f) = cx.finding(cause) {
+            let summary = format!("{}; the probe for {dst} left through {chosen} instead", f.summary);
+            return Some(Verdict::from_finding(f, summary, location, evidence));
+        }
+    }
+    Some(Verdict {
+        cause: Cause::NoRoute,
+        summary: format!("the host routes {dst} through {chosen} instead of {expected}"),
+        location,
+        evidence,
+        fix: vec![format!("ip route get {dst}; ip route show dev {expected}")],
+    })
+}
+
+/// The probe left the host through its uplink still carrying a container's private address.
+fn unmasqueraded(cx: &Context) -> Option<Verdict> {
+    if !cx.plan.leaves_host {
+        return None;
+    }
+    let out = cx.plan.expected_oif.as_deref()?;
+    let hop = cx.hops.iter().find(|h| h.forward && h.netns == "host" && h.iface == out)?;
+    let src_ip: std::net::Ipv4Addr = hop.src.split(':').next()?.parse().ok()?;
+    let net = cx.topology.network_containing(src_ip)?;
+    let mut evidence = vec![format!("probe left {out} as {} → {} (source not translated)", hop.src, hop.dst)];
+    let location = Location { iface: Some(out.to_string()), netns: Some("host".into()), ..Location::default() };
+    if let Some(f) = cx.finding(Cause::MasqueradeMissing) {
+        let summary = format!("{}; the probe left {out} as {}", f.summary, hop.src);
+        return Some(Verdict::from_finding(f, summary, location, evidence));
+    }
+    evidence.push(format!("{src_ip} belongs to Docker network {}", net.name));
+    Some(Verdict {
+        cause: Cause::MasqueradeMissing,
+        summary: format!("the probe left {out} with the private source {src_ip}: no source NAT, so no answer can come back"),
+        location,
+        evidence,
+        fix: net
+            .subnets
+            .first()
+            .map(|s| format!("iptables -t nat -A POSTROUTING -s {} ! -o {} -j MASQUERADE", s.subnet, net.bridge.clone().unwrap_or_default()))
+            .into_iter()
+            .collect(),
+    })
+}
+
+/// The probe stopped without a drop: waiting for ARP, or swallowed at a broken point the model
+/// knows about.
+fn stalled(cx: &Context) -> Option<Verdict> {
+    let last = cx.last_forward_hop();
+    let location = last
+        .map(|h| Location { iface: Some(h.iface.clone()), netns: Some(h.netns.clone()), ..Location::default() })
+        .unwrap_or_default();
+    let mut evidence: Vec<String> = last.map(|h| format!("last seen: {} {} ({})", h.netns, h.iface, h.hook)).into_iter().collect();
+    if last.is_none() {
+        evidence.push("the probe never appeared on any interface".into());
+    }
+    let pending = cx.facts.neighbours.iter().find(|n| n.state == NUD_FAILED || n.state == NUD_INCOMPLETE || n.created);
+    if let Some(n) = pending {
+        evidence.push(format!(
+            "ARP for {} on {} {}",
+            n.addr,
+            n.iface,
+            if n.state == NUD_FAILED { "failed" } else { "got no answer" }
+        ));
+    }
+    for cause in [
+        Cause::VethDetached,
+        Cause::LinkDown,
+        Cause::BridgePortBlocked,
+        Cause::BridgeDown,
+        Cause::BridgeGatewayMissing,
+        Cause::SubnetConflict,
+        Cause::IpForwardDisabled,
+        Cause::FirewallDrop,
+    ] {
+        if let Some(f) = cx.finding(cause) {
+            return Some(Verdict::from_finding(f, f.summary.clone(), location, evidence));
+        }
+    }
+    let n = pending?;
+    Some(Verdict {
+        cause: Cause::NeighborUnreachable,
+        summary: format!("nobody answers ARP for {} on {}: the next hop is not there", n.addr, n.iface),
+        location: Location { iface: Some(n.iface.clone()), ..location },
+        evidence,
+        fix: vec![format!("check that {} is up and on the link of {}", n.addr, n.iface)],
+    })
+}
