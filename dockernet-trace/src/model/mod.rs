@@ -12,6 +12,7 @@ pub mod error;
 pub mod host;
 pub mod ipv4net;
 pub mod links;
+pub mod listeners;
 pub mod netlink;
 pub mod netns;
 pub mod network;

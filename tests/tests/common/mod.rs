@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 use std::{fs::File, net::Ipv4Addr, os::fd::AsFd, path::Path, time::Duration};
 
+pub use dockernet_trace_tests::lab::{LAB_IP, OUTSIDE_IP};
+
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// Runs `f` on a new OS thread that has joined the network namespace at `path`. The thread
@@ -82,4 +84,59 @@ pub fn tc_attachments(lab: &dockernet_trace_tests::Lab) -> String {
     }
     // tcx links are listed by bpftool only; check the bpf links the kernel knows for our names.
     found
+}
+
+/// The seed's world: mysql (TCP 3306) on heima-net; nacos on the default bridge only, or also
+/// on heima-net when `shared`.
+pub fn heima(lab: &dockernet_trace_tests::Lab, shared: bool) -> dockernet_trace_tests::Network {
+    let net = lab.create_network("heima-net", &["--subnet", "172.18.0.0/16"]).unwrap();
+    lab.server("mysql", 3306, &["--network", "heima-net"]).unwrap();
+    lab.run("nacos", &[], &[]).unwrap();
+    if shared {
+        lab.connect("heima-net", "nacos").unwrap();
+    }
+    net
+}
+
+/// Runs a trace with `--json` in the lab; returns (exit code, JSON).
+pub fn trace(lab: &dockernet_trace_tests::Lab, args: &[&str]) -> (i32, serde_json::Value) {
+    let mut a = args.to_vec();
+    a.push("--json");
+    let out = lab.tool(&a).unwrap();
+    let json = out.json().unwrap_or_else(|e| panic!("{e}\nexit {}", out.code));
+    (out.code, json)
+}
+
+/// Asserts the verdict's cause, showing the whole report when it differs.
+pub fn assert_cause(json: &serde_json::Value, cause: &str) {
+    assert_eq!(json["verdict"]["cause"], cause, "report:\n{}", serde_json::to_string_pretty(json).unwrap());
+}
+
+/// A listener in the sink namespace ("a service outside the host").
+pub fn outside_server(lab: &dockernet_trace_tests::Lab, ip: &str, port: u16) {
+    let addr = format!("{ip}:{port}");
+    lab.spawn_in(&format!("/run/netns/{}", lab.sink), &["busybox", "httpd", "-f", "-p", &addr, "-h", "/tmp"]).unwrap();
+    for _ in 0..50 {
+        if lab.sink_exec(&["sh", "-c", &format!("grep -qi ':{port:04X} .* 0A ' /proc/net/tcp")]).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("the outside server on {addr} did not start");
+}
+
+/// Names of our (dnt_*) tcx programs attached to `iface` in the lab's namespace.
+pub fn tcx_programs(lab: &dockernet_trace_tests::Lab, iface: &str) -> Vec<String> {
+    use aya::programs::{SchedClassifier, TcAttachType};
+    let iface = iface.to_string();
+    in_netns(&lab.netns_path(), move || {
+        let mut names = Vec::new();
+        for dir in [TcAttachType::Ingress, TcAttachType::Egress] {
+            if let Ok((_, progs)) = SchedClassifier::query_tcx(&iface, dir) {
+                names.extend(progs.iter().filter_map(|p| p.name_as_str().map(str::to_string)));
+            }
+        }
+        names.retain(|n| n.starts_with("dnt_"));
+        names
+    })
 }

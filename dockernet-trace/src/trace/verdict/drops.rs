@@ -43,6 +43,47 @@ pub fn refused(cx: &Context) -> Option<Verdict> {
     })
 }
 
+/// A published port "answered", but the probe never reached the container behind it: the
+/// host accepted the connection itself (Docker 20.10 without the userland proxy holds the port
+/// in dockerd, which completes handshakes and forwards nothing) because no DNAT sent it on.
+pub fn answered_by_host_instead(cx: &Context) -> Option<Verdict> {
+    let d = cx.plan.dnat.as_ref()?;
+    let target = format!("container:{}", d.container);
+    if cx.hops.iter().any(|h| h.forward && h.netns == target) {
+        return None;
+    }
+    let proto = if cx.plan.proto == crate::cli::Proto::Udp { "udp" } else { "tcp" };
+    let port = cx.to.port.unwrap_or(0);
+    let listener = crate::model::listeners::host_listener(proto, port);
+    if listener.as_ref().is_some_and(|l| l.serves()) {
+        return None;
+    }
+    let holder = listener.and_then(|l| l.command.map(|c| format!("{c} (pid {})", l.pid.unwrap_or(0))));
+    let mut evidence = vec![format!("the probe never reached {target}; the host itself completed the handshake")];
+    if let Some(h) = holder {
+        evidence.push(format!("port {port} on the host is held by {h}, which only reserves it"));
+    }
+    let f = cx.finding(Cause::DnatMissing);
+    evidence.extend(f.iter().flat_map(|f| f.evidence.iter().cloned()));
+    let last = cx.hops.iter().rev().find(|h| h.forward);
+    Some(Verdict {
+        cause: Cause::DnatMissing,
+        summary: format!(
+            "port {port} is published for {} ({}:{}), but no DNAT sends it there: the host accepted the connection itself and nothing reaches the container",
+            d.container, d.ip, d.port
+        ),
+        location: Location {
+            iface: last.map(|h| h.iface.clone()),
+            netns: Some("host".into()),
+            function: None,
+            drop_reason: None,
+            rule: None,
+        },
+        evidence,
+        fix: f.map(|f| f.fix.clone()).unwrap_or_else(|| vec!["systemctl restart docker   # rewrites Docker's NAT rules".into()]),
+    })
+}
+
 fn drop_location(d: &Drop, rule: Option<String>) -> Location {
     Location {
         iface: Some(d.iface.clone()),
@@ -82,14 +123,14 @@ pub fn dropped(cx: &Context) -> Option<Verdict> {
             // A reason we have no dedicated rule for: a fault the model found on the path
             // explains it if there is one; otherwise the raw facts.
             let f = cx.findings.first()?;
-            Some(Verdict::from_finding(f, f.summary.clone(), drop_location(d, None), evidence))
+            Some(cx.from_finding(f, f.summary.clone(), Some(drop_location(d, None)), evidence))
         }
     }
 }
 
 fn with_finding(cx: &Context, d: &Drop, cause: Cause, evidence: Vec<String>, summary: impl Fn() -> String) -> Verdict {
     match cx.finding(cause) {
-        Some(f) => Verdict::from_finding(f, f.summary.clone(), drop_location(d, None), evidence),
+        Some(f) => cx.from_finding(f, f.summary.clone(), Some(drop_location(d, None)), evidence),
         None => Verdict { cause, summary: summary(), location: drop_location(d, None), evidence, fix: vec![] },
     }
 }
@@ -119,6 +160,25 @@ fn netfilter_drop(cx: &Context, d: &Drop, mut evidence: Vec<String>) -> Verdict 
         if a.exact { "" } else { ", other traffic too" }
     ));
     let location = drop_location(d, a.rule.clone());
+    if a.cause == Cause::NetworkIsolation && share_a_network(cx) {
+        // Docker says they share a network, so the probe should never have crossed the
+        // isolation rules: it left the source another way, because the shared link is broken.
+        for cause in [Cause::LinkDown, Cause::VethDetached, Cause::BridgeDown, Cause::BridgePortBlocked] {
+            if let Some(f) = cx.finding(cause) {
+                evidence.push(format!("{} and {} share a network, yet the probe was routed between networks", cx.from.name, cx.to.name));
+                return cx.from_finding(f, f.summary.clone(), None, evidence);
+            }
+        }
+    }
+    // Isolation is between containers; an address that no container holds but that falls in
+    // a Docker subnet is the host's routing taking someone else's address into Docker.
+    let dst = cx.plan.dnat.as_ref().map(|x| x.ip).unwrap_or(cx.to.ip);
+    if a.cause == Cause::NetworkIsolation && cx.topology.container_by_ip(dst).is_none() {
+        if let Some(f) = cx.finding(Cause::SubnetConflict) {
+            evidence.push(format!("no container holds {dst}, yet the host routes it into a Docker network"));
+            return cx.from_finding(f, f.summary.clone(), None, evidence);
+        }
+    }
     if a.cause == Cause::NetworkIsolation {
         let net = cx.plan.dnat.as_ref().map(|x| x.network.clone()).or_else(|| cx.to.network.clone());
         let src = cx.from.container.as_ref().map(|c| c.name.clone());
@@ -153,12 +213,22 @@ fn netfilter_drop(cx: &Context, d: &Drop, mut evidence: Vec<String>) -> Verdict 
     }
 }
 
+/// Both ends are containers that Docker has on a common network.
+fn share_a_network(cx: &Context) -> bool {
+    let t = cx.topology;
+    let get = |e: &crate::model::ResolvedEndpoint| e.container.as_ref().and_then(|c| t.container(&c.id).ok());
+    match (get(cx.from), get(cx.to)) {
+        (Some(a), Some(b)) => !t.shared_networks(a, b).is_empty(),
+        _ => false,
+    }
+}
+
 fn neighbour(cx: &Context, d: &Drop, evidence: Vec<String>) -> Verdict {
     // A missing neighbour is the symptom; a detached veth, a down link or a subnet that belongs
     // elsewhere is the cause when the model finds one on the path.
     for cause in [Cause::VethDetached, Cause::LinkDown, Cause::BridgePortBlocked, Cause::SubnetConflict, Cause::BridgeDown] {
         if let Some(f) = cx.finding(cause) {
-            return Verdict::from_finding(f, f.summary.clone(), drop_location(d, None), evidence);
+            return cx.from_finding(f, f.summary.clone(), None, evidence);
         }
     }
     Verdict {
@@ -173,7 +243,7 @@ fn neighbour(cx: &Context, d: &Drop, evidence: Vec<String>) -> Verdict {
 fn no_route(cx: &Context, d: &Drop, evidence: Vec<String>) -> Verdict {
     for cause in [Cause::IpForwardDisabled, Cause::BridgeGatewayMissing, Cause::BridgeDown, Cause::LinkDown] {
         if let Some(f) = cx.finding(cause) {
-            return Verdict::from_finding(f, f.summary.clone(), drop_location(d, None), evidence);
+            return cx.from_finding(f, f.summary.clone(), Some(drop_location(d, None)), evidence);
         }
     }
     Verdict {

@@ -73,12 +73,29 @@ impl Context<'_> {
     }
 }
 
-impl Verdict {
-    /// A verdict that rests on a fault the model found on the path.
-    pub fn from_finding(f: &Finding, summary: String, mut location: Location, mut evidence: Vec<String>) -> Self {
-        if location.iface.is_none() {
-            location.iface = f.iface.clone();
-        }
+impl Context<'_> {
+    /// A verdict that rests on a fault the model found on the path. `observed` is where the
+    /// kernel showed the probe stop, when it did; otherwise the place is the fault's own.
+    pub fn from_finding(&self, f: &Finding, summary: String, observed: Option<Location>, mut evidence: Vec<String>) -> Verdict {
+        let location = match observed {
+            Some(mut l) => {
+                if l.iface.is_none() {
+                    l.iface = f.iface.clone();
+                }
+                l
+            }
+            None => Location {
+                netns: f.iface.as_deref().and_then(|i| {
+                    if self.topology.link_by_name(i).is_some() {
+                        Some("host".to_string())
+                    } else {
+                        f.container.as_ref().map(|c| format!("container:{c}"))
+                    }
+                }),
+                iface: f.iface.clone(),
+                ..Location::default()
+            },
+        };
         evidence.extend(f.evidence.iter().cloned());
         Verdict { cause: f.cause, summary, location, evidence, fix: f.fix.clone() }
     }
@@ -138,6 +155,9 @@ fn reached(cx: &Context) -> Option<Verdict> {
     let ok = cx.probes.iter().filter(|p| p.answer.reached()).count();
     if ok == 0 {
         return None;
+    }
+    if let Some(v) = drops::answered_by_host_instead(cx) {
+        return Some(v);
     }
     let last = cx.hops.iter().rev().find(|h| h.forward);
     Some(Verdict {

@@ -26,7 +26,7 @@ fn route_line(cx: &Context) -> Option<String> {
 
 /// The source's own stack refused to send (no route, unreachable): connect() failed at once.
 fn stack_error(cx: &Context) -> Option<Verdict> {
-    let (errno, error) = cx.probes.iter().find_map(|p| match &p.answer {
+    let (_errno, error) = cx.probes.iter().find_map(|p| match &p.answer {
         Answer::Unreachable { errno, error } if *errno != 0 => Some((*errno, error.clone())),
         _ => None,
     })?;
@@ -56,10 +56,9 @@ fn stack_error(cx: &Context) -> Option<Verdict> {
     for cause in [Cause::LinkDown, Cause::BridgeGatewayMissing, Cause::BridgeDown, Cause::IpForwardDisabled] {
         if let Some(f) = cx.finding(cause) {
             let summary = format!("{} (the probe failed at once: {error})", f.summary);
-            return Some(Verdict::from_finding(f, summary, location, evidence));
+            return Some(cx.from_finding(f, summary, None, evidence));
         }
     }
-    let _ = errno;
     Some(Verdict {
         cause: Cause::NoRoute,
         summary: format!("{} cannot send to {}: {error}", cx.from.name, cx.target()),
@@ -92,7 +91,7 @@ pub fn wrong_way(cx: &Context) -> Option<Verdict> {
     for cause in [Cause::BridgeGatewayMissing, Cause::BridgeDown, Cause::SubnetConflict] {
         if let Some(f) = cx.finding(cause) {
             let summary = format!("{}; the probe for {dst} left through {chosen} instead", f.summary);
-            return Some(Verdict::from_finding(f, summary, location, evidence));
+            return Some(cx.from_finding(f, summary, Some(location), evidence));
         }
     }
     Some(Verdict {
@@ -117,7 +116,7 @@ fn unmasqueraded(cx: &Context) -> Option<Verdict> {
     let location = Location { iface: Some(out.to_string()), netns: Some("host".into()), ..Location::default() };
     if let Some(f) = cx.finding(Cause::MasqueradeMissing) {
         let summary = format!("{}; the probe left {out} as {}", f.summary, hop.src);
-        return Some(Verdict::from_finding(f, summary, location, evidence));
+        return Some(cx.from_finding(f, summary, Some(location), evidence));
     }
     evidence.push(format!("{src_ip} belongs to Docker network {}", net.name));
     Some(Verdict {
@@ -165,7 +164,7 @@ fn stalled(cx: &Context) -> Option<Verdict> {
         Cause::FirewallDrop,
     ] {
         if let Some(f) = cx.finding(cause) {
-            return Some(Verdict::from_finding(f, f.summary.clone(), location, evidence));
+            return Some(cx.from_finding(f, f.summary.clone(), None, evidence));
         }
     }
     let n = pending?;

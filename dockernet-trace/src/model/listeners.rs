@@ -1,0 +1,75 @@
+//! Who listens on a port of the host: a published port is served either through NAT to the
+//! container, or by docker-proxy. Docker 20.10 without the userland proxy still binds the
+//! port in dockerd itself, only to reserve it: that socket completes handshakes but forwards
+//! nothing, so it must not count as serving the port.
+use std::fs;
+
+use serde::Serialize;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Listener {
+    pub inode: u64,
+    pub pid: Option<u32>,
+    /// The process name (`comm`), e.g. docker-proxy, dockerd, nginx.
+    pub command: Option<String>,
+}
+
+impl Listener {
+    /// True for a process that serves the port on the container's behalf or on its own;
+    /// false for dockerd's reservation.
+    pub fn serves(&self) -> bool {
+        self.command.as_deref() != Some("dockerd")
+    }
+}
+
+/// The socket listening (TCP) or bound (UDP) on `port` in the caller's network namespace.
+pub fn host_listener(proto: &str, port: u16) -> Option<Listener> {
+    let files: &[&str] = if proto == "udp" { &["/proc/net/udp", "/proc/net/udp6"] } else { &["/proc/net/tcp", "/proc/net/tcp6"] };
+    let inode = files.iter().find_map(|f| listening_inode(&fs::read_to_string(f).unwrap_or_default(), proto, port))?;
+    let (pid, command) = owner(inode).map_or((None, None), |(p, c)| (Some(p), Some(c)));
+    Some(Listener { inode, pid, command })
+}
+
+/// The inode of the socket in a /proc/net/{tcp,udp}[6] listing that listens on `port`.
+pub fn listening_inode(table: &str, proto: &str, port: u16) -> Option<u64> {
+    let hex = format!(":{port:04X}");
+    table.lines().skip(1).find_map(|l| {
+        let cols: Vec<&str> = l.split_whitespace().collect();
+        let (local, state, inode) = (cols.get(1)?, cols.get(3)?, cols.get(9)?);
+        // tcp: 0A is LISTEN; udp: 07 is an unconnected bound socket.
+        let listening = *state == "0A" || (proto == "udp" && *state == "07");
+        (local.ends_with(&hex) && listening).then(|| inode.parse().ok()).flatten()
+    })
+}
+
+/// The process holding socket `inode` (first found), with its name.
+fn owner(inode: u64) -> Option<(u32, String)> {
+    let target = format!("socket:[{inode}]");
+    for proc_entry in fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = proc_entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(fds) = fs::read_dir(proc_entry.path().join("fd")) else { continue };
+        let holds = fds.flatten().any(|fd| fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy() == target));
+        if holds {
+            let comm = fs::read_to_string(proc_entry.path().join("comm")).unwrap_or_default();
+            return Some((pid, comm.trim().to_string()));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_listening_socket() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   \
+            0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 176236 1 0 100 0 0 10 0\n   \
+            1: 0100007F:1F91 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 176237 1 0 100 0 0 10 0\n";
+        assert_eq!(listening_inode(table, "tcp", 8080), Some(176236));
+        assert_eq!(listening_inode(table, "tcp", 8081), None, "established, not listening");
+        let l = Listener { inode: 1, pid: Some(1), command: Some("dockerd".into()) };
+        assert!(!l.serves());
+        assert!(Listener { command: Some("docker-proxy".into()), ..l }.serves());
+    }
+}

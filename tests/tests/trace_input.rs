@@ -1,0 +1,97 @@
+//! Bad input and awkward endpoints: a clear one-line error (exit 2) or an explained verdict,
+//! never a panic, and nothing left attached.
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{assert_cause, heima, trace};
+use dockernet_trace_tests::{Lab, LabOptions};
+
+/// Exit 2, one line on stderr that contains `needle`, nothing on stdout.
+fn assert_usage_error(lab: &Lab, args: &[&str], needle: &str) {
+    let out = lab.tool(args).unwrap();
+    assert_eq!(out.code, 2, "args {args:?}\nstdout: {}\nstderr: {}", out.stdout, out.stderr);
+    let err = out.stderr.trim();
+    assert!(err.contains(needle), "stderr should mention {needle:?}: {err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn unknown_stopped_and_unreachable_endpoints() {
+    let lab = Lab::start(LabOptions::default()).unwrap();
+    heima(&lab, true);
+    assert_usage_error(&lab, &["--from", "nosuch", "--to", "mysql:3306"], "nosuch");
+    assert_usage_error(&lab, &["--from", "nacos", "--to", "mysql:99999"], "99999");
+    assert_usage_error(&lab, &["--from", "nacos", "--to", "mysql"], "port");
+    assert_usage_error(&lab, &["--from", "nacos", "--to", "no-such-host.invalid:80"], "no-such-host.invalid");
+    lab.docker(&["stop", "-t", "0", "mysql"]).unwrap();
+    assert_usage_error(&lab, &["--from", "nacos", "--to", "mysql:3306"], "not running");
+    assert_usage_error(&lab, &["--from", "mysql", "--to", "nacos:80"], "not running");
+    assert_usage_error(&lab, &["--from", "nacos", "--to", "mysql:3306", "--docker-host", "unix:///nonexistent.sock"], "/nonexistent.sock");
+}
+
+#[test]
+fn network_modes_none_and_host() {
+    let lab = Lab::start(LabOptions::default()).unwrap();
+    heima(&lab, true);
+    lab.run("hermit", &["--network", "none"], &[]).unwrap();
+    lab.run("hostnet", &["--network", "host"], &[]).unwrap();
+    // Nothing can reach a container without a network...
+    assert_usage_error(&lab, &["--from", "nacos", "--to", "hermit:80"], "--network none");
+    // ...and it can reach nothing: an explained verdict.
+    let (code, json) = trace(&lab, &["--from", "hermit", "--to", "mysql:3306", "--count", "1"]);
+    assert_eq!(code, 1);
+    assert_cause(&json, "no_route");
+    assert!(json["verdict"]["summary"].as_str().unwrap().contains("--network none"));
+    // A host-network container takes the host's path.
+    let (code, json) = trace(&lab, &["--from", "hostnet", "--to", "mysql:3306", "--count", "1"]);
+    assert_cause(&json, "ok");
+    assert_eq!(code, 0);
+    assert!(json["notes"].to_string().contains("host's network namespace"), "{:#}", json["notes"]);
+}
+
+#[test]
+fn sigkill_mid_trace_leaves_nothing_attached() {
+    let lab = Lab::start(LabOptions::default()).unwrap();
+    lab.run("client", &[], &[]).unwrap();
+    // An address of the bridge's subnet that nobody holds: every probe waits for ARP.
+    let mut child = lab
+        .spawn_tool(&["--from", "client", "--to", "172.17.0.250:80", "--count", "50", "--timeout", "3s"])
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while common::tcx_programs(&lab, "docker0").is_empty() {
+        assert!(Instant::now() < deadline, "the trace never attached to docker0");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // tcx links die with their process; cls_bpf filters would be the next run's to remove.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(common::tcx_programs(&lab, "docker0").is_empty(), "tcx programs left on docker0");
+    assert_eq!(common::tc_attachments(&lab), "", "cls_bpf filters left behind");
+    // And the next run works normally.
+    let (code, _) = trace(&lab, &["--from", "client", "--to", "172.17.0.1:1", "--count", "1"]);
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn a_container_that_exits_during_the_trace() {
+    let lab = Lab::start(LabOptions::default()).unwrap();
+    heima(&lab, true);
+    let mut child = lab
+        .spawn_tool(&["--from", "nacos", "--to", "mysql:3306", "--count", "30", "--timeout", "300ms", "--json"])
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    lab.docker(&["kill", "mysql"]).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let code = out.status.code().unwrap_or(-1);
+    assert!(code == 1 || code == 0 || code == 2, "exit {code}: {stderr}");
+    if code != 2 {
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+        assert!(json["verdict"]["cause"].is_string());
+    }
+    assert!(common::tcx_programs(&lab, "docker0").is_empty());
+}

@@ -1,0 +1,335 @@
+//! `watch`, `--record` and `report` in a lab: drops made while watching are reported with the
+//! right containers, cause and rule; healthy traffic makes no lines; a container started later
+//! is named; the summary adds up; a signal leaves nothing attached.
+//!
+//! The watch's first stderr line (`dockernet-trace: watching ...`) says the programs are
+//! attached, so the tests make their drops after it instead of sleeping. The networks use
+//! subnets no other lab test uses, so labs running in parallel cannot add to the counts.
+mod common;
+
+use std::{
+    io::{BufRead, BufReader},
+    net::Ipv4Addr,
+    process::Child,
+    sync::mpsc::{Receiver, RecvTimeoutError, channel},
+    time::{Duration, Instant},
+};
+
+use dockernet_trace_tests::{Lab, LabOptions, lab::OUTSIDE_IP};
+use nix::{sys::signal::{Signal, kill}, unistd::Pid};
+use serde_json::Value;
+
+const NET_A: &str = "192.168.210.0/24";
+const NET_B: &str = "192.168.211.0/24";
+
+/// A running `watch`: its output lines as they come, and a way to stop it.
+struct Watch {
+    child: Child,
+    stdout: Receiver<String>,
+    stderr: Receiver<String>,
+    out: Vec<String>,
+    err: Vec<String>,
+}
+
+fn lines(r: impl std::io::Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(r).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+impl Watch {
+    /// Starts `watch ARGS` in the lab and waits for its ready line.
+    fn start(lab: &Lab, args: &[&str]) -> Watch {
+        let mut a = vec!["watch"];
+        a.extend_from_slice(args);
+        let mut child = lab.spawn_tool(&a).unwrap();
+        let stdout = lines(child.stdout.take().unwrap());
+        let stderr = lines(child.stderr.take().unwrap());
+        let mut w = Watch { child, stdout, stderr, out: vec![], err: vec![] };
+        w.wait_stderr("dockernet-trace: watching", Duration::from_secs(30));
+        w
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for a stderr line containing `text`; panics with everything seen so far if none.
+    fn wait_stderr(&mut self, text: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.stderr.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(l) => {
+                    self.err.push(l.clone());
+                    if l.contains(text) {
+                        return l;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
+                    let status = self.child.try_wait().ok().flatten();
+                    panic!("no stderr line with {text:?} (status {status:?}); stderr:\n{}", self.err.join("\n"))
+                }
+            }
+        }
+    }
+
+    /// Waits until the JSON lines on stdout satisfy `done`.
+    fn wait_json(&mut self, timeout: Duration, done: impl Fn(&[Value]) -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !done(&json_lines(&self.out)) {
+            match self.stdout.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(l) => self.out.push(l),
+                Err(_) => panic!("stdout never got there:\n{}\nstderr:\n{}", self.out.join("\n"), self.err.join("\n")),
+            }
+        }
+    }
+
+    /// Sends `sig` and waits for the exit; returns (exit code, stdout lines, stderr lines).
+    fn stop(mut self, sig: Signal) -> (i32, Vec<String>, Vec<String>) {
+        kill(Pid::from_raw(self.child.id() as i32), sig).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("watch did not exit within 20 s of {sig:?}; stderr:\n{}", self.err.join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        // The reader threads end at EOF; collect what they still hold.
+        self.out.extend(self.stdout.iter());
+        self.err.extend(self.stderr.iter());
+        (status.code().unwrap_or(-1), self.out, self.err)
+    }
+}
+
+fn json_lines(lines: &[String]) -> Vec<Value> {
+    lines.iter().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+/// Event lines (not the summary) between two addresses, and their total count.
+fn between<'a>(v: &'a [Value], src: &str, dst: &str) -> (Vec<&'a Value>, u64) {
+    let hits: Vec<&Value> =
+        v.iter().filter(|l| l["kind"] != "summary" && l["src"]["ip"] == src && l["dst"]["ip"] == dst).collect();
+    let n = hits.iter().map(|l| l["count"].as_u64().unwrap_or(0)).sum();
+    (hits, n)
+}
+
+fn summary(v: &[Value]) -> &Value {
+    let s = v.last().expect("no output at all");
+    assert_eq!(s["kind"], "summary", "the last line is the summary: {s}");
+    s
+}
+
+fn two_networks(lab: &Lab) -> (dockernet_trace_tests::Network, dockernet_trace_tests::Network) {
+    let a = lab.create_network("wa", &["--subnet", NET_A]).unwrap();
+    let b = lab.create_network("wb", &["--subnet", NET_B]).unwrap();
+    (a, b)
+}
+
+#[test]
+fn drops_are_reported_with_containers_cause_and_rule_and_the_summary_adds_up() {
+    let lab = Lab::start(LabOptions::default()).unwrap();
+    let (_, wb) = two_networks(&lab);
+    let a1 = lab.run("a1", &["--network", "wa"], &[]).unwrap();
+    let b1 = lab.run("b1", &["--network", "wb"], &[]).unwrap();
+    let (a1_ip, b1_ip) = (a1.ip("wa").to_string(), b1.ip("wb").to_string());
+    let record = std::env::temp_dir().join(format!("dnt-watch-{}.jsonl", lab.id));
+    let record_s = record.to_string_lossy().to_string();
+    let mut w = Watch::start(&lab, &["--json", "--network", "wa", "--network", "wb", "--record", &record_s]);
+
+    // Isolation: a1 and b1 share no network.
+    assert_eq!(common::ping(&a1.netns_path(), b1_ip.parse().unwrap(), 0x6101, 3), 0, "isolation did not drop");
+    // A firewall rule of the user's: a1 may not ping the outside.
+    lab.iptables(&["-I", "DOCKER-USER", "-s", &a1_ip, "-d", OUTSIDE_IP, "-p", "icmp", "-j", "DROP"]).unwrap();
+    assert_eq!(common::ping(&a1.netns_path(), OUTSIDE_IP.parse().unwrap(), 0x6102, 2), 0, "the rule did not drop");
+
+    w.wait_json(Duration::from_secs(15), |v| between(v, &a1_ip, &b1_ip).1 >= 3 && between(v, &a1_ip, OUTSIDE_IP).1 >= 2);
+    let (code, out, err) = w.stop(Signal::SIGINT);
+    assert_eq!(code, 0, "stderr:\n{}", err.join("\n"));
+    let v = json_lines(&out);
+    assert_eq!(v.len(), out.len(), "every stdout line is JSON:\n{}", out.join("\n"));
+
+    let (iso, n) = between(&v, &a1_ip, &b1_ip);
+    assert_eq!(n, 3, "three pings, three drops: {iso:#?}");
+    let isolation_rule = format!("-A DOCKER-ISOLATION-STAGE-2 -o {} -j DROP", wb.bridge);
+    for l in &iso {
+        assert_eq!(l["schema"], 1);
+        assert_eq!(l["kind"], "drop");
+        assert_eq!((l["src"]["container"].as_str(), l["src"]["network"].as_str()), (Some("a1"), Some("wa")), "{l}");
+        assert_eq!((l["dst"]["container"].as_str(), l["dst"]["network"].as_str()), (Some("b1"), Some("wb")), "{l}");
+        assert_eq!((l["proto"].as_str(), l["drop_reason"].as_str()), (Some("icmp"), Some("NETFILTER_DROP")), "{l}");
+        assert_eq!(l["cause"], "network_isolation", "{l}");
+        assert_eq!(l["rule"].as_str(), Some(isolation_rule.as_str()), "{l}");
+        assert!(l["function"].as_str().is_some_and(|f| f.starts_with("nf") || f.starts_with("ipt")), "{l}");
+        assert!(l["iface"].is_string() && l["t"].as_str().is_some_and(|t| t.ends_with('Z')), "{l}");
+    }
+    let (fw, n) = between(&v, &a1_ip, OUTSIDE_IP);
+    assert_eq!(n, 2, "{fw:#?}");
+    let user_rule = format!("-A DOCKER-USER -s {a1_ip}/32 -d {OUTSIDE_IP}/32 -p icmp -j DROP");
+    for l in &fw {
+        assert_eq!((l["cause"].as_str(), l["rule"].as_str()), (Some("firewall_drop"), Some(user_rule.as_str())), "{l}");
+        assert_eq!(l["src"]["container"], "a1");
+        assert!(l["dst"]["container"].is_null());
+    }
+
+    let s = summary(&v);
+    assert_eq!(s["total"], 5, "{s}");
+    assert_eq!((s["causes"]["network_isolation"].as_u64(), s["causes"]["firewall_drop"].as_u64()), (Some(3), Some(2)), "{s}");
+    assert_eq!((s["containers"]["a1"].as_u64(), s["containers"]["b1"].as_u64()), (Some(5), Some(3)), "{s}");
+    assert_eq!((s["rules"][&isolation_rule].as_u64(), s["rules"][&user_rule].as_u64()), (Some(3), Some(2)), "{s}");
+    assert_eq!(s["lost_events"], 0, "{s}");
+
+    // The recording holds the same lines, and `report` reads it.
+    let recorded = std::fs::read_to_string(&record).unwrap();
+    assert_eq!(recorded.lines().collect::<Vec<_>>(), out, "--record writes what --json prints");
+    let r = lab.tool(&["report", &record_s, "--json"]).unwrap();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = r.json().unwrap();
+    assert_eq!((r["events"].as_u64(), r["complete"].as_bool()), (Some(5), Some(true)), "{r}");
+    assert_eq!((r["causes"][0]["name"].as_str(), r["causes"][0]["count"].as_u64()), (Some("network_isolation"), Some(3)), "{r}");
+    assert_eq!(r["containers"][0]["name"], "a1", "{r}");
+    assert!(r["timeline"]["buckets"].as_array().is_some_and(|b| !b.is_empty()), "{r}");
+    let text = lab.tool(&["report", &record_s]).unwrap();
+    assert!(text.stdout.contains("network_isolation") && text.stdout.contains(&isolation_rule), "{}", text.stdout);
+
+    // Not a recording: exit 2 and one line that says so.
+    std::fs::write(&record, "this is not json\n").unwrap();
+    let bad = lab.tool(&["report", &record_s]).unwrap();
+    assert_eq!(bad.code, 2);
+    assert_eq!(bad.stderr.trim().lines().count(), 1, "{}", bad.stderr);
+    assert!(bad.stderr.contains("line 1") && bad.stderr.contains(&record_s), "{}", bad.stderr);
+    let _ = std::fs::remove_file(&record);
+}
+
+#[test]
+fn healthy_traffic_produces_no_drop_lines() {
+    let lab = Lab::start(LabOptions::default()).unwrap();
+    lab.create_network("wa", &["--subnet", NET_A]).unwrap();
+    let s1 = lab.server("s1", 8080, &["--network", "wa"]).unwrap();
+    let c1 = lab.run("c1", &["--network", "wa"], &[]).unwrap();
+    let gw: Ipv4Addr = lab.network("wa").unwrap().gateway.parse().unwrap();
+    let s1_ip = s1.ip("wa").to_string();
+    let w = Watch::start(&lab, &["--json", "--network", "wa"]);
+
+    assert_eq!(common::ping(&c1.netns_path(), s1_ip.parse().unwrap(), 0x6201, 5), 5);
+    assert_eq!(common::ping(&c1.netns_path(), gw, 0x6202, 3), 3);
+    for _ in 0..5 {
+        // busybox httpd answers 404 for a missing page: a whole TCP exchange either way.
+        let _ = lab.exec("c1", &["wget", "-q", "-O", "-", &format!("http://{s1_ip}:8080/")]);
+    }
+    // TCP at full speed for a second, between the two containers' namespaces.
+    lab.spawn_in(&s1.netns_path(), &["iperf3", "-s", "-1", "-p", "5201"]).unwrap();
+    let mut ok = false;
+    for _ in 0..20 {
+        let out = lab.host(&["nsenter", &format!("--net={}", c1.netns_path()), "iperf3", "-c", &s1_ip, "-t", "1", "-p", "5201"]);
+        if out.is_ok() {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(ok, "iperf3 did not run");
+    std::thread::sleep(Duration::from_millis(1500)); // one flush interval and a bit
+
+    let (code, out, err) = w.stop(Signal::SIGINT);
+    assert_eq!(code, 0, "stderr:\n{}", err.join("\n"));
+    let v = json_lines(&out);
+    assert_eq!(v.len(), 1, "only the summary:\n{}", out.join("\n"));
+    let s = summary(&v);
+    assert_eq!((s["total"].as_u64(), s["lost_events"].as_u64()), (Some(0), Some(0)), "{s}");
+}
+
+#[test]
+fn a_container_started_while_watching_is_named_and_dropped_from_the_filter_when_it_stops() {
+    let lab = Lab::start(LabOptions::default()).unwrap();
+    two_networks(&lab);
+    let b1 = lab.run("b1", &["--network", "wb"], &[]).unwrap();
+    let b1_ip = b1.ip("wb").to_string();
+    // No filter: every Docker network, as a person would start it.
+    let mut w = Watch::start(&lab, &["--json"]);
+
+    let late = lab.run("late1", &["--network", "wa"], &[]).unwrap();
+    let note = w.wait_stderr("now watching container late1", Duration::from_secs(15));
+    assert!(note.contains(late.ip("wa")), "{note}");
+    assert_eq!(common::ping(&late.netns_path(), b1_ip.parse().unwrap(), 0x6301, 2), 0);
+    let late_ip = late.ip("wa").to_string();
+    w.wait_json(Duration::from_secs(15), |v| between(v, &late_ip, &b1_ip).1 >= 2);
+
+    lab.docker(&["rm", "-f", "late1"]).unwrap();
+    w.wait_stderr("no longer watching container late1", Duration::from_secs(15));
+    let (code, out, err) = w.stop(Signal::SIGTERM);
+    assert_eq!(code, 0, "SIGTERM ends it normally; stderr:\n{}", err.join("\n"));
+    let v = json_lines(&out);
+    let (lines, n) = between(&v, &late_ip, &b1_ip);
+    assert_eq!(n, 2, "{lines:#?}");
+    for l in lines {
+        assert_eq!((l["src"]["container"].as_str(), l["dst"]["container"].as_str()), (Some("late1"), Some("b1")), "{l}");
+        assert_eq!(l["cause"], "network_isolation", "{l}");
+    }
+    assert!(summary(&v)["containers"]["late1"].as_u64() >= Some(2));
+}
+
+/// Programs (id → name) loaded by process `pid`, as bpftool lists them.
+fn programs_of(pid: u32) -> Vec<(u64, String)> {
+    let out = std::process::Command::new("bpftool").args(["prog", "show", "--json"]).output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["pids"].as_array().is_some_and(|ps| ps.iter().any(|x| x["pid"] == pid)))
+        .map(|p| (p["id"].as_u64().unwrap_or(0), p["name"].as_str().unwrap_or_default().to_string()))
+        .collect()
+}
+
+fn program_exists(id: u64) -> bool {
+    std::process::Command::new("bpftool")
+        .args(["prog", "show", "id", &id.to_string()])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn sigint_prints_the_summary_and_leaves_nothing_attached() {
+    let lab = Lab::start(LabOptions::default()).unwrap();
+    lab.create_network("wa", &["--subnet", NET_A]).unwrap();
+    lab.run("a1", &["--network", "wa"], &[]).unwrap();
+    let w = Watch::start(&lab, &["--network", "wa"]);
+    let ours = programs_of(w.pid());
+    let names: Vec<&str> = ours.iter().map(|(_, n)| n.as_str()).collect();
+    assert!(names.contains(&"kfree_skb"), "watch's programs: {names:?}");
+    assert!(!names.iter().any(|n| n.starts_with("dnt_tc") || *n == "netif_receive_skb"), "no per-packet hop hooks: {names:?}");
+
+    let (code, out, err) = w.stop(Signal::SIGINT);
+    assert_eq!(code, 0, "stderr:\n{}", err.join("\n"));
+    assert!(out.iter().any(|l| l.contains("summary:")), "text summary on SIGINT:\n{}", out.join("\n"));
+    let left: Vec<&(u64, String)> = ours.iter().filter(|(id, _)| program_exists(*id)).collect();
+    assert!(left.is_empty(), "programs still loaded after exit: {left:?}");
+    let links = lab.host(&["ip", "-o", "link", "show"]).unwrap();
+    for name in links.lines().filter_map(|l| l.split(':').nth(1)).map(|n| n.trim().split('@').next().unwrap_or_default().to_string()) {
+        let n = name.clone();
+        let tcx = common::in_netns(&lab.netns_path(), move || tcx_programs(&n));
+        assert!(tcx.is_empty(), "tcx programs on {name}: {tcx:?}");
+    }
+    assert_eq!(common::tc_attachments(&lab), "", "cls_bpf filters left behind");
+}
+
+fn tcx_programs(iface: &str) -> Vec<String> {
+    use aya::programs::{SchedClassifier, TcAttachType};
+    let mut names = Vec::new();
+    for dir in [TcAttachType::Ingress, TcAttachType::Egress] {
+        if let Ok((_, progs)) = SchedClassifier::query_tcx(iface, dir) {
+            names.extend(progs.iter().filter_map(|p| p.name_as_str().map(str::to_string)));
+        }
+    }
+    names.retain(|n| n.starts_with("dnt_"));
+    names
+}
