@@ -80,8 +80,9 @@ pub struct TraceArgs {
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration, help_heading = "Probe")]
     pub timeout: Duration,
 
-    /// Allow temporary changes that sharpen the verdict (e.g. an nftables trace rule); they
-    /// are undone before exit.
+    /// Allow temporary changes that sharpen the verdict: an nftables table that marks the
+    /// probe's packets for netfilter's own tracing (nftrace), which names every chain and rule
+    /// they meet. It is deleted before exit (or by the next run, if this one is killed).
     #[arg(long, help_heading = "System")]
     pub allow_system_changes: bool,
 

@@ -172,3 +172,17 @@ fn nothing_listens() {
     assert_eq!(location(&json)["netns"], "container:mysql");
     assert!(json["verdict"]["evidence"].to_string().contains("NO_SOCKET"));
 }
+
+#[test]
+fn nftrace_names_the_chain_with_allow_system_changes_and_is_undone() {
+    let lab = Lab::start(LabOptions::default()).unwrap();
+    let net = heima(&lab, false);
+    let (code, json) = trace(&lab, &["--from", "nacos", "--to", "mysql:3306", "--count", "1", "--allow-system-changes"]);
+    assert_cause(&json, "network_isolation");
+    assert_eq!(code, 1);
+    let evidence = json["verdict"]["evidence"].to_string();
+    assert!(evidence.contains("nftrace:") && evidence.contains("DOCKER-ISOLATION-STAGE-2: drop"), "{evidence}");
+    assert_eq!(location(&json)["rule"], format!("-A DOCKER-ISOLATION-STAGE-2 -o {} -j DROP", net.bridge).as_str());
+    let tables = lab.nft(&["list", "tables"]).unwrap();
+    assert!(!tables.contains("dnt_trace_"), "the trace table must be gone: {tables}");
+}

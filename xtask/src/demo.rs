@@ -14,7 +14,7 @@ fn heima(lab: &Lab) -> Result<dockernet_trace_tests::Network> {
 }
 
 fn show(lab: &Lab, title: &str, args: &[&str]) -> Result<i32> {
-    println!("\n\x1b[1m$ dockernet-trace {}\x1b[0m   # {title}", args.join(" "));
+    println!("\n$ dockernet-trace {}   # {title}", args.join(" "));
     let out = lab.tool(args)?;
     print!("{}", out.stdout);
     eprint!("{}", out.stderr);
@@ -35,8 +35,17 @@ pub fn run() -> Result<()> {
     lab.remove_bridge_address(&net.bridge, &format!("{}/{prefix}", net.gateway))?;
     let code = show(&lab, "after the suspend", &["--from", "host", "--to", "mysql:3306"])?;
     show(&lab, "the same fault found without traffic", &["doctor"])?;
-    lab.down();
     anyhow::ensure!(code == 1, "the trace should have reported the path as broken (exit 1), got {code}");
+    // Apply the fix the trace proposed, and trace again.
+    let json: serde_json::Value = serde_json::from_str(&lab.tool(&["--from", "host", "--to", "mysql:3306", "--json"])?.stdout)?;
+    let fix = json["verdict"]["fix"][0].as_str().unwrap_or_default().to_string();
+    println!("\n$ {fix}   # the fix it proposed, applied in the lab");
+    let argv: Vec<&str> = fix.split_whitespace().collect();
+    anyhow::ensure!(argv.first() == Some(&"ip"), "unexpected fix: {fix}");
+    lab.host(&argv)?;
+    let code = show(&lab, "after the fix", &["--from", "host", "--to", "mysql:3306"])?;
+    lab.down();
+    anyhow::ensure!(code == 0, "after the fix the trace should reach MySQL (exit 0), got {code}");
     println!("\ndemo: done; the lab is gone");
     Ok(())
 }

@@ -72,6 +72,8 @@ pub struct Facts {
     pub netfilter: Vec<Netfilter>,
     /// NAT rewrites seen (tuple after the rewrite).
     pub nat: Vec<(String, Tuple)>,
+    /// netfilter's own trace of the probe (only with --allow-system-changes).
+    pub nftrace: Vec<super::nftrace::Step>,
 }
 
 pub const NUD_INCOMPLETE: u8 = 0x01;
@@ -173,9 +175,12 @@ impl Facts {
         self.routes.iter().find(|r| r.dst == dst && r.err == 0 && !r.oif.is_empty())
     }
 
-    /// Netfilter's last base chain (and table) seen before it dropped the probe, when the
-    /// enrichment hooks ran.
+    /// The chain (and table) where netfilter dropped the probe: from nftrace when it ran,
+    /// else the last base chain the enrichment hooks saw before the drop.
     pub fn dropping_chain(&self) -> Option<(&str, Option<&str>)> {
+        if let Some(s) = self.nftrace.iter().find(|s| s.verdict == "drop" || s.verdict == "reject") {
+            return Some((s.table.as_str(), Some(s.chain.as_str())));
+        }
         let drop_at = self.netfilter.iter().position(|n| n.verdict.is_some_and(|v| v < 0));
         let upto = drop_at.map(|i| &self.netfilter[..=i]).unwrap_or(&self.netfilter[..]);
         upto.iter().rev().find_map(|n| n.table.as_deref().map(|t| (t, n.chain.as_deref())))

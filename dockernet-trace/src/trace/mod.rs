@@ -3,6 +3,7 @@
 pub mod collect;
 pub mod facts;
 pub mod hops;
+pub mod nftrace;
 pub mod plan;
 pub mod report;
 pub mod verdict;
@@ -108,7 +109,8 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
         .map_err(|e| Error::Usage(format!("kernel probe failed: {e}")))??;
     phase("kernel probe");
     tc::remove_stale();
-    phase("stale tc cleanup");
+    nftrace::remove_stale();
+    phase("stale cleanup");
     let mut session = Session::load(&kernel)?;
     phase("load");
     session.attach_tracepoints(&kernel, Purpose::Trace)?;
@@ -139,7 +141,22 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
 
     spinner.set_message(format!("probing {} → {}", from.name, args.to.as_deref().unwrap_or_default()));
     let probe_plan = ProbePlan { netns: plan.send_from.clone(), proto: args.proto, dst: plan.dst, dport: plan.dport, ports, timeout: args.timeout };
-    let collected = collect::run(&probe_plan, &mut reader, &kernel.drop_reasons).await?;
+    let nft = if args.allow_system_changes {
+        let name = match args.proto {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+            Proto::Icmp => "icmp",
+        };
+        tokio::task::spawn_blocking(move || nftrace::NfTrace::start(ports, name)).await.ok().flatten()
+    } else {
+        None
+    };
+    let collected = collect::run(&probe_plan, &mut reader, &kernel.drop_reasons).await;
+    let steps = match nft {
+        Some(t) => tokio::task::spawn_blocking(move || t.finish()).await.unwrap_or_default(),
+        None => vec![],
+    };
+    let collected = collected?;
     phase("probes");
     let counters = session.counters();
     let coverage = session.coverage;
@@ -149,10 +166,11 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
 
     let places = plan::places(&topology);
     let hops = hops::hops(&collected.events, &places, ports);
-    let facts = Facts::gather(&collected.events, &places, ports, &mut Kallsyms::default());
+    let mut facts = Facts::gather(&collected.events, &places, ports, &mut Kallsyms::default());
+    facts.nftrace = steps;
     // Counters only matter when netfilter dropped a probe; reading the rules again costs
     // a few hundred milliseconds of iptables-save.
-    let after = if facts.netfilter_drops() > 0 {
+    let after = if facts.netfilter_drops() > 0 || !facts.nftrace.is_empty() {
         tokio::task::spawn_blocking(netfilter::snapshot).await.map_err(|e| Error::Usage(e.to_string()))?.unwrap_or_default()
     } else {
         before.clone()

@@ -137,11 +137,25 @@ fn with_finding(cx: &Context, d: &Drop, cause: Cause, evidence: Vec<String>, sum
 
 fn netfilter_drop(cx: &Context, d: &Drop, mut evidence: Vec<String>) -> Verdict {
     let hint = cx.facts.dropping_chain();
-    if let Some((table, chain)) = hint {
+    if !cx.facts.nftrace.is_empty() {
+        let path: Vec<String> = cx.facts.nftrace.iter().filter(|s| s.rule.is_some() || s.verdict == "drop").take(12).map(|s| format!("{} {}: {}", s.table, s.chain, s.verdict)).collect();
+        evidence.push(format!("nftrace: {}", path.join(" → ")));
+    } else if let Some((table, chain)) = hint {
         evidence.push(format!("netfilter table {table}{} judged it last", chain.map(|c| format!(", base chain {c}")).unwrap_or_default()));
     }
     let n = cx.facts.netfilter_drops();
     let Some(a) = attribute(cx.deltas, cx.rules, n, Some(&d.iface), hint) else {
+        if let Some(step) = cx.facts.nftrace.iter().find(|s| s.verdict == "drop") {
+            // No counter told, but netfilter's own trace names the rule.
+            let isolation = step.chain.starts_with("DOCKER-ISOLATION") || step.chain == "DOCKER-INTERNAL";
+            return Verdict {
+                cause: if isolation { Cause::NetworkIsolation } else { Cause::FirewallDrop },
+                summary: format!("netfilter dropped the probe in table {}, chain {}", step.table, step.chain),
+                location: drop_location(d, step.rule.clone().or(Some(format!("policy {}", step.verdict)))),
+                evidence,
+                fix: vec![format!("nft -a list chain {} {} {}   # find the rule's handle, then: nft delete rule ... handle N", step.family, step.table, step.chain)],
+            };
+        }
         evidence.push("no rule counter moved by the number of drops (a rule without counters, or a non-iptables hook)".into());
         return Verdict {
             cause: Cause::FirewallDrop,

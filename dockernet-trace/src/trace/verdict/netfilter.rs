@@ -29,9 +29,12 @@ pub fn attribute(
 ) -> Option<Attributed> {
     let dropping: Vec<&CounterDelta> = deltas.iter().filter(|d| d.drops() && d.packets > 0).collect();
     let exact: Vec<&CounterDelta> = dropping.iter().copied().filter(|d| d.packets == drops).collect();
+    let in_chain = |d: &&CounterDelta| chain_hint.is_some_and(|(t, c)| d.table == t && c.is_some_and(|c| d.chain == c));
+    let in_table = |d: &&CounterDelta| chain_hint.is_none_or(|(t, _)| d.table == t);
     let pick = exact
         .iter()
-        .find(|d| chain_hint.is_none_or(|(t, _)| d.table == t))
+        .find(|d| in_chain(d))
+        .or_else(|| exact.iter().find(|d| in_table(d)))
         .or(exact.first())
         .map(|d| (*d, true))
         .or_else(|| {

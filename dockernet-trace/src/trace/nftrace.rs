@@ -1,0 +1,158 @@
+//! `--allow-system-changes`: netfilter's own tracing (nftrace) for the probe's packets. A
+//! table of ours marks the probe's flow early in prerouting and output; `nft monitor trace`
+//! then reports every chain and rule the packets went through, and the verdict. The table is
+//! deleted when the trace ends, and a table left by a killed run is deleted at the next start.
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use serde::Serialize;
+
+use super::hops::ProbePorts;
+
+const PREFIX: &str = "dnt_trace_";
+
+/// One line of `nft monitor trace` about a rule or policy the probe met.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Step {
+    pub family: String,
+    pub table: String,
+    pub chain: String,
+    /// The rule in nft syntax, or None for the chain's policy.
+    pub rule: Option<String>,
+    pub verdict: String,
+}
+
+pub struct NfTrace {
+    table: String,
+    monitor: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+fn nft(script: &str) -> std::io::Result<bool> {
+    Ok(Command::new("nft").arg(script).stdout(Stdio::null()).stderr(Stdio::null()).status()?.success())
+}
+
+/// Deletes tables of runs whose process is gone.
+pub fn remove_stale() {
+    let Ok(out) = Command::new("nft").args(["list", "tables", "inet"]).output() else { return };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(name) = line.strip_prefix("table inet ") else { continue };
+        let Some(pid) = name.strip_prefix(PREFIX).and_then(|p| p.parse::<i32>().ok()) else { continue };
+        if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err() {
+            let _ = nft(&format!("delete table inet {name}"));
+        }
+    }
+}
+
+impl NfTrace {
+    /// Starts tracing the probe's ports in the tool's namespace. None when nft is missing or
+    /// refuses (the trace goes on without it).
+    pub fn start(ports: ProbePorts, proto: &str) -> Option<Self> {
+        remove_stale();
+        let table = format!("{PREFIX}{}", std::process::id());
+        let last = ports.base + ports.count.saturating_sub(1);
+        let (sport, dport) = if proto == "icmp" {
+            (format!("icmp id {}", ports.base), String::new())
+        } else {
+            (format!("{proto} sport {}-{last}", ports.base), format!("{proto} dport {}-{last}", ports.base))
+        };
+        let mut script = format!(
+            "add table inet {table}\n\
+             add chain inet {table} pre {{ type filter hook prerouting priority -400; }}\n\
+             add chain inet {table} out {{ type filter hook output priority -400; }}\n\
+             add rule inet {table} pre {sport} meta nftrace set 1\n\
+             add rule inet {table} out {sport} meta nftrace set 1\n"
+        );
+        if !dport.is_empty() {
+            script.push_str(&format!(
+                "add rule inet {table} pre {dport} meta nftrace set 1\nadd rule inet {table} out {dport} meta nftrace set 1\n"
+            ));
+        }
+        let mut monitor = Command::new("nft")
+            .args(["monitor", "trace"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        if !nft(&script).unwrap_or(false) {
+            let _ = monitor.kill();
+            let _ = monitor.wait();
+            let _ = nft(&format!("delete table inet {table}"));
+            return None;
+        }
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&lines);
+        let stdout = monitor.stdout.take()?;
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(mut l) = sink.lock() {
+                    l.push(line);
+                }
+            }
+        });
+        // The monitor subscribes asynchronously; give it a moment before the first probe.
+        std::thread::sleep(Duration::from_millis(50));
+        Some(Self { table, monitor, lines })
+    }
+
+    /// Stops tracing, removes our table, and returns what netfilter reported.
+    pub fn finish(mut self) -> Vec<Step> {
+        std::thread::sleep(Duration::from_millis(30));
+        self.stop();
+        let lines = self.lines.lock().map(|l| l.clone()).unwrap_or_default();
+        lines.iter().filter_map(|l| parse_line(l)).filter(|s| s.table != self.table).collect()
+    }
+
+    fn stop(&mut self) {
+        let _ = self.monitor.kill();
+        let _ = self.monitor.wait();
+        let _ = nft(&format!("delete table inet {}", self.table));
+    }
+}
+
+impl Drop for NfTrace {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `trace id 8bd4 ip filter DOCKER-ISOLATION-STAGE-2 rule oifname "br-x" counter packets 3
+/// bytes 180 drop (verdict drop)` → a step; `... policy drop` lines too. Packet lines are
+/// not steps.
+pub fn parse_line(line: &str) -> Option<Step> {
+    let rest = line.strip_prefix("trace id ")?;
+    let mut words = rest.splitn(5, ' ');
+    let _id = words.next()?;
+    let family = words.next()?.to_string();
+    let table = words.next()?.to_string();
+    let chain = words.next()?.to_string();
+    let what = words.next()?;
+    if let Some(rule) = what.strip_prefix("rule ") {
+        let (text, verdict) = rule.rsplit_once(" (verdict ")?;
+        return Some(Step { family, table, chain, rule: Some(text.to_string()), verdict: verdict.trim_end_matches(')').to_string() });
+    }
+    let verdict = what.strip_prefix("policy ")?;
+    Some(Step { family, table, chain, rule: None, verdict: verdict.trim().to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rule_policy_and_packet_lines() {
+        let s = parse_line(r#"trace id 8bd4c5a1 ip filter DOCKER-ISOLATION-STAGE-2 rule oifname "br-e0e1" counter packets 3 bytes 180 drop (verdict drop)"#).unwrap();
+        assert_eq!((s.family.as_str(), s.table.as_str(), s.chain.as_str()), ("ip", "filter", "DOCKER-ISOLATION-STAGE-2"));
+        assert_eq!(s.rule.as_deref(), Some(r#"oifname "br-e0e1" counter packets 3 bytes 180 drop"#));
+        assert_eq!(s.verdict, "drop");
+        let p = parse_line("trace id 8bd4c5a1 ip filter FORWARD policy drop").unwrap();
+        assert_eq!((p.rule, p.verdict.as_str()), (None, "drop"));
+        assert!(parse_line(r#"trace id 8bd4c5a1 ip filter FORWARD packet: iif "docker0" ip saddr 1.2.3.4"#).is_none());
+        let j = parse_line("trace id 1 ip filter FORWARD rule counter packets 3 bytes 180 jump DOCKER-USER (verdict jump DOCKER-USER)").unwrap();
+        assert_eq!(j.verdict, "jump DOCKER-USER");
+    }
+}
