@@ -77,11 +77,8 @@ fn put_str(label: &mut [u8; LABEL_LEN], at: usize, src: u64) -> usize {
 #[inline(always)]
 fn nf_table(skb: u64, table_name: u64, chain_name: u64, dev_from_skb: bool) {
     let Some((cfg, p)) = probe_skb(skb) else { return };
-    let dev = if dev_from_skb {
-        device(cfg, read::<u64>(skb, cfg.skb.dev).unwrap_or(0))
-    } else {
-        device(cfg, 0)
-    };
+    let dev =
+        if dev_from_skb { device(cfg, read::<u64>(skb, cfg.skb.dev).unwrap_or(0)) } else { device(cfg, 0) };
     emit(Hook::NfTable, skb, &p, &dev, |e| {
         let end = put_str(&mut e.label, 0, table_name);
         if chain_name != 0 && end < LABEL_LEN {
@@ -147,7 +144,10 @@ pub fn dnt_fe_br_forward(ctx: FEntryContext) -> u32 {
 pub fn dnt_kp_br_forward(ctx: ProbeContext) -> u32 {
     let Some(cfg) = config() else { return 0 };
     let l = &cfg.enrich;
-    br_forward(ctx.arg(l.br_fwd_port_arg as usize).unwrap_or(0), ctx.arg(l.br_fwd_skb_arg as usize).unwrap_or(0));
+    br_forward(
+        ctx.arg(l.br_fwd_port_arg as usize).unwrap_or(0),
+        ctx.arg(l.br_fwd_skb_arg as usize).unwrap_or(0),
+    );
     0
 }
 

@@ -33,11 +33,7 @@ fn skb_packet(cfg: &Config, skb: u64, start: Start) -> Option<Packet> {
         Start::NetworkHeader => {
             let head: u64 = read(skb, o.head).ok()?;
             let nh: u16 = read(skb, o.network_header).ok()?;
-            if nh == 0xffff {
-                read::<u64>(skb, o.data).ok()?
-            } else {
-                head + nh as u64
-            }
+            if nh == 0xffff { read::<u64>(skb, o.data).ok()? } else { head + nh as u64 }
         }
     };
     parse(&KernelPacket(ip))

@@ -51,7 +51,9 @@ impl Cause {
         match self {
             Cause::BridgeDown | Cause::BridgeGatewayMissing | Cause::VethDetached | Cause::LinkDown => 0,
             Cause::BridgePortBlocked | Cause::SubnetConflict | Cause::IpForwardDisabled => 1,
-            Cause::FirewallDrop | Cause::NetworkIsolation | Cause::DnatMissing | Cause::MasqueradeMissing => 2,
+            Cause::FirewallDrop | Cause::NetworkIsolation | Cause::DnatMissing | Cause::MasqueradeMissing => {
+                2
+            }
             _ => 3,
         }
     }
@@ -86,7 +88,9 @@ mod tests {
 
     #[test]
     fn codes_match_serde_names() {
-        for c in [Cause::Ok, Cause::BridgeGatewayMissing, Cause::IpForwardDisabled, Cause::NoRoute, Cause::Unknown] {
+        for c in
+            [Cause::Ok, Cause::BridgeGatewayMissing, Cause::IpForwardDisabled, Cause::NoRoute, Cause::Unknown]
+        {
             assert_eq!(serde_json::to_value(c).unwrap(), serde_json::json!(c.code()));
         }
     }

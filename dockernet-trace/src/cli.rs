@@ -176,7 +176,16 @@ mod tests {
         let c = Cli::try_parse_from(["dnt", "doctor", "--json", "--docker-host", "unix:///x.sock"]).unwrap();
         assert!(matches!(c.command, Some(Command::Doctor(ref d)) if d.output.json));
         let c = Cli::try_parse_from([
-            "dnt", "watch", "--container", "a", "--container", "b", "--network", "n", "--duration", "10s",
+            "dnt",
+            "watch",
+            "--container",
+            "a",
+            "--container",
+            "b",
+            "--network",
+            "n",
+            "--duration",
+            "10s",
         ])
         .unwrap();
         let Some(Command::Watch(w)) = c.command else { panic!() };

@@ -1,9 +1,15 @@
 //! `dockernet-trace kernel-check`: which hooks attach on this kernel (hidden; used by the VM
-//! kernel matrix and handy on a new host).
+//! kernel matrix, by `cargo xtask bench` for the attach/detach timing, and handy on a new host).
+use std::time::Instant;
+
 use serde::Serialize;
 
 use crate::{
-    ebpf::{Coverage, Session, hooks::{HookStatus, Purpose}, session::KernelInfo},
+    ebpf::{
+        Coverage, Session,
+        hooks::{HookStatus, Purpose},
+        session::KernelInfo,
+    },
     error::{Result, require_privileges},
 };
 
@@ -13,22 +19,57 @@ struct Report {
     btf: String,
     hooks: Vec<HookStatus>,
     coverage: Coverage,
+    timing: Timing,
+}
+
+/// Milliseconds spent on each step, for the benchmark's "attach + detach" figure.
+#[derive(Serialize, Default)]
+struct Timing {
+    /// Reading BTF, drop reasons and tracepoint layouts.
+    probe_ms: f64,
+    /// Loading the object into the kernel (maps created; programs are verified on attach).
+    load_ms: f64,
+    /// Verifying and attaching every program: tracepoints, enrichment, tc on lo.
+    attach_ms: f64,
+    /// Detaching and unloading them all (dropping the session).
+    detach_ms: f64,
+}
+
+fn ms(since: Instant) -> f64 {
+    (since.elapsed().as_secs_f64() * 10_000.0).round() / 10.0
 }
 
 pub async fn run(json: bool) -> Result<u8> {
     require_privileges()?;
+    let mut timing = Timing::default();
+    let t = Instant::now();
     let kernel = KernelInfo::probe()?;
+    timing.probe_ms = ms(t);
+    let t = Instant::now();
     let mut s = Session::load(&kernel)?;
+    timing.load_ms = ms(t);
+    let t = Instant::now();
     s.attach_tracepoints(&kernel, Purpose::Trace)?;
     s.attach_enrichment(&kernel);
     let tc = s.attach_tc("lo", &kernel);
+    timing.attach_ms = ms(t);
     let mut hooks = s.hooks.clone();
     hooks.push(HookStatus {
         hook: "tc:lo",
         attached: tc.is_ok(),
         note: tc.as_ref().map(|how| format!("{how:?}")).map_err(|e| e.to_string()).err(),
     });
-    let report = Report { kernel: kernel.features.release.clone(), btf: kernel.btf.path().into(), hooks, coverage: s.coverage };
+    let coverage = s.coverage;
+    let t = Instant::now();
+    drop(s);
+    timing.detach_ms = ms(t);
+    let report = Report {
+        kernel: kernel.features.release.clone(),
+        btf: kernel.btf.path().into(),
+        hooks,
+        coverage,
+        timing,
+    };
     if json {
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
     } else {
@@ -38,6 +79,11 @@ pub async fn run(json: bool) -> Result<u8> {
             println!("  {mark} {:<28} {}", h.hook, h.note.as_deref().unwrap_or(""));
         }
         println!("coverage: {:?}", report.coverage);
+        let t = &report.timing;
+        println!(
+            "timing: probe {} ms, load {} ms, attach {} ms, detach {} ms",
+            t.probe_ms, t.load_ms, t.attach_ms, t.detach_ms
+        );
     }
     Ok(0)
 }

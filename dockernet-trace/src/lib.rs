@@ -12,3 +12,4 @@ pub mod netfilter;
 pub mod probe;
 pub mod style;
 pub mod trace;
+pub mod watch;

@@ -5,14 +5,15 @@ use std::process::ExitCode;
 use clap::Parser;
 use dockernet_trace::{
     cli::{Cli, Command},
-    doctor, kernel_check, trace,
+    doctor, kernel_check, trace, watch,
 };
 
 async fn run(cli: Cli) -> anyhow::Result<u8> {
     Ok(match cli.command {
         Some(Command::Doctor(args)) => doctor::run(&args).await?,
         Some(Command::KernelCheck(args)) => kernel_check::run(args.json).await?,
-        Some(other) => anyhow::bail!("{other:?}: not available yet"),
+        Some(Command::Watch(args)) => watch::run(&args).await?,
+        Some(Command::Report(args)) => watch::report::run(&args)?,
         None => trace::run(&cli.trace).await?,
     })
 }

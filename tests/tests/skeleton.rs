@@ -121,7 +121,8 @@ fn kfree_skb_reports_an_iptables_drop_by_name_and_symbol() {
         assert_eq!(reason, "NETFILTER_DROP");
         let sym = syms.resolve(*location).expect("location resolves through /proc/kallsyms");
         assert!(
-            ["nft_do_chain", "ipt_do_table", "nf_hook_slow", "nf_hook_slow_list"].contains(&sym.name.as_str()),
+            ["nft_do_chain", "ipt_do_table", "nf_hook_slow", "nf_hook_slow_list"]
+                .contains(&sym.name.as_str()),
             "dropped in {sym}"
         );
         let t = d.tuple.unwrap();

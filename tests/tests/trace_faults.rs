@@ -13,7 +13,10 @@ fn location(json: &Value) -> &Value {
 }
 
 fn fixes(json: &Value) -> String {
-    json["verdict"]["fix"].as_array().map(|f| f.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("\n")).unwrap_or_default()
+    json["verdict"]["fix"]
+        .as_array()
+        .map(|f| f.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("\n"))
+        .unwrap_or_default()
 }
 
 #[test]
@@ -28,7 +31,11 @@ fn bridge_lost_its_gateway_address() {
     // The probe went out through the uplink instead of the bridge.
     assert_eq!(location(&json)["iface"], "uplink0");
     assert_eq!(location(&json)["netns"], "host");
-    assert!(fixes(&json).contains(&format!("ip addr add 172.18.0.1/16 dev {}", net.bridge)), "{}", fixes(&json));
+    assert!(
+        fixes(&json).contains(&format!("ip addr add 172.18.0.1/16 dev {}", net.bridge)),
+        "{}",
+        fixes(&json)
+    );
 }
 
 #[test]
@@ -42,7 +49,10 @@ fn containers_that_share_no_network() {
     assert_eq!(loc["iface"], "docker0");
     assert_eq!(loc["netns"], "host");
     assert_eq!(loc["drop_reason"], "NETFILTER_DROP");
-    assert!(["nft_do_chain", "ipt_do_table", "nf_hook_slow"].contains(&loc["function"].as_str().unwrap_or("")), "{loc}");
+    assert!(
+        ["nft_do_chain", "ipt_do_table", "nf_hook_slow"].contains(&loc["function"].as_str().unwrap_or("")),
+        "{loc}"
+    );
     assert_eq!(loc["rule"], format!("-A DOCKER-ISOLATION-STAGE-2 -o {} -j DROP", net.bridge).as_str());
     assert!(fixes(&json).contains("docker network connect heima-net nacos"));
 }
@@ -52,7 +62,8 @@ fn a_docker_user_rule_drops_the_probe() {
     let lab = Lab::start(LabOptions::default()).unwrap();
     outside_server(&lab, OUTSIDE_IP, 80);
     lab.run("client", &[], &[]).unwrap();
-    lab.iptables(&["-I", "DOCKER-USER", "-d", OUTSIDE_IP, "-p", "tcp", "--dport", "80", "-j", "DROP"]).unwrap();
+    lab.iptables(&["-I", "DOCKER-USER", "-d", OUTSIDE_IP, "-p", "tcp", "--dport", "80", "-j", "DROP"])
+        .unwrap();
     let (code, json) = trace(&lab, &["--from", "client", "--to", &format!("{OUTSIDE_IP}:80")]);
     assert_cause(&json, "firewall_drop");
     assert_eq!(code, 1);
@@ -80,7 +91,8 @@ fn nat_flushed_leaves_containers_unmasqueraded() {
     outside_server(&lab, OUTSIDE_IP, 80);
     let c = lab.run("client", &[], &[]).unwrap();
     lab.iptables(&["-t", "nat", "-F"]).unwrap();
-    let (code, json) = trace(&lab, &["--from", "client", "--to", &format!("{OUTSIDE_IP}:80"), "--timeout", "500ms"]);
+    let (code, json) =
+        trace(&lab, &["--from", "client", "--to", &format!("{OUTSIDE_IP}:80"), "--timeout", "500ms"]);
     assert_cause(&json, "masquerade_missing");
     assert_eq!(code, 1);
     assert_eq!(location(&json)["iface"], "uplink0");
@@ -95,7 +107,8 @@ fn ip_forward_disabled() {
     outside_server(&lab, OUTSIDE_IP, 80);
     lab.run("client", &[], &[]).unwrap();
     lab.sysctl("net.ipv4.ip_forward", "0").unwrap();
-    let (code, json) = trace(&lab, &["--from", "client", "--to", &format!("{OUTSIDE_IP}:80"), "--timeout", "500ms"]);
+    let (code, json) =
+        trace(&lab, &["--from", "client", "--to", &format!("{OUTSIDE_IP}:80"), "--timeout", "500ms"]);
     assert_cause(&json, "ip_forward_disabled");
     assert_eq!(code, 1);
     assert!(fixes(&json).contains("sysctl -w net.ipv4.ip_forward=1"));
@@ -110,7 +123,8 @@ fn subnet_overlapping_the_uplink_network() {
     outside_server(&lab, "10.200.64.10", 80);
     let vpc = lab.create_network("vpc", &["--subnet", "10.200.64.0/24"]).unwrap();
     lab.run("client", &[], &[]).unwrap();
-    let (code, json) = trace(&lab, &["--from", "client", "--to", "10.200.64.10:80", "--timeout", "500ms", "--count", "1"]);
+    let (code, json) =
+        trace(&lab, &["--from", "client", "--to", "10.200.64.10:80", "--timeout", "500ms", "--count", "1"]);
     assert_cause(&json, "subnet_conflict");
     assert_eq!(code, 1);
     assert_eq!(location(&json)["iface"], vpc.bridge.as_str(), "{:#}", location(&json));
@@ -122,7 +136,8 @@ fn detached_veth() {
     heima(&lab, true);
     let mysql = lab.container("mysql").unwrap();
     let veth = lab.detach_veth(&mysql).unwrap();
-    let (code, json) = trace(&lab, &["--from", "nacos", "--to", "mysql:3306", "--timeout", "500ms", "--count", "1"]);
+    let (code, json) =
+        trace(&lab, &["--from", "nacos", "--to", "mysql:3306", "--timeout", "500ms", "--count", "1"]);
     assert_cause(&json, "veth_detached");
     assert_eq!(code, 1);
     assert_eq!(location(&json)["iface"], veth.as_str());
@@ -135,9 +150,7 @@ fn interface_down() {
     heima(&lab, true);
     let nacos = lab.container("nacos").unwrap();
     // The source's own interface on heima-net: the probe cannot even leave.
-    let ifname = lab
-        .exec("nacos", &["sh", "-c", "ip -o addr | grep 172.18 | cut -d' ' -f2"])
-        .unwrap();
+    let ifname = lab.exec("nacos", &["sh", "-c", "ip -o addr | grep 172.18 | cut -d' ' -f2"]).unwrap();
     lab.set_container_link(&nacos, ifname.trim(), false).unwrap();
     let (code, json) = trace(&lab, &["--from", "nacos", "--to", "mysql:3306", "--count", "1"]);
     assert_cause(&json, "link_down");
@@ -156,10 +169,15 @@ fn bridge_port_blocked_by_stp() {
     lab.enable_stp(&net.bridge, 30).unwrap();
     lab.run("late", &["--network", "stpnet"], &[]).unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let (code, json) = trace(&lab, &["--from", "late", "--to", "db:3306", "--timeout", "500ms", "--count", "1"]);
+    let (code, json) =
+        trace(&lab, &["--from", "late", "--to", "db:3306", "--timeout", "500ms", "--count", "1"]);
     assert_cause(&json, "bridge_port_blocked");
     assert_eq!(code, 1);
-    assert!(location(&json)["iface"].as_str().unwrap_or_default().starts_with("veth"), "{:#}", location(&json));
+    assert!(
+        location(&json)["iface"].as_str().unwrap_or_default().starts_with("veth"),
+        "{:#}",
+        location(&json)
+    );
 }
 
 #[test]
@@ -177,12 +195,19 @@ fn nothing_listens() {
 fn nftrace_names_the_chain_with_allow_system_changes_and_is_undone() {
     let lab = Lab::start(LabOptions::default()).unwrap();
     let net = heima(&lab, false);
-    let (code, json) = trace(&lab, &["--from", "nacos", "--to", "mysql:3306", "--count", "1", "--allow-system-changes"]);
+    let (code, json) =
+        trace(&lab, &["--from", "nacos", "--to", "mysql:3306", "--count", "1", "--allow-system-changes"]);
     assert_cause(&json, "network_isolation");
     assert_eq!(code, 1);
     let evidence = json["verdict"]["evidence"].to_string();
-    assert!(evidence.contains("nftrace:") && evidence.contains("DOCKER-ISOLATION-STAGE-2: drop"), "{evidence}");
-    assert_eq!(location(&json)["rule"], format!("-A DOCKER-ISOLATION-STAGE-2 -o {} -j DROP", net.bridge).as_str());
+    assert!(
+        evidence.contains("nftrace:") && evidence.contains("DOCKER-ISOLATION-STAGE-2: drop"),
+        "{evidence}"
+    );
+    assert_eq!(
+        location(&json)["rule"],
+        format!("-A DOCKER-ISOLATION-STAGE-2 -o {} -j DROP", net.bridge).as_str()
+    );
     let tables = lab.nft(&["list", "tables"]).unwrap();
     assert!(!tables.contains("dnt_trace_"), "the trace table must be gone: {tables}");
 }

@@ -28,7 +28,11 @@ fn unknown_stopped_and_unreachable_endpoints() {
     lab.docker(&["stop", "-t", "0", "mysql"]).unwrap();
     assert_usage_error(&lab, &["--from", "nacos", "--to", "mysql:3306"], "not running");
     assert_usage_error(&lab, &["--from", "mysql", "--to", "nacos:80"], "not running");
-    assert_usage_error(&lab, &["--from", "nacos", "--to", "mysql:3306", "--docker-host", "unix:///nonexistent.sock"], "/nonexistent.sock");
+    assert_usage_error(
+        &lab,
+        &["--from", "nacos", "--to", "mysql:3306", "--docker-host", "unix:///nonexistent.sock"],
+        "/nonexistent.sock",
+    );
 }
 
 #[test]
@@ -80,7 +84,17 @@ fn a_container_that_exits_during_the_trace() {
     let lab = Lab::start(LabOptions::default()).unwrap();
     heima(&lab, true);
     let mut child = lab
-        .spawn_tool(&["--from", "nacos", "--to", "mysql:3306", "--count", "30", "--timeout", "300ms", "--json"])
+        .spawn_tool(&[
+            "--from",
+            "nacos",
+            "--to",
+            "mysql:3306",
+            "--count",
+            "30",
+            "--timeout",
+            "300ms",
+            "--json",
+        ])
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     lab.docker(&["kill", "mysql"]).unwrap();

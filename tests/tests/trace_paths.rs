@@ -29,7 +29,10 @@ fn container_to_container_on_a_shared_network() {
     assert!(saw(&json, "container:nacos", "net_dev_xmit"), "the SYN leaves nacos");
     assert!(saw(&json, "host", "tc_ingress"), "tc sees it on nacos's veth");
     assert!(saw(&json, "container:mysql", "netif_receive_skb"), "mysql receives it");
-    assert!(hops(&json).iter().any(|h| h["forward"] == false && h["packet"] == "SYN-ACK"), "the answer comes back");
+    assert!(
+        hops(&json).iter().any(|h| h["forward"] == false && h["packet"] == "SYN-ACK"),
+        "the answer comes back"
+    );
     assert_eq!(json["coverage"]["tc"], true);
     assert_eq!(json["coverage"]["tracepoints"], true);
 }
@@ -45,8 +48,14 @@ fn container_to_a_published_port_of_the_host() {
     assert_eq!(json["to"]["ip"], LAB_IP);
     // NAT shows as a change between two hops: the same probe, now addressed to web:80.
     let to_web = format!("{}:80", web.ip("bridge"));
-    assert!(hops(&json).iter().any(|h| h["dst"] == to_web.as_str()), "no hop after DNAT to {to_web}: {json:#}");
-    assert!(hops(&json).iter().any(|h| h["dst"] == format!("{LAB_IP}:8080").as_str()), "the probe before DNAT");
+    assert!(
+        hops(&json).iter().any(|h| h["dst"] == to_web.as_str()),
+        "no hop after DNAT to {to_web}: {json:#}"
+    );
+    assert!(
+        hops(&json).iter().any(|h| h["dst"] == format!("{LAB_IP}:8080").as_str()),
+        "the probe before DNAT"
+    );
 }
 
 #[test]
@@ -69,7 +78,10 @@ fn container_to_the_outside() {
     assert_cause(&json, "ok");
     assert_eq!(code, 0);
     // It left through the uplink, masqueraded to the host's address.
-    let out = hops(&json).iter().find(|h| h["iface"] == "uplink0" && h["forward"] == true).expect("a hop on uplink0");
+    let out = hops(&json)
+        .iter()
+        .find(|h| h["iface"] == "uplink0" && h["forward"] == true)
+        .expect("a hop on uplink0");
     assert!(out["src"].as_str().unwrap().starts_with(&format!("{LAB_IP}:")), "{out}");
 }
 
@@ -82,7 +94,8 @@ fn icmp_and_udp_probes() {
     assert_eq!(code, 0);
     assert!(hops(&json).iter().any(|h| h["packet"] == "echo reply"));
     // UDP to a port nothing listens on: the target answers port unreachable.
-    let (code, json) = trace(&lab, &["--from", "nacos", "--to", "mysql:5353", "--proto", "udp", "--count", "1"]);
+    let (code, json) =
+        trace(&lab, &["--from", "nacos", "--to", "mysql:5353", "--proto", "udp", "--count", "1"]);
     assert_cause(&json, "no_listener");
     assert_eq!(code, 1);
     assert_eq!(json["verdict"]["location"]["netns"], "container:mysql");

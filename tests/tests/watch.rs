@@ -16,7 +16,10 @@ use std::{
 };
 
 use dockernet_trace_tests::{Lab, LabOptions, lab::OUTSIDE_IP};
-use nix::{sys::signal::{Signal, kill}, unistd::Pid};
+use nix::{
+    sys::signal::{Signal, kill},
+    unistd::Pid,
+};
 use serde_json::Value;
 
 const NET_A: &str = "192.168.210.0/24";
@@ -73,7 +76,10 @@ impl Watch {
                 }
                 Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
                     let status = self.child.try_wait().ok().flatten();
-                    panic!("no stderr line with {text:?} (status {status:?}); stderr:\n{}", self.err.join("\n"))
+                    panic!(
+                        "no stderr line with {text:?} (status {status:?}); stderr:\n{}",
+                        self.err.join("\n")
+                    )
                 }
             }
         }
@@ -85,7 +91,11 @@ impl Watch {
         while !done(&json_lines(&self.out)) {
             match self.stdout.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                 Ok(l) => self.out.push(l),
-                Err(_) => panic!("stdout never got there:\n{}\nstderr:\n{}", self.out.join("\n"), self.err.join("\n")),
+                Err(_) => panic!(
+                    "stdout never got there:\n{}\nstderr:\n{}",
+                    self.out.join("\n"),
+                    self.err.join("\n")
+                ),
             }
         }
     }
@@ -105,9 +115,20 @@ impl Watch {
             std::thread::sleep(Duration::from_millis(50));
         };
         // The reader threads end at EOF; collect what they still hold.
-        self.out.extend(self.stdout.iter());
-        self.err.extend(self.stderr.iter());
-        (status.code().unwrap_or(-1), self.out, self.err)
+        let (out, err) = (self.stdout.iter().collect::<Vec<_>>(), self.stderr.iter().collect::<Vec<_>>());
+        self.out.extend(out);
+        self.err.extend(err);
+        (status.code().unwrap_or(-1), std::mem::take(&mut self.out), std::mem::take(&mut self.err))
+    }
+}
+
+/// A test that panics mid-way must not leave its watch running (and its programs loaded).
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -117,8 +138,10 @@ fn json_lines(lines: &[String]) -> Vec<Value> {
 
 /// Event lines (not the summary) between two addresses, and their total count.
 fn between<'a>(v: &'a [Value], src: &str, dst: &str) -> (Vec<&'a Value>, u64) {
-    let hits: Vec<&Value> =
-        v.iter().filter(|l| l["kind"] != "summary" && l["src"]["ip"] == src && l["dst"]["ip"] == dst).collect();
+    let hits: Vec<&Value> = v
+        .iter()
+        .filter(|l| l["kind"] != "summary" && l["src"]["ip"] == src && l["dst"]["ip"] == dst)
+        .collect();
     let n = hits.iter().map(|l| l["count"].as_u64().unwrap_or(0)).sum();
     (hits, n)
 }
@@ -147,12 +170,22 @@ fn drops_are_reported_with_containers_cause_and_rule_and_the_summary_adds_up() {
     let mut w = Watch::start(&lab, &["--json", "--network", "wa", "--network", "wb", "--record", &record_s]);
 
     // Isolation: a1 and b1 share no network.
-    assert_eq!(common::ping(&a1.netns_path(), b1_ip.parse().unwrap(), 0x6101, 3), 0, "isolation did not drop");
+    assert_eq!(
+        common::ping(&a1.netns_path(), b1_ip.parse().unwrap(), 0x6101, 3),
+        0,
+        "isolation did not drop"
+    );
     // A firewall rule of the user's: a1 may not ping the outside.
     lab.iptables(&["-I", "DOCKER-USER", "-s", &a1_ip, "-d", OUTSIDE_IP, "-p", "icmp", "-j", "DROP"]).unwrap();
-    assert_eq!(common::ping(&a1.netns_path(), OUTSIDE_IP.parse().unwrap(), 0x6102, 2), 0, "the rule did not drop");
+    assert_eq!(
+        common::ping(&a1.netns_path(), OUTSIDE_IP.parse().unwrap(), 0x6102, 2),
+        0,
+        "the rule did not drop"
+    );
 
-    w.wait_json(Duration::from_secs(15), |v| between(v, &a1_ip, &b1_ip).1 >= 3 && between(v, &a1_ip, OUTSIDE_IP).1 >= 2);
+    w.wait_json(Duration::from_secs(15), |v| {
+        between(v, &a1_ip, &b1_ip).1 >= 3 && between(v, &a1_ip, OUTSIDE_IP).1 >= 2
+    });
     let (code, out, err) = w.stop(Signal::SIGINT);
     assert_eq!(code, 0, "stderr:\n{}", err.join("\n"));
     let v = json_lines(&out);
@@ -164,9 +197,21 @@ fn drops_are_reported_with_containers_cause_and_rule_and_the_summary_adds_up() {
     for l in &iso {
         assert_eq!(l["schema"], 1);
         assert_eq!(l["kind"], "drop");
-        assert_eq!((l["src"]["container"].as_str(), l["src"]["network"].as_str()), (Some("a1"), Some("wa")), "{l}");
-        assert_eq!((l["dst"]["container"].as_str(), l["dst"]["network"].as_str()), (Some("b1"), Some("wb")), "{l}");
-        assert_eq!((l["proto"].as_str(), l["drop_reason"].as_str()), (Some("icmp"), Some("NETFILTER_DROP")), "{l}");
+        assert_eq!(
+            (l["src"]["container"].as_str(), l["src"]["network"].as_str()),
+            (Some("a1"), Some("wa")),
+            "{l}"
+        );
+        assert_eq!(
+            (l["dst"]["container"].as_str(), l["dst"]["network"].as_str()),
+            (Some("b1"), Some("wb")),
+            "{l}"
+        );
+        assert_eq!(
+            (l["proto"].as_str(), l["drop_reason"].as_str()),
+            (Some("icmp"), Some("NETFILTER_DROP")),
+            "{l}"
+        );
         assert_eq!(l["cause"], "network_isolation", "{l}");
         assert_eq!(l["rule"].as_str(), Some(isolation_rule.as_str()), "{l}");
         assert!(l["function"].as_str().is_some_and(|f| f.starts_with("nf") || f.starts_with("ipt")), "{l}");
@@ -176,16 +221,28 @@ fn drops_are_reported_with_containers_cause_and_rule_and_the_summary_adds_up() {
     assert_eq!(n, 2, "{fw:#?}");
     let user_rule = format!("-A DOCKER-USER -s {a1_ip}/32 -d {OUTSIDE_IP}/32 -p icmp -j DROP");
     for l in &fw {
-        assert_eq!((l["cause"].as_str(), l["rule"].as_str()), (Some("firewall_drop"), Some(user_rule.as_str())), "{l}");
+        assert_eq!(
+            (l["cause"].as_str(), l["rule"].as_str()),
+            (Some("firewall_drop"), Some(user_rule.as_str())),
+            "{l}"
+        );
         assert_eq!(l["src"]["container"], "a1");
         assert!(l["dst"]["container"].is_null());
     }
 
     let s = summary(&v);
     assert_eq!(s["total"], 5, "{s}");
-    assert_eq!((s["causes"]["network_isolation"].as_u64(), s["causes"]["firewall_drop"].as_u64()), (Some(3), Some(2)), "{s}");
+    assert_eq!(
+        (s["causes"]["network_isolation"].as_u64(), s["causes"]["firewall_drop"].as_u64()),
+        (Some(3), Some(2)),
+        "{s}"
+    );
     assert_eq!((s["containers"]["a1"].as_u64(), s["containers"]["b1"].as_u64()), (Some(5), Some(3)), "{s}");
-    assert_eq!((s["rules"][&isolation_rule].as_u64(), s["rules"][&user_rule].as_u64()), (Some(3), Some(2)), "{s}");
+    assert_eq!(
+        (s["rules"][&isolation_rule].as_u64(), s["rules"][&user_rule].as_u64()),
+        (Some(3), Some(2)),
+        "{s}"
+    );
     assert_eq!(s["lost_events"], 0, "{s}");
 
     // The recording holds the same lines, and `report` reads it.
@@ -195,11 +252,19 @@ fn drops_are_reported_with_containers_cause_and_rule_and_the_summary_adds_up() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let r = r.json().unwrap();
     assert_eq!((r["events"].as_u64(), r["complete"].as_bool()), (Some(5), Some(true)), "{r}");
-    assert_eq!((r["causes"][0]["name"].as_str(), r["causes"][0]["count"].as_u64()), (Some("network_isolation"), Some(3)), "{r}");
+    assert_eq!(
+        (r["causes"][0]["name"].as_str(), r["causes"][0]["count"].as_u64()),
+        (Some("network_isolation"), Some(3)),
+        "{r}"
+    );
     assert_eq!(r["containers"][0]["name"], "a1", "{r}");
     assert!(r["timeline"]["buckets"].as_array().is_some_and(|b| !b.is_empty()), "{r}");
     let text = lab.tool(&["report", &record_s]).unwrap();
-    assert!(text.stdout.contains("network_isolation") && text.stdout.contains(&isolation_rule), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("network_isolation") && text.stdout.contains(&isolation_rule),
+        "{}",
+        text.stdout
+    );
 
     // Not a recording: exit 2 and one line that says so.
     std::fs::write(&record, "this is not json\n").unwrap();
@@ -230,7 +295,17 @@ fn healthy_traffic_produces_no_drop_lines() {
     lab.spawn_in(&s1.netns_path(), &["iperf3", "-s", "-1", "-p", "5201"]).unwrap();
     let mut ok = false;
     for _ in 0..20 {
-        let out = lab.host(&["nsenter", &format!("--net={}", c1.netns_path()), "iperf3", "-c", &s1_ip, "-t", "1", "-p", "5201"]);
+        let out = lab.host(&[
+            "nsenter",
+            &format!("--net={}", c1.netns_path()),
+            "iperf3",
+            "-c",
+            &s1_ip,
+            "-t",
+            "1",
+            "-p",
+            "5201",
+        ]);
         if out.is_ok() {
             ok = true;
             break;
@@ -272,21 +347,37 @@ fn a_container_started_while_watching_is_named_and_dropped_from_the_filter_when_
     let (lines, n) = between(&v, &late_ip, &b1_ip);
     assert_eq!(n, 2, "{lines:#?}");
     for l in lines {
-        assert_eq!((l["src"]["container"].as_str(), l["dst"]["container"].as_str()), (Some("late1"), Some("b1")), "{l}");
+        assert_eq!(
+            (l["src"]["container"].as_str(), l["dst"]["container"].as_str()),
+            (Some("late1"), Some("b1")),
+            "{l}"
+        );
         assert_eq!(l["cause"], "network_isolation", "{l}");
     }
     assert!(summary(&v)["containers"]["late1"].as_u64() >= Some(2));
 }
 
-/// Programs (id → name) loaded by process `pid`, as bpftool lists them.
+/// Programs (id → name) that process `pid` holds, from the `prog_id:` lines of its fdinfo
+/// (the bpftool here is built without the `pids` skeleton).
 fn programs_of(pid: u32) -> Vec<(u64, String)> {
-    let out = std::process::Command::new("bpftool").args(["prog", "show", "--json"]).output().unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    v.as_array()
+    let ids: Vec<u64> = std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
         .into_iter()
         .flatten()
-        .filter(|p| p["pids"].as_array().is_some_and(|ps| ps.iter().any(|x| x["pid"] == pid)))
-        .map(|p| (p["id"].as_u64().unwrap_or(0), p["name"].as_str().unwrap_or_default().to_string()))
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .filter_map(|info| {
+            info.lines().find_map(|l| l.strip_prefix("prog_id:").map(|v| v.trim().parse().ok())).flatten()
+        })
+        .collect();
+    ids.into_iter()
+        .map(|id| {
+            let out = std::process::Command::new("bpftool")
+                .args(["prog", "show", "id", &id.to_string(), "--json"])
+                .output()
+                .unwrap();
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            (id, v["name"].as_str().unwrap_or_default().to_string())
+        })
         .collect()
 }
 
@@ -306,7 +397,10 @@ fn sigint_prints_the_summary_and_leaves_nothing_attached() {
     let ours = programs_of(w.pid());
     let names: Vec<&str> = ours.iter().map(|(_, n)| n.as_str()).collect();
     assert!(names.contains(&"kfree_skb"), "watch's programs: {names:?}");
-    assert!(!names.iter().any(|n| n.starts_with("dnt_tc") || *n == "netif_receive_skb"), "no per-packet hop hooks: {names:?}");
+    assert!(
+        !names.iter().any(|n| n.starts_with("dnt_tc") || *n == "netif_receive_skb"),
+        "no per-packet hop hooks: {names:?}"
+    );
 
     let (code, out, err) = w.stop(Signal::SIGINT);
     assert_eq!(code, 0, "stderr:\n{}", err.join("\n"));
@@ -314,7 +408,11 @@ fn sigint_prints_the_summary_and_leaves_nothing_attached() {
     let left: Vec<&(u64, String)> = ours.iter().filter(|(id, _)| program_exists(*id)).collect();
     assert!(left.is_empty(), "programs still loaded after exit: {left:?}");
     let links = lab.host(&["ip", "-o", "link", "show"]).unwrap();
-    for name in links.lines().filter_map(|l| l.split(':').nth(1)).map(|n| n.trim().split('@').next().unwrap_or_default().to_string()) {
+    for name in links
+        .lines()
+        .filter_map(|l| l.split(':').nth(1))
+        .map(|n| n.trim().split('@').next().unwrap_or_default().to_string())
+    {
         let n = name.clone();
         let tcx = common::in_netns(&lab.netns_path(), move || tcx_programs(&n));
         assert!(tcx.is_empty(), "tcx programs on {name}: {tcx:?}");

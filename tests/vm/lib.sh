@@ -6,14 +6,15 @@
 # lowercase hex in fields ending in `_hex`, so no shell quoting can break the JSON. Types:
 #   kernel    {uname, uptime_ms, kprobe_pmu, btf_vmlinux, btf_bridge, btf_nf_tables, ftrace_br_forward, iptables_hex}
 #   modules   {failed_hex}: " name:error" for each module that did not load
-#   tool      {name, exit, stdout_hex, stderr_hex}: `version` and `kernel-check`
+#   tool      {name, exit, ms, stdout_hex, stderr_hex}: `version` and `kernel-check`
 #   scenario  {name, setup_hex, check_exit, check_hex, exit, stdout_hex, stderr_hex, ms}: setup_hex
 #             is whatever building the world and the fault printed (nothing, when all went well)
 #   done      {uptime_ms}: the guest finished; a log without it means a crash or a timeout
 . /dnt/world.sh
 
-# How long one tool run may take before the runner gives up on it (seconds).
-TOOL_TIMEOUT=${TOOL_TIMEOUT:-90}
+# How long one tool run may take before the runner gives up on it (seconds); one trace took up
+# to 90 s on 6.1 under TCG.
+TOOL_TIMEOUT=${TOOL_TIMEOUT:-150}
 
 hex() { od -An -v -tx1 | tr -d ' \n'; }
 
@@ -37,10 +38,12 @@ say() { echo "dnt-vm: $*" > /dev/console; }
 run_tool() {
     name=$1
     shift
+    t0=$(now_ms)
     timeout "$TOOL_TIMEOUT" dockernet-trace "$@" > /tmp/out 2> /tmp/err
     rc=$?
-    say "$name: exit $rc"
-    emit "{\"type\":\"tool\",\"name\":\"$name\",\"exit\":$rc,\"stdout_hex\":\"$(hex < /tmp/out)\",\"stderr_hex\":\"$(hex < /tmp/err)\"}"
+    ms=$(($(now_ms) - t0))
+    say "$name: exit $rc ($ms ms)"
+    emit "{\"type\":\"tool\",\"name\":\"$name\",\"exit\":$rc,\"ms\":$ms,\"stdout_hex\":\"$(hex < /tmp/out)\",\"stderr_hex\":\"$(hex < /tmp/err)\"}"
 }
 
 # check NETNS ADDR PORT: can NETNS ("host" = here) open ADDR:PORT? The harness's own proof that the

@@ -37,7 +37,8 @@ pub fn run() -> Result<()> {
     show(&lab, "the same fault found without traffic", &["doctor"])?;
     anyhow::ensure!(code == 1, "the trace should have reported the path as broken (exit 1), got {code}");
     // Apply the fix the trace proposed, and trace again.
-    let json: serde_json::Value = serde_json::from_str(&lab.tool(&["--from", "host", "--to", "mysql:3306", "--json"])?.stdout)?;
+    let json: serde_json::Value =
+        serde_json::from_str(&lab.tool(&["--from", "host", "--to", "mysql:3306", "--json"])?.stdout)?;
     let fix = json["verdict"]["fix"][0].as_str().unwrap_or_default().to_string();
     println!("\n$ {fix}   # the fix it proposed, applied in the lab");
     let argv: Vec<&str> = fix.split_whitespace().collect();

@@ -1,8 +1,10 @@
 //! Developer tasks: `cargo xtask <task>`. Everything a fresh machine needs goes through here.
+mod bench;
 mod build;
 mod demo;
 mod setup;
 mod test;
+mod vm;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +28,12 @@ enum Task {
     Demo,
     /// Start an isolated lab and keep it until Ctrl-C (for trying the tool by hand).
     Lab,
+    /// Measure throughput under watch, time to verdict, attach/detach, lost events and peak
+    /// RSS in a lab; print them and write BENCHMARKS.md.
+    Bench,
+    /// The kernel matrix: boot Debian's 6.1 and 6.12 kernels under qemu and run the trace
+    /// scenarios there (kprobe/fentry paths included).
+    VmTest(vm::VmTestArgs),
 }
 
 fn main() {
@@ -36,6 +44,8 @@ fn main() {
         Task::Test(args) => test::run(&args),
         Task::Demo => demo::run(),
         Task::Lab => demo::lab(),
+        Task::Bench => bench::run(),
+        Task::VmTest(args) => vm::run(&args),
     };
     if let Err(e) = result {
         eprintln!("xtask: error: {e:#}");
@@ -50,9 +60,9 @@ pub fn root() -> std::path::PathBuf {
 
 /// PATH with cargo's bin directory first, where bpf-linker is installed.
 pub fn path_with_cargo_bin() -> std::ffi::OsString {
-    let home = std::env::var_os("CARGO_HOME")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo"));
+    let home = std::env::var_os("CARGO_HOME").map(std::path::PathBuf::from).unwrap_or_else(|| {
+        std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo")
+    });
     let mut paths = vec![home.join("bin")];
     paths.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
     std::env::join_paths(paths).unwrap_or_default()

@@ -8,16 +8,16 @@ use anyhow::{Context, Result, bail};
 
 /// Debian packages the build, the lab, the VM tests and the benchmark need.
 const PACKAGES: &[&str] = &[
-    "docker.io",      // dockerd + containerd + runc for the lab
-    "iproute2",       // ip, tc
-    "iptables",       // Docker's rules, and the faults the tests inject
-    "nftables",       // nft, for hosts on native nftables
-    "busybox-static", // the lab's container image
-    "iperf3",         // throughput benchmark
-    "qemu-system-x86",// kernel matrix VMs
-    "cpio",           // initramfs for the VMs
-    "kmod",           // modprobe/insmod
-    "bpftool",        // inspecting programs and links by hand
+    "docker.io",       // dockerd + containerd + runc for the lab
+    "iproute2",        // ip, tc
+    "iptables",        // Docker's rules, and the faults the tests inject
+    "nftables",        // nft, for hosts on native nftables
+    "busybox-static",  // the lab's container image
+    "iperf3",          // throughput benchmark
+    "qemu-system-x86", // kernel matrix VMs
+    "cpio",            // initramfs for the VMs
+    "kmod",            // modprobe/insmod
+    "bpftool",         // inspecting programs and links by hand
 ];
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
@@ -66,7 +66,9 @@ fn apt_packages() -> Result<()> {
 fn nightly_rust_src() -> Result<()> {
     let list = Command::new("rustup").args(["toolchain", "list"]).output().context("rustup is missing")?;
     if !String::from_utf8_lossy(&list.stdout).lines().any(|l| l.starts_with("nightly")) {
-        bail!("the nightly Rust toolchain is not installed (the eBPF crate needs it): rustup toolchain install nightly");
+        bail!(
+            "the nightly Rust toolchain is not installed (the eBPF crate needs it): rustup toolchain install nightly"
+        );
     }
     let comps = Command::new("rustup").args(["+nightly", "component", "list", "--installed"]).output()?;
     if String::from_utf8_lossy(&comps.stdout).lines().any(|l| l.starts_with("rust-src")) {

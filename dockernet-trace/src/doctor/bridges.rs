@@ -37,8 +37,11 @@ pub fn check(t: &Topology, n: &DockerNetwork, out: &mut Vec<Finding>) {
     let addrs = t.addresses_of(link.index);
     for s in &n.subnets {
         let Some(gw) = s.gateway else { continue };
-        let in_subnet: Vec<String> =
-            addrs.iter().filter(|a| s.subnet.contains(a.ip)).map(|a| format!("{}/{}", a.ip, a.prefix)).collect();
+        let in_subnet: Vec<String> = addrs
+            .iter()
+            .filter(|a| s.subnet.contains(a.ip))
+            .map(|a| format!("{}/{}", a.ip, a.prefix))
+            .collect();
         let has_gw = addrs.iter().any(|a| a.ip == gw && a.prefix == s.subnet.prefix());
         // An assumed gateway (Docker's default, nobody told us otherwise) is satisfied by any
         // address of the subnet: the daemon may run with --bip.

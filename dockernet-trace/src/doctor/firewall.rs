@@ -1,5 +1,5 @@
-//! Host-wide forwarding: ip_forward, a FORWARD policy of DROP with Docker's ACCEPT rules gone
-//! (`iptables -F`), and DROP rules someone put in DOCKER-USER.
+//! Host-wide forwarding: ip_forward, and a FORWARD policy of DROP with Docker's ACCEPT rules
+//! gone (`iptables -F`). DROP rules in DOCKER-USER: docker_user.rs.
 use crate::{
     cause::{Cause, Finding},
     model::{DockerNetwork, Topology},
@@ -39,11 +39,12 @@ pub fn forward_accepts(n: &DockerNetwork, rs: &Ruleset, out: &mut Vec<Finding>) 
             matches!(classify(r.table, r.chain, r.rule), Role::BridgeAccept { bridge: b, kind } if b == bridge && kind == want)
         })
     };
-    let missing: Vec<&str> = [(BridgeAcceptKind::Outbound, "outbound"), (BridgeAcceptKind::Established, "replies")]
-        .into_iter()
-        .filter(|(k, _)| !has(*k))
-        .map(|(_, name)| name)
-        .collect();
+    let missing: Vec<&str> =
+        [(BridgeAcceptKind::Outbound, "outbound"), (BridgeAcceptKind::Established, "replies")]
+            .into_iter()
+            .filter(|(k, _)| !has(*k))
+            .map(|(_, name)| name)
+            .collect();
     if missing.is_empty() {
         return;
     }
@@ -64,23 +65,4 @@ pub fn forward_accepts(n: &DockerNetwork, rs: &Ruleset, out: &mut Vec<Finding>) 
         ],
         evidence: vec![format!("FORWARD policy DROP; missing ACCEPT for: {}", missing.join(", "))],
     });
-}
-
-/// DROP/REJECT rules in DOCKER-USER: the user's own, but they cut containers off.
-pub fn docker_user_drops(rs: &Ruleset, t: &Topology, out: &mut Vec<Finding>) {
-    for r in rs.rules().filter(|r| r.chain.name == "DOCKER-USER" && r.rule.target.drops()) {
-        let bridge = r.rule.matches.out_iface.as_ref().or(r.rule.matches.in_iface.as_ref()).map(|i| i.name.clone());
-        let network = bridge.as_deref().and_then(|b| t.network_by_bridge(b)).map(|n| n.name.clone());
-        let delete = r.rule.text.replacen("-A ", "-D ", 1);
-        let table = if r.table.name == "filter" { String::new() } else { format!("-t {} ", r.table.name) };
-        out.push(Finding {
-            cause: Cause::FirewallDrop,
-            network,
-            iface: bridge,
-            container: None,
-            summary: format!("DOCKER-USER drops container traffic: {}", r.rule.text),
-            fix: vec![format!("iptables {table}{delete}   # if the rule is not intended")],
-            evidence: vec![format!("{} packets matched so far", r.rule.counter.packets)],
-        });
-    }
 }

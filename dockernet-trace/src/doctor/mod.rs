@@ -1,6 +1,7 @@
 //! `doctor`: the known faults, found from the host's configuration without sending a packet.
 //! The same checks tell the live trace which faults lie on its path.
 mod bridges;
+mod docker_user;
 mod firewall;
 mod nat;
 mod ports;
@@ -29,7 +30,10 @@ pub struct Diagnosis {
 pub fn diagnose(t: &Topology, rs: &Ruleset) -> Diagnosis {
     let mut findings = Vec::new();
     firewall::ip_forward(t, &mut findings);
-    let missing = missing_docker_chains(rs);
+    // Docker writes its chains and jumps with its first bridge network (`--bridge=none` and
+    // no user network: none of them, and nothing is missing).
+    let bridged = t.docker.networks.iter().any(|n| n.bridge.is_some());
+    let missing = if bridged { missing_docker_chains(rs) } else { Vec::new() };
     nat::missing_chains(&missing, &mut findings);
     for n in &t.docker.networks {
         bridges::check(t, n, &mut findings);
@@ -45,7 +49,7 @@ pub fn diagnose(t: &Topology, rs: &Ruleset) -> Diagnosis {
         }
     }
     nat::published_ports(t, rs, &mut findings);
-    firewall::docker_user_drops(rs, t, &mut findings);
+    docker_user::drops(rs, t, &mut findings);
     findings.sort_by_key(|f| f.cause.severity());
     findings.dedup();
     let mut notes = t.docker.notes.clone();

@@ -40,27 +40,19 @@ pub fn masquerade(n: &DockerNetwork, rs: &Ruleset, out: &mut Vec<Finding>) {
     }
 }
 
-/// Something listens on the host's port (docker-proxy serves published ports without NAT).
-fn host_listens(proto: &str, port: u16) -> bool {
-    let files: &[&str] = if proto == "udp" { &["/proc/net/udp", "/proc/net/udp6"] } else { &["/proc/net/tcp", "/proc/net/tcp6"] };
-    let hex = format!(":{port:04X}");
-    files.iter().any(|f| {
-        std::fs::read_to_string(f).unwrap_or_default().lines().skip(1).any(|l| {
-            let mut cols = l.split_whitespace();
-            let local = cols.nth(1).unwrap_or_default();
-            let state = cols.nth(1).unwrap_or_default();
-            // tcp: 0A is LISTEN; udp: 07 is an unconnected bound socket.
-            local.ends_with(&hex) && (state == "0A" || (proto == "udp" && state == "07"))
-        })
-    })
+/// Something serves the host's port without NAT (docker-proxy, or any service but dockerd's
+/// mere reservation of the port).
+fn host_serves(proto: &str, port: u16) -> bool {
+    crate::model::listeners::host_listener(proto, port).is_some_and(|l| l.serves())
 }
 
 pub fn published_ports(t: &Topology, rs: &Ruleset, out: &mut Vec<Finding>) {
     for c in t.docker.containers.iter().filter(|c| c.is_running()) {
         let ips: Vec<Ipv4Addr> = t.endpoints_of(c).iter().filter_map(|e| e.ip).collect();
         for p in c.ports.iter().filter(|p| p.host_ip.is_ipv4()) {
-            let forwarded = ips.iter().any(|ip| has_dnat(rs, &p.proto, p.host_port, IpAddr::V4(*ip), p.container_port));
-            if forwarded || host_listens(&p.proto, p.host_port) {
+            let forwarded =
+                ips.iter().any(|ip| has_dnat(rs, &p.proto, p.host_port, IpAddr::V4(*ip), p.container_port));
+            if forwarded || host_serves(&p.proto, p.host_port) {
                 continue;
             }
             let ep = t.endpoints_of(c).iter().find(|e| e.ip.is_some());
@@ -100,7 +92,10 @@ pub fn missing_chains(missing: &[Missing], out: &mut Vec<Finding>) {
         network: None,
         iface: None,
         container: None,
-        summary: format!("Docker's nat rules are gone ({}): published ports are not forwarded", nat.join("; ")),
+        summary: format!(
+            "Docker's nat rules are gone ({}): published ports are not forwarded",
+            nat.join("; ")
+        ),
         fix: vec!["systemctl restart docker   # Docker rewrites its chains and rules".into()],
         evidence: nat,
     });

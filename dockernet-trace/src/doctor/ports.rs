@@ -59,16 +59,26 @@ pub fn check(t: &Topology, c: &Container, e: &Endpoint, n: &DockerNetwork, out: 
             Cause::LinkDown,
             &link.ifname,
             format!("the link between {} and bridge {bridge_name} has no carrier", c.name),
-            vec![format!("ip link set {veth_name} up"), format!("nsenter -t {} -n ip link set {} up", c.pid.unwrap_or(0), link.ifname)],
+            vec![
+                format!("ip link set {veth_name} up"),
+                format!("nsenter -t {} -n ip link set {} up", c.pid.unwrap_or(0), link.ifname),
+            ],
             vec![format!("{} carrier {}, {veth_name} carrier {}", link.ifname, link.carrier, veth.carrier)],
         ));
+        return;
+    }
+    // A bridge taken down disables all its ports: that is the bridge_down finding, not one
+    // per port.
+    if !bridge.admin_up {
         return;
     }
     if let Some(state) = veth.port_state.filter(|s| !s.is_forwarding()) {
         let stp = bridge.stp_enabled == Some(true);
         let mut fix = Vec::new();
         if stp && matches!(state, PortState::Listening | PortState::Learning) {
-            fix.push(format!("ip link set {bridge_name} type bridge stp_state 0   # or wait 2 x forward_delay"));
+            fix.push(format!(
+                "ip link set {bridge_name} type bridge stp_state 0   # or wait 2 x forward_delay"
+            ));
         } else if stp {
             fix.push(format!("ip link set {bridge_name} type bridge stp_state 0"));
         } else {
@@ -77,9 +87,15 @@ pub fn check(t: &Topology, c: &Container, e: &Endpoint, n: &DockerNetwork, out: 
         out.push(mk(
             Cause::BridgePortBlocked,
             veth_name,
-            format!("bridge port {veth_name} of {} is {state}, not forwarding, so {bridge_name} drops its frames", c.name),
+            format!(
+                "bridge port {veth_name} of {} is {state}, not forwarding, so {bridge_name} drops its frames",
+                c.name
+            ),
             fix,
-            vec![format!("{veth_name}: STP port state {state}; {bridge_name} STP {}", if stp { "on" } else { "off" })],
+            vec![format!(
+                "{veth_name}: STP port state {state}; {bridge_name} STP {}",
+                if stp { "on" } else { "off" }
+            )],
         ));
     }
 }

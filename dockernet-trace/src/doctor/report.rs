@@ -27,14 +27,15 @@ pub fn text(t: &Topology, d: &Diagnosis) -> String {
     let running = t.docker.containers.iter().filter(|c| c.is_running()).count();
     let _ = writeln!(
         out,
-        "{} {} · {} networks · {} running containers",
+        "{} {} · {} · {}",
         paint(BOLD, "dockernet-trace doctor"),
         t.docker_host,
-        t.docker.networks.len(),
-        running
+        count(t.docker.networks.len(), "network"),
+        count(running, "running container")
     );
     let listed = |name: &str| t.docker.networks.iter().any(|n| n.name == name);
-    let host: Vec<&Finding> = d.findings.iter().filter(|f| f.network.as_deref().is_none_or(|n| !listed(n))).collect();
+    let host: Vec<&Finding> =
+        d.findings.iter().filter(|f| f.network.as_deref().is_none_or(|n| !listed(n))).collect();
     if !host.is_empty() {
         let _ = writeln!(out, "\n{}", paint(BOLD, "host"));
         host.iter().for_each(|f| finding(&mut out, f));
@@ -45,10 +46,22 @@ pub fn text(t: &Topology, d: &Diagnosis) -> String {
             Some(b) => format!("{b}, {}", subnets.join(" ")),
             None => n.driver.clone(),
         };
-        let mine: Vec<&Finding> = d.findings.iter().filter(|f| f.network.as_deref() == Some(n.name.as_str())).collect();
+        let mine: Vec<&Finding> =
+            d.findings.iter().filter(|f| f.network.as_deref() == Some(n.name.as_str())).collect();
         if mine.is_empty() {
-            let members = t.docker.containers.iter().filter(|c| c.is_running() && c.endpoint(&n.name).is_some()).count();
-            let _ = writeln!(out, "{} network {} ({what}): ok, {members} containers", paint(OK, "✓"), n.name);
+            let members = t
+                .docker
+                .containers
+                .iter()
+                .filter(|c| c.is_running() && c.endpoint(&n.name).is_some())
+                .count();
+            let _ = writeln!(
+                out,
+                "{} network {} ({what}): ok, {}",
+                paint(OK, "✓"),
+                n.name,
+                count(members, "container")
+            );
         } else {
             let _ = writeln!(out, "\n{} ({what})", paint(BOLD, format!("network {}", n.name)));
             mine.iter().for_each(|f| finding(&mut out, f));
@@ -63,8 +76,13 @@ pub fn text(t: &Topology, d: &Diagnosis) -> String {
         if d.findings.is_empty() {
             paint(OK, "no faults found")
         } else {
-            paint(BAD, format!("{} fault(s) found", d.findings.len()))
+            paint(BAD, format!("{} found", count(d.findings.len(), "fault")))
         }
     );
     out
+}
+
+/// "1 container", "2 containers".
+fn count(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }

@@ -12,14 +12,15 @@ const MAIN_TABLE: u32 = 254;
 
 pub fn check(t: &Topology, out: &mut Vec<Finding>) {
     let nets: Vec<&DockerNetwork> = t.docker.networks.iter().filter(|n| !n.subnets.is_empty()).collect();
-    let docker_bridges: BTreeSet<u32> = nets.iter().filter_map(|n| t.bridge_link(n)).map(|l| l.index).collect();
+    let docker_bridges: BTreeSet<u32> =
+        nets.iter().filter_map(|n| t.bridge_link(n)).map(|l| l.index).collect();
     for (i, n) in nets.iter().enumerate() {
         for s in &n.subnets {
             let mut clashes = Vec::new();
             // Other Docker networks (each pair once).
             for other in &nets[i + 1..] {
                 for os in other.subnets.iter().filter(|os| os.subnet.overlaps(&s.subnet)) {
-                    clashes.push(format!("Docker network {} has {}", other.name, os.subnet));
+                    clashes.push(format!("Docker network {} ({})", other.name, os.subnet));
                 }
             }
             // Host routes and addresses that do not belong to Docker's bridges.
@@ -30,7 +31,10 @@ pub fn check(t: &Topology, out: &mut Vec<Finding>) {
                 }
             }
             for a in &t.host.addresses {
-                if !docker_bridges.contains(&a.ifindex) && a.network().overlaps(&s.subnet) && !a.ip.is_loopback() {
+                if !docker_bridges.contains(&a.ifindex)
+                    && a.network().overlaps(&s.subnet)
+                    && !a.ip.is_loopback()
+                {
                     clashes.push(format!("address {}/{} on {}", a.ip, a.prefix, ifname(t, Some(a.ifindex))));
                 }
             }
@@ -49,17 +53,28 @@ pub fn check(t: &Topology, out: &mut Vec<Finding>) {
                     s.subnet, n.name, clashes[0]
                 ),
                 fix: vec![
-                    format!(
-                        "recreate the network on a free subnet: docker network rm {0} && docker network create --subnet {1} {0}",
-                        n.name,
-                        free.map(|f| f.to_string()).unwrap_or_else(|| "<free subnet>".into())
-                    ),
+                    move_network(n, free),
                     "to stop Docker from picking such subnets: set \"default-address-pools\" in /etc/docker/daemon.json".into(),
                 ],
                 evidence: clashes,
             });
         }
     }
+}
+
+/// The default bridge cannot be removed: its subnet comes from the daemon's `bip`.
+fn move_network(n: &DockerNetwork, free: Option<Ipv4Net>) -> String {
+    let free = free.map(|f| f.to_string()).unwrap_or_else(|| "<free subnet>".into());
+    if n.bridge.as_deref() == Some("docker0") {
+        let gateway = free.replacen(".0/", ".1/", 1);
+        return format!(
+            "move the default bridge: set \"bip\": \"{gateway}\" in /etc/docker/daemon.json, then systemctl restart docker"
+        );
+    }
+    format!(
+        "recreate the network on a free subnet: docker network rm {0} && docker network create --subnet {free} {0}",
+        n.name
+    )
 }
 
 fn ifname(t: &Topology, index: Option<u32>) -> String {
@@ -79,7 +94,5 @@ fn free_subnet(t: &Topology) -> Option<Ipv4Net> {
     let candidates = (16..=31u8)
         .map(|b| std::net::Ipv4Addr::new(172, b, 0, 0))
         .chain((0..=255u8).map(|b| std::net::Ipv4Addr::new(10, b, 0, 0)));
-    candidates
-        .filter_map(|a| Ipv4Net::new(a, 16))
-        .find(|c| taken.iter().all(|t| !t.overlaps(c)))
+    candidates.filter_map(|a| Ipv4Net::new(a, 16)).find(|c| taken.iter().all(|t| !t.overlaps(c)))
 }

@@ -180,18 +180,36 @@ impl KernelEvent {
     pub fn from_raw(e: &Event, reasons: &DropReasons) -> Option<Self> {
         let hook = Hook::try_from(e.hook).ok()?;
         let place = Place { ifindex: e.ifindex, ifname: ifname(&e.ifname), netns: e.netns };
-        let base = |tuple, detail| KernelEvent { t_ns: e.ts_ns, hook, skb: e.skb, place: place.clone(), tuple, detail };
+        let base = |tuple, detail| KernelEvent {
+            t_ns: e.ts_ns,
+            hook,
+            skb: e.skb,
+            place: place.clone(),
+            tuple,
+            detail,
+        };
         Some(match hook {
-            Hook::TcIngress | Hook::TcEgress | Hook::NetifReceive | Hook::NetDevXmit
-            | Hook::BrForward | Hook::BrPassUp => base(Some(tuple(e)), hop(e)),
-            Hook::KfreeSkb => base(Some(tuple(e)), Detail::Drop { reason: reasons.name(e.reason), location: e.location }),
+            Hook::TcIngress
+            | Hook::TcEgress
+            | Hook::NetifReceive
+            | Hook::NetDevXmit
+            | Hook::BrForward
+            | Hook::BrPassUp => base(Some(tuple(e)), hop(e)),
+            Hook::KfreeSkb => {
+                base(Some(tuple(e)), Detail::Drop { reason: reasons.name(e.reason), location: e.location })
+            }
             Hook::FibLookup => base(Some(tuple(e)), route(e)),
-            Hook::IcmpSend => base(Some(tuple(e)), Detail::IcmpError { icmp_type: e.icmp_type, icmp_code: e.icmp_code }),
+            Hook::IcmpSend => {
+                base(Some(tuple(e)), Detail::IcmpError { icmp_type: e.icmp_type, icmp_code: e.icmp_code })
+            }
             Hook::TcpSendReset => base(Some(tuple(e)), Detail::Reset { reason: e.reason }),
             Hook::NeighUpdate | Hook::NeighCreate => base(None, neighbour(e, hook)),
             Hook::NfVerdict => base(Some(tuple(e)), netfilter(e)),
             Hook::NfTable => base(Some(tuple(e)), nf_table(e)),
-            Hook::NatRewrite => base(Some(tuple(e)), Detail::Nat { rewrites: if e.value == 1 { "destination" } else { "source" } }),
+            Hook::NatRewrite => base(
+                Some(tuple(e)),
+                Detail::Nat { rewrites: if e.value == 1 { "destination" } else { "source" } },
+            ),
         })
     }
 }

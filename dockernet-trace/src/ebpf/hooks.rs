@@ -114,7 +114,13 @@ pub struct FunctionHook {
 }
 
 impl FunctionHook {
-    fn attach_trampoline(&self, ebpf: &mut Ebpf, cx: &HookContext, name: &str, exit: bool) -> Result<(), EbpfError> {
+    fn attach_trampoline(
+        &self,
+        ebpf: &mut Ebpf,
+        cx: &HookContext,
+        name: &str,
+        exit: bool,
+    ) -> Result<(), EbpfError> {
         let err = |source| EbpfError::Program { program: name.into(), source };
         if exit {
             let p: &mut FExit = program(ebpf, name)?.try_into().map_err(err)?;
@@ -143,12 +149,18 @@ impl Hook for FunctionHook {
     }
     fn can_run(&self, cx: &HookContext) -> Result<(), String> {
         if !self.layout_ok {
-            return Err(format!("{}: its structures are not in this kernel's BTF (module not loaded?)", self.function));
+            return Err(format!(
+                "{}: its structures are not in this kernel's BTF (module not loaded?)",
+                self.function
+            ));
         }
         if cx.btf.has_function(self.function) || cx.features.kprobes {
             Ok(())
         } else {
-            Err(format!("{}: no fentry (not in vmlinux BTF) and no kprobes (CONFIG_KPROBES off)", self.function))
+            Err(format!(
+                "{}: no fentry (not in vmlinux BTF) and no kprobes (CONFIG_KPROBES off)",
+                self.function
+            ))
         }
     }
     fn attach(&self, ebpf: &mut Ebpf, cx: &HookContext) -> Result<HookKind, EbpfError> {
@@ -217,11 +229,35 @@ pub fn enrichment(e: &super::enrich::Enrichment) -> Vec<Box<dyn Hook>> {
         Box::new(FunctionHook { function, label, trampoline, kprobe, layout_ok })
     };
     vec![
-        f("nf_hook_slow", "netfilter verdict (nf_hook_slow)", Some(("dnt_fx_nf_hook", true)), "dnt_kp_nf_hook", e.nf_hook),
-        f("nft_do_chain", "nftables chain (nft_do_chain)", Some(("dnt_fe_nft_chain", false)), "dnt_kp_nft_chain", e.nft_chain),
+        f(
+            "nf_hook_slow",
+            "netfilter verdict (nf_hook_slow)",
+            Some(("dnt_fx_nf_hook", true)),
+            "dnt_kp_nf_hook",
+            e.nf_hook,
+        ),
+        f(
+            "nft_do_chain",
+            "nftables chain (nft_do_chain)",
+            Some(("dnt_fe_nft_chain", false)),
+            "dnt_kp_nft_chain",
+            e.nft_chain,
+        ),
         f("ipt_do_table", "iptables table (ipt_do_table)", None, "dnt_kp_ipt_table", e.ipt_table),
-        f("br_forward", "bridge forward (br_forward)", Some(("dnt_fe_br_forward", false)), "dnt_kp_br_forward", e.br_forward),
-        f("br_pass_frame_up", "bridge to host (br_pass_frame_up)", Some(("dnt_fe_br_pass_up", false)), "dnt_kp_br_pass_up", e.br_pass_up),
+        f(
+            "br_forward",
+            "bridge forward (br_forward)",
+            Some(("dnt_fe_br_forward", false)),
+            "dnt_kp_br_forward",
+            e.br_forward,
+        ),
+        f(
+            "br_pass_frame_up",
+            "bridge to host (br_pass_frame_up)",
+            Some(("dnt_fe_br_pass_up", false)),
+            "dnt_kp_br_pass_up",
+            e.br_pass_up,
+        ),
         f("nf_nat_ipv4_manip_pkt", "NAT rewrite (nf_nat_ipv4_manip_pkt)", None, "dnt_kp_nat", e.nat),
     ]
 }
@@ -236,7 +272,12 @@ pub struct HookStatus {
 
 /// The gist of an attach failure: aya's messages carry the whole (often empty) verifier log.
 fn short_reason(full: &str) -> String {
-    full.split(". Verifier output").next().unwrap_or(full).replace("the BPF_PROG_LOAD syscall returned ", "").trim().to_string()
+    full.split(". Verifier output")
+        .next()
+        .unwrap_or(full)
+        .replace("the BPF_PROG_LOAD syscall returned ", "")
+        .trim()
+        .to_string()
 }
 
 /// Tries every hook; a required hook that fails is an error, others become notes.
@@ -248,10 +289,7 @@ pub fn attach_all(
 ) -> Result<Vec<HookStatus>, EbpfError> {
     let mut out = Vec::new();
     for h in hooks {
-        let result = h
-            .can_run(cx)
-            .map_err(EbpfError::Unavailable)
-            .and_then(|()| h.attach(ebpf, cx));
+        let result = h.can_run(cx).map_err(EbpfError::Unavailable).and_then(|()| h.attach(ebpf, cx));
         match result {
             Ok(kind) => {
                 match kind {
@@ -264,7 +302,11 @@ pub fn attach_all(
             Err(e) if h.required() => return Err(e),
             Err(e) => {
                 log::info!("{} not attached: {e}", h.name());
-                out.push(HookStatus { hook: h.name(), attached: false, note: Some(short_reason(&e.to_string())) });
+                out.push(HookStatus {
+                    hook: h.name(),
+                    attached: false,
+                    note: Some(short_reason(&e.to_string())),
+                });
             }
         }
     }

@@ -23,7 +23,9 @@ pub enum EbpfError {
     Program { program: String, source: aya::programs::ProgramError },
     #[error("eBPF map {map}: {source}")]
     Map { map: String, source: aya::maps::MapError },
-    #[error("the eBPF object has no {0}; the binary was built without its kernel programs (run `cargo xtask build`)")]
+    #[error(
+        "the eBPF object has no {0}; the binary was built without its kernel programs (run `cargo xtask build`)"
+    )]
     Missing(String),
     #[error("{0}")]
     Unavailable(String),

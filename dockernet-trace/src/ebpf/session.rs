@@ -66,7 +66,13 @@ impl Session {
         }
         raise_memlock();
         let ebpf = EbpfLoader::new().load(OBJECT)?;
-        let mut s = Self { ebpf, config: kernel.base_config, coverage: Coverage::default(), hooks: vec![], aya_btf: None };
+        let mut s = Self {
+            ebpf,
+            config: kernel.base_config,
+            coverage: Coverage::default(),
+            hooks: vec![],
+            aya_btf: None,
+        };
         s.set_config(kernel.base_config)?;
         Ok(s)
     }
@@ -103,7 +109,10 @@ impl Session {
     fn attach_hooks(&mut self, kernel: &KernelInfo, list: &[Box<dyn hooks::Hook>]) -> Result<(), EbpfError> {
         if self.aya_btf.is_none() {
             let parsed = aya::Btf::from_sys_fs().map_err(|e| {
-                EbpfError::Kernel(KernelError::BadBtf { path: kernel.btf.path().into(), reason: e.to_string() })
+                EbpfError::Kernel(KernelError::BadBtf {
+                    path: kernel.btf.path().into(),
+                    reason: e.to_string(),
+                })
             })?;
             self.aya_btf = Some(parsed);
         }
@@ -145,7 +154,8 @@ impl Session {
             .ebpf
             .take_map(maps::EVENTS)
             .ok_or_else(|| EbpfError::Missing(format!("map {}", maps::EVENTS)))?;
-        let ring = RingBuf::try_from(map).map_err(|source| EbpfError::Map { map: maps::EVENTS.into(), source })?;
+        let ring =
+            RingBuf::try_from(map).map_err(|source| EbpfError::Map { map: maps::EVENTS.into(), source })?;
         Ok(EventReader::new(ring))
     }
 

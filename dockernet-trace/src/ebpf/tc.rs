@@ -43,8 +43,7 @@ pub fn attach(ebpf: &mut Ebpf, iface: &str, prefer_tcx: bool) -> Result<Attachme
             .try_into()
             .map_err(|source| EbpfError::Program { program: name.into(), source })?;
         let tcx = prefer_tcx
-            && p.attach_with_options(iface, dir, tc::TcAttachOptions::TcxOrder(LinkOrder::default()))
-                .is_ok();
+            && p.attach_with_options(iface, dir, tc::TcAttachOptions::TcxOrder(LinkOrder::default())).is_ok();
         if tcx {
             continue;
         }

@@ -62,9 +62,7 @@ impl KernelBtf {
         loop {
             let next = match &t {
                 Type::Typedef(x) => self.btf.resolve_chained_type(x),
-                Type::Const(x) | Type::Volatile(x) | Type::Restrict(x) => {
-                    self.btf.resolve_chained_type(x)
-                }
+                Type::Const(x) | Type::Volatile(x) | Type::Restrict(x) => self.btf.resolve_chained_type(x),
                 Type::TypeTag(x) => self.btf.resolve_chained_type(x),
                 _ => return t,
             };
@@ -147,11 +145,7 @@ impl KernelBtf {
         for t in types {
             match t {
                 Type::Enum(e) => {
-                    return Ok(e
-                        .members
-                        .iter()
-                        .map(|m| (self.name_of(m), u64::from(m.val())))
-                        .collect());
+                    return Ok(e.members.iter().map(|m| (self.name_of(m), u64::from(m.val()))).collect());
                 }
                 Type::Enum64(e) => {
                     return Ok(e.members.iter().map(|m| (self.name_of(m), m.val())).collect());
@@ -237,11 +231,7 @@ impl DropReasons {
             return n.clone();
         }
         let subsys = reason >> 16;
-        if subsys != 0 {
-            format!("SUBSYS_{subsys}:{}", reason & 0xffff)
-        } else {
-            format!("UNKNOWN_{reason}")
-        }
+        if subsys != 0 { format!("SUBSYS_{subsys}:{}", reason & 0xffff) } else { format!("UNKNOWN_{reason}") }
     }
 
     /// The value of a reason by name, if this kernel has it.

@@ -19,11 +19,7 @@ impl Features {
             .map(|u| u.release().to_string_lossy().into_owned())
             .unwrap_or_default();
         let tcx = version(&release).is_some_and(|v| v >= (6, 6));
-        Self {
-            kprobes: Path::new("/sys/bus/event_source/devices/kprobe").exists(),
-            tcx,
-            release,
-        }
+        Self { kprobes: Path::new("/sys/bus/event_source/devices/kprobe").exists(), tcx, release }
     }
 }
 

@@ -52,11 +52,8 @@ impl Kallsyms {
 
     /// Resolves every address not yet known in a single pass over the file.
     pub fn resolve_many(&mut self, addrs: &[u64]) {
-        let mut todo: Vec<u64> = addrs
-            .iter()
-            .copied()
-            .filter(|a| *a != 0 && !self.cache.contains_key(a))
-            .collect();
+        let mut todo: Vec<u64> =
+            addrs.iter().copied().filter(|a| *a != 0 && !self.cache.contains_key(a)).collect();
         if todo.is_empty() {
             return;
         }

@@ -13,14 +13,8 @@ pub fn root() -> Result<PathBuf, KernelError> {
         }
     }
     let target = CANDIDATES[0];
-    nix::mount::mount(
-        Some("tracefs"),
-        target,
-        Some("tracefs"),
-        nix::mount::MsFlags::empty(),
-        None::<&str>,
-    )
-    .map_err(|e| KernelError::NoTracefs { reason: format!("mount on {target}: {e}") })?;
+    nix::mount::mount(Some("tracefs"), target, Some("tracefs"), nix::mount::MsFlags::empty(), None::<&str>)
+        .map_err(|e| KernelError::NoTracefs { reason: format!("mount on {target}: {e}") })?;
     Ok(target.into())
 }
 

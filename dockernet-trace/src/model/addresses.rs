@@ -40,11 +40,7 @@ impl Address {
                 _ => {}
             }
         }
-        Some(Self {
-            ifindex: msg.header.index,
-            ip: local.or(address)?,
-            prefix: msg.header.prefix_len,
-        })
+        Some(Self { ifindex: msg.header.index, ip: local.or(address)?, prefix: msg.header.prefix_len })
     }
 }
 

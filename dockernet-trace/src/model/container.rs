@@ -125,12 +125,7 @@ pub fn published_ports(ports: &PortMap) -> Vec<PublishedPort> {
                     Err(_) => continue,
                 },
             };
-            out.push(PublishedPort {
-                container_port,
-                proto: proto.to_string(),
-                host_ip,
-                host_port,
-            });
+            out.push(PublishedPort { container_port, proto: proto.to_string(), host_ip, host_port });
         }
     }
     out.sort_by_key(|p| (p.container_port, p.proto.clone(), p.host_port, p.host_ip));

@@ -48,13 +48,11 @@ impl DockerEngine {
     /// Docker 20.10 speaks API 1.41).
     pub async fn connect(explicit: Option<&str>) -> Result<Self, ModelError> {
         let host = docker_host_uri(explicit, std::env::var("DOCKER_HOST").ok());
-        let unreachable =
-            |reason: String| ModelError::DockerUnreachable { host: host.clone(), reason };
+        let unreachable = |reason: String| ModelError::DockerUnreachable { host: host.clone(), reason };
         let client = Docker::connect_with_host(&host)
             .map_err(|e| unreachable(connect_reason(&e)))?
             .with_timeout(Duration::from_secs(REQUEST_TIMEOUT_SECS));
-        let client =
-            client.negotiate_version().await.map_err(|e| unreachable(connect_reason(&e)))?;
+        let client = client.negotiate_version().await.map_err(|e| unreachable(connect_reason(&e)))?;
         Ok(Self { client, host })
     }
 
@@ -81,8 +79,7 @@ impl DockerEngine {
             .list_networks(None::<ListNetworksOptions>)
             .await
             .map_err(|e| self.api_error("list networks", &e))?;
-        let mut networks: Vec<DockerNetwork> =
-            list.iter().filter_map(DockerNetwork::from_api).collect();
+        let mut networks: Vec<DockerNetwork> = list.iter().filter_map(DockerNetwork::from_api).collect();
         networks.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(networks)
     }

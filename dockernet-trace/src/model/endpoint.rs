@@ -30,8 +30,7 @@ pub struct EndpointArg {
 impl EndpointArg {
     /// Parses `ENDPOINT[:PORT]`.
     pub fn parse(input: &str) -> Result<Self, ModelError> {
-        let bad =
-            |reason: &str| ModelError::BadEndpoint { input: input.into(), reason: reason.into() };
+        let bad = |reason: &str| ModelError::BadEndpoint { input: input.into(), reason: reason.into() };
         if input.is_empty() {
             return Err(bad("it is empty"));
         }
@@ -174,11 +173,7 @@ mod tests {
         assert_eq!(spec("netns:lab-1:80"), (Netns("lab-1".into()), Some(80)));
         assert_eq!(spec("pid:4242"), (Pid(4242), None));
         assert_eq!(spec("pid:4242:8080"), (Pid(4242), Some(8080)));
-        assert_eq!(
-            spec("hostname"),
-            (Name("hostname".into()), None),
-            "only exactly 'host' is the host"
-        );
+        assert_eq!(spec("hostname"), (Name("hostname".into()), None), "only exactly 'host' is the host");
         assert_eq!(spec("x:65535").1, Some(65535));
         assert_eq!(spec("x:1").1, Some(1));
     }
@@ -191,16 +186,9 @@ mod tests {
 
     #[test]
     fn rejects_bad_ports() {
-        for s in [
-            "mysql:",
-            "mysql:abc",
-            "mysql:0",
-            "mysql:65536",
-            "mysql:-1",
-            "host:80x",
-            "pid:1:x",
-            "netns:a:",
-        ] {
+        for s in
+            ["mysql:", "mysql:abc", "mysql:0", "mysql:65536", "mysql:-1", "host:80x", "pid:1:x", "netns:a:"]
+        {
             let e = err(s);
             assert!(e.starts_with("invalid port in"), "{s}: {e}");
             assert!(e.contains(s), "{s}: {e}");
@@ -239,15 +227,10 @@ mod tests {
     fn source_and_target_port_rules() {
         assert!(EndpointArg::parse_source("web").is_ok());
         assert!(
-            EndpointArg::parse_source("web:80")
-                .unwrap_err()
-                .to_string()
-                .contains("--from takes no port")
+            EndpointArg::parse_source("web:80").unwrap_err().to_string().contains("--from takes no port")
         );
         assert_eq!(EndpointArg::parse_target("web:80", false).unwrap().port, Some(80));
         assert!(EndpointArg::parse_target("web", true).is_ok());
-        assert!(
-            EndpointArg::parse_target("web:80", true).unwrap_err().to_string().contains("icmp")
-        );
+        assert!(EndpointArg::parse_target("web:80", true).unwrap_err().to_string().contains("icmp"));
     }
 }

@@ -25,14 +25,10 @@ pub enum ModelError {
     #[error("cannot read {path}: {reason}")]
     Read { path: PathBuf, reason: String },
 
-    #[error(
-        "a worker thread for namespace {path} failed: {reason}; this is a bug, please report it"
-    )]
+    #[error("a worker thread for namespace {path} failed: {reason}; this is a bug, please report it")]
     Worker { path: String, reason: String },
 
-    #[error(
-        "no container is named or has the ID '{name}'; list the containers with `docker ps -a`"
-    )]
+    #[error("no container is named or has the ID '{name}'; list the containers with `docker ps -a`")]
     UnknownContainer { name: String },
 
     #[error(
@@ -49,9 +45,7 @@ pub enum ModelError {
     #[error("invalid port in '{input}': {reason}")]
     BadPort { input: String, reason: String },
 
-    #[error(
-        "cannot resolve the DNS name '{name}' to an IPv4 address ({reason}); use an IP address instead"
-    )]
+    #[error("cannot resolve the DNS name '{name}' to an IPv4 address ({reason}); use an IP address instead")]
     Dns { name: String, reason: String },
 
     #[error("{what} has no IPv4 address to trace with; give an endpoint that has one")]

@@ -5,8 +5,8 @@ use std::{net::Ipv4Addr, path::Path};
 use serde::Serialize;
 
 use super::{
-    Address, Link, ModelError, Route, Sysctls, dump_addresses, dump_links, dump_routes, netlink,
-    netns, routes,
+    Address, Link, ModelError, Route, Sysctls, dump_addresses, dump_links, dump_routes, netlink, netns,
+    routes,
 };
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -71,10 +71,7 @@ impl HostNet {
     /// first global address that is not on loopback.
     pub fn primary_ipv4(&self) -> Option<Ipv4Addr> {
         self.default_route_ipv4().or_else(|| {
-            self.addresses
-                .iter()
-                .find(|a| !a.ip.is_loopback() && !a.ip.is_link_local())
-                .map(|a| a.ip)
+            self.addresses.iter().find(|a| !a.ip.is_loopback() && !a.ip.is_link_local()).map(|a| a.ip)
         })
     }
 
@@ -137,10 +134,7 @@ mod tests {
     #[test]
     fn source_for_uses_prefsrc_then_interface_address() {
         let h = sample();
-        assert_eq!(
-            h.source_for("172.18.0.2".parse().unwrap()),
-            Some("172.18.0.1".parse().unwrap())
-        );
+        assert_eq!(h.source_for("172.18.0.2".parse().unwrap()), Some("172.18.0.1".parse().unwrap()));
         assert_eq!(h.source_for("8.8.8.8".parse().unwrap()), Some("10.0.0.5".parse().unwrap()));
         let mut none = sample();
         none.routes.clear();

@@ -13,8 +13,7 @@ pub struct Ipv4Net {
 impl Ipv4Net {
     /// The prefix containing `addr`; None when `prefix` is above 32.
     pub fn new(addr: Ipv4Addr, prefix: u8) -> Option<Self> {
-        (prefix <= 32)
-            .then(|| Self { network: Ipv4Addr::from(u32::from(addr) & mask(prefix)), prefix })
+        (prefix <= 32).then(|| Self { network: Ipv4Addr::from(u32::from(addr) & mask(prefix)), prefix })
     }
 
     /// 0.0.0.0/0.

@@ -1,7 +1,7 @@
 //! Network interfaces (links) of one namespace, as RTM_GETLINK reports them.
 use netlink_packet_route::link::{
-    InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoPortData, LinkAttribute, LinkFlags,
-    LinkInfo, LinkMessage,
+    InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoPortData, LinkAttribute, LinkFlags, LinkInfo,
+    LinkMessage,
 };
 use rtnetlink::Handle;
 use serde::Serialize;
@@ -256,9 +256,7 @@ pub(crate) mod tests {
                 LinkAttribute::Link(4),
                 LinkAttribute::LinkInfo(vec![
                     LinkInfo::Kind(InfoKind::Bridge),
-                    LinkInfo::Data(InfoData::Bridge(vec![InfoBridge::StpState(
-                        BridgeStpState::KernelStp,
-                    )])),
+                    LinkInfo::Data(InfoData::Bridge(vec![InfoBridge::StpState(BridgeStpState::KernelStp)])),
                 ]),
             ],
         );

@@ -24,8 +24,14 @@ impl Listener {
 
 /// The socket listening (TCP) or bound (UDP) on `port` in the caller's network namespace.
 pub fn host_listener(proto: &str, port: u16) -> Option<Listener> {
-    let files: &[&str] = if proto == "udp" { &["/proc/net/udp", "/proc/net/udp6"] } else { &["/proc/net/tcp", "/proc/net/tcp6"] };
-    let inode = files.iter().find_map(|f| listening_inode(&fs::read_to_string(f).unwrap_or_default(), proto, port))?;
+    let files: &[&str] = if proto == "udp" {
+        &["/proc/net/udp", "/proc/net/udp6"]
+    } else {
+        &["/proc/net/tcp", "/proc/net/tcp6"]
+    };
+    let inode = files
+        .iter()
+        .find_map(|f| listening_inode(&fs::read_to_string(f).unwrap_or_default(), proto, port))?;
     let (pid, command) = owner(inode).map_or((None, None), |(p, c)| (Some(p), Some(c)));
     Some(Listener { inode, pid, command })
 }
@@ -48,7 +54,8 @@ fn owner(inode: u64) -> Option<(u32, String)> {
     for proc_entry in fs::read_dir("/proc").ok()?.flatten() {
         let Ok(pid) = proc_entry.file_name().to_string_lossy().parse::<u32>() else { continue };
         let Ok(fds) = fs::read_dir(proc_entry.path().join("fd")) else { continue };
-        let holds = fds.flatten().any(|fd| fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy() == target));
+        let holds =
+            fds.flatten().any(|fd| fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy() == target));
         if holds {
             let comm = fs::read_to_string(proc_entry.path().join("comm")).unwrap_or_default();
             return Some((pid, comm.trim().to_string()));

@@ -51,8 +51,7 @@ async fn load_and_print_topology() {
             // A lab broken on purpose (DNT_BROKEN_LAB=1) is printed, not judged.
             if c.is_running() && e.ip.is_some() && std::env::var_os("DNT_BROKEN_LAB").is_none() {
                 let link = e.link.as_ref().expect("running endpoint has an interface");
-                let veth =
-                    t.link_by_index(link.host_veth_ifindex.expect("host veth found")).unwrap();
+                let veth = t.link_by_index(link.host_veth_ifindex.expect("host veth found")).unwrap();
                 let bridge = t.bridge_link(t.network(&e.network).unwrap()).expect("bridge exists");
                 assert_eq!(veth.master, Some(bridge.index), "veth is a port of the bridge");
                 assert_eq!(veth.port_state, Some(PortState::Forwarding));
@@ -89,12 +88,10 @@ async fn load_and_print_topology() {
     let names: Vec<String> = t.docker.containers.iter().map(|c| c.name.clone()).collect();
     for from in names.iter().chain(std::iter::once(&"host".to_string())) {
         for to in &names {
-            let (f, g) =
-                (EndpointArg::parse_source(from).unwrap(), EndpointArg::parse(to).unwrap());
+            let (f, g) = (EndpointArg::parse_source(from).unwrap(), EndpointArg::parse(to).unwrap());
             match resolve_pair(&t, &f, &g).await {
                 Ok((s, d)) => {
-                    let route = if s.issue.is_none() && d.issue.is_none() && !d.ip.is_unspecified()
-                    {
+                    let route = if s.issue.is_none() && d.issue.is_none() && !d.ip.is_unspecified() {
                         let ns = s.netns.as_ref().and_then(|n| match n {
                             NetnsRef::Path(p) => Some(p.clone()),
                             NetnsRef::Host => None,
@@ -129,11 +126,8 @@ async fn load_and_print_topology() {
         }
     }
     // pid: of a container is that container; netns: of a foreign namespace is read there.
-    if let Some(db) = t
-        .docker
-        .containers
-        .iter()
-        .find(|c| c.is_running() && c.endpoints.iter().any(|e| e.ip.is_some()))
+    if let Some(db) =
+        t.docker.containers.iter().find(|c| c.is_running() && c.endpoints.iter().any(|e| e.ip.is_some()))
     {
         let from = EndpointArg::parse(&format!("pid:{}", db.pid.unwrap())).unwrap();
         let (s, d) = resolve_pair(&t, &from, &EndpointArg::parse("host").unwrap()).await.unwrap();

@@ -36,9 +36,7 @@ pub use ipv4net::Ipv4Net;
 pub use links::{Link, PortState, dump_links};
 pub use netns::{current_netns_inode, netns_inode, run_in_netns, run_in_netns_async};
 pub use network::{DockerNetwork, GatewaySource, Subnet};
-pub use resolve::{
-    ContainerRef, EndpointIssue, EndpointKind, NetnsRef, ResolvedEndpoint, resolve_pair,
-};
+pub use resolve::{ContainerRef, EndpointIssue, EndpointKind, NetnsRef, ResolvedEndpoint, resolve_pair};
 pub use route_lookup::{FoundRoute, RouteLookup, route_get, route_get_in};
 pub use routes::{Route, RouteKind, dump_routes};
 pub use sysctl::Sysctls;

@@ -103,12 +103,7 @@ impl DockerNetwork {
 /// The Linux bridge of a bridge-driver network: the `com.docker.network.bridge.name` option,
 /// else docker0 for the default network `bridge`, else `br-` and the first 12 hex digits of
 /// the ID. None for other drivers.
-pub fn bridge_name(
-    name: &str,
-    id: &str,
-    driver: &str,
-    options: &HashMap<String, String>,
-) -> Option<String> {
+pub fn bridge_name(name: &str, id: &str, driver: &str, options: &HashMap<String, String>) -> Option<String> {
     if driver != "bridge" {
         return None;
     }

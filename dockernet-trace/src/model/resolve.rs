@@ -9,8 +9,8 @@ use std::{
 use serde::{Serialize, Serializer};
 
 use super::{
-    Container, Endpoint, EndpointArg, EndpointSpec, HostNet, Ipv4Net, ModelError, NetworkMode,
-    Topology, netns,
+    Container, Endpoint, EndpointArg, EndpointSpec, HostNet, Ipv4Net, ModelError, NetworkMode, Topology,
+    netns,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -141,17 +141,10 @@ async fn identify<'a>(topo: &'a Topology, arg: &EndpointArg) -> Result<Identity<
             Err(e) => Err(e),
         },
         EndpointSpec::Netns(name) => {
-            namespace(
-                topo,
-                EndpointKind::Netns,
-                format!("netns:{name}"),
-                netns::named_netns_path(name),
-            )
-            .await
+            namespace(topo, EndpointKind::Netns, format!("netns:{name}"), netns::named_netns_path(name)).await
         }
         EndpointSpec::Pid(pid) => {
-            namespace(topo, EndpointKind::Pid, format!("pid:{pid}"), netns::pid_netns_path(*pid))
-                .await
+            namespace(topo, EndpointKind::Pid, format!("pid:{pid}"), netns::pid_netns_path(*pid)).await
         }
     }
 }
@@ -203,11 +196,9 @@ fn resolve_target(
         Identity::Host => {
             // The host's main address; a lab host without default route is reached on the
             // source container's gateway, which is the bridge's address on the host.
-            let gateway = peer_container
-                .and_then(|c| pick_endpoint(topo, c, None, None))
-                .and_then(|e| e.gateway);
-            let ip =
-                topo.host.default_route_ipv4().or(gateway).or_else(|| topo.host.primary_ipv4());
+            let gateway =
+                peer_container.and_then(|c| pick_endpoint(topo, c, None, None)).and_then(|e| e.gateway);
+            let ip = topo.host.default_route_ipv4().or(gateway).or_else(|| topo.host.primary_ipv4());
             let ip = ip.ok_or_else(|| ModelError::NoAddress { what: "the Docker host".into() })?;
             Ok(plain(EndpointKind::Host, "host", ip, Some(NetnsRef::Host), port))
         }
@@ -237,21 +228,13 @@ fn resolve_side(
 ) -> Result<ResolvedEndpoint, ModelError> {
     match id {
         Identity::Host => {
-            let ip =
-                peer_ip.and_then(|p| topo.host.source_for(p)).or_else(|| topo.host.primary_ipv4());
+            let ip = peer_ip.and_then(|p| topo.host.source_for(p)).or_else(|| topo.host.primary_ipv4());
             let ip = ip.ok_or_else(|| ModelError::NoAddress { what: "the Docker host".into() })?;
             Ok(plain(EndpointKind::Host, "host", ip, Some(NetnsRef::Host), port))
         }
-        Identity::Container(c) => Ok(container_side(
-            topo,
-            c,
-            EndpointKind::Container,
-            &c.name,
-            None,
-            port,
-            peer_container,
-            peer_ip,
-        )),
+        Identity::Container(c) => {
+            Ok(container_side(topo, c, EndpointKind::Container, &c.name, None, port, peer_container, peer_ip))
+        }
         Identity::Address { ip, label } => Ok(address_side(topo, *ip, label, port, is_source)),
         Identity::Namespace { kind, label, path, container: Some(c), .. } => {
             let ns = Some(NetnsRef::Path(path.clone()));
@@ -298,8 +281,7 @@ fn container_side(
         NetworkMode::Host => {
             r.issue = Some(EndpointIssue::HostNetwork);
             r.netns = Some(NetnsRef::Host);
-            let ip =
-                peer_ip.and_then(|p| topo.host.source_for(p)).or_else(|| topo.host.primary_ipv4());
+            let ip = peer_ip.and_then(|p| topo.host.source_for(p)).or_else(|| topo.host.primary_ipv4());
             r.ip = ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
         }
         NetworkMode::None => r.issue = Some(EndpointIssue::NoNetwork),
@@ -362,16 +344,7 @@ fn plain(
     netns: Option<NetnsRef>,
     port: Option<u16>,
 ) -> ResolvedEndpoint {
-    ResolvedEndpoint {
-        kind,
-        name: name.into(),
-        ip,
-        netns,
-        port,
-        container: None,
-        network: None,
-        issue: None,
-    }
+    ResolvedEndpoint { kind, name: name.into(), ip, netns, port, container: None, network: None, issue: None }
 }
 
 fn container_of<'a>(id: &Identity<'a>) -> Option<&'a Container> {

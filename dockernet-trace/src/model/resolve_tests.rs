@@ -114,10 +114,7 @@ async fn host_target_is_the_default_route_address_or_the_gateway() {
 async fn host_source_uses_the_route_to_the_target() {
     let (s, d) = pair(&lab(true), "host", "db").await;
     assert_eq!(d.ip, ip("172.17.0.2"), "db's first network");
-    assert_eq!(
-        (s.kind, s.ip, s.netns),
-        (EndpointKind::Host, ip("172.17.0.1"), Some(NetnsRef::Host))
-    );
+    assert_eq!((s.kind, s.ip, s.netns), (EndpointKind::Host, ip("172.17.0.1"), Some(NetnsRef::Host)));
 }
 
 #[tokio::test]

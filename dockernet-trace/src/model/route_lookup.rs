@@ -121,11 +121,7 @@ mod tests {
 
     #[test]
     fn builds_the_ip_route_get_request() {
-        let m = lookup_message(
-            "172.18.0.2".parse().unwrap(),
-            Some("172.17.0.2".parse().unwrap()),
-            Some(9),
-        );
+        let m = lookup_message("172.18.0.2".parse().unwrap(), Some("172.17.0.2".parse().unwrap()), Some(9));
         assert_eq!(m.header.destination_prefix_length, 32);
         assert_eq!(m.header.source_prefix_length, 32);
         assert!(m.attributes.contains(&RouteAttribute::Iif(9)));

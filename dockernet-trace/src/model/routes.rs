@@ -143,8 +143,7 @@ pub async fn dump_routes(handle: &Handle) -> Result<Vec<Route>, ModelError> {
 /// The routes of `table` whose destination contains `ip`, most specific first (then lowest
 /// metric): the first one is the route the kernel uses, unless it is linkdown.
 pub fn routes_covering(routes: &[Route], table: u32, ip: Ipv4Addr) -> Vec<&Route> {
-    let mut hits: Vec<&Route> =
-        routes.iter().filter(|r| r.table == table && r.dst.contains(ip)).collect();
+    let mut hits: Vec<&Route> = routes.iter().filter(|r| r.table == table && r.dst.contains(ip)).collect();
     hits.sort_by_key(|r| (std::cmp::Reverse(r.dst.prefix()), r.linkdown, r.metric));
     hits
 }

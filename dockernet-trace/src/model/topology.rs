@@ -5,8 +5,8 @@ use std::net::Ipv4Addr;
 use serde::Serialize;
 
 use super::{
-    Address, Container, DockerEngine, DockerNetwork, DockerState, Endpoint, HostNet, Link,
-    ModelError, NetworkMode, Route, netns, veth,
+    Address, Container, DockerEngine, DockerNetwork, DockerState, Endpoint, HostNet, Link, ModelError,
+    NetworkMode, Route, netns, veth,
 };
 
 #[derive(Clone, Debug, Serialize)]
@@ -146,23 +146,15 @@ impl Topology {
 }
 
 /// Looks a container up the way the docker CLI does: full ID, then name, then unique ID prefix.
-pub fn find_container<'a>(
-    containers: &'a [Container],
-    key: &str,
-) -> Result<&'a Container, ModelError> {
+pub fn find_container<'a>(containers: &'a [Container], key: &str) -> Result<&'a Container, ModelError> {
     let key = key.trim_start_matches('/');
-    let exact = containers
-        .iter()
-        .find(|c| c.id == key)
-        .or_else(|| containers.iter().find(|c| c.name == key));
+    let exact = containers.iter().find(|c| c.id == key).or_else(|| containers.iter().find(|c| c.name == key));
     if let Some(c) = exact {
         return Ok(c);
     }
     let is_hex = !key.is_empty() && key.chars().all(|ch| ch.is_ascii_hexdigit());
-    let hits: Vec<&Container> = containers
-        .iter()
-        .filter(|c| is_hex && c.id.starts_with(&key.to_ascii_lowercase()))
-        .collect();
+    let hits: Vec<&Container> =
+        containers.iter().filter(|c| is_hex && c.id.starts_with(&key.to_ascii_lowercase())).collect();
     match hits.as_slice() {
         [one] => Ok(one),
         [] => Err(ModelError::UnknownContainer { name: key.to_string() }),
@@ -201,7 +193,12 @@ pub(crate) mod tests {
                 gateway: Some(subnet.parse::<crate::model::Ipv4Net>().unwrap().first_host()),
                 gateway_source: crate::model::GatewaySource::Ipam,
             }],
-            bridge: Some(format!("br-{}", &id[..id.len().min(12)])),
+            // As Docker names them: docker0 for the default network.
+            bridge: Some(if name == "bridge" {
+                "docker0".into()
+            } else {
+                format!("br-{}", &id[..id.len().min(12)])
+            }),
             masquerade: true,
             icc: true,
             internal: false,

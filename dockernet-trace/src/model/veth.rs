@@ -10,8 +10,7 @@ use std::{
 };
 
 use super::{
-    Address, Container, DockerState, EndpointLink, HostNet, Link, dump_addresses, dump_links,
-    netlink, netns,
+    Address, Container, DockerState, EndpointLink, HostNet, Link, dump_addresses, dump_links, netlink, netns,
 };
 use crate::model::container::Endpoint;
 
@@ -59,9 +58,7 @@ pub async fn attach_links(state: &mut DockerState, host: &HostNet) {
             let view = match NamespaceLinks::read(path).await {
                 Ok(v) => Some(v),
                 Err(e) => {
-                    state
-                        .notes
-                        .push(format!("cannot read the interfaces of container {}: {e}", c.name));
+                    state.notes.push(format!("cannot read the interfaces of container {}: {e}", c.name));
                     None
                 }
             };
@@ -72,12 +69,7 @@ pub async fn attach_links(state: &mut DockerState, host: &HostNet) {
     }
 }
 
-fn attach_container(
-    c: &mut Container,
-    view: &NamespaceLinks,
-    host: &HostNet,
-    notes: &mut Vec<String>,
-) {
+fn attach_container(c: &mut Container, view: &NamespaceLinks, host: &HostNet, notes: &mut Vec<String>) {
     for e in &mut c.endpoints {
         e.link = endpoint_link(e, view, host);
         match &e.link {
@@ -158,9 +150,7 @@ mod tests {
 
     #[test]
     fn finds_interface_by_ip_and_host_veth() {
-        let l =
-            endpoint_link(&endpoint(Some("172.30.0.2"), None), &container_side(), &host_side(5))
-                .unwrap();
+        let l = endpoint_link(&endpoint(Some("172.30.0.2"), None), &container_side(), &host_side(5)).unwrap();
         assert_eq!((l.ifname.as_str(), l.ifindex, l.peer_ifindex), ("eth0", 5, Some(6)));
         assert_eq!((l.host_veth.as_deref(), l.host_veth_ifindex), (Some("veth53d4394"), Some(6)));
     }

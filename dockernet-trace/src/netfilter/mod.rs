@@ -17,8 +17,7 @@ pub mod snapshot;
 pub use counters::{CounterDelta, diff, dropped_exactly};
 pub use iptables::{parse_ip6tables_save, parse_iptables_save};
 pub use matches::{
-    AddrMatch, AddrTypeMatch, Cidr, CtStateMatch, Field, IfaceMatch, Matches, PortMatch,
-    ProtoMatch, Target,
+    AddrMatch, AddrTypeMatch, Cidr, CtStateMatch, Field, IfaceMatch, Matches, PortMatch, ProtoMatch, Target,
 };
 pub use model::{Chain, Counter, Family, Rule, RuleRef, Ruleset, Source, Table, Verdict};
 pub use nft::parse_nft_json;

@@ -248,9 +248,8 @@ impl Ruleset {
 
     /// The nft rule with this handle in table `family table` (handles are unique per table).
     pub fn find_handle(&self, family: &Family, table: &str, handle: u64) -> Option<RuleRef<'_>> {
-        self.rules().find(|r| {
-            r.table.family == *family && r.table.name == table && r.rule.handle == Some(handle)
-        })
+        self.rules()
+            .find(|r| r.table.family == *family && r.table.name == table && r.rule.handle == Some(handle))
     }
 }
 

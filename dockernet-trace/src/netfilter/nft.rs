@@ -13,8 +13,7 @@ mod render;
 
 /// Parses the JSON of `nft -j list ruleset` (schema 1, nft 0.9.3 and later).
 pub fn parse_nft_json(json: &str) -> Result<Vec<Table>, NetfilterError> {
-    let doc: Value =
-        serde_json::from_str(json).map_err(|e| NetfilterError::NftJson(e.to_string()))?;
+    let doc: Value = serde_json::from_str(json).map_err(|e| NetfilterError::NftJson(e.to_string()))?;
     let items = doc
         .get("nftables")
         .and_then(Value::as_array)
@@ -30,16 +29,14 @@ pub fn parse_nft_json(json: &str) -> Result<Vec<Table>, NetfilterError> {
                 table_entry(&mut tables, family, name);
             }
             "chain" => {
-                let t =
-                    table_entry(&mut tables, str_field(body, "family"), str_field(body, "table"));
+                let t = table_entry(&mut tables, str_field(body, "family"), str_field(body, "table"));
                 let name = str_field(body, "name");
                 if t.chain(name).is_none() {
                     t.chains.push(parse_chain(body));
                 }
             }
             "rule" => {
-                let t =
-                    table_entry(&mut tables, str_field(body, "family"), str_field(body, "table"));
+                let t = table_entry(&mut tables, str_field(body, "family"), str_field(body, "table"));
                 let chain = str_field(body, "chain");
                 let rule = parse_rule(body);
                 if t.chain(chain).is_none() {

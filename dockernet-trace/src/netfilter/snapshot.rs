@@ -45,8 +45,7 @@ impl Runner for System {
     fn run(&self, program: &str, args: &[&str]) -> Outcome {
         let mut last = Outcome::NotFound;
         for dir in ["", "/usr/sbin/", "/sbin/"] {
-            let out =
-                Command::new(format!("{dir}{program}")).args(args).env("LC_ALL", "C").output();
+            let out = Command::new(format!("{dir}{program}")).args(args).env("LC_ALL", "C").output();
             last = match out {
                 Err(e) if e.kind() == ErrorKind::NotFound => continue,
                 Err(e) => Outcome::Failed(e.to_string()),
@@ -193,15 +192,10 @@ pub fn looks_like_iptables_nft(t: &Table) -> bool {
     if !matches!(t.family, Family::Ip | Family::Ip6) || !XTABLES_NAMES.contains(&t.name.as_str()) {
         return false;
     }
-    let has_xt = t
-        .chains
-        .iter()
-        .flat_map(|c| &c.rules)
-        .any(|r| r.matches.other.iter().any(|o| o.starts_with("xt ")));
+    let has_xt =
+        t.chains.iter().flat_map(|c| &c.rules).any(|r| r.matches.other.iter().any(|o| o.starts_with("xt ")));
     let base: Vec<_> = t.chains.iter().filter(|c| c.is_base()).collect();
     let iptables_names = !base.is_empty()
-        && base
-            .iter()
-            .all(|c| c.hook.as_deref().map(str::to_ascii_uppercase) == Some(c.name.clone()));
+        && base.iter().all(|c| c.hook.as_deref().map(str::to_ascii_uppercase) == Some(c.name.clone()));
     has_xt || iptables_names
 }

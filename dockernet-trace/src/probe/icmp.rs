@@ -54,10 +54,8 @@ fn classify(pkt: &[u8], id: u16) -> Option<Answer> {
             let quoted = icmp.get(8..)?;
             let qihl = usize::from(*quoted.first()? & 0x0f) * 4;
             let q = quoted.get(qihl..)?;
-            (*q.first()? == 8 && q.get(4..6)? == id.to_be_bytes()).then(|| Answer::Unreachable {
-                errno: 0,
-                error: format!("ICMP type {kind} code {code}"),
-            })
+            (*q.first()? == 8 && q.get(4..6)? == id.to_be_bytes())
+                .then(|| Answer::Unreachable { errno: 0, error: format!("ICMP type {kind} code {code}") })
         }
         _ => None,
     }
@@ -74,10 +72,8 @@ fn echo_request(id: u16, seq: u16) -> Vec<u8> {
 }
 
 fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = data
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum();
+    let mut sum: u32 =
+        data.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))).sum();
     while sum >> 16 != 0 {
         sum = (sum & 0xffff) + (sum >> 16);
     }

@@ -106,7 +106,8 @@ pub fn port_base(count: u16) -> u16 {
         .map(|d| d.subsec_nanos() ^ std::process::id())
         .unwrap_or(7);
     // Prefer ports above the ephemeral range, else below it.
-    let (start, span) = if hi < 65000 { (hi + 1, 65000 - hi) } else { (20000, lo.saturating_sub(20000).max(1000)) };
+    let (start, span) =
+        if hi < 65000 { (hi + 1, 65000 - hi) } else { (20000, lo.saturating_sub(20000).max(1000)) };
     let span = u32::from(span.saturating_sub(count).max(1));
     start + (seed % span) as u16
 }

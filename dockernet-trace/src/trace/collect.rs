@@ -56,7 +56,11 @@ fn decisive(e: &KernelEvent, ports: &ProbePorts, index: u16) -> bool {
     ours && matches!(e.hook, Hook::KfreeSkb | Hook::IcmpSend | Hook::TcpSendReset)
 }
 
-pub async fn run(plan: &ProbePlan, reader: &mut EventReader, reasons: &DropReasons) -> Result<Collected, ModelError> {
+pub async fn run(
+    plan: &ProbePlan,
+    reader: &mut EventReader,
+    reasons: &DropReasons,
+) -> Result<Collected, ModelError> {
     let mut events = Vec::new();
     let mut probes = Vec::new();
     for index in 0..plan.ports.count {

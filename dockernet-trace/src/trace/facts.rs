@@ -119,13 +119,15 @@ impl Facts {
                     oif: e.place.ifname.clone(),
                     gateway: (!gateway.is_unspecified()).then_some(*gateway),
                 }),
-                (Detail::IcmpError { icmp_type, icmp_code }, Some(tuple), Some(_)) => f.answers.push(Answered {
-                    kind: "icmp",
-                    netns,
-                    iface,
-                    icmp: Some((*icmp_type, *icmp_code)),
-                    tuple,
-                }),
+                (Detail::IcmpError { icmp_type, icmp_code }, Some(tuple), Some(_)) => {
+                    f.answers.push(Answered {
+                        kind: "icmp",
+                        netns,
+                        iface,
+                        icmp: Some((*icmp_type, *icmp_code)),
+                        tuple,
+                    })
+                }
                 (Detail::Reset { .. }, Some(tuple), Some(_)) => {
                     f.answers.push(Answered { kind: "reset", netns, iface, icmp: None, tuple })
                 }

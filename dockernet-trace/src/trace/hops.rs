@@ -81,7 +81,13 @@ pub struct Hop {
 fn is_sighting(h: Hook) -> bool {
     matches!(
         h,
-        Hook::TcIngress | Hook::TcEgress | Hook::NetifReceive | Hook::NetDevXmit | Hook::KfreeSkb | Hook::BrForward | Hook::BrPassUp
+        Hook::TcIngress
+            | Hook::TcEgress
+            | Hook::NetifReceive
+            | Hook::NetDevXmit
+            | Hook::KfreeSkb
+            | Hook::BrForward
+            | Hook::BrPassUp
     )
 }
 
@@ -159,13 +165,29 @@ mod tests {
     use super::*;
     use crate::ebpf::events::Place;
 
-    fn ev(t: u64, hook: Hook, ifname: &str, netns: u32, src: &str, sport: u16, dst: &str, dport: u16, flags: u8) -> KernelEvent {
+    fn ev(
+        t: u64,
+        hook: Hook,
+        ifname: &str,
+        netns: u32,
+        src: &str,
+        sport: u16,
+        dst: &str,
+        dport: u16,
+        flags: u8,
+    ) -> KernelEvent {
         KernelEvent {
             t_ns: t,
             hook,
             skb: 1,
             place: Place { ifindex: 7, ifname: ifname.into(), netns },
-            tuple: Some(Tuple { proto: Proto::Tcp, src: src.parse().unwrap(), sport, dst: dst.parse().unwrap(), dport }),
+            tuple: Some(Tuple {
+                proto: Proto::Tcp,
+                src: src.parse().unwrap(),
+                sport,
+                dst: dst.parse().unwrap(),
+                dport,
+            }),
             detail: if hook == Hook::KfreeSkb {
                 Detail::Drop { reason: "NETFILTER_DROP".into(), location: 0 }
             } else {
@@ -204,7 +226,13 @@ mod tests {
     #[test]
     fn answers_travel_backwards() {
         let ports = ProbePorts { proto: Proto::Tcp, base: 40000, count: 1 };
-        let t = Tuple { proto: Proto::Tcp, src: "172.18.0.2".parse().unwrap(), sport: 3306, dst: "172.17.0.2".parse().unwrap(), dport: 40000 };
+        let t = Tuple {
+            proto: Proto::Tcp,
+            src: "172.18.0.2".parse().unwrap(),
+            sport: 3306,
+            dst: "172.17.0.2".parse().unwrap(),
+            dport: 40000,
+        };
         assert_eq!(ports.locate(&t), Some((0, false)));
         assert_eq!(tcp_flags(0x12), "SYN-ACK");
     }

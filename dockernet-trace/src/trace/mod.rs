@@ -81,17 +81,18 @@ fn check_endpoints(from: &ResolvedEndpoint, to: &ResolvedEndpoint) -> Result<()>
 pub async fn run(args: &TraceArgs) -> Result<u8> {
     let started = Instant::now();
     let from_arg = EndpointArg::parse_source(args.from.as_deref().unwrap_or_default())?;
-    let to_arg = EndpointArg::parse_target(args.to.as_deref().unwrap_or_default(), args.proto == Proto::Icmp)?;
+    let to_arg =
+        EndpointArg::parse_target(args.to.as_deref().unwrap_or_default(), args.proto == Proto::Icmp)?;
     if args.proto != Proto::Icmp && to_arg.port.is_none() {
         return Err(Error::Usage(format!(
             "--to {} needs a port for {:?} (e.g. {}:3306), or use --proto icmp",
-            to_arg.input,
-            args.proto,
-            to_arg.input
+            to_arg.input, args.proto, to_arg.input
         )));
     }
     require_privileges()?;
-    let spinner = ProgressBar::new_spinner().with_style(ProgressStyle::with_template("{spinner} {msg}").unwrap_or(ProgressStyle::default_spinner()));
+    let spinner = ProgressBar::new_spinner().with_style(
+        ProgressStyle::with_template("{spinner} {msg}").unwrap_or(ProgressStyle::default_spinner()),
+    );
     spinner.enable_steady_tick(std::time::Duration::from_millis(100));
     spinner.set_message("reading Docker and the kernel's view of the network");
 
@@ -123,7 +124,11 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
             log::warn!("tc on {iface}: {e}");
         }
     }
-    let ports = ProbePorts { proto: wire(args.proto), base: crate::probe::port_base(args.count as u16), count: args.count as u16 };
+    let ports = ProbePorts {
+        proto: wire(args.proto),
+        base: crate::probe::port_base(args.count as u16),
+        count: args.count as u16,
+    };
     let mut cfg = session.config();
     cfg.mode = MODE_PROBE;
     cfg.probe_proto = wire(args.proto).number();
@@ -140,7 +145,14 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
     phase("rules before");
 
     spinner.set_message(format!("probing {} → {}", from.name, args.to.as_deref().unwrap_or_default()));
-    let probe_plan = ProbePlan { netns: plan.send_from.clone(), proto: args.proto, dst: plan.dst, dport: plan.dport, ports, timeout: args.timeout };
+    let probe_plan = ProbePlan {
+        netns: plan.send_from.clone(),
+        proto: args.proto,
+        dst: plan.dst,
+        dport: plan.dport,
+        ports,
+        timeout: args.timeout,
+    };
     let nft = if args.allow_system_changes {
         let name = match args.proto {
             Proto::Tcp => "tcp",
@@ -171,7 +183,10 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
     // Counters only matter when netfilter dropped a probe; reading the rules again costs
     // a few hundred milliseconds of iptables-save.
     let after = if facts.netfilter_drops() > 0 || !facts.nftrace.is_empty() {
-        tokio::task::spawn_blocking(netfilter::snapshot).await.map_err(|e| Error::Usage(e.to_string()))?.unwrap_or_default()
+        tokio::task::spawn_blocking(netfilter::snapshot)
+            .await
+            .map_err(|e| Error::Usage(e.to_string()))?
+            .unwrap_or_default()
     } else {
         before.clone()
     };
@@ -199,16 +214,22 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
     let mut notes = notes;
     notes.extend(topology.docker.notes.iter().cloned());
     if let Some(EndpointIssue::HostNetwork) = &from.issue {
-        notes.push(format!("{} uses the host's network namespace: its packets take the host's path", from.name));
+        notes.push(format!(
+            "{} uses the host's network namespace: its packets take the host's path",
+            from.name
+        ));
     }
     let report = TraceReport {
         schema: 1,
         from: EndpointJson::of(&from, None),
-        to: EndpointJson::of(&to, Some(match args.proto {
-            Proto::Tcp => "tcp",
-            Proto::Udp => "udp",
-            Proto::Icmp => "icmp",
-        })),
+        to: EndpointJson::of(
+            &to,
+            Some(match args.proto {
+                Proto::Tcp => "tcp",
+                Proto::Udp => "udp",
+                Proto::Icmp => "icmp",
+            }),
+        ),
         reachable,
         verdict,
         hops,

@@ -133,7 +133,13 @@ pub fn parse_line(line: &str) -> Option<Step> {
     let what = words.next()?;
     if let Some(rule) = what.strip_prefix("rule ") {
         let (text, verdict) = rule.rsplit_once(" (verdict ")?;
-        return Some(Step { family, table, chain, rule: Some(text.to_string()), verdict: verdict.trim_end_matches(')').to_string() });
+        return Some(Step {
+            family,
+            table,
+            chain,
+            rule: Some(text.to_string()),
+            verdict: verdict.trim_end_matches(')').to_string(),
+        });
     }
     let verdict = what.strip_prefix("policy ")?;
     Some(Step { family, table, chain, rule: None, verdict: verdict.trim().to_string() })
@@ -146,12 +152,18 @@ mod tests {
     #[test]
     fn parses_rule_policy_and_packet_lines() {
         let s = parse_line(r#"trace id 8bd4c5a1 ip filter DOCKER-ISOLATION-STAGE-2 rule oifname "br-e0e1" counter packets 3 bytes 180 drop (verdict drop)"#).unwrap();
-        assert_eq!((s.family.as_str(), s.table.as_str(), s.chain.as_str()), ("ip", "filter", "DOCKER-ISOLATION-STAGE-2"));
+        assert_eq!(
+            (s.family.as_str(), s.table.as_str(), s.chain.as_str()),
+            ("ip", "filter", "DOCKER-ISOLATION-STAGE-2")
+        );
         assert_eq!(s.rule.as_deref(), Some(r#"oifname "br-e0e1" counter packets 3 bytes 180 drop"#));
         assert_eq!(s.verdict, "drop");
         let p = parse_line("trace id 8bd4c5a1 ip filter FORWARD policy drop").unwrap();
         assert_eq!((p.rule, p.verdict.as_str()), (None, "drop"));
-        assert!(parse_line(r#"trace id 8bd4c5a1 ip filter FORWARD packet: iif "docker0" ip saddr 1.2.3.4"#).is_none());
+        assert!(
+            parse_line(r#"trace id 8bd4c5a1 ip filter FORWARD packet: iif "docker0" ip saddr 1.2.3.4"#)
+                .is_none()
+        );
         let j = parse_line("trace id 1 ip filter FORWARD rule counter packets 3 bytes 180 jump DOCKER-USER (verdict jump DOCKER-USER)").unwrap();
         assert_eq!(j.verdict, "jump DOCKER-USER");
     }

@@ -1,12 +1,7 @@
 //! The expected path of a trace, from the model: where the probe leaves from, which of the
 //! host's interfaces it should cross (tc programs go there), the addresses it involves
 //! (for the hooks that see no ports), and what Docker promised about it (DNAT, networks).
-use std::{
-    collections::HashMap,
-    net::Ipv4Addr,
-    os::unix::fs::MetadataExt,
-    path::PathBuf,
-};
+use std::{collections::HashMap, net::Ipv4Addr, os::unix::fs::MetadataExt, path::PathBuf};
 
 use dockernet_trace_common::PROBE_ADDRS;
 use serde::Serialize;
@@ -102,7 +97,9 @@ impl Plan {
             if let Some(v) = e.link.as_ref().and_then(|l| l.host_veth.clone()) {
                 push(&mut self.tc_ifaces, v);
             }
-            if let Some(b) = t.network(&e.network).and_then(|n| n.bridge.clone()).filter(|b| t.link_by_name(b).is_some()) {
+            if let Some(b) =
+                t.network(&e.network).and_then(|n| n.bridge.clone()).filter(|b| t.link_by_name(b).is_some())
+            {
                 push(&mut self.tc_ifaces, b);
             }
             if let Some(g) = e.gateway.filter(|_| chosen) {
@@ -122,7 +119,12 @@ impl Plan {
             let Some(p) = c.ports.iter().find(|p| p.host_port == port && p.proto == proto) else { continue };
             let Some(e) = t.endpoints_of(c).iter().find(|e| e.ip.is_some()) else { continue };
             let ip = e.ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
-            self.dnat = Some(Dnat { container: c.name.clone(), network: e.network.clone(), ip, port: p.container_port });
+            self.dnat = Some(Dnat {
+                container: c.name.clone(),
+                network: e.network.clone(),
+                ip,
+                port: p.container_port,
+            });
             push(&mut self.probe_addrs, ip);
             self.add_container(t, c, Some(&e.network));
             return;
@@ -163,7 +165,8 @@ pub fn places(t: &Topology) -> Places {
     let mut netns = HashMap::new();
     for c in &t.docker.containers {
         if let Some(inode) = c.netns_inode.and_then(|i| u32::try_from(i).ok()) {
-            let owner = t.container_by_netns_inode(inode.into()).map(|o| o.name.clone()).unwrap_or(c.name.clone());
+            let owner =
+                t.container_by_netns_inode(inode.into()).map(|o| o.name.clone()).unwrap_or(c.name.clone());
             netns.entry(inode).or_insert(format!("container:{owner}"));
         }
     }

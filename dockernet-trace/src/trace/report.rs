@@ -27,7 +27,10 @@ pub struct EndpointJson {
 impl EndpointJson {
     pub fn of(e: &ResolvedEndpoint, proto: Option<&str>) -> Self {
         Self {
-            kind: serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            kind: serde_json::to_value(e.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
             name: e.name.clone(),
             ip: e.ip.to_string(),
             netns: e.netns.as_ref().map(|n| n.to_string()),
@@ -57,11 +60,15 @@ impl TraceReport {
     /// all missing together, in one line.
     pub fn notes_from(hooks: &[HookStatus]) -> Vec<String> {
         let missing = hooks.iter().filter(|h| !h.attached);
-        let (enrich, other): (Vec<&HookStatus>, Vec<&HookStatus>) = missing.partition(|h| h.hook.contains('('));
-        let mut notes: Vec<String> =
-            other.iter().map(|h| format!("{} not attached: {}", h.hook, h.note.clone().unwrap_or_default())).collect();
+        let (enrich, other): (Vec<&HookStatus>, Vec<&HookStatus>) =
+            missing.partition(|h| h.hook.contains('('));
+        let mut notes: Vec<String> = other
+            .iter()
+            .map(|h| format!("{} not attached: {}", h.hook, h.note.clone().unwrap_or_default()))
+            .collect();
         if let Some(first) = enrich.first() {
-            let names: Vec<&str> = enrich.iter().map(|h| h.hook.split(" (").next().unwrap_or(h.hook)).collect();
+            let names: Vec<&str> =
+                enrich.iter().map(|h| h.hook.split(" (").next().unwrap_or(h.hook)).collect();
             notes.push(format!(
                 "kprobe/fentry enrichment unavailable here ({}): {}",
                 first.note.clone().unwrap_or_default(),
@@ -117,15 +124,28 @@ pub fn text(r: &TraceReport) -> String {
     let mut shown: Vec<Vec<(String, String, &str)>> = Vec::new();
     for p in &r.probes {
         let hops: Vec<&Hop> = r.hops.iter().filter(|h| h.probe == p.index).collect();
-        let shape: Vec<(String, String, &str)> = hops.iter().map(|h| (h.netns.clone(), h.iface.clone(), h.hook)).collect();
-        let answer = serde_json::to_value(&p.answer).ok().and_then(|v| v["answer"].as_str().map(|s| s.replace('_', " "))).unwrap_or_default();
+        let shape: Vec<(String, String, &str)> =
+            hops.iter().map(|h| (h.netns.clone(), h.iface.clone(), h.hook)).collect();
+        let answer = serde_json::to_value(&p.answer)
+            .ok()
+            .and_then(|v| v["answer"].as_str().map(|s| s.replace('_', " ")))
+            .unwrap_or_default();
         if shown.contains(&shape) && !shape.is_empty() {
-            let _ = writeln!(out, "{}", paint(DIM, format!("probe {}: same path ({answer}, {:.1} ms)", p.index + 1, p.elapsed_ms)));
+            let _ = writeln!(
+                out,
+                "{}",
+                paint(DIM, format!("probe {}: same path ({answer}, {:.1} ms)", p.index + 1, p.elapsed_ms))
+            );
             continue;
         }
-        let _ = writeln!(out, "\n{}", paint(BOLD, format!("probe {}: {answer} after {:.1} ms", p.index + 1, p.elapsed_ms)));
+        let _ = writeln!(
+            out,
+            "\n{}",
+            paint(BOLD, format!("probe {}: {answer} after {:.1} ms", p.index + 1, p.elapsed_ms))
+        );
         if hops.is_empty() {
-            let _ = writeln!(out, "  {}", paint(WARN, "the kernel saw no packet of this probe on any interface"));
+            let _ =
+                writeln!(out, "  {}", paint(WARN, "the kernel saw no packet of this probe on any interface"));
         }
         probe_hops(&mut out, &hops);
         shown.push(shape);
@@ -134,7 +154,10 @@ pub fn text(r: &TraceReport) -> String {
     let (mark, style) = if v.cause == Cause::Ok { ("✓", OK) } else { ("✗", BAD) };
     let _ = writeln!(out, "\n{} {}: {}", paint(style, mark), paint(style, v.cause), v.summary);
     let l = &v.location;
-    let place: Vec<String> = [l.netns.clone(), l.iface.clone(), l.function.clone(), l.drop_reason.clone()].into_iter().flatten().collect();
+    let place: Vec<String> = [l.netns.clone(), l.iface.clone(), l.function.clone(), l.drop_reason.clone()]
+        .into_iter()
+        .flatten()
+        .collect();
     if !place.is_empty() && v.cause != Cause::Ok {
         let _ = writeln!(out, "  where: {}", place.join(", "));
     }
@@ -154,7 +177,13 @@ pub fn text(r: &TraceReport) -> String {
     let _ = writeln!(
         out,
         "{}",
-        paint(DIM, format!("coverage: tc {} · tracepoints {} · kprobes {} · fentry {} · {} ms", c.tc, c.tracepoints, c.kprobes, c.fentry, r.elapsed_ms))
+        paint(
+            DIM,
+            format!(
+                "coverage: tc {} · tracepoints {} · kprobes {} · fentry {} · {} ms",
+                c.tc, c.tracepoints, c.kprobes, c.fentry, r.elapsed_ms
+            )
+        )
     );
     out
 }

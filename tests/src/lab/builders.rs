@@ -28,11 +28,7 @@ pub struct Container {
 impl Container {
     /// The address on `network`, or the only one.
     pub fn ip(&self, network: &str) -> &str {
-        self.ips
-            .get(network)
-            .or_else(|| self.ips.values().next())
-            .map(String::as_str)
-            .unwrap_or_default()
+        self.ips.get(network).or_else(|| self.ips.values().next()).map(String::as_str).unwrap_or_default()
     }
 
     pub fn netns_path(&self) -> String {

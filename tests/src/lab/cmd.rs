@@ -7,21 +7,14 @@ use anyhow::{Context, Result, bail};
 pub fn run(cmd: &mut Command) -> Result<String> {
     let out = output(cmd)?;
     if !out.status.success() {
-        bail!(
-            "`{}` failed ({}): {}",
-            describe(cmd),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        bail!("`{}` failed ({}): {}", describe(cmd), out.status, String::from_utf8_lossy(&out.stderr).trim());
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Runs `cmd` and returns its output whatever the exit status.
 pub fn output(cmd: &mut Command) -> Result<Output> {
-    cmd.stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("cannot start `{}`", describe(cmd)))
+    cmd.stdin(Stdio::null()).output().with_context(|| format!("cannot start `{}`", describe(cmd)))
 }
 
 /// Runs a program with arguments (the common case).

@@ -8,8 +8,8 @@ use super::cmd;
 
 pub const IMAGE: &str = "dnt-busybox:lab";
 const APPLETS: &[&str] = &[
-    "sh", "sleep", "httpd", "nc", "ping", "ip", "cat", "echo", "ls", "wget", "ifconfig", "route",
-    "true", "false", "kill", "ps", "nslookup", "hostname",
+    "sh", "sleep", "httpd", "nc", "ping", "ip", "cat", "echo", "ls", "wget", "ifconfig", "route", "true",
+    "false", "kill", "ps", "nslookup", "hostname",
 ];
 
 /// Builds (once, cached under `cache_dir`) a tarball of a busybox root filesystem.
@@ -33,14 +33,7 @@ pub fn rootfs_tar(cache_dir: &Path) -> Result<std::path::PathBuf> {
     }
     fs::write(root.join("www/index.html"), "dockernet-trace lab\n")?;
     let partial = cache_dir.join("busybox-rootfs.tar.partial");
-    cmd::run(
-        std::process::Command::new("tar")
-            .arg("-C")
-            .arg(&root)
-            .arg("-cf")
-            .arg(&partial)
-            .arg("."),
-    )?;
+    cmd::run(std::process::Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&partial).arg("."))?;
     fs::rename(&partial, &tar)?;
     Ok(tar)
 }

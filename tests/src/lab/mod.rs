@@ -20,8 +20,8 @@ use anyhow::{Context, Result, bail};
 
 pub use builders::{Container, Network};
 pub use image::IMAGE;
-pub use tool::{ToolOutput, tool_path};
 pub use net::{LAB_IP, OUTSIDE_IP, SINK_IP, UPLINK_IF, UPLINK_NET};
+pub use tool::{ToolOutput, tool_path};
 
 /// Where labs keep their runtime state (sockets, pids) and their Docker data.
 pub const RUN_DIR: &str = "/run/dnt-lab";
@@ -34,11 +34,13 @@ pub struct LabOptions {
     /// Docker's userland proxy. Off by default: published ports then depend on NAT alone, as on
     /// many production hosts, so a flushed nat table really breaks them.
     pub userland_proxy: bool,
+    /// More dockerd flags, e.g. `--bridge=none` for a host without the default bridge.
+    pub extra_dockerd_args: Vec<String>,
 }
 
 impl Default for LabOptions {
     fn default() -> Self {
-        Self { userland_proxy: false }
+        Self { userland_proxy: false, extra_dockerd_args: Vec::new() }
     }
 }
 
@@ -110,10 +112,12 @@ impl Lab {
             .arg(format!("{}-p", self.id))
             .arg(format!("--userland-proxy={}", opts.userland_proxy))
             .args(["--log-level", "warn"])
+            .args(&opts.extra_dockerd_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
-        let mut child = cmd.spawn().context("cannot start dockerd (is docker.io installed? run `cargo xtask setup`)")?;
+        let mut child =
+            cmd.spawn().context("cannot start dockerd (is docker.io installed? run `cargo xtask setup`)")?;
         let deadline = Instant::now() + Duration::from_secs(40);
         loop {
             if self.docker(&["version", "--format", "{{.Server.Version}}"]).is_ok() {
@@ -155,11 +159,7 @@ impl Lab {
 
     /// Runs a program inside the sink namespace.
     pub fn sink_exec(&self, argv: &[&str]) -> Result<String> {
-        cmd::run(
-            Command::new("nsenter")
-                .arg(format!("--net=/run/netns/{}", self.sink))
-                .args(argv),
-        )
+        cmd::run(Command::new("nsenter").arg(format!("--net=/run/netns/{}", self.sink)).args(argv))
     }
 
     /// Starts a long-running helper process (a listener) in a namespace; it is killed at
@@ -203,7 +203,9 @@ impl Drop for Lab {
 
 fn require_root() -> Result<()> {
     if !nix::unistd::geteuid().is_root() {
-        bail!("the lab needs root (network namespaces, dockerd, eBPF): run as root, e.g. `sudo cargo xtask test`");
+        bail!(
+            "the lab needs root (network namespaces, dockerd, eBPF): run as root, e.g. `sudo cargo xtask test`"
+        );
     }
     Ok(())
 }

@@ -72,11 +72,7 @@ pub fn teardown(id: &str) {
 }
 
 fn read_pids(path: &Path) -> Vec<i32> {
-    fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect()
+    fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| l.trim().parse().ok()).collect()
 }
 
 /// SIGTERM, up to 20 s of grace, then SIGKILL.

@@ -25,8 +25,9 @@ pub struct ToolOutput {
 
 impl ToolOutput {
     pub fn json(&self) -> Result<serde_json::Value> {
-        serde_json::from_str(&self.stdout)
-            .with_context(|| format!("stdout is not one JSON value: {}\nstderr: {}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).with_context(|| {
+            format!("stdout is not one JSON value: {}\nstderr: {}", self.stdout, self.stderr)
+        })
     }
 }
 

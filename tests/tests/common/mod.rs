@@ -71,7 +71,8 @@ pub fn tc_attachments(lab: &dockernet_trace_tests::Lab) -> String {
     let links = lab.host(&["ip", "-o", "link", "show"]).unwrap_or_default();
     let mut found = String::new();
     for l in links.lines() {
-        let Some(name) = l.split(':').nth(1).map(|n| n.trim().split('@').next().unwrap_or_default().to_string())
+        let Some(name) =
+            l.split(':').nth(1).map(|n| n.trim().split('@').next().unwrap_or_default().to_string())
         else {
             continue;
         };
@@ -115,7 +116,8 @@ pub fn assert_cause(json: &serde_json::Value, cause: &str) {
 /// A listener in the sink namespace ("a service outside the host").
 pub fn outside_server(lab: &dockernet_trace_tests::Lab, ip: &str, port: u16) {
     let addr = format!("{ip}:{port}");
-    lab.spawn_in(&format!("/run/netns/{}", lab.sink), &["busybox", "httpd", "-f", "-p", &addr, "-h", "/tmp"]).unwrap();
+    lab.spawn_in(&format!("/run/netns/{}", lab.sink), &["busybox", "httpd", "-f", "-p", &addr, "-h", "/tmp"])
+        .unwrap();
     for _ in 0..50 {
         if lab.sink_exec(&["sh", "-c", &format!("grep -qi ':{port:04X} .* 0A ' /proc/net/tcp")]).is_ok() {
             return;

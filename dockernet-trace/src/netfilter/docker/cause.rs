@@ -35,22 +35,13 @@ impl DropCause {
 /// from reaching unpublished ports (a firewall). The ingress interface decides: another Docker
 /// bridge means isolation. Unknown ingress: the DOCKER rule, which replaced the isolation
 /// chains, counts as isolation; the raw rule, written against remote hosts, as a firewall drop.
-pub fn drop_cause(
-    table: &Table,
-    chain: &Chain,
-    rule: Option<&Rule>,
-    ingress: Option<&str>,
-) -> DropCause {
+pub fn drop_cause(table: &Table, chain: &Chain, rule: Option<&Rule>, ingress: Option<&str>) -> DropCause {
     let Some(rule) = rule else { return DropCause::FirewallDrop };
     let from_docker_bridge = |bridge: &str| {
-        ingress.map(|i| {
-            i != bridge && (looks_like_docker_bridge(i) || docker_bridges(table).contains(i))
-        })
+        ingress.map(|i| i != bridge && (looks_like_docker_bridge(i) || docker_bridges(table).contains(i)))
     };
     match classify(table, chain, rule) {
-        Role::Isolation { .. } | Role::Internal { .. } | Role::IccDrop { .. } => {
-            DropCause::NetworkIsolation
-        }
+        Role::Isolation { .. } | Role::Internal { .. } | Role::IccDrop { .. } => DropCause::NetworkIsolation,
         Role::InboundDrop { bridge } => match from_docker_bridge(&bridge) {
             Some(false) => DropCause::FirewallDrop,
             Some(true) | None => DropCause::NetworkIsolation,

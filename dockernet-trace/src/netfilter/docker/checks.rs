@@ -47,8 +47,7 @@ const OLD_FILTER_CHAINS: &[&str] =
 const OLD_FILTER_JUMPS: &[(&str, &str)] =
     &[("FORWARD", "DOCKER-USER"), ("FORWARD", "DOCKER-ISOLATION-STAGE-1")];
 // DOCKER-INTERNAL and the isolation chains come and go within 28.x, so they are not required.
-const NEW_FILTER_CHAINS: &[&str] =
-    &["DOCKER", "DOCKER-USER", "DOCKER-FORWARD", "DOCKER-BRIDGE", "DOCKER-CT"];
+const NEW_FILTER_CHAINS: &[&str] = &["DOCKER", "DOCKER-USER", "DOCKER-FORWARD", "DOCKER-BRIDGE", "DOCKER-CT"];
 const NEW_FILTER_JUMPS: &[(&str, &str)] = &[
     ("FORWARD", "DOCKER-USER"),
     ("FORWARD", "DOCKER-FORWARD"),
@@ -58,8 +57,7 @@ const NEW_FILTER_JUMPS: &[(&str, &str)] = &[
 const NAT_CHAINS: &[&str] = &["DOCKER"];
 const NAT_JUMPS: &[(&str, &str)] = &[("PREROUTING", "DOCKER"), ("OUTPUT", "DOCKER")];
 /// Docker 29's nftables backend: base chains of `table ip docker-bridges`.
-const NFT_BASE_CHAINS: &[&str] =
-    &["filter-FORWARD", "nat-PREROUTING", "nat-OUTPUT", "nat-POSTROUTING"];
+const NFT_BASE_CHAINS: &[&str] = &["filter-FORWARD", "nat-PREROUTING", "nat-OUTPUT", "nat-POSTROUTING"];
 
 /// Docker chains, and jumps into them, that a Docker host with iptables enabled must have.
 /// The layout (20.10–27 or 28+) is read from the filter table. A daemon run with
@@ -90,13 +88,7 @@ pub fn missing_docker_chains(rs: &Ruleset) -> Vec<Missing> {
     out
 }
 
-fn expect(
-    out: &mut Vec<Missing>,
-    name: &str,
-    t: Option<&Table>,
-    chains: &[&str],
-    jumps: &[(&str, &str)],
-) {
+fn expect(out: &mut Vec<Missing>, name: &str, t: Option<&Table>, chains: &[&str], jumps: &[(&str, &str)]) {
     let has = |c: &str| t.and_then(|t| t.chain(c)).is_some();
     for c in chains.iter().filter(|c| !has(c)) {
         out.push(Missing { table: name.into(), chain: c.to_string(), jump_from: None });
@@ -127,9 +119,7 @@ pub fn forward_policy(rs: &Ruleset) -> Option<Verdict> {
 /// Every base chain on `hook` (`forward`, `input`, ...) whose policy is DROP, in any table
 /// or backend: each of them drops what its rules do not accept.
 pub fn dropping_policies<'a>(rs: &'a Ruleset, hook: &str) -> Vec<(&'a Table, &'a Chain)> {
-    rs.chains()
-        .filter(|(_, c)| c.hook.as_deref() == Some(hook) && c.policy == Some(Verdict::Drop))
-        .collect()
+    rs.chains().filter(|(_, c)| c.hook.as_deref() == Some(hook) && c.policy == Some(Verdict::Drop)).collect()
 }
 
 /// Whether traffic from `subnet` leaving by any interface but `bridge` is masqueraded (or
@@ -138,19 +128,17 @@ pub fn dropping_policies<'a>(rs: &'a Ruleset, hook: &str) -> Vec<(&'a Table, &'a
 pub fn has_masquerade(rs: &Ruleset, subnet: &Cidr, bridge: &str) -> bool {
     rs.tables.iter().any(|t| {
         let reachable = t.reachable(&["postrouting"]);
-        t.chains.iter().filter(|c| reachable.contains(c.name.as_str())).flat_map(|c| &c.rules).any(
-            |r| {
-                let m = &r.matches;
-                let nat = matches!(r.target, Target::Masquerade | Target::Snat { .. });
-                let allowed = [Field::Src, Field::Out, Field::Dst];
-                let src_ok = m.src.as_ref().is_none_or(|s| !s.negated && s.net.contains(subnet));
-                let dst_ok = m.dst.as_ref().is_none_or(|d| d.negated);
-                // The rule must apply to some interface other than the bridge: any negated match
-                // does (`! -o BR`), a positive one must not name the bridge.
-                let out_ok = m.out_iface.as_ref().is_none_or(|o| o.negated || !o.matches(bridge));
-                nat && m.fields().iter().all(|f| allowed.contains(f)) && src_ok && dst_ok && out_ok
-            },
-        )
+        t.chains.iter().filter(|c| reachable.contains(c.name.as_str())).flat_map(|c| &c.rules).any(|r| {
+            let m = &r.matches;
+            let nat = matches!(r.target, Target::Masquerade | Target::Snat { .. });
+            let allowed = [Field::Src, Field::Out, Field::Dst];
+            let src_ok = m.src.as_ref().is_none_or(|s| !s.negated && s.net.contains(subnet));
+            let dst_ok = m.dst.as_ref().is_none_or(|d| d.negated);
+            // The rule must apply to some interface other than the bridge: any negated match
+            // does (`! -o BR`), a positive one must not name the bridge.
+            let out_ok = m.out_iface.as_ref().is_none_or(|o| o.negated || !o.matches(bridge));
+            nat && m.fields().iter().all(|f| allowed.contains(f)) && src_ok && dst_ok && out_ok
+        })
     })
 }
 
@@ -165,19 +153,16 @@ pub fn has_dnat(
 ) -> bool {
     rs.tables.iter().any(|t| {
         let reachable = t.reachable(&["prerouting"]);
-        t.chains.iter().filter(|c| reachable.contains(c.name.as_str())).flat_map(|c| &c.rules).any(
-            |r| {
-                let Some((ip, port)) =
-                    r.target.nat_to().filter(|_| matches!(r.target, Target::Dnat { .. }))
-                else {
-                    return false;
-                };
-                let m = &r.matches;
-                ip == container_ip
-                    && port.unwrap_or(host_port) == container_port
-                    && m.proto_name() == Some(proto)
-                    && m.dports.as_ref().is_some_and(|p| p.matches(host_port))
-            },
-        )
+        t.chains.iter().filter(|c| reachable.contains(c.name.as_str())).flat_map(|c| &c.rules).any(|r| {
+            let Some((ip, port)) = r.target.nat_to().filter(|_| matches!(r.target, Target::Dnat { .. }))
+            else {
+                return false;
+            };
+            let m = &r.matches;
+            ip == container_ip
+                && port.unwrap_or(host_port) == container_port
+                && m.proto_name() == Some(proto)
+                && m.dports.as_ref().is_some_and(|p| p.matches(host_port))
+        })
     })
 }

@@ -85,9 +85,7 @@ fn filter(table: &Table, chain: &Chain, rule: &Rule) -> Role {
         }
         Target::Drop => filter_drop(table, chain, m),
         Target::Accept => filter_accept(chain, m),
-        Target::Return if m.is_empty() && is_docker_chain(&chain.name) => {
-            Role::DockerReturn { bridge: None }
-        }
+        Target::Return if m.is_empty() && is_docker_chain(&chain.name) => Role::DockerReturn { bridge: None },
         _ => Role::NotDocker,
     }
 }
@@ -137,11 +135,7 @@ fn filter_accept(chain: &Chain, m: &Matches) -> Role {
             c.states.iter().any(|s| s == "ESTABLISHED")
                 && c.states.iter().all(|s| s == "ESTABLISHED" || s == "RELATED")
         });
-        return if established {
-            accept(br, BridgeAcceptKind::Established)
-        } else {
-            Role::NotDocker
-        };
+        return if established { accept(br, BridgeAcceptKind::Established) } else { Role::NotDocker };
     }
     if let Some(br) = leaving(m) {
         return accept(br, BridgeAcceptKind::Outbound);

@@ -150,9 +150,9 @@ impl Role {
             | Role::Masquerade { bridge, .. }
             | Role::LocalMasquerade { bridge }
             | Role::RawDirectAccessDrop { bridge, .. } => Some(bridge),
-            Role::DockerJump { bridge, .. }
-            | Role::DockerReturn { bridge }
-            | Role::Dnat { bridge, .. } => bridge.as_deref(),
+            Role::DockerJump { bridge, .. } | Role::DockerReturn { bridge } | Role::Dnat { bridge, .. } => {
+                bridge.as_deref()
+            }
             Role::DockerUser | Role::HairpinMasquerade { .. } | Role::NotDocker => None,
         }
     }
@@ -160,10 +160,7 @@ impl Role {
 
 /// Every Docker rule of the rule set with its role.
 pub fn docker_rules(rs: &Ruleset) -> Vec<(RuleRef<'_>, Role)> {
-    rs.rules()
-        .map(|r| (r, classify(r.table, r.chain, r.rule)))
-        .filter(|(_, role)| role.is_docker())
-        .collect()
+    rs.rules().map(|r| (r, classify(r.table, r.chain, r.rule))).filter(|(_, role)| role.is_docker()).collect()
 }
 
 /// The bridges Docker's rules in `table` name.

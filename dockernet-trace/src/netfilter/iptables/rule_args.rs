@@ -114,13 +114,11 @@ pub fn parse(args: &[String], is_chain: &dyn Fn(&str) -> bool) -> (Matches, Targ
             "--ctstate" if module == "conntrack" => set_states(&mut m.ct_state, &value(i), neg),
             "--state" if module == "state" => set_states(&mut m.ct_state, &value(i), neg),
             "--src-type" if module == "addrtype" => {
-                m.src_type =
-                    Some(AddrTypeMatch { kind: value(i).to_ascii_uppercase(), negated: neg });
+                m.src_type = Some(AddrTypeMatch { kind: value(i).to_ascii_uppercase(), negated: neg });
                 true
             }
             "--dst-type" if module == "addrtype" => {
-                m.dst_type =
-                    Some(AddrTypeMatch { kind: value(i).to_ascii_uppercase(), negated: neg });
+                m.dst_type = Some(AddrTypeMatch { kind: value(i).to_ascii_uppercase(), negated: neg });
                 true
             }
             _ => false,
@@ -199,8 +197,7 @@ fn set_states(slot: &mut Option<CtStateMatch>, v: &str, negated: bool) -> bool {
 }
 
 fn parse_target(name: &str, opts: &[String], is_chain: &dyn Fn(&str) -> bool) -> Target {
-    let opt =
-        |flag: &str| opts.iter().position(|o| o == flag).and_then(|p| opts.get(p + 1)).cloned();
+    let opt = |flag: &str| opts.iter().position(|o| o == flag).and_then(|p| opts.get(p + 1)).cloned();
     match name {
         "" => Target::Continue,
         "ACCEPT" => Target::Accept,

@@ -20,9 +20,7 @@ pub fn read_match(body: &Value, m: &mut Matches) -> bool {
         ("meta", "iifname" | "iif", _, _) => iface(&mut m.in_iface, right, negated),
         ("meta", "oifname" | "oif", _, _) => iface(&mut m.out_iface, right, negated),
         ("meta", "l4proto", _, _) => proto(m, right, negated),
-        ("payload", _, "ip", "protocol") | ("payload", _, "ip6", "nexthdr") => {
-            proto(m, right, negated)
-        }
+        ("payload", _, "ip", "protocol") | ("payload", _, "ip6", "nexthdr") => proto(m, right, negated),
         ("payload", _, "ip" | "ip6", "saddr") => addr(&mut m.src, right, negated),
         ("payload", _, "ip" | "ip6", "daddr") => addr(&mut m.dst, right, negated),
         ("payload", _, p @ ("tcp" | "udp" | "sctp" | "dccp" | "udplite" | "th"), "dport") => {
@@ -36,9 +34,7 @@ pub fn read_match(body: &Value, m: &mut Matches) -> bool {
         ("ct", "state", _, _) => {
             let states = match right {
                 Value::String(s) => vec![s.to_ascii_uppercase()],
-                Value::Array(a) => {
-                    a.iter().filter_map(Value::as_str).map(str::to_ascii_uppercase).collect()
-                }
+                Value::Array(a) => a.iter().filter_map(Value::as_str).map(str::to_ascii_uppercase).collect(),
                 _ => return false,
             };
             m.ct_state = Some(CtStateMatch { states, negated });

@@ -67,10 +67,7 @@ pub fn statement(stmt: &Value) -> String {
         "reject" => reject(body),
         "log" => log(body),
         "dnat" | "snat" => {
-            let fam = field("family")
-                .and_then(Value::as_str)
-                .map(|f| format!(" {f}"))
-                .unwrap_or_default();
+            let fam = field("family").and_then(Value::as_str).map(|f| format!(" {f}")).unwrap_or_default();
             format!("{kind}{fam} to {}", nat_to(body))
         }
         "masquerade" | "redirect" => match field("port") {
@@ -87,11 +84,7 @@ pub fn statement(stmt: &Value) -> String {
         },
         "xt" => {
             let name = field("name").and_then(Value::as_str).unwrap_or("?");
-            format!(
-                "xt {} {}",
-                field("type").and_then(Value::as_str).unwrap_or("match"),
-                quoted(name)
-            )
+            format!("xt {} {}", field("type").and_then(Value::as_str).unwrap_or("match"), quoted(name))
         }
         "limit" => limit(body),
         _ => format!("{kind} {}", compact(body)),
@@ -173,9 +166,7 @@ fn object_expr(v: &Value, quote: bool) -> String {
         },
         "fib" => {
             let flags = match body.get("flags") {
-                Some(Value::Array(f)) => {
-                    f.iter().map(|x| expr(x, false)).collect::<Vec<_>>().join(" . ")
-                }
+                Some(Value::Array(f)) => f.iter().map(|x| expr(x, false)).collect::<Vec<_>>().join(" . "),
                 Some(f) => expr(f, false),
                 None => String::new(),
             };

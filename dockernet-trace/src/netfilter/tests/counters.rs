@@ -10,14 +10,8 @@ fn finds_the_rule_that_dropped_the_probes() {
     let d = diff(&ruleset(FRESH), &ruleset(TWO_NETWORKS));
     let four = dropped_exactly(&d, 4);
     assert_eq!(four.len(), 1, "{four:?}");
-    assert_eq!(
-        four[0].rule.as_deref(),
-        Some("-A DOCKER-ISOLATION-STAGE-2 -o br-6bd8ac3e1bc2 -j DROP")
-    );
-    assert_eq!(
-        (four[0].table.as_str(), four[0].chain.as_str()),
-        ("filter", "DOCKER-ISOLATION-STAGE-2")
-    );
+    assert_eq!(four[0].rule.as_deref(), Some("-A DOCKER-ISOLATION-STAGE-2 -o br-6bd8ac3e1bc2 -j DROP"));
+    assert_eq!((four[0].table.as_str(), four[0].chain.as_str()), ("filter", "DOCKER-ISOLATION-STAGE-2"));
     assert_eq!(four[0].bytes, 240);
     assert_eq!(four[0].source, Source::Iptables { legacy: false });
     // Jumps and accepts moved too, but do not drop.
@@ -44,10 +38,7 @@ fn a_policy_drop_shows_as_the_chain_policy() {
     assert_eq!(dropped.len(), 1, "{d:?}");
     let p = dropped[0];
     assert!(p.is_policy());
-    assert_eq!(
-        (p.chain.as_str(), p.policy.clone(), p.bytes),
-        ("FORWARD", Some(Verdict::Drop), 420)
-    );
+    assert_eq!((p.chain.as_str(), p.policy.clone(), p.bytes), ("FORWARD", Some(Verdict::Drop), 420));
     assert_eq!(d.len(), 6);
 }
 
@@ -59,13 +50,16 @@ fn unchanged_snapshots_have_no_deltas() {
 
 #[test]
 fn identical_rules_are_counted_apart_and_resets_restart() {
-    let before = "*filter\n:FORWARD ACCEPT [0:0]\n[5:500] -A FORWARD -j DROP\n[1:100] -A FORWARD -j DROP\nCOMMIT\n";
-    let after = "*filter\n:FORWARD ACCEPT [0:0]\n[5:500] -A FORWARD -j DROP\n[4:400] -A FORWARD -j DROP\nCOMMIT\n";
+    let before =
+        "*filter\n:FORWARD ACCEPT [0:0]\n[5:500] -A FORWARD -j DROP\n[1:100] -A FORWARD -j DROP\nCOMMIT\n";
+    let after =
+        "*filter\n:FORWARD ACCEPT [0:0]\n[5:500] -A FORWARD -j DROP\n[4:400] -A FORWARD -j DROP\nCOMMIT\n";
     let d = diff(&ruleset(before), &ruleset(after));
     assert_eq!(d.len(), 1);
     assert_eq!(d[0].packets, 3);
     // Counters zeroed and 2 new packets: the delta is what the counter holds now.
-    let zeroed = "*filter\n:FORWARD ACCEPT [0:0]\n[2:200] -A FORWARD -j DROP\n[0:0] -A FORWARD -j DROP\nCOMMIT\n";
+    let zeroed =
+        "*filter\n:FORWARD ACCEPT [0:0]\n[2:200] -A FORWARD -j DROP\n[0:0] -A FORWARD -j DROP\nCOMMIT\n";
     let d = diff(&ruleset(before), &ruleset(zeroed));
     assert_eq!((d.len(), d[0].packets, d[0].bytes), (1, 2, 200));
 }

@@ -46,10 +46,7 @@ fn docker20_iptables_nft_without_userland_proxy() {
         Role::DockerJump { to: "DOCKER-USER".into(), bridge: None }
     );
     assert_eq!(
-        role(
-            &rs,
-            &format!("-A FORWARD -o {b} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
-        ),
+        role(&rs, &format!("-A FORWARD -o {b} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")),
         Role::BridgeAccept { bridge: br(b), kind: Established }
     );
     assert_eq!(
@@ -65,30 +62,14 @@ fn docker20_iptables_nft_without_userland_proxy() {
         Role::BridgeAccept { bridge: br(b), kind: IntraBridge }
     );
     assert_eq!(
-        role(
-            &rs,
-            &format!(
-                "-A DOCKER -d 172.19.0.2/32 ! -i {b} -o {b} -p tcp -m tcp --dport 80 -j ACCEPT"
-            )
-        ),
-        Role::PublishedAccept {
-            proto: "tcp".into(),
-            ip: ip("172.19.0.2"),
-            port: 80,
-            bridge: br(b)
-        }
+        role(&rs, &format!("-A DOCKER -d 172.19.0.2/32 ! -i {b} -o {b} -p tcp -m tcp --dport 80 -j ACCEPT")),
+        Role::PublishedAccept { proto: "tcp".into(), ip: ip("172.19.0.2"), port: 80, bridge: br(b) }
     );
     assert_eq!(
-        role(
-            &rs,
-            &format!("-A DOCKER-ISOLATION-STAGE-1 -i {b} ! -o {b} -j DOCKER-ISOLATION-STAGE-2")
-        ),
+        role(&rs, &format!("-A DOCKER-ISOLATION-STAGE-1 -i {b} ! -o {b} -j DOCKER-ISOLATION-STAGE-2")),
         Role::IsolationCheck { bridge: br(b) }
     );
-    assert_eq!(
-        role(&rs, "-A DOCKER-ISOLATION-STAGE-1 -j RETURN"),
-        Role::DockerReturn { bridge: None }
-    );
+    assert_eq!(role(&rs, "-A DOCKER-ISOLATION-STAGE-1 -j RETURN"), Role::DockerReturn { bridge: None });
     assert_eq!(
         role(&rs, &format!("-A DOCKER-ISOLATION-STAGE-2 -o {b} -j DROP")),
         Role::Isolation { bridge: br(b) }
@@ -107,10 +88,7 @@ fn docker20_iptables_nft_without_userland_proxy() {
         Role::Masquerade { subnet: net("172.19.0.0/16"), bridge: br(b) }
     );
     assert_eq!(
-        role(
-            &rs,
-            "-A POSTROUTING -s 172.19.0.2/32 -d 172.19.0.2/32 -p tcp -m tcp --dport 80 -j MASQUERADE"
-        ),
+        role(&rs, "-A POSTROUTING -s 172.19.0.2/32 -d 172.19.0.2/32 -p tcp -m tcp --dport 80 -j MASQUERADE"),
         Role::HairpinMasquerade { ip: ip("172.19.0.2"), proto: "tcp".into(), port: 80 }
     );
     assert_eq!(
@@ -205,10 +183,7 @@ fn docker28_layout() {
         Role::Internal { bridge: br("bridgeICC"), subnet: net("203.0.113.0/24") }
     );
     assert_eq!(
-        role(
-            &rs,
-            "-A DOCKER ! -i bridge1 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 192.0.2.2:80"
-        ),
+        role(&rs, "-A DOCKER ! -i bridge1 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 192.0.2.2:80"),
         Role::Dnat {
             proto: "tcp".into(),
             host_ip: None,
@@ -227,10 +202,7 @@ fn docker28_layout() {
     all_docker(&rs);
     let b = "br-bea0b6e2e3a9";
     assert_eq!(
-        role(
-            &rs,
-            &format!("-A DOCKER-ISOLATION-STAGE-1 -i {b} ! -o {b} -j DOCKER-ISOLATION-STAGE-2")
-        ),
+        role(&rs, &format!("-A DOCKER-ISOLATION-STAGE-1 -i {b} ! -o {b} -j DOCKER-ISOLATION-STAGE-2")),
         Role::IsolationCheck { bridge: br(b) }
     );
     assert_eq!(
@@ -269,10 +241,7 @@ fn look_alikes_are_not_docker() {
     );
     assert_eq!(role(&rs, "-A FORWARD -o docker0 -j DROP"), Role::NotDocker);
     // What isolation does, under other chain names, is still isolation.
-    assert_eq!(
-        role(&rs, "-A ISO-A -i br-1 ! -o br-1 -j ISO-B"),
-        Role::IsolationCheck { bridge: br("br-1") }
-    );
+    assert_eq!(role(&rs, "-A ISO-A -i br-1 ! -o br-1 -j ISO-B"), Role::IsolationCheck { bridge: br("br-1") });
     assert_eq!(role(&rs, "-A ISO-B -o br-2 -j DROP"), Role::Isolation { bridge: br("br-2") });
     // Native nft tables are not read as Docker's.
     let nft = nft_ruleset(NFT_USER);
@@ -285,9 +254,8 @@ fn masquerade_checks() {
     assert!(has_masquerade(&rs, &net("172.18.0.0/16"), "br-4ebb9b640f67"));
     assert!(!has_masquerade(&rs, &net("172.30.0.0/16"), "br-4ebb9b640f67"));
     assert!(!has_masquerade(&ruleset(NAT_FLUSHED), &net("172.18.0.0/16"), "br-4ebb9b640f67"));
-    let with = |rule: &str| {
-        ruleset(&format!("*nat\n:POSTROUTING ACCEPT [0:0]\n:SIDE - [0:0]\n{rule}\nCOMMIT\n"))
-    };
+    let with =
+        |rule: &str| ruleset(&format!("*nat\n:POSTROUTING ACCEPT [0:0]\n:SIDE - [0:0]\n{rule}\nCOMMIT\n"));
     // A user's broader rule does the job; one that only masquerades into the bridge does not.
     assert!(has_masquerade(
         &with("-A POSTROUTING -s 172.16.0.0/12 -o eth0 -j MASQUERADE"),
@@ -328,8 +296,7 @@ fn dnat_checks() {
     assert!(!has_dnat(&rs, "tcp", 8080, ip("172.19.0.3"), 80));
     assert!(!has_dnat(&ruleset(NAT_FLUSHED), "tcp", 8080, ip("172.19.0.2"), 80));
     // `iptables -t nat -D PREROUTING ...`: the DNAT is there but only OUTPUT reaches it.
-    let cut =
-        TWO_NETWORKS.replace("[2:120] -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER\n", "");
+    let cut = TWO_NETWORKS.replace("[2:120] -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER\n", "");
     assert!(!has_dnat(&ruleset(&cut), "tcp", 8080, ip("172.19.0.2"), 80));
     assert!(has_dnat(&ruleset(LEGACY), "udp", 5353, ip("172.19.0.2"), 53));
     assert!(has_dnat(&nft_ruleset(NFT_USER), "tcp", 9090, ip("172.18.0.2"), 3306));
@@ -342,8 +309,7 @@ fn missing_chains_tell_the_flush_story() {
     for ok in [FRESH, TWO_NETWORKS, USER_DROP, LEGACY] {
         assert!(missing_docker_chains(&ruleset(ok)).is_empty());
     }
-    let said =
-        |rs: &Ruleset| missing_docker_chains(rs).iter().map(|m| m.to_string()).collect::<Vec<_>>();
+    let said = |rs: &Ruleset| missing_docker_chains(rs).iter().map(|m| m.to_string()).collect::<Vec<_>>();
     // Real capture after `iptables -t nat -F`.
     assert_eq!(
         said(&ruleset(NAT_FLUSHED)),
@@ -400,24 +366,15 @@ fn drop_causes() {
         cause(&rs, "-A DOCKER-ISOLATION-STAGE-2 -o br-6bd8ac3e1bc2 -j DROP", None),
         DropCause::NetworkIsolation
     );
-    let user =
-        "-A DOCKER-USER -s 172.17.0.0/16 -d 172.18.0.2/32 -p tcp -m tcp --dport 3306 -j DROP";
+    let user = "-A DOCKER-USER -s 172.17.0.0/16 -d 172.18.0.2/32 -p tcp -m tcp --dport 3306 -j DROP";
     assert_eq!(cause(&rs, user, Some("docker0")), DropCause::FirewallDrop);
     let rs = ruleset(POLICY_DROP);
     let filter = table(&rs, "filter");
-    assert_eq!(
-        drop_cause(filter, filter.chain("FORWARD").unwrap(), None, None).code(),
-        "firewall_drop"
-    );
+    assert_eq!(drop_cause(filter, filter.chain("FORWARD").unwrap(), None, None).code(), "firewall_drop");
 
     let rs = ruleset(LEGACY);
     assert_eq!(
-        cause(
-            &rs,
-            "-A DOCKER-ISOLATION-STAGE-1 ! -d 172.20.0.0/16 -i br-e8a079051c51 -j DROP",
-            None
-        )
-        .code(),
+        cause(&rs, "-A DOCKER-ISOLATION-STAGE-1 ! -d 172.20.0.0/16 -i br-e8a079051c51 -j DROP", None).code(),
         "network_isolation"
     );
 
@@ -438,14 +395,8 @@ fn drop_causes() {
 
     let nft = nft_ruleset(NFT_USER);
     let reject = nft.rules().find(|r| r.rule.target.drops()).unwrap();
-    assert_eq!(
-        drop_cause(reject.table, reject.chain, Some(reject.rule), None),
-        DropCause::FirewallDrop
-    );
-    assert_eq!(
-        serde_json::to_string(&DropCause::NetworkIsolation).unwrap(),
-        "\"network_isolation\""
-    );
+    assert_eq!(drop_cause(reject.table, reject.chain, Some(reject.rule), None), DropCause::FirewallDrop);
+    assert_eq!(serde_json::to_string(&DropCause::NetworkIsolation).unwrap(), "\"network_isolation\"");
 }
 
 #[test]

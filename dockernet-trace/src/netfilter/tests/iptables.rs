@@ -112,19 +112,13 @@ fn keeps_unknown_options_with_their_module() {
     );
 
     let multi = &rules[1];
-    assert_eq!(
-        multi.matches.dports.as_ref().unwrap().ranges,
-        [(53, 53), (5353, 5353), (6000, 6010)]
-    );
+    assert_eq!(multi.matches.dports.as_ref().unwrap().ranges, [(53, 53), (5353, 5353), (6000, 6010)]);
     assert!(multi.matches.dports.as_ref().unwrap().matches(6005));
     assert_eq!(multi.matches.other, ["-m limit --limit 5/min"]);
     assert_eq!(multi.target, Target::Jump("LOGDROP".into()));
 
     let set = &rules[2];
-    assert_eq!(
-        set.matches.other,
-        ["-m set --match-set docker-ext-bridges-v4 dst ! --update-counters"]
-    );
+    assert_eq!(set.matches.other, ["-m set --match-set docker-ext-bridges-v4 dst ! --update-counters"]);
     assert_eq!(set.target, Target::Other("MARK --set-xmark 0x1/0xff".into()));
 
     let frag = &rules[3];
@@ -165,14 +159,16 @@ fn rejects_what_is_not_iptables_save() {
     assert!(parse_iptables_save("").unwrap().is_empty());
     // The incompatible-table notice of iptables-nft-save is kept as a note.
     let t =
-        parse_iptables_save("*filter\n# Table `filter' is incompatible, use 'nft' tool.\nCOMMIT\n")
-            .unwrap();
+        parse_iptables_save("*filter\n# Table `filter' is incompatible, use 'nft' tool.\nCOMMIT\n").unwrap();
     assert_eq!(t[0].notes.len(), 1);
 }
 
 #[test]
 fn ip6tables_listing_gets_family_ip6() {
-    let t = parse_ip6tables_save("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -s fd00::/64 ! -d fd00::1/128 -j DROP\nCOMMIT\n").unwrap();
+    let t = parse_ip6tables_save(
+        "*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -s fd00::/64 ! -d fd00::1/128 -j DROP\nCOMMIT\n",
+    )
+    .unwrap();
     assert_eq!(t[0].family, crate::netfilter::Family::Ip6);
     let m = &t[0].chains[0].rules[0].matches;
     assert!(m.src.as_ref().unwrap().matches(&"fd00::5".parse().unwrap()));

@@ -66,11 +66,7 @@ fn extracts_matches_and_targets() {
     assert!(reject.target.drops());
 
     let wildcard = fwd.rules[3].matches.in_iface.as_ref().unwrap();
-    assert!(
-        wildcard.is_wildcard()
-            && wildcard.matches("br-6bd8ac3e1bc2")
-            && !wildcard.matches("docker0")
-    );
+    assert!(wildcard.is_wildcard() && wildcard.matches("br-6bd8ac3e1bc2") && !wildcard.matches("docker0"));
 
     let logged = &fwd.rules[4];
     assert!(logged.matches.src.as_ref().unwrap().negated);
@@ -99,8 +95,7 @@ fn iptables_nft_tables_show_their_xt_expressions() {
     assert_eq!(dnat.text, "tcp dport 8080 counter packets 4 bytes 240 xt target \"DNAT\"");
     assert_eq!(dnat.target, Target::Continue);
     assert_eq!(dnat.matches.other, ["xt target \"DNAT\""]);
-    let drop =
-        rs.find_rule("oifname \"br-6bd8ac3e1bc2\" counter packets 4 bytes 240 drop").unwrap();
+    let drop = rs.find_rule("oifname \"br-6bd8ac3e1bc2\" counter packets 4 bytes 240 drop").unwrap();
     assert_eq!(drop.chain.name, "DOCKER-ISOLATION-STAGE-2");
     assert_eq!(drop.rule.handle, Some(33));
 }

@@ -36,10 +36,7 @@ fn iptables_nft_host_lists_each_rule_once() {
     ]));
     let rs = snapshot_with(&fake).unwrap();
     let nft = Source::Iptables { legacy: false };
-    assert_eq!(
-        sources(&rs),
-        [(nft, "ip".into(), "filter".into()), (nft, "ip".into(), "nat".into())]
-    );
+    assert_eq!(sources(&rs), [(nft, "ip".into(), "filter".into()), (nft, "ip".into(), "nat".into())]);
     assert_eq!(rs.notes.len(), 2, "{:?}", rs.notes);
     assert!(rs.notes[0].contains("nft table ip nat is iptables-nft's"));
     // Every rule appears once.
@@ -54,9 +51,7 @@ fn legacy_docker_next_to_native_nft_keeps_both() {
         ("iptables-legacy-save", out(LEGACY)),
         (
             "iptables-nft-save",
-            out(
-                "# Warning: iptables-legacy tables present, use iptables-legacy-save to see them\n",
-            ),
+            out("# Warning: iptables-legacy tables present, use iptables-legacy-save to see them\n"),
         ),
         ("nft", out(NFT_USER)),
     ]));
@@ -92,10 +87,7 @@ fn both_iptables_backends_are_listed_active_first() {
     let rs = snapshot_with(&fake).unwrap();
     let got: Vec<_> = rs.tables.iter().map(|t| (t.source, t.family.clone())).collect();
     let (n, l) = (Source::Iptables { legacy: false }, Source::Iptables { legacy: true });
-    assert_eq!(
-        got,
-        [(n, Family::Ip), (n, Family::Ip), (l, Family::Ip), (l, Family::Ip), (n, Family::Ip6)]
-    );
+    assert_eq!(got, [(n, Family::Ip), (n, Family::Ip), (l, Family::Ip), (l, Family::Ip), (n, Family::Ip6)]);
 }
 
 #[test]
@@ -156,13 +148,7 @@ fn live_snapshot() {
     let rs = crate::netfilter::snapshot().unwrap();
     for t in &rs.tables {
         let rules: usize = t.chains.iter().map(|c| c.rules.len()).sum();
-        eprintln!(
-            "{:?} {} {}: {} chains, {rules} rules",
-            t.source,
-            t.family,
-            t.name,
-            t.chains.len()
-        );
+        eprintln!("{:?} {} {}: {} chains, {rules} rules", t.source, t.family, t.name, t.chains.len());
     }
     for n in &rs.notes {
         eprintln!("note: {n}");

@@ -14,7 +14,9 @@ pub fn refused(cx: &Context) -> Option<Verdict> {
     }
     let netns = answer.map(|a| a.netns.clone());
     let iface = answer.map(|a| a.iface.clone());
-    let function = Some(if answer.is_some_and(|a| a.kind == "icmp") { "icmp_send" } else { "tcp_v4_send_reset" }.to_string());
+    let function = Some(
+        if answer.is_some_and(|a| a.kind == "icmp") { "icmp_send" } else { "tcp_v4_send_reset" }.to_string(),
+    );
     let port = cx.to.port.unwrap_or(0);
     let who = netns.clone().unwrap_or_else(|| "the target".into());
     if let Some(d) = &cx.plan.dnat {
@@ -30,7 +32,9 @@ pub fn refused(cx: &Context) -> Option<Verdict> {
                 ),
                 location: Location { iface, netns, function, rule: None, drop_reason: None },
                 evidence: f.map(|f| f.evidence.clone()).unwrap_or_default(),
-                fix: f.map(|f| f.fix.clone()).unwrap_or_else(|| vec!["systemctl restart docker   # rewrites Docker's NAT rules".into()]),
+                fix: f.map(|f| f.fix.clone()).unwrap_or_else(|| {
+                    vec!["systemctl restart docker   # rewrites Docker's NAT rules".into()]
+                }),
             });
         }
     }
@@ -38,8 +42,19 @@ pub fn refused(cx: &Context) -> Option<Verdict> {
         cause: Cause::NoListener,
         summary: format!("the probe reached {who}, which answered that nothing listens on port {port}"),
         location: Location { iface, netns, function, rule: None, drop_reason: None },
-        evidence: cx.facts.drops.iter().filter(|d| d.reason == "NO_SOCKET").take(1).map(|d| format!("{} dropped it in {} ({}): no socket on port {port}", d.netns, d.location, d.reason)).collect(),
-        fix: vec![format!("start the service on port {port} in {who}, or trace the port it really listens on")],
+        evidence: cx
+            .facts
+            .drops
+            .iter()
+            .filter(|d| d.reason == "NO_SOCKET")
+            .take(1)
+            .map(|d| {
+                format!("{} dropped it in {} ({}): no socket on port {port}", d.netns, d.location, d.reason)
+            })
+            .collect(),
+        fix: vec![format!(
+            "start the service on port {port} in {who}, or trace the port it really listens on"
+        )],
     })
 }
 
@@ -59,7 +74,8 @@ pub fn answered_by_host_instead(cx: &Context) -> Option<Verdict> {
         return None;
     }
     let holder = listener.and_then(|l| l.command.map(|c| format!("{c} (pid {})", l.pid.unwrap_or(0))));
-    let mut evidence = vec![format!("the probe never reached {target}; the host itself completed the handshake")];
+    let mut evidence =
+        vec![format!("the probe never reached {target}; the host itself completed the handshake")];
     if let Some(h) = holder {
         evidence.push(format!("port {port} on the host is held by {h}, which only reserves it"));
     }
@@ -80,7 +96,9 @@ pub fn answered_by_host_instead(cx: &Context) -> Option<Verdict> {
             rule: None,
         },
         evidence,
-        fix: f.map(|f| f.fix.clone()).unwrap_or_else(|| vec!["systemctl restart docker   # rewrites Docker's NAT rules".into()]),
+        fix: f
+            .map(|f| f.fix.clone())
+            .unwrap_or_else(|| vec!["systemctl restart docker   # rewrites Docker's NAT rules".into()]),
     })
 }
 
@@ -128,20 +146,38 @@ pub fn dropped(cx: &Context) -> Option<Verdict> {
     }
 }
 
-fn with_finding(cx: &Context, d: &Drop, cause: Cause, evidence: Vec<String>, summary: impl Fn() -> String) -> Verdict {
+fn with_finding(
+    cx: &Context,
+    d: &Drop,
+    cause: Cause,
+    evidence: Vec<String>,
+    summary: impl Fn() -> String,
+) -> Verdict {
     match cx.finding(cause) {
         Some(f) => cx.from_finding(f, f.summary.clone(), Some(drop_location(d, None)), evidence),
-        None => Verdict { cause, summary: summary(), location: drop_location(d, None), evidence, fix: vec![] },
+        None => {
+            Verdict { cause, summary: summary(), location: drop_location(d, None), evidence, fix: vec![] }
+        }
     }
 }
 
 fn netfilter_drop(cx: &Context, d: &Drop, mut evidence: Vec<String>) -> Verdict {
     let hint = cx.facts.dropping_chain();
     if !cx.facts.nftrace.is_empty() {
-        let path: Vec<String> = cx.facts.nftrace.iter().filter(|s| s.rule.is_some() || s.verdict == "drop").take(12).map(|s| format!("{} {}: {}", s.table, s.chain, s.verdict)).collect();
+        let path: Vec<String> = cx
+            .facts
+            .nftrace
+            .iter()
+            .filter(|s| s.rule.is_some() || s.verdict == "drop")
+            .take(12)
+            .map(|s| format!("{} {}: {}", s.table, s.chain, s.verdict))
+            .collect();
         evidence.push(format!("nftrace: {}", path.join(" → ")));
     } else if let Some((table, chain)) = hint {
-        evidence.push(format!("netfilter table {table}{} judged it last", chain.map(|c| format!(", base chain {c}")).unwrap_or_default()));
+        evidence.push(format!(
+            "netfilter table {table}{} judged it last",
+            chain.map(|c| format!(", base chain {c}")).unwrap_or_default()
+        ));
     }
     let n = cx.facts.netfilter_drops();
     let Some(a) = attribute(cx.deltas, cx.rules, n, Some(&d.iface), hint) else {
@@ -153,13 +189,22 @@ fn netfilter_drop(cx: &Context, d: &Drop, mut evidence: Vec<String>) -> Verdict 
                 summary: format!("netfilter dropped the probe in table {}, chain {}", step.table, step.chain),
                 location: drop_location(d, step.rule.clone().or(Some(format!("policy {}", step.verdict)))),
                 evidence,
-                fix: vec![format!("nft -a list chain {} {} {}   # find the rule's handle, then: nft delete rule ... handle N", step.family, step.table, step.chain)],
+                fix: vec![format!(
+                    "nft -a list chain {} {} {}   # find the rule's handle, then: nft delete rule ... handle N",
+                    step.family, step.table, step.chain
+                )],
             };
         }
-        evidence.push("no rule counter moved by the number of drops (a rule without counters, or a non-iptables hook)".into());
+        evidence.push(
+            "no rule counter moved by the number of drops (a rule without counters, or a non-iptables hook)"
+                .into(),
+        );
         return Verdict {
             cause: Cause::FirewallDrop,
-            summary: format!("a netfilter rule on {} dropped the probe (the rule could not be identified)", d.iface),
+            summary: format!(
+                "a netfilter rule on {} dropped the probe (the rule could not be identified)",
+                d.iface
+            ),
             location: drop_location(d, None),
             evidence,
             fix: vec!["inspect: iptables-save -c; nft list ruleset".into()],
@@ -179,7 +224,10 @@ fn netfilter_drop(cx: &Context, d: &Drop, mut evidence: Vec<String>) -> Verdict 
         // isolation rules: it left the source another way, because the shared link is broken.
         for cause in [Cause::LinkDown, Cause::VethDetached, Cause::BridgeDown, Cause::BridgePortBlocked] {
             if let Some(f) = cx.finding(cause) {
-                evidence.push(format!("{} and {} share a network, yet the probe was routed between networks", cx.from.name, cx.to.name));
+                evidence.push(format!(
+                    "{} and {} share a network, yet the probe was routed between networks",
+                    cx.from.name, cx.to.name
+                ));
                 return cx.from_finding(f, f.summary.clone(), None, evidence);
             }
         }
@@ -198,7 +246,10 @@ fn netfilter_drop(cx: &Context, d: &Drop, mut evidence: Vec<String>) -> Verdict 
         let src = cx.from.container.as_ref().map(|c| c.name.clone());
         let fix = match (&net, &src) {
             (Some(net), Some(src)) => vec![format!("docker network connect {net} {src}")],
-            _ => vec!["connect both containers to a common network: docker network connect NETWORK CONTAINER".into()],
+            _ => vec![
+                "connect both containers to a common network: docker network connect NETWORK CONTAINER"
+                    .into(),
+            ],
         };
         return Verdict {
             cause: Cause::NetworkIsolation,
@@ -240,14 +291,23 @@ fn share_a_network(cx: &Context) -> bool {
 fn neighbour(cx: &Context, d: &Drop, evidence: Vec<String>) -> Verdict {
     // A missing neighbour is the symptom; a detached veth, a down link or a subnet that belongs
     // elsewhere is the cause when the model finds one on the path.
-    for cause in [Cause::VethDetached, Cause::LinkDown, Cause::BridgePortBlocked, Cause::SubnetConflict, Cause::BridgeDown] {
+    for cause in [
+        Cause::VethDetached,
+        Cause::LinkDown,
+        Cause::BridgePortBlocked,
+        Cause::SubnetConflict,
+        Cause::BridgeDown,
+    ] {
         if let Some(f) = cx.finding(cause) {
             return cx.from_finding(f, f.summary.clone(), None, evidence);
         }
     }
     Verdict {
         cause: Cause::NeighborUnreachable,
-        summary: format!("nobody answered ARP for the next hop of {} on {}, so the packet was dropped", d.tuple.dst, d.iface),
+        summary: format!(
+            "nobody answered ARP for the next hop of {} on {}, so the packet was dropped",
+            d.tuple.dst, d.iface
+        ),
         location: drop_location(d, None),
         evidence,
         fix: vec![format!("check that {} exists and is up on the link of {}", d.tuple.dst, d.iface)],

@@ -76,7 +76,13 @@ impl Context<'_> {
 impl Context<'_> {
     /// A verdict that rests on a fault the model found on the path. `observed` is where the
     /// kernel showed the probe stop, when it did; otherwise the place is the fault's own.
-    pub fn from_finding(&self, f: &Finding, summary: String, observed: Option<Location>, mut evidence: Vec<String>) -> Verdict {
+    pub fn from_finding(
+        &self,
+        f: &Finding,
+        summary: String,
+        observed: Option<Location>,
+        mut evidence: Vec<String>,
+    ) -> Verdict {
         let location = match observed {
             Some(mut l) => {
                 if l.iface.is_none() {
@@ -162,7 +168,12 @@ fn reached(cx: &Context) -> Option<Verdict> {
     let last = cx.hops.iter().rev().find(|h| h.forward);
     Some(Verdict {
         cause: Cause::Ok,
-        summary: format!("{} reached {}: {ok} of {} probes answered", cx.from.name, cx.target(), cx.probes.len()),
+        summary: format!(
+            "{} reached {}: {ok} of {} probes answered",
+            cx.from.name,
+            cx.target(),
+            cx.probes.len()
+        ),
         location: Location {
             iface: last.map(|h| h.iface.clone()),
             netns: last.map(|h| h.netns.clone()),
@@ -174,14 +185,30 @@ fn reached(cx: &Context) -> Option<Verdict> {
 }
 
 fn unknown(cx: &Context) -> Verdict {
-    let mut evidence: Vec<String> = cx.facts.drops.iter().map(|d| format!("dropped in {} on {} ({}, {})", d.netns, d.iface, d.location, d.reason)).collect();
+    let mut evidence: Vec<String> = cx
+        .facts
+        .drops
+        .iter()
+        .map(|d| format!("dropped in {} on {} ({}, {})", d.netns, d.iface, d.location, d.reason))
+        .collect();
     if let Some(h) = cx.last_forward_hop() {
         evidence.push(format!("last seen: {} {} ({})", h.netns, h.iface, h.hook));
     }
     Verdict {
         cause: Cause::Unknown,
-        summary: format!("{} did not reach {}, and what the kernel showed matches no known fault", cx.from.name, cx.target()),
-        location: cx.last_forward_hop().map(|h| Location { iface: Some(h.iface.clone()), netns: Some(h.netns.clone()), ..Location::default() }).unwrap_or_default(),
+        summary: format!(
+            "{} did not reach {}, and what the kernel showed matches no known fault",
+            cx.from.name,
+            cx.target()
+        ),
+        location: cx
+            .last_forward_hop()
+            .map(|h| Location {
+                iface: Some(h.iface.clone()),
+                netns: Some(h.netns.clone()),
+                ..Location::default()
+            })
+            .unwrap_or_default(),
         evidence,
         fix: vec![],
     }

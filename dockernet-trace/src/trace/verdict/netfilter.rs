@@ -29,7 +29,8 @@ pub fn attribute(
 ) -> Option<Attributed> {
     let dropping: Vec<&CounterDelta> = deltas.iter().filter(|d| d.drops() && d.packets > 0).collect();
     let exact: Vec<&CounterDelta> = dropping.iter().copied().filter(|d| d.packets == drops).collect();
-    let in_chain = |d: &&CounterDelta| chain_hint.is_some_and(|(t, c)| d.table == t && c.is_some_and(|c| d.chain == c));
+    let in_chain =
+        |d: &&CounterDelta| chain_hint.is_some_and(|(t, c)| d.table == t && c.is_some_and(|c| d.chain == c));
     let in_table = |d: &&CounterDelta| chain_hint.is_none_or(|(t, _)| d.table == t);
     let pick = exact
         .iter()
@@ -45,10 +46,14 @@ pub fn attribute(
     let cause = match &d.rule {
         None => Cause::FirewallDrop,
         Some(text) => {
-            let found = rules.tables.iter().filter(|t| t.name == d.table && t.family == d.family && t.source == d.source).find_map(|t| {
-                let c = t.chain(&d.chain)?;
-                c.rules.iter().find(|r| &r.text == text).map(|r| (t, c, r))
-            });
+            let found = rules
+                .tables
+                .iter()
+                .filter(|t| t.name == d.table && t.family == d.family && t.source == d.source)
+                .find_map(|t| {
+                    let c = t.chain(&d.chain)?;
+                    c.rules.iter().find(|r| &r.text == text).map(|r| (t, c, r))
+                });
             match found.map(|(t, c, r)| drop_cause(t, c, Some(r), ingress)) {
                 Some(DropCause::NetworkIsolation) => Cause::NetworkIsolation,
                 _ => Cause::FirewallDrop,
@@ -60,9 +65,10 @@ pub fn attribute(
         (Some(text), crate::netfilter::Source::Iptables { .. }) if text.starts_with("-A ") => {
             Some(format!("iptables {table_arg}{}", text.replacen("-A ", "-D ", 1)))
         }
-        (None, crate::netfilter::Source::Iptables { .. }) => {
-            Some(format!("iptables {table_arg}-P {} ACCEPT   # or add an ACCEPT rule for this traffic", d.chain))
-        }
+        (None, crate::netfilter::Source::Iptables { .. }) => Some(format!(
+            "iptables {table_arg}-P {} ACCEPT   # or add an ACCEPT rule for this traffic",
+            d.chain
+        )),
         _ => None,
     };
     Some(Attributed {

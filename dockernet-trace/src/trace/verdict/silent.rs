@@ -46,7 +46,10 @@ fn stack_error(cx: &Context) -> Option<Verdict> {
         if what.as_deref() == Some("no_network") {
             return Some(Verdict {
                 cause: Cause::NoRoute,
-                summary: format!("{} runs with --network none: it has only loopback, so it can reach nothing", cx.from.name),
+                summary: format!(
+                    "{} runs with --network none: it has only loopback, so it can reach nothing",
+                    cx.from.name
+                ),
                 location,
                 evidence,
                 fix: vec![format!("docker network connect bridge {}", cx.from.name)],
@@ -73,7 +76,12 @@ pub fn wrong_way(cx: &Context) -> Option<Verdict> {
     let expected = cx.plan.expected_oif.as_deref()?;
     let dst = cx.plan.dnat.as_ref().map(|d| d.ip).unwrap_or(cx.plan.dst);
     let chosen = cx.facts.route_for(dst).map(|r| r.oif.clone());
-    let went = cx.hops.iter().rev().find(|h| h.forward && h.netns == "host" && h.hook != "kfree_skb").map(|h| h.iface.clone());
+    let went = cx
+        .hops
+        .iter()
+        .rev()
+        .find(|h| h.forward && h.netns == "host" && h.hook != "kfree_skb")
+        .map(|h| h.iface.clone());
     let wrong = chosen.as_deref().is_some_and(|c| c != expected && cx.topology.link_by_name(c).is_some());
     if !wrong || cx.plan.leaves_host {
         return None;
@@ -87,7 +95,12 @@ pub fn wrong_way(cx: &Context) -> Option<Verdict> {
     if let Some(d) = cx.facts.decisive_drop() {
         evidence.push(format!("then dropped in {} on {} ({})", d.netns, d.iface, d.reason));
     }
-    let location = Location { iface: Some(chosen.clone()), netns: Some("host".into()), function: Some("fib_table_lookup".into()), ..Location::default() };
+    let location = Location {
+        iface: Some(chosen.clone()),
+        netns: Some("host".into()),
+        function: Some("fib_table_lookup".into()),
+        ..Location::default()
+    };
     for cause in [Cause::BridgeGatewayMissing, Cause::BridgeDown, Cause::SubnetConflict] {
         if let Some(f) = cx.finding(cause) {
             let summary = format!("{}; the probe for {dst} left through {chosen} instead", f.summary);
@@ -113,7 +126,8 @@ fn unmasqueraded(cx: &Context) -> Option<Verdict> {
     let src_ip: std::net::Ipv4Addr = hop.src.split(':').next()?.parse().ok()?;
     let net = cx.topology.network_containing(src_ip)?;
     let mut evidence = vec![format!("probe left {out} as {} → {} (source not translated)", hop.src, hop.dst)];
-    let location = Location { iface: Some(out.to_string()), netns: Some("host".into()), ..Location::default() };
+    let location =
+        Location { iface: Some(out.to_string()), netns: Some("host".into()), ..Location::default() };
     if let Some(f) = cx.finding(Cause::MasqueradeMissing) {
         let summary = format!("{}; the probe left {out} as {}", f.summary, hop.src);
         return Some(cx.from_finding(f, summary, Some(location), evidence));
@@ -121,13 +135,21 @@ fn unmasqueraded(cx: &Context) -> Option<Verdict> {
     evidence.push(format!("{src_ip} belongs to Docker network {}", net.name));
     Some(Verdict {
         cause: Cause::MasqueradeMissing,
-        summary: format!("the probe left {out} with the private source {src_ip}: no source NAT, so no answer can come back"),
+        summary: format!(
+            "the probe left {out} with the private source {src_ip}: no source NAT, so no answer can come back"
+        ),
         location,
         evidence,
         fix: net
             .subnets
             .first()
-            .map(|s| format!("iptables -t nat -A POSTROUTING -s {} ! -o {} -j MASQUERADE", s.subnet, net.bridge.clone().unwrap_or_default()))
+            .map(|s| {
+                format!(
+                    "iptables -t nat -A POSTROUTING -s {} ! -o {} -j MASQUERADE",
+                    s.subnet,
+                    net.bridge.clone().unwrap_or_default()
+                )
+            })
             .into_iter()
             .collect(),
     })
@@ -138,13 +160,19 @@ fn unmasqueraded(cx: &Context) -> Option<Verdict> {
 fn stalled(cx: &Context) -> Option<Verdict> {
     let last = cx.last_forward_hop();
     let location = last
-        .map(|h| Location { iface: Some(h.iface.clone()), netns: Some(h.netns.clone()), ..Location::default() })
+        .map(|h| Location {
+            iface: Some(h.iface.clone()),
+            netns: Some(h.netns.clone()),
+            ..Location::default()
+        })
         .unwrap_or_default();
-    let mut evidence: Vec<String> = last.map(|h| format!("last seen: {} {} ({})", h.netns, h.iface, h.hook)).into_iter().collect();
+    let mut evidence: Vec<String> =
+        last.map(|h| format!("last seen: {} {} ({})", h.netns, h.iface, h.hook)).into_iter().collect();
     if last.is_none() {
         evidence.push("the probe never appeared on any interface".into());
     }
-    let pending = cx.facts.neighbours.iter().find(|n| n.state == NUD_FAILED || n.state == NUD_INCOMPLETE || n.created);
+    let pending =
+        cx.facts.neighbours.iter().find(|n| n.state == NUD_FAILED || n.state == NUD_INCOMPLETE || n.created);
     if let Some(n) = pending {
         evidence.push(format!(
             "ARP for {} on {} {}",

@@ -1,0 +1,98 @@
+//! Docker's event stream, reduced to "containers or networks changed": the watch then reads
+//! Docker's view again and updates its filter and names. A broken stream is reopened (after a
+//! pause), and a reopening counts as a change, since events may have been missed meanwhile.
+use std::{collections::HashMap, time::Duration};
+
+use bollard::{Docker, query_parameters::EventsOptionsBuilder};
+use futures::StreamExt;
+use tokio::{sync::mpsc, task::JoinHandle};
+
+/// Actions after which addresses or namespaces may differ.
+const CONTAINER_ACTIONS: &[&str] = &["start", "die", "destroy", "rename", "restart"];
+const NETWORK_ACTIONS: &[&str] = &["connect", "disconnect", "create", "destroy"];
+
+/// Why the watch should look at Docker again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// `container start abc123`, `network connect heima-net`...
+    Event(String),
+    /// The stream was reopened; events may have been missed.
+    Reconnected,
+}
+
+/// Follows the engine's events until the receiver is dropped.
+pub fn spawn(client: Docker) -> (mpsc::Receiver<Change>, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(64);
+    let task = tokio::spawn(async move {
+        let filters: HashMap<&str, Vec<&str>> = HashMap::from([("type", vec!["container", "network"])]);
+        let mut first = true;
+        loop {
+            let opts = EventsOptionsBuilder::new().filters(&filters).build();
+            let mut stream = client.events(Some(opts));
+            if !first && tx.send(Change::Reconnected).await.is_err() {
+                return;
+            }
+            first = false;
+            while let Some(item) = stream.next().await {
+                match item {
+                    Ok(ev) => {
+                        let Some(change) = describe(&ev) else { continue };
+                        if tx.send(change).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        log::info!("Docker event stream: {e}");
+                        break;
+                    }
+                }
+            }
+            if tx.is_closed() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    (rx, task)
+}
+
+/// The change an event stands for, if it is one that matters.
+fn describe(ev: &bollard::models::EventMessage) -> Option<Change> {
+    let kind = ev.typ.map(|t| t.to_string()).unwrap_or_default();
+    let action = ev.action.as_deref().unwrap_or_default();
+    let wanted = match kind.as_str() {
+        "container" => CONTAINER_ACTIONS.contains(&action),
+        "network" => NETWORK_ACTIONS.contains(&action),
+        _ => false,
+    };
+    if !wanted {
+        return None;
+    }
+    let actor = ev.actor.as_ref();
+    let name = actor
+        .and_then(|a| a.attributes.as_ref())
+        .and_then(|a| a.get("name").cloned())
+        .or_else(|| actor.and_then(|a| a.id.clone()))
+        .unwrap_or_default();
+    Some(Change::Event(format!("{kind} {action} {name}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_changes_of_addresses_and_namespaces_matter() {
+        let ev = |typ: &str, action: &str| -> bollard::models::EventMessage {
+            serde_json::from_value(serde_json::json!({
+                "Type": typ, "Action": action,
+                "Actor": {"ID": "abc123", "Attributes": {"name": "late"}}
+            }))
+            .unwrap()
+        };
+        assert_eq!(describe(&ev("container", "start")), Some(Change::Event("container start late".into())));
+        assert_eq!(describe(&ev("network", "connect")), Some(Change::Event("network connect late".into())));
+        assert_eq!(describe(&ev("container", "exec_start: sh")), None);
+        assert_eq!(describe(&ev("image", "pull")), None);
+    }
+}

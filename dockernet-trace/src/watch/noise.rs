@@ -1,0 +1,107 @@
+//! Which `skb:kfree_skb` events are drops worth a line. This is the one place that decides.
+//!
+//! kfree_skb fires for every packet the kernel frees with a reason other than "consumed", and
+//! healthy traffic has some of those: TCP discards what it already has (a retransmitted segment,
+//! an old ACK, data merged into the out-of-order queue), a connection's closing packets find
+//! the socket gone, a bridge floods a frame to a port that is not its destination. None of them
+//! is a fault a person could act on, and a busy host has thousands per second. They were
+//! measured in the lab (ping, TCP request/response, iperf3 at full speed between containers on
+//! a bridge, connections opened and closed; see issue 6) and are listed below.
+//!
+//! Two reasons depend on the protocol or the place:
+//! - NO_SOCKET for ICMP is an echo reply no ping socket claimed: a raw-socket ping (busybox,
+//!   iputils as root) took its own copy already, or the pinger is gone. Measured in the lab:
+//!   every reply of a container's `ping` shows up so, in `ping_rcv`.
+//! - NOT_SPECIFIED inside TCP's state machine (`tcp_rcv_state_process` and friends) is the end
+//!   of a connection: the last segments of a close that the socket no longer wants. Measured:
+//!   two of three short `nc` exchanges with busybox httpd ended with one.
+//!
+//! A TCP packet for a port nobody listens on (NO_SOCKET) is answered with a reset: it is
+//! reported once, as the reset, while tcp:tcp_send_reset is attached.
+use super::incident::Hooks;
+use crate::ebpf::events::Proto;
+
+/// Reasons that are no drop: the packet was used, or the kernel discarded a copy of something
+/// it already had, as part of a protocol working normally.
+pub const NOT_DROPS: &[(&str, &str)] = &[
+    ("NOT_DROPPED_YET", "not a drop reason (older kernels pass it for consumed packets)"),
+    ("CONSUMED", "the packet was used (kernels that route consume_skb through kfree_skb)"),
+    ("TCP_OLD_DATA", "a retransmitted segment TCP had already received"),
+    ("TCP_OFOMERGE", "out-of-order data merged into a segment TCP already queued"),
+    ("TCP_OLD_ACK", "an ACK for data already acknowledged"),
+    ("TCP_TOO_OLD_ACK", "an ACK older than the window, after retransmissions"),
+    ("TCP_OLD_SEQUENCE", "a segment entirely before the window (a duplicate)"),
+    ("TCP_RFC7323_PAWS", "an old duplicate rejected by timestamps (PAWS)"),
+    ("TCP_RFC7323_PAWS_ACK", "an old duplicate ACK rejected by timestamps"),
+    ("TCP_RFC7323_TW_PAWS", "an old duplicate for a TIME-WAIT socket"),
+    ("TCP_CLOSE", "a segment arriving after the socket closed (the end of a connection)"),
+    ("TCP_RESET", "a reset the socket received and acted on (reported where it is sent)"),
+    ("SOCKET_CLOSE", "data still queued when an application closed its socket"),
+    ("OTHERHOST", "a frame for another host, seen through a bridge's flooding"),
+    ("UNICAST_IN_L2_MULTICAST", "an L2 multicast frame carrying unicast IP, ignored by design"),
+    ("SOCKET_FILTER", "a packet socket's filter (tcpdump, DHCP client) did not want it"),
+    ("QUEUE_PURGE", "a queue purged because its device or socket went away"),
+];
+
+/// Is a kfree_skb with `reason` for a packet of protocol `proto` reported? `function` names
+/// the kernel function that freed it; it is asked for only when the answer depends on it.
+pub fn is_reported_drop(
+    reason: &str,
+    proto: Proto,
+    function: impl FnOnce() -> Option<String>,
+    hooks: Hooks,
+) -> bool {
+    if NOT_DROPS.iter().any(|(r, _)| *r == reason) {
+        return false;
+    }
+    match (reason, proto) {
+        ("NO_SOCKET", Proto::Icmp) => false,
+        ("NO_SOCKET", Proto::Tcp) => !hooks.resets,
+        ("NOT_SPECIFIED", Proto::Tcp) => !function().is_some_and(|f| f.starts_with("tcp_")),
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: Hooks = Hooks { resets: true };
+
+    fn at(f: &str) -> impl FnOnce() -> Option<String> + '_ {
+        move || Some(f.to_string())
+    }
+
+    #[test]
+    fn faults_are_drops_and_protocol_housekeeping_is_not() {
+        for r in
+            ["NETFILTER_DROP", "NEIGH_FAILED", "IP_INNOROUTES", "BRIDGE_INGRESS_STP_STATE", "NOT_SPECIFIED"]
+        {
+            assert!(is_reported_drop(r, Proto::Udp, at("nf_hook_slow"), H), "{r}");
+        }
+        for r in ["TCP_OLD_DATA", "CONSUMED", "OTHERHOST", "TCP_CLOSE", "QUEUE_PURGE"] {
+            assert!(!is_reported_drop(r, Proto::Tcp, at("tcp_v4_rcv"), H), "{r}");
+        }
+    }
+
+    #[test]
+    fn a_closed_tcp_port_is_one_reset_not_also_a_drop() {
+        assert!(!is_reported_drop("NO_SOCKET", Proto::Tcp, at("tcp_v4_rcv"), H));
+        assert!(
+            is_reported_drop("NO_SOCKET", Proto::Tcp, at("tcp_v4_rcv"), Hooks { resets: false }),
+            "no reset hook: keep the drop"
+        );
+        assert!(is_reported_drop("NO_SOCKET", Proto::Udp, at("__udp4_lib_rcv"), H), "UDP has no reset");
+    }
+
+    #[test]
+    fn echo_replies_and_the_end_of_tcp_connections_are_not_drops() {
+        assert!(!is_reported_drop("NO_SOCKET", Proto::Icmp, at("ping_rcv"), H));
+        assert!(!is_reported_drop("NOT_SPECIFIED", Proto::Tcp, at("tcp_rcv_state_process"), H));
+        assert!(
+            is_reported_drop("NOT_SPECIFIED", Proto::Tcp, at("ip_rcv_core"), H),
+            "outside TCP it is a drop"
+        );
+        assert!(is_reported_drop("NOT_SPECIFIED", Proto::Tcp, || None, H), "unknown function: reported");
+    }
+}

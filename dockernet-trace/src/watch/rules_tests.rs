@@ -1,0 +1,115 @@
+//! Attribution on the netfilter fixtures (real Docker 20.10 captures, see netfilter/tests).
+use super::*;
+use crate::netfilter::{diff, parse_iptables_save};
+
+const FRESH: &str = include_str!("../netfilter/fixtures/docker20-fresh.iptables");
+const TWO_NETWORKS: &str = include_str!("../netfilter/fixtures/docker20-two-networks.iptables");
+const USER_DROP: &str = include_str!("../netfilter/fixtures/docker20-docker-user-drop.iptables");
+const POLICY_DROP: &str = include_str!("../netfilter/fixtures/docker20-forward-policy-drop.iptables");
+
+const HEIMA: &str = "br-4ebb9b640f67"; // 172.18.0.0/16
+const OTHER: &str = "br-6bd8ac3e1bc2"; // 172.19.0.0/16
+
+fn rs(save: &str) -> Ruleset {
+    Ruleset { tables: parse_iptables_save(save).unwrap(), notes: vec![] }
+}
+
+fn bridges() -> BTreeSet<String> {
+    ["docker0", HEIMA, OTHER].iter().map(|s| s.to_string()).collect()
+}
+
+fn group(src: &str, dst: &str, dport: u16, count: u64, iface: &str, dst_bridge: Option<&str>) -> Group {
+    Group {
+        tuple: Tuple {
+            proto: Proto::Tcp,
+            src: src.parse().unwrap(),
+            sport: 40000,
+            dst: dst.parse().unwrap(),
+            dport,
+        },
+        count,
+        iface: Some(iface.into()),
+        in_host: true,
+        src_bridge: Some(iface.into()),
+        dst_bridge: dst_bridge.map(str::to_string),
+    }
+}
+
+#[test]
+fn each_flow_gets_the_isolation_rule_of_its_destination_bridge() {
+    // Two isolation rules moved, by 4 and by 3: the out interface tells which is whose.
+    let d = diff(&rs(FRESH), &rs(TWO_NETWORKS));
+    let after = rs(TWO_NETWORKS);
+    let groups = [
+        group("172.17.0.2", "172.19.0.2", 80, 4, "docker0", Some(OTHER)),
+        group("172.17.0.3", "172.18.0.2", 3306, 3, "docker0", Some(HEIMA)),
+    ];
+    let hits = assign(&d, &after, &groups, &bridges(), &HashMap::new());
+    assert_eq!(hits[0].rule.as_deref(), Some("-A DOCKER-ISOLATION-STAGE-2 -o br-6bd8ac3e1bc2 -j DROP"));
+    assert_eq!(hits[1].rule.as_deref(), Some("-A DOCKER-ISOLATION-STAGE-2 -o br-4ebb9b640f67 -j DROP"));
+    assert!(hits.iter().all(|h| h.cause == Cause::NetworkIsolation), "{hits:?}");
+}
+
+#[test]
+fn a_docker_user_rule_is_a_firewall_drop() {
+    let d = diff(&rs(TWO_NETWORKS), &rs(USER_DROP));
+    let g = [group("172.17.0.3", "172.18.0.2", 3306, 2, "docker0", Some(HEIMA))];
+    let hits = assign(&d, &rs(USER_DROP), &g, &bridges(), &HashMap::new());
+    assert_eq!(
+        hits[0],
+        Hit {
+            rule: Some(
+                "-A DOCKER-USER -s 172.17.0.0/16 -d 172.18.0.2/32 -p tcp -m tcp --dport 3306 -j DROP".into()
+            ),
+            cause: Cause::FirewallDrop
+        }
+    );
+}
+
+#[test]
+fn a_rule_that_cannot_match_the_flow_is_not_blamed() {
+    // The DOCKER-USER rule moved by exactly this flow's count but matches only port 3306.
+    let d = diff(&rs(TWO_NETWORKS), &rs(USER_DROP));
+    let g = [group("172.17.0.3", "172.18.0.2", 5432, 2, "docker0", Some(HEIMA))];
+    let hits = assign(&d, &rs(USER_DROP), &g, &bridges(), &HashMap::new());
+    assert_eq!(hits[0], Hit { rule: None, cause: Cause::FirewallDrop });
+}
+
+#[test]
+fn a_chain_policy_is_blamed_when_no_rule_moved() {
+    let d = diff(&rs(USER_DROP), &rs(POLICY_DROP));
+    let g = [group("10.200.0.1", "172.17.0.2", 80, 5, "uplink0", Some("docker0"))];
+    let hits = assign(&d, &rs(POLICY_DROP), &g, &bridges(), &HashMap::new());
+    assert_eq!(hits[0], Hit { rule: Some("-P FORWARD DROP".into()), cause: Cause::FirewallDrop });
+}
+
+#[test]
+fn a_flow_keeps_its_rule_when_the_counters_say_nothing_new() {
+    let g = [group("172.17.0.3", "172.18.0.2", 3306, 1, "docker0", Some(HEIMA))];
+    let known = Hit { rule: Some("-A X -j DROP".into()), cause: Cause::FirewallDrop };
+    let remembered = HashMap::from([(g[0].tuple, known.clone())]);
+    let hits = assign(&[], &rs(USER_DROP), &g, &bridges(), &remembered);
+    assert_eq!(hits[0], known);
+}
+
+#[test]
+fn drops_inside_a_container_are_not_blamed_on_the_hosts_rules() {
+    let d = diff(&rs(TWO_NETWORKS), &rs(USER_DROP));
+    let mut g = group("172.17.0.3", "172.18.0.2", 3306, 2, "eth0", None);
+    g.in_host = false;
+    let hits = assign(&d, &rs(USER_DROP), &[g], &bridges(), &HashMap::new());
+    assert_eq!(hits[0].rule, None);
+}
+
+#[test]
+fn interfaces_are_judged_against_every_device_the_packet_may_have_had() {
+    let m = |rule: &str| rs(TWO_NETWORKS).find_rule(rule).unwrap().rule.matches.clone();
+    let to_heima = group("172.17.0.2", "172.18.0.2", 3306, 1, "docker0", Some(HEIMA));
+    let outside = group("172.17.0.2", "10.201.0.7", 80, 1, "docker0", None);
+    let iso_heima = m("-A DOCKER-ISOLATION-STAGE-2 -o br-4ebb9b640f67 -j DROP");
+    assert!(compatible(&iso_heima, &to_heima, &bridges()));
+    assert!(!compatible(&iso_heima, &outside, &bridges()), "the packet leaves by the uplink, not a bridge");
+    let check = m("-A DOCKER-ISOLATION-STAGE-1 -i docker0 ! -o docker0 -j DOCKER-ISOLATION-STAGE-2");
+    assert!(compatible(&check, &to_heima, &bridges()));
+    assert!(compatible(&check, &outside, &bridges()));
+}

@@ -1,0 +1,246 @@
+//! The state of a running watch: the attached programs and their filter, Docker's view, the
+//! events folded in the current second, the rule tracker and the totals. The loop in `mod.rs`
+//! drives it: events in, one flush per second, a refresh when Docker changes, a summary at exit.
+use std::{collections::BTreeSet, time::Instant};
+
+use dockernet_trace_common::{Event, MODE_WATCH};
+
+use super::{
+    describe::{self, Clock},
+    fold::Folder,
+    incident::{self, Hooks, ResetReasons},
+    line::{Kind, timestamp},
+    names::Names,
+    output::{Output, note},
+    rules::{Group, RuleTracker},
+    scope::{self, Filter, Installed},
+    summary::Totals,
+};
+use crate::{
+    cli::WatchArgs,
+    ebpf::{KernelEvent, Session, events::EventReader, hooks::Purpose, session::KernelInfo},
+    error::{Error, Result},
+    kernel::{DropReasons, Kallsyms},
+    model::{HostNet, Topology},
+    netfilter,
+};
+
+pub struct Watcher {
+    session: Session,
+    /// Taken out of the session so the loop can wait on it while the rest is borrowed.
+    pub reader: EventReader,
+    installed: Installed,
+    filter: Filter,
+    docker_host: Option<String>,
+    topology: Topology,
+    names: Names,
+    drop_reasons: DropReasons,
+    reset_reasons: ResetReasons,
+    hooks: Hooks,
+    folder: Folder,
+    rules: RuleTracker,
+    totals: Totals,
+    out: Output,
+    clock: Clock,
+    syms: Kallsyms,
+    started: Instant,
+}
+
+impl Watcher {
+    /// Reads Docker, the rules and the kernel's layout (in parallel), loads and attaches the
+    /// programs, fills the filter, and says on stderr that it is watching.
+    pub async fn start(args: &WatchArgs) -> Result<Self> {
+        let started = Instant::now();
+        let filter = Filter { containers: args.container.clone(), networks: args.network.clone() };
+        let out = Output::open(args.output.json, args.record.as_deref())?;
+        let kernel = tokio::task::spawn_blocking(KernelInfo::probe);
+        let rules = tokio::task::spawn_blocking(netfilter::snapshot);
+        let topology = Topology::load(args.docker.docker_host.as_deref()).await?;
+        filter.check(&topology)?;
+        let join = |e: tokio::task::JoinError| Error::Usage(format!("startup task failed: {e}"));
+        let kernel = kernel.await.map_err(join)??;
+        let baseline = rules.await.map_err(join)??;
+
+        let mut session = Session::load(&kernel)?;
+        session.attach_tracepoints(&kernel, Purpose::Watch)?;
+        session.attached();
+        let resets = session.hooks.iter().any(|h| h.hook == "tcp:tcp_send_reset" && h.attached);
+        for h in session.hooks.iter().filter(|h| !h.attached) {
+            note(&format!(
+                "{} not attached ({}): those events are not reported",
+                h.hook,
+                h.note.as_deref().unwrap_or("?")
+            ));
+        }
+        let mut installed = Installed::default();
+        installed.apply(&mut session, scope::compute(&topology, &filter))?;
+        let mut cfg = session.config();
+        cfg.mode = MODE_WATCH;
+        cfg.watch_netns_only = 1;
+        session.set_config(cfg)?;
+        let reader = session.events()?;
+        let w = Watcher {
+            session,
+            reader,
+            installed,
+            filter,
+            docker_host: args.docker.docker_host.clone(),
+            names: Names::new(&topology),
+            topology,
+            drop_reasons: kernel.drop_reasons.clone(),
+            reset_reasons: ResetReasons::from_btf(&kernel.btf),
+            hooks: Hooks { resets },
+            folder: Folder::default(),
+            rules: RuleTracker::new(baseline),
+            totals: Totals::default(),
+            out,
+            clock: Clock::now(),
+            syms: Kallsyms::default(),
+            started,
+        };
+        log::debug!("watch ready after {} ms", started.elapsed().as_millis());
+        w.announce_start();
+        Ok(w)
+    }
+
+    fn covered(&self, t: &Topology) -> BTreeSet<String> {
+        t.docker
+            .containers
+            .iter()
+            .filter(|c| c.is_running() && self.filter.covers(t, &c.name))
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    /// The ready signal: printed once the programs are attached and the filter is in place, so
+    /// anything dropped after it is reported.
+    fn announce_start(&self) {
+        let s = self.installed.scope();
+        let nets: Vec<String> = s.prefixes.iter().map(|p| p.to_string()).collect();
+        note(&format!(
+            "watching {} containers, addresses {} (Ctrl-C stops and prints a summary)",
+            self.covered(&self.topology).len(),
+            if nets.is_empty() { "none yet".into() } else { nets.join(", ") }
+        ));
+    }
+
+    pub fn docker_client(&self) -> Option<bollard::Docker> {
+        // A second connection for the event stream; the model's own is not kept.
+        let host = crate::model::docker::docker_host_uri(
+            self.docker_host.as_deref(),
+            std::env::var("DOCKER_HOST").ok(),
+        );
+        bollard::Docker::connect_with_host(&host).ok()
+    }
+
+    /// Folds a batch of kernel events.
+    pub fn take(&mut self, batch: Vec<Event>) {
+        for raw in batch {
+            let Some(e) = KernelEvent::from_raw(&raw, &self.drop_reasons) else { continue };
+            if let Some(i) = incident::from_event(&e, &self.reset_reasons, self.hooks, &mut self.syms) {
+                self.folder.add(i);
+            }
+        }
+    }
+
+    /// Reports what was folded since the last flush: rules for netfilter drops (counters
+    /// read again, at most once per second unless `last`), causes, names.
+    pub async fn flush(&mut self) {
+        if self.folder.is_empty() {
+            return;
+        }
+        let batch = self.folder.take();
+        let nf: Vec<usize> = (0..batch.len())
+            .filter(|&k| batch[k].first.kind == Kind::Drop && batch[k].first.reason == "NETFILTER_DROP")
+            .collect();
+        let groups: Vec<Group> = nf
+            .iter()
+            .map(|&k| {
+                let i = &batch[k].first;
+                let in_host = self.names.is_host(i.netns);
+                Group {
+                    tuple: i.tuple,
+                    count: batch[k].count,
+                    iface: i.iface.clone().filter(|_| in_host),
+                    in_host,
+                    src_bridge: self.names.bridge_for(i.tuple.src).map(str::to_string),
+                    dst_bridge: self.names.bridge_for(i.tuple.dst).map(str::to_string),
+                }
+            })
+            .collect();
+        let hits = if groups.is_empty() {
+            vec![]
+        } else {
+            let bridges: BTreeSet<String> = self.names.bridges().map(str::to_string).collect();
+            self.rules.attribute(&groups, &bridges).await
+        };
+        let host = if batch.iter().any(|f| describe::needs_host_state(&f.first)) {
+            HostNet::load(None).await.ok()
+        } else {
+            None
+        };
+        describe::resolve_locations(&batch, &mut self.syms);
+        for (k, f) in batch.iter().enumerate() {
+            let hit = nf.iter().position(|&x| x == k).and_then(|p| hits.get(p));
+            let cause = describe::cause(&f.first, hit, &self.names, host.as_ref());
+            let line = describe::line(
+                f,
+                cause,
+                hit.and_then(|h| h.rule.clone()),
+                &self.names,
+                &self.clock,
+                &mut self.syms,
+            );
+            self.totals.add(&line);
+            self.out.event(&line);
+        }
+    }
+
+    /// Reads Docker's view again and brings the filter and the names up to date.
+    pub async fn refresh(&mut self) {
+        let t = match Topology::load(self.docker_host.as_deref()).await {
+            Ok(t) => t,
+            Err(e) => {
+                log::warn!("reading Docker again: {e}");
+                return;
+            }
+        };
+        if let Err(e) = self.installed.apply(&mut self.session, scope::compute(&t, &self.filter)) {
+            note(&format!("updating the kernel filter failed: {e}"));
+        }
+        let (before, after) = (self.covered(&self.topology), self.covered(&t));
+        for name in after.difference(&before) {
+            let addrs: Vec<String> = t
+                .container(name)
+                .map(|c| {
+                    t.endpoints_of(c)
+                        .iter()
+                        .filter_map(|e| e.ip.map(|ip| format!("{ip} on {}", e.network)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            note(&format!("now watching container {name} ({})", addrs.join(", ")));
+        }
+        for name in before.difference(&after) {
+            note(&format!("no longer watching container {name} (it stopped)"));
+        }
+        self.names = Names::new(&t).with_fallback(&self.names);
+        self.topology = t;
+    }
+
+    /// The last flush (events still in the ring buffer included) and the summary. Detaching
+    /// happens when the watcher is dropped, after the summary is out.
+    pub async fn finish(&mut self) {
+        let rest = self.reader.drain();
+        self.take(rest);
+        self.rules.allow_read_now();
+        self.flush().await;
+        let lost = self.session.counters().lost;
+        let s = self.totals.summary(
+            timestamp(std::time::SystemTime::now()),
+            self.started.elapsed().as_secs_f64(),
+            lost,
+        );
+        self.out.summary(&s);
+    }
+}
