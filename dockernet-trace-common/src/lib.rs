@@ -205,9 +205,8 @@ pub struct ArgLayout {
     pub kfree_reason: u8,
     /// tcp_send_reset: index of `skb` (1 on 5.x-6.x: (sk, skb)).
     pub reset_skb: u8,
-    /// tcp_send_reset: index of `reason`, or `NO_ARG`.
-    pub reset_reason: u8,
-    pub _pad: u8,
+    /// (tcp_send_reset's `reason`, 6.10+, is read by a program of its own: tcp_reset_rsn.)
+    pub _pad: [u8; 2],
 }
 
 pub const NO_ARG: u8 = 0xff;

@@ -3,6 +3,8 @@
 //! Each function has an fentry (or fexit) and a kprobe variant; user space loads the first one
 //! that works. Only probe packets produce events (the filter comes first, as everywhere).
 use aya_ebpf::{
+    bindings::pt_regs,
+    helpers::bpf_probe_read_kernel,
     macros::{fentry, fexit, kprobe},
     programs::{FEntryContext, FExitContext, ProbeContext},
 };
@@ -15,6 +17,26 @@ use crate::{
     packet::Packet,
     skb::probe_packet,
 };
+
+/// Argument `n` of a kprobed function. `n` comes from the config map (the argument order
+/// differs across kernels), and the verifier lets a program read its context only at constant
+/// offsets ("dereference of modified ctx ptr"): so the registers are copied to the stack with
+/// one helper call and the argument picked from the copy.
+#[inline(always)]
+fn kprobe_arg(ctx: &ProbeContext, n: u8) -> u64 {
+    // SAFETY: ctx.regs is the kernel's pt_regs for this probe; the helper checks the read.
+    let Ok(regs) = (unsafe { bpf_probe_read_kernel(ctx.regs as *const pt_regs) }) else { return 0 };
+    // x86-64 System V: rdi, rsi, rdx, rcx, r8, r9.
+    match n {
+        0 => regs.rdi,
+        1 => regs.rsi,
+        2 => regs.rdx,
+        3 => regs.rcx,
+        4 => regs.r8,
+        5 => regs.r9,
+        _ => 0,
+    }
+}
 
 /// `reason` of an NfVerdict event when only the hook entry was seen (kprobe: no verdict).
 pub const VERDICT_UNKNOWN: u32 = 0xffff_ffff;
@@ -110,7 +132,7 @@ pub fn dnt_fe_nft_chain(ctx: FEntryContext) -> u32 {
 pub fn dnt_kp_nft_chain(ctx: ProbeContext) -> u32 {
     let Some(cfg) = config() else { return 0 };
     let l = &cfg.enrich;
-    nft_chain(ctx.arg(l.nft_pkt_arg as usize).unwrap_or(0), ctx.arg(l.nft_priv_arg as usize).unwrap_or(0));
+    nft_chain(kprobe_arg(&ctx, l.nft_pkt_arg), kprobe_arg(&ctx, l.nft_priv_arg));
     0
 }
 
@@ -119,8 +141,8 @@ pub fn dnt_kp_nft_chain(ctx: ProbeContext) -> u32 {
 pub fn dnt_kp_ipt_table(ctx: ProbeContext) -> u32 {
     let Some(cfg) = config() else { return 0 };
     let l = &cfg.enrich;
-    let table: u64 = ctx.arg(l.ipt_priv_arg as usize).unwrap_or(0);
-    let skb: u64 = ctx.arg(l.ipt_skb_arg as usize).unwrap_or(0);
+    let table: u64 = kprobe_arg(&ctx, l.ipt_priv_arg);
+    let skb: u64 = kprobe_arg(&ctx, l.ipt_skb_arg);
     // xt_table.name is an inline array: its address is table + offset.
     nf_table(skb, if table == 0 { 0 } else { table + u64::from(l.xt_table_name) }, 0, true);
     0
@@ -144,10 +166,7 @@ pub fn dnt_fe_br_forward(ctx: FEntryContext) -> u32 {
 pub fn dnt_kp_br_forward(ctx: ProbeContext) -> u32 {
     let Some(cfg) = config() else { return 0 };
     let l = &cfg.enrich;
-    br_forward(
-        ctx.arg(l.br_fwd_port_arg as usize).unwrap_or(0),
-        ctx.arg(l.br_fwd_skb_arg as usize).unwrap_or(0),
-    );
+    br_forward(kprobe_arg(&ctx, l.br_fwd_port_arg), kprobe_arg(&ctx, l.br_fwd_skb_arg));
     0
 }
 
@@ -177,9 +196,9 @@ pub fn dnt_kp_br_pass_up(ctx: ProbeContext) -> u32 {
 pub fn dnt_kp_nat(ctx: ProbeContext) -> u32 {
     let Some(cfg) = config() else { return 0 };
     let l = &cfg.enrich;
-    let skb: u64 = ctx.arg(l.nat_skb_arg as usize).unwrap_or(0);
-    let target: u64 = ctx.arg(l.nat_target_arg as usize).unwrap_or(0);
-    let mtype: u32 = ctx.arg(l.nat_mtype_arg as usize).unwrap_or(0);
+    let skb: u64 = kprobe_arg(&ctx, l.nat_skb_arg);
+    let target: u64 = kprobe_arg(&ctx, l.nat_target_arg);
+    let mtype = kprobe_arg(&ctx, l.nat_mtype_arg) as u32;
     let Some((cfg, p)) = probe_skb(skb) else { return 0 };
     let dev = device(cfg, read::<u64>(skb, cfg.skb.dev).unwrap_or(0));
     emit(Hook::NatRewrite, skb, &p, &dev, |e| {

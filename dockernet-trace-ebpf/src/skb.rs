@@ -131,13 +131,25 @@ pub fn icmp_send(ctx: BtfTracePointContext) -> i32 {
 
 #[btf_tracepoint(function = "tcp_send_reset")]
 pub fn tcp_send_reset(ctx: BtfTracePointContext) -> i32 {
-    // (sk, skb[, reason]): skb is the packet being answered with a reset (may be NULL for
-    // resets of established sockets, which carry no packet).
+    // (sk, skb): before 6.10 a reset carries no reason.
+    reset(ctx.arg::<u64>(1), 0)
+}
+
+/// tcp_send_reset(sk, skb, reason) of 6.10+. A separate program: the verifier refuses a
+/// read of a third argument the kernel's tracepoint does not have, even on a branch the
+/// configuration never takes.
+#[btf_tracepoint(function = "tcp_send_reset")]
+pub fn tcp_reset_rsn(ctx: BtfTracePointContext) -> i32 {
+    reset(ctx.arg::<u64>(1), ctx.arg::<u32>(2))
+}
+
+/// `skb` is the packet being answered with a reset (NULL for resets of established sockets,
+/// which carry no packet; some kernels' tracepoint has no skb at all: see config).
+#[inline(always)]
+fn reset(skb: u64, reason: u32) -> i32 {
     let Some(cfg) = config() else { return 0 };
-    let skb = if cfg.args.reset_skb == 1 { ctx.arg::<u64>(1) } else { 0 };
-    let Some((cfg, p, dev)) = wanted(skb, Start::NetworkHeader) else { return 0 };
-    // 6.10+ added `reason`; before that the reset has none (NO_ARG).
-    let reason = if cfg.args.reset_reason == 2 { ctx.arg::<u32>(2) } else { 0 };
+    let skb = if cfg.args.reset_skb == 1 { skb } else { 0 };
+    let Some((_, p, dev)) = wanted(skb, Start::NetworkHeader) else { return 0 };
     emit(Hook::TcpSendReset, skb, &p, &dev, |e| e.reason = reason);
     0
 }

@@ -7,8 +7,9 @@
 #   kernel    {uname, uptime_ms, kprobe_pmu, btf_vmlinux, btf_bridge, btf_nf_tables, ftrace_br_forward, iptables_hex}
 #   modules   {failed_hex}: " name:error" for each module that did not load
 #   tool      {name, exit, ms, stdout_hex, stderr_hex}: `version` and `kernel-check`
-#   scenario  {name, setup_hex, check_exit, check_hex, exit, stdout_hex, stderr_hex, ms}: setup_hex
-#             is whatever building the world and the fault printed (nothing, when all went well)
+#   scenario  {name, setup_hex, check_exit, check_hex, exit, stdout_hex, stderr_hex, ms, left_hex}: setup_hex
+#             is whatever building the world and the fault printed (nothing, when all went well);
+#             left_hex the clsact qdiscs still there after the trace (nothing, when it cleaned up)
 #   done      {uptime_ms}: the guest finished; a log without it means a crash or a timeout
 . /dnt/world.sh
 
@@ -72,9 +73,12 @@ run_scenario() {
     rc=$?
     ms=$(($(now_ms) - t0))
     cause=$(sed -n 's/.*"cause" *: *"\([a-z_]*\)".*/\1/p' /tmp/out | head -n 1)
+    # What the tool must not leave: the world has no clsact qdisc, so any is the tool's (with
+    # its cls_bpf filters, on kernels without tcx).
+    left=$(tc qdisc show | grep clsact)
     say "scenario $NAME: check exit $CHECK_EXIT, tool exit $rc, cause ${cause:-none} ($ms ms)"
     emit "{\"type\":\"scenario\",\"name\":\"$NAME\",\"setup_hex\":\"$(hex < /tmp/setup)\",\"check_exit\":$CHECK_EXIT,\
-\"check_hex\":\"$(printf %s "$CHECK_MSG" | hex)\",\"exit\":$rc,\"ms\":$ms,\
+\"check_hex\":\"$(printf %s "$CHECK_MSG" | hex)\",\"exit\":$rc,\"ms\":$ms,\"left_hex\":\"$(printf %s "$left" | hex)\",\
 \"stdout_hex\":\"$(hex < /tmp/out)\",\"stderr_hex\":\"$(hex < /tmp/err)\"}"
     world_down
 }

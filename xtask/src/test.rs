@@ -1,5 +1,6 @@
 //! `cargo xtask test`: unit tests, then the lab integration tests (root: they start dockerd in
-//! network namespaces and load eBPF), then a check that nothing was left behind.
+//! network namespaces and load eBPF), a check that nothing was left behind, then the kernel
+//! matrix in VMs (`cargo xtask vm-test`).
 use std::process::Command;
 
 use anyhow::{Result, bail};
@@ -16,7 +17,10 @@ pub struct TestArgs {
     /// Parallel lab tests (each runs its own dockerd).
     #[arg(long, default_value_t = 2)]
     lab_threads: usize,
-    /// Only lab tests whose name contains this.
+    /// Skip the kernel matrix (`cargo xtask vm-test`), which otherwise runs last.
+    #[arg(long)]
+    no_vm: bool,
+    /// Only lab tests whose name contains this (the kernel matrix is then skipped).
     filter: Option<String>,
 }
 
@@ -54,7 +58,13 @@ pub fn run(args: &TestArgs) -> Result<()> {
     if !left.is_empty() {
         bail!("the tests left things behind: {}", left.join("; "));
     }
-    println!("test: all passed, nothing left behind");
+    println!("test: unit and lab tests passed, nothing left behind");
+    if args.no_vm || args.filter.is_some() {
+        println!("test: kernel matrix skipped (--no-vm or a filter)");
+        return Ok(());
+    }
+    super::vm::run(&super::vm::VmTestArgs::default())?;
+    println!("test: all passed");
     Ok(())
 }
 

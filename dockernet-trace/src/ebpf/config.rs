@@ -21,10 +21,9 @@ pub fn arg_layout(btf: &KernelBtf) -> ArgLayout {
     ArgLayout {
         // (skb, location) before 5.17; (skb, location, reason[, rx_sk]) since.
         kfree_reason: if kfree >= 3 { 2 } else { NO_ARG },
-        // (sk, skb) since 5.x; (sk, skb, reason) since 6.10.
+        // (sk, skb) since 5.x; (sk, skb, reason) since 6.10 (see hooks: tcp_reset_rsn).
         reset_skb: if reset >= 2 { 1 } else { NO_ARG },
-        reset_reason: if reset >= 3 { 2 } else { NO_ARG },
-        _pad: 0,
+        _pad: [0; 2],
     }
 }
 

@@ -51,6 +51,8 @@ pub struct BtfTracepoint {
     pub name: &'static str,
     pub label: &'static str,
     pub required: bool,
+    /// Another program for kernels whose tracepoint has at least this many arguments.
+    pub wider: Option<(&'static str, usize)>,
 }
 
 impl Hook for BtfTracepoint {
@@ -67,8 +69,13 @@ impl Hook for BtfTracepoint {
         }
     }
     fn attach(&self, ebpf: &mut Ebpf, cx: &HookContext) -> Result<HookKind, EbpfError> {
-        let err = |source| EbpfError::Program { program: self.program.into(), source };
-        let prog: &mut BtfTracePoint = program(ebpf, self.program)?.try_into().map_err(err)?;
+        let args = cx.btf.tracepoint_args(self.name).unwrap_or(0);
+        let name = match self.wider {
+            Some((wider, min_args)) if args >= min_args => wider,
+            _ => self.program,
+        };
+        let err = |source| EbpfError::Program { program: name.into(), source };
+        let prog: &mut BtfTracePoint = program(ebpf, name)?.try_into().map_err(err)?;
         prog.load(self.name, cx.aya_btf).map_err(err)?;
         prog.attach().map_err(err)?;
         Ok(HookKind::Tracepoint)
@@ -202,7 +209,7 @@ pub enum Purpose {
 
 pub fn tracepoints(purpose: Purpose) -> Vec<Box<dyn Hook>> {
     let btf = |program, name, label, required| -> Box<dyn Hook> {
-        Box::new(BtfTracepoint { program, name, label, required })
+        Box::new(BtfTracepoint { program, name, label, required, wider: None })
     };
     let classic = |program, category, name, label| -> Box<dyn Hook> {
         Box::new(ClassicTracepoint { program, category, name, label })
@@ -217,7 +224,15 @@ pub fn tracepoints(purpose: Purpose) -> Vec<Box<dyn Hook>> {
         hooks.push(classic("neigh_create", "neigh", "neigh_create", "neigh:neigh_create"));
     }
     hooks.push(btf("icmp_send", "icmp_send", "icmp:icmp_send", false));
-    hooks.push(btf("tcp_send_reset", "tcp_send_reset", "tcp:tcp_send_reset", false));
+    // 6.10 added the reset's reason as a third argument.
+    let (program, name, label) = ("tcp_send_reset", "tcp_send_reset", "tcp:tcp_send_reset");
+    hooks.push(Box::new(BtfTracepoint {
+        program,
+        name,
+        label,
+        required: false,
+        wider: Some(("tcp_reset_rsn", 3)),
+    }));
     hooks.push(classic("fib_table_lookup", "fib", "fib_table_lookup", "fib:fib_table_lookup"));
     hooks.push(classic("neigh_update", "neigh", "neigh_update", "neigh:neigh_update"));
     hooks
@@ -270,14 +285,21 @@ pub struct HookStatus {
     pub note: Option<String>,
 }
 
-/// The gist of an attach failure: aya's messages carry the whole (often empty) verifier log.
+/// The gist of an attach failure: aya's messages carry the whole (often empty) verifier log;
+/// keep the syscall's error and the verifier's complaint (the lines before its statistics).
 fn short_reason(full: &str) -> String {
-    full.split(". Verifier output")
-        .next()
-        .unwrap_or(full)
-        .replace("the BPF_PROG_LOAD syscall returned ", "")
-        .trim()
-        .to_string()
+    let (head, log) = full.split_once(". Verifier output").unwrap_or((full, ""));
+    let head = head.replace("the BPF_PROG_LOAD syscall returned ", "").trim().to_string();
+    let complaint: Vec<&str> = log
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("processed ") && !l.starts_with("verification time"))
+        .filter(|l| *l != ":")
+        .collect();
+    match complaint.len() {
+        0 => head,
+        n => format!("{head}; verifier: {}", complaint[n.saturating_sub(2)..].join(" / ")),
+    }
 }
 
 /// Tries every hook; a required hook that fails is an error, others become notes.

@@ -52,6 +52,9 @@ pub struct Counters {
 
 pub struct Session {
     ebpf: Ebpf,
+    /// Declared after `ebpf`, so it drops after it: once the programs' filters are detached,
+    /// the clsact qdiscs we added for them (kernels without tcx) go too.
+    _clsact: tc::ClsactCleanup,
     config: Config,
     pub coverage: Coverage,
     pub hooks: Vec<HookStatus>,
@@ -68,6 +71,7 @@ impl Session {
         let ebpf = EbpfLoader::new().load(OBJECT)?;
         let mut s = Self {
             ebpf,
+            _clsact: tc::ClsactCleanup,
             config: kernel.base_config,
             coverage: Coverage::default(),
             hooks: vec![],

@@ -69,6 +69,10 @@ fn state_file(iface: &str) -> Option<PathBuf> {
 fn ensure_clsact(iface: &str) -> Result<(), EbpfError> {
     let state = state_file(iface);
     if let Some(s) = &state {
+        // Ours already (the other direction of this run made it).
+        if s.exists() {
+            return Ok(());
+        }
         fs::create_dir_all(STATE_DIR)?;
         fs::write(s, b"")?;
     }
@@ -79,7 +83,9 @@ fn ensure_clsact(iface: &str) -> Result<(), EbpfError> {
                 let _ = fs::remove_file(s);
             }
             // EEXIST: someone else's clsact, which we use but never delete.
-            if e.to_string().contains("exists") || e.to_string().contains("os error 17") {
+            // (6.1's netlink says so only in its extended ack.)
+            let text = e.to_string();
+            if ["exists", "os error 17", "Exclusivity flag on"].iter().any(|m| text.contains(m)) {
                 Ok(())
             } else {
                 Err(EbpfError::Tc { iface: iface.into(), reason: format!("adding clsact: {e}") })
@@ -105,6 +111,15 @@ pub fn remove_stale() -> Vec<String> {
     }
     remove_our_clsact();
     cleaned
+}
+
+/// Deletes the clsact qdiscs this run added, when dropped (see `Session`).
+pub struct ClsactCleanup;
+
+impl Drop for ClsactCleanup {
+    fn drop(&mut self) {
+        remove_our_clsact();
+    }
 }
 
 /// Deletes the clsact qdiscs we created in this namespace (after our filters are gone).

@@ -16,6 +16,7 @@ pub mod listeners;
 pub mod netlink;
 pub mod netns;
 pub mod network;
+pub mod plain;
 pub mod resolve;
 pub mod route_lookup;
 pub mod routes;

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::{
     Address, Container, DockerEngine, DockerNetwork, DockerState, Endpoint, HostNet, Link, ModelError,
-    NetworkMode, Route, netns, veth,
+    NetworkMode, Route, netns, plain, veth,
 };
 
 #[derive(Clone, Debug, Serialize)]
@@ -37,14 +37,16 @@ impl Topology {
 
     /// The tool's namespace alone, for hosts without a reachable Docker Engine (endpoints
     /// given as addresses, `netns:` or `pid:` need no Docker).
+    /// Bridges with named namespaces plugged in stand for Docker's networks and containers
+    /// (see `plain`).
     pub async fn without_docker(docker_host: String, why: String) -> Result<Self, ModelError> {
         let host = HostNet::load(None).await?;
-        Ok(Self {
-            docker_host,
-            docker: DockerState { notes: vec![why], ..Default::default() },
-            host,
-            host_netns_inode: netns::current_netns_inode()?,
-        })
+        let own = netns::current_netns_inode()?;
+        let mut notes = vec![why];
+        let members = plain::read_members(own, &mut notes).await;
+        let mut docker = plain::infer(&host, &members);
+        docker.notes.extend(notes);
+        Ok(Self { docker_host, docker, host, host_netns_inode: own })
     }
 
     /// A network by name, full ID or unique ID prefix.

@@ -165,9 +165,14 @@ pub fn places(t: &Topology) -> Places {
     let mut netns = HashMap::new();
     for c in &t.docker.containers {
         if let Some(inode) = c.netns_inode.and_then(|i| u32::try_from(i).ok()) {
-            let owner =
-                t.container_by_netns_inode(inode.into()).map(|o| o.name.clone()).unwrap_or(c.name.clone());
-            netns.entry(inode).or_insert(format!("container:{owner}"));
+            let owner = t.container_by_netns_inode(inode.into()).unwrap_or(c);
+            // Inferred from a named namespace (model::plain): its ID is already `netns:NAME`.
+            let label = if owner.id.starts_with(crate::model::plain::ID_PREFIX) {
+                owner.id.clone()
+            } else {
+                format!("container:{}", owner.name)
+            };
+            netns.entry(inode).or_insert(label);
         }
     }
     if let Ok(dir) = std::fs::read_dir("/run/netns") {

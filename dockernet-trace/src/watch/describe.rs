@@ -132,7 +132,7 @@ mod tests {
     use crate::{
         ebpf::{Tuple, events::Proto},
         model::{
-            Address, Link,
+            Address,
             topology::tests::{network, topology},
         },
     };
@@ -158,21 +158,9 @@ mod tests {
 
     fn host(bridge_up: bool, gateway: bool) -> HostNet {
         let mut h = HostNet::default();
-        h.links.push(Link {
-            index: 7,
-            name: "br-fd26fbfb41d5".into(),
-            kind: Some("bridge".into()),
-            admin_up: bridge_up,
-            carrier: bridge_up,
-            oper_state: "up".into(),
-            mtu: None,
-            mac: None,
-            master: None,
-            port_state: None,
-            stp_enabled: None,
-            peer_ifindex: None,
-            link_netnsid: None,
-        });
+        let mut bridge = crate::model::links::tests::link(7, "br-fd26fbfb41d5", Some("bridge"));
+        (bridge.admin_up, bridge.carrier) = (bridge_up, bridge_up);
+        h.links.push(bridge);
         if gateway {
             h.addresses.push(Address { ifindex: 7, ip: "172.30.0.1".parse().unwrap(), prefix: 24 });
         }

@@ -254,6 +254,13 @@ fn scenario(c: &mut Checks, e: &Expectation, s: &ScenarioRun) {
         .map(|v| format!("coverage {v}"))
         .unwrap_or_else(|| "no coverage in the output".into());
     c.add(&e.name, "kprobe or fentry coverage", Blame::Tool, cov, cov_detail);
+    c.add(
+        &e.name,
+        "nothing left attached",
+        Blame::Tool,
+        s.left.is_empty(),
+        format!("left: {}", s.left.replace('\n', " | ")),
+    );
 }
 
 #[cfg(test)]

@@ -34,6 +34,8 @@ pub struct ScenarioRun {
     pub check_exit: i64,
     pub check_msg: String,
     pub tool: ToolRun,
+    /// tc qdiscs the trace left behind (empty when it cleaned up).
+    pub left: String,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -108,6 +110,7 @@ pub fn parse(text: &str) -> GuestReport {
                 check_exit: int("check_exit"),
                 check_msg: text("check_hex"),
                 tool: tool(),
+                left: text("left_hex").trim().to_string(),
             }),
             "done" => {
                 r.done = true;

@@ -1,0 +1,170 @@
+//! Hand-built "Docker-shaped" hosts: named namespaces (`ip netns`) plugged into Linux bridges
+//! with veths, as test rigs, CNI-less setups and our kernel-matrix VMs build them. With no
+//! Docker Engine to say what each network should look like, it is inferred from what its
+//! members agree on: the subnets they hold addresses in, and the default gateway they route
+//! through. Those become networks and namespace "containers" of the model, so every doctor
+//! check and every verdict works for `netns:` endpoints too (a bridge that lost the gateway its
+//! members use, a member's veth taken out of the bridge).
+use std::{collections::BTreeMap, net::Ipv4Addr, path::PathBuf};
+
+use super::{
+    Container, DockerNetwork, DockerState, Endpoint, GatewaySource, HostNet, Ipv4Net, NetworkMode, Subnet,
+    netns,
+};
+
+/// IDs of inferred containers start with this, so they are never taken for Docker's.
+pub const ID_PREFIX: &str = "netns:";
+const MAIN_TABLE: u32 = 254;
+
+/// One named namespace as read: its links, addresses and routes.
+pub struct Member {
+    pub name: String,
+    pub path: PathBuf,
+    pub inode: u64,
+    pub net: HostNet,
+}
+
+/// Reads every namespace under /run/netns other than the tool's own; unreadable ones are noted.
+pub async fn read_members(own_inode: u64, notes: &mut Vec<String>) -> Vec<Member> {
+    let mut names: Vec<String> = std::fs::read_dir(netns::NAMED_NETNS_DIR)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut members = Vec::new();
+    for name in names {
+        let path = netns::named_netns_path(&name);
+        let Ok(inode) = netns::netns_inode(&path) else { continue };
+        if inode == own_inode {
+            continue;
+        }
+        match HostNet::load(Some(&path)).await {
+            Ok(net) => members.push(Member { name, path, inode, net }),
+            Err(e) => notes.push(format!("cannot read namespace {name}: {e}")),
+        }
+    }
+    members
+}
+
+/// Networks for the bridges of `host` and containers for the namespaces with a veth into
+/// this namespace. Bridges nobody is plugged into (and that have no address) are left out.
+pub fn infer(host: &HostNet, members: &[Member]) -> DockerState {
+    let mut state = DockerState::default();
+    // bridge name → (subnets seen, gateways the members route through)
+    let mut seen: BTreeMap<String, (Vec<Ipv4Net>, Vec<Ipv4Addr>)> = BTreeMap::new();
+    for b in host.links.iter().filter(|l| l.is_bridge()) {
+        let own: Vec<Ipv4Net> =
+            host.addresses.iter().filter(|a| a.ifindex == b.index).map(|a| a.network()).collect();
+        seen.insert(b.name.clone(), (own, Vec::new()));
+    }
+    let mut containers = Vec::new();
+    for m in members {
+        let mut endpoints = Vec::new();
+        for inner in m.net.links.iter().filter(|l| l.is_veth()) {
+            let Some(a) = m.net.addresses.iter().find(|a| a.ifindex == inner.index) else { continue };
+            let veth = inner
+                .peer_ifindex
+                .and_then(|p| host.link_by_index(p))
+                .filter(|h| h.is_veth() && h.peer_ifindex == Some(inner.index));
+            let Some(veth) = veth else { continue };
+            let gateway = m
+                .net
+                .routes
+                .iter()
+                .find(|r| r.table == MAIN_TABLE && r.dst.is_default() && r.oif == Some(inner.index))
+                .and_then(|r| r.gateway);
+            let bridge = veth.master.and_then(|i| host.link_by_index(i)).filter(|b| b.is_bridge());
+            if let Some((subnets, gateways)) = bridge.and_then(|b| seen.get_mut(&b.name)) {
+                subnets.push(a.network());
+                gateways.extend(gateway);
+            }
+            endpoints.push((bridge.map(|b| b.name.clone()), a.ip, a.prefix, gateway, inner, veth));
+        }
+        if endpoints.is_empty() {
+            continue;
+        }
+        containers.push((m, endpoints));
+    }
+    for (bridge, (mut subnets, gateways)) in seen {
+        subnets.sort_by_key(|s| (s.network(), s.prefix()));
+        subnets.dedup();
+        if subnets.is_empty() {
+            continue;
+        }
+        let subnets = subnets
+            .into_iter()
+            .map(|subnet| {
+                let gateway = most_common(gateways.iter().filter(|g| subnet.contains(**g)));
+                let source = if gateway.is_some() { GatewaySource::Endpoint } else { GatewaySource::Assumed };
+                Subnet { subnet, gateway: gateway.or(Some(subnet.first_host())), gateway_source: source }
+            })
+            .collect();
+        state.networks.push(DockerNetwork {
+            name: bridge.clone(),
+            id: bridge.clone(),
+            driver: "bridge".into(),
+            subnets,
+            bridge: Some(bridge),
+            // Nothing says these networks are masqueraded or isolated: no finding assumes so.
+            masquerade: false,
+            icc: true,
+            internal: false,
+        });
+    }
+    for (m, endpoints) in containers {
+        let mut c = Container {
+            id: format!("{ID_PREFIX}{}", m.name),
+            name: m.name.clone(),
+            state: "running".into(),
+            pid: None,
+            network_mode: NetworkMode::Networks(String::new()),
+            netns: Some(m.path.clone()),
+            netns_inode: Some(m.inode),
+            endpoints: Vec::new(),
+            ports: Vec::new(),
+        };
+        for (bridge, ip, prefix, gateway, inner, veth) in endpoints {
+            // A veth out of its bridge still belongs to the network holding its address.
+            let network = bridge.or_else(|| {
+                state.networks.iter().find(|n| n.subnet_of(ip).is_some()).map(|n| n.name.clone())
+            });
+            let Some(network) = network else { continue };
+            c.endpoints.push(Endpoint {
+                network_id: network.clone(),
+                network,
+                ip: Some(ip),
+                prefix_len: prefix,
+                mac: inner.mac.clone(),
+                gateway,
+                link: Some(super::EndpointLink {
+                    ifname: inner.name.clone(),
+                    ifindex: inner.index,
+                    admin_up: inner.admin_up,
+                    carrier: inner.carrier,
+                    peer_ifindex: inner.peer_ifindex,
+                    host_veth: Some(veth.name.clone()),
+                    host_veth_ifindex: Some(veth.index),
+                }),
+            });
+        }
+        c.endpoints.sort_by(|a, b| a.network.cmp(&b.network));
+        if !c.endpoints.is_empty() {
+            state.containers.push(c);
+        }
+    }
+    state
+}
+
+fn most_common<'a>(items: impl Iterator<Item = &'a Ipv4Addr>) -> Option<Ipv4Addr> {
+    let mut counts: BTreeMap<Ipv4Addr, usize> = BTreeMap::new();
+    for i in items {
+        *counts.entry(*i).or_default() += 1;
+    }
+    counts.into_iter().max_by_key(|(ip, n)| (*n, std::cmp::Reverse(*ip))).map(|(ip, _)| ip)
+}
+
+#[cfg(test)]
+#[path = "plain_tests.rs"]
+mod tests;
