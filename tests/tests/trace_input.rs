@@ -83,7 +83,7 @@ fn sigkill_mid_trace_leaves_nothing_attached() {
 fn a_container_that_exits_during_the_trace() {
     let lab = Lab::start(LabOptions::default()).unwrap();
     heima(&lab, true);
-    let mut child = lab
+    let child = lab
         .spawn_tool(&[
             "--from",
             "nacos",

@@ -56,6 +56,8 @@ pub struct BtfTracepoint {
 }
 
 impl Hook for BtfTracepoint {
+    // The hook's name for people is its label (`skb:kfree_skb`); `name` is the tracepoint's.
+    #[allow(clippy::misnamed_getters)]
     fn name(&self) -> &'static str {
         self.label
     }
@@ -91,6 +93,7 @@ pub struct ClassicTracepoint {
 }
 
 impl Hook for ClassicTracepoint {
+    #[allow(clippy::misnamed_getters)] // as for BtfTracepoint
     fn name(&self) -> &'static str {
         self.label
     }
@@ -172,12 +175,12 @@ impl Hook for FunctionHook {
     }
     fn attach(&self, ebpf: &mut Ebpf, cx: &HookContext) -> Result<HookKind, EbpfError> {
         let mut why = String::new();
-        if let Some((name, exit)) = self.trampoline {
-            if cx.btf.has_function(self.function) {
-                match self.attach_trampoline(ebpf, cx, name, exit) {
-                    Ok(()) => return Ok(HookKind::Fentry),
-                    Err(e) => why = format!("fentry: {e}; "),
-                }
+        if let Some((name, exit)) = self.trampoline
+            && cx.btf.has_function(self.function)
+        {
+            match self.attach_trampoline(ebpf, cx, name, exit) {
+                Ok(()) => return Ok(HookKind::Fentry),
+                Err(e) => why = format!("fentry: {e}; "),
             }
         }
         if !cx.features.kprobes {

@@ -84,12 +84,11 @@ impl KernelBtf {
             if mname == name {
                 return Some((m.bit_offset(), mtype));
             }
-            if mname.is_empty() {
-                if let Type::Struct(inner) | Type::Union(inner) = self.strip(mtype) {
-                    if let Some((off, t)) = self.find_member(&inner, name) {
-                        return Some((m.bit_offset() + off, t));
-                    }
-                }
+            if mname.is_empty()
+                && let Type::Struct(inner) | Type::Union(inner) = self.strip(mtype)
+                && let Some((off, t)) = self.find_member(&inner, name)
+            {
+                return Some((m.bit_offset() + off, t));
             }
         }
         None
@@ -110,7 +109,7 @@ impl KernelBtf {
                 }
             }
         }
-        if bits % 8 != 0 {
+        if !bits.is_multiple_of(8) {
             return Err(missing());
         }
         Ok(bits / 8)

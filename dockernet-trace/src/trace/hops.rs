@@ -165,6 +165,7 @@ mod tests {
     use super::*;
     use crate::ebpf::events::Place;
 
+    #[allow(clippy::too_many_arguments)] // one event, spelled out per test
     fn ev(
         t: u64,
         hook: Hook,

@@ -44,8 +44,11 @@ pub struct Report {
     pub timeline: Timeline,
 }
 
+/// A recording: its event lines with their times, and the summary lines.
+pub type Recording = (Vec<(SystemTime, EventLine)>, Vec<SummaryLine>);
+
 /// Reads a recording; a file that is not one is a usage error naming the line at fault.
-pub fn load(path: &Path) -> Result<(Vec<(SystemTime, EventLine)>, Vec<SummaryLine>)> {
+pub fn load(path: &Path) -> Result<Recording> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?;
     let mut events = Vec::new();

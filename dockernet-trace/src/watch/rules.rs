@@ -197,10 +197,10 @@ pub fn compatible(m: &Matches, g: &Group, bridges: &BTreeSet<String>) -> bool {
     if m.dst.as_ref().is_some_and(|d| !d.matches(&v4(g.tuple.dst))) {
         return false;
     }
-    if let Some(p) = &m.proto {
-        if proto_is(&p.name, g.tuple.proto) == p.negated {
-            return false;
-        }
+    if let Some(p) = &m.proto
+        && proto_is(&p.name, g.tuple.proto) == p.negated
+    {
+        return false;
     }
     if let Some(ports) = &m.dports {
         let has_ports = matches!(g.tuple.proto, Proto::Tcp | Proto::Udp);
@@ -215,7 +215,7 @@ pub fn compatible(m: &Matches, g: &Group, bridges: &BTreeSet<String>) -> bool {
     let outs: Vec<&str> = g.dst_bridge.iter().chain(&g.iface).map(String::as_str).collect();
     // Without a Docker bridge for the destination, the packet leaves by a non-Docker device.
     let not_docker = g.dst_bridge.is_none().then_some(bridges);
-    !m.out_iface.as_ref().is_some_and(|o| !iface_fits(o, &outs, not_docker))
+    m.out_iface.as_ref().is_none_or(|o| iface_fits(o, &outs, not_docker))
 }
 
 fn iface_fits(m: &IfaceMatch, known: &[&str], not_docker: Option<&BTreeSet<String>>) -> bool {

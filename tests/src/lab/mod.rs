@@ -29,19 +29,13 @@ pub const DATA_DIR: &str = "/var/lib/dnt-lab";
 /// Lab ids (and namespace names) start with this; nothing else on the machine may.
 pub const ID_PREFIX: &str = "dntlab";
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct LabOptions {
     /// Docker's userland proxy. Off by default: published ports then depend on NAT alone, as on
     /// many production hosts, so a flushed nat table really breaks them.
     pub userland_proxy: bool,
     /// More dockerd flags, e.g. `--bridge=none` for a host without the default bridge.
     pub extra_dockerd_args: Vec<String>,
-}
-
-impl Default for LabOptions {
-    fn default() -> Self {
-        Self { userland_proxy: false, extra_dockerd_args: Vec::new() }
-    }
 }
 
 pub struct Lab {

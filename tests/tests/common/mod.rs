@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 use std::{fs::File, net::Ipv4Addr, os::fd::AsFd, path::Path, time::Duration};
 
+#[allow(unused_imports)] // each test file uses some of them
 pub use dockernet_trace_tests::lab::{LAB_IP, OUTSIDE_IP};
 
 use socket2::{Domain, Protocol, Socket, Type};

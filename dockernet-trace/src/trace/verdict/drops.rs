@@ -235,11 +235,12 @@ fn netfilter_drop(cx: &Context, d: &Drop, mut evidence: Vec<String>) -> Verdict 
     // Isolation is between containers; an address that no container holds but that falls in
     // a Docker subnet is the host's routing taking someone else's address into Docker.
     let dst = cx.plan.dnat.as_ref().map(|x| x.ip).unwrap_or(cx.to.ip);
-    if a.cause == Cause::NetworkIsolation && cx.topology.container_by_ip(dst).is_none() {
-        if let Some(f) = cx.finding(Cause::SubnetConflict) {
-            evidence.push(format!("no container holds {dst}, yet the host routes it into a Docker network"));
-            return cx.from_finding(f, f.summary.clone(), None, evidence);
-        }
+    if a.cause == Cause::NetworkIsolation
+        && cx.topology.container_by_ip(dst).is_none()
+        && let Some(f) = cx.finding(Cause::SubnetConflict)
+    {
+        evidence.push(format!("no container holds {dst}, yet the host routes it into a Docker network"));
+        return cx.from_finding(f, f.summary.clone(), None, evidence);
     }
     if a.cause == Cause::NetworkIsolation {
         let net = cx.plan.dnat.as_ref().map(|x| x.network.clone()).or_else(|| cx.to.network.clone());
