@@ -63,27 +63,33 @@ fn subnet_overlapping_the_uplink_network() {
     assert!(f["fix"][0].as_str().unwrap().contains("--subnet"), "{f:#}");
 }
 
-/// Docker networks on overlapping subnets: one created with an explicit, wider subnet that
-/// covers the others. Docker 20.10 also drops the default bridge's FORWARD rules when a new
-/// network covers its subnet; when it did, that is a finding too.
+/// Docker networks on overlapping subnets. Docker 20.10 refuses a subnet inside an existing
+/// pool, and its bridge driver one that overlaps another bridge network, except the default
+/// bridge's: then it forgets its own record of docker0 (docker0's FORWARD rules go with it) and
+/// creates the new network anyway. So the overlap is a subnet around docker0's and no other
+/// network's; one covering several would be accepted or refused by the order of a Go map.
 #[test]
 fn docker_networks_overlapping_each_other() {
     let lab = lab();
     let w = healthy(&lab);
-    let wide =
-        lab.create_network("widenet", &["--subnet", "172.16.0.0/12", "--ip-range", "172.30.0.0/24"]).unwrap();
-    let mut expected = vec![
-        // Each pair once, on the network that sorts first.
-        on_net("subnet_conflict", &w.app, &w.app.bridge),
-        on_net("subnet_conflict", &w.bridge, "docker0"),
-        on_net("subnet_conflict", &w.cust, "brcustom"),
-    ];
+    // The /15 around docker0's /16, e.g. 172.16.0.0/15 around 172.17.0.0/16.
+    let octets: Vec<u8> = w.bridge.subnet.split(['.', '/']).filter_map(|x| x.parse().ok()).collect();
+    assert!(octets.len() == 5 && octets[4] == 16, "default bridge: {}", w.bridge.subnet);
+    let subnet = format!("{}.{}.0.0/15", octets[0], octets[1] & !1);
+    for n in [&w.app, &w.cust] {
+        let second: u8 = n.subnet.split('.').nth(1).and_then(|x| x.parse().ok()).unwrap();
+        assert!(!n.subnet.starts_with(&format!("{}.", octets[0])) || second & !1 != octets[1] & !1, "{n:?}");
+    }
+    let range = subnet.replace("/15", "/24");
+    let wide = lab.create_network("widenet", &["--subnet", &subnet, "--ip-range", &range]).unwrap();
+    // The pair once, on the network that sorts first.
+    let mut expected = vec![on_net("subnet_conflict", &w.bridge, "docker0")];
     let forward = lab.iptables(&["-S", "FORWARD"]).unwrap();
     if !forward.contains("-i docker0 ! -o docker0 -j ACCEPT") {
         expected.push(on_net("firewall_drop", &w.bridge, "docker0"));
     }
     let got = assert_findings(&lab, expected);
-    assert!(got.to_string().contains(&format!("Docker network {} (172.16.0.0/12)", wide.name)), "{got:#}");
+    assert!(got.to_string().contains(&format!("Docker network {} ({subnet})", wide.name)), "{got:#}");
     let docker0_fix =
         fixes(&got, "subnet_conflict").into_iter().find(|f| f.contains("bip")).unwrap_or_default();
     assert!(docker0_fix.contains("daemon.json"), "the default bridge is moved with bip: {got:#}");

@@ -12,7 +12,9 @@ const APPLETS: &[&str] = &[
     "false", "kill", "ps", "nslookup", "hostname",
 ];
 
-/// Builds (once, cached under `cache_dir`) a tarball of a busybox root filesystem.
+/// Builds (once, cached under `cache_dir`) a tarball of a busybox root filesystem. Labs start
+/// in parallel (test threads, test binaries): each builder works in a directory of its own and
+/// renames its finished tarball into place, which is atomic, so none sees another's half-work.
 pub fn rootfs_tar(cache_dir: &Path) -> Result<std::path::PathBuf> {
     let tar = cache_dir.join("busybox-rootfs.tar");
     if tar.exists() {
@@ -22,7 +24,9 @@ pub fn rootfs_tar(cache_dir: &Path) -> Result<std::path::PathBuf> {
         .into_iter()
         .find(|p| Path::new(p).exists())
         .context("busybox is not installed: run `cargo xtask setup` (package busybox-static)")?;
-    let root = cache_dir.join("busybox-rootfs");
+    let unique = format!("{}-{:?}", std::process::id(), std::thread::current().id())
+        .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "");
+    let root = cache_dir.join(format!("busybox-rootfs.{unique}"));
     let _ = fs::remove_dir_all(&root);
     for d in ["bin", "tmp", "etc", "proc", "sys", "dev", "www"] {
         fs::create_dir_all(root.join(d))?;
@@ -32,8 +36,10 @@ pub fn rootfs_tar(cache_dir: &Path) -> Result<std::path::PathBuf> {
         symlink("busybox", root.join("bin").join(a))?;
     }
     fs::write(root.join("www/index.html"), "dockernet-trace lab\n")?;
-    let partial = cache_dir.join("busybox-rootfs.tar.partial");
-    cmd::run(std::process::Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&partial).arg("."))?;
+    let partial = cache_dir.join(format!("busybox-rootfs.tar.{unique}"));
+    let built = cmd::run(std::process::Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&partial).arg("."));
+    let _ = fs::remove_dir_all(&root);
+    built?;
     fs::rename(&partial, &tar)?;
     Ok(tar)
 }
