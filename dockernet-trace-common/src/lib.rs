@@ -175,25 +175,24 @@ pub struct SkbOffsets {
     pub _pad: u16,
 }
 
-/// Field offsets of classic tracepoints' records, read from tracefs `format` files.
+/// Where the structures that the route and neighbour tracepoints receive keep what the
+/// programs read (`struct flowi4`, `fib_nh_common`, `neighbour`, `neigh_table`), from BTF.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
-pub struct TracepointOffsets {
-    pub fib_tb_id: u16,
-    pub fib_err: u16,
-    pub fib_oif: u16,
-    pub fib_proto: u16,
-    pub fib_src: u16,
-    pub fib_dst: u16,
-    pub fib_gw4: u16,
-    pub fib_sport: u16,
-    pub fib_dport: u16,
-    pub fib_name: u16,
+pub struct RouteOffsets {
+    pub fl4_oif: u16,
+    pub fl4_proto: u16,
+    pub fl4_saddr: u16,
+    pub fl4_daddr: u16,
+    pub fl4_sport: u16,
+    pub fl4_dport: u16,
+    pub nhc_dev: u16,
+    pub nhc_gw_family: u16,
+    pub nhc_gw: u16,
+    pub neigh_tbl: u16,
     pub neigh_dev: u16,
-    pub neigh_key4: u16,
-    pub neigh_state: u16,
-    pub neigh_create_dev: u16,
-    pub neigh_create_key4: u16,
+    pub neigh_key: u16,
+    pub tbl_family: u16,
     pub _pad: u16,
 }
 
@@ -269,7 +268,7 @@ pub struct Config {
     /// see addresses but no ports (route lookups, neighbour resolution). 0 = unused slot.
     pub probe_addrs: [u32; PROBE_ADDRS],
     pub skb: SkbOffsets,
-    pub tp: TracepointOffsets,
+    pub route: RouteOffsets,
     pub args: ArgLayout,
     pub enrich: EnrichLayout,
 }
@@ -317,6 +316,6 @@ mod tests {
         assert_eq!(core::mem::size_of::<Event>(), 128);
         assert_eq!(core::mem::size_of::<SkbOffsets>(), 24);
         assert_eq!(core::mem::size_of::<EnrichLayout>(), 38);
-        assert_eq!(core::mem::size_of::<Config>(), 12 + 32 + 24 + 32 + 4 + 38 + 2);
+        assert_eq!(core::mem::size_of::<Config>(), 12 + 32 + 24 + 28 + 4 + 38 + 2);
     }
 }

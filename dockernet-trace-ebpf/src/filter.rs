@@ -7,15 +7,17 @@ use crate::{
     packet::Packet,
 };
 
-/// The probe's flow, in any NAT-translated form: same protocol, and one of the probes' ports
-/// (ICMP: echo identifier) as either port. NAT keeps ports unless they collide, which the random,
-/// high probe port makes unlikely.
+/// The probe's flow, in any NAT-translated form: same protocol, one of the probes' ports (ICMP:
+/// echo identifier) as either port, and one address of the probe's path. NAT keeps ports unless
+/// they collide, which the random, high probe port makes unlikely; NAT never rewrites both
+/// addresses to ones outside the path (the ends, their gateways, the host's own, DNAT targets).
 #[inline(always)]
 pub fn is_probe(cfg: &Config, p: &Packet) -> bool {
     cfg.mode == MODE_PROBE
         && p.flow_proto() == cfg.probe_proto
         && (p.sport.wrapping_sub(cfg.probe_port) < cfg.probe_port_count
             || p.dport.wrapping_sub(cfg.probe_port) < cfg.probe_port_count)
+        && (is_probe_addr(cfg, p.daddr) || is_probe_addr(cfg, p.saddr))
 }
 
 /// Addresses the probe's path involves (ends, translations, gateways); 0 ends the list.

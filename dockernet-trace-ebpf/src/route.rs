@@ -1,38 +1,60 @@
-//! Classic tracepoints about routing and neighbours. Their records are laid out by the kernel's
-//! `format` files, whose offsets user space reads from tracefs into `Config::tp`.
-use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
-use dockernet_trace_common::{Hook, IFNAMSIZ};
+//! BTF tracepoints about routing and neighbours. They get the kernel's own structures (a
+//! `flowi4`, a `neighbour`) and read them through offsets user space resolved from BTF into
+//! `Config::route`. Raw tracepoints rather than classic ones: a classic tracepoint formats its
+//! whole record before our program looks at it, and detaching one waits for RCU grace periods.
+use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
+use dockernet_trace_common::{Config, Hook, IFNAMSIZ};
 
 use crate::{
-    context::config,
+    context::{config, read, read_buf},
     emit::emit_raw,
     filter::{is_probe_addr, is_watched_addr},
-    packet::Packet,
+    packet::{IPPROTO_TCP, IPPROTO_UDP, Packet},
 };
 
 const EAGAIN: i32 = 11;
 const NUD_FAILED: u8 = 0x20;
+const AF_INET: u8 = 2;
 
+/// The name of the `struct net_device` at `dev` ("-" when there is none, as the kernel's own
+/// tracepoint prints it).
 #[inline(always)]
-fn at<T>(ctx: &TracePointContext, off: u16) -> Option<T> {
-    // SAFETY: the offset comes from the tracepoint's own format description; read_at goes
-    // through bpf_probe_read.
-    unsafe { ctx.read_at::<T>(off as usize) }.ok()
+fn dev_name(cfg: &Config, dev: u64) -> [u8; IFNAMSIZ] {
+    let mut name = [0u8; IFNAMSIZ];
+    if dev == 0 {
+        name[0] = b'-';
+    } else {
+        let _ = read_buf(dev + cfg.skb.dev_name as u64, &mut name);
+    }
+    name
 }
 
 /// Route lookups about the probe (matched on addresses: the input path clears the ports), and
 /// in watch mode failed lookups for watched networks.
-#[tracepoint]
-pub fn fib_table_lookup(ctx: TracePointContext) -> u32 {
+#[btf_tracepoint(function = "fib_table_lookup")]
+pub fn fib_table_lookup(ctx: BtfTracePointContext) -> i32 {
+    // (tb_id, const struct flowi4 *flp, const struct fib_nh_common *nhc, int err)
     let Some(cfg) = config() else { return 0 };
-    let t = &cfg.tp;
-    let (Some(src), Some(dst)) = (at::<u32>(&ctx, t.fib_src), at::<u32>(&ctx, t.fib_dst)) else {
+    let r = &cfg.route;
+    let flp = ctx.arg::<u64>(1);
+    if flp == 0 {
+        return 0;
+    }
+    let (Ok(src), Ok(dst)) = (read::<u32>(flp, r.fl4_saddr), read::<u32>(flp, r.fl4_daddr)) else {
         return 0;
     };
-    let err: i32 = at(&ctx, t.fib_err).unwrap_or(0);
-    let sport: u16 = at(&ctx, t.fib_sport).unwrap_or(0);
-    let dport: u16 = at(&ctx, t.fib_dport).unwrap_or(0);
-    let proto: u8 = at(&ctx, t.fib_proto).unwrap_or(0);
+    let err = ctx.arg::<i32>(3);
+    let proto: u8 = read(flp, r.fl4_proto).unwrap_or(0);
+    // Like the kernel's own tracepoint: ports only for TCP and UDP (the union holds ICMP
+    // type/code otherwise), in host order.
+    let (sport, dport) = if proto == IPPROTO_TCP || proto == IPPROTO_UDP {
+        (
+            u16::from_be(read::<u16>(flp, r.fl4_sport).unwrap_or(0)),
+            u16::from_be(read::<u16>(flp, r.fl4_dport).unwrap_or(0)),
+        )
+    } else {
+        (0, 0)
+    };
     let p = Packet { saddr: src, daddr: dst, proto, sport, dport, ..Packet::default() };
     let probe = is_probe_addr(cfg, dst)
         && (src == 0 || is_probe_addr(cfg, src))
@@ -42,10 +64,17 @@ pub fn fib_table_lookup(ctx: TracePointContext) -> u32 {
     if !probe && !(failed && is_watched_addr(cfg, dst)) {
         return 0;
     }
-    let table = at(&ctx, t.fib_tb_id).unwrap_or(0);
-    let oif = at::<i32>(&ctx, t.fib_oif).unwrap_or(0) as u32;
-    let gateway = at(&ctx, t.fib_gw4).unwrap_or(0);
-    let name = at::<[u8; IFNAMSIZ]>(&ctx, t.fib_name).unwrap_or([0; IFNAMSIZ]);
+    let table = ctx.arg::<u32>(0);
+    let oif = read::<i32>(flp, r.fl4_oif).unwrap_or(0) as u32;
+    let nhc = ctx.arg::<u64>(2);
+    let (mut gateway, mut dev) = (0u32, 0u64);
+    if nhc != 0 {
+        dev = read(nhc, r.nhc_dev).unwrap_or(0);
+        if read::<u8>(nhc, r.nhc_gw_family).unwrap_or(0) == AF_INET {
+            gateway = read(nhc, r.nhc_gw).unwrap_or(0);
+        }
+    }
+    let name = dev_name(cfg, dev);
     emit_raw(Hook::FibLookup, |e| {
         e.proto = proto;
         e.saddr = src;
@@ -61,22 +90,20 @@ pub fn fib_table_lookup(ctx: TracePointContext) -> u32 {
     0
 }
 
-/// Copies a `__data_loc char[]` field (offset in the low 16 bits, length in the high 16).
+/// The IPv4 key of a neighbour table entry, if the table is the ARP table.
 #[inline(always)]
-fn data_loc_name(ctx: &TracePointContext, field: u16) -> [u8; IFNAMSIZ] {
-    let mut name = [0u8; IFNAMSIZ];
-    if let Some(loc) = at::<u32>(ctx, field) {
-        let off = (loc & 0xffff) as u16;
-        if let Some(n) = at::<[u8; IFNAMSIZ]>(ctx, off) {
-            name = n;
-        }
+fn ipv4_key(cfg: &Config, tbl: u64, pkey: u64) -> Option<u32> {
+    // `int family`, the first member of struct neigh_table.
+    let family: u32 = read(tbl, cfg.route.tbl_family).ok()?;
+    if tbl == 0 || family != AF_INET as u32 || pkey == 0 {
+        return None;
     }
-    name
+    read::<u32>(pkey, 0).ok()
 }
 
 #[inline(always)]
-fn neigh_event(ctx: &TracePointContext, hook: Hook, key: u32, dev_field: u16, state: u8) {
-    let name = data_loc_name(ctx, dev_field);
+fn neigh_event(cfg: &Config, hook: Hook, key: u32, dev: u64, state: u8) {
+    let name = dev_name(cfg, dev);
     emit_raw(hook, |e| {
         e.aux = key;
         e.value = state as i32;
@@ -85,26 +112,32 @@ fn neigh_event(ctx: &TracePointContext, hook: Hook, key: u32, dev_field: u16, st
 }
 
 /// Neighbour (ARP) state changes for addresses on the probe's path; failures while watching.
-#[tracepoint]
-pub fn neigh_update(ctx: TracePointContext) -> u32 {
+#[btf_tracepoint(function = "neigh_update")]
+pub fn neigh_update(ctx: BtfTracePointContext) -> i32 {
+    // (struct neighbour *n, const u8 *lladdr, u8 new, u32 flags, u32 nlmsg_pid)
     let Some(cfg) = config() else { return 0 };
-    let t = &cfg.tp;
-    let Some(key) = at::<u32>(&ctx, t.neigh_key4) else { return 0 };
-    let state: u8 = at(&ctx, t.neigh_state).unwrap_or(0);
+    let n = ctx.arg::<u64>(0);
+    if n == 0 {
+        return 0;
+    }
+    let r = &cfg.route;
+    let tbl: u64 = read(n, r.neigh_tbl).unwrap_or(0);
+    let Some(key) = ipv4_key(cfg, tbl, n + r.neigh_key as u64) else { return 0 };
+    let state = ctx.arg::<u8>(2);
     if is_probe_addr(cfg, key) || (state == NUD_FAILED && is_watched_addr(cfg, key)) {
-        neigh_event(&ctx, Hook::NeighUpdate, key, t.neigh_dev, state);
+        neigh_event(cfg, Hook::NeighUpdate, key, read(n, r.neigh_dev).unwrap_or(0), state);
     }
     0
 }
 
 /// A neighbour entry is created: resolution of a next hop starts.
-#[tracepoint]
-pub fn neigh_create(ctx: TracePointContext) -> u32 {
+#[btf_tracepoint(function = "neigh_create")]
+pub fn neigh_create(ctx: BtfTracePointContext) -> i32 {
+    // (struct neigh_table *tbl, struct net_device *dev, const void *pkey, ...)
     let Some(cfg) = config() else { return 0 };
-    let t = &cfg.tp;
-    let Some(key) = at::<u32>(&ctx, t.neigh_create_key4) else { return 0 };
+    let Some(key) = ipv4_key(cfg, ctx.arg::<u64>(0), ctx.arg::<u64>(2)) else { return 0 };
     if is_probe_addr(cfg, key) {
-        neigh_event(&ctx, Hook::NeighCreate, key, t.neigh_create_dev, 0);
+        neigh_event(cfg, Hook::NeighCreate, key, ctx.arg::<u64>(1), 0);
     }
     0
 }

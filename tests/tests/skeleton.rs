@@ -14,8 +14,8 @@ use dockernet_trace_tests::{Lab, LabOptions, lab::LAB_IP};
 
 const PINGS: u16 = 5;
 
-/// Loads the programs and points their filter at ICMP echo id `id`.
-fn session(purpose: Option<Purpose>, id: u16) -> (KernelInfo, Session) {
+/// Loads the programs and points their filter at ICMP echo id `id` between `addrs`.
+fn session(purpose: Option<Purpose>, id: u16, addrs: [Ipv4Addr; 2]) -> (KernelInfo, Session) {
     let kernel = KernelInfo::probe().expect("kernel BTF");
     let mut s = Session::load(&kernel).expect("load eBPF object");
     if let Some(p) = purpose {
@@ -26,6 +26,9 @@ fn session(purpose: Option<Purpose>, id: u16) -> (KernelInfo, Session) {
     cfg.probe_proto = 1;
     cfg.probe_port = id;
     cfg.probe_port_count = 1;
+    for (slot, a) in cfg.probe_addrs.iter_mut().zip(addrs) {
+        *slot = u32::from(a).to_be();
+    }
     s.set_config(cfg).expect("configure");
     (kernel, s)
 }
@@ -52,13 +55,14 @@ fn tc_program_counts_a_containers_pings() {
     let veth = lab.host_veth(&c, "eth0").unwrap();
     let gw: Ipv4Addr = lab.network("bridge").unwrap().gateway.parse().unwrap();
     let container_ns = c.netns_path();
+    let me: Ipv4Addr = c.ip("bridge").parse().unwrap();
     // Resolve the gateway's MAC first so ARP does not mix into the counts.
     assert_eq!(common::ping(&container_ns, gw, 0x1111, 1), 1, "the lab itself is broken");
 
     let id = 0x4242;
     let v = veth.clone();
     let (replies, ingress, egress, all) = common::in_netns(&lab.netns_path(), move || {
-        let (kernel, mut s) = session(None, id);
+        let (kernel, mut s) = session(None, id, [me, gw]);
         s.attach_tc(&v, &kernel).expect("attach tc to the veth");
         let mut events = s.events().unwrap();
         let replies = common::ping(&container_ns, gw, id, PINGS);
@@ -95,10 +99,11 @@ fn kfree_skb_reports_an_iptables_drop_by_name_and_symbol() {
     lab.iptables(&["-I", "INPUT", "-p", "icmp", "-s", &src, "-j", "DROP"]).unwrap();
     let container_ns = c.netns_path();
     let host_ip: Ipv4Addr = LAB_IP.parse().unwrap();
+    let src_ip: Ipv4Addr = src.parse().unwrap();
 
     let id = 0x5151;
     let (replies, drops) = common::in_netns(&lab.netns_path(), move || {
-        let (kernel, mut s) = session(Some(Purpose::Drops), id);
+        let (kernel, mut s) = session(Some(Purpose::Drops), id, [src_ip, host_ip]);
         let mut events = s.events().unwrap();
         let replies = common::ping(&container_ns, host_ip, id, PINGS);
         let drops: Vec<KernelEvent> = runtime().block_on(async {

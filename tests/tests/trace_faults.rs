@@ -73,6 +73,28 @@ fn a_docker_user_rule_drops_the_probe() {
     assert!(fixes(&json).contains(&rule.replacen("-A ", "-D ", 1)));
 }
 
+/// REJECT answers like a closed port (ICMP port unreachable, or a reset); the verdict must still
+/// be the rule, not "nothing listens".
+#[test]
+fn a_docker_user_reject_is_not_mistaken_for_a_closed_port() {
+    let lab = Lab::start(LabOptions::default()).unwrap();
+    heima(&lab, true);
+    lab.iptables(&["-I", "DOCKER-USER", "-p", "tcp", "--dport", "3306", "-j", "REJECT"]).unwrap();
+    lab.iptables(&["-I", "DOCKER-USER", "-p", "tcp", "--dport", "3307", "-j", "REJECT", "--reject-with", "tcp-reset"])
+        .unwrap();
+    for (port, with) in [(3306, "icmp-port-unreachable"), (3307, "tcp-reset")] {
+        let (code, json) = trace(&lab, &["--from", "nacos", "--to", &format!("mysql:{port}")]);
+        assert_cause(&json, "firewall_drop");
+        assert_eq!(code, 1);
+        let rule = format!("-A DOCKER-USER -p tcp -m tcp --dport {port} -j REJECT --reject-with {with}");
+        assert_eq!(location(&json)["rule"], rule.as_str(), "{json:#}");
+        assert_eq!(location(&json)["drop_reason"], "NETFILTER_DROP");
+        assert_eq!(location(&json)["netns"], "host");
+        assert!(json["verdict"]["summary"].as_str().unwrap().contains("rejected"), "{json:#}");
+        assert!(fixes(&json).contains(&rule.replacen("-A ", "-D ", 1)), "{json:#}");
+    }
+}
+
 #[test]
 fn nat_flushed_breaks_a_published_port() {
     let lab = Lab::start(LabOptions::default()).unwrap();

@@ -8,10 +8,13 @@
 //!    time to the verdict on stdout, and to process exit (detaching comes after the verdict).
 //! 3. Attach + detach of all programs, from `kernel-check --json` (goal ≤ 200 ms).
 //! 4. Events lost for a watched, dropped flow while iperf3 fills the bridge (goal 0).
-//! 5. Peak RSS of the tool during a trace and during watch (goal ≤ 50 MB), from wait4.
+//! 5. Peak RSS of the tool during a trace and during watch (goal ≤ 50 MB), measured by GNU time.
 use std::{
     io::{BufRead, BufReader, Read},
+    os::unix::process::CommandExt,
+    path::PathBuf,
     process::{Child, Command, Stdio},
+    sync::atomic::{AtomicUsize, Ordering},
     sync::mpsc::{Receiver, channel},
     time::{Duration, Instant},
 };
@@ -76,7 +79,7 @@ pub fn run() -> Result<()> {
         format!("{:.1} MB / {:.1} MB", mb(trace_rss), mb(watch_rss.max(flood_rss))),
         "≤ 50 MB",
         mb(rss) <= 50.0,
-        "ru_maxrss from wait4 on the tool's process (its children included: iptables-save, nft)".into(),
+        "GNU time's %M: the peak of the tool's process and of the children it ran (iptables-save, nft), without the xtask's own memory".into(),
     ));
     lab.down();
     let report = render(&figures);
@@ -101,28 +104,62 @@ fn world(lab: &Lab) -> Result<World> {
     Ok(World { c1, c2_ip: c2.ip("benchnet").to_string(), nacos, mysql_ip: mysql.ip("heima-net").to_string() })
 }
 
-/// The tool in the lab's namespace, as `Lab::tool` runs it.
-fn tool(lab: &Lab, args: &[&str]) -> Command {
-    let mut c = lab.command(&tool_path().to_string_lossy());
-    c.args(args).env("DOCKER_HOST", lab.docker_host()).env("NO_COLOR", "1");
-    c
+/// The tool in the lab's namespace, as `Lab::tool` runs it, under GNU time in a process group
+/// of its own. `time` forks the tool from a process of about a megabyte, so the peak RSS it
+/// reports is the tool's own: wait4 on a child the xtask spawned itself would include the
+/// xtask's high-water mark, which the kernel carries over an exec.
+struct ToolCommand {
+    cmd: Command,
+    rss_file: PathBuf,
 }
 
-/// Waits for `child` and returns its exit code and peak RSS (kB).
-fn wait_rss(child: Child) -> Result<(i32, u64)> {
-    let pid = child.id() as libc::pid_t;
-    let mut status: libc::c_int = 0;
-    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our own child, not yet reaped (std's Child never waits on drop), and
-    // both pointers are valid for the call; std has no wait that returns the rusage.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-    if r != pid {
-        bail!("wait4({pid}) failed: {}", std::io::Error::last_os_error());
+fn tool(lab: &Lab, args: &[&str]) -> ToolCommand {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let n = RUNS.fetch_add(1, Ordering::Relaxed);
+    let rss_file = std::env::temp_dir().join(format!("dnt-bench-rss.{}.{n}", std::process::id()));
+    let mut cmd = Command::new("/usr/bin/time");
+    cmd.args(["-f", "%M", "-o"])
+        .arg(&rss_file)
+        .arg("nsenter")
+        .arg(format!("--net={}", lab.netns_path()))
+        .arg(tool_path())
+        .args(args)
+        .env("DOCKER_HOST", lab.docker_host())
+        .env("NO_COLOR", "1")
+        .process_group(0);
+    ToolCommand { cmd, rss_file }
+}
+
+/// A started tool: its `time` process (also its process group) and where the figure goes.
+struct ToolChild {
+    child: Child,
+    rss_file: PathBuf,
+}
+
+impl ToolCommand {
+    fn spawn(mut self, stdout: Stdio, stderr: Stdio) -> Result<ToolChild> {
+        let child = self.cmd.stdin(Stdio::null()).stdout(stdout).stderr(stderr).spawn()?;
+        Ok(ToolChild { child, rss_file: self.rss_file })
     }
-    drop(child);
-    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
-    Ok((code, ru.ru_maxrss as u64))
+}
+
+impl ToolChild {
+    /// SIGINT to the tool (`time` ignores it while it waits).
+    fn interrupt(&self) {
+        // SAFETY: kill(2) on the process group of our own child, which is not reaped yet.
+        unsafe { libc::kill(-(self.child.id() as libc::pid_t), libc::SIGINT) };
+    }
+
+    /// Waits for the tool; its exit code and peak RSS (kB).
+    fn wait(mut self) -> Result<(i32, u64)> {
+        let status = self.child.wait()?;
+        let text = std::fs::read_to_string(&self.rss_file).context("GNU time wrote no figure")?;
+        let _ = std::fs::remove_file(&self.rss_file);
+        // "Command exited with non-zero status 1" may come first; the figure is the last line.
+        let rss = text.lines().last().and_then(|l| l.trim().parse().ok());
+        let rss = rss.with_context(|| format!("GNU time wrote {text:?}"))?;
+        Ok((status.code().unwrap_or(-1), rss))
+    }
 }
 
 /// Lines of a child's pipe, as they come.
@@ -140,18 +177,14 @@ fn lines(r: impl Read + Send + 'static) -> Receiver<String> {
 
 /// A `watch --json` that has attached (its ready line came).
 struct Watch {
-    child: Child,
+    tool: ToolChild,
     stdout: Receiver<String>,
 }
 
 fn start_watch(lab: &Lab) -> Result<Watch> {
-    let mut child = tool(lab, &["watch", "--json"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let stdout = lines(child.stdout.take().context("stdout")?);
-    let stderr = lines(child.stderr.take().context("stderr")?);
+    let mut tool = tool(lab, &["watch", "--json"]).spawn(Stdio::piped(), Stdio::piped())?;
+    let stdout = lines(tool.child.stdout.take().context("stdout")?);
+    let stderr = lines(tool.child.stderr.take().context("stderr")?);
     loop {
         let l = stderr.recv_timeout(Duration::from_secs(60)).context("watch never said it was watching")?;
         if l.contains("dockernet-trace: watching") {
@@ -159,15 +192,13 @@ fn start_watch(lab: &Lab) -> Result<Watch> {
         }
     }
     std::thread::spawn(move || stderr.iter().for_each(drop));
-    Ok(Watch { child, stdout })
+    Ok(Watch { tool, stdout })
 }
 
 /// SIGINT, then the summary line and the peak RSS.
 fn stop_watch(w: Watch) -> Result<(Value, Vec<Value>, u64)> {
-    let pid = w.child.id() as libc::pid_t;
-    // SAFETY: kill(2) on our own child's pid, which wait_rss has not reaped yet.
-    unsafe { libc::kill(pid, libc::SIGINT) };
-    let (code, rss) = wait_rss(w.child)?;
+    w.tool.interrupt();
+    let (code, rss) = w.tool.wait()?;
     let all: Vec<Value> = w.stdout.iter().filter_map(|l| serde_json::from_str(&l).ok()).collect();
     let summary =
         all.last().filter(|s| s["kind"] == "summary").cloned().context("watch printed no summary")?;
@@ -178,19 +209,22 @@ fn stop_watch(w: Watch) -> Result<(Value, Vec<Value>, u64)> {
 /// iperf3 from c1 to c2 for IPERF_SECONDS; received Gbit/s.
 fn iperf(lab: &Lab, w: &World) -> Result<f64> {
     let ns = format!("--net={}", w.c1.netns_path());
+    let mut last = String::new();
     for _ in 0..50 {
-        if let Ok(out) =
-            lab.host(&["nsenter", &ns, "iperf3", "-c", &w.c2_ip, "-p", "5201", "-t", IPERF_SECONDS, "-J"])
-        {
-            let v: Value = serde_json::from_str(&out)?;
-            let bps = v["end"]["sum_received"]["bits_per_second"]
-                .as_f64()
-                .context("iperf3 JSON without sum_received")?;
-            return Ok(bps / 1e9);
+        match lab.host(&["nsenter", &ns, "iperf3", "-c", &w.c2_ip, "-p", "5201", "-t", IPERF_SECONDS, "-J"]) {
+            Ok(out) => {
+                let v: Value = serde_json::from_str(&out)?;
+                if let Some(bps) = v["end"]["sum_received"]["bits_per_second"].as_f64() {
+                    return Ok(bps / 1e9);
+                }
+                // e.g. "the server is busy running a test" while the last run winds down.
+                last = v["error"].as_str().unwrap_or("no sum_received in its JSON").to_string();
+            }
+            Err(e) => last = e.to_string(),
         }
         std::thread::sleep(Duration::from_millis(200)); // the server may still be starting
     }
-    bail!("iperf3 from c1 to {} never ran", w.c2_ip)
+    bail!("iperf3 from c1 to {} never ran: {last}", w.c2_ip)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -244,9 +278,8 @@ fn throughput(lab: &Lab, w: &World) -> Result<(Figure, u64)> {
 /// One trace: seconds to the verdict on stdout, seconds to exit, exit code, peak RSS.
 fn timed_trace(lab: &Lab, args: &[&str]) -> Result<(f64, f64, i32, u64)> {
     let start = Instant::now();
-    let mut child =
-        tool(lab, args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
-    let mut out = child.stdout.take().context("stdout")?;
+    let mut tool = tool(lab, args).spawn(Stdio::piped(), Stdio::null())?;
+    let mut out = tool.child.stdout.take().context("stdout")?;
     let (tx, rx) = channel();
     std::thread::spawn(move || {
         let mut first = [0u8; 1];
@@ -256,7 +289,7 @@ fn timed_trace(lab: &Lab, args: &[&str]) -> Result<(f64, f64, i32, u64)> {
             let _ = std::io::copy(&mut out, &mut std::io::sink());
         }
     });
-    let (code, rss) = wait_rss(child)?;
+    let (code, rss) = tool.wait()?;
     let exited = start.elapsed().as_secs_f64();
     let verdict = rx.recv().map(|t| t.duration_since(start).as_secs_f64()).unwrap_or(exited);
     Ok((verdict, exited, code, rss))

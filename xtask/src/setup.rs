@@ -14,6 +14,7 @@ const PACKAGES: &[&str] = &[
     "nftables",        // nft, for hosts on native nftables
     "busybox-static",  // the lab's container image
     "iperf3",          // throughput benchmark
+    "time",            // GNU time: the benchmark's peak RSS of the tool alone
     "qemu-system-x86", // kernel matrix VMs
     "cpio",            // initramfs for the VMs
     "kmod",            // modprobe/insmod

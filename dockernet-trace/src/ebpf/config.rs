@@ -1,17 +1,21 @@
 //! The `Config` the programs read: filter settings plus the running kernel's layout, taken from
-//! BTF (structures, tracepoint prototypes) and tracefs (classic tracepoint records).
-use dockernet_trace_common::{ArgLayout, Config, NO_ARG, TracepointOffsets};
+//! BTF (structures, tracepoint prototypes).
+use dockernet_trace_common::{ArgLayout, Config, NO_ARG};
 
-use crate::kernel::{KernelBtf, KernelError, tracefs};
+use crate::kernel::{KernelBtf, KernelError};
 
 /// A configuration with every kernel-dependent field filled in and no filter set (mode off).
-pub fn for_kernel(btf: &KernelBtf) -> Result<Config, KernelError> {
-    Ok(Config {
+/// The route layout is optional: without it the route and neighbour hooks stay detached (see
+/// `hooks`), with the reason kept in `route_layout`.
+pub fn for_kernel(btf: &KernelBtf) -> Result<(Config, Result<(), String>), KernelError> {
+    let route = btf.route_offsets();
+    let cfg = Config {
         skb: btf.skb_offsets()?,
-        tp: tracepoint_offsets(),
+        route: route.as_ref().copied().unwrap_or_default(),
         args: arg_layout(btf),
         ..Config::default()
-    })
+    };
+    Ok((cfg, route.map(drop).map_err(|e| e.to_string())))
 }
 
 /// Arguments of BTF tracepoints whose prototypes changed over time.
@@ -25,35 +29,4 @@ pub fn arg_layout(btf: &KernelBtf) -> ArgLayout {
         reset_skb: if reset >= 2 { 1 } else { NO_ARG },
         _pad: [0; 2],
     }
-}
-
-/// Offsets of the classic tracepoints' fields; a tracepoint whose format cannot be read keeps
-/// zeros, and its hook reports itself unavailable (see `hooks`).
-pub fn tracepoint_offsets() -> TracepointOffsets {
-    let mut t = TracepointOffsets::default();
-    if let Ok(f) = tracefs::format("fib", "fib_table_lookup") {
-        let o = |n: &str| f.get(n).map(|x| x.offset).unwrap_or(0);
-        t.fib_tb_id = o("tb_id");
-        t.fib_err = o("err");
-        t.fib_oif = o("oif");
-        t.fib_proto = o("proto");
-        t.fib_src = o("src");
-        t.fib_dst = o("dst");
-        t.fib_gw4 = o("gw4");
-        t.fib_sport = o("sport");
-        t.fib_dport = o("dport");
-        t.fib_name = o("name");
-    }
-    if let Ok(f) = tracefs::format("neigh", "neigh_update") {
-        let o = |n: &str| f.get(n).map(|x| x.offset).unwrap_or(0);
-        t.neigh_dev = o("dev");
-        t.neigh_key4 = o("primary_key4");
-        t.neigh_state = o("new_state");
-    }
-    if let Ok(f) = tracefs::format("neigh", "neigh_create") {
-        let o = |n: &str| f.get(n).map(|x| x.offset).unwrap_or(0);
-        t.neigh_create_dev = o("dev");
-        t.neigh_create_key4 = o("primary_key4");
-    }
-    t
 }

@@ -127,7 +127,14 @@ pub struct KernelEvent {
     pub skb: u64,
     pub place: Place,
     pub tuple: Option<Tuple>,
+    /// The ICMP type, when the packet itself is ICMP (echo, or an error quoting another).
+    pub icmp_type: Option<u8>,
     pub detail: Detail,
+}
+
+/// ICMP types that quote the packet they are about.
+pub fn is_icmp_error(icmp_type: u8) -> bool {
+    matches!(icmp_type, 3 | 11 | 12)
 }
 
 fn hook_name<S: serde::Serializer>(h: &Hook, s: S) -> Result<S::Ok, S::Error> {
@@ -186,6 +193,7 @@ impl KernelEvent {
             skb: e.skb,
             place: place.clone(),
             tuple,
+            icmp_type: (e.proto == 1).then_some(e.icmp_type),
             detail,
         };
         Some(match hook {

@@ -2,7 +2,7 @@
 //! reported and skipped (the trace says what it could not see), unless it is required.
 use aya::{
     Btf, Ebpf,
-    programs::{BtfTracePoint, FEntry, FExit, KProbe, TracePoint},
+    programs::{BtfTracePoint, FEntry, FExit, KProbe},
 };
 use serde::Serialize;
 
@@ -30,6 +30,20 @@ pub struct HookContext<'a> {
     pub aya_btf: &'a Btf,
     pub btf: &'a KernelBtf,
     pub features: &'a Features,
+    /// Whether the route/neighbour structures were found in BTF (else why not).
+    pub route_layout: &'a Result<(), String>,
+    /// Set when the kernel refused a trampoline program outright (EPERM: no fentry here),
+    /// so the other enrichment hooks skip the attempt instead of paying for it again.
+    pub trampolines_refused: std::cell::Cell<bool>,
+}
+
+/// The kernel refused to load the program at all (as opposed to the verifier rejecting it).
+fn refused(e: &EbpfError) -> bool {
+    matches!(
+        e,
+        EbpfError::Program { source: aya::programs::ProgramError::LoadError { io_error, .. }, .. }
+            if io_error.raw_os_error() == Some(libc::EPERM)
+    )
 }
 
 pub trait Hook {
@@ -53,6 +67,8 @@ pub struct BtfTracepoint {
     pub required: bool,
     /// Another program for kernels whose tracepoint has at least this many arguments.
     pub wider: Option<(&'static str, usize)>,
+    /// It reads route and neighbour structures (`Config::route`).
+    pub needs_route_layout: bool,
 }
 
 impl Hook for BtfTracepoint {
@@ -65,9 +81,12 @@ impl Hook for BtfTracepoint {
         self.required
     }
     fn can_run(&self, cx: &HookContext) -> Result<(), String> {
-        match cx.btf.tracepoint_args(self.name) {
-            Some(_) => Ok(()),
-            None => Err(format!("this kernel has no tracepoint {}", self.label)),
+        if cx.btf.tracepoint_args(self.name).is_none() {
+            return Err(format!("this kernel has no tracepoint {}", self.label));
+        }
+        match cx.route_layout {
+            Err(why) if self.needs_route_layout => Err(why.clone()),
+            _ => Ok(()),
         }
     }
     fn attach(&self, ebpf: &mut Ebpf, cx: &HookContext) -> Result<HookKind, EbpfError> {
@@ -80,33 +99,6 @@ impl Hook for BtfTracepoint {
         let prog: &mut BtfTracePoint = program(ebpf, name)?.try_into().map_err(err)?;
         prog.load(self.name, cx.aya_btf).map_err(err)?;
         prog.attach().map_err(err)?;
-        Ok(HookKind::Tracepoint)
-    }
-}
-
-/// A classic tracepoint, whose record layout comes from tracefs.
-pub struct ClassicTracepoint {
-    pub program: &'static str,
-    pub category: &'static str,
-    pub name: &'static str,
-    pub label: &'static str,
-}
-
-impl Hook for ClassicTracepoint {
-    #[allow(clippy::misnamed_getters)] // as for BtfTracepoint
-    fn name(&self) -> &'static str {
-        self.label
-    }
-    fn can_run(&self, _cx: &HookContext) -> Result<(), String> {
-        crate::kernel::tracefs::format(self.category, self.name)
-            .map(|_| ())
-            .map_err(|e| format!("{}: {e}", self.label))
-    }
-    fn attach(&self, ebpf: &mut Ebpf, _cx: &HookContext) -> Result<HookKind, EbpfError> {
-        let err = |source| EbpfError::Program { program: self.program.into(), source };
-        let prog: &mut TracePoint = program(ebpf, self.program)?.try_into().map_err(err)?;
-        prog.load().map_err(err)?;
-        prog.attach(self.category, self.name).map_err(err)?;
         Ok(HookKind::Tracepoint)
     }
 }
@@ -178,9 +170,16 @@ impl Hook for FunctionHook {
         if let Some((name, exit)) = self.trampoline
             && cx.btf.has_function(self.function)
         {
-            match self.attach_trampoline(ebpf, cx, name, exit) {
-                Ok(()) => return Ok(HookKind::Fentry),
-                Err(e) => why = format!("fentry: {e}; "),
+            if cx.trampolines_refused.get() {
+                why = "fentry: refused by this kernel; ".into();
+            } else {
+                match self.attach_trampoline(ebpf, cx, name, exit) {
+                    Ok(()) => return Ok(HookKind::Fentry),
+                    Err(e) => {
+                        cx.trampolines_refused.set(refused(&e));
+                        why = format!("fentry: {}; ", short_reason(&e.to_string()));
+                    }
+                }
             }
         }
         if !cx.features.kprobes {
@@ -188,7 +187,7 @@ impl Hook for FunctionHook {
         }
         self.attach_kprobe(ebpf)
             .map(|()| HookKind::Kprobe)
-            .map_err(|e| EbpfError::Unavailable(format!("{why}kprobe: {e}")))
+            .map_err(|e| EbpfError::Unavailable(format!("{why}kprobe: {}", short_reason(&e.to_string()))))
     }
 }
 
@@ -211,33 +210,30 @@ pub enum Purpose {
 }
 
 pub fn tracepoints(purpose: Purpose) -> Vec<Box<dyn Hook>> {
-    let btf = |program, name, label, required| -> Box<dyn Hook> {
-        Box::new(BtfTracepoint { program, name, label, required, wider: None })
+    let tp = |name, label, required, needs_route_layout| -> Box<dyn Hook> {
+        Box::new(BtfTracepoint { program: name, name, label, required, wider: None, needs_route_layout })
     };
-    let classic = |program, category, name, label| -> Box<dyn Hook> {
-        Box::new(ClassicTracepoint { program, category, name, label })
-    };
-    let mut hooks = vec![btf("kfree_skb", "kfree_skb", "skb:kfree_skb", true)];
+    let mut hooks = vec![tp("kfree_skb", "skb:kfree_skb", true, false)];
     if purpose == Purpose::Drops {
         return hooks;
     }
     if purpose == Purpose::Trace {
-        hooks.push(btf("netif_receive_skb", "netif_receive_skb", "net:netif_receive_skb", false));
-        hooks.push(btf("net_dev_xmit", "net_dev_xmit", "net:net_dev_xmit", false));
-        hooks.push(classic("neigh_create", "neigh", "neigh_create", "neigh:neigh_create"));
+        hooks.push(tp("netif_receive_skb", "net:netif_receive_skb", false, false));
+        hooks.push(tp("net_dev_xmit", "net:net_dev_xmit", false, false));
+        hooks.push(tp("neigh_create", "neigh:neigh_create", false, true));
     }
-    hooks.push(btf("icmp_send", "icmp_send", "icmp:icmp_send", false));
+    hooks.push(tp("icmp_send", "icmp:icmp_send", false, false));
     // 6.10 added the reset's reason as a third argument.
-    let (program, name, label) = ("tcp_send_reset", "tcp_send_reset", "tcp:tcp_send_reset");
     hooks.push(Box::new(BtfTracepoint {
-        program,
-        name,
-        label,
+        program: "tcp_send_reset",
+        name: "tcp_send_reset",
+        label: "tcp:tcp_send_reset",
         required: false,
         wider: Some(("tcp_reset_rsn", 3)),
+        needs_route_layout: false,
     }));
-    hooks.push(classic("fib_table_lookup", "fib", "fib_table_lookup", "fib:fib_table_lookup"));
-    hooks.push(classic("neigh_update", "neigh", "neigh_update", "neigh:neigh_update"));
+    hooks.push(tp("fib_table_lookup", "fib:fib_table_lookup", false, true));
+    hooks.push(tp("neigh_update", "neigh:neigh_update", false, true));
     hooks
 }
 
@@ -294,10 +290,11 @@ fn short_reason(full: &str) -> String {
     let (head, log) = full.split_once(". Verifier output").unwrap_or((full, ""));
     let head = head.replace("the BPF_PROG_LOAD syscall returned ", "").trim().to_string();
     let complaint: Vec<&str> = log
+        .trim_start_matches([':', ' '])
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with("processed ") && !l.starts_with("verification time"))
-        .filter(|l| *l != ":")
+        .filter(|l| l.chars().any(char::is_alphanumeric))
         .collect();
     match complaint.len() {
         0 => head,
@@ -336,4 +333,20 @@ pub fn attach_all(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_reason;
+
+    #[test]
+    fn short_reason_keeps_the_errno_and_the_verifiers_complaint() {
+        let empty = "eBPF program x: the BPF_PROG_LOAD syscall returned Operation not permitted (os error 1). Verifier output: : ";
+        assert_eq!(short_reason(empty), "eBPF program x: Operation not permitted (os error 1)");
+        let log = "eBPF program x: the BPF_PROG_LOAD syscall returned Permission denied (os error 13). Verifier output: 0: (79) r1 = *(u64 *)(r1 +8)\nR1 invalid mem access 'scalar'\nprocessed 12 insns\n";
+        assert_eq!(
+            short_reason(log),
+            "eBPF program x: Permission denied (os error 13); verifier: 0: (79) r1 = *(u64 *)(r1 +8) / R1 invalid mem access 'scalar'"
+        );
+    }
 }

@@ -24,6 +24,8 @@ pub struct KernelInfo {
     pub enrichment: super::enrich::Enrichment,
     /// Offsets and argument layout, with no filter set.
     pub base_config: Config,
+    /// Whether BTF described the structures the route and neighbour hooks read (else why not).
+    pub route_layout: Result<(), String>,
 }
 
 impl KernelInfo {
@@ -35,10 +37,10 @@ impl KernelInfo {
         log::debug!("drop reasons: {} ms", t.elapsed().as_millis());
         let enrichment = super::enrich::resolve(&btf);
         log::debug!("enrichment layout: {} ms", t.elapsed().as_millis());
-        let mut base_config = super::config::for_kernel(&btf)?;
+        let (mut base_config, route_layout) = super::config::for_kernel(&btf)?;
         log::debug!("offsets: {} ms", t.elapsed().as_millis());
         base_config.enrich = enrichment.layout;
-        Ok(Self { features: Features::detect(), btf, drop_reasons, enrichment, base_config })
+        Ok(Self { features: Features::detect(), btf, drop_reasons, enrichment, base_config, route_layout })
     }
 }
 
@@ -121,7 +123,13 @@ impl Session {
             self.aya_btf = Some(parsed);
         }
         let Some(aya_btf) = self.aya_btf.as_ref() else { return Ok(()) };
-        let cx = HookContext { aya_btf, btf: &kernel.btf, features: &kernel.features };
+        let cx = HookContext {
+            aya_btf,
+            btf: &kernel.btf,
+            features: &kernel.features,
+            route_layout: &kernel.route_layout,
+            trampolines_refused: Default::default(),
+        };
         let status = hooks::attach_all(&mut self.ebpf, &cx, list, &mut self.coverage)?;
         self.hooks.extend(status);
         Ok(())

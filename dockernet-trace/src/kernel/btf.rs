@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use btf_rs::{Btf, BtfType, Type};
-use dockernet_trace_common::SkbOffsets;
+use dockernet_trace_common::{RouteOffsets, SkbOffsets};
 
 use super::KernelError;
 
@@ -136,6 +136,27 @@ impl KernelBtf {
             dev_name: self.offset16("net_device", &["name"])?,
             dev_nd_net: self.offset16("net_device", &["nd_net", "net"])?,
             net_ns_inum: self.offset16("net", &["ns", "inum"])?,
+            _pad: 0,
+        })
+    }
+
+    /// Where `flowi4`, `fib_nh_common`, `neighbour` and `neigh_table` keep what the route and
+    /// neighbour tracepoints read.
+    pub fn route_offsets(&self) -> Result<RouteOffsets, KernelError> {
+        Ok(RouteOffsets {
+            fl4_oif: self.offset16("flowi4", &["__fl_common", "flowic_oif"])?,
+            fl4_proto: self.offset16("flowi4", &["__fl_common", "flowic_proto"])?,
+            fl4_saddr: self.offset16("flowi4", &["saddr"])?,
+            fl4_daddr: self.offset16("flowi4", &["daddr"])?,
+            fl4_sport: self.offset16("flowi4", &["uli", "ports", "sport"])?,
+            fl4_dport: self.offset16("flowi4", &["uli", "ports", "dport"])?,
+            nhc_dev: self.offset16("fib_nh_common", &["nhc_dev"])?,
+            nhc_gw_family: self.offset16("fib_nh_common", &["nhc_gw_family"])?,
+            nhc_gw: self.offset16("fib_nh_common", &["nhc_gw"])?,
+            neigh_tbl: self.offset16("neighbour", &["tbl"])?,
+            neigh_dev: self.offset16("neighbour", &["dev"])?,
+            neigh_key: self.offset16("neighbour", &["primary_key"])?,
+            tbl_family: self.offset16("neigh_table", &["family"])?,
             _pad: 0,
         })
     }

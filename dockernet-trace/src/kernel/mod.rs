@@ -1,8 +1,7 @@
-//! What the running kernel offers and how it lays out its data: BTF, tracefs, kallsyms.
+//! What the running kernel offers and how it lays out its data: BTF, kallsyms.
 pub mod btf;
 pub mod features;
 pub mod kallsyms;
-pub mod tracefs;
 
 pub use btf::{DropReasons, KernelBtf};
 pub use features::Features;
@@ -20,8 +19,6 @@ pub enum KernelError {
     BadBtf { path: String, reason: String },
     #[error("the kernel's BTF has no {what}; this kernel is not supported")]
     MissingType { what: String },
-    #[error("tracefs is not available ({reason}); mount it: mount -t tracefs nodev /sys/kernel/tracing")]
-    NoTracefs { reason: String },
     #[error("cannot read {path}: {source}")]
     Read { path: String, source: std::io::Error },
 }

@@ -52,7 +52,7 @@ pub struct Collected {
 
 /// Does this event settle the fate of probe `index`?
 fn decisive(e: &KernelEvent, ports: &ProbePorts, index: u16) -> bool {
-    let ours = e.tuple.and_then(|t| ports.locate(&t)).is_some_and(|(i, _)| i == index);
+    let ours = ports.locate_event(e).is_some_and(|(i, _)| i == index);
     ours && matches!(e.hook, Hook::KfreeSkb | Hook::IcmpSend | Hook::TcpSendReset)
 }
 
@@ -68,7 +68,8 @@ pub async fn run(
             proto: plan.proto,
             dst: plan.dst,
             dport: plan.dport,
-            sport: plan.ports.base + if plan.proto == CliProto::Icmp { 0 } else { index },
+            // ICMP: the echo identifier, one per probe like the ports.
+            sport: plan.ports.base + index,
             seq: index,
             timeout: plan.timeout,
         };

@@ -95,7 +95,7 @@ impl Facts {
         for e in events {
             let netns = places.netns_label(e.place.netns);
             let iface = places.iface(e);
-            let located = e.tuple.and_then(|t| ports.locate(&t));
+            let located = ports.locate_event(e);
             match (&e.detail, e.tuple, located) {
                 (Detail::Drop { reason, location }, Some(tuple), Some((probe, forward))) => {
                     let sym = syms.resolve(*location);

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::ebpf::{
     KernelEvent, Tuple,
-    events::{Detail, Proto, hook_label},
+    events::{Detail, Proto, hook_label, is_icmp_error},
 };
 
 /// Names for network namespaces (by inode) and for the tool's own interfaces (by ifindex).
@@ -45,14 +45,26 @@ pub struct ProbePorts {
 }
 
 impl ProbePorts {
-    /// Index of the probe a tuple belongs to, and whether it travels towards the target.
-    pub fn locate(&self, t: &Tuple) -> Option<(u16, bool)> {
+    /// Index of the probe a packet belongs to, and whether it travels towards the target.
+    /// `icmp_type` is the packet's own ICMP type when it is ICMP: an echo reply, or an error
+    /// quoting the probe (whose tuple is the quoted one), travels back.
+    pub fn locate(&self, t: &Tuple, icmp_type: Option<u8>) -> Option<(u16, bool)> {
         let idx = |p: u16| p.checked_sub(self.base).filter(|i| *i < self.count);
+        let answer = icmp_type.is_some_and(|k| k == 0 || is_icmp_error(k));
         if self.proto == Proto::Icmp {
-            return idx(t.sport).map(|i| (i, true));
+            // The echo identifier is the probe's "port".
+            return idx(t.sport).map(|i| (i, !answer));
+        }
+        if icmp_type.is_some_and(is_icmp_error) {
+            return idx(t.sport).or_else(|| idx(t.dport)).map(|i| (i, false));
         }
         // A packet carrying the probe port as source goes forward; as destination, back.
         idx(t.sport).map(|i| (i, true)).or_else(|| idx(t.dport).map(|i| (i, false)))
+    }
+
+    /// `locate` for a kernel event.
+    pub fn locate_event(&self, e: &KernelEvent) -> Option<(u16, bool)> {
+        self.locate(e.tuple.as_ref()?, e.icmp_type)
     }
 }
 
@@ -106,6 +118,8 @@ pub fn tcp_flags(f: u8) -> String {
 fn relevant(e: &KernelEvent, forward: bool) -> bool {
     let f = match &e.detail {
         Detail::Drop { .. } => return true,
+        // An ICMP error about the probe, on its way back.
+        Detail::Hop { .. } if e.icmp_type.is_some_and(is_icmp_error) => return true,
         Detail::Hop { tcp_flags, .. } => *tcp_flags,
         _ => return false,
     };
@@ -136,7 +150,7 @@ pub fn hops(events: &[KernelEvent], places: &Places, probes: ProbePorts) -> Vec<
     let mut out = Vec::new();
     for e in seen {
         let Some(t) = e.tuple else { continue };
-        let Some((probe, forward)) = probes.locate(&t) else { continue };
+        let Some((probe, forward)) = probes.locate_event(e) else { continue };
         if !relevant(e, forward) {
             continue;
         }
@@ -189,6 +203,7 @@ mod tests {
                 dst: dst.parse().unwrap(),
                 dport,
             }),
+            icmp_type: None,
             detail: if hook == Hook::KfreeSkb {
                 Detail::Drop { reason: "NETFILTER_DROP".into(), location: 0 }
             } else {
@@ -234,7 +249,27 @@ mod tests {
             dst: "172.17.0.2".parse().unwrap(),
             dport: 40000,
         };
-        assert_eq!(ports.locate(&t), Some((0, false)));
+        assert_eq!(ports.locate(&t, None), Some((0, false)));
         assert_eq!(tcp_flags(0x12), "SYN-ACK");
+        // An ICMP error quoting the SYN (its tuple is the quoted one) is an answer too.
+        let quoted = Tuple { proto: Proto::Tcp, src: t.dst, sport: 40000, dst: t.src, dport: 3306 };
+        assert_eq!(ports.locate(&quoted, Some(3)), Some((0, false)));
+        assert_eq!(ports.locate(&quoted, None), Some((0, true)));
+    }
+
+    #[test]
+    fn icmp_probes_are_told_apart_by_their_identifier() {
+        let ports = ProbePorts { proto: Proto::Icmp, base: 62000, count: 3 };
+        let echo = |id| Tuple {
+            proto: Proto::Icmp,
+            src: "172.17.0.2".parse().unwrap(),
+            sport: id,
+            dst: "172.18.0.2".parse().unwrap(),
+            dport: id,
+        };
+        assert_eq!(ports.locate(&echo(62002), Some(8)), Some((2, true)));
+        assert_eq!(ports.locate(&echo(62001), Some(0)), Some((1, false)));
+        assert_eq!(ports.locate(&echo(62001), Some(3)), Some((1, false)));
+        assert_eq!(ports.locate(&echo(62003), Some(8)), None);
     }
 }

@@ -133,7 +133,7 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
     cfg.mode = MODE_PROBE;
     cfg.probe_proto = wire(args.proto).number();
     cfg.probe_port = ports.base;
-    cfg.probe_port_count = if args.proto == Proto::Icmp { 1 } else { ports.count };
+    cfg.probe_port_count = ports.count;
     cfg.probe_addrs = [0; dockernet_trace_common::PROBE_ADDRS];
     for (slot, a) in cfg.probe_addrs.iter_mut().zip(&plan.probe_addrs) {
         *slot = u32::from(*a).to_be();

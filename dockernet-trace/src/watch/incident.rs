@@ -178,6 +178,7 @@ mod tests {
                 dst: "172.18.0.2".parse().unwrap(),
                 dport: 3306,
             }),
+            icmp_type: None,
             detail,
         }
     }

@@ -7,6 +7,11 @@ use crate::{cause::Cause, probe::Answer, trace::facts::Drop};
 /// The target (or the host, for a published port without DNAT) answered with a reset or an
 /// ICMP port unreachable.
 pub fn refused(cx: &Context) -> Option<Verdict> {
+    // A REJECT rule answers like a closed port, but netfilter dropped the probe first: that
+    // drop, and the rule behind it, is the story (see `dropped`).
+    if cx.facts.drops.iter().any(|d| d.forward && d.reason == "NETFILTER_DROP") {
+        return None;
+    }
     let refused = cx.probes.iter().any(|p| matches!(p.answer, Answer::Refused | Answer::PortUnreachable));
     let answer = cx.facts.answers.iter().find(|a| a.kind == "reset" || a.icmp == Some((3, 3)));
     if !refused && answer.is_none() {
@@ -265,13 +270,18 @@ fn netfilter_drop(cx: &Context, d: &Drop, mut evidence: Vec<String>) -> Verdict 
             fix,
         };
     }
+    let rejected = a.rule.as_deref().is_some_and(|r| r.contains("-j REJECT"));
+    if rejected && cx.probes.iter().any(|p| matches!(p.answer, Answer::Refused | Answer::PortUnreachable)) {
+        evidence.push("the probe was refused: the REJECT rule answered in the target's place".into());
+    }
     Verdict {
         cause: Cause::FirewallDrop,
         summary: format!(
-            "the firewall rule `{}` (table {}, chain {}) dropped the probe",
+            "the firewall rule `{}` (table {}, chain {}) {} the probe",
             a.rule.as_deref().unwrap_or("policy"),
             a.table,
-            a.chain
+            a.chain,
+            if rejected { "rejected" } else { "dropped" }
         ),
         location,
         evidence,
