@@ -2,7 +2,7 @@
 //! `flowi4`, a `neighbour`) and read them through offsets user space resolved from BTF into
 //! `Config::route`. Raw tracepoints rather than classic ones: a classic tracepoint formats its
 //! whole record before our program looks at it, and detaching one waits for RCU grace periods.
-use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
+use aya_ebpf::{EbpfContext, macros::btf_tracepoint, programs::BtfTracePointContext};
 use dockernet_trace_common::{Config, Hook, IFNAMSIZ};
 
 use crate::{
@@ -135,7 +135,11 @@ pub fn neigh_update(ctx: BtfTracePointContext) -> i32 {
 pub fn neigh_create(ctx: BtfTracePointContext) -> i32 {
     // (struct neigh_table *tbl, struct net_device *dev, const void *pkey, ...)
     let Some(cfg) = config() else { return 0 };
-    let Some(key) = ipv4_key(cfg, ctx.arg::<u64>(0), ctx.arg::<u64>(2)) else { return 0 };
+    // `pkey` is a `const void *`, an argument type that older verifiers (6.1 and 6.12 among
+    // them) refuse to let a program load from its context (neither a struct pointer nor a
+    // bare `void *`), so its slot in the argument array is copied instead.
+    let pkey = read::<u64>(ctx.as_ptr() as u64 + 2 * 8, 0).unwrap_or(0);
+    let Some(key) = ipv4_key(cfg, ctx.arg::<u64>(0), pkey) else { return 0 };
     if is_probe_addr(cfg, key) {
         neigh_event(cfg, Hook::NeighCreate, key, ctx.arg::<u64>(1), 0);
     }

@@ -194,7 +194,7 @@ fn drop_rules_in_docker_user() {
 }
 
 /// `iptables -F FORWARD` with the policy at DROP: Docker's ACCEPTs are gone, so every routed
-/// network is cut off.
+/// network is cut off, and the published port with them (FORWARD no longer leads to DOCKER).
 #[test]
 fn forward_flushed_with_policy_drop() {
     let lab = lab();
@@ -207,6 +207,27 @@ fn forward_flushed_with_policy_drop() {
             on_net("firewall_drop", &w.app, &w.app.bridge),
             on_net("firewall_drop", &w.bridge, "docker0"),
             on_net("firewall_drop", &w.cust, "brcustom"),
+            finding("firewall_drop", Some("appnet"), Some(&w.app.bridge), Some("web")),
         ],
     );
+}
+
+/// `iptables -F DOCKER` with the policy at DROP: the networks still reach out, but the
+/// published port's ACCEPT is gone, so clients outside its network are dropped.
+#[test]
+fn docker_filter_chain_flushed() {
+    let lab = lab();
+    let w = healthy(&lab);
+    lab.iptables(&["-P", "FORWARD", "DROP"]).unwrap();
+    lab.iptables(&["-F", "DOCKER"]).unwrap();
+    let json = assert_findings(
+        &lab,
+        vec![finding("firewall_drop", Some("appnet"), Some(&w.app.bridge), Some("web"))],
+    );
+    let web_ip = w.web.ip("appnet");
+    let accept = format!(
+        "iptables -A DOCKER -d {web_ip}/32 ! -i {0} -o {0} -p tcp -m tcp --dport 80 -j ACCEPT",
+        w.app.bridge
+    );
+    assert_eq!(fixes(&json, "firewall_drop")[0], accept, "{json:#}");
 }

@@ -80,8 +80,19 @@ fn a_docker_user_reject_is_not_mistaken_for_a_closed_port() {
     let lab = Lab::start(LabOptions::default()).unwrap();
     heima(&lab, true);
     lab.iptables(&["-I", "DOCKER-USER", "-p", "tcp", "--dport", "3306", "-j", "REJECT"]).unwrap();
-    lab.iptables(&["-I", "DOCKER-USER", "-p", "tcp", "--dport", "3307", "-j", "REJECT", "--reject-with", "tcp-reset"])
-        .unwrap();
+    lab.iptables(&[
+        "-I",
+        "DOCKER-USER",
+        "-p",
+        "tcp",
+        "--dport",
+        "3307",
+        "-j",
+        "REJECT",
+        "--reject-with",
+        "tcp-reset",
+    ])
+    .unwrap();
     for (port, with) in [(3306, "icmp-port-unreachable"), (3307, "tcp-reset")] {
         let (code, json) = trace(&lab, &["--from", "nacos", "--to", &format!("mysql:{port}")]);
         assert_cause(&json, "firewall_drop");
@@ -200,6 +211,20 @@ fn bridge_port_blocked_by_stp() {
         "{:#}",
         location(&json)
     );
+}
+
+/// An address of a Docker subnet that no container holds (a container that was removed while
+/// a client still had its address): the bridge asks for it by ARP and nobody answers.
+#[test]
+fn nobody_answers_arp_for_the_address() {
+    let lab = Lab::start(LabOptions::default()).unwrap();
+    let net = heima(&lab, false);
+    let (code, json) = trace(&lab, &["--from", "host", "--to", "172.18.0.99:3306", "--count", "1"]);
+    assert_cause(&json, "neighbor_unreachable");
+    assert_eq!(code, 1);
+    assert_eq!(location(&json)["iface"], net.bridge.as_str());
+    let evidence = json["verdict"]["evidence"].to_string();
+    assert!(evidence.contains("ARP for 172.18.0.99"), "{json:#}");
 }
 
 #[test]

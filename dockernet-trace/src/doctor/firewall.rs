@@ -1,8 +1,9 @@
 //! Host-wide forwarding: ip_forward, and a FORWARD policy of DROP with Docker's ACCEPT rules
-//! gone (`iptables -F`). DROP rules in DOCKER-USER: docker_user.rs.
+//! gone (`iptables -F`, `iptables -F DOCKER`): a network's own traffic, and published ports.
+//! DROP rules in DOCKER-USER: docker_user.rs.
 use crate::{
     cause::{Cause, Finding},
-    model::{DockerNetwork, Topology},
+    model::{Container, DockerNetwork, Topology},
     netfilter::{
         Ruleset, Verdict,
         docker::{BridgeAcceptKind, Role, classify, forward_policy},
@@ -65,4 +66,79 @@ pub fn forward_accepts(n: &DockerNetwork, rs: &Ruleset, out: &mut Vec<Finding>) 
         ],
         evidence: vec![format!("FORWARD policy DROP; missing ACCEPT for: {}", missing.join(", "))],
     });
+}
+
+/// With FORWARD's policy at DROP, a published port reaches its container only through
+/// Docker's per-port ACCEPT (filter DOCKER `-d IP ! -i BR -o BR -p tcp --dport P -j ACCEPT`),
+/// and only while FORWARD still leads to the DOCKER chain.
+pub fn published_accepts(t: &Topology, rs: &Ruleset, out: &mut Vec<Finding>) {
+    if forward_policy(rs) != Some(Verdict::Drop) {
+        return;
+    }
+    // Rules that FORWARD reaches, in the tables the forward hook runs.
+    let mut reachable = Vec::new();
+    for table in &rs.tables {
+        let chains = table.reachable(&["forward"]);
+        for chain in table.chains.iter().filter(|c| chains.contains(c.name.as_str())) {
+            reachable.extend(chain.rules.iter().map(|r| classify(table, chain, r)));
+        }
+    }
+    let jumps_to_docker = |bridge: &str| {
+        reachable.iter().any(
+            |role| matches!(role, Role::DockerJump { to, bridge: Some(b) } if to == "DOCKER" && b == bridge),
+        )
+    };
+    for c in t.docker.containers.iter().filter(|c| c.is_running()) {
+        for e in t.endpoints_of(c) {
+            let Some(ip) = e.ip else { continue };
+            let Some(n) = t.network(&e.network).filter(|n| !n.internal) else { continue };
+            let Some(bridge) = n.bridge.as_deref() else { continue };
+            for p in c.ports.iter().filter(|p| p.host_ip.is_ipv4()) {
+                let accepted = reachable.iter().any(|role| {
+                    matches!(role, Role::PublishedAccept { proto, ip: a, port, bridge: b }
+                        if *proto == p.proto && *a == std::net::IpAddr::V4(ip) && *port == p.container_port && b == bridge)
+                });
+                if !accepted {
+                    out.push(port_not_accepted(c, n, bridge, ip, p, jumps_to_docker(bridge)));
+                }
+            }
+        }
+    }
+}
+
+fn port_not_accepted(
+    c: &Container,
+    n: &DockerNetwork,
+    bridge: &str,
+    ip: std::net::Ipv4Addr,
+    p: &crate::model::PublishedPort,
+    jump: bool,
+) -> Finding {
+    let accept = format!(
+        "iptables -A DOCKER -d {ip}/32 ! -i {bridge} -o {bridge} -p {0} -m {0} --dport {1} -j ACCEPT",
+        p.proto, p.container_port
+    );
+    let mut fix = vec![];
+    let mut evidence = vec![format!(
+        "FORWARD policy DROP; no reachable rule accepts {}/{} to {ip}",
+        p.container_port, p.proto
+    )];
+    if !jump {
+        fix.push(format!("iptables -A FORWARD -o {bridge} -j DOCKER"));
+        evidence.push(format!("filter FORWARD no longer jumps to DOCKER for {bridge}"));
+    }
+    fix.push(accept);
+    fix.push("or: systemctl restart docker   # rewrites all of Docker's rules".into());
+    Finding {
+        cause: Cause::FirewallDrop,
+        network: Some(n.name.clone()),
+        iface: Some(bridge.to_string()),
+        container: Some(c.name.clone()),
+        summary: format!(
+            "port {}/{} is published for {}, but filter FORWARD drops by default and no rule accepts it on {bridge}: clients outside {} cannot reach it",
+            p.host_port, p.proto, c.name, n.name
+        ),
+        fix,
+        evidence,
+    }
 }

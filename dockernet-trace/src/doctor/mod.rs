@@ -49,11 +49,16 @@ pub fn diagnose(t: &Topology, rs: &Ruleset) -> Diagnosis {
         }
     }
     nat::published_ports(t, rs, &mut findings);
+    firewall::published_accepts(t, rs, &mut findings);
     docker_user::drops(rs, t, &mut findings);
     findings.sort_by_key(|f| f.cause.severity());
     findings.dedup();
     let mut notes = t.docker.notes.clone();
-    notes.extend(missing.iter().filter(|m| m.table != "nat").map(|m| format!("Docker's filter rules: {m}")));
+    // With FORWARD accepting by default, missing filter chains cut nothing off (the checks
+    // above find what a DROP policy cuts off), but DOCKER-USER and isolation no longer apply.
+    notes.extend(missing.iter().filter(|m| m.table != "nat").map(|m| {
+        format!("Docker's filter rules: {m}; DOCKER-USER and network isolation may not apply (fix: systemctl restart docker)")
+    }));
     Diagnosis { findings, notes }
 }
 

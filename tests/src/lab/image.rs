@@ -37,7 +37,8 @@ pub fn rootfs_tar(cache_dir: &Path) -> Result<std::path::PathBuf> {
     }
     fs::write(root.join("www/index.html"), "dockernet-trace lab\n")?;
     let partial = cache_dir.join(format!("busybox-rootfs.tar.{unique}"));
-    let built = cmd::run(std::process::Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&partial).arg("."));
+    let built =
+        cmd::run(std::process::Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&partial).arg("."));
     let _ = fs::remove_dir_all(&root);
     built?;
     fs::rename(&partial, &tar)?;
