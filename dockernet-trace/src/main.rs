@@ -14,8 +14,28 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::KernelCheck(args)) => kernel_check::run(args.json).await?,
         Some(Command::Watch(args)) => watch::run(&args).await?,
         Some(Command::Report(args)) => watch::report::run(&args)?,
-        None => trace::run(&cli.trace).await?,
+        // Cancelling the trace drops its session and nft table, which detach and delete what
+        // it made; the default action of these signals would leave that to the next run.
+        None => tokio::select! {
+            code = trace::run(&cli.trace) => code?,
+            signal = interrupted() => {
+                anyhow::bail!("interrupted by {signal}; what the trace attached has been removed")
+            }
+        },
     })
+}
+
+/// The first SIGINT or SIGTERM.
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
 }
 
 fn main() -> ExitCode {

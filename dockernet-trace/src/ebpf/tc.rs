@@ -3,7 +3,9 @@
 //! tcx links (kernel 6.6+) belong to our file descriptors: they vanish when the process dies,
 //! even by SIGKILL. Older kernels need a clsact qdisc plus a cls_bpf filter, which outlive the
 //! process; those filters carry our programs' unique names so a later run can find and remove
-//! them, and a clsact qdisc is deleted only if a state file says we created it.
+//! them, and a clsact qdisc is deleted only if a state file says we created it. Runs that
+//! attach cls_bpf filters register while they live, so that neither the cleanup after a
+//! crashed run nor the end of one run removes what another run in the namespace still uses.
 use std::{fs, os::unix::fs::MetadataExt, path::PathBuf};
 
 use aya::{
@@ -16,6 +18,7 @@ use super::{EbpfError, hooks::program};
 pub const INGRESS: &str = "dnt_tc_ingress";
 pub const EGRESS: &str = "dnt_tc_egress";
 const STATE_DIR: &str = "/run/dockernet-trace/clsact";
+const OWNERS_DIR: &str = "/run/dockernet-trace/owners";
 
 /// How a program ended up attached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +51,7 @@ pub fn attach(ebpf: &mut Ebpf, iface: &str, prefer_tcx: bool) -> Result<Attachme
             continue;
         }
         how = Attachment::Netlink;
+        register_owner()?;
         ensure_clsact(iface)?;
         p.attach_with_options(iface, dir, tc::TcAttachOptions::Netlink(Default::default()))
             .map_err(|e| EbpfError::Tc { iface: iface.into(), reason: e.to_string() })?;
@@ -94,10 +98,45 @@ fn ensure_clsact(iface: &str) -> Result<(), EbpfError> {
     }
 }
 
+/// `OWNERS_DIR/<netns inode>-<pid>` of this process.
+fn owner_file() -> PathBuf {
+    PathBuf::from(OWNERS_DIR).join(format!("{}-{}", netns_inode(), std::process::id()))
+}
+
+fn register_owner() -> std::io::Result<()> {
+    fs::create_dir_all(OWNERS_DIR)?;
+    fs::write(owner_file(), b"")
+}
+
+/// Whether another live run has cls_bpf filters in this namespace (files of dead runs go).
+fn other_live_owner() -> bool {
+    let prefix = format!("{}-", netns_inode());
+    let Ok(dir) = fs::read_dir(OWNERS_DIR) else { return false };
+    let mut alive = false;
+    for entry in dir.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = file.strip_prefix(&prefix).and_then(|p| p.parse::<i32>().ok()) else { continue };
+        if pid == std::process::id() as i32 {
+            continue;
+        }
+        if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok() {
+            alive = true;
+        } else {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+    alive
+}
+
 /// Removes our filters from every interface of this namespace, and the clsact qdiscs that a
-/// state file marks as ours. Returns the interfaces that were cleaned.
+/// state file marks as ours, unless another run is still using them. Returns the interfaces
+/// that were cleaned.
 pub fn remove_stale() -> Vec<String> {
     let mut cleaned = Vec::new();
+    if other_live_owner() {
+        log::info!("another dockernet-trace run has tc filters here: leaving them alone");
+        return cleaned;
+    }
     let Ok(ifaces) = nix::net::if_::if_nameindex() else { return cleaned };
     for i in ifaces.iter() {
         let iface = i.name().to_string_lossy().into_owned();
@@ -113,12 +152,20 @@ pub fn remove_stale() -> Vec<String> {
     cleaned
 }
 
-/// Deletes the clsact qdiscs this run added, when dropped (see `Session`).
+/// Deletes the clsact qdiscs this run added, when dropped (see `Session`), unless another run
+/// still has filters under them (the last one to leave deletes them).
 pub struct ClsactCleanup;
 
 impl Drop for ClsactCleanup {
     fn drop(&mut self) {
-        remove_our_clsact();
+        let me = owner_file();
+        if !me.exists() {
+            return; // no cls_bpf filter was attached (tcx, or no tc at all)
+        }
+        if !other_live_owner() {
+            remove_our_clsact();
+        }
+        let _ = fs::remove_file(me);
     }
 }
 

@@ -9,7 +9,8 @@ pub struct Features {
     pub release: String,
     /// The kprobe PMU exists (CONFIG_KPROBES).
     pub kprobes: bool,
-    /// Kernel at least 6.6: tc programs can be attached as tcx links.
+    /// Kernel at least 6.6: tc programs can be attached as tcx links. The environment variable
+    /// DOCKERNET_TRACE_NO_TCX forces the clsact + cls_bpf path of older kernels (for tests).
     pub tcx: bool,
 }
 
@@ -18,7 +19,8 @@ impl Features {
         let release = nix::sys::utsname::uname()
             .map(|u| u.release().to_string_lossy().into_owned())
             .unwrap_or_default();
-        let tcx = version(&release).is_some_and(|v| v >= (6, 6));
+        let tcx = version(&release).is_some_and(|v| v >= (6, 6))
+            && std::env::var_os("DOCKERNET_TRACE_NO_TCX").is_none();
         Self { kprobes: Path::new("/sys/bus/event_source/devices/kprobe").exists(), tcx, release }
     }
 }

@@ -26,7 +26,10 @@ use crate::{
     ebpf::{Session, events::Proto as WireProto, hooks::Purpose, session::KernelInfo, tc},
     error::{Error, Result, require_privileges},
     kernel::Kallsyms,
-    model::{EndpointArg, EndpointIssue, EndpointSpec, ModelError, ResolvedEndpoint, Topology, resolve_pair},
+    model::{
+        EndpointArg, EndpointIssue, EndpointSpec, ModelError, NetnsRef, ResolvedEndpoint, Topology,
+        resolve_pair,
+    },
     netfilter,
 };
 use dockernet_trace_common::MODE_PROBE;
@@ -51,6 +54,12 @@ async fn topology(args: &TraceArgs, from: &EndpointArg, to: &EndpointArg) -> Res
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// A container endpoint whose process, and so its network namespace, is gone since the model
+/// was read: it stopped (or restarted) during the trace.
+fn exited(e: &ResolvedEndpoint) -> bool {
+    e.container.is_some() && matches!(&e.netns, Some(NetnsRef::Path(p)) if !p.exists())
 }
 
 /// Endpoints the probe cannot use are errors that say why (exit 2); the others go on.
@@ -168,7 +177,15 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
         Some(t) => tokio::task::spawn_blocking(move || t.finish()).await.unwrap_or_default(),
         None => vec![],
     };
-    let collected = collected?;
+    let collected = match collected {
+        Err(_) if exited(&from) => {
+            return Err(Error::Usage(format!(
+                "container {0} exited during the trace (its network namespace is gone), so nothing more can be sent from it; start it again (docker start {0}) and trace again",
+                from.name
+            )));
+        }
+        other => other?,
+    };
     phase("probes");
     let counters = session.counters();
     let coverage = session.coverage;
@@ -206,7 +223,17 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
         findings: verdict::on_path(&diagnosis.findings, &topology, &plan, &from, &to),
         lost: counters.lost,
     };
-    let verdict = verdict::decide(&cx);
+    let mut verdict = verdict::decide(&cx);
+    if exited(&to) {
+        let gone = format!("{} exited during the trace", to.name);
+        verdict.summary = if verdict.cause == crate::cause::Cause::Ok {
+            format!("{}; then {gone}, so the later probes went unanswered", verdict.summary)
+        } else {
+            format!("{gone}, so it could not answer: {}", verdict.summary)
+        };
+        verdict.evidence.push(format!("{}'s network namespace is gone since the trace began", to.name));
+        verdict.fix.insert(0, format!("docker start {}   # if it is still stopped", to.name));
+    }
     phase("verdict");
     spinner.finish_and_clear();
 

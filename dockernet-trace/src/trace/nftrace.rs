@@ -4,8 +4,10 @@
 //! deleted when the trace ends, and a table left by a killed run is deleted at the next start.
 use std::{
     io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    sync::{Arc, Mutex},
+    os::unix::process::CommandExt,
+    process::{Command, Stdio},
+    sync::{Arc, Mutex, mpsc},
+    thread::JoinHandle,
     time::Duration,
 };
 
@@ -28,8 +30,58 @@ pub struct Step {
 
 pub struct NfTrace {
     table: String,
-    monitor: Child,
+    monitor: Monitor,
     lines: Arc<Mutex<Vec<String>>>,
+}
+
+/// `nft monitor trace`, started and read by a thread of its own that lives exactly as long as
+/// the monitor: the monitor asks the kernel to kill it when that thread dies (PDEATHSIG), so
+/// even a SIGKILLed trace leaves no monitor behind.
+struct Monitor {
+    pid: nix::unistd::Pid,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Monitor {
+    fn start(lines: Arc<Mutex<Vec<String>>>) -> Option<Self> {
+        let (tx, rx) = mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut cmd = Command::new("nft");
+            cmd.args(["monitor", "trace"]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
+            // SAFETY: runs in the child between fork and exec; prctl is async-signal-safe and
+            // the closure touches no memory of the parent.
+            unsafe {
+                cmd.pre_exec(|| {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            let Ok(mut child) = cmd.spawn() else {
+                let _ = tx.send(None);
+                return;
+            };
+            let _ = tx.send(Some(child.id()));
+            if let Some(out) = child.stdout.take() {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    if let Ok(mut l) = lines.lock() {
+                        l.push(line);
+                    }
+                }
+            }
+            let _ = child.wait();
+        });
+        let pid = rx.recv().ok().flatten()?;
+        Some(Self { pid: nix::unistd::Pid::from_raw(pid as i32), reader: Some(reader) })
+    }
+
+    fn stop(&mut self) {
+        if let Some(reader) = self.reader.take() {
+            let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGTERM);
+            let _ = reader.join();
+        }
+    }
 }
 
 fn nft(script: &str) -> std::io::Result<bool> {
@@ -56,7 +108,7 @@ impl NfTrace {
         let table = format!("{PREFIX}{}", std::process::id());
         let last = ports.base + ports.count.saturating_sub(1);
         let (sport, dport) = if proto == "icmp" {
-            (format!("icmp id {}", ports.base), String::new())
+            (format!("icmp id {}-{last}", ports.base), String::new())
         } else {
             (format!("{proto} sport {}-{last}", ports.base), format!("{proto} dport {}-{last}", ports.base))
         };
@@ -72,28 +124,13 @@ impl NfTrace {
                 "add rule inet {table} pre {dport} meta nftrace set 1\nadd rule inet {table} out {dport} meta nftrace set 1\n"
             ));
         }
-        let mut monitor = Command::new("nft")
-            .args(["monitor", "trace"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let mut monitor = Monitor::start(Arc::clone(&lines))?;
         if !nft(&script).unwrap_or(false) {
-            let _ = monitor.kill();
-            let _ = monitor.wait();
+            monitor.stop();
             let _ = nft(&format!("delete table inet {table}"));
             return None;
         }
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&lines);
-        let stdout = monitor.stdout.take()?;
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(mut l) = sink.lock() {
-                    l.push(line);
-                }
-            }
-        });
         // The monitor subscribes asynchronously; give it a moment before the first probe.
         std::thread::sleep(Duration::from_millis(50));
         Some(Self { table, monitor, lines })
@@ -108,8 +145,7 @@ impl NfTrace {
     }
 
     fn stop(&mut self) {
-        let _ = self.monitor.kill();
-        let _ = self.monitor.wait();
+        self.monitor.stop();
         let _ = nft(&format!("delete table inet {}", self.table));
     }
 }

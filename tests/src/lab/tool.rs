@@ -32,7 +32,8 @@ impl ToolOutput {
 }
 
 impl Lab {
-    fn tool_command(&self, args: &[&str]) -> Command {
+    /// The tool with `args`, to run in the lab's namespace (as `tool` and `spawn_tool` do).
+    pub fn tool_command(&self, args: &[&str]) -> Command {
         let mut c = self.command(&tool_path().to_string_lossy());
         c.args(args).env("DOCKER_HOST", self.docker_host()).env("NO_COLOR", "1");
         c
