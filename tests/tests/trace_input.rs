@@ -165,6 +165,9 @@ fn a_container_that_exits_during_the_trace() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.trim().lines().count() == 1 && stderr.contains("nacos exited during the trace"), "{stderr}");
+    assert!(
+        stderr.trim().lines().count() == 1 && stderr.contains("nacos exited during the trace"),
+        "{stderr}"
+    );
     assert!(common::tcx_programs(&lab, &net.bridge).is_empty());
 }
