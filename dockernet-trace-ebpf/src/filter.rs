@@ -48,12 +48,13 @@ pub fn is_watched(cfg: &Config, p: &Packet, netns: u32) -> bool {
     if cfg.mode != MODE_WATCH {
         return false;
     }
-    if cfg.watch_netns_only != 0 && netns != 0 {
-        if WATCH_NETNS.get_ptr(&netns).is_none() {
-            return false;
-        }
-    }
-    watched_addr(p.saddr) || watched_addr(p.daddr)
+    netns_watched(cfg, netns) && (watched_addr(p.saddr) || watched_addr(p.daddr))
+}
+
+/// Watch mode: is namespace `netns` (0: unknown) one user space watches?
+#[inline(always)]
+pub fn netns_watched(cfg: &Config, netns: u32) -> bool {
+    cfg.watch_netns_only == 0 || netns == 0 || WATCH_NETNS.get_ptr(&netns).is_some()
 }
 
 #[inline(always)]

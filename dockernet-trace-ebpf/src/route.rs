@@ -6,9 +6,9 @@ use aya_ebpf::{EbpfContext, macros::btf_tracepoint, programs::BtfTracePointConte
 use dockernet_trace_common::{Config, Hook, IFNAMSIZ};
 
 use crate::{
-    context::{config, read, read_buf},
+    context::{config, device, read, read_buf},
     emit::emit_raw,
-    filter::{is_probe_addr, is_watched_addr},
+    filter::{is_probe_addr, is_watched_addr, netns_watched},
     packet::{IPPROTO_TCP, IPPROTO_UDP, Packet},
 };
 
@@ -30,7 +30,9 @@ fn dev_name(cfg: &Config, dev: u64) -> [u8; IFNAMSIZ] {
 }
 
 /// Route lookups about the probe (matched on addresses: the input path clears the ports), and
-/// in watch mode failed lookups for watched networks.
+/// in watch mode failed lookups to or from watched networks (a container whose packets the
+/// host cannot route onwards is as much an incident as one nobody can reach). A lookup has no
+/// namespace: user space reports it through the drop of its packet, which has one.
 #[btf_tracepoint(function = "fib_table_lookup")]
 pub fn fib_table_lookup(ctx: BtfTracePointContext) -> i32 {
     // (tb_id, const struct flowi4 *flp, const struct fib_nh_common *nhc, int err)
@@ -61,7 +63,7 @@ pub fn fib_table_lookup(ctx: BtfTracePointContext) -> i32 {
         && (sport == 0 || crate::filter::is_probe(cfg, &p));
     // -EAGAIN means "try the next table": not a failure worth reporting while watching.
     let failed = err != 0 && err != -EAGAIN;
-    if !probe && !(failed && is_watched_addr(cfg, dst)) {
+    if !probe && !(failed && (is_watched_addr(cfg, dst) || is_watched_addr(cfg, src))) {
         return 0;
     }
     let table = ctx.arg::<u32>(0);
@@ -124,8 +126,12 @@ pub fn neigh_update(ctx: BtfTracePointContext) -> i32 {
     let tbl: u64 = read(n, r.neigh_tbl).unwrap_or(0);
     let Some(key) = ipv4_key(cfg, tbl, n + r.neigh_key as u64) else { return 0 };
     let state = ctx.arg::<u8>(2);
-    if is_probe_addr(cfg, key) || (state == NUD_FAILED && is_watched_addr(cfg, key)) {
-        neigh_event(cfg, Hook::NeighUpdate, key, read(n, r.neigh_dev).unwrap_or(0), state);
+    let dev: u64 = read(n, r.neigh_dev).unwrap_or(0);
+    // A failure while watching counts only in a watched namespace (the entry's device's).
+    let watched =
+        || state == NUD_FAILED && is_watched_addr(cfg, key) && netns_watched(cfg, device(cfg, dev).netns);
+    if is_probe_addr(cfg, key) || watched() {
+        neigh_event(cfg, Hook::NeighUpdate, key, dev, state);
     }
     0
 }

@@ -116,6 +116,7 @@ fn nat_flushed_breaks_a_published_port() {
     assert_cause(&json, "dnat_missing");
     assert_eq!(code, 1);
     assert_eq!(location(&json)["netns"], "host", "the host itself answered");
+    assert_eq!(location(&json)["iface"], "docker0", "the probe got no further than the host's bridge");
 }
 
 #[test]
@@ -144,6 +145,10 @@ fn ip_forward_disabled() {
         trace(&lab, &["--from", "client", "--to", &format!("{OUTSIDE_IP}:80"), "--timeout", "500ms"]);
     assert_cause(&json, "ip_forward_disabled");
     assert_eq!(code, 1);
+    assert_eq!(
+        (location(&json)["netns"].as_str(), location(&json)["iface"].as_str()),
+        (Some("host"), Some("docker0"))
+    );
     assert!(fixes(&json).contains("sysctl -w net.ipv4.ip_forward=1"));
 }
 
@@ -188,6 +193,8 @@ fn interface_down() {
     let (code, json) = trace(&lab, &["--from", "nacos", "--to", "mysql:3306", "--count", "1"]);
     assert_cause(&json, "link_down");
     assert_eq!(code, 1);
+    assert_eq!(location(&json)["netns"], "container:nacos", "{:#}", location(&json));
+    assert_eq!(location(&json)["iface"], ifname.trim(), "{:#}", location(&json));
     assert!(fixes(&json).contains(&format!("ip link set {} up", ifname.trim())), "{}", fixes(&json));
 }
 
@@ -200,17 +207,16 @@ fn bridge_port_blocked_by_stp() {
     // The seed: STP on a custom bridge. New ports spend forward_delay listening, then
     // learning, before they forward: a container started now is cut off for a while.
     lab.enable_stp(&net.bridge, 30).unwrap();
-    lab.run("late", &["--network", "stpnet"], &[]).unwrap();
+    let late = lab.run("late", &["--network", "stpnet"], &[]).unwrap();
+    let port = lab.host_veth(&late, "eth0").unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let (code, json) =
         trace(&lab, &["--from", "late", "--to", "db:3306", "--timeout", "500ms", "--count", "1"]);
     assert_cause(&json, "bridge_port_blocked");
     assert_eq!(code, 1);
-    assert!(
-        location(&json)["iface"].as_str().unwrap_or_default().starts_with("veth"),
-        "{:#}",
-        location(&json)
-    );
+    assert_eq!(location(&json)["iface"], port.as_str(), "the late container's port: {:#}", location(&json));
+    assert_eq!(location(&json)["netns"], "host", "{:#}", location(&json));
+    assert!(fixes(&json).contains(&net.bridge), "{}", fixes(&json));
 }
 
 /// An address of a Docker subnet that no container holds (a container that was removed while

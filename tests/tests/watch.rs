@@ -431,3 +431,59 @@ fn tcx_programs(iface: &str) -> Vec<String> {
     names.retain(|n| n.starts_with("dnt_"));
     names
 }
+
+/// A flood of one flow folds into at most one line per second (counts add up), and a packet
+/// the host cannot route onwards is a route failure that names the container it came from.
+#[test]
+fn floods_fold_per_second_and_route_failures_name_their_container() {
+    let lab = Lab::start(LabOptions::default()).unwrap();
+    two_networks(&lab);
+    let a1 = lab.run("a1", &["--network", "wa"], &[]).unwrap();
+    let b1 = lab.run("b1", &["--network", "wb"], &[]).unwrap();
+    let (a1_ip, b1_ip) = (a1.ip("wa").to_string(), b1.ip("wb").to_string());
+    // Somewhere the host has no way to: an unreachable route of its own.
+    let nowhere = "10.77.0.9";
+    lab.host(&["ip", "route", "add", "unreachable", "10.77.0.0/16"]).unwrap();
+    let mut w = Watch::start(&lab, &["--json", "--network", "wa", "--network", "wb"]);
+
+    const FLOOD: u64 = 150;
+    let started = Instant::now();
+    let _ = lab.exec("a1", &["ping", "-q", "-i", "0.01", "-W", "1", "-c", &FLOOD.to_string(), &b1_ip]);
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(
+        common::ping(&a1.netns_path(), nowhere.parse().unwrap(), 0x6301, 2),
+        0,
+        "the route let it through"
+    );
+    w.wait_json(Duration::from_secs(15), |v| {
+        between(v, &a1_ip, &b1_ip).1 >= FLOOD && between(v, &a1_ip, nowhere).1 >= 2
+    });
+    let (code, out, err) = w.stop(Signal::SIGINT);
+    assert_eq!(code, 0, "stderr:\n{}", err.join("\n"));
+    let v = json_lines(&out);
+
+    let (flood, n) = between(&v, &a1_ip, &b1_ip);
+    assert_eq!(n, FLOOD, "every dropped echo is counted");
+    // The ping took `secs`; the lines are at least a second apart, so there are at most
+    // ceil(secs) + 1 of them (the last flush at exit included).
+    assert!(flood.len() as f64 <= secs.ceil() + 1.0, "{} lines for {secs:.1} s: {flood:#?}", flood.len());
+    assert!(flood.iter().all(|l| l["cause"] == "network_isolation"), "{flood:#?}");
+
+    let (routes, n) = between(&v, &a1_ip, nowhere);
+    assert_eq!(n, 2, "{routes:#?}");
+    for l in &routes {
+        assert_eq!(
+            (l["kind"].as_str(), l["cause"].as_str()),
+            (Some("route_failure"), Some("no_route")),
+            "{l}"
+        );
+        assert_eq!(
+            (l["src"]["container"].as_str(), l["src"]["network"].as_str()),
+            (Some("a1"), Some("wa")),
+            "{l}"
+        );
+        assert_eq!(l["function"], "fib_table_lookup", "{l}");
+        assert_eq!(l["drop_reason"], "EHOSTUNREACH", "{l}");
+    }
+    assert_eq!(summary(&v)["lost_events"], 0);
+}

@@ -1,7 +1,12 @@
 //! Docker's event stream, reduced to "containers or networks changed": the watch then reads
 //! Docker's view again and updates its filter and names. A broken stream is reopened (after a
 //! pause), and a reopening counts as a change, since events may have been missed meanwhile.
-use std::{collections::HashMap, time::Duration};
+//! The stream starts at the moment the watch first read Docker, so a container started while
+//! the programs were being attached is not missed.
+use std::{
+    collections::HashMap,
+    time::{Duration, SystemTime},
+};
 
 use bollard::{Docker, query_parameters::EventsOptionsBuilder};
 use futures::StreamExt;
@@ -20,14 +25,18 @@ pub enum Change {
     Reconnected,
 }
 
-/// Follows the engine's events until the receiver is dropped.
-pub fn spawn(client: Docker) -> (mpsc::Receiver<Change>, JoinHandle<()>) {
+/// Follows the engine's events from `since` on, until the receiver is dropped.
+pub fn spawn(client: Docker, since: SystemTime) -> (mpsc::Receiver<Change>, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(64);
+    // Whole seconds, rounded down: an event of that second may come twice, which only costs
+    // one more look at Docker.
+    let secs = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let mut since = secs(since).to_string();
     let task = tokio::spawn(async move {
         let filters: HashMap<&str, Vec<&str>> = HashMap::from([("type", vec!["container", "network"])]);
         let mut first = true;
         loop {
-            let opts = EventsOptionsBuilder::new().filters(&filters).build();
+            let opts = EventsOptionsBuilder::new().filters(&filters).since(&since).build();
             let mut stream = client.events(Some(opts));
             if !first && tx.send(Change::Reconnected).await.is_err() {
                 return;
@@ -50,6 +59,8 @@ pub fn spawn(client: Docker) -> (mpsc::Receiver<Change>, JoinHandle<()>) {
             if tx.is_closed() {
                 return;
             }
+            // The reopening itself is reported as a change; older events need not come again.
+            since = secs(SystemTime::now()).to_string();
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });

@@ -1,7 +1,8 @@
 //! Kernel events turned into what `watch` reports: a drop, a route failure or a reset, with the
 //! flow, the reason and where it happened. Everything else the watch-mode programs send (the
-//! ICMP errors the kernel answers with) is left out: each comes with a drop or a failed route
-//! lookup that is reported instead.
+//! ICMP errors the kernel answers with) is left out: each comes with a drop that is reported
+//! instead. A failed route lookup is reported through the drop of its packet in `ip_error`
+//! (see `route_failures`).
 use std::{collections::HashMap, net::Ipv4Addr};
 
 use crate::{
@@ -12,7 +13,7 @@ use crate::{
     kernel::{Kallsyms, KernelBtf, KernelError},
 };
 
-use super::{line::Kind, noise};
+use super::{line::Kind, noise, route_failures::RouteFailures};
 
 /// `fib:fib_table_lookup` reports -EAGAIN for "not in this table, try the next rule".
 const EAGAIN: i32 = 11;
@@ -95,6 +96,7 @@ pub fn from_event(
     resets: &ResetReasons,
     hooks: Hooks,
     syms: &mut Kallsyms,
+    routes: &mut RouteFailures,
 ) -> Option<Incident> {
     let iface = (!e.place.ifname.is_empty()).then(|| e.place.ifname.clone());
     let base = |kind, tuple: Tuple, reason: String, function| Incident {
@@ -110,8 +112,17 @@ pub fn from_event(
     match &e.detail {
         Detail::Drop { reason, location } => {
             let t = e.tuple?;
-            let function = || syms.resolve(*location).map(|s| s.name);
-            if !noise::is_reported_drop(reason, t.proto, function, hooks) {
+            let name = syms.resolve(*location).map(|s| s.name);
+            if name.as_deref() == Some("ip_error") {
+                // The packet's route was an error (a failed lookup, an unreachable route, or
+                // forwarding off): a route failure, in the namespace of the device it came in by.
+                let (why, function) = match routes.error_for(e.t_ns, t.src, t.dst) {
+                    Some(err) => (errno_name(err), Function::Named("fib_table_lookup")),
+                    None => (reason.clone(), Function::Named("ip_error")),
+                };
+                return Some(base(Kind::RouteFailure, t, why, function));
+            }
+            if !noise::is_reported_drop(reason, t.proto, || name, hooks) {
                 log::debug!("not a drop: {reason} {} → {} ({:?})", t.src_str(), t.dst_str(), t.proto);
                 return None;
             }
@@ -121,12 +132,9 @@ pub fn from_event(
             Some(base(Kind::Reset, e.tuple?, resets.name(*reason), Function::Named("tcp_v4_send_reset")))
         }
         Detail::Route { err, .. } if *err != 0 && *err != -EAGAIN => {
-            let mut i =
-                base(Kind::RouteFailure, e.tuple?, errno_name(*err), Function::Named("fib_table_lookup"));
-            if i.tuple.proto == Proto::Other(0) {
-                i.proto = "ip".into();
-            }
-            Some(i)
+            let t = e.tuple?;
+            routes.note(e.t_ns, t.src, t.dst, *err);
+            None
         }
         Detail::Neighbour { addr, state, .. } if *state == NUD_FAILED => {
             let tuple =
@@ -186,7 +194,7 @@ mod tests {
     const HOOKS: Hooks = Hooks { resets: true };
 
     fn from_event(e: &KernelEvent, r: &ResetReasons, h: Hooks) -> Option<Incident> {
-        super::from_event(e, r, h, &mut Kallsyms::new("/nonexistent"))
+        super::from_event(e, r, h, &mut Kallsyms::new("/nonexistent"), &mut RouteFailures::default())
     }
 
     #[test]
@@ -201,24 +209,34 @@ mod tests {
     }
 
     #[test]
-    fn route_lookups_report_only_real_failures() {
-        let ok = event(
-            Detail::Route { table: 254, err: 0, oif: 0, gateway: Ipv4Addr::UNSPECIFIED },
-            Hook::FibLookup,
-        );
-        let again = event(
-            Detail::Route { table: 255, err: -11, oif: 0, gateway: Ipv4Addr::UNSPECIFIED },
-            Hook::FibLookup,
-        );
-        let fail = event(
-            Detail::Route { table: 254, err: -101, oif: 0, gateway: Ipv4Addr::UNSPECIFIED },
-            Hook::FibLookup,
-        );
-        let r = ResetReasons::default();
-        assert!(from_event(&ok, &r, HOOKS).is_none());
-        assert!(from_event(&again, &r, HOOKS).is_none());
-        let i = from_event(&fail, &r, HOOKS).unwrap();
+    fn a_failed_lookup_is_reported_through_its_packets_drop_in_ip_error() {
+        let route = |table, err| {
+            event(Detail::Route { table, err, oif: 0, gateway: Ipv4Addr::UNSPECIFIED }, Hook::FibLookup)
+        };
+        let mut syms_file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(
+            &mut syms_file,
+            b"ffffffff81234000 t ip_error\nffffffff81235000 t ip_forward\nffffffff81236000 T nf_hook_slow\n",
+        )
+        .unwrap();
+        let mut syms = Kallsyms::new(syms_file.path());
+        let (r, mut routes) = (ResetReasons::default(), RouteFailures::default());
+        let mut from = |e: &KernelEvent| super::from_event(e, &r, HOOKS, &mut syms, &mut routes);
+        // Lookups alone are no incident: they carry no namespace.
+        assert!(from(&route(254, 0)).is_none());
+        assert!(from(&route(255, -11)).is_none());
+        assert!(from(&route(254, -101)).is_none());
+        let freed =
+            |location| event(Detail::Drop { reason: "NOT_SPECIFIED".into(), location }, Hook::KfreeSkb);
+        let i = from(&freed(0xffff_ffff_8123_4010)).unwrap();
         assert_eq!((i.kind, i.reason.as_str()), (Kind::RouteFailure, "ENETUNREACH"));
+        assert_eq!(
+            (i.function.clone(), i.iface.as_deref()),
+            (Function::Named("fib_table_lookup"), Some("docker0"))
+        );
+        // Elsewhere, the same reason is a drop.
+        let i = from(&freed(0xffff_ffff_8123_5010)).unwrap();
+        assert_eq!(i.kind, Kind::Drop);
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod names;
 pub mod noise;
 mod output;
 pub mod report;
+mod route_failures;
 mod rules;
 mod scope;
 mod summary;
@@ -52,7 +53,7 @@ pub async fn run(args: &WatchArgs) -> Result<u8> {
     let mut w = watcher::Watcher::start(args).await?;
     let (mut changes, follower) = match w.docker_client() {
         Some(client) => {
-            let (rx, task) = docker_events::spawn(client);
+            let (rx, task) = docker_events::spawn(client, w.docker_read_at);
             (Some(rx), Some(task))
         }
         None => (None, None),

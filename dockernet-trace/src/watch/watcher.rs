@@ -12,6 +12,7 @@ use super::{
     line::{Kind, timestamp},
     names::Names,
     output::{Output, note},
+    route_failures::RouteFailures,
     rules::{Group, RuleTracker},
     scope::{self, Filter, Installed},
     summary::Totals,
@@ -43,7 +44,10 @@ pub struct Watcher {
     out: Output,
     clock: Clock,
     syms: Kallsyms,
+    routes: RouteFailures,
     started: Instant,
+    /// When Docker was first read: its events are followed from then on.
+    pub docker_read_at: std::time::SystemTime,
 }
 
 impl Watcher {
@@ -55,6 +59,7 @@ impl Watcher {
         let out = Output::open(args.output.json, args.record.as_deref())?;
         let kernel = tokio::task::spawn_blocking(KernelInfo::probe);
         let rules = tokio::task::spawn_blocking(netfilter::snapshot);
+        let docker_read_at = std::time::SystemTime::now();
         let topology = Topology::load(args.docker.docker_host.as_deref()).await?;
         filter.check(&topology)?;
         let join = |e: tokio::task::JoinError| Error::Usage(format!("startup task failed: {e}"));
@@ -96,7 +101,9 @@ impl Watcher {
             out,
             clock: Clock::now(),
             syms: Kallsyms::default(),
+            routes: RouteFailures::default(),
             started,
+            docker_read_at,
         };
         log::debug!("watch ready after {} ms", started.elapsed().as_millis());
         w.announce_start();
@@ -137,7 +144,9 @@ impl Watcher {
     pub fn take(&mut self, batch: Vec<Event>) {
         for raw in batch {
             let Some(e) = KernelEvent::from_raw(&raw, &self.drop_reasons) else { continue };
-            if let Some(i) = incident::from_event(&e, &self.reset_reasons, self.hooks, &mut self.syms) {
+            if let Some(i) =
+                incident::from_event(&e, &self.reset_reasons, self.hooks, &mut self.syms, &mut self.routes)
+            {
                 self.folder.add(i);
             }
         }

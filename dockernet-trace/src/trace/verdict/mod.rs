@@ -62,6 +62,15 @@ impl Context<'_> {
         }
     }
 
+    /// The source's namespace, named as hops name it (`container:nacos`, `host`, `netns:NAME`).
+    pub fn source_netns(&self) -> String {
+        match (&self.from.container, &self.from.netns) {
+            (Some(c), Some(crate::model::NetnsRef::Path(_))) => format!("container:{}", c.name),
+            (_, Some(crate::model::NetnsRef::Path(_))) => self.from.name.clone(),
+            _ => "host".into(),
+        }
+    }
+
     /// A path finding of this cause, if the model found one.
     pub fn finding(&self, cause: Cause) -> Option<&Finding> {
         self.findings.iter().copied().find(|f| f.cause == cause)

@@ -37,7 +37,7 @@ fn stack_error(cx: &Context) -> Option<Verdict> {
         .collect();
     evidence.extend(route_line(cx));
     let location = Location {
-        netns: Some(cx.from.netns.as_ref().map(|n| n.to_string()).unwrap_or_else(|| "host".into())),
+        netns: Some(cx.source_netns()),
         function: Some("fib_table_lookup".into()),
         ..Location::default()
     };
