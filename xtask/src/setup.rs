@@ -48,6 +48,17 @@ fn installed(pkg: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// The installed version of `pkg`, if it is installed.
+fn installed_version(pkg: &str) -> Option<String> {
+    let out = Command::new("dpkg-query")
+        .args(["-W", "-f=${Status} ${Version}", pkg])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.strip_prefix("install ok installed ").map(str::to_string)
+}
+
 fn apt_packages() -> Result<()> {
     let missing: Vec<&str> = PACKAGES.iter().copied().filter(|p| !installed(p)).collect();
     if missing.is_empty() {
@@ -58,9 +69,21 @@ fn apt_packages() -> Result<()> {
     let apt = |args: &[&str]| {
         super::run(Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive"))
     };
+    let mut wanted: Vec<String> = missing.iter().map(|p| p.to_string()).collect();
+    // This machine kind carries QEMU's tools (qemu-utils) from bookworm-backports; bookworm's
+    // emulator conflicts with them and apt would remove them. Take the emulator from there too.
+    if missing.contains(&"qemu-system-x86")
+        && installed_version("qemu-utils").is_some_and(|v| v.contains("bpo"))
+    {
+        super::vm::ensure_backports()?;
+        for p in wanted.iter_mut().filter(|p| *p == "qemu-system-x86") {
+            *p = "qemu-system-x86/bookworm-backports".into();
+        }
+    }
     apt(&["update", "-q"])?;
-    let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
-    args.extend(&missing);
+    // Never remove what the machine has: fail instead, saying so.
+    let mut args = vec!["install", "-y", "-q", "--no-install-recommends", "--no-remove"];
+    args.extend(wanted.iter().map(String::as_str));
     apt(&args)
 }
 

@@ -49,6 +49,8 @@ impl Default for VmTestArgs {
     }
 }
 
+pub use apt::ensure_backports;
+
 pub fn run(args: &VmTestArgs) -> Result<()> {
     let start = Instant::now();
     if !nix::unistd::geteuid().is_root() {
