@@ -53,6 +53,11 @@ fn network_modes_none_and_host() {
     assert_cause(&json, "ok");
     assert_eq!(code, 0);
     assert!(json["notes"].to_string().contains("host's network namespace"), "{:#}", json["notes"]);
+    // ...and one reached there: at the host's own addresses (nothing listens on port 1).
+    let (code, json) = trace(&lab, &["--from", "nacos", "--to", "hostnet:1", "--count", "1"]);
+    assert_eq!(code, 1);
+    assert_cause(&json, "no_listener");
+    assert!(json["notes"].to_string().contains("at the host's own addresses"), "{:#}", json["notes"]);
 }
 
 #[test]

@@ -23,14 +23,17 @@ pub fn check(t: &Topology, out: &mut Vec<Finding>) {
                     clashes.push(format!("Docker network {} ({})", other.name, os.subnet));
                 }
             }
-            // Host routes and addresses that do not belong to Docker's bridges.
-            for r in &t.host.routes {
+            // Host routes and addresses that do not belong to Docker's bridges. Only a bridge
+            // network is routed by the host: macvlan and ipvlan networks share the uplink's
+            // LAN by design, so its routes and addresses are no conflict for them.
+            let routed = n.bridge.is_some();
+            for r in t.host.routes.iter().filter(|_| routed) {
                 let foreign = r.oif.is_none_or(|o| !docker_bridges.contains(&o));
                 if r.table == MAIN_TABLE && foreign && !r.dst.is_default() && r.dst.overlaps(&s.subnet) {
                     clashes.push(format!("route {} dev {}", r.dst, ifname(t, r.oif)));
                 }
             }
-            for a in &t.host.addresses {
+            for a in t.host.addresses.iter().filter(|_| routed) {
                 if !docker_bridges.contains(&a.ifindex)
                     && a.network().overlaps(&s.subnet)
                     && !a.ip.is_loopback()
@@ -95,4 +98,37 @@ fn free_subnet(t: &Topology) -> Option<Ipv4Net> {
         .map(|b| std::net::Ipv4Addr::new(172, b, 0, 0))
         .chain((0..=255u8).map(|b| std::net::Ipv4Addr::new(10, b, 0, 0)));
     candidates.filter_map(|a| Ipv4Net::new(a, 16)).find(|c| taken.iter().all(|t| !t.overlaps(c)))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{
+        Address,
+        topology::tests::{network, topology},
+    };
+
+    /// The uplink's LAN, 10.200.0.0/16 on ifindex 2.
+    fn with_uplink(networks: Vec<crate::model::DockerNetwork>) -> crate::model::Topology {
+        let mut t = topology(vec![], networks);
+        t.host.addresses.push(Address { ifindex: 2, ip: "10.200.0.2".parse().unwrap(), prefix: 16 });
+        t
+    }
+
+    #[test]
+    fn a_bridge_network_on_the_uplinks_lan_is_a_conflict() {
+        let t = with_uplink(vec![network("vpc", "aaaabbbbcccc", "10.200.64.0/24")]);
+        let mut out = vec![];
+        super::check(&t, &mut out);
+        assert_eq!(out.len(), 1, "{out:#?}");
+        assert!(out[0].evidence[0].contains("10.200.0.2/16"), "{out:#?}");
+    }
+
+    #[test]
+    fn a_macvlan_network_on_the_uplinks_lan_is_by_design() {
+        let mut lan = network("lan", "aaaabbbbcccc", "10.200.64.0/24");
+        (lan.driver, lan.bridge) = ("macvlan".into(), None);
+        let mut out = vec![];
+        super::check(&with_uplink(vec![lan]), &mut out);
+        assert!(out.is_empty(), "{out:#?}");
+    }
 }

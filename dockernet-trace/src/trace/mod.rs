@@ -246,6 +246,12 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
             from.name
         ));
     }
+    if let Some(EndpointIssue::HostNetwork) = &to.issue {
+        notes.push(format!(
+            "{} uses the host's network namespace: it is reached at the host's own addresses, with no bridge or NAT on the way",
+            to.name
+        ));
+    }
     let report = TraceReport {
         schema: 1,
         from: EndpointJson::of(&from, None),

@@ -143,9 +143,10 @@ pub fn dropped(cx: &Context) -> Option<Verdict> {
         r if r.starts_with("NEIGH_") => Some(neighbour(cx, d, evidence)),
         "IP_INNOROUTES" | "IP_OUTNOROUTES" => Some(no_route(cx, d, evidence)),
         _ => {
-            // A reason we have no dedicated rule for: a fault the model found on the path
-            // explains it if there is one; otherwise the raw facts.
-            let f = cx.findings.first()?;
+            // A reason we have no dedicated rule for: a fault the model found where the packet
+            // was dropped (its interface, or host-wide like ip_forward) explains it; otherwise
+            // the raw facts (see `unknown`).
+            let f = cx.findings.iter().copied().find(|f| f.iface.as_deref().is_none_or(|i| i == d.iface))?;
             Some(cx.from_finding(f, f.summary.clone(), Some(drop_location(d, None)), evidence))
         }
     }

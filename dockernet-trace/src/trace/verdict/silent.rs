@@ -156,7 +156,7 @@ fn unmasqueraded(cx: &Context) -> Option<Verdict> {
 }
 
 /// The probe stopped without a drop: waiting for ARP, or swallowed at a broken point the model
-/// knows about.
+/// knows about. (Not a firewall: netfilter's drops always show as drops.)
 fn stalled(cx: &Context) -> Option<Verdict> {
     let last = cx.last_forward_hop();
     let location = last
@@ -189,7 +189,6 @@ fn stalled(cx: &Context) -> Option<Verdict> {
         Cause::BridgeGatewayMissing,
         Cause::SubnetConflict,
         Cause::IpForwardDisabled,
-        Cause::FirewallDrop,
     ] {
         if let Some(f) = cx.finding(cause) {
             return Some(cx.from_finding(f, f.summary.clone(), None, evidence));
