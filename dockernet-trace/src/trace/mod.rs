@@ -10,7 +10,7 @@ pub mod verdict;
 
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressFinish, ProgressStyle};
 
 use self::{
     collect::ProbePlan,
@@ -99,7 +99,8 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
         )));
     }
     require_privileges()?;
-    let spinner = ProgressBar::new_spinner().with_style(
+    // Cleared however the trace ends (an error or a signal too), so an error stays one line.
+    let spinner = ProgressBar::new_spinner().with_finish(ProgressFinish::AndClear).with_style(
         ProgressStyle::with_template("{spinner} {msg}").unwrap_or(ProgressStyle::default_spinner()),
     );
     spinner.enable_steady_tick(std::time::Duration::from_millis(100));
