@@ -118,6 +118,13 @@ pub struct Event {
 /// Length of `Event::label`.
 pub const LABEL_LEN: usize = 32;
 
+/// ICMP types that quote the packet they are about (destination unreachable, time exceeded,
+/// parameter problem).
+#[inline(always)]
+pub fn is_icmp_error(icmp_type: u8) -> bool {
+    matches!(icmp_type, 3 | 11 | 12)
+}
+
 impl Event {
     pub const ZERO: Event = Event {
         ts_ns: 0,

@@ -1,5 +1,6 @@
 //! IPv4 + L4 header parsing, from kernel memory (tracepoints) or from a tc context.
 use aya_ebpf::programs::TcContext;
+use dockernet_trace_common::is_icmp_error;
 
 use crate::context::read;
 
@@ -32,10 +33,6 @@ impl Packet {
     pub fn flow_proto(&self) -> u8 {
         if self.inner_proto != 0 { self.inner_proto } else { self.proto }
     }
-}
-
-fn is_icmp_error(t: u8) -> bool {
-    t == 3 || t == 11 || t == 12
 }
 
 /// Reads header bytes at an offset of a packet. Implemented for kernel memory and tc.

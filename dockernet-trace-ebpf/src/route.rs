@@ -95,9 +95,12 @@ pub fn fib_table_lookup(ctx: BtfTracePointContext) -> i32 {
 /// The IPv4 key of a neighbour table entry, if the table is the ARP table.
 #[inline(always)]
 fn ipv4_key(cfg: &Config, tbl: u64, pkey: u64) -> Option<u32> {
+    if tbl == 0 || pkey == 0 {
+        return None;
+    }
     // `int family`, the first member of struct neigh_table.
     let family: u32 = read(tbl, cfg.route.tbl_family).ok()?;
-    if tbl == 0 || family != AF_INET as u32 || pkey == 0 {
+    if family != AF_INET as u32 {
         return None;
     }
     read::<u32>(pkey, 0).ok()

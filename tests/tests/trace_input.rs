@@ -143,19 +143,21 @@ fn a_container_that_exits_during_the_trace() {
     let net = heima(&lab, true);
     // Answered probes take a few tens of milliseconds each: 100 of them outlast the kill.
     let args = ["--from", "nacos", "--to", "mysql:3306", "--count", "100", "--timeout", "300ms", "--json"];
-    let started = |what: &str| {
+    // Starts the trace, kills `container` once the trace is under way, returns what it printed.
+    let kill_mid_trace = |container: &str| {
+        let child = lab.spawn_tool(&args).unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         while common::tcx_programs(&lab, &net.bridge).is_empty() {
-            assert!(Instant::now() < deadline, "the trace never attached ({what})");
+            assert!(Instant::now() < deadline, "the trace never attached (killing {container})");
             std::thread::sleep(Duration::from_millis(20));
         }
         std::thread::sleep(Duration::from_millis(300));
+        lab.docker(&["kill", container]).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out, stderr)
     };
-    let child = lab.spawn_tool(&args).unwrap();
-    started("target");
-    lab.docker(&["kill", "mysql"]).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (out, stderr) = kill_mid_trace("mysql");
     // 0: probes before the kill were answered.
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
@@ -164,11 +166,7 @@ fn a_container_that_exits_during_the_trace() {
     assert!(common::tcx_programs(&lab, &net.bridge).is_empty());
 
     lab.docker(&["start", "mysql"]).unwrap();
-    let child = lab.spawn_tool(&args).unwrap();
-    started("source");
-    lab.docker(&["kill", "nacos"]).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (out, stderr) = kill_mid_trace("nacos");
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.trim().lines().count() == 1 && stderr.contains("nacos exited during the trace"),

@@ -132,11 +132,6 @@ pub struct KernelEvent {
     pub detail: Detail,
 }
 
-/// ICMP types that quote the packet they are about.
-pub fn is_icmp_error(icmp_type: u8) -> bool {
-    matches!(icmp_type, 3 | 11 | 12)
-}
-
 fn hook_name<S: serde::Serializer>(h: &Hook, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(hook_label(*h))
 }

@@ -2,12 +2,12 @@
 //! namespace named (container:nacos, host) and the 5-tuple as it was at that point.
 use std::collections::HashMap;
 
-use dockernet_trace_common::Hook;
+use dockernet_trace_common::{Hook, is_icmp_error};
 use serde::Serialize;
 
 use crate::ebpf::{
     KernelEvent, Tuple,
-    events::{Detail, Proto, hook_label, is_icmp_error},
+    events::{Detail, Proto, hook_label},
 };
 
 /// Names for network namespaces (by inode) and for the tool's own interfaces (by ifindex).

@@ -76,11 +76,12 @@ impl Monitor {
         Some(Self { pid: nix::unistd::Pid::from_raw(pid as i32), reader: Some(reader) })
     }
 
-    fn stop(&mut self) {
-        if let Some(reader) = self.reader.take() {
-            let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGTERM);
-            let _ = reader.join();
-        }
+    /// Stops the monitor; false when it was stopped already.
+    fn stop(&mut self) -> bool {
+        let Some(reader) = self.reader.take() else { return false };
+        let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGTERM);
+        let _ = reader.join();
+        true
     }
 }
 
@@ -144,9 +145,11 @@ impl NfTrace {
         lines.iter().filter_map(|l| parse_line(l)).filter(|s| s.table != self.table).collect()
     }
 
+    /// Stops tracing and deletes our table, once (`finish` and then `drop` both call it).
     fn stop(&mut self) {
-        self.monitor.stop();
-        let _ = nft(&format!("delete table inet {}", self.table));
+        if self.monitor.stop() {
+            let _ = nft(&format!("delete table inet {}", self.table));
+        }
     }
 }
 

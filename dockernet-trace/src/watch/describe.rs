@@ -72,9 +72,11 @@ pub fn cause(i: &Incident, hit: Option<&Hit>, names: &Names, host: Option<&HostN
         (Kind::Drop, r) if r.starts_with("NEIGH_") => Cause::NeighborUnreachable,
         (Kind::Drop, "IP_INNOROUTES" | "IP_OUTNOROUTES") => route_cause(i.tuple.dst, names, host),
         (Kind::RouteFailure, "NUD_FAILED") => Cause::NeighborUnreachable,
-        // Dropped in ip_error without a failed lookup (its reason is a drop reason, not an
-        // errno): with forwarding off, ip_error refuses everything the host would forward.
-        (Kind::RouteFailure, r) if !r.starts_with('E') && host.is_some_and(|h| !h.sysctls.ip_forward) => {
+        // Dropped in ip_error without a failed lookup before it: with forwarding off, ip_error
+        // refuses everything the host would forward.
+        (Kind::RouteFailure, _)
+            if i.function == Function::Named("ip_error") && host.is_some_and(|h| !h.sysctls.ip_forward) =>
+        {
             Cause::IpForwardDisabled
         }
         (Kind::RouteFailure, _) => route_cause(i.tuple.dst, names, host),

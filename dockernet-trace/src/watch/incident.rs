@@ -112,8 +112,13 @@ pub fn from_event(
     match &e.detail {
         Detail::Drop { reason, location } => {
             let t = e.tuple?;
-            let name = syms.resolve(*location).map(|s| s.name);
-            if name.as_deref() == Some("ip_error") {
+            // Noise first: it names the function only where its answer depends on it.
+            if !noise::is_reported_drop(reason, t.proto, || syms.resolve(*location).map(|s| s.name), hooks) {
+                log::debug!("not a drop: {reason} {} → {} ({:?})", t.src_str(), t.dst_str(), t.proto);
+                return None;
+            }
+            // Cached from here on: every reported drop's function is named when it is printed.
+            if syms.resolve(*location).is_some_and(|s| s.name == "ip_error") {
                 // The packet's route was an error (a failed lookup, an unreachable route, or
                 // forwarding off): a route failure, in the namespace of the device it came in by.
                 let (why, function) = match routes.error_for(e.t_ns, t.src, t.dst) {
@@ -121,10 +126,6 @@ pub fn from_event(
                     None => (reason.clone(), Function::Named("ip_error")),
                 };
                 return Some(base(Kind::RouteFailure, t, why, function));
-            }
-            if !noise::is_reported_drop(reason, t.proto, || name, hooks) {
-                log::debug!("not a drop: {reason} {} → {} ({:?})", t.src_str(), t.dst_str(), t.proto);
-                return None;
             }
             Some(base(Kind::Drop, t, reason.clone(), Function::Address(*location)))
         }
