@@ -69,22 +69,29 @@ fn apt_packages() -> Result<()> {
     let apt = |args: &[&str]| {
         super::run(Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive"))
     };
-    let mut wanted: Vec<String> = missing.iter().map(|p| p.to_string()).collect();
-    // This machine kind carries QEMU's tools (qemu-utils) from bookworm-backports; bookworm's
-    // emulator conflicts with them and apt would remove them. Take the emulator from there too.
-    if missing.contains(&"qemu-system-x86")
-        && installed_version("qemu-utils").is_some_and(|v| v.contains("bpo"))
-    {
-        super::vm::ensure_backports()?;
-        for p in wanted.iter_mut().filter(|p| *p == "qemu-system-x86") {
-            *p = "qemu-system-x86/bookworm-backports".into();
-        }
-    }
     apt(&["update", "-q"])?;
     // Never remove what the machine has: fail instead, saying so.
-    let mut args = vec!["install", "-y", "-q", "--no-install-recommends", "--no-remove"];
-    args.extend(wanted.iter().map(String::as_str));
-    apt(&args)
+    let install = ["install", "-y", "-q", "--no-install-recommends", "--no-remove"];
+    // This machine kind carries QEMU's tools (qemu-utils) from bookworm-backports; bookworm's
+    // emulator conflicts with them. Take the emulator and all its dependencies from backports
+    // (apt's target release for that one install: a pinned `pkg/bookworm-backports` alone would
+    // pull its dependencies from bookworm, which apt refuses as held broken packages).
+    let (backports, rest): (Vec<&str>, Vec<&str>) = missing.iter().partition(|p| {
+        **p == "qemu-system-x86" && installed_version("qemu-utils").is_some_and(|v| v.contains("bpo"))
+    });
+    if !rest.is_empty() {
+        let mut args = install.to_vec();
+        args.extend(rest);
+        apt(&args)?;
+    }
+    if !backports.is_empty() {
+        super::vm::ensure_backports()?;
+        let mut args = install.to_vec();
+        args.extend(["-t", "bookworm-backports"]);
+        args.extend(backports);
+        apt(&args)?;
+    }
+    Ok(())
 }
 
 fn nightly_rust_src() -> Result<()> {
