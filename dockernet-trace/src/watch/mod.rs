@@ -13,6 +13,7 @@
 //! Containers picked up later are announced as `dockernet-trace: now watching container NAME`.
 //! SIGINT, SIGTERM or the end of `--duration` print the summary, then detach (tracepoint links
 //! belong to the process's file descriptors; nothing stays in the kernel).
+mod bursts;
 mod describe;
 mod docker_events;
 mod fold;
@@ -21,6 +22,7 @@ pub mod line;
 mod names;
 pub mod noise;
 mod output;
+mod recording;
 pub mod report;
 mod route_failures;
 mod rules;
