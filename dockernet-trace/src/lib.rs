@@ -11,5 +11,6 @@ pub mod model;
 pub mod netfilter;
 pub mod probe;
 pub mod style;
+pub mod tied_process;
 pub mod trace;
 pub mod watch;
