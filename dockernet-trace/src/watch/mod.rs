@@ -20,6 +20,7 @@ mod docker_events;
 mod fold;
 mod incident;
 pub mod line;
+pub mod metrics;
 mod names;
 pub mod noise;
 mod output;
