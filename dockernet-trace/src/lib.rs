@@ -9,6 +9,7 @@ pub mod kernel;
 pub mod kernel_check;
 pub mod model;
 pub mod netfilter;
+pub mod pcap;
 pub mod probe;
 pub mod style;
 pub mod tied_process;
