@@ -55,9 +55,28 @@ pub enum Command {
     /// Summarise a `watch --record` file: top causes, containers, rules and a timeline.
     /// Example: dockernet-trace report incident.jsonl
     Report(ReportArgs),
-    /// Which kernel hooks attach on this host (tc, tracepoints, kprobes, fentry).
-    #[command(hide = true)]
+    /// Which kernel hooks attach on this host (tc, tracepoints, kprobes, fentry), and how long
+    /// attaching takes. Example: sudo dockernet-trace kernel-check --json
     KernelCheck(OutputArgs),
+    /// Print the shell completion script for SHELL. Example:
+    /// dockernet-trace completions bash > /usr/share/bash-completion/completions/dockernet-trace
+    Completions(CompletionsArgs),
+    /// Write the man pages (dockernet-trace.1, dockernet-trace-watch.1, ...) into DIR.
+    /// Example: sudo dockernet-trace man /usr/local/share/man/man1
+    Man(ManArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ManArgs {
+    /// Directory to write the pages into (created if missing).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -194,5 +213,18 @@ mod tests {
         assert!(Cli::try_parse_from(["dnt", "report"]).is_err());
         assert!(Cli::try_parse_from(["dnt", "--from", "a", "--to", "b", "--count", "0"]).is_err());
         assert!(Cli::try_parse_from(["dnt", "--from", "a", "--to", "b", "--proto", "sctp"]).is_err());
+        let c = Cli::try_parse_from(["dnt", "completions", "zsh"]).unwrap();
+        assert!(
+            matches!(c.command, Some(Command::Completions(ref a)) if a.shell == clap_complete::Shell::Zsh)
+        );
+        assert!(Cli::try_parse_from(["dnt", "man"]).is_err(), "man needs its directory");
+    }
+
+    #[test]
+    fn every_command_is_listed_in_help() {
+        let help = Cli::command().render_long_help().to_string();
+        for c in ["doctor", "watch", "report", "kernel-check", "completions", "man"] {
+            assert!(help.lines().any(|l| l.trim_start().starts_with(c)), "{c} missing in --help:\n{help}");
+        }
     }
 }
