@@ -39,6 +39,18 @@ pub struct DockerDnsSettings {
     pub dns_options: Vec<String>,
 }
 
+impl DockerDnsSettings {
+    /// From `docker inspect`'s HostConfig; an address that does not parse is left out.
+    pub fn from_host_config(hc: &bollard::models::HostConfig) -> Self {
+        let list = |v: &Option<Vec<String>>| v.clone().unwrap_or_default();
+        Self {
+            dns: list(&hc.dns).iter().filter_map(|a| a.parse().ok()).collect(),
+            dns_search: list(&hc.dns_search),
+            dns_options: list(&hc.dns_options),
+        }
+    }
+}
+
 /// The namespace the embedded DNS sends a forwarded query from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UpstreamNetns {
@@ -196,6 +208,20 @@ mod tests {
         let none = "nameserver 127.0.0.11\n# NO EXTERNAL NAMESERVERS DEFINED\n# Overrides: []\n";
         let u = embedded_upstreams(none, &DockerDnsSettings::default(), Some("nameserver 9.9.9.9\n"));
         assert_eq!((u.servers.len(), u.origin), (0, UpstreamOrigin::ContainerFile));
+    }
+
+    #[test]
+    fn settings_from_inspect() {
+        let hc = bollard::models::HostConfig {
+            dns: Some(vec!["10.0.0.2".into(), "bogus".into()]),
+            dns_search: Some(vec!["corp.example".into()]),
+            ..Default::default()
+        };
+        let s = DockerDnsSettings::from_host_config(&hc);
+        assert_eq!(s.dns, vec![ip("10.0.0.2")]);
+        assert_eq!(s.dns_search, vec!["corp.example"]);
+        assert!(s.dns_options.is_empty());
+        assert_eq!(DockerDnsSettings::from_host_config(&Default::default()), DockerDnsSettings::default());
     }
 
     #[test]
