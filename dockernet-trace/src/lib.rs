@@ -3,6 +3,7 @@
 pub mod cause;
 pub mod cli;
 pub mod docs;
+pub mod dns;
 pub mod doctor;
 pub mod ebpf;
 pub mod error;
