@@ -133,28 +133,7 @@ pub struct KernelEvent {
 }
 
 fn hook_name<S: serde::Serializer>(h: &Hook, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(hook_label(*h))
-}
-
-/// The name a hook has in output (`tc_ingress`, `kfree_skb`, ...).
-pub fn hook_label(h: Hook) -> &'static str {
-    match h {
-        Hook::TcIngress => "tc_ingress",
-        Hook::TcEgress => "tc_egress",
-        Hook::NetifReceive => "netif_receive_skb",
-        Hook::NetDevXmit => "net_dev_xmit",
-        Hook::KfreeSkb => "kfree_skb",
-        Hook::FibLookup => "fib_table_lookup",
-        Hook::IcmpSend => "icmp_send",
-        Hook::TcpSendReset => "tcp_send_reset",
-        Hook::NeighUpdate => "neigh_update",
-        Hook::NeighCreate => "neigh_create",
-        Hook::BrForward => "br_forward",
-        Hook::BrPassUp => "br_pass_frame_up",
-        Hook::NfVerdict => "nf_hook_slow",
-        Hook::NfTable => "nf_table",
-        Hook::NatRewrite => "nf_nat",
-    }
+    s.serialize_str(h.name())
 }
 
 fn ip(be: u32) -> Ipv4Addr {
@@ -198,20 +177,21 @@ impl KernelEvent {
             | Hook::NetDevXmit
             | Hook::BrForward
             | Hook::BrPassUp => base(Some(tuple(e)), hop(e)),
-            Hook::KfreeSkb => {
-                base(Some(tuple(e)), Detail::Drop { reason: reasons.name(e.reason), location: e.location })
-            }
+            Hook::KfreeSkb => base(
+                Some(tuple(e)),
+                Detail::Drop { reason: reasons.name(e.drop_reason()), location: e.drop_location() },
+            ),
             Hook::FibLookup => base(Some(tuple(e)), route(e)),
             Hook::IcmpSend => {
                 base(Some(tuple(e)), Detail::IcmpError { icmp_type: e.icmp_type, icmp_code: e.icmp_code })
             }
-            Hook::TcpSendReset => base(Some(tuple(e)), Detail::Reset { reason: e.reason }),
+            Hook::TcpSendReset => base(Some(tuple(e)), Detail::Reset { reason: e.reset_reason() }),
             Hook::NeighUpdate | Hook::NeighCreate => base(None, neighbour(e, hook)),
             Hook::NfVerdict => base(Some(tuple(e)), netfilter(e)),
             Hook::NfTable => base(Some(tuple(e)), nf_table(e)),
             Hook::NatRewrite => base(
                 Some(tuple(e)),
-                Detail::Nat { rewrites: if e.value == 1 { "destination" } else { "source" } },
+                Detail::Nat { rewrites: if e.nat_rewrites_destination() { "destination" } else { "source" } },
             ),
         })
     }
@@ -223,28 +203,26 @@ fn hop(e: &Event) -> Detail {
         icmp_type: e.icmp_type,
         icmp_code: e.icmp_code,
         inner_proto: e.inner_proto,
-        rc: e.value,
+        rc: e.xmit_rc(),
     }
 }
 
-/// The kprobe variant cannot see the verdict; it reports u32::MAX.
 fn netfilter(e: &Event) -> Detail {
-    let verdict = (e.reason != u32::MAX).then_some(e.reason as i32);
-    Detail::Netfilter { hook: nf_hook_name(e.table), verdict }
+    Detail::Netfilter { hook: nf_hook_name(e.nf_hook()), verdict: e.nf_verdict() }
 }
 
 fn nf_table(e: &Event) -> Detail {
-    let label = ifname(&e.label);
+    let label = ifname(e.nf_table_chain());
     let (table, chain) = label.split_once(' ').unwrap_or((label.as_str(), ""));
     Detail::NfTable { table: table.to_string(), chain: chain.to_string() }
 }
 
 fn route(e: &Event) -> Detail {
-    Detail::Route { table: e.table, err: e.value, oif: e.aux, gateway: ip(e.gateway) }
+    Detail::Route { table: e.fib_table(), err: e.fib_error(), oif: e.fib_oif(), gateway: ip(e.fib_gateway()) }
 }
 
 fn neighbour(e: &Event, hook: Hook) -> Detail {
-    Detail::Neighbour { addr: ip(e.aux), state: e.value as u8, created: hook == Hook::NeighCreate }
+    Detail::Neighbour { addr: ip(e.neigh_addr()), state: e.neigh_state(), created: hook == Hook::NeighCreate }
 }
 
 /// Reads raw events from the ring buffer as they arrive.

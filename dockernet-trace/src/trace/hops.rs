@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::ebpf::{
     KernelEvent, Tuple,
-    events::{Detail, Proto, hook_label},
+    events::{Detail, Proto},
 };
 
 /// Names for network namespaces (by inode) and for the tool's own interfaces (by ifindex).
@@ -159,7 +159,7 @@ pub fn hops(events: &[KernelEvent], places: &Places, probes: ProbePorts) -> Vec<
             t_ns: e.t_ns - t0,
             netns: places.netns_label(e.place.netns),
             iface: places.iface(e),
-            hook: hook_label(e.hook),
+            hook: e.hook.name(),
             src: t.src_str(),
             dst: t.dst_str(),
             probe,
