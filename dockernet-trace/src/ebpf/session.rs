@@ -112,7 +112,11 @@ impl Session {
     }
 
     /// Attaches hooks, parsing the kernel's BTF for aya once per session.
-    fn attach_hooks(&mut self, kernel: &KernelInfo, list: &[Box<dyn hooks::Attachable>]) -> Result<(), EbpfError> {
+    fn attach_hooks(
+        &mut self,
+        kernel: &KernelInfo,
+        list: &[Box<dyn hooks::Attachable>],
+    ) -> Result<(), EbpfError> {
         if self.aya_btf.is_none() {
             let parsed = aya::Btf::from_sys_fs().map_err(|e| {
                 EbpfError::Kernel(KernelError::BadBtf {

@@ -3,7 +3,9 @@
 use std::{collections::HashMap, net::Ipv4Addr};
 
 use super::line::Peer;
-use crate::model::{Ipv4Net, Topology};
+use ipnet::Ipv4Net;
+
+use crate::model::Topology;
 
 /// A Docker subnet, its network, bridge and gateway.
 #[derive(Clone, Debug)]
@@ -48,7 +50,7 @@ impl Names {
             }
         }
         // Most specific first, so an address takes the narrowest network holding it.
-        n.subnets.sort_by_key(|s| std::cmp::Reverse(s.subnet.prefix()));
+        n.subnets.sort_by_key(|s| std::cmp::Reverse(s.subnet.prefix_len()));
         n
     }
 
@@ -70,7 +72,7 @@ impl Names {
     }
 
     fn subnet_of(&self, ip: Ipv4Addr) -> Option<&SubnetOf> {
-        self.subnets.iter().find(|s| s.subnet.contains(ip))
+        self.subnets.iter().find(|s| s.subnet.contains(&ip))
     }
 
     /// The Docker network whose subnet contains `ip`.
