@@ -457,8 +457,7 @@ mod tests {
 
     #[test]
     fn names_compare_in_constants() {
-        const SAME: bool = same_name(programs::KFREE_SKB, "kfree_skb");
-        assert!(SAME);
+        const { assert!(same_name(programs::KFREE_SKB, "kfree_skb")) };
         assert!(!same_name(programs::TC_INGRESS, programs::TC_EGRESS));
         assert!(!same_name("kfree_skb", "kfree_sk"));
     }

@@ -93,13 +93,13 @@ impl Installed {
     /// (in that order, so a prefix that stays is never briefly missing).
     pub fn apply(&mut self, session: &mut Session, next: Scope) -> Result<(), EbpfError> {
         for p in next.prefixes.difference(&self.0.prefixes) {
-            session.watch_prefix(p.network(), p.prefix_len())?;
+            session.watch_prefix(p)?;
         }
         for n in next.netns.difference(&self.0.netns) {
             session.watch_netns(*n, true)?;
         }
         for p in self.0.prefixes.difference(&next.prefixes) {
-            session.unwatch_prefix(p.network(), p.prefix_len())?;
+            session.unwatch_prefix(p)?;
         }
         for n in self.0.netns.difference(&next.netns) {
             session.watch_netns(*n, false)?;
