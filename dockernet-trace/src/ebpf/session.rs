@@ -44,7 +44,7 @@ impl KernelInfo {
 }
 
 /// Totals of the per-CPU counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     pub emitted: u64,
     pub lost: u64,

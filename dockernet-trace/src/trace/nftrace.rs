@@ -11,14 +11,12 @@ use std::{
     time::Duration,
 };
 
-use serde::Serialize;
-
 use crate::{flow::Proto, probe::ProbePorts};
 
 const PREFIX: &str = "dnt_trace_";
 
 /// One line of `nft monitor trace` about a rule or policy the probe met.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {
     pub family: String,
     pub table: String,

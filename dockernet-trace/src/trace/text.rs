@@ -1,7 +1,7 @@
 //! A trace's report for people: a traceroute through the kernel, then the verdict.
 use std::fmt::Write;
 
-use super::report::{HopJson, TraceReport};
+use super::report::{HopJson, TraceReport, VerdictJson};
 use crate::{
     cause::Cause,
     style::{BAD, BOLD, DIM, FIX, OK, WARN, paint},
@@ -76,7 +76,27 @@ pub fn text(r: &TraceReport) -> String {
         probe_hops(&mut out, &hops);
         shown.push(shape);
     }
-    let v = &r.verdict;
+    verdict(&mut out, &r.verdict);
+    for n in &r.notes {
+        let _ = writeln!(out, "{}", paint(DIM, format!("note: {n}")));
+    }
+    let c = &r.coverage;
+    let _ = writeln!(
+        out,
+        "{}",
+        paint(
+            DIM,
+            format!(
+                "coverage: tc {} · tracepoints {} · kprobes {} · fentry {} · {} ms",
+                c.tc, c.tracepoints, c.kprobes, c.fentry, r.elapsed_ms
+            )
+        )
+    );
+    out
+}
+
+/// The cause and sentence, where, the rule, the evidence and the fix.
+fn verdict(out: &mut String, v: &VerdictJson) {
     let (mark, style) = if v.cause == Cause::Ok { ("✓", OK) } else { ("✗", BAD) };
     let _ = writeln!(out, "\n{} {}: {}", paint(style, mark), paint(style, v.cause), v.summary);
     let l = &v.location;
@@ -96,20 +116,4 @@ pub fn text(r: &TraceReport) -> String {
     for f in &v.fix {
         let _ = writeln!(out, "  {} {f}", paint(FIX, "fix:  "));
     }
-    for n in &r.notes {
-        let _ = writeln!(out, "{}", paint(DIM, format!("note: {n}")));
-    }
-    let c = &r.coverage;
-    let _ = writeln!(
-        out,
-        "{}",
-        paint(
-            DIM,
-            format!(
-                "coverage: tc {} · tracepoints {} · kprobes {} · fentry {} · {} ms",
-                c.tc, c.tracepoints, c.kprobes, c.fentry, r.elapsed_ms
-            )
-        )
-    );
-    out
 }
