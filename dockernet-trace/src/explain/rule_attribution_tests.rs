@@ -114,3 +114,28 @@ fn interfaces_are_judged_against_every_device_the_packet_may_have_had() {
     assert!(compatible(&check, &to_heima, &bridges()));
     assert!(compatible(&check, &outside, &bridges()));
 }
+
+#[test]
+fn a_probes_drops_name_the_rule_that_moved_by_exactly_as_many() {
+    // Isolation rules moved by 4 and by 3: three dropped probes are the second's.
+    let d = diff(&rs(FRESH), &rs(TWO_NETWORKS));
+    let a = for_probe(&d, &rs(TWO_NETWORKS), 3, Some("docker0"), None).unwrap();
+    assert_eq!(a.rule.as_deref(), Some("-A DOCKER-ISOLATION-STAGE-2 -o br-4ebb9b640f67 -j DROP"));
+    assert_eq!((a.cause, a.exact, a.packets), (Cause::NetworkIsolation, true, 3));
+    assert_eq!(a.delete.as_deref(), Some("iptables -D DOCKER-ISOLATION-STAGE-2 -o br-4ebb9b640f67 -j DROP"));
+    // Two probes: no counter moved by exactly two; the smallest above is taken, not exact.
+    let b = for_probe(&d, &rs(TWO_NETWORKS), 2, Some("docker0"), None).unwrap();
+    assert_eq!((b.packets, b.exact), (3, false));
+    assert!(for_probe(&d, &rs(TWO_NETWORKS), 9, Some("docker0"), None).is_none(), "none moved that far");
+}
+
+#[test]
+fn a_probe_dropped_by_a_policy_blames_the_policy() {
+    let d = diff(&rs(USER_DROP), &rs(POLICY_DROP));
+    let a = for_probe(&d, &rs(POLICY_DROP), 5, Some("uplink0"), None).unwrap();
+    assert_eq!((a.rule.as_deref(), a.cause), (Some("-P FORWARD DROP"), Cause::FirewallDrop));
+    assert_eq!(
+        a.delete.as_deref(),
+        Some("iptables -P FORWARD ACCEPT   # or add an ACCEPT rule for this traffic")
+    );
+}

@@ -3,7 +3,13 @@
 //! kernel filter set to the plan's probes.
 use super::{nftrace, plan::Plan};
 use crate::{
-    ebpf::{Session, config, events::EventReader, hooks::Purpose, session::KernelInfo, tc},
+    ebpf::{
+        Coverage, Session, config,
+        events::EventReader,
+        hooks::{HookStatus, Purpose},
+        session::KernelInfo,
+        tc,
+    },
     error::{Error, Result},
 };
 
@@ -12,6 +18,21 @@ pub struct Attached {
     /// Dropping it detaches everything.
     pub session: Session,
     pub reader: EventReader,
+}
+
+/// What the attached programs could see, for the verdict and the report.
+pub struct Visibility {
+    /// Events the kernel could not deliver (ring buffer full).
+    pub lost: u64,
+    pub coverage: Coverage,
+    pub hooks: Vec<HookStatus>,
+}
+
+impl Attached {
+    pub fn visibility(&self) -> Visibility {
+        let s = &self.session;
+        Visibility { lost: s.counters().lost, coverage: s.coverage, hooks: s.hooks.clone() }
+    }
 }
 
 pub async fn attach(plan: &Plan) -> Result<Attached> {

@@ -6,14 +6,18 @@ use std::time::{Duration, Instant};
 use dockernet_trace_common::Hook;
 
 use super::{
+    attach::Attached,
+    exited,
     hops::locate,
     nftrace::{NfTrace, Step},
     plan::Plan,
 };
 use crate::{
+    cli::TraceArgs,
     ebpf::{KernelEvent, events::EventReader},
+    error::Result,
     kernel::DropReasons,
-    model::ModelError,
+    model::{ModelError, ResolvedEndpoint},
     probe::{self, Answer, Probe, ProbePorts},
 };
 
@@ -45,26 +49,28 @@ fn decisive(e: &KernelEvent, ports: &ProbePorts, index: u16) -> bool {
     ours && matches!(e.hook, Hook::KfreeSkb | Hook::IcmpSend | Hook::TcpSendReset)
 }
 
-/// Sends the probes of `plan` (each waiting at most `timeout`) and gathers what the kernel,
-/// and with `nftrace` netfilter's own tracing, saw of them.
+/// Sends the probes of `plan` from `from` (each waiting `--timeout` at most) and gathers what
+/// the kernel, and with `--allow-system-changes` netfilter's own tracing, saw of them.
 pub async fn collect(
+    args: &TraceArgs,
     plan: &Plan,
-    timeout: Duration,
-    nftrace: bool,
-    reader: &mut EventReader,
-    reasons: &DropReasons,
-) -> Result<Collected, ModelError> {
+    from: &ResolvedEndpoint,
+    a: &mut Attached,
+) -> Result<Collected> {
     let ports = plan.ports;
-    let nft = match nftrace {
+    let nft = match args.allow_system_changes {
         true => tokio::task::spawn_blocking(move || NfTrace::start(ports)).await.ok().flatten(),
         false => None,
     };
-    let sent = send(plan, timeout, reader, reasons).await;
+    let sent = send(plan, args.timeout, &mut a.reader, &a.kernel.drop_reasons).await;
     let nftrace = match nft {
         Some(t) => tokio::task::spawn_blocking(move || t.finish()).await.unwrap_or_default(),
         None => vec![],
     };
-    let (probes, events) = sent?;
+    let (probes, events) = match sent {
+        Err(_) if exited::exited(from) => return Err(exited::source_exited(from)),
+        other => other?,
+    };
     Ok(Collected { probes, events, nftrace })
 }
 

@@ -2,7 +2,7 @@
 //! rule counters read again when netfilter dropped a probe, the model's faults on the path,
 //! and the verdict decided from all of them.
 use super::{
-    collect::Collected,
+    collect::{Collected, ProbeRecord},
     endpoints::Endpoints,
     exited,
     facts::Facts,
@@ -21,6 +21,7 @@ use crate::{
 pub struct Explanation {
     pub verdict: TraceVerdict,
     pub hops: Vec<Hop>,
+    pub probes: Vec<ProbeRecord>,
 }
 
 /// `before`: the rules as they were before the probes; `lost`: events the kernel could not
@@ -55,7 +56,7 @@ pub async fn explain(
         lost,
     };
     let verdict = exited::with_target_exit(verdict::decide(&cx), &ends.to);
-    Ok(Explanation { verdict, hops })
+    Ok(Explanation { verdict, hops, probes: collected.probes })
 }
 
 /// The rules after the probes. Counters only matter when netfilter dropped a probe; reading

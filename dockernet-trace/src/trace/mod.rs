@@ -19,11 +19,7 @@ pub mod verdict;
 
 use std::time::Instant;
 
-use self::{
-    plan::Plan,
-    report::{Outcome, TraceReport},
-    spinner::Spinner,
-};
+use self::{plan::Plan, report::TraceReport, spinner::Spinner};
 use crate::{
     cli::TraceArgs,
     error::{Error, Result, require_privileges},
@@ -38,8 +34,8 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
     require_privileges()?;
     let spinner = Spinner::start("reading Docker and the kernel's view of the network");
     let ends = endpoints::resolve(args, &from, &to).await?;
-    let plan =
-        Plan::new(&ends.topology, &ends.from, &ends.to, ProbePorts::new(args.proto, args.count as u16));
+    let probes = ProbePorts::new(args.proto, args.count as u16);
+    let plan = Plan::new(&ends.topology, &ends.from, &ends.to, probes);
     phase("model and plan");
     // The rules before the probes, read while the programs are loaded.
     let before = tokio::task::spawn_blocking(netfilter::snapshot);
@@ -47,25 +43,15 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
     let before = rules(before).await?;
     phase("attached");
     spinner.say(format!("probing {} → {}", ends.from.name, args.to.as_deref().unwrap_or_default()));
-    let reasons = &attached.kernel.drop_reasons;
-    let collected =
-        collect::collect(&plan, args.timeout, args.allow_system_changes, &mut attached.reader, reasons)
-            .await
-            .map_err(
-                |e| if exited::exited(&ends.from) { exited::source_exited(&ends.from) } else { e.into() },
-            )?;
+    let collected = collect::collect(args, &plan, &ends.from, &mut attached).await?;
     phase("probes");
     spinner.say("explaining".into());
-    let s = &attached.session;
-    let (lost, coverage, notes) = (s.counters().lost, s.coverage, TraceReport::notes_from(&s.hooks));
-    let probes = collected.probes.clone();
-    let explained = explanation::explain(&ends, &plan, collected, before, lost).await?;
+    let seen = attached.visibility();
+    let explained = explanation::explain(&ends, &plan, collected, before, seen.lost).await?;
     phase("verdict");
     spinner.clear();
-    let (verdict, hops) = (explained.verdict, explained.hops);
     let elapsed_ms = started.elapsed().as_millis() as u64;
-    let report =
-        TraceReport::new(&ends, args.proto, Outcome { verdict, hops, probes, coverage, notes, elapsed_ms });
+    let report = TraceReport::new(&ends, args.proto, explained, seen, elapsed_ms);
     report.print(args.output.json);
     // Detaching waits for RCU grace periods (tens of ms per tcx link): the verdict is out
     // first, then the programs go.

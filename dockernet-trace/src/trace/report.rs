@@ -3,8 +3,10 @@
 use serde::Serialize;
 
 use super::{
+    attach::Visibility,
     collect::ProbeRecord,
     endpoints::Endpoints,
+    explanation::Explanation,
     hops::Hop,
     text,
     verdict::{Location, TraceVerdict},
@@ -154,33 +156,22 @@ pub struct TraceReport {
     pub elapsed_ms: u64,
 }
 
-/// What the report is made of, typed.
-pub struct Outcome {
-    pub verdict: TraceVerdict,
-    pub hops: Vec<Hop>,
-    pub probes: Vec<ProbeRecord>,
-    pub coverage: Coverage,
-    /// Remarks about what the trace could not see (see `notes_from`).
-    pub notes: Vec<String>,
-    pub elapsed_ms: u64,
-}
-
 impl TraceReport {
-    pub fn new(ends: &Endpoints, proto: Proto, o: Outcome) -> Self {
-        let mut notes = o.notes;
+    pub fn new(ends: &Endpoints, proto: Proto, e: Explanation, seen: Visibility, elapsed_ms: u64) -> Self {
+        let mut notes = Self::notes_from(&seen.hooks);
         notes.extend(ends.topology.docker.notes.iter().cloned());
         notes.extend(host_network_notes(&ends.from, &ends.to));
         TraceReport {
             schema: SCHEMA,
             from: EndpointJson::of(&ends.from, None),
             to: EndpointJson::of(&ends.to, Some(proto)),
-            reachable: o.verdict.cause == Cause::Ok,
-            verdict: o.verdict.into(),
-            hops: o.hops.into_iter().map(HopJson::from).collect(),
-            coverage: o.coverage,
-            probes: o.probes.into_iter().map(ProbeJson::from).collect(),
+            reachable: e.verdict.cause == Cause::Ok,
+            verdict: e.verdict.into(),
+            hops: e.hops.into_iter().map(HopJson::from).collect(),
+            coverage: seen.coverage,
+            probes: e.probes.into_iter().map(ProbeJson::from).collect(),
             notes,
-            elapsed_ms: o.elapsed_ms,
+            elapsed_ms,
         }
     }
 
