@@ -186,7 +186,9 @@ pub struct Event {
 }
 
 /// `reason` of an NfVerdict event when only the hook entry was seen (kprobe: no verdict).
-pub const VERDICT_UNKNOWN: u32 = 0xffff_ffff;
+/// i32::MIN: nf_hook_slow returns 1, 0 or a small negative errno (a drop is -EPERM, i.e.
+/// 0xffff_ffff as u32), never this.
+pub const VERDICT_UNKNOWN: u32 = 0x8000_0000;
 
 /// `value` of a NatRewrite event when NAT rewrites the destination (`NF_NAT_MANIP_DST`).
 pub const NAT_MANIP_DST: i32 = 1;
@@ -469,6 +471,9 @@ mod tests {
         assert_eq!(e.nf_verdict(), None);
         e.reason = 1;
         assert_eq!(e.nf_verdict(), Some(1));
+        // A drop (-EPERM) is a verdict, not "unknown".
+        e.reason = -1i32 as u32;
+        assert_eq!(e.nf_verdict(), Some(-1));
         e.value = -101;
         assert_eq!(e.fib_error(), -101);
         e.value = 0x20;
