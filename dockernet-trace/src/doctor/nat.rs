@@ -18,7 +18,7 @@ pub fn masquerade(n: &DockerNetwork, rs: &Ruleset, out: &mut Vec<Finding>) {
         return;
     }
     for s in &n.subnets {
-        let cidr = Cidr { addr: IpAddr::V4(s.subnet.network()), len: s.subnet.prefix() };
+        let cidr = Cidr { addr: IpAddr::V4(s.subnet.network()), len: s.subnet.prefix_len() };
         if has_masquerade(rs, &cidr, bridge) {
             continue;
         }

@@ -11,7 +11,7 @@
 //! after a burst opened still counts for it when its time is before the burst's start.
 use std::{
     collections::{HashMap, VecDeque},
-    net::Ipv4Addr,
+    net::IpAddr,
     time::{Duration, SystemTime},
 };
 
@@ -42,7 +42,7 @@ pub struct Burst {
     pub count: u64,
     /// The destination's network; the destination itself when there was only one.
     pub dst_network: Option<String>,
-    pub dst_ip: Option<Ipv4Addr>,
+    pub dst_ip: Option<IpAddr>,
     pub dst_container: Option<String>,
     /// The change just before the burst (null when none was recorded).
     pub change_before: Option<ChangeLine>,
