@@ -107,6 +107,12 @@ pub struct TraceArgs {
     #[arg(long, help_heading = "System")]
     pub allow_system_changes: bool,
 
+    /// Also write the probes' packets, hop by hop, to FILE (pcapng, for Wireshark): each
+    /// interface they passed, the addresses as seen there. Made up from the kernel's events,
+    /// which hold headers only.
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub pcap: Option<PathBuf>,
+
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
@@ -150,6 +156,14 @@ pub struct WatchArgs {
     /// Stop after this long (default: until Ctrl-C).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, help_heading = "Output")]
     pub duration: Option<Duration>,
+    /// Serve Prometheus metrics on ADDR (e.g. 127.0.0.1:9464): drops, route failures and
+    /// resets by cause, container, network and interface; lost events; programs attached.
+    #[arg(long, value_name = "ADDR", help_heading = "Output")]
+    pub metrics: Option<std::net::SocketAddr>,
+    /// Also write the packets of the drops it reports to FILE (pcapng, for Wireshark), made up
+    /// from the kernel's events (headers only).
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub pcap: Option<PathBuf>,
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
@@ -205,6 +219,15 @@ mod tests {
         let Some(Command::Watch(w)) = c.command else { panic!() };
         assert_eq!(w.container, ["a", "b"]);
         assert_eq!(w.duration, Some(Duration::from_secs(10)));
+        assert_eq!((w.metrics, w.pcap), (None, None));
+        let c = Cli::try_parse_from(["dnt", "watch", "--metrics", "127.0.0.1:9464", "--pcap", "d.pcapng"])
+            .unwrap();
+        let Some(Command::Watch(w)) = c.command else { panic!() };
+        assert_eq!(w.metrics, Some("127.0.0.1:9464".parse().unwrap()));
+        assert!(
+            Cli::try_parse_from(["dnt", "watch", "--metrics", "localhost"]).is_err(),
+            "an address and a port"
+        );
         assert!(Cli::try_parse_from(["dnt", "report"]).is_err());
         assert!(Cli::try_parse_from(["dnt", "--from", "a", "--to", "b", "--count", "0"]).is_err());
         assert!(Cli::try_parse_from(["dnt", "--from", "a", "--to", "b", "--proto", "sctp"]).is_err());

@@ -2,8 +2,8 @@
 //! stops. The binary (`main.rs`) is a thin shell over this library.
 pub mod cause;
 pub mod cli;
-pub mod docs;
 pub mod dns;
+pub mod docs;
 pub mod doctor;
 pub mod ebpf;
 pub mod error;

@@ -4,6 +4,7 @@
 //! and described with its network namespace. A NAT shows from one packet to the next, as the
 //! addresses the kernel saw at each hop differ. The kernel's events hold headers only, so the
 //! packets are made up from them ([`packet`]), and each comment says so.
+pub mod flow;
 pub mod packet;
 
 use std::{

@@ -5,6 +5,7 @@
 pub mod attach;
 pub mod collect;
 pub mod endpoints;
+pub mod evidence;
 pub mod exited;
 pub mod explanation;
 pub mod facts;
@@ -32,6 +33,7 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
     let phase = |what: &str| log::debug!("{what}: {} ms", started.elapsed().as_millis());
     let (from, to) = request::parse(args)?;
     require_privileges()?;
+    let pcap = args.pcap.as_deref().map(evidence::create).transpose()?;
     let spinner = Spinner::start("reading Docker and the kernel's view of the network");
     let ends = endpoints::resolve(args, &from, &to).await?;
     let probes = ProbePorts::new(args.proto, args.count as u16);
@@ -50,6 +52,9 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
     let explained = explanation::explain(&ends, &plan, collected, before, seen.lost).await?;
     phase("verdict");
     spinner.clear();
+    if let Some(pcap) = pcap {
+        pcap.write(&explained.hops)?;
+    }
     let elapsed_ms = started.elapsed().as_millis() as u64;
     let report = TraceReport::new(&ends, args.proto, explained, seen, elapsed_ms);
     report.print(args.output.json);

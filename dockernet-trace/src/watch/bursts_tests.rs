@@ -27,6 +27,7 @@ fn drop_to(dst: &str, network: Option<&str>, cause: Cause, count: u64) -> EventL
         port: None,
         container: None,
         network: network.map(str::to_string),
+        sharers: vec![],
     };
     EventLine {
         schema: 1,

@@ -45,7 +45,6 @@ impl Output {
         }
     }
 
-    #[allow(dead_code)] // until the change sources are wired into the watch loop
     pub fn change(&mut self, c: &ChangeLine) {
         let json = serde_json::to_string(c).unwrap_or_default();
         self.record(&json);

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 /// One whole line of a recording, with its time where it has one.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Item {
-    Event(SystemTime, EventLine),
+    Event(SystemTime, Box<EventLine>),
     Change(SystemTime, ChangeLine),
     Summary(SummaryLine),
 }

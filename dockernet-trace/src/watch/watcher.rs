@@ -1,15 +1,23 @@
 //! The state of a running watch: the attached programs and their filter, Docker's view, the
 //! events folded in the current second, the rule tracker and the totals. The loop in `mod.rs`
 //! drives it: events in, one flush per second, a refresh when Docker changes, a summary at exit.
-use std::{collections::BTreeSet, time::Instant};
+use std::{collections::BTreeSet, sync::Arc, time::Instant};
 
 use dockernet_trace_common::Event;
+use tokio::{
+    sync::{mpsc, watch},
+    task::JoinHandle,
+};
 
 use super::{
+    changes::{Change, Sink, Sources, netlink::Interest},
     describe,
+    docker_events::Observers,
+    evidence::DropEvidence,
     fold::{Folded, Folder},
     incident::{self, Hooks, Reason},
-    line::{Clock, EventLine, Kind, timestamp},
+    line::{ChangeSource, Clock, EventLine, Kind, mono_now_ns, timestamp},
+    metrics::{Metrics, server},
     output::{Output, note},
     route_failures::RouteFailures,
     rules::RuleTracker,
@@ -48,6 +56,15 @@ pub struct Watcher {
     started: Instant,
     /// When Docker was first read: its events are followed from then on.
     pub docker_read_at: std::time::SystemTime,
+    /// The host's network changes as they come (taken by the loop like `reader`).
+    pub changes: mpsc::Receiver<Change>,
+    sink: Sink,
+    /// Dropped last of all the watcher's parts that run: stops `nft monitor`.
+    _sources: Sources,
+    interest: watch::Sender<Interest>,
+    metrics: Option<Arc<Metrics>>,
+    metrics_server: Option<JoinHandle<()>>,
+    evidence: Option<DropEvidence>,
 }
 
 impl Watcher {
@@ -57,6 +74,17 @@ impl Watcher {
         let started = Instant::now();
         let filter = Filter { containers: args.container.clone(), networks: args.network.clone() };
         let out = Output::open(args.output.json, args.record.as_deref())?;
+        let evidence = args.pcap.as_deref().map(DropEvidence::create).transpose()?;
+        // Bound before anything is attached: a taken address is a usage error right away.
+        let (metrics, metrics_server) = match args.metrics {
+            Some(addr) => {
+                let m = Arc::new(Metrics::new());
+                let (bound, task) = server::serve(addr, Arc::clone(&m)).await?;
+                note(&format!("serving metrics on http://{bound}/metrics"));
+                (Some(m), Some(task))
+            }
+            None => (None, None),
+        };
         let kernel = tokio::task::spawn_blocking(KernelInfo::probe);
         let rules = tokio::task::spawn_blocking(netfilter::snapshot);
         let docker_read_at = std::time::SystemTime::now();
@@ -76,6 +104,15 @@ impl Watcher {
                 h.hook,
                 h.note.as_deref().unwrap_or("?")
             ));
+        }
+        if let Some(m) = &metrics {
+            session.hooks.iter().for_each(|h| m.program(h.hook, h.attached));
+        }
+        let (sink, changes) = Sink::channel(CHANGES_QUEUED);
+        let (interest, interest_rx) = watch::channel(Interest::of(&topology));
+        let sources = Sources::start(&sink, interest_rx).await;
+        for s in &sources.missing {
+            note(&format!("{s} did not start: those changes of the host are not reported"));
         }
         let mut installed = Installed::default();
         installed.apply(&mut session, scope::compute(&topology, &filter))?;
@@ -101,6 +138,13 @@ impl Watcher {
             routes: RouteFailures::default(),
             started,
             docker_read_at,
+            changes,
+            sink,
+            _sources: sources,
+            interest,
+            metrics,
+            metrics_server,
+            evidence,
         };
         log::debug!("watch ready after {} ms", started.elapsed().as_millis());
         w.announce_start();
@@ -128,6 +172,29 @@ impl Watcher {
         ));
     }
 
+    /// Where Docker's events go besides the refresh: change lines and the metrics.
+    pub fn docker_observers(&self) -> Observers {
+        Observers { changes: Some(self.sink.clone()), metrics: self.metrics.clone() }
+    }
+
+    /// Writes a change of the host's network as a line (Docker names its containers by ID in
+    /// network events: named here when Docker's view knows them).
+    pub fn change(&mut self, mut c: Change) {
+        if c.source() == ChangeSource::Docker
+            && let Some(id) = c.container.clone()
+        {
+            c.container = Some(match self.topology.container(&id) {
+                Ok(known) => known.name.clone(),
+                Err(_) => id.chars().take(12).collect(),
+            });
+        }
+        let line = c.line();
+        if let Some(m) = &self.metrics {
+            m.change(&line);
+        }
+        self.out.change(&line);
+    }
+
     pub fn docker_client(&self) -> Option<bollard::Docker> {
         // A second connection for the event stream; the model's own is not kept.
         let host = crate::model::docker::docker_host_uri(
@@ -149,13 +216,21 @@ impl Watcher {
         }
     }
 
-    /// Reports what was folded since the last flush: rules for netfilter drops (counters
-    /// read again, at most once per second unless `last`), causes, names.
+    /// Reports the lines whose second is over (see `fold`).
     pub async fn flush(&mut self) {
-        if self.folder.is_empty() {
+        if let Some(m) = &self.metrics {
+            m.lost_events(self.session.counters().lost);
+        }
+        let batch = self.folder.take_due(mono_now_ns());
+        self.report(batch).await;
+    }
+
+    /// Reports folded lines: rules for netfilter drops (counters read again, at most once per
+    /// second unless at the end), causes, names.
+    async fn report(&mut self, batch: Vec<Folded>) {
+        if batch.is_empty() {
             return;
         }
-        let batch = self.folder.take();
         let nf: Vec<usize> = (0..batch.len()).filter(|&k| netfilter_drop(&batch[k])).collect();
         let groups: Vec<FlowDrops> = nf
             .iter()
@@ -192,6 +267,15 @@ impl Watcher {
             let line = EventLine::new(f, cause, rule, function, &self.names, &self.clock);
             self.totals.add(&line);
             self.out.event(&line);
+            if let Some(m) = &self.metrics {
+                m.event(&line);
+            }
+            if let Some(e) = &mut self.evidence {
+                e.add(f, &line, &self.names, &self.clock);
+            }
+        }
+        if let Some(e) = &mut self.evidence {
+            e.flush();
         }
     }
 
@@ -223,6 +307,7 @@ impl Watcher {
         for name in before.difference(&after) {
             note(&format!("no longer watching container {name} (it stopped)"));
         }
+        self.interest.send_replace(Interest::of(&t));
         self.names = Names::new(&t).with_fallback(&self.names);
         self.topology = t;
     }
@@ -233,8 +318,24 @@ impl Watcher {
         let rest = self.reader.drain();
         self.take(rest);
         self.rules.allow_read_now();
-        self.flush().await;
+        let batch = self.folder.take();
+        self.report(batch).await;
+        while let Ok(c) = self.changes.try_recv() {
+            self.change(c);
+        }
+        if self.sink.lost() > 0 {
+            note(&format!(
+                "{} changes of the host came faster than they could be written and are missing",
+                self.sink.lost()
+            ));
+        }
+        if let Some(t) = self.metrics_server.take() {
+            t.abort();
+        }
         let lost = self.session.counters().lost;
+        if let Some(m) = &self.metrics {
+            m.lost_events(lost);
+        }
         let s = self.totals.summary(
             timestamp(std::time::SystemTime::now()),
             self.started.elapsed().as_secs_f64(),
@@ -243,6 +344,9 @@ impl Watcher {
         self.out.summary(&s);
     }
 }
+
+/// Changes that may wait for the loop; more are counted as lost (the sources never wait).
+const CHANGES_QUEUED: usize = 4096;
 
 /// A drop by a netfilter rule, whose rule the counters may tell.
 fn netfilter_drop(f: &Folded) -> bool {

@@ -5,6 +5,7 @@
 //! which never blocks it: when the watch falls behind, changes are counted as lost instead.
 //! All of them look at the namespace the tool runs in (the Docker host's).
 pub mod docker;
+mod interest;
 pub mod netlink;
 mod netlink_links;
 pub mod ruleset;

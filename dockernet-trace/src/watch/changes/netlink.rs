@@ -3,7 +3,7 @@
 //! STP state, routes of the main table, neighbours nobody answers for. Which interfaces count
 //! is the [`Interest`], which the watch updates when Docker's view changes.
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashSet,
     net::IpAddr,
     time::{Duration, Instant},
 };
@@ -20,38 +20,8 @@ use netlink_packet_route::{
 use rtnetlink::MulticastGroup;
 use tokio::{sync::watch, task::JoinHandle};
 
-use super::{Change, PortState, Route, Sink, What, netlink_links::Links};
-
-/// The interfaces whose changes are reported, and the names that go with them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Interest {
-    /// Every interface (for a host without Docker, and for tests).
-    pub everything: bool,
-    /// Docker's bridges, with their network's name.
-    pub bridges: HashMap<String, Option<String>>,
-    /// Host-side veths of containers, with the container's name.
-    pub veths: HashMap<String, String>,
-    /// Where the host's traffic leaves (the default route's interfaces).
-    pub uplinks: HashSet<String>,
-}
-
-/// Who an interface is, for the line: (iface, network, container).
-type Named = (String, Option<String>, Option<String>);
-
-impl Interest {
-    /// The names for `name`, a port of `master` (if any); None when it is not of interest.
-    fn name(&self, name: &str, master: Option<&str>) -> Option<Named> {
-        let master_net = master.and_then(|m| self.bridges.get(m));
-        if let Some(net) = self.bridges.get(name) {
-            return Some((name.into(), net.clone(), None));
-        }
-        let container = self.veths.get(name).cloned();
-        if container.is_some() || master_net.is_some() || self.uplinks.contains(name) || self.everything {
-            return Some((name.into(), master_net.cloned().flatten(), container));
-        }
-        None
-    }
-}
+pub use super::interest::Interest;
+use super::{Change, PortState, Route, Sink, What, interest::Named, netlink_links::Links};
 
 /// Turns rtnetlink messages into changes.
 #[derive(Debug, Default)]

@@ -3,6 +3,8 @@ use netlink_packet_route::{
     link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage},
 };
 
+use std::collections::HashMap;
+
 use super::*;
 use crate::watch::changes::Down;
 

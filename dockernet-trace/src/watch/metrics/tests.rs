@@ -9,7 +9,7 @@ use crate::watch::line::Line;
 
 fn line(json: &str) -> EventLine {
     let Ok(Line::Event(e)) = Line::parse(json) else { panic!("{json}") };
-    e
+    *e
 }
 
 const ISOLATION: &str = r#"{"schema":1,"t":"2026-11-21T22:41:24.281Z","kind":"drop","src":{"ip":"172.17.0.2","port":40112,"container":"nacos","network":"bridge"},"dst":{"ip":"172.18.0.2","port":3306,"container":"mysql","network":"heima-net"},"proto":"tcp","iface":"docker0","function":"nft_do_chain","drop_reason":"NETFILTER_DROP","cause":"network_isolation","rule":null,"count":3}"#;
