@@ -23,6 +23,8 @@ struct Key {
 pub struct Folded {
     pub first: Incident,
     pub count: u64,
+    /// Events since the rules were last attributed (see `take_fresh`).
+    fresh: u64,
 }
 
 /// What one line covers, from its first event on.
@@ -42,11 +44,14 @@ impl Folder {
     pub fn add(&mut self, i: Incident) {
         let key = Key { kind: i.kind, tuple: i.tuple, reason: i.reason.clone() };
         match self.index.get(&key) {
-            Some(&at) if i.t_ns < self.folded[at].first.t_ns + WINDOW_NS => self.folded[at].count += 1,
+            Some(&at) if i.t_ns < self.folded[at].first.t_ns + WINDOW_NS => {
+                self.folded[at].count += 1;
+                self.folded[at].fresh += 1;
+            }
             _ => {
                 // A new line; one whose second is over stays until it is due.
                 self.index.insert(key, self.folded.len());
-                self.folded.push(Folded { first: i, count: 1 });
+                self.folded.push(Folded { first: i, count: 1, fresh: 1 });
             }
         }
     }
@@ -54,6 +59,21 @@ impl Folder {
     #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.folded.is_empty()
+    }
+
+    /// The lines that got events since the last call, with how many: a rule's counter moves
+    /// when its drop happens, so its drops are attributed then, not when their line goes out.
+    pub fn take_fresh(&mut self) -> Vec<(&Incident, u64)> {
+        self.folded
+            .iter_mut()
+            .filter(|f| f.fresh > 0)
+            .map(|f| (&f.first, std::mem::take(&mut f.fresh)))
+            .collect()
+    }
+
+    /// Whether a line of this flow is still collecting or waiting.
+    pub fn holds(&self, tuple: &Tuple) -> bool {
+        self.folded.iter().any(|f| f.first.tuple == *tuple)
     }
 
     /// Everything folded, in the order the flows first appeared (at exit).
@@ -145,5 +165,19 @@ mod tests {
             [(40113, 2), (40112, 1)]
         );
         assert!(f.is_empty());
+    }
+
+    #[test]
+    fn fresh_events_are_handed_out_once() {
+        let mut f = Folder::default();
+        f.add(drop(10, 40112, "NETFILTER_DROP"));
+        f.add(drop(20, 40112, "NETFILTER_DROP"));
+        let fresh: Vec<u64> = f.take_fresh().into_iter().map(|(_, n)| n).collect();
+        assert_eq!(fresh, [2]);
+        assert!(f.take_fresh().is_empty(), "nothing new");
+        f.add(drop(30, 40112, "NETFILTER_DROP"));
+        assert_eq!(f.take_fresh()[0].1, 1);
+        assert!(f.holds(&drop(0, 40112, "x").tuple) && !f.holds(&drop(0, 1, "x").tuple));
+        assert_eq!(f.take()[0].count, 3, "the line still counts them all");
     }
 }

@@ -1,7 +1,11 @@
 //! The state of a running watch: the attached programs and their filter, Docker's view, the
 //! events folded in the current second, the rule tracker and the totals. The loop in `mod.rs`
 //! drives it: events in, one flush per second, a refresh when Docker changes, a summary at exit.
-use std::{collections::BTreeSet, sync::Arc, time::Instant};
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::Arc,
+    time::Instant,
+};
 
 use dockernet_trace_common::Event;
 use tokio::{
@@ -15,7 +19,7 @@ use super::{
     docker_events::Observers,
     evidence::DropEvidence,
     fold::{Folded, Folder},
-    incident::{self, Hooks, Reason},
+    incident::{self, Hooks, Incident, Reason},
     line::{ChangeSource, Clock, EventLine, Kind, mono_now_ns, timestamp},
     metrics::{Metrics, server},
     output::{Output, note},
@@ -28,7 +32,11 @@ use crate::{
     cli::WatchArgs,
     ebpf::{KernelEvent, Session, config, events::EventReader, hooks::Purpose, session::KernelInfo},
     error::{Error, Result},
-    explain::{DropKind, Names, rule_attribution::FlowDrops},
+    explain::{
+        DropKind, Names,
+        rule_attribution::{FlowDrops, Hit},
+    },
+    flow::Tuple,
     kernel::{DropReasons, Kallsyms, ResetReasons},
     model::{HostNet, Topology},
     netfilter,
@@ -65,6 +73,8 @@ pub struct Watcher {
     metrics: Option<Arc<Metrics>>,
     metrics_server: Option<JoinHandle<()>>,
     evidence: Option<DropEvidence>,
+    /// The rule each flow's netfilter drops were last attributed to, until its line is out.
+    hits: HashMap<Tuple, Hit>,
 }
 
 impl Watcher {
@@ -145,6 +155,7 @@ impl Watcher {
             metrics,
             metrics_server,
             evidence,
+            hits: HashMap::new(),
         };
         log::debug!("watch ready after {} ms", started.elapsed().as_millis());
         w.announce_start();
@@ -216,30 +227,31 @@ impl Watcher {
         }
     }
 
-    /// Reports the lines whose second is over (see `fold`).
+    /// Attributes the netfilter drops since the last tick, and reports the lines whose second
+    /// is over (see `fold`).
     pub async fn flush(&mut self) {
         if let Some(m) = &self.metrics {
             m.lost_events(self.session.counters().lost);
         }
+        self.attribute().await;
         let batch = self.folder.take_due(mono_now_ns());
         self.report(batch).await;
     }
 
-    /// Reports folded lines: rules for netfilter drops (counters read again, at most once per
-    /// second unless at the end), causes, names.
-    async fn report(&mut self, batch: Vec<Folded>) {
-        if batch.is_empty() {
-            return;
-        }
-        let nf: Vec<usize> = (0..batch.len()).filter(|&k| netfilter_drop(&batch[k])).collect();
-        let groups: Vec<FlowDrops> = nf
-            .iter()
-            .map(|&k| {
-                let i = &batch[k].first;
+    /// Reads the rule counters (at most once per second) when netfilter drops came since the
+    /// last reading, and gives those drops' flows their rules, whether or not their lines are
+    /// due: the counters moved when the packets were dropped.
+    async fn attribute(&mut self) {
+        let groups: Vec<FlowDrops> = self
+            .folder
+            .take_fresh()
+            .into_iter()
+            .filter(|(i, _)| netfilter_drop(i))
+            .map(|(i, count)| {
                 let in_host = self.names.is_host(i.netns);
                 FlowDrops {
                     tuple: i.tuple,
-                    count: batch[k].count,
+                    count,
                     iface: i.iface.clone().filter(|_| in_host),
                     in_host,
                     src_bridge: self.names.bridge_for(i.tuple.src).map(str::to_string),
@@ -247,20 +259,30 @@ impl Watcher {
                 }
             })
             .collect();
-        let hits = if groups.is_empty() {
-            vec![]
-        } else {
-            let bridges: BTreeSet<String> = self.names.bridges().map(str::to_string).collect();
-            self.rules.attribute(&groups, &bridges).await
-        };
+        if groups.is_empty() {
+            return;
+        }
+        let bridges: BTreeSet<String> = self.names.bridges().map(str::to_string).collect();
+        let hits = self.rules.attribute(&groups, &bridges).await;
+        for (g, h) in groups.iter().zip(hits) {
+            self.hits.insert(g.tuple, h);
+        }
+    }
+
+    /// Reports folded lines: their causes (with the rules their flows were attributed), names,
+    /// metrics and packets.
+    async fn report(&mut self, batch: Vec<Folded>) {
+        if batch.is_empty() {
+            return;
+        }
         let host = if batch.iter().any(|f| describe::needs_host_state(&f.first)) {
             HostNet::load(None).await.ok()
         } else {
             None
         };
         describe::resolve_locations(&batch, &mut self.syms);
-        for (k, f) in batch.iter().enumerate() {
-            let hit = nf.iter().position(|&x| x == k).and_then(|p| hits.get(p));
+        for f in &batch {
+            let hit = if netfilter_drop(&f.first) { self.hits.get(&f.first.tuple) } else { None };
             let cause = describe::cause(&f.first, hit, &self.names, host.as_ref());
             let function = describe::function(&f.first.function, &mut self.syms);
             let rule = hit.and_then(|h| h.rule.clone());
@@ -277,6 +299,8 @@ impl Watcher {
         if let Some(e) = &mut self.evidence {
             e.flush();
         }
+        let folder = &self.folder;
+        self.hits.retain(|t, _| folder.holds(t));
     }
 
     /// Reads Docker's view again and brings the filter and the names up to date.
@@ -318,6 +342,7 @@ impl Watcher {
         let rest = self.reader.drain();
         self.take(rest);
         self.rules.allow_read_now();
+        self.attribute().await;
         let batch = self.folder.take();
         self.report(batch).await;
         while let Ok(c) = self.changes.try_recv() {
@@ -349,7 +374,6 @@ impl Watcher {
 const CHANGES_QUEUED: usize = 4096;
 
 /// A drop by a netfilter rule, whose rule the counters may tell.
-fn netfilter_drop(f: &Folded) -> bool {
-    f.first.kind == Kind::Drop
-        && matches!(&f.first.reason, Reason::Drop(r) if DropKind::of(r) == DropKind::Netfilter)
+fn netfilter_drop(i: &Incident) -> bool {
+    i.kind == Kind::Drop && matches!(&i.reason, Reason::Drop(r) if DropKind::of(r) == DropKind::Netfilter)
 }
