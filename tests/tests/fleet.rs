@@ -334,3 +334,55 @@ fn a_container_in_anothers_namespace_does_not_take_its_name() {
         assert!(l["src"].get("sharers").is_none(), "left out when there are none: {l}");
     }
 }
+
+/// Seed 000: the bridge lost its gateway address; what the containers then send to the world
+/// fails, and the report names the address's removal as the change before those failures.
+#[test]
+fn report_names_the_lost_gateway_before_the_failures_it_caused() {
+    let lab = Lab::start(LabOptions::default()).unwrap();
+    let net = lab.create_network("fa", &["--subnet", NET_A]).unwrap();
+    let a1 = lab.run("a1", &["--network", "fa"], &[]).unwrap();
+    let record = scratch(&lab, "seed000.jsonl");
+    let record_s = record.to_string_lossy().to_string();
+    let mut w = Watch::start(&lab, &["--json", "--network", "fa", "--record", &record_s]);
+
+    let gateway = format!("{}/24", net.gateway);
+    lab.remove_bridge_address(&net.bridge, &gateway).unwrap();
+    let lost = |l: &Value| l["what"] == "address_removed" && l["iface"] == net.bridge.as_str();
+    w.wait_json(Duration::from_secs(15), |v| v.iter().any(lost));
+    assert_eq!(
+        common::ping(&a1.netns_path(), OUTSIDE_IP.parse().unwrap(), 0x6404, 3),
+        0,
+        "no way out without the gateway"
+    );
+    let failed = |v: &[Value]| {
+        v.iter()
+            .filter(|l| l["kind"] != "change" && l["kind"] != "summary")
+            .map(|l| l["count"].as_u64().unwrap_or(0))
+            .sum::<u64>()
+    };
+    w.wait_json(Duration::from_secs(20), |v| failed(v) >= 1);
+    let (code, out, err) = w.stop(Signal::SIGINT);
+    assert_eq!(code, 0, "{}", err.join("\n"));
+    let v = json_lines(&out);
+    let change = v.iter().find(|l| lost(l)).unwrap();
+    assert_eq!(
+        (change["network"].as_str(), change["detail"].as_str()),
+        (Some("fa"), Some(gateway.as_str())),
+        "{change}"
+    );
+
+    let r = lab.tool(&["report", &record_s, "--json"]).unwrap();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = r.json().unwrap();
+    let bursts = r["bursts"].as_array().unwrap();
+    assert!(!bursts.is_empty(), "{r:#}\nlines:\n{}", out.join("\n"));
+    for b in bursts {
+        assert_eq!(b["change_before"]["what"], "address_removed", "{b}\nlines:\n{}", out.join("\n"));
+        assert_eq!(b["change_related"], true, "{b}");
+    }
+    let text = lab.tool(&["report", &record_s]).unwrap().stdout;
+    let line = format!("{} lost {gateway} (fa) — from", net.bridge);
+    assert!(text.contains(&line), "{line:?} not in:\n{text}");
+    let _ = std::fs::remove_file(&record);
+}

@@ -184,7 +184,8 @@ struct Watch {
 }
 
 fn start_watch(lab: &Lab) -> Result<Watch> {
-    let mut tool = tool(lab, &["watch", "--json", "--metrics", "127.0.0.1:0"]).spawn(Stdio::piped(), Stdio::piped())?;
+    let mut tool =
+        tool(lab, &["watch", "--json", "--metrics", "127.0.0.1:0"]).spawn(Stdio::piped(), Stdio::piped())?;
     let stdout = lines(tool.child.stdout.take().context("stdout")?);
     let stderr = lines(tool.child.stderr.take().context("stderr")?);
     loop {

@@ -142,6 +142,11 @@ pub fn text(l: &EventLine) -> String {
 pub fn change_phrase(c: &ChangeLine) -> String {
     let iface = c.iface.as_deref().unwrap_or("?");
     let detail = c.detail.as_deref().unwrap_or("?");
+    // A Docker event names its container (else its network) as its subject.
+    let (named_container, named_network) = match &c.what {
+        ChangeWhat::Event(_) => (c.container.is_some(), c.container.is_none()),
+        _ => (false, false),
+    };
     let mut s = match &c.what {
         ChangeWhat::AddressAdded => format!("{iface} got {detail}"),
         ChangeWhat::AddressRemoved => format!("{iface} lost {detail}"),
@@ -160,10 +165,10 @@ pub fn change_phrase(c: &ChangeLine) -> String {
             format!("{what} {subject}").trim_end().to_string()
         }
     };
-    if let Some(n) = c.network.as_deref().filter(|n| !s.contains(n)) {
+    if let Some(n) = c.network.as_deref().filter(|_| !named_network) {
         s.push_str(&format!(" ({n})"));
     }
-    if let Some(n) = c.container.as_deref().filter(|n| !s.contains(n)) {
+    if let Some(n) = c.container.as_deref().filter(|_| !named_container) {
         s.push_str(&format!(" (container {n})"));
     }
     s
@@ -252,9 +257,16 @@ mod tests {
             iface: None,
             container: Some("web".into()),
             detail: None,
-            ..c
+            ..c.clone()
         };
         assert_eq!(change_phrase(&d), "network disconnect web (heima-net)");
+        let n = ChangeLine { container: None, network: Some("fa".into()), ..d.clone() };
+        assert_eq!(change_phrase(&n), "network disconnect fa");
+        let b = ChangeLine { iface: Some("br-9160face9b76".into()), network: Some("fa".into()), ..c };
+        assert!(
+            change_phrase(&b).ends_with("(fa)"),
+            "a network named inside the bridge's name is still named"
+        );
     }
 
     #[test]
