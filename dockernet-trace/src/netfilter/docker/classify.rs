@@ -2,8 +2,9 @@
 //! matches and what it does). A rule with anything more than Docker writes (a comment, an
 //! extra port, a mark) is not Docker's, so a user's look-alike rule is not blamed on Docker.
 use crate::netfilter::{
-    matches::{Field, Matches, Target},
+    matches::{Field, Matches, NetExt},
     model::{Chain, Rule, Table},
+    target::Target,
 };
 
 use super::{BridgeAcceptKind, Role};
@@ -163,7 +164,7 @@ fn filter_accept(chain: &Chain, m: &Matches) -> Role {
         {
             return Role::PublishedAccept {
                 proto: proto.to_string(),
-                ip: dst.addr,
+                ip: dst.addr(),
                 port,
                 bridge: br.to_string(),
             };
@@ -200,7 +201,7 @@ fn nat(chain: &Chain, rule: &Rule) -> Role {
                 return Role::NotDocker;
             }
             let host_ip = match &m.dst {
-                Some(d) if !d.negated && d.net.is_host() => Some(d.net.addr),
+                Some(d) if !d.negated && d.net.is_host() => Some(d.net.addr()),
                 Some(_) => return Role::NotDocker,
                 None => None,
             };
@@ -237,7 +238,7 @@ fn masquerade(m: &Matches) -> Role {
     }
     if m.has_exactly(&[Src, Dst, Proto, Dport]) {
         let host = |a: Option<&crate::netfilter::AddrMatch>| {
-            a.and_then(|a| a.positive()).filter(|n| n.is_host()).map(|n| n.addr)
+            a.and_then(|a| a.positive()).filter(|n| n.is_host()).map(|n| n.addr())
         };
         let (src, dst) = (host(m.src.as_ref()), host(m.dst.as_ref()));
         if let (Some(ip), true, Some(proto), Some(port)) =
@@ -256,7 +257,7 @@ fn raw(rule: &Rule) -> Role {
     }
     let dst = m.dst.as_ref().and_then(|d| d.positive()).filter(|d| d.is_host());
     match (dst, not_in(m)) {
-        (Some(dst), Some(br)) => Role::RawDirectAccessDrop { ip: dst.addr, bridge: br.to_string() },
+        (Some(dst), Some(br)) => Role::RawDirectAccessDrop { ip: dst.addr(), bridge: br.to_string() },
         _ => Role::NotDocker,
     }
 }

@@ -22,6 +22,7 @@ mod classify;
 
 use std::{collections::BTreeSet, net::IpAddr};
 
+use ipnet::IpNet;
 use serde::Serialize;
 
 pub use cause::{DropCause, drop_cause};
@@ -30,10 +31,7 @@ pub use checks::{
 };
 pub use classify::classify;
 
-use super::{
-    matches::Cidr,
-    model::{RuleRef, Ruleset, Table},
-};
+use super::model::{RuleRef, Ruleset, Table};
 
 /// How a bridge's traffic is accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -81,7 +79,7 @@ pub enum Role {
     /// An `--internal` network: `! -s SUBNET -o BR -j DROP` or `! -d SUBNET -i BR -j DROP`.
     Internal {
         bridge: String,
-        subnet: Cidr,
+        subnet: IpNet,
     },
     /// `enable_icc=false`: `-i BR -o BR -j DROP`.
     IccDrop {
@@ -110,7 +108,7 @@ pub enum Role {
     },
     /// nat POSTROUTING `-s SUBNET ! -o BR -j MASQUERADE`.
     Masquerade {
-        subnet: Cidr,
+        subnet: IpNet,
         bridge: String,
     },
     /// `--userland-proxy=false`: `-o BR -m addrtype --src-type LOCAL -j MASQUERADE`.

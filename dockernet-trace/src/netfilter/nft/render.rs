@@ -94,6 +94,8 @@ pub fn statement(stmt: &Value) -> String {
 fn reject(body: &Value) -> String {
     let Some(kind) = body.get("type").and_then(Value::as_str) else { return "reject".into() };
     match body.get("expr") {
+        // The default answer; nft prints a bare `reject` for it.
+        Some(Value::String(code)) if code == "port-unreachable" && kind != "tcp reset" => "reject".into(),
         Some(e) => format!("reject with {kind} {}", expr(e, false)),
         None => format!("reject with {kind}"),
     }

@@ -2,7 +2,7 @@ use std::net::IpAddr;
 
 use super::*;
 use crate::netfilter::{
-    Cidr, Ruleset, Verdict,
+    IpNet, Ruleset, Verdict,
     docker::{
         BridgeAcceptKind::*, DropCause, Role, classify, docker_bridges, docker_rules, drop_cause,
         dropping_policies, forward_policy, has_dnat, has_masquerade, looks_like_docker_bridge,
@@ -19,7 +19,7 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-fn net(s: &str) -> Cidr {
+fn net(s: &str) -> IpNet {
     s.parse().unwrap()
 }
 
