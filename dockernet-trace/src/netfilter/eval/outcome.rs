@@ -144,8 +144,20 @@ impl Evaluation {
         }
         match distinct.as_slice() {
             [] => Decision::None,
-            [one] if self.gaps.is_empty() && !matches!(one.fate, Fate::Unknown(_)) => Decision::Exact(one),
+            [one]
+                if self.gaps.is_empty()
+                    && !matches!(one.fate, Fate::Unknown(_))
+                    && !self.leans_on_unreadable(one) =>
+            {
+                Decision::Exact(one)
+            }
             _ => Decision::Candidates(distinct),
         }
+    }
+
+    /// Whether the walk took a rule that could not be read as matching: then its ending is
+    /// never called exact.
+    fn leans_on_unreadable(&self, o: &Outcome) -> bool {
+        o.assumed.iter().any(|a| a.matched && self.unreadable.iter().any(|u| u.same(&a.rule)))
     }
 }

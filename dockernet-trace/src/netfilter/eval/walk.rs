@@ -86,10 +86,15 @@ impl<'a> Walker<'a> {
                 continue;
             };
             let loc = Loc { table: t, chain: c, rule: Some(i) };
-            if rule.matches.other.iter().any(|o| o.is_unknown()) && !self.unreadable.contains(&loc) {
+            let f = fit(&rule.matches, &b.packet, self.table(t));
+            // A rule that could not be read matters unless it surely does not match.
+            if f != Fit::No
+                && rule.matches.other.iter().any(|o| o.is_unknown())
+                && !self.unreadable.contains(&loc)
+            {
                 self.unreadable.push(loc);
             }
-            match fit(&rule.matches, &b.packet, self.table(t)) {
+            match f {
                 Fit::No => todo.push((i + 1, b)),
                 Fit::Yes => self.apply(loc, rule, b, depth, &mut todo, &mut endings),
                 Fit::Maybe(_) if passes_through(rule) => todo.push((i + 1, b)),
