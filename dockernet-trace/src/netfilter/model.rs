@@ -309,6 +309,22 @@ impl Ruleset {
         self.tables.iter().flat_map(|t| t.chains.iter().map(move |c| (t, c)))
     }
 
+    /// The table, chain and rule (None for the chain's policy) a named rule stands for.
+    pub fn locate(
+        &self,
+        named: &crate::netfilter::eval::NamedRule,
+    ) -> Option<(&Table, &Chain, Option<&Rule>)> {
+        let t = self
+            .tables
+            .iter()
+            .find(|t| t.family == named.family && t.name == named.table && t.source == named.source)?;
+        let c = t.chain(&named.chain)?;
+        match named.position {
+            None => Some((t, c, None)),
+            Some(i) => c.rules.get(i).map(|r| (t, c, Some(r))),
+        }
+    }
+
     /// The first table called `name` (`filter`, `nat`, or an nft table name).
     pub fn table(&self, name: &str) -> Option<&Table> {
         self.tables.iter().find(|t| t.name == name)

@@ -12,6 +12,9 @@ use super::{BridgeAcceptKind, Role};
 /// What `rule` (in `chain` of `table`) is for. Tables are told apart by their iptables
 /// names (`filter`, `nat`, `raw`); rules of other tables are not Docker's.
 pub fn classify(table: &Table, chain: &Chain, rule: &Rule) -> Role {
+    if super::nft::is_docker_table(table) {
+        return super::nft::classify(chain, rule);
+    }
     match table.name.as_str() {
         "filter" => filter(table, chain, rule),
         "nat" => nat(chain, rule),

@@ -1,1 +1,62 @@
-//! stub
+//! The fix for the rule that decided: the command that deletes or bypasses exactly that rule,
+//! in the words of whoever owns it (`nft delete rule inet T C handle N`, `iptables -D ...`,
+//! `firewall-cmd ...`, `ufw ...`). Opening more than that (a policy to accept) is offered only
+//! as an alternative that says so.
+mod firewalld;
+mod iptables;
+mod nft;
+mod ufw;
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use super::{
+    eval::{Evaluation, NamedRule, Outcome},
+    model::{Ruleset, Source},
+    owner::{Owner, owner},
+};
+
+/// How to let the packet through.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Fix {
+    pub owner: Owner,
+    /// Commands that delete or bypass exactly the deciding rule, in order.
+    pub commands: Vec<String>,
+    /// Broader alternatives, each saying what more it opens.
+    pub alternatives: Vec<String>,
+}
+
+impl Fix {
+    /// Commands, then alternatives (as doctor and trace list fixes).
+    pub fn lines(&self) -> Vec<String> {
+        self.commands.iter().chain(&self.alternatives).cloned().collect()
+    }
+}
+
+/// The fix for what decided `o` (an outcome of `e`). `bridges` are the host's Docker bridges
+/// (firewalld's fix puts them in its `docker` zone). None when nothing decided (the packet
+/// passed) or Docker's own rule did (then Docker's configuration is what to change).
+pub fn fix(rs: &Ruleset, e: &Evaluation, o: &Outcome, bridges: &BTreeSet<String>) -> Option<Fix> {
+    let rule = o.by.as_ref()?;
+    let who = owner(rs, rule, &o.path);
+    let (commands, alternatives) = match who {
+        Owner::Docker => return None,
+        Owner::Firewalld => firewalld::fix(e.hook, o, bridges),
+        Owner::Ufw => ufw::fix(e.hook, &o.packet, rule),
+        Owner::Other => match rule.source {
+            Source::Nft => nft::fix(e.hook, &o.packet, rule),
+            Source::Iptables { legacy } => iptables::fix(e.hook, &o.packet, rule, program(rs, rule, legacy)),
+        },
+    };
+    Some(Fix { owner: who, commands, alternatives })
+}
+
+/// `iptables`, `ip6tables`, or the backend's own name when it is not the one `iptables` runs.
+fn program(rs: &Ruleset, rule: &NamedRule, legacy: bool) -> String {
+    let base = if rule.family == super::Family::Ip6 { "ip6tables" } else { "iptables" };
+    match rs.active_legacy() {
+        Some(active) if active != legacy => format!("{base}-{}", if legacy { "legacy" } else { "nft" }),
+        _ => base.to_string(),
+    }
+}
