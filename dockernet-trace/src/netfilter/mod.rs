@@ -5,8 +5,11 @@
 //!   rule as the user's own tool prints it.
 //! - [`snapshot`] lists everything the current network namespace has, each rule once.
 //! - [`diff`] says which counters moved between two snapshots (which rule dropped the probes).
-//! - [`docker`] recognises Docker's own rules and checks what Docker should have written.
-//! - [`eval`] walks the rules a packet meets at a hook and names the rule that decides.
+//! - [`docker`] recognises Docker's own rules (20.10–28 iptables, 29 nftables) and checks what
+//!   Docker should have written.
+//! - [`eval`] walks the rules a packet meets at a hook and names the rule that decided (or the
+//!   rules that may have); [`owner`] says who wrote it and [`fix`] how to let the packet
+//!   through, in that owner's own words.
 pub mod conds;
 pub mod counters;
 pub mod docker;

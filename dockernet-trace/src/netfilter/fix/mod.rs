@@ -7,15 +7,43 @@ mod iptables;
 mod nft;
 mod ufw;
 
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, net::IpAddr};
 
 use serde::Serialize;
 
 use super::{
-    eval::{Evaluation, NamedRule, Outcome},
+    eval::{Evaluation, Hook, L4, NamedRule, Outcome, Packet},
     model::{Ruleset, Source},
     owner::{Owner, owner},
 };
+
+/// The traffic a fix lets through, in match terms; None is "any". A trace lets its probe's
+/// flow through ([`Traffic::exact`]); doctor a class of traffic (a network's way out).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub iif: Option<String>,
+    pub oif: Option<String>,
+    pub daddr: Option<IpAddr>,
+    pub proto: Option<L4>,
+    pub dport: Option<u16>,
+    /// Only packets of connections already accepted (replies).
+    pub established: bool,
+}
+
+impl Traffic {
+    /// Exactly the flow of `p` at `hook`: its devices there, its destination when forwarded,
+    /// its protocol and port.
+    pub fn exact(hook: Hook, p: &Packet) -> Self {
+        Traffic {
+            iif: p.iif.name().filter(|_| hook.has_iif()).map(str::to_string),
+            oif: p.oif.name().filter(|_| hook.has_oif()).map(str::to_string),
+            daddr: (hook == Hook::Forward).then_some(p.dst),
+            proto: Some(p.proto),
+            dport: p.dport.filter(|_| p.proto.has_ports()),
+            established: false,
+        }
+    }
+}
 
 /// How to let the packet through.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -34,19 +62,26 @@ impl Fix {
     }
 }
 
-/// The fix for what decided `o` (an outcome of `e`). `bridges` are the host's Docker bridges
-/// (firewalld's fix puts them in its `docker` zone). None when nothing decided (the packet
-/// passed) or Docker's own rule did (then Docker's configuration is what to change).
-pub fn fix(rs: &Ruleset, e: &Evaluation, o: &Outcome, bridges: &BTreeSet<String>) -> Option<Fix> {
+/// The fix for what decided `o` (an outcome of `e`), letting `traffic` through where a
+/// policy decided. `bridges` are the host's Docker bridges (firewalld's fix puts them in its
+/// `docker` zone). None when nothing decided (the packet passed) or Docker's own rule did
+/// (then Docker's configuration is what to change).
+pub fn fix(
+    rs: &Ruleset,
+    e: &Evaluation,
+    o: &Outcome,
+    bridges: &BTreeSet<String>,
+    traffic: &Traffic,
+) -> Option<Fix> {
     let rule = o.by.as_ref()?;
     let who = owner(rs, rule, &o.path);
     let (commands, alternatives) = match who {
         Owner::Docker => return None,
         Owner::Firewalld => firewalld::fix(e.hook, o, bridges),
-        Owner::Ufw => ufw::fix(e.hook, &o.packet, rule),
+        Owner::Ufw => ufw::fix(e.hook, traffic, rule),
         Owner::Other => match rule.source {
-            Source::Nft => nft::fix(e.hook, &o.packet, rule),
-            Source::Iptables { legacy } => iptables::fix(e.hook, &o.packet, rule, program(rs, rule, legacy)),
+            Source::Nft => nft::fix(traffic, rule),
+            Source::Iptables { legacy } => iptables::fix(traffic, rule, program(rs, rule, legacy)),
         },
     };
     Some(Fix { owner: who, commands, alternatives })

@@ -1,21 +1,21 @@
 //! ufw keeps its rules in its own files: let traffic through with a ufw rule, inserted first.
-use crate::netfilter::eval::{Hook, L4, NamedRule, Packet};
+use super::Traffic;
+use crate::netfilter::eval::{Hook, L4, NamedRule};
 
-pub fn fix(hook: Hook, p: &Packet, rule: &NamedRule) -> (Vec<String>, Vec<String>) {
-    let proto = match p.proto {
-        L4::Tcp | L4::Udp => format!(" proto {}", p.proto.name()),
+pub fn fix(hook: Hook, t: &Traffic, rule: &NamedRule) -> (Vec<String>, Vec<String>) {
+    let proto = match t.proto {
+        Some(p @ (L4::Tcp | L4::Udp)) => format!(" proto {}", p.name()),
         _ => String::new(),
     };
-    let port = p.dport.filter(|_| p.proto.has_ports()).map(|d| format!(" port {d}")).unwrap_or_default();
-    let on = |dir: &str, dev: Option<&str>| dev.map(|d| format!(" {dir} on {d}")).unwrap_or_default();
+    let port = t.dport.map(|d| format!(" port {d}")).unwrap_or_default();
+    let on =
+        |dir: &str, dev: &Option<String>| dev.as_ref().map(|d| format!(" {dir} on {d}")).unwrap_or_default();
+    let to = t.daddr.map_or_else(|| "any".to_string(), |d| d.to_string());
     let allow = match hook {
-        Hook::Forward => format!(
-            "ufw route insert 1 allow{}{} to {}{port}{proto}",
-            on("in", p.iif.name()),
-            on("out", p.oif.name()),
-            p.dst
-        ),
-        _ => format!("ufw insert 1 allow{} to any{port}{proto}", on("in", p.iif.name())),
+        Hook::Forward => {
+            format!("ufw route insert 1 allow{}{} to {to}{port}{proto}", on("in", &t.iif), on("out", &t.oif))
+        }
+        _ => format!("ufw insert 1 allow{} to any{port}{proto}", on("in", &t.iif)),
     };
     let broader = if rule.is_policy() {
         let which = if hook == Hook::Forward { "routed" } else { "incoming" };

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use super::*;
 use crate::netfilter::{
     eval::{Evaluator, Hook, Packet},
-    fix::fix,
+    fix::{Traffic, fix},
     owner::Owner,
 };
 
@@ -26,7 +26,7 @@ fn tcp(src: &str, dst: &str, port: u16) -> Packet {
 fn lines(rs: &Ruleset, hook: Hook, p: &Packet) -> (Owner, Vec<String>) {
     let e = Evaluator::new(rs).evaluate(hook, p);
     assert_eq!(e.outcomes.len(), 1, "{:#?}", e.outcomes);
-    let f = fix(rs, &e, &e.outcomes[0], &BTreeSet::new()).expect("a fix");
+    let f = fix(rs, &e, &e.outcomes[0], &BTreeSet::new(), &Traffic::exact(hook, p)).expect("a fix");
     (f.owner, f.lines())
 }
 
@@ -93,5 +93,5 @@ fn docker_rules_get_no_delete_command() {
     let rs = ruleset(TWO_NETWORKS);
     let p = tcp("172.18.0.3", "172.19.0.2", 80).iif("br-4ebb9b640f67").oif("br-6bd8ac3e1bc2");
     let e = Evaluator::new(&rs).evaluate(Hook::Forward, &p);
-    assert_eq!(fix(&rs, &e, &e.outcomes[0], &BTreeSet::new()), None);
+    assert_eq!(fix(&rs, &e, &e.outcomes[0], &BTreeSet::new(), &Traffic::exact(Hook::Forward, &p)), None);
 }

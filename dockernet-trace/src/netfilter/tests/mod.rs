@@ -9,6 +9,7 @@
 //! by hand from Docker's documented 28.x layout.
 mod counters;
 mod docker;
+mod docker29;
 mod fix;
 mod iptables;
 mod model;
