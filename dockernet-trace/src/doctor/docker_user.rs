@@ -56,7 +56,7 @@ fn owner(net: &IpNet, t: &Topology) -> Option<(String, Option<String>)> {
     }
     let n = t.network_containing(ip)?;
     // The match must lie within the subnet, not merely start in it.
-    let inside = n.subnet_of(ip).is_some_and(|s| net.prefix_len() >= s.subnet.prefix());
+    let inside = n.subnet_of(ip).is_some_and(|s| net.prefix_len() >= s.subnet.prefix_len());
     inside.then(|| (n.name.clone(), None))
 }
 

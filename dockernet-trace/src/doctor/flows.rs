@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::{
-    model::{DockerNetwork, Topology, listeners, routes::default_route},
+    model::{DockerNetwork, Topology, listeners, prefix::PrefixExt, routes::default_route},
     netfilter::{
         eval::{CtState, Hook, Packet},
         fix::Traffic,

@@ -18,7 +18,7 @@ pub fn masquerade(n: &DockerNetwork, rs: &Ruleset, out: &mut Vec<Finding>) {
         return;
     }
     for s in &n.subnets {
-        let Ok(cidr) = IpNet::new(IpAddr::V4(s.subnet.network()), s.subnet.prefix()) else { continue };
+        let cidr = IpNet::V4(s.subnet);
         if has_masquerade(rs, &cidr, bridge) {
             continue;
         }
