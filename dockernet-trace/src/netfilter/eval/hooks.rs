@@ -34,25 +34,38 @@ fn family_fits(family: &Family, layer: Layer, version: IpVersion) -> bool {
         (Layer::Ip, Family::Inet) => true,
         (Layer::Ip, Family::Ip) => version == IpVersion::V4,
         (Layer::Ip, Family::Ip6) => version == IpVersion::V6,
-        // netdev chains run at ingress for every protocol.
+        // netdev chains see every protocol at the device hooks.
         (Layer::Ip, Family::Netdev) => true,
         _ => false,
     }
 }
 
+/// Device hooks run before (ingress) or after (egress) every chain of the IP hook they are
+/// folded into: their priorities are shifted by this much.
+const DEVICE_HOOK: i64 = 1 << 40;
+
 /// The chain's priority at `hook` if it is a base chain there that sees `packet`.
 fn priority(t: &Table, c: &Chain, hook: Hook, packet: &Packet) -> Option<i64> {
-    if c.hook.as_deref() != Some(hook.name()) {
-        return None;
-    }
-    // Ingress chains are bound to devices.
-    if hook == Hook::Ingress && !packet.iif.name().is_some_and(|i| c.devices.iter().any(|d| d == i)) {
-        return None;
+    let own = c.priority.unwrap_or(0);
+    // Device chains run only for their devices (when the device is not known: for all, so
+    // nothing is missed).
+    let bound = |dev: Option<&str>| dev.is_none_or(|d| c.devices.iter().any(|x| x == d));
+    match (c.hook.as_deref()?, hook) {
+        ("ingress", Hook::Prerouting) if bound(packet.iif.name()) => return Some(own - DEVICE_HOOK),
+        ("egress", Hook::Postrouting) if bound(packet.oif.name()) => return Some(own + DEVICE_HOOK),
+        (h, _) if h != hook.name() => return None,
+        _ => {}
     }
     match t.source {
         Source::Iptables { .. } => iptables_priority(&t.name, hook),
-        Source::Nft => Some(c.priority.unwrap_or(0)),
+        Source::Nft => Some(own),
     }
+}
+
+/// Whether conntrack has not yet seen the packet when this chain runs (priority below
+/// conntrack's -200 at prerouting and output): `ct state` is then "invalid".
+pub fn before_conntrack(hook: Hook, priority: i64) -> bool {
+    matches!(hook, Hook::Prerouting | Hook::Output) && priority < -200
 }
 
 /// The base chains at `hook` for `packet`, in the order the kernel runs them (equal

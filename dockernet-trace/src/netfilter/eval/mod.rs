@@ -30,7 +30,7 @@ pub use named::{Action, NamedRule};
 pub use outcome::{Assumption, Decision, Evaluation, Fate, Outcome, Step};
 pub use packet::{CtState, Hook, Iface, L4, Layer, Packet};
 
-use hooks::{base_chains, is_nat};
+use hooks::{base_chains, before_conntrack, is_nat};
 use walk::{Branch, End, Ending, Loc, Walker};
 
 use super::model::Ruleset;
@@ -64,13 +64,19 @@ impl<'a> Evaluator<'a> {
         for base in base_chains(self.rs, hook, layer, &packet) {
             let (t, c) = (&self.rs.tables[base.table], &self.rs.tables[base.table].chains[base.chain]);
             let mut next = vec![];
-            for b in live {
+            for mut b in live {
                 // NAT chains see only the first packet of a connection.
                 if is_nat(t, c) && b.packet.ct.is_some_and(|s| s != CtState::New) {
                     next.push(b);
                     continue;
                 }
+                // Before conntrack, `ct state` says "invalid" for every packet.
+                let ct = b.packet.ct;
+                if before_conntrack(hook, base.priority) {
+                    b.packet.ct = Some(CtState::Invalid);
+                }
                 for mut e in walker.chain(base.table, base.chain, b, 0) {
+                    e.branch.packet.ct = ct;
                     if e.end == End::Return {
                         // `return` in a base chain: its policy decides.
                         e = walker.fell_off(base.table, base.chain, c, e.branch);

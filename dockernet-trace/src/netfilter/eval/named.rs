@@ -105,6 +105,19 @@ impl NamedRule {
         self.position.is_none()
     }
 
+    /// Whether `d` is this rule's (or policy's) counter moving: the cross-check of an
+    /// evaluation with the counters, where the rule keeps them.
+    pub fn counted_by(&self, d: &crate::netfilter::CounterDelta) -> bool {
+        self.family == d.family
+            && self.table == d.table
+            && self.source == d.source
+            && self.chain == d.chain
+            && match &d.rule {
+                Some(text) => !self.is_policy() && *text == self.text,
+                None => self.is_policy(),
+            }
+    }
+
     /// Same rule (or policy) as `other`, by where it sits.
     pub fn same(&self, other: &NamedRule) -> bool {
         self.family == other.family

@@ -6,12 +6,13 @@ use serde::Serialize;
 
 use crate::netfilter::conds::IpVersion;
 
-/// The netfilter hooks of the IP layer (and the bridge layer's, for `bridge` tables).
+/// The netfilter hooks of the IP layer (and the bridge layer's, for `bridge` tables). The
+/// device hooks are part of their neighbours: `ingress` chains (netdev, inet) of the input
+/// device run first at `Prerouting`, `egress` chains of the output device last at
+/// `Postrouting`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Hook {
-    /// `netdev`/`inet` ingress, before prerouting (chains bound to devices).
-    Ingress,
     Prerouting,
     Input,
     Forward,
@@ -23,7 +24,6 @@ impl Hook {
     /// The name as nft and the parsers spell it (`forward`).
     pub fn name(self) -> &'static str {
         match self {
-            Hook::Ingress => "ingress",
             Hook::Prerouting => "prerouting",
             Hook::Input => "input",
             Hook::Forward => "forward",
