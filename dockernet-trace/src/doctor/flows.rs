@@ -80,13 +80,17 @@ fn uplink(t: &Topology) -> Option<Uplink> {
     Some(Uplink { dev, peer, host_ip })
 }
 
-/// Every flow of every bridge network that must pass.
-pub fn flows(t: &Topology) -> Vec<Flow> {
+/// The TCP services of the host (address and port), which containers may need to reach.
+pub fn host_services() -> Vec<(IpAddr, u16)> {
+    listeners::host_sockets("tcp")
+}
+
+/// Every flow of every bridge network that must pass; `services` as [`host_services`] says.
+pub fn flows(t: &Topology, services: &[(IpAddr, u16)]) -> Vec<Flow> {
     let up = uplink(t);
-    let services: Vec<(IpAddr, u16)> = listeners::host_sockets("tcp");
     let mut out = vec![];
     for n in t.docker.networks.iter().filter(|n| n.bridge.is_some()) {
-        out.extend(network_flows(t, n, up.as_ref(), &services));
+        out.extend(network_flows(t, n, up.as_ref(), services));
     }
     out
 }

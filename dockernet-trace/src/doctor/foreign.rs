@@ -3,7 +3,7 @@
 //! evaluated hook by hook, and a certain drop by a foreign rule or policy is a finding with
 //! that rule and its exact fix. What the other checks already report (DOCKER-USER rules,
 //! Docker's FORWARD policy with its ACCEPTs gone, missing NAT) is left to them.
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, net::IpAddr};
 
 use super::flows::{Flow, Kind, flows};
 use crate::{
@@ -17,12 +17,19 @@ use crate::{
     },
 };
 
-pub fn drops(t: &Topology, rs: &Ruleset, findings: &mut Vec<Finding>, notes: &mut Vec<String>) {
+/// `services`: the host's TCP services ([`super::flows::host_services`]).
+pub fn drops(
+    t: &Topology,
+    rs: &Ruleset,
+    services: &[(IpAddr, u16)],
+    findings: &mut Vec<Finding>,
+    notes: &mut Vec<String>,
+) {
     let ev = Evaluator::new(rs);
     let bridges: BTreeSet<String> = t.docker.networks.iter().filter_map(|n| n.bridge.clone()).collect();
     // One finding per rule, network and container, saying every flow the rule stops.
     let mut found: Vec<Found> = vec![];
-    for flow in flows(t) {
+    for flow in flows(t, services) {
         let Some((e, o)) = first_stop(rs, &ev, &flow, notes) else { continue };
         let rule = o.by.clone().expect("a stop has a decider");
         let f = finding(rs, &flow, &e, &o);
@@ -198,3 +205,7 @@ fn may_stop_note(flow: &Flow, e: &Evaluation, maybe: &[&Outcome]) -> String {
         rules.join("; ")
     )
 }
+
+#[cfg(test)]
+#[path = "foreign_tests.rs"]
+mod tests;

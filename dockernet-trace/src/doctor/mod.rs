@@ -54,7 +54,7 @@ pub fn diagnose(t: &Topology, rs: &Ruleset) -> Diagnosis {
     firewall::published_accepts(t, rs, &mut findings);
     docker_user::drops(rs, t, &mut findings);
     let mut notes = t.docker.notes.clone();
-    foreign::drops(t, rs, &mut findings, &mut notes);
+    foreign::drops(t, rs, &flows::host_services(), &mut findings, &mut notes);
     findings.sort_by_key(|f| f.cause.severity());
     findings.dedup();
     // With FORWARD accepting by default, missing filter chains cut nothing off (the checks
