@@ -51,8 +51,8 @@ pub enum RejectWith {
 }
 
 impl RejectWith {
-    /// The nft `reject` statement's arguments (`with icmpx admin-prohibited`), or iptables'
-    /// `--reject-with` word (`icmp-host-prohibited`, `tcp-reset`).
+    /// iptables' `--reject-with` word (`icmp-host-prohibited`, `icmp6-adm-prohibited`,
+    /// `tcp-reset`; empty: the default).
     pub fn parse_iptables(word: &str) -> Self {
         match word {
             "" => RejectWith::Default,
