@@ -194,8 +194,12 @@ fn nat(chain: &Chain, rule: &Rule) -> Role {
         }
         Target::Masquerade => masquerade(m),
         Target::Dnat { .. } => {
+            // IPv6 DNATs of 28+ also skip link-local clients: `! -s fe80::/10`.
+            let fe80 = ipnet::Ipv6Net::new(std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10)
+                .map(ipnet::IpNet::V6);
+            let link_local = m.src.as_ref().is_some_and(|s| s.negated && Ok(s.net) == fe80);
             let allowed = [In, Dst, Proto, Dport];
-            if !m.fields().iter().all(|f| allowed.contains(f)) {
+            if !m.fields().iter().all(|f| allowed.contains(f) || (*f == Src && link_local)) {
                 return Role::NotDocker;
             }
             let bridge = not_in(m);

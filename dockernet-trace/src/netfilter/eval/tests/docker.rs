@@ -162,3 +162,23 @@ fn an_unknown_interface_makes_the_map_lookup_uncertain() {
     assert!(d.iter().all(|o| o.fate.stops()), "{d:#?}");
     assert!(d.iter().any(|o| o.by.as_ref().unwrap().comment.as_deref() == Some("UNPUBLISHED PORT DROP")));
 }
+
+#[test]
+fn docker28_ipv6_published_port_and_direct_access() {
+    let mut rs = Ruleset::default();
+    rs.tables.extend(
+        crate::netfilter::parse_ip6tables_save(include_str!("../../fixtures/docker28-ipv6.ip6tables"))
+            .unwrap(),
+    );
+    let ev = Evaluator::new(&rs);
+    let client = "2001:db8::9";
+    let pre = ev.evaluate(Hook::Prerouting, &tcp(client, "2001:db8::2", 8080).iif("eth0").to_local(true));
+    let after = exact(&pre).packet.clone();
+    assert_eq!((after.dst, after.dport), (ip("fd00:db8:1::2"), Some(80)));
+    passes(&ev.evaluate(Hook::Forward, &after.oif("bridge1")));
+    let direct = ev.evaluate(Hook::Prerouting, &tcp(client, "fd00:db8:1::2", 80).iif("eth0"));
+    assert_eq!(by(exact(&direct)), "-A PREROUTING -d fd00:db8:1::2/128 ! -i bridge1 -j DROP");
+    // Link-local clients are not DNATed (`! -s fe80::/10`).
+    let ll = ev.evaluate(Hook::Prerouting, &tcp("fe80::9", "2001:db8::2", 8080).iif("eth0").to_local(true));
+    assert_eq!(exact(&ll).packet.dst, ip("2001:db8::2"));
+}
