@@ -25,6 +25,8 @@ pub fn drops(
     findings: &mut Vec<Finding>,
     notes: &mut Vec<String>,
 ) {
+    // Rules that could not be read may drop what the checks below pass: say so.
+    notes.extend(rs.gaps().map(|g| format!("the firewall checks may miss rules: {g}")));
     let ev = Evaluator::new(rs);
     let bridges: BTreeSet<String> = t.docker.networks.iter().filter_map(|n| n.bridge.clone()).collect();
     // One finding per rule, network and container, saying every flow the rule stops.

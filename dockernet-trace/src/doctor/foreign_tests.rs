@@ -132,3 +132,16 @@ fn firewalld_rejects_only_the_bridge_it_lost() {
         ["firewall-cmd --permanent --zone=docker --add-interface=br-4ebb9b640f67", "firewall-cmd --reload"]
     );
 }
+
+#[test]
+fn rules_that_could_not_be_read_are_a_note() {
+    let t = host(topology(vec![], vec![network("bridge", "f0123ae76e72", "172.17.0.0/16")]));
+    let mut rs = Ruleset { tables: parse_iptables_save(TWO_NETWORKS).unwrap(), notes: vec![] };
+    rs.notes.push(crate::netfilter::Note::gap("the nft listing was cut short after 7 objects (EOF)"));
+    let (findings, notes) = run(&t, &rs, &[]);
+    assert!(findings.is_empty());
+    assert_eq!(
+        notes,
+        ["the firewall checks may miss rules: the nft listing was cut short after 7 objects (EOF)"]
+    );
+}
