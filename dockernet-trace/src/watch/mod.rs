@@ -15,6 +15,7 @@
 //! SIGINT, SIGTERM or the end of `--duration` print the summary, then detach (tracepoint links
 //! belong to the process's file descriptors; nothing stays in the kernel).
 mod bursts;
+pub mod change_line;
 pub mod changes;
 mod describe;
 mod docker_events;
