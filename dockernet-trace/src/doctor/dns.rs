@@ -101,9 +101,13 @@ fn queried(view: &ResolverView) -> Vec<(Ipv4Addr, String)> {
 }
 
 fn who(a: &Asked) -> String {
-    let n = a.containers.len();
     let list = a.containers.join(", ");
-    if n == 1 { format!("container {list}") } else { format!("containers {list}") }
+    if a.containers.len() == 1 { format!("container {list}") } else { format!("containers {list}") }
+}
+
+/// "container app asks", "containers a, b ask".
+fn who_asks(a: &Asked) -> String {
+    format!("{} {}", who(a), if a.containers.len() == 1 { "asks" } else { "ask" })
 }
 
 /// The nameserver's address lies in a Docker network's subnet, and nothing of Docker's holds
@@ -132,7 +136,7 @@ fn inside_a_subnet(t: &Topology, a: &Asked) -> Option<Finding> {
         ),
         fix,
         evidence: vec![
-            format!("{} ask {} {}", who(a), a.addr, a.how),
+            format!("{} {} {}", who_asks(a), a.addr, a.how),
             format!("no container and no gateway holds {}", a.addr),
         ],
     })
@@ -178,7 +182,7 @@ fn dropped(t: &Topology, rs: &Ruleset, a: &Asked) -> Option<Finding> {
             r.rule.text.replacen("-A ", "-D ", 1)
         )],
         evidence: vec![
-            format!("{} ask {} {}", who(a), a.addr, a.how),
+            format!("{} {} {}", who_asks(a), a.addr, a.how),
             format!(
                 "filter FORWARD: a query {}:any → {}:53 from {bridge} meets that rule first",
                 a.from, a.addr

@@ -169,3 +169,49 @@ pub fn lines(out: &mut String, r: &ResolutionJson) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_keep_to_the_contracts_codes() {
+        for (e, code) in [
+            (ResolutionError::Nxdomain, "nxdomain"),
+            (ResolutionError::NoData, "nxdomain"),
+            (ResolutionError::Servfail, "servfail"),
+            (ResolutionError::Refused, "refused"),
+            (ResolutionError::Timeout, "timeout"),
+            (ResolutionError::NoNameserver, "no_nameserver"),
+        ] {
+            assert_eq!(error_code(e), code);
+        }
+        // The query keeps what DNS really said.
+        assert_eq!(result_code(&QueryResult::NoData), "no_data");
+        assert_eq!(result_code(&QueryResult::Rcode(crate::dns::Rcode::Other(4))), "rcode_4");
+    }
+
+    #[test]
+    fn people_get_one_line_for_a_resolved_name() {
+        let r = ResolutionJson {
+            name: "db.corp.example".into(),
+            seen_from: "container:app".into(),
+            nameservers: vec!["127.0.0.11".into()],
+            upstreams: vec!["10.0.0.2".into()],
+            answer: Some("10.0.3.7".into()),
+            error: None,
+            source: Some("nameserver"),
+            queries: vec![],
+            hops: vec![],
+        };
+        let mut out = String::new();
+        lines(&mut out, &r);
+        assert_eq!(out.lines().count(), 1, "{out}");
+        assert!(
+            out.contains(
+                "db.corp.example → 10.0.3.7 as container:app resolves it (via 127.0.0.11 → 10.0.0.2"
+            ),
+            "{out}"
+        );
+    }
+}

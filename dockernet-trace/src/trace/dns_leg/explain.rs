@@ -41,6 +41,8 @@ pub async fn unresolved(ends: &Endpoints, leg: &DnsLeg, before: Ruleset, lost: u
     let flow = if path.is_some_and(|p| p.server.forwarded) { FORWARDED } else { QUERY };
     let mut facts = Facts::gather(&leg.events, &names, &leg.flows, &mut Kallsyms::default());
     facts.drops.retain(|d| d.probe == flow);
+    // The leg's one flow is its "probe 1" in the verdict's evidence.
+    facts.drops.iter_mut().for_each(|d| d.probe = 0);
     let leg_hops: Vec<Hop> = report.hops.iter().filter(|h| h.probe == flow).cloned().collect();
     let upstream_answered = report.hops.iter().any(|h| h.probe == FORWARDED && !h.forward);
     let outcome = DnsOutcome {
