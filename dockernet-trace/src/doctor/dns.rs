@@ -89,11 +89,14 @@ fn queried(view: &ResolverView) -> Vec<(Ipv4Addr, String)> {
         _ => None,
     };
     if view.config.nameservers.contains(&EMBEDDED_DNS) {
-        let servers = view.upstreams.iter().flat_map(|u| u.servers.iter());
-        return servers
+        let Some(u) = &view.upstreams else { return vec![] };
+        let how = format!("through Docker's embedded DNS ({})", u.origin.describe());
+        return u
+            .servers
+            .iter()
             .filter(|s| s.from == UpstreamNetns::Container)
             .filter_map(|s| v4(&s.addr))
-            .map(|a| (a, format!("through Docker's embedded DNS, which forwards to {a}")))
+            .map(|a| (a, how.clone()))
             .collect();
     }
     let file = view.resolv_conf_path.display();

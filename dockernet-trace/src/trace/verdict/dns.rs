@@ -8,7 +8,7 @@ use std::{net::IpAddr, path::Path, time::Duration};
 use super::{Context, Location, TraceVerdict, drops, silent};
 use crate::{
     cause::Cause,
-    dns::{QueryResult, Rcode, Resolution, ResolutionError, UpstreamNetns, UpstreamOrigin},
+    dns::{QueryResult, Rcode, Resolution, ResolutionError, UpstreamNetns},
     trace::dns_leg::plan::Server,
 };
 
@@ -278,15 +278,6 @@ fn dns_setting(o: &DnsOutcome) -> String {
     }
 }
 
-fn origin(o: UpstreamOrigin) -> &'static str {
-    match o {
-        UpstreamOrigin::ContainerFile => "as the container's resolv.conf lists them",
-        UpstreamOrigin::DockerRunDns => "docker run --dns",
-        UpstreamOrigin::HostFile => "the host's resolv.conf, as Docker reads it",
-        UpstreamOrigin::DockerDefaults => "Docker's defaults: the host names no usable nameserver",
-    }
-}
-
 fn evidence(o: &DnsOutcome) -> Vec<String> {
     let r = o.resolution;
     let ns: Vec<String> = r.nameservers.iter().map(ToString::to_string).collect();
@@ -305,7 +296,7 @@ fn evidence(o: &DnsOutcome) -> Vec<String> {
                 UpstreamNetns::Host => format!("{} (from the host's namespace)", s.addr),
             })
             .collect();
-        out.push(format!("Docker's embedded DNS forwards to {} ({})", list.join(", "), origin(u.origin)));
+        out.push(format!("Docker's embedded DNS forwards to {} ({})", list.join(", "), u.origin.describe()));
     }
     for (i, a) in r.attempts.iter().enumerate() {
         let rcode = match &a.result {
@@ -338,7 +329,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::dns::{Attempt, DnsName, QueryType, Transport, Upstream, Upstreams};
+    use crate::dns::{Attempt, DnsName, QueryType, Transport, Upstream, UpstreamOrigin, Upstreams};
 
     fn attempt(server: &str, result: QueryResult) -> Attempt {
         Attempt {
