@@ -2,19 +2,27 @@
 //! ask (their own resolv.conf, read through their root; behind Docker's embedded DNS, the
 //! upstreams it queries from the container's namespace) and whether those queries can leave:
 //! a nameserver inside a Docker network's subnet is routed into that bridge instead of out
-//! (the VPC story of seed 004), and a FORWARD rule that drops udp/53 drops every lookup.
-use std::net::{IpAddr, Ipv4Addr};
-
-use super::{
-    forward_walk::{self, Packet},
-    subnets,
+//! (the VPC story of seed 004), and a rule that drops udp/53 on the way out (evaluated hook by
+//! hook by the ruleset evaluator) drops every lookup.
+use std::{
+    collections::BTreeSet,
+    net::{IpAddr, Ipv4Addr},
 };
+
+use super::subnets;
 use crate::{
     cause::{Cause, Finding},
     dns::{DNS_PORT, EMBEDDED_DNS, ResolverView, SourceKind, UpstreamNetns},
     model::{NetworkMode, Topology},
-    netfilter::Ruleset,
+    netfilter::{
+        Ruleset,
+        eval::{Decision, Evaluation, Evaluator, Hook, Outcome, Packet},
+        fix::{Traffic, fix},
+    },
 };
+
+/// The client port of the queries evaluated (any: rules on udp/53 do not look at it).
+const CLIENT_PORT: u16 = 40000;
 
 /// A nameserver that containers of one network ask from that network.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,7 +153,7 @@ fn inside_a_subnet(t: &Topology, a: &Asked) -> Option<Finding> {
     })
 }
 
-/// A FORWARD rule drops the queries on their way out.
+/// A rule drops the queries on their way out of the host (prerouting, forward, postrouting).
 fn dropped(t: &Topology, rs: &Ruleset, a: &Asked) -> Option<Finding> {
     let net = t.network(&a.network)?;
     let bridge = net.bridge.as_deref()?;
@@ -158,40 +166,66 @@ fn dropped(t: &Topology, rs: &Ruleset, a: &Asked) -> Option<Finding> {
     }
     let route = t.host.routes_covering(a.addr).into_iter().find(|r| !r.linkdown);
     let out = route.and_then(|r| r.oif).and_then(|i| t.link_by_index(i)).map(|l| l.name.clone());
-    let p = Packet {
-        in_iface: bridge,
-        out_iface: out.as_deref(),
-        src: IpAddr::V4(a.from),
-        dst: IpAddr::V4(a.addr),
-        proto: "udp",
-        dport: DNS_PORT,
-    };
-    let r = forward_walk::forward_drop(rs, &p)?;
-    let table = if r.table.name == "filter" { String::new() } else { format!("-t {} ", r.table.name) };
+    let mut p = Packet::udp(IpAddr::V4(a.from), CLIENT_PORT, IpAddr::V4(a.addr), DNS_PORT)
+        .iif(bridge)
+        .to_local(false)
+        .from_local(false);
+    if let Some(o) = &out {
+        p = p.oif(o);
+    }
+    let (e, o) = first_stop(rs, &p)?;
+    let rule = o.by.as_ref()?;
+    let bridges: BTreeSet<String> = t.docker.networks.iter().filter_map(|n| n.bridge.clone()).collect();
+    let how = fix(rs, &e, &o, &bridges, &Traffic::exact(e.hook, &e.packet)).map(|f| f.lines());
+    let table = if rule.table == "filter" { String::new() } else { format!("-t {} ", rule.table) };
+    let delete =
+        format!("iptables {table}{}   # if the rule is not intended", rule.text.replacen("-A ", "-D ", 1));
     Some(Finding {
         cause: Cause::FirewallDrop,
         network: Some(a.network.clone()),
         iface: Some(bridge.to_string()),
         container: (a.containers.len() == 1).then(|| a.containers[0].clone()),
         summary: format!(
-            "the firewall rule `{}` drops the DNS queries (udp/53) of network {}'s {} to their nameserver {}: no name resolves there",
-            r.rule.text,
+            "the firewall rule `{}` (table {}, chain {}) drops the DNS queries (udp/53) of network {}'s {} to their nameserver {}: no name resolves there",
+            rule.text,
+            rule.table,
+            rule.chain,
             a.network,
             who(a),
             a.addr
         ),
-        fix: vec![format!(
-            "iptables {table}{}   # if the rule is not intended",
-            r.rule.text.replacen("-A ", "-D ", 1)
-        )],
+        fix: how.unwrap_or_else(|| vec![delete]),
         evidence: vec![
             format!("{} {} {}", who_asks(a), a.addr, a.how),
             format!(
-                "filter FORWARD: a query {}:any → {}:53 from {bridge} meets that rule first",
-                a.from, a.addr
+                "a query {}:{CLIENT_PORT} → {}:53 from {bridge} stops at {}",
+                a.from,
+                a.addr,
+                e.hook.name()
             ),
         ],
     })
+}
+
+/// The first hook that certainly stops `p` on its way through the host, and what stopped it;
+/// None when it passes, or may only be stopped.
+fn first_stop(rs: &Ruleset, p: &Packet) -> Option<(Evaluation, Outcome)> {
+    let ev = Evaluator::new(rs);
+    for hook in [Hook::Prerouting, Hook::Forward, Hook::Postrouting] {
+        let e = ev.evaluate(hook, p);
+        if e.certainly_stops() {
+            let o = match e.decision() {
+                Decision::Exact(o) => o.clone(),
+                Decision::Candidates(c) => c.first().copied()?.clone(),
+                Decision::None => return None,
+            };
+            return Some((e, o));
+        }
+        if e.outcomes.iter().any(|o| o.fate.may_stop()) {
+            return None;
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -240,23 +274,41 @@ mod tests {
         assert!(inside_a_subnet(&world(), &asked("10.200.1.1")).is_none());
     }
 
+    fn docker_user(rules: &[&str]) -> Ruleset {
+        let mut text =
+            String::from("*filter\n:FORWARD ACCEPT [0:0]\n:DOCKER-USER - [0:0]\n-A FORWARD -j DOCKER-USER\n");
+        for r in rules {
+            text.push_str(&format!("-A DOCKER-USER {r}\n"));
+        }
+        text.push_str("-A DOCKER-USER -j RETURN\nCOMMIT\n");
+        Ruleset { tables: parse_iptables_save(&text).unwrap(), ..Default::default() }
+    }
+
     #[test]
     fn a_forward_rule_on_udp_53_drops_a_networks_lookups() {
-        let text = "*filter\n:FORWARD ACCEPT [0:0]\n:DOCKER-USER - [0:0]\n-A FORWARD -j DOCKER-USER\n\
-                    -A DOCKER-USER -p udp -m udp --dport 53 -j DROP\n-A DOCKER-USER -j RETURN\nCOMMIT\n";
-        let rs = Ruleset { tables: parse_iptables_save(text).unwrap(), ..Default::default() };
+        let rs = docker_user(&["-p udp -m udp --dport 53 -j DROP"]);
         let f = dropped(&world(), &rs, &asked("10.201.0.7")).unwrap();
         assert_eq!(
             (f.cause, f.network.as_deref(), f.container.as_deref()),
             (Cause::FirewallDrop, Some("app-net"), Some("app"))
         );
         assert!(f.summary.contains("-A DOCKER-USER -p udp -m udp --dport 53 -j DROP"), "{}", f.summary);
-        assert_eq!(
-            f.fix[0],
-            "iptables -D DOCKER-USER -p udp -m udp --dport 53 -j DROP   # if the rule is not intended"
-        );
+        assert_eq!(f.fix[0], "iptables -D DOCKER-USER -p udp -m udp --dport 53 -j DROP");
         assert!(dropped(&world(), &Ruleset::default(), &asked("10.201.0.7")).is_none());
         // A nameserver in another Docker network is the subnet check's business.
         assert!(dropped(&world(), &rs, &asked("10.200.1.53")).is_none());
+    }
+
+    #[test]
+    fn only_a_certain_drop_of_the_lookups_is_a_finding() {
+        for rules in [
+            &["-p tcp -m tcp --dport 53 -j DROP"][..],
+            &["-d 10.9.9.9/32 -j DROP"],
+            &["-s 172.18.0.0/24 -j ACCEPT", "-p udp -j DROP"],
+            // A rule the evaluator cannot judge for this packet (its payload): it may accept first.
+            &["-m string --string x --algo bm --to 65535 -j ACCEPT", "-p udp -j DROP"],
+        ] {
+            assert!(dropped(&world(), &docker_user(rules), &asked("10.201.0.7")).is_none(), "{rules:?}");
+        }
     }
 }
