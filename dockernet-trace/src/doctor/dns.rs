@@ -16,7 +16,7 @@ use crate::{
     model::{NetworkMode, Topology},
     netfilter::{
         Ruleset,
-        eval::{Decision, Evaluation, Evaluator, Hook, Outcome, Packet},
+        eval::{Decision, Evaluation, Evaluator, Hook, L4, Outcome, Packet},
         fix::{Traffic, fix},
     },
 };
@@ -175,6 +175,13 @@ fn dropped(t: &Topology, rs: &Ruleset, a: &Asked) -> Option<Finding> {
     }
     let (e, o) = first_stop(rs, &p)?;
     let rule = o.by.as_ref()?;
+    // A rule that stops the network's other traffic out too (a FORWARD policy without
+    // Docker's accepts, a foreign table's drop) is the other checks' finding, not DNS's.
+    let mut other = p.clone();
+    (other.proto, other.dport) = (L4::Tcp, Some(443));
+    if first_stop(rs, &other).is_some_and(|(_, x)| x.by.as_ref().is_some_and(|r| r.same(rule))) {
+        return None;
+    }
     let bridges: BTreeSet<String> = t.docker.networks.iter().filter_map(|n| n.bridge.clone()).collect();
     let how = fix(rs, &e, &o, &bridges, &Traffic::exact(e.hook, &e.packet)).map(|f| f.lines());
     let table = if rule.table == "filter" { String::new() } else { format!("-t {} ", rule.table) };
@@ -305,6 +312,8 @@ mod tests {
             &["-p tcp -m tcp --dport 53 -j DROP"][..],
             &["-d 10.9.9.9/32 -j DROP"],
             &["-s 172.18.0.0/24 -j ACCEPT", "-p udp -j DROP"],
+            // Everything to the nameserver: the network's traffic out, not DNS alone.
+            &["-d 10.201.0.7/32 -j DROP"],
             // A rule the evaluator cannot judge for this packet (its payload): it may accept first.
             &["-m string --string x --algo bm --to 65535 -j ACCEPT", "-p udp -j DROP"],
         ] {
