@@ -57,9 +57,28 @@ pub enum Command {
     /// Summarise a `watch --record` file: top causes, containers, rules and a timeline.
     /// Example: dockernet-trace report incident.jsonl
     Report(ReportArgs),
-    /// Which kernel hooks attach on this host (tc, tracepoints, kprobes, fentry).
-    #[command(hide = true)]
+    /// Which kernel hooks attach on this host (tc, tracepoints, kprobes, fentry), and how long
+    /// attaching takes. Example: sudo dockernet-trace kernel-check --json
     KernelCheck(OutputArgs),
+    /// Print the shell completion script for SHELL. Example:
+    /// dockernet-trace completions bash > /usr/share/bash-completion/completions/dockernet-trace
+    Completions(CompletionsArgs),
+    /// Write the man pages (dockernet-trace.1, dockernet-trace-watch.1, ...) into DIR.
+    /// Example: sudo dockernet-trace man /usr/local/share/man/man1
+    Man(ManArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ManArgs {
+    /// Directory to write the pages into (created if missing).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -87,6 +106,12 @@ pub struct TraceArgs {
     /// they meet. It is deleted before exit (or by the next run, if this one is killed).
     #[arg(long, help_heading = "System")]
     pub allow_system_changes: bool,
+
+    /// Also write the probes' packets, hop by hop, to FILE (pcapng, for Wireshark): each
+    /// interface they passed, the addresses as seen there. Made up from the kernel's events,
+    /// which hold headers only.
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub pcap: Option<PathBuf>,
 
     #[command(flatten)]
     pub output: OutputArgs,
@@ -131,6 +156,14 @@ pub struct WatchArgs {
     /// Stop after this long (default: until Ctrl-C).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, help_heading = "Output")]
     pub duration: Option<Duration>,
+    /// Serve Prometheus metrics on ADDR (e.g. 127.0.0.1:9464): drops, route failures and
+    /// resets by cause, container, network and interface; lost events; programs attached.
+    #[arg(long, value_name = "ADDR", help_heading = "Output")]
+    pub metrics: Option<std::net::SocketAddr>,
+    /// Also write the packets of the drops it reports to FILE (pcapng, for Wireshark), made up
+    /// from the kernel's events (headers only).
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub pcap: Option<PathBuf>,
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
@@ -186,8 +219,30 @@ mod tests {
         let Some(Command::Watch(w)) = c.command else { panic!() };
         assert_eq!(w.container, ["a", "b"]);
         assert_eq!(w.duration, Some(Duration::from_secs(10)));
+        assert_eq!((w.metrics, w.pcap), (None, None));
+        let c = Cli::try_parse_from(["dnt", "watch", "--metrics", "127.0.0.1:9464", "--pcap", "d.pcapng"])
+            .unwrap();
+        let Some(Command::Watch(w)) = c.command else { panic!() };
+        assert_eq!(w.metrics, Some("127.0.0.1:9464".parse().unwrap()));
+        assert!(
+            Cli::try_parse_from(["dnt", "watch", "--metrics", "localhost"]).is_err(),
+            "an address and a port"
+        );
         assert!(Cli::try_parse_from(["dnt", "report"]).is_err());
         assert!(Cli::try_parse_from(["dnt", "--from", "a", "--to", "b", "--count", "0"]).is_err());
         assert!(Cli::try_parse_from(["dnt", "--from", "a", "--to", "b", "--proto", "sctp"]).is_err());
+        let c = Cli::try_parse_from(["dnt", "completions", "zsh"]).unwrap();
+        assert!(
+            matches!(c.command, Some(Command::Completions(ref a)) if a.shell == clap_complete::Shell::Zsh)
+        );
+        assert!(Cli::try_parse_from(["dnt", "man"]).is_err(), "man needs its directory");
+    }
+
+    #[test]
+    fn every_command_is_listed_in_help() {
+        let help = Cli::command().render_long_help().to_string();
+        for c in ["doctor", "watch", "report", "kernel-check", "completions", "man"] {
+            assert!(help.lines().any(|l| l.trim_start().starts_with(c)), "{c} missing in --help:\n{help}");
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! `dockernet-trace kernel-check`: which hooks attach on this kernel (hidden; used by the VM
-//! kernel matrix, by `cargo xtask bench` for the attach/detach timing, and handy on a new host).
+//! `dockernet-trace kernel-check`: which hooks attach on this kernel (used by the VM kernel
+//! matrix, by `cargo xtask bench` for the attach/detach timing, and handy on a new host).
 use std::time::Instant;
 
 use serde::Serialize;

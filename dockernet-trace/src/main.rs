@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use dockernet_trace::{
     cli::{Cli, Command},
-    doctor, kernel_check, trace, watch,
+    docs, doctor, kernel_check, trace, watch,
 };
 
 async fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -14,6 +14,8 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::KernelCheck(args)) => kernel_check::run(args.json).await?,
         Some(Command::Watch(args)) => watch::run(&args).await?,
         Some(Command::Report(args)) => watch::report::run(&args)?,
+        Some(Command::Completions(args)) => docs::completions(args.shell)?,
+        Some(Command::Man(args)) => docs::man_pages(&args.dir)?,
         // Cancelling the trace drops its session and nft table, which detach and delete what
         // it made; the default action of these signals would leave that to the next run.
         None => tokio::select! {

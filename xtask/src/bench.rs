@@ -176,14 +176,16 @@ fn lines(r: impl Read + Send + 'static) -> Receiver<String> {
     rx
 }
 
-/// A `watch --json` that has attached (its ready line came).
+/// A `watch --json` that has attached (its ready line came), serving metrics as a fleet's
+/// daemon does (`--metrics`, on a port of the kernel's choosing): the figures include that.
 struct Watch {
     tool: ToolChild,
     stdout: Receiver<String>,
 }
 
 fn start_watch(lab: &Lab) -> Result<Watch> {
-    let mut tool = tool(lab, &["watch", "--json"]).spawn(Stdio::piped(), Stdio::piped())?;
+    let mut tool =
+        tool(lab, &["watch", "--json", "--metrics", "127.0.0.1:0"]).spawn(Stdio::piped(), Stdio::piped())?;
     let stdout = lines(tool.child.stdout.take().context("stdout")?);
     let stderr = lines(tool.child.stderr.take().context("stderr")?);
     loop {

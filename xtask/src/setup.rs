@@ -19,6 +19,8 @@ const PACKAGES: &[&str] = &[
     "cpio",            // initramfs for the VMs
     "kmod",            // modprobe/insmod
     "bpftool",         // inspecting programs and links by hand
+    "prometheus",      // the lab scrapes watch --metrics with a real server; promtool lints it
+    "tshark",          // the lab reads --pcap files back as Wireshark would
 ];
 const BPF_LINKER_VERSION: &str = "0.13.0";
 

@@ -64,6 +64,8 @@ pub struct KernelEvent {
     pub tuple: Option<Tuple>,
     /// The ICMP type, when the packet itself is ICMP (echo, or an error quoting another).
     pub icmp_type: Option<u8>,
+    /// The TCP flags, when the packet itself is TCP.
+    pub tcp_flags: Option<u8>,
     pub detail: Detail,
 }
 
@@ -99,6 +101,7 @@ impl KernelEvent {
             place: place.clone(),
             tuple,
             icmp_type: (e.proto == 1).then_some(e.icmp_type),
+            tcp_flags: (e.proto == 6).then_some(e.tcp_flags),
             detail,
         };
         Some(match hook {

@@ -11,7 +11,7 @@ use std::{
 use ipnet::Ipv4Net;
 
 use super::NetnsLabel;
-use crate::model::{Topology, plain};
+use crate::model::{NetworkMode, Topology, plain};
 
 /// A Docker subnet, its network, bridge and gateway.
 #[derive(Clone, Debug)]
@@ -28,6 +28,8 @@ pub struct Names {
     netns: HashMap<u32, NetnsLabel>,
     host_links: HashMap<u32, String>,
     by_ip: HashMap<Ipv4Addr, (String, String)>,
+    /// Containers started with `--network container:OWNER`, by their owner's name.
+    sharers: HashMap<String, Vec<String>>,
     subnets: Vec<SubnetOf>,
 }
 
@@ -50,6 +52,13 @@ impl Names {
                 n.netns.entry(inode).or_insert(label);
             }
             if !c.is_running() {
+                continue;
+            }
+            // A container in another's namespace holds none of its addresses: the owner does.
+            if let NetworkMode::Container(other) = &c.network_mode {
+                if let Ok(owner) = t.container(other) {
+                    n.sharers.entry(owner.name.clone()).or_default().push(c.name.clone());
+                }
                 continue;
             }
             for e in t.endpoints_of(c) {
@@ -125,6 +134,11 @@ impl Names {
         self.by_ip.get(&ip).map(|(c, n)| (c.as_str(), n.as_str()))
     }
 
+    /// The containers sharing `container`'s network namespace (`--network container:NAME`).
+    pub fn sharers(&self, container: &str) -> &[String] {
+        self.sharers.get(container).map(Vec::as_slice).unwrap_or_default()
+    }
+
     fn subnet_of(&self, ip: IpAddr) -> Option<&SubnetOf> {
         let IpAddr::V4(ip) = ip else { return None };
         self.subnets.iter().find(|s| s.subnet.contains(&ip))
@@ -177,6 +191,22 @@ mod tests {
         assert_eq!(n.netns_label(0), NetnsLabel::Host);
         assert_eq!(n.netns_label(1), NetnsLabel::Host, "the topology's own namespace");
         assert_eq!(n.netns_label(7).to_string(), "netns:7");
+    }
+
+    #[test]
+    fn a_container_in_anothers_namespace_does_not_take_its_name() {
+        let mut db = container("aaaa2222", "db", &[("labnet", "172.30.0.3")]);
+        db.netns_inode = Some(4026532001);
+        // Listed first, as Docker may list it: it must still not name db's address.
+        let mut side = container("bbbb3333", "sidecar", &[]);
+        side.network_mode = NetworkMode::Container("aaaa2222".into());
+        side.netns_inode = Some(4026532001);
+        let t = topology(vec![side, db], vec![network("labnet", "fd26fbfb41d5aa", "172.30.0.0/24")]);
+        let n = Names::new(&t);
+        assert_eq!(n.container(ip("172.30.0.3")), Some(("db", "labnet")));
+        assert_eq!(n.netns_label(4026532001).to_string(), "container:db");
+        assert_eq!(n.sharers("db"), ["sidecar"]);
+        assert!(n.sharers("sidecar").is_empty());
     }
 
     #[test]

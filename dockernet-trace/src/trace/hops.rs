@@ -37,6 +37,31 @@ pub struct Hop {
     /// TCP flags or ICMP type of the packet.
     pub packet: Option<String>,
     pub drop_reason: Option<DropReason>,
+    /// When (CLOCK_MONOTONIC), for the evidence file.
+    pub mono_ns: u64,
+    /// The packet's TCP flags, when it is TCP.
+    pub tcp_flags: Option<u8>,
+    /// The packet's ICMP type and code, when it is ICMP; an error quotes the probe, whose
+    /// addresses `tuple` then holds.
+    pub icmp: Option<IcmpSeen>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IcmpSeen {
+    pub kind: u8,
+    pub code: u8,
+    pub quoting: bool,
+}
+
+fn icmp_seen(e: &KernelEvent) -> Option<IcmpSeen> {
+    match &e.detail {
+        Detail::Hop { icmp_type, icmp_code, inner_proto, .. }
+            if *inner_proto != 0 || e.icmp_type.is_some() =>
+        {
+            Some(IcmpSeen { kind: *icmp_type, code: *icmp_code, quoting: *inner_proto != 0 })
+        }
+        _ => e.icmp_type.map(|kind| IcmpSeen { kind, code: 0, quoting: is_icmp_error(kind) }),
+    }
 }
 
 /// The hooks that show a packet passing (or ending) somewhere.
@@ -118,6 +143,9 @@ pub fn hops(events: &[KernelEvent], names: &Names, probes: &dyn Locate) -> Vec<H
                 Detail::Drop { reason, .. } => Some(reason.clone()),
                 _ => None,
             },
+            mono_ns: e.t_ns,
+            tcp_flags: e.tcp_flags,
+            icmp: icmp_seen(e),
         });
     }
     out
@@ -157,6 +185,7 @@ mod tests {
                 dport,
             }),
             icmp_type: None,
+            tcp_flags: Some(flags),
             detail: if hook == Hook::KfreeSkb {
                 Detail::Drop { reason: DropReason::NETFILTER_DROP, location: 0 }
             } else {

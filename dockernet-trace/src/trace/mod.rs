@@ -7,6 +7,7 @@ pub mod attach;
 pub mod collect;
 pub mod dns_leg;
 pub mod endpoints;
+pub mod evidence;
 pub mod exited;
 pub mod explanation;
 pub mod facts;
@@ -36,6 +37,7 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
     let phase = |what: &str| log::debug!("{what}: {} ms", started.elapsed().as_millis());
     let (from, to) = request::parse(args)?;
     require_privileges()?;
+    let pcap = args.pcap.as_deref().map(evidence::create).transpose()?;
     let spinner = Spinner::start("reading Docker and the kernel's view of the network");
     let mut ends = endpoints::resolve(args, &from, &to).await?;
     let probes = ProbePorts::new(args.proto, args.count as u16);
@@ -56,7 +58,7 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
                 spinner.say("explaining".into());
                 let lost = attached.visibility().lost;
                 let explained = dns_leg::explain::unresolved(&ends, &l, before, lost).await?;
-                return finish(args, started, spinner, &ends, explained, attached);
+                return finish(args, started, spinner, &ends, explained, attached, pcap);
             }
         }
         leg = Some(l);
@@ -74,7 +76,7 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
         let names = Names::new(&ends.topology).with_named_namespaces();
         explained.dns = Some(dns_leg::explain::report(l, &names));
     }
-    finish(args, started, spinner, &ends, explained, attached)
+    finish(args, started, spinner, &ends, explained, attached, pcap)
 }
 
 /// The report out, then the programs detached; the exit code.
@@ -85,9 +87,13 @@ fn finish(
     ends: &endpoints::Endpoints,
     explained: Explanation,
     attached: attach::Attached,
+    pcap: Option<evidence::Evidence>,
 ) -> Result<u8> {
     log::debug!("verdict: {} ms", started.elapsed().as_millis());
     spinner.clear();
+    if let Some(pcap) = pcap {
+        pcap.write(&explained.hops)?;
+    }
     let elapsed_ms = started.elapsed().as_millis() as u64;
     let report = TraceReport::new(ends, args.proto, explained, attached.visibility(), elapsed_ms);
     report.print(args.output.json);

@@ -116,6 +116,7 @@ mod tests {
             place: Place { ifindex: 2, ifname: "eth0".into(), netns },
             tuple: Some(t),
             icmp_type: None,
+            tcp_flags: None,
             detail: Detail::Hop { tcp_flags: 0, icmp_type: 0, icmp_code: 0, inner_proto: 0, rc: 0 },
         }
     }
