@@ -360,6 +360,10 @@ pub const NO_ARG: u8 = 0xff;
 /// Slots in `Config::probe_addrs`.
 pub const PROBE_ADDRS: usize = 8;
 
+/// Slots in `Config::dns_addrs`: a resolver's three nameservers, the embedded DNS's three
+/// upstreams, and room for their translated forms.
+pub const DNS_ADDRS: usize = 8;
+
 /// Offsets and argument positions for the enrichment programs (kprobe/fentry), resolved from
 /// vmlinux and module BTF. A zero `present` flag means the structure was not found and the
 /// program that needs it is not attached.
@@ -410,10 +414,16 @@ pub struct Config {
     pub probe_port: u16,
     /// ... and how many consecutive ports the probes use (one per probe).
     pub probe_port_count: u16,
-    pub _pad: u16,
+    /// Probe mode, name resolution: the nameservers' port (53), 0 = off. UDP and TCP packets to
+    /// this port of an address in `dns_addrs`, or from it, are followed too: the queries that
+    /// Docker's embedded DNS forwards leave from a port of dockerd's choosing.
+    pub dns_port: u16,
     /// Probe mode: addresses on the probe's path (ends, NAT forms, gateways), for hooks that
     /// see addresses but no ports (route lookups, neighbour resolution). 0 = unused slot.
     pub probe_addrs: [u32; PROBE_ADDRS],
+    /// Probe mode: the nameservers (and the embedded DNS's upstreams) `dns_port` applies to.
+    /// 0 = unused slot.
+    pub dns_addrs: [u32; DNS_ADDRS],
     pub skb: SkbOffsets,
     pub route: RouteOffsets,
     pub args: ArgLayout,

@@ -24,7 +24,16 @@ fn unknown_stopped_and_unreachable_endpoints() {
     assert_usage_error(&lab, &["--from", "nosuch", "--to", "mysql:3306"], "nosuch");
     assert_usage_error(&lab, &["--from", "nacos", "--to", "mysql:99999"], "99999");
     assert_usage_error(&lab, &["--from", "nacos", "--to", "mysql"], "port");
-    assert_usage_error(&lab, &["--from", "nacos", "--to", "no-such-host.invalid:80"], "no-such-host.invalid");
+    // A name that does not resolve as nacos resolves it is a verdict of the DNS leg (issue 12),
+    // not a usage error: exit 1, the name kept, no address.
+    let (code, json) = trace(&lab, &["--from", "nacos", "--to", "no-such-host.invalid:80", "--count", "1"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(
+        (json["verdict"]["leg"].as_str(), json["to"]["ip"].as_null()),
+        (Some("dns"), Some(())),
+        "{json:#}"
+    );
+    assert_eq!(json["resolution"]["name"], "no-such-host.invalid");
     lab.docker(&["stop", "-t", "0", "mysql"]).unwrap();
     assert_usage_error(&lab, &["--from", "nacos", "--to", "mysql:3306"], "not running");
     assert_usage_error(&lab, &["--from", "mysql", "--to", "nacos:80"], "not running");

@@ -126,6 +126,7 @@ pub fn infer(host: &HostNet, members: &[Member]) -> DockerState {
             netns_inode: Some(m.inode),
             endpoints: Vec::new(),
             ports: Vec::new(),
+            dns: Default::default(),
         };
         for (bridge, ip, prefix, gateway, inner, veth) in endpoints {
             // A veth out of its bridge still belongs to the network holding its address.

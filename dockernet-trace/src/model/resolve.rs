@@ -69,6 +69,8 @@ pub enum EndpointIssue {
     NoNetwork,
     /// Running, but no IPv4 address on any network.
     NoAddress,
+    /// A DNS name that did not resolve as the source resolves it: the trace's DNS leg says why.
+    Unresolved,
 }
 
 /// The container behind an endpoint.
@@ -108,12 +110,23 @@ pub struct ResolvedEndpoint {
     pub issue: Option<EndpointIssue>,
 }
 
+/// How `--to`'s DNS name resolved as the source resolves it (the trace's DNS leg asks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameAnswer {
+    Address(Ipv4Addr),
+    Unresolved,
+}
+
 /// What an argument turned out to be, before addresses are chosen.
 enum Identity<'a> {
     Host,
     Container(&'a Container),
     Address {
         ip: Ipv4Addr,
+        label: String,
+    },
+    /// A DNS name without an address (yet).
+    Unresolved {
         label: String,
     },
     /// `netns:`/`pid:`; `container` when it is a container's namespace, `net` None when it is
@@ -128,29 +141,55 @@ enum Identity<'a> {
 }
 
 /// Resolves both ends of a trace; the choice of each end's address depends on the other end.
+/// A target that is a DNS name comes out without an address (see [`resolve_pair_answered`]).
 pub async fn resolve_pair(
     topo: &Topology,
     from: &EndpointArg,
     to: &EndpointArg,
 ) -> Result<(ResolvedEndpoint, ResolvedEndpoint), ModelError> {
-    let src = identify(topo, from).await?;
-    let dst = identify(topo, to).await?;
+    resolve_pair_answered(topo, from, to, None).await
+}
+
+/// [`resolve_pair`], with the answer to `--to`'s DNS name as the source resolved it.
+pub async fn resolve_pair_answered(
+    topo: &Topology,
+    from: &EndpointArg,
+    to: &EndpointArg,
+    answer: Option<NameAnswer>,
+) -> Result<(ResolvedEndpoint, ResolvedEndpoint), ModelError> {
+    let src = identify(topo, from, None).await?;
+    let dst = identify(topo, to, Some(answer.unwrap_or(NameAnswer::Unresolved))).await?;
     let target = resolve_target(topo, &dst, to.port, &src)?;
     let source = resolve_source(topo, &src, from.port, &target)?;
     Ok((source, target))
 }
 
-async fn identify<'a>(topo: &'a Topology, arg: &EndpointArg) -> Result<Identity<'a>, ModelError> {
+/// The DNS name an argument names: a name with a dot that is no container's (container names
+/// may contain dots too, so DNS is only the second guess).
+pub fn dns_name<'a>(topo: &Topology, arg: &'a EndpointArg) -> Result<Option<&'a str>, ModelError> {
+    let EndpointSpec::Name(name) = &arg.spec else { return Ok(None) };
+    match topo.container(name) {
+        Ok(_) => Ok(None),
+        Err(ModelError::UnknownContainer { .. }) if name.contains('.') => Ok(Some(name)),
+        Err(e) => Err(e),
+    }
+}
+
+/// `answer`: for a target, how its DNS name resolved as the source sees it; None for a source,
+/// whose DNS name the host resolves.
+async fn identify<'a>(
+    topo: &'a Topology,
+    arg: &EndpointArg,
+    answer: Option<NameAnswer>,
+) -> Result<Identity<'a>, ModelError> {
     match &arg.spec {
         EndpointSpec::Host => Ok(Identity::Host),
         EndpointSpec::Address(ip) => Ok(Identity::Address { ip: *ip, label: ip.to_string() }),
-        EndpointSpec::Name(name) => match topo.container(name) {
-            Ok(c) => Ok(Identity::Container(c)),
-            // Container names may contain dots too, so DNS is only the second guess.
-            Err(ModelError::UnknownContainer { .. }) if name.contains('.') => {
-                Ok(Identity::Address { ip: lookup_dns(name).await?, label: name.clone() })
-            }
-            Err(e) => Err(e),
+        EndpointSpec::Name(name) => match (dns_name(topo, arg)?, answer) {
+            (None, _) => topo.container(name).map(Identity::Container),
+            (Some(_), Some(NameAnswer::Address(ip))) => Ok(Identity::Address { ip, label: name.clone() }),
+            (Some(_), Some(NameAnswer::Unresolved)) => Ok(Identity::Unresolved { label: name.clone() }),
+            (Some(_), None) => Ok(Identity::Address { ip: lookup_dns(name).await?, label: name.clone() }),
         },
         EndpointSpec::Netns(name) => {
             namespace(topo, EndpointKind::Netns, format!("netns:{name}"), netns::named_netns_path(name)).await
@@ -176,7 +215,8 @@ async fn namespace<'a>(
     Ok(Identity::Namespace { kind, label, path, container, net })
 }
 
-/// The system resolver (blocking, so off the async threads); the first IPv4 answer.
+/// The host's system resolver, for a source named by DNS (blocking, so off the async
+/// threads); the first IPv4 answer.
 async fn lookup_dns(name: &str) -> Result<Ipv4Addr, ModelError> {
     let owned = name.to_string();
     let answer = tokio::task::spawn_blocking(move || (owned.as_str(), 0).to_socket_addrs())
@@ -214,6 +254,11 @@ fn resolve_target(
             let ip = ip.ok_or_else(|| ModelError::NoAddress { what: "the Docker host".into() })?;
             Ok(plain(EndpointKind::Host, "host", ip, Some(NetnsRef::Host), port))
         }
+        Identity::Unresolved { label } => {
+            let mut r = plain(EndpointKind::Address, label, Ipv4Addr::UNSPECIFIED, None, port);
+            r.issue = Some(EndpointIssue::Unresolved);
+            Ok(r)
+        }
         _ => resolve_side(topo, dst, port, peer_container, peer_ip, false),
     }
 }
@@ -248,6 +293,7 @@ fn resolve_side(
             Ok(container_side(topo, c, EndpointKind::Container, &c.name, None, port, peer_container, peer_ip))
         }
         Identity::Address { ip, label } => Ok(address_side(topo, *ip, label, port, is_source)),
+        Identity::Unresolved { label } => Err(ModelError::NoAddress { what: label.clone() }),
         Identity::Namespace { kind, label, path, container: Some(c), .. } => {
             let ns = Some(NetnsRef::Path(path.clone()));
             Ok(container_side(topo, c, *kind, label, ns, port, peer_container, peer_ip))
@@ -328,6 +374,18 @@ fn pick_endpoint<'a>(
         .find(on_subnet)
         .or_else(|| with_ip.clone().find(|e| shared.contains(&e.network)))
         .or_else(|| with_ip.next())
+}
+
+/// A peer named only by its address (a nameserver): in the container or on the host that
+/// holds it, if any; `port` as given.
+pub fn address_endpoint(topo: &Topology, ip: Ipv4Addr, port: Option<u16>) -> ResolvedEndpoint {
+    address_side(topo, ip, &ip.to_string(), port, false)
+}
+
+/// The host as a source towards `peer`: the address it would send from.
+pub fn host_endpoint(topo: &Topology, peer: Ipv4Addr) -> ResolvedEndpoint {
+    let ip = topo.host.source_for(peer).or_else(|| topo.host.primary_ipv4()).unwrap_or(Ipv4Addr::UNSPECIFIED);
+    plain(EndpointKind::Host, "host", ip, Some(NetnsRef::Host), None)
 }
 
 /// An address end: inside the container or on the host that holds it, if any.

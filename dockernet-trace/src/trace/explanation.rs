@@ -3,12 +3,13 @@
 //! and the verdict decided from all of them.
 use super::{
     collect::{Collected, ProbeRecord},
+    dns_leg::DnsReport,
     endpoints::Endpoints,
     exited,
     facts::Facts,
     hops::{self, Hop},
     plan::Plan,
-    verdict::{self, Context, TraceVerdict},
+    verdict::{self, Context, TraceVerdict, dns::Leg},
 };
 use crate::{
     doctor,
@@ -20,8 +21,12 @@ use crate::{
 
 pub struct Explanation {
     pub verdict: TraceVerdict,
+    /// What the verdict is about: the target's path, or resolving its name.
+    pub leg: Leg,
     pub hops: Vec<Hop>,
     pub probes: Vec<ProbeRecord>,
+    /// The name resolution, when the target was named by DNS.
+    pub dns: Option<DnsReport>,
 }
 
 /// `before`: the rules as they were before the probes; `lost`: events the kernel could not
@@ -56,12 +61,12 @@ pub async fn explain(
         lost,
     };
     let verdict = exited::with_target_exit(verdict::decide(&cx), &ends.to);
-    Ok(Explanation { verdict, hops, probes: collected.probes })
+    Ok(Explanation { verdict, leg: Leg::Target, hops, probes: collected.probes, dns: None })
 }
 
 /// The rules after the probes. Counters only matter when netfilter dropped a probe; reading
 /// the rules again costs a few hundred milliseconds of iptables-save.
-async fn rules_after(facts: &Facts, before: &Ruleset) -> Result<Ruleset> {
+pub async fn rules_after(facts: &Facts, before: &Ruleset) -> Result<Ruleset> {
     if facts.netfilter_drops() == 0 && facts.nftrace.is_empty() {
         return Ok(before.clone());
     }

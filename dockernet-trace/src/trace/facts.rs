@@ -17,7 +17,7 @@ use crate::{
     },
     flow::Tuple,
     kernel::{DropReason, Kallsyms},
-    probe::ProbePorts,
+    probe::Locate,
 };
 
 /// The kernel freed a probe packet as a drop.
@@ -124,7 +124,7 @@ pub struct Facts {
 }
 
 impl Facts {
-    pub fn gather(events: &[KernelEvent], names: &Names, ports: &ProbePorts, syms: &mut Kallsyms) -> Self {
+    pub fn gather(events: &[KernelEvent], names: &Names, ports: &dyn Locate, syms: &mut Kallsyms) -> Self {
         let mut events: Vec<&KernelEvent> = events.iter().collect();
         events.sort_by_key(|e| e.t_ns);
         let locations: Vec<u64> = events
@@ -142,7 +142,7 @@ impl Facts {
         f
     }
 
-    fn add(&mut self, e: &KernelEvent, names: &Names, ports: &ProbePorts, syms: &mut Kallsyms) {
+    fn add(&mut self, e: &KernelEvent, names: &Names, ports: &dyn Locate, syms: &mut Kallsyms) {
         let netns = names.netns_label(e.place.netns);
         let iface = iface(names, e);
         let ours = locate(ports, e);

@@ -7,11 +7,11 @@ use crate::{
     explain::{Names, NetnsLabel},
     flow::{Proto, Tuple},
     kernel::DropReason,
-    probe::ProbePorts,
+    probe::Locate,
 };
 
 /// Which probe an event's packet belongs to, and whether it travels towards the target.
-pub fn locate(ports: &ProbePorts, e: &KernelEvent) -> Option<(u16, bool)> {
+pub fn locate(ports: &dyn Locate, e: &KernelEvent) -> Option<(u16, bool)> {
     ports.locate(e.tuple.as_ref()?, e.icmp_type)
 }
 
@@ -118,7 +118,7 @@ fn packet_label(e: &KernelEvent) -> Option<String> {
 }
 
 /// Hops from the run's kernel events (any order), numbered and timed from the first.
-pub fn hops(events: &[KernelEvent], names: &Names, probes: &ProbePorts) -> Vec<Hop> {
+pub fn hops(events: &[KernelEvent], names: &Names, probes: &dyn Locate) -> Vec<Hop> {
     let mut seen: Vec<&KernelEvent> = events.iter().filter(|e| is_sighting(e.hook)).collect();
     seen.sort_by_key(|e| e.t_ns);
     let t0 = seen.first().map(|e| e.t_ns).unwrap_or(0);
@@ -157,6 +157,7 @@ mod tests {
     use crate::{
         ebpf::events::Place,
         model::{container::tests_support::container, topology::tests::topology},
+        probe::ProbePorts,
     };
 
     #[allow(clippy::too_many_arguments)] // one event, spelled out per test

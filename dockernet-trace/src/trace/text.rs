@@ -12,7 +12,7 @@ fn fmt_ms(ns: u64) -> String {
 }
 
 /// Lines of one probe's hops; the 5-tuple is shown where it changed (NAT) and on the first.
-fn probe_hops(out: &mut String, hops: &[&HopJson]) {
+pub(super) fn probe_hops(out: &mut String, hops: &[&HopJson]) {
     let mut last_tuple = String::new();
     let t0 = hops.first().map(|h| h.t_ns).unwrap_or(0);
     for h in hops {
@@ -45,11 +45,14 @@ pub fn text(r: &TraceReport) -> String {
         "{} {} ({}) → {} ({}), {proto}, {} probe(s)",
         paint(BOLD, "dockernet-trace"),
         r.from.name,
-        r.from.ip,
+        r.from.ip.as_deref().unwrap_or("no address"),
         r.to.port.map(|p| format!("{}:{p}", r.to.name)).unwrap_or_else(|| r.to.name.clone()),
-        r.to.ip,
+        r.to.ip.as_deref().unwrap_or("no address"),
         r.probes.len()
     );
+    if let Some(dns) = &r.resolution {
+        super::resolution::lines(&mut out, dns);
+    }
     let mut shown: Vec<Vec<(String, String, &str)>> = Vec::new();
     for p in &r.probes {
         let hops: Vec<&HopJson> = r.hops.iter().filter(|h| h.probe == p.index).collect();

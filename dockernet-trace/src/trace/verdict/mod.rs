@@ -2,6 +2,7 @@
 //! what the kernel showed (answers, drops, route lookups, hops), the rule counters that moved,
 //! and the faults the model finds on the expected path. Each rule below looks at one kind of
 //! outcome and either decides or passes; the first that decides wins.
+pub mod dns;
 mod drops;
 mod firewall;
 mod path;
