@@ -2,6 +2,7 @@
 mod bench;
 mod build;
 mod demo;
+mod docker28;
 mod setup;
 mod test;
 mod vm;

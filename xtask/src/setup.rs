@@ -7,7 +7,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 /// Debian packages the build, the lab, the VM tests and the benchmark need.
-const PACKAGES: &[&str] = &[
+pub const PACKAGES: &[&str] = &[
     "docker.io",       // dockerd + containerd + runc for the lab
     "iproute2",        // ip, tc
     "iptables",        // Docker's rules, and the faults the tests inject
@@ -19,12 +19,14 @@ const PACKAGES: &[&str] = &[
     "cpio",            // initramfs for the VMs
     "kmod",            // modprobe/insmod
     "bpftool",         // inspecting programs and links by hand
+    "debootstrap",     // the fresh Debian root of `cargo xtask fresh-setup`
 ];
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
 pub fn run() -> Result<()> {
     require_root()?;
     apt_packages()?;
+    super::docker28::ensure()?;
     nightly_rust_src()?;
     bpf_linker()?;
     kernel_checks();

@@ -54,7 +54,8 @@ pub fn teardown(id: &str) {
             cmd::quiet(&argv);
         }
     }
-    for pidfile in ["helpers.pid", "dockerd.pid"] {
+    // containerd after dockerd, which still talks to it while it stops.
+    for pidfile in ["helpers.pid", "dockerd.pid", "containerd.pid"] {
         for pid in read_pids(&run_dir.join(pidfile)) {
             stop(pid);
         }
