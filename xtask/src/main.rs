@@ -3,6 +3,7 @@ mod bench;
 mod build;
 mod demo;
 mod docker28;
+mod fresh;
 mod setup;
 mod test;
 mod vm;
@@ -22,6 +23,9 @@ enum Task {
     Setup,
     /// Build the eBPF programs and the release binary with them embedded.
     Build,
+    /// Prove `setup` from nothing: run it in a chroot of a fresh Debian 12 root (cached under
+    /// /var/tmp) that holds what the machine image ships, and check what it installed.
+    FreshSetup(fresh::FreshArgs),
     /// Run all tests: unit tests, then the root-only lab integration tests.
     Test(test::TestArgs),
     /// The main job: an isolated lab reproduces "the bridge lost its gateway IP" and the tool
@@ -42,6 +46,7 @@ fn main() {
     let result = match cli.task {
         Task::Setup => setup::run(),
         Task::Build => build::run().map(drop),
+        Task::FreshSetup(args) => fresh::run(&args),
         Task::Test(args) => test::run(&args),
         Task::Demo => demo::run(),
         Task::Lab => demo::lab(),
