@@ -33,6 +33,8 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 const BACKPORTS: &str = "deb http://deb.debian.org/debian bookworm-backports main\n";
 /// Image packages that come from bookworm-backports there.
 const FROM_BACKPORTS: &[&str] = &["qemu-utils"];
+/// The image's apt settings: its clock runs ahead of the archive's Release files.
+const APT_CONF: &str = "Acquire::Check-Valid-Until \"false\";\nAcquire::Check-Date \"false\";\n";
 /// invoke-rc.d asks this before starting a service: never, in a chroot that shares the machine's
 /// network (postgresql, docker.io and friends would start on the machine's addresses).
 const POLICY_RC_D: &str = "#!/bin/sh\n# dockernet-trace fresh root: no service starts here\nexit 101\n";
@@ -51,6 +53,7 @@ pub fn ensure(packages: &Path) -> Result<PathBuf> {
     let root = cache.join(format!("root-{key}"));
     if root.join(".ready").exists() {
         println!("fresh-setup: Debian 12 root cached in {}", root.display());
+        image_config(&root)?;
         return Ok(root);
     }
     fs::create_dir_all(cache)?;
@@ -98,11 +101,7 @@ fn build(dir: &Path, names: &[String]) -> Result<()> {
         Command::new("debootstrap").args(["--variant=minbase", "bookworm"]).arg(dir).arg(MIRROR),
     )
     .context("debootstrap (installed by `cargo xtask setup`)")?;
-    let _ = fs::remove_file(dir.join("etc/apt/sources.list"));
-    fs::write(dir.join("etc/apt/sources.list.d/debian.sources"), SOURCES)?;
-    let policy = dir.join("usr/sbin/policy-rc.d");
-    fs::write(&policy, POLICY_RC_D)?;
-    fs::set_permissions(&policy, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    image_config(dir)?;
     fs::copy("/etc/resolv.conf", dir.join("etc/resolv.conf"))?;
 
     let mut mounts = mounts::Mounts::default();
@@ -111,6 +110,18 @@ fn build(dir: &Path, names: &[String]) -> Result<()> {
     chroot::stop_processes_in(dir);
     mounts.unmount_all();
     result
+}
+
+/// The machine image's configuration: Debian's sources as it lists them, its apt settings, and
+/// no service starting in the chroot. Written on every use (cheap), so a cached root follows.
+fn image_config(dir: &Path) -> Result<()> {
+    let _ = fs::remove_file(dir.join("etc/apt/sources.list"));
+    fs::write(dir.join("etc/apt/sources.list.d/debian.sources"), SOURCES)?;
+    fs::write(dir.join("etc/apt/apt.conf.d/99artifact-registry"), APT_CONF)?;
+    let policy = dir.join("usr/sbin/policy-rc.d");
+    fs::write(&policy, POLICY_RC_D)?;
+    fs::set_permissions(&policy, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    Ok(())
 }
 
 fn install_image_packages(dir: &Path, names: &[String]) -> Result<()> {
