@@ -80,13 +80,26 @@ impl Run {
             let (upper, work) = (d.join(format!("{name}-upper")), d.join(format!("{name}-work")));
             self.mounts.overlay(&Path::new("/root").join(name), &upper, &work, &target)?;
         }
-        fs::copy("/etc/resolv.conf", self.merged.join("etc/resolv.conf"))?;
+        self.machine_network()?;
         let project = self.merged.join(PROJECT);
         super::run(Command::new("git").arg("clone").arg("--quiet").arg(super::root()).arg(&project))?;
         let head =
             Command::new("git").arg("-C").arg(&project).args(["log", "-1", "--format=%h %s"]).output()?;
         println!("fresh-setup: project cloned at {}", String::from_utf8_lossy(&head.stdout).trim());
         Ok(())
+    }
+
+    /// What this machine's network needs, as in the root's /etc: its resolver, and the CAs it
+    /// adds to Debian's (egress goes through a TLS-inspecting proxy; crates.io is https).
+    fn machine_network(&self) -> Result<()> {
+        fs::copy("/etc/resolv.conf", self.merged.join("etc/resolv.conf"))?;
+        let local_cas = Path::new("/usr/local/share/ca-certificates");
+        let into = self.merged.join("usr/local/share/ca-certificates");
+        fs::create_dir_all(&into)?;
+        for e in fs::read_dir(local_cas).into_iter().flatten().flatten() {
+            fs::copy(e.path(), into.join(e.file_name()))?;
+        }
+        chroot::run(&self.merged, "update-ca-certificates >/dev/null")
     }
 
     /// setup from nothing, the tools checked from outside, then setup again: nothing to do.
