@@ -127,6 +127,7 @@ fn stp_holds_a_new_port() {
     lab.enable_stp(&w.cust.bridge, 30).unwrap();
     let late = lab.run("late", &["--network", "custnet"], &[]).unwrap();
     let veth = lab.host_veth(&late, "eth0").unwrap();
+    lab.wait_port_state(&veth, &["listening"]).unwrap();
     let json = assert_findings(
         &lab,
         vec![finding("bridge_port_blocked", Some("custnet"), Some(&veth), Some("late"))],

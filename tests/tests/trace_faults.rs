@@ -2,8 +2,6 @@
 //! cause, the place (interface, namespace, kernel function, drop reason, rule) and the fix.
 mod common;
 
-use std::time::Duration;
-
 use common::{OUTSIDE_IP, assert_cause, heima, outside_server, trace};
 use dockernet_trace_tests::{Lab, LabOptions};
 use serde_json::Value;
@@ -209,7 +207,7 @@ fn bridge_port_blocked_by_stp() {
     lab.enable_stp(&net.bridge, 30).unwrap();
     let late = lab.run("late", &["--network", "stpnet"], &[]).unwrap();
     let port = lab.host_veth(&late, "eth0").unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    lab.wait_port_state(&port, &["listening", "learning"]).unwrap();
     let (code, json) =
         trace(&lab, &["--from", "late", "--to", "db:3306", "--timeout", "500ms", "--count", "1"]);
     assert_cause(&json, "bridge_port_blocked");

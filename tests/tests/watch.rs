@@ -291,29 +291,23 @@ fn healthy_traffic_produces_no_drop_lines() {
         // busybox httpd answers 404 for a missing page: a whole TCP exchange either way.
         let _ = lab.exec("c1", &["wget", "-q", "-O", "-", &format!("http://{s1_ip}:8080/")]);
     }
-    // TCP at full speed for a second, between the two containers' namespaces.
+    // TCP at full speed for a second, between the two containers' namespaces, once the server
+    // listens (a client that comes first is refused, and watch rightly reports that drop).
     lab.spawn_in(&s1.netns_path(), &["iperf3", "-s", "-1", "-p", "5201"]).unwrap();
-    let mut ok = false;
-    for _ in 0..20 {
-        let out = lab.host(&[
-            "nsenter",
-            &format!("--net={}", c1.netns_path()),
-            "iperf3",
-            "-c",
-            &s1_ip,
-            "-t",
-            "1",
-            "-p",
-            "5201",
-        ]);
-        if out.is_ok() {
-            ok = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(ok, "iperf3 did not run");
-    std::thread::sleep(Duration::from_millis(1500)); // one flush interval and a bit
+    lab.wait_listening_in(&s1.netns_path(), 5201).unwrap();
+    let client = lab.host(&[
+        "nsenter",
+        &format!("--net={}", c1.netns_path()),
+        "iperf3",
+        "-c",
+        &s1_ip,
+        "-t",
+        "1",
+        "-p",
+        "5201",
+    ]);
+    assert!(client.is_ok(), "iperf3 did not run: {client:?}");
+    // No wait for a flush: on SIGINT the watch drains its ring buffer and reports what it held.
 
     let (code, out, err) = w.stop(Signal::SIGINT);
     assert_eq!(code, 0, "stderr:\n{}", err.join("\n"));

@@ -88,23 +88,6 @@ impl Lab {
         Ok(c)
     }
 
-    /// Waits until something listens on `port` inside the container.
-    pub fn wait_listening(&self, c: &Container, port: u16) -> Result<()> {
-        let hex = format!(":{port:04X} ");
-        for _ in 0..50 {
-            // busybox httpd listens on [::]: look at tcp6 as well.
-            let tcp = ["tcp", "tcp6"]
-                .iter()
-                .map(|f| std::fs::read_to_string(format!("/proc/{}/net/{f}", c.pid)).unwrap_or_default())
-                .collect::<String>();
-            if tcp.lines().any(|l| l.contains(&hex) && l.split_whitespace().nth(3) == Some("0A")) {
-                return Ok(());
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        anyhow::bail!("nothing listens on port {port} in {} after 5 s", c.name)
-    }
-
     pub fn container(&self, name: &str) -> Result<Container> {
         let v: Value = serde_json::from_str(&self.docker(&["container", "inspect", name])?)?;
         let c = &v[0];

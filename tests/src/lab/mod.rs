@@ -10,6 +10,7 @@ mod image;
 mod net;
 mod stale;
 mod tool;
+pub mod wait;
 
 use std::{
     fs,

@@ -21,11 +21,12 @@ pub fn in_netns<T: Send + 'static>(path: &str, f: impl FnOnce() -> T + Send + 's
 }
 
 /// Sends `count` ICMP echo requests with identifier `id` from the namespace at `netns` to
-/// `dst`, and returns how many replies came back.
+/// `dst`, and returns how many replies came back (each awaited up to a second: a busy machine
+/// can be slow to answer, and a dropped echo costs the test that second).
 pub fn ping(netns: &str, dst: Ipv4Addr, id: u16, count: u16) -> u16 {
     in_netns(netns, move || {
         let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)).expect("raw socket");
-        s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
         let addr = std::net::SocketAddr::from((dst, 0)).into();
         let mut replies = 0;
         for seq in 0..count {
@@ -114,18 +115,12 @@ pub fn assert_cause(json: &serde_json::Value, cause: &str) {
     assert_eq!(json["verdict"]["cause"], cause, "report:\n{}", serde_json::to_string_pretty(json).unwrap());
 }
 
-/// A listener in the sink namespace ("a service outside the host").
+/// A listener in the sink namespace ("a service outside the host"), once it listens.
 pub fn outside_server(lab: &dockernet_trace_tests::Lab, ip: &str, port: u16) {
     let addr = format!("{ip}:{port}");
-    lab.spawn_in(&format!("/run/netns/{}", lab.sink), &["busybox", "httpd", "-f", "-p", &addr, "-h", "/tmp"])
-        .unwrap();
-    for _ in 0..50 {
-        if lab.sink_exec(&["sh", "-c", &format!("grep -qi ':{port:04X} .* 0A ' /proc/net/tcp")]).is_ok() {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    panic!("the outside server on {addr} did not start");
+    let sink = format!("/run/netns/{}", lab.sink);
+    lab.spawn_in(&sink, &["busybox", "httpd", "-f", "-p", &addr, "-h", "/tmp"]).unwrap();
+    lab.wait_listening_in(&sink, port).unwrap_or_else(|e| panic!("the outside server on {addr}: {e}"));
 }
 
 /// Names of our (dnt_*) tcx programs attached to `iface` in the lab's namespace.
