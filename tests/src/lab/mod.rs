@@ -74,12 +74,19 @@ impl Lab {
             id,
             torn_down: false,
         };
+        // The state directory appears with its owner already in it (a rename): a lab starting
+        // in parallel must never see it ownerless and take it for a dead lab's.
+        let staging = Path::new(RUN_DIR).join(format!(".{}.new", lab.id));
+        fs::create_dir_all(&staging)?;
+        fs::write(staging.join("owner.pid"), std::process::id().to_string())?;
+        fs::rename(&staging, &lab.run_dir)?;
         // From here on, Drop cleans up whatever part was built.
-        fs::create_dir_all(&lab.run_dir)?;
         fs::create_dir_all(&lab.data_dir)?;
-        fs::write(lab.run_dir.join("owner.pid"), std::process::id().to_string())?;
         net::create(&lab.id, &lab.sink)?;
         lab.start_engine(&opts)?;
+        // Captured by the test harness, shown with a failure: which engine the test ran on.
+        let version = lab.docker(&["version", "--format", "{{.Server.Version}}"])?;
+        eprintln!("lab {}: {} (dockerd {version})", lab.id, lab.engine);
         let tar = image::rootfs_tar(Path::new(DATA_DIR))?;
         lab.docker(&["import", &tar.to_string_lossy(), IMAGE])
             .context("importing the busybox image into the lab")?;
