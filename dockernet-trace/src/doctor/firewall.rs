@@ -28,6 +28,19 @@ pub fn ip_forward(t: &Topology, out: &mut Vec<Finding>) {
     }
 }
 
+/// The roles of the rules the forward hook reaches: an ACCEPT in a chain nothing jumps to any
+/// more (Docker 28's DOCKER-FORWARD after `iptables -F FORWARD`) accepts nothing.
+fn forward_roles(rs: &Ruleset) -> Vec<Role> {
+    let mut roles = Vec::new();
+    for table in &rs.tables {
+        let chains = table.reachable(&["forward"]);
+        for chain in table.chains.iter().filter(|c| chains.contains(c.name.as_str())) {
+            roles.extend(chain.rules.iter().map(|r| classify(table, chain, r)));
+        }
+    }
+    roles
+}
+
 /// With FORWARD's policy at DROP, a network whose bridge has no ACCEPT for its outbound
 /// traffic (or for the replies) loses everything that crosses the host.
 pub fn forward_accepts(n: &DockerNetwork, rs: &Ruleset, out: &mut Vec<Finding>) {
@@ -35,10 +48,11 @@ pub fn forward_accepts(n: &DockerNetwork, rs: &Ruleset, out: &mut Vec<Finding>) 
     if n.internal || forward_policy(rs) != Some(Verdict::Drop) {
         return;
     }
+    let reachable = forward_roles(rs);
     let has = |want: BridgeAcceptKind| {
-        rs.rules().any(|r| {
-            matches!(classify(r.table, r.chain, r.rule), Role::BridgeAccept { bridge: b, kind } if b == bridge && kind == want)
-        })
+        reachable.iter().any(
+            |role| matches!(role, Role::BridgeAccept { bridge: b, kind } if b == bridge && *kind == want),
+        )
     };
     let missing: Vec<&str> =
         [(BridgeAcceptKind::Outbound, "outbound"), (BridgeAcceptKind::Established, "replies")]
@@ -75,14 +89,7 @@ pub fn published_accepts(t: &Topology, rs: &Ruleset, out: &mut Vec<Finding>) {
     if forward_policy(rs) != Some(Verdict::Drop) {
         return;
     }
-    // Rules that FORWARD reaches, in the tables the forward hook runs.
-    let mut reachable = Vec::new();
-    for table in &rs.tables {
-        let chains = table.reachable(&["forward"]);
-        for chain in table.chains.iter().filter(|c| chains.contains(c.name.as_str())) {
-            reachable.extend(chain.rules.iter().map(|r| classify(table, chain, r)));
-        }
-    }
+    let reachable = forward_roles(rs);
     let jumps_to_docker = |bridge: &str| {
         reachable.iter().any(
             |role| matches!(role, Role::DockerJump { to, bridge: Some(b) } if to == "DOCKER" && b == bridge),
