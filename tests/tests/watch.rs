@@ -193,7 +193,7 @@ fn drops_are_reported_with_containers_cause_and_rule_and_the_summary_adds_up() {
 
     let (iso, n) = between(&v, &a1_ip, &b1_ip);
     assert_eq!(n, 3, "three pings, three drops: {iso:#?}");
-    let isolation_rule = format!("-A DOCKER-ISOLATION-STAGE-2 -o {} -j DROP", wb.bridge);
+    let (isolation_rule, _) = common::isolation_drop(&lab, &b1_ip, &wb.bridge);
     for l in &iso {
         assert_eq!(l["schema"], 1);
         assert_eq!(l["kind"], "drop");

@@ -3,7 +3,7 @@
 use std::{fs::File, net::Ipv4Addr, os::fd::AsFd, path::Path, time::Duration};
 
 #[allow(unused_imports)] // each test file uses some of them
-pub use dockernet_trace_tests::lab::{LAB_IP, OUTSIDE_IP};
+pub use dockernet_trace_tests::lab::{Engine, LAB_IP, OUTSIDE_IP};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -99,6 +99,17 @@ pub fn heima(lab: &dockernet_trace_tests::Lab, shared: bool) -> dockernet_trace_
         lab.connect("heima-net", "nacos").unwrap();
     }
     net
+}
+
+/// The rule that first drops a packet from another Docker network to a container (`dst_ip`
+/// on `bridge`), and that rule's chain as nftrace names it. Docker 20.10: the isolation chain.
+/// Docker 28: raw PREROUTING, which keeps every interface but the container's own bridge away
+/// from its address, before any isolation rule is reached.
+pub fn isolation_drop(lab: &dockernet_trace_tests::Lab, dst_ip: &str, bridge: &str) -> (String, &'static str) {
+    match lab.engine {
+        Engine::Docker20 => (format!("-A DOCKER-ISOLATION-STAGE-2 -o {bridge} -j DROP"), "DOCKER-ISOLATION-STAGE-2"),
+        Engine::Docker28 => (format!("-A PREROUTING -d {dst_ip}/32 ! -i {bridge} -j DROP"), "raw PREROUTING"),
+    }
 }
 
 /// Runs a trace with `--json` in the lab; returns (exit code, JSON).
