@@ -2,6 +2,7 @@
 //! stops. The binary (`main.rs`) is a thin shell over this library.
 pub mod cause;
 pub mod cli;
+pub mod dns;
 pub mod doctor;
 pub mod ebpf;
 pub mod error;
