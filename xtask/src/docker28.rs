@@ -35,7 +35,7 @@ pub fn ensure() -> Result<()> {
     }
     let sources = apt_dir.join("sources.list");
     fs::write(&sources, SOURCES)?;
-    super::run(&mut apt_get(&apt_dir, &sources).arg("update"))?;
+    super::run(apt_get(&apt_dir, &sources).arg("update"))?;
     super::run(apt_get(&apt_dir, &sources).arg("download").args(PACKAGES).current_dir(&debs))?;
     let mut unpacked = 0;
     for deb in fs::read_dir(&debs)?.flatten().map(|e| e.path()) {

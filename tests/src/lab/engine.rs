@@ -52,12 +52,11 @@ impl Engine {
 
     /// Fails with the way out when the engine's programs are not on this machine.
     pub fn check_installed(self) -> Result<()> {
-        if let Some(root) = self.root() {
-            if !Path::new(DOCKER28_DIR).join(DOCKER28_READY).exists()
-                || !root.join("usr/sbin/dockerd").exists()
-            {
-                bail!("Docker Engine 28 is not unpacked in {DOCKER28_DIR}: run `cargo xtask setup`");
-            }
+        if let Some(root) = self.root()
+            && (!Path::new(DOCKER28_DIR).join(DOCKER28_READY).exists()
+                || !root.join("usr/sbin/dockerd").exists())
+        {
+            bail!("Docker Engine 28 is not unpacked in {DOCKER28_DIR}: run `cargo xtask setup`");
         }
         Ok(())
     }
