@@ -194,14 +194,17 @@ fn port_not_accepted(
         p.container_port, p.proto
     )];
     if !roots.is_empty() {
+        // The ACCEPT is there: only the way to it is gone.
         fix.extend(rejoin(roots));
         evidence
             .push(format!("the ACCEPT for it is in {}, which FORWARD no longer reaches", roots.join(", ")));
-    } else if !jump {
-        fix.push(format!("iptables -A FORWARD -o {bridge} -j DOCKER"));
-        evidence.push(format!("filter FORWARD no longer jumps to DOCKER for {bridge}"));
+    } else {
+        if !jump {
+            fix.push(format!("iptables -A FORWARD -o {bridge} -j DOCKER"));
+            evidence.push(format!("filter FORWARD no longer jumps to DOCKER for {bridge}"));
+        }
+        fix.push(accept);
     }
-    fix.push(accept);
     fix.push("or: systemctl restart docker   # rewrites all of Docker's rules".into());
     Finding {
         cause: Cause::FirewallDrop,
