@@ -54,7 +54,18 @@ impl Lab {
             .as_str()
             .map(str::to_string)
             .unwrap_or_else(|| if name == "bridge" { "docker0".into() } else { format!("br-{}", &id[..12]) });
-        let ipam = &n["IPAM"]["Config"][0];
+        // The IPv4 configuration (a dual-stack network lists an IPv6 one too, in any order).
+        let configs = n["IPAM"]["Config"].as_array().cloned().unwrap_or_default();
+        let ipam = configs
+            .iter()
+            .find(|c| {
+                c["Subnet"].as_str().is_some_and(|s| {
+                    s.split('/').next().is_some_and(|a| a.parse::<std::net::Ipv4Addr>().is_ok())
+                })
+            })
+            .cloned()
+            .unwrap_or(Value::Null);
+        let ipam = &ipam;
         let subnet = ipam["Subnet"].as_str().unwrap_or_default().to_string();
         // A fresh daemon's default bridge lists no gateway; Docker then uses the subnet's
         // first address.

@@ -105,9 +105,15 @@ pub fn heima(lab: &dockernet_trace_tests::Lab, shared: bool) -> dockernet_trace_
 /// on `bridge`), and that rule's chain as nftrace names it. Docker 20.10: the isolation chain.
 /// Docker 28: raw PREROUTING, which keeps every interface but the container's own bridge away
 /// from its address, before any isolation rule is reached.
-pub fn isolation_drop(lab: &dockernet_trace_tests::Lab, dst_ip: &str, bridge: &str) -> (String, &'static str) {
+pub fn isolation_drop(
+    lab: &dockernet_trace_tests::Lab,
+    dst_ip: &str,
+    bridge: &str,
+) -> (String, &'static str) {
     match lab.engine {
-        Engine::Docker20 => (format!("-A DOCKER-ISOLATION-STAGE-2 -o {bridge} -j DROP"), "DOCKER-ISOLATION-STAGE-2"),
+        Engine::Docker20 => {
+            (format!("-A DOCKER-ISOLATION-STAGE-2 -o {bridge} -j DROP"), "DOCKER-ISOLATION-STAGE-2")
+        }
         Engine::Docker28 => (format!("-A PREROUTING -d {dst_ip}/32 ! -i {bridge} -j DROP"), "raw PREROUTING"),
     }
 }
