@@ -5,6 +5,7 @@ mod demo;
 mod docker28;
 mod fresh;
 mod setup;
+mod stages;
 mod test;
 mod vm;
 
@@ -26,7 +27,8 @@ enum Task {
     /// Prove `setup` from nothing: run it in a chroot of a fresh Debian 12 root (cached under
     /// /var/tmp) that holds what the machine image ships, and check what it installed.
     FreshSetup(fresh::FreshArgs),
-    /// Run all tests: unit tests, then the root-only lab integration tests.
+    /// Run all tests: unit tests, the root-only lab integration tests on Docker Engine 20.10
+    /// and 28, then the kernel matrix; prints each stage's time.
     Test(test::TestArgs),
     /// The main job: an isolated lab reproduces "the bridge lost its gateway IP" and the tool
     /// traces it.
