@@ -15,7 +15,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use dockernet_trace_tests::{Lab, LabOptions, lab::OUTSIDE_IP};
+use dockernet_trace_tests::{
+    Lab, LabOptions,
+    lab::{OUTSIDE_IP, wait},
+};
 use nix::{
     sys::signal::{Signal, kill},
     unistd::Pid,
@@ -399,6 +402,9 @@ fn sigint_prints_the_summary_and_leaves_nothing_attached() {
     let (code, out, err) = w.stop(Signal::SIGINT);
     assert_eq!(code, 0, "stderr:\n{}", err.join("\n"));
     assert!(out.iter().any(|l| l.contains("summary:")), "text summary on SIGINT:\n{}", out.join("\n"));
+    // The kernel frees a program once its last link is gone, after an RCU grace period:
+    // a moment later on a busy machine.
+    let _ = wait::until("the watch's programs unloaded", || ours.iter().all(|(id, _)| !program_exists(*id)));
     let left: Vec<&(u64, String)> = ours.iter().filter(|(id, _)| program_exists(*id)).collect();
     assert!(left.is_empty(), "programs still loaded after exit: {left:?}");
     let links = lab.host(&["ip", "-o", "link", "show"]).unwrap();
