@@ -44,7 +44,7 @@ pub fn run(args: &FreshArgs) -> Result<()> {
     println!("fresh-setup: root ready after {:.0} s", start.elapsed().as_secs_f64());
     remove_dead_runs();
     let mut run = Run::new();
-    let result = run.prepare(&root).and_then(|()| run.setup_twice());
+    let result = run.prepare(&root.dir).and_then(|()| run.setup_twice());
     run.finish(args.keep);
     result?;
     println!(

@@ -39,8 +39,15 @@ const APT_CONF: &str = "Acquire::Check-Valid-Until \"false\";\nAcquire::Check-Da
 /// network (postgresql, docker.io and friends would start on the machine's addresses).
 const POLICY_RC_D: &str = "#!/bin/sh\n# dockernet-trace fresh root: no service starts here\nexit 101\n";
 
+/// A root in use: the machine's lock on the cache, held while the root is built or overlaid
+/// (a second run waits, and no run removes a root another is using).
+pub struct Root {
+    pub dir: PathBuf,
+    _lock: nix::fcntl::Flock<fs::File>,
+}
+
 /// The cached root for `packages` (the image's list), built unless present.
-pub fn ensure(packages: &Path) -> Result<PathBuf> {
+pub fn ensure(packages: &Path) -> Result<Root> {
     let list = fs::read_to_string(packages).with_context(|| format!("reading {}", packages.display()))?;
     let names: Vec<String> = list
         .lines()
@@ -50,13 +57,17 @@ pub fn ensure(packages: &Path) -> Result<PathBuf> {
         .collect();
     let key = cache_key(&names);
     let cache = Path::new(CACHE);
+    fs::create_dir_all(cache)?;
+    // One builder at a time on a machine; a second run waits and then finds the root ready.
+    let lock = fs::File::create(cache.join("lock"))?;
+    let lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| anyhow::anyhow!("locking {}: {e}", cache.join("lock").display()))?;
     let root = cache.join(format!("root-{key}"));
     if root.join(".ready").exists() {
         println!("fresh-setup: Debian 12 root cached in {}", root.display());
         image_config(&root)?;
-        return Ok(root);
+        return Ok(Root { dir: root, _lock: lock });
     }
-    fs::create_dir_all(cache)?;
     remove_other_roots(cache, &root);
     let partial = cache.join(format!("root-{key}.partial"));
     if partial.exists() {
@@ -67,7 +78,7 @@ pub fn ensure(packages: &Path) -> Result<PathBuf> {
     fs::rename(&partial, &root)?;
     fs::write(root.join(".ready"), "")?;
     println!("fresh-setup: Debian 12 root ready in {}", root.display());
-    Ok(root)
+    Ok(Root { dir: root, _lock: lock })
 }
 
 fn cache_key(names: &[String]) -> String {
@@ -145,16 +156,15 @@ fn install_image_packages(dir: &Path, names: &[String]) -> Result<()> {
         );
     }
     let list: Vec<&str> = wanted.iter().map(|s| s.as_str()).collect();
-    chroot::run(dir, &format!("apt-get install -y -q --no-install-recommends {}", list.join(" ")))?;
+    // A throwaway root: dpkg need not fsync every file (minutes saved on ~700 packages).
+    let install = "apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-unsafe-io";
+    chroot::run(dir, &format!("{install} {}", list.join(" ")))?;
     // The image's backports packages, and then no backports source, as on the image.
     let backports = dir.join("etc/apt/sources.list.d/fresh-backports.list");
     fs::write(&backports, BACKPORTS)?;
     let installed = chroot::run(
         dir,
-        &format!(
-            "apt-get -q update && apt-get install -y -q --no-install-recommends -t bookworm-backports {}",
-            FROM_BACKPORTS.join(" ")
-        ),
+        &format!("apt-get -q update && {install} -t bookworm-backports {}", FROM_BACKPORTS.join(" ")),
     );
     fs::remove_file(&backports)?;
     installed?;
