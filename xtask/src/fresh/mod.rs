@@ -80,6 +80,9 @@ impl Run {
             let (upper, work) = (d.join(format!("{name}-upper")), d.join(format!("{name}-work")));
             self.mounts.overlay(&Path::new("/root").join(name), &upper, &work, &target)?;
         }
+        // What setup itself installs into the toolchains' directories is not on a fresh machine:
+        // hidden in this overlay (the machine's copy stays), so setup must build it here.
+        let _ = fs::remove_file(self.merged.join("root/.cargo/bin/bpf-linker"));
         self.machine_network()?;
         let project = self.merged.join(PROJECT);
         super::run(Command::new("git").arg("clone").arg("--quiet").arg(super::root()).arg(&project))?;
