@@ -12,6 +12,7 @@ mod emit;
 mod enrich;
 mod filter;
 mod maps;
+mod names;
 mod packet;
 mod route;
 mod skb;

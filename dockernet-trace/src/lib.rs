@@ -6,6 +6,8 @@ pub mod dns;
 pub mod doctor;
 pub mod ebpf;
 pub mod error;
+pub mod explain;
+pub mod flow;
 pub mod kernel;
 pub mod kernel_check;
 pub mod model;

@@ -20,6 +20,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
+use dockernet_trace_common::programs;
 use dockernet_trace_tests::{Container, Lab, LabOptions, lab::tool_path};
 use serde_json::Value;
 
@@ -311,8 +312,14 @@ impl Drop for BpfStats {
 /// Programs of dockernet-trace's object that `watch` attaches, by the names bpftool shows
 /// (bpftool here cannot tell which process holds a program; nothing else on the benchmark
 /// machine loads programs of these names).
-const WATCH_PROGRAMS: &[&str] =
-    &["kfree_skb", "icmp_send", "tcp_send_reset", "tcp_reset_rsn", "fib_table_lookup", "neigh_update"];
+const WATCH_PROGRAMS: &[&str] = &[
+    programs::KFREE_SKB,
+    programs::ICMP_SEND,
+    programs::TCP_SEND_RESET,
+    programs::TCP_RESET_RSN,
+    programs::FIB_TABLE_LOOKUP,
+    programs::NEIGH_UPDATE,
+];
 
 /// Run time (ns) and run count of the watch's programs, from bpftool.
 fn program_runtime() -> (u64, u64) {

@@ -6,7 +6,7 @@ pub mod hooks;
 pub mod session;
 pub mod tc;
 
-pub use events::{KernelEvent, Tuple};
+pub use events::KernelEvent;
 pub use hooks::Coverage;
 pub use session::Session;
 

@@ -1,11 +1,10 @@
 //! One loaded copy of the kernel programs: configure, attach, read events, detach on drop.
-use std::net::Ipv4Addr;
-
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, HashMap, LpmTrie, MapData, PerCpuArray, PerCpuHashMap, RingBuf, lpm_trie::Key},
+    maps::{Array, HashMap, LpmTrie, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
 };
-use dockernet_trace_common::{Config, counters, maps};
+use dockernet_trace_common::{Config, Ipv4Prefix, counters, maps};
+use ipnet::Ipv4Net;
 
 use super::{
     EbpfError, OBJECT,
@@ -45,7 +44,7 @@ impl KernelInfo {
 }
 
 /// Totals of the per-CPU counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     pub emitted: u64,
     pub lost: u64,
@@ -112,7 +111,11 @@ impl Session {
     }
 
     /// Attaches hooks, parsing the kernel's BTF for aya once per session.
-    fn attach_hooks(&mut self, kernel: &KernelInfo, list: &[Box<dyn hooks::Hook>]) -> Result<(), EbpfError> {
+    fn attach_hooks(
+        &mut self,
+        kernel: &KernelInfo,
+        list: &[Box<dyn hooks::Attachable>],
+    ) -> Result<(), EbpfError> {
         if self.aya_btf.is_none() {
             let parsed = aya::Btf::from_sys_fs().map_err(|e| {
                 EbpfError::Kernel(KernelError::BadBtf {
@@ -189,16 +192,16 @@ impl Session {
         }
     }
 
-    /// Replaces nothing: adds prefixes to the watched set.
-    pub fn watch_prefix(&mut self, addr: Ipv4Addr, len: u8) -> Result<(), EbpfError> {
-        let mut trie: LpmTrie<&mut MapData, u32, u8> = self.map_mut(maps::WATCH_NETS)?;
-        let key = Key::new(u32::from(len), u32::from(addr).to_be());
+    /// Replaces nothing: adds a prefix to the watched set.
+    pub fn watch_prefix(&mut self, prefix: &Ipv4Net) -> Result<(), EbpfError> {
+        let mut trie: LpmTrie<&mut MapData, Ipv4Prefix, u8> = self.map_mut(maps::WATCH_NETS)?;
+        let key = super::config::watch_key(prefix);
         trie.insert(&key, 1, 0).map_err(|source| EbpfError::Map { map: maps::WATCH_NETS.into(), source })
     }
 
-    pub fn unwatch_prefix(&mut self, addr: Ipv4Addr, len: u8) -> Result<(), EbpfError> {
-        let mut trie: LpmTrie<&mut MapData, u32, u8> = self.map_mut(maps::WATCH_NETS)?;
-        let key = Key::new(u32::from(len), u32::from(addr).to_be());
+    pub fn unwatch_prefix(&mut self, prefix: &Ipv4Net) -> Result<(), EbpfError> {
+        let mut trie: LpmTrie<&mut MapData, Ipv4Prefix, u8> = self.map_mut(maps::WATCH_NETS)?;
+        let key = super::config::watch_key(prefix);
         trie.remove(&key).map_err(|source| EbpfError::Map { map: maps::WATCH_NETS.into(), source })
     }
 

@@ -13,10 +13,10 @@ use aya::{
     programs::{LinkOrder, SchedClassifier, TcAttachType, tc},
 };
 
+use dockernet_trace_common::programs::{TC_EGRESS as EGRESS, TC_INGRESS as INGRESS};
+
 use super::{EbpfError, hooks::program};
 
-pub const INGRESS: &str = "dnt_tc_ingress";
-pub const EGRESS: &str = "dnt_tc_egress";
 const STATE_DIR: &str = "/run/dockernet-trace/clsact";
 const OWNERS_DIR: &str = "/run/dockernet-trace/owners";
 

@@ -2,14 +2,17 @@
 //! line with a count. The loop calls `take` once per second.
 use std::collections::HashMap;
 
-use super::{incident::Incident, line::Kind};
-use crate::ebpf::Tuple;
+use super::{
+    incident::{Incident, Reason},
+    line::Kind,
+};
+use crate::flow::Tuple;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Key {
     kind: Kind,
     tuple: Tuple,
-    reason: String,
+    reason: Reason,
 }
 
 /// The first incident of a flow and reason in this second, and how many there were.
@@ -53,7 +56,7 @@ impl Folder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ebpf::events::Proto, watch::incident::Function};
+    use crate::{flow::Proto, kernel::DropReason, watch::incident::Function};
 
     fn drop(t_ns: u64, sport: u16, reason: &str) -> Incident {
         Incident {
@@ -66,8 +69,7 @@ mod tests {
                 dst: "172.18.0.2".parse().unwrap(),
                 dport: 3306,
             },
-            proto: "tcp".into(),
-            reason: reason.into(),
+            reason: Reason::Drop(DropReason::named(reason)),
             function: Function::Address(1),
             iface: None,
             netns: 0,
@@ -85,7 +87,7 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert_eq!((lines[0].first.tuple.sport, lines[0].count), (40113, 1));
         assert_eq!((lines[1].first.tuple.sport, lines[1].count, lines[1].first.t_ns), (40112, 2, 30));
-        assert_eq!(lines[2].first.reason, "NO_SOCKET");
+        assert_eq!(lines[2].first.reason.to_string(), "NO_SOCKET");
         assert!(f.is_empty() && f.take().is_empty(), "the next second starts empty");
     }
 }
