@@ -12,6 +12,8 @@ use super::prefix::{self, PrefixExt};
 pub const OPT_BRIDGE_NAME: &str = "com.docker.network.bridge.name";
 pub const OPT_MASQUERADE: &str = "com.docker.network.bridge.enable_ip_masquerade";
 pub const OPT_ICC: &str = "com.docker.network.bridge.enable_icc";
+/// Docker 28+: `nat` (default), `nat-unprotected`, `routed` (no NAT), `isolated`.
+pub const OPT_GATEWAY_MODE_V4: &str = "com.docker.network.bridge.gateway_mode_ipv4";
 
 /// Where a subnet's gateway address came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -43,7 +45,8 @@ pub struct DockerNetwork {
     pub subnets: Vec<Subnet>,
     /// The Linux bridge interface, for the bridge driver.
     pub bridge: Option<String>,
-    /// Containers' traffic leaving the host is masqueraded (enable_ip_masquerade).
+    /// Containers' traffic leaving the host is masqueraded (enable_ip_masquerade, and a
+    /// gateway mode that NATs: not `routed`).
     pub masquerade: bool,
     /// Containers of this network may talk to each other (enable_icc).
     pub icc: bool,
@@ -71,7 +74,8 @@ impl DockerNetwork {
             .collect();
         Some(Self {
             bridge: bridge_name(&name, &id, &driver, options),
-            masquerade: option_flag(options, OPT_MASQUERADE, true),
+            masquerade: option_flag(options, OPT_MASQUERADE, true)
+                && options.get(OPT_GATEWAY_MODE_V4).is_none_or(|m| m != "routed"),
             icc: option_flag(options, OPT_ICC, true),
             internal: n.internal.unwrap_or(false),
             name,
@@ -185,6 +189,19 @@ mod tests {
         assert_eq!(n.subnets.len(), 1, "IPv6 subnets are left out");
         assert_eq!(n.subnets[0].gateway, Some("172.18.0.1".parse().unwrap()));
         assert!(n.subnet_of("172.18.3.4".parse().unwrap()).is_some());
+    }
+
+    #[test]
+    fn routed_gateway_mode_masquerades_nothing() {
+        let mode = |m: &str| {
+            let json = format!(
+                r#"{{"Name":"n","Id":"{ID}","Driver":"bridge","IPAM":{{"Config":[{{"Subnet":"192.168.223.0/24"}}]}},
+                "Options":{{"com.docker.network.bridge.gateway_mode_ipv4":"{m}"}}}}"#
+            );
+            DockerNetwork::from_api(&api_network(&json)).unwrap().masquerade
+        };
+        assert!(!mode("routed"));
+        assert!(mode("nat") && mode("nat-unprotected"));
     }
 
     #[test]
