@@ -115,6 +115,9 @@ enum Identity<'a> {
     Address {
         ip: Ipv4Addr,
         label: String,
+        /// A namespace under /run/netns that holds the address, when no container and not the
+        /// host does.
+        holder: Option<PathBuf>,
     },
     /// `netns:`/`pid:`; `container` when it is a container's namespace, `net` None when it is
     /// the host's (or the container's, whose model is already known).
@@ -143,12 +146,15 @@ pub async fn resolve_pair(
 async fn identify<'a>(topo: &'a Topology, arg: &EndpointArg) -> Result<Identity<'a>, ModelError> {
     match &arg.spec {
         EndpointSpec::Host => Ok(Identity::Host),
-        EndpointSpec::Address(ip) => Ok(Identity::Address { ip: *ip, label: ip.to_string() }),
+        EndpointSpec::Address(ip) => {
+            Ok(Identity::Address { ip: *ip, label: ip.to_string(), holder: holder(topo, *ip).await })
+        }
         EndpointSpec::Name(name) => match topo.container(name) {
             Ok(c) => Ok(Identity::Container(c)),
             // Container names may contain dots too, so DNS is only the second guess.
             Err(ModelError::UnknownContainer { .. }) if name.contains('.') => {
-                Ok(Identity::Address { ip: lookup_dns(name).await?, label: name.clone() })
+                let ip = lookup_dns(name).await?;
+                Ok(Identity::Address { ip, label: name.clone(), holder: holder(topo, ip).await })
             }
             Err(e) => Err(e),
         },
@@ -174,6 +180,29 @@ async fn namespace<'a>(
     let known = is_host || container.is_some();
     let net = if known { None } else { Some(HostNet::load(Some(&path)).await?) };
     Ok(Identity::Namespace { kind, label, path, container, net })
+}
+
+/// The named namespace (under /run/netns) holding `ip`, when no container and not the host
+/// holds it: an address endpoint then sends from, or arrives in, that namespace. Only a
+/// namespace linked to this one (a veth between them) counts, and only when it is the one:
+/// other namespaces on the machine may hold the same address for networks of their own.
+async fn holder(topo: &Topology, ip: Ipv4Addr) -> Option<PathBuf> {
+    if topo.container_by_ip(ip).is_some() || topo.host.owner_of(ip).is_some() || ip.is_loopback() {
+        return None;
+    }
+    let mut notes = Vec::new();
+    let members = super::plain::read_members(topo.host_netns_inode, &mut notes).await;
+    let mut linked = Vec::new();
+    for m in members.into_iter().filter(|m| m.net.owner_of(ip).is_some()) {
+        let nsid = super::plain::nsid_of(&m.name).await;
+        if nsid.is_some() && topo.host.links.iter().any(|l| l.link_netnsid == nsid) {
+            linked.push(m.path);
+        }
+    }
+    match linked.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
+    }
 }
 
 /// The system resolver (blocking, so off the async threads); the first IPv4 answer.
@@ -206,13 +235,20 @@ fn resolve_target(
     };
     match dst {
         Identity::Host => {
-            // The host's main address; a lab host without default route is reached on the
-            // source container's gateway, which is the bridge's address on the host.
-            let gateway =
-                peer_container.and_then(|c| pick_endpoint(topo, c, None, None)).and_then(|e| e.gateway);
-            let ip = topo.host.default_route_ipv4().or(gateway).or_else(|| topo.host.primary_ipv4());
+            // From a container, the host is where the container reaches it: the gateway of its
+            // bridge network (what host-gateway and host.docker.internal give). Otherwise the
+            // host's main address.
+            let gateway = peer_container.and_then(|c| host_gateway(topo, c));
+            let ip = gateway.or_else(|| topo.host.default_route_ipv4()).or_else(|| topo.host.primary_ipv4());
             let ip = ip.ok_or_else(|| ModelError::NoAddress { what: "the Docker host".into() })?;
             Ok(plain(EndpointKind::Host, "host", ip, Some(NetnsRef::Host), port))
+        }
+        Identity::Address { ip, label, .. } if ip.is_loopback() => {
+            // A container's 127.0.0.0/8 is its own loopback, never the host's.
+            match peer_container.filter(|c| c.is_running() && own_namespace(topo, c)) {
+                Some(c) => Ok(own_loopback(c, *ip, label, port)),
+                None => resolve_side(topo, dst, port, peer_container, peer_ip, false),
+            }
         }
         _ => resolve_side(topo, dst, port, peer_container, peer_ip, false),
     }
@@ -247,7 +283,13 @@ fn resolve_side(
         Identity::Container(c) => {
             Ok(container_side(topo, c, EndpointKind::Container, &c.name, None, port, peer_container, peer_ip))
         }
-        Identity::Address { ip, label } => Ok(address_side(topo, *ip, label, port, is_source)),
+        Identity::Address { ip, label, holder } => {
+            let mut r = address_side(topo, *ip, label, port, is_source);
+            if r.netns.is_none() {
+                r.netns = holder.clone().map(NetnsRef::Path);
+            }
+            Ok(r)
+        }
         Identity::Namespace { kind, label, path, container: Some(c), .. } => {
             let ns = Some(NetnsRef::Path(path.clone()));
             Ok(container_side(topo, c, *kind, label, ns, port, peer_container, peer_ip))
@@ -262,6 +304,29 @@ fn resolve_side(
             Ok(plain(*kind, label, ip, Some(ns), port))
         }
     }
+}
+
+/// The host's address on the bridge network `c` reaches the host through (its gateway).
+fn host_gateway(topo: &Topology, c: &Container) -> Option<Ipv4Addr> {
+    let e = pick_endpoint(topo, c, None, None)?;
+    let bridged = topo.network(&e.network).is_some_and(|n| n.bridge.is_some());
+    e.gateway.filter(|_| bridged)
+}
+
+/// Whether `c` has a namespace of its own (not the host's).
+fn own_namespace(topo: &Topology, c: &Container) -> bool {
+    let owner = match &c.network_mode {
+        NetworkMode::Container(x) => topo.container(x).unwrap_or(c),
+        _ => c,
+    };
+    owner.network_mode != NetworkMode::Host
+}
+
+/// A loopback address as the container `c` itself holds it.
+fn own_loopback(c: &Container, ip: Ipv4Addr, label: &str, port: Option<u16>) -> ResolvedEndpoint {
+    let mut r = plain(EndpointKind::Address, label, ip, c.netns.clone().map(NetnsRef::Path), port);
+    r.container = Some(ContainerRef::of(c));
+    r
 }
 
 /// A container end: its address on the subnet of the peer's address, else on a network shared
