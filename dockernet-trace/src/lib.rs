@@ -16,3 +16,4 @@ pub mod probe;
 pub mod style;
 pub mod trace;
 pub mod watch;
+pub mod words;

@@ -48,12 +48,14 @@ pub fn diagnose(t: &Topology, rs: &Ruleset) -> Diagnosis {
             }
         }
     }
-    nat::published_ports(t, rs, &mut findings);
+    let mut proxy_notes = Vec::new();
+    nat::published_ports(t, rs, &mut findings, &mut proxy_notes);
     firewall::published_accepts(t, rs, &mut findings);
     docker_user::drops(rs, t, &mut findings);
     findings.sort_by_key(|f| f.cause.severity());
     findings.dedup();
     let mut notes = t.docker.notes.clone();
+    notes.extend(proxy_notes);
     // With FORWARD accepting by default, missing filter chains cut nothing off (the checks
     // above find what a DROP policy cuts off), but DOCKER-USER and isolation no longer apply.
     notes.extend(missing.iter().filter(|m| m.table != "nat").map(|m| {

@@ -3,6 +3,7 @@
 //! model ([`endpoints`]) → plan ([`plan`]) → attach ([`attach`]) → collect ([`collect`]) →
 //! explain ([`explanation`], through `crate::explain` and [`verdict`]) → report ([`report`]).
 pub mod attach;
+pub mod bridge_hops;
 pub mod collect;
 pub mod endpoints;
 pub mod exited;
@@ -13,8 +14,10 @@ pub mod nftrace;
 pub mod plan;
 pub mod report;
 pub mod request;
+pub mod sockets;
 pub mod spinner;
 pub mod text;
+pub mod unprobed;
 pub mod verdict;
 
 use std::time::Instant;
@@ -34,6 +37,15 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
     require_privileges()?;
     let spinner = Spinner::start("reading Docker and the kernel's view of the network");
     let ends = endpoints::resolve(args, &from, &to).await?;
+    if let Some(verdict) = unprobed::verdict(&ends.to) {
+        spinner.clear();
+        let explained = explanation::Explanation { verdict, hops: vec![], probes: vec![] };
+        let seen = attach::Visibility { lost: 0, coverage: Default::default(), hooks: vec![] };
+        let report =
+            TraceReport::new(&ends, args.proto, explained, seen, started.elapsed().as_millis() as u64);
+        report.print(args.output.json);
+        return Ok(1);
+    }
     let probes = ProbePorts::new(args.proto, args.count as u16);
     let plan = Plan::new(&ends.topology, &ends.from, &ends.to, probes);
     phase("model and plan");

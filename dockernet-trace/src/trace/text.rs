@@ -5,6 +5,7 @@ use super::report::{HopJson, TraceReport, VerdictJson};
 use crate::{
     cause::Cause,
     style::{BAD, BOLD, DIM, FIX, OK, WARN, paint},
+    words::count,
 };
 
 fn fmt_ms(ns: u64) -> String {
@@ -29,8 +30,17 @@ fn probe_hops(out: &mut String, hops: &[&HopJson]) {
             h.packet.clone().unwrap_or_default(),
             paint(DIM, show)
         );
-        if let Some(r) = &h.drop_reason {
-            line = format!("{line} {}", paint(BAD, format!("✗ dropped: {r}")));
+        match (&h.drop_reason, h.after_delivery) {
+            (Some(r), true) => {
+                line = format!("{line} {}", paint(DIM, format!("· consumed after delivery ({r})")))
+            }
+            (Some(r), false) => line = format!("{line} {}", paint(BAD, format!("✗ dropped: {r}"))),
+            (None, _) => {}
+        }
+        if h.inferred {
+            line = format!("{line} {}", paint(DIM, "(inferred from the ports' bridge)"));
+        } else if let Some(b) = h.bridge.as_ref().filter(|b| **b != h.iface) {
+            line = format!("{line} {}", paint(DIM, format!("(bridge {b})")));
         }
         let _ = writeln!(out, "{}", line.trim_end());
     }
@@ -40,15 +50,18 @@ fn probe_hops(out: &mut String, hops: &[&HopJson]) {
 pub fn text(r: &TraceReport) -> String {
     let mut out = String::new();
     let proto = r.to.proto.clone().unwrap_or_default();
+    let probes = match r.probes.len() {
+        0 => "no probe sent".to_string(),
+        n => count(n as u64, "probe"),
+    };
     let _ = writeln!(
         out,
-        "{} {} ({}) → {} ({}), {proto}, {} probe(s)",
+        "{} {} ({}) → {} ({}), {proto}, {probes}",
         paint(BOLD, "dockernet-trace"),
         r.from.name,
         r.from.ip,
         r.to.port.map(|p| format!("{}:{p}", r.to.name)).unwrap_or_else(|| r.to.name.clone()),
         r.to.ip,
-        r.probes.len()
     );
     let mut shown: Vec<Vec<(String, String, &str)>> = Vec::new();
     for p in &r.probes {
