@@ -15,11 +15,15 @@ fn fmt_ms(ns: u64) -> String {
 /// Lines of one probe's hops; the 5-tuple is shown where it changed (NAT) and on the first.
 fn probe_hops(out: &mut String, hops: &[&HopJson]) {
     let mut last_tuple = String::new();
+    let mut last_packet = None;
     let t0 = hops.first().map(|h| h.t_ns).unwrap_or(0);
     for h in hops {
+        // The tuple shows where it changed (NAT) and with each new kind of packet (the answer,
+        // an ICMP error and the packet it quotes).
         let tuple = format!("{} → {}", h.src, h.dst);
-        let show = if tuple != last_tuple { tuple.clone() } else { String::new() };
+        let show = if tuple != last_tuple || h.packet != last_packet { tuple.clone() } else { String::new() };
         last_tuple = tuple;
+        last_packet = h.packet.clone();
         let dir = if h.forward { "→" } else { "←" };
         let mut line = format!(
             "  {} {dir} {:<22} {:<16} {:<18} {:<10} {}",

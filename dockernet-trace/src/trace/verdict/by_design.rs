@@ -1,6 +1,6 @@
 //! Paths Docker closes by design, named as such: an `--internal` network (no way out, and no
-//! way in but for its members) and a macvlan/ipvlan network, whose parent interface cannot
-//! reach the containers hanging off it. What the kernel showed (the rule that dropped the probe,
+//! way in but for its members), a network with inter-container communication off, and a
+//! macvlan/ipvlan network, whose parent interface cannot reach the containers hanging off it. What the kernel showed (the rule that dropped the probe,
 //! the failed route or ARP) stays the location and evidence; the story and the fix change.
 use std::net::Ipv4Addr;
 
@@ -12,7 +12,7 @@ use crate::{
 };
 
 pub fn decide(cx: &Context) -> Option<TraceVerdict> {
-    internal_way_out(cx).or_else(|| internal_way_in(cx)).or_else(|| sub_interface(cx))
+    internal_way_out(cx).or_else(|| internal_way_in(cx)).or_else(|| icc_off(cx)).or_else(|| sub_interface(cx))
 }
 
 fn source_container<'a>(cx: &Context<'a>) -> Option<&'a Container> {
@@ -81,6 +81,31 @@ fn internal_way_in(cx: &Context) -> Option<TraceVerdict> {
     if let Some(src) = source_container(cx) {
         v.fix = vec![format!("docker network connect {} {}", net.name, src.name)];
     }
+    Some(v)
+}
+
+/// Both ends on one network whose inter-container communication is off: Docker's rule drops
+/// what goes between its containers.
+fn icc_off(cx: &Context) -> Option<TraceVerdict> {
+    let dst = destination(cx);
+    let net = cx.topology.network_containing(dst).filter(|n| !n.icc)?;
+    let src = source_container(cx)?;
+    if !cx.topology.networks_of(src).iter().any(|n| n.name == net.name) {
+        return None;
+    }
+    let mut v = drops::dropped(cx)?;
+    v.summary = format!(
+        "network {} has inter-container communication off (com.docker.network.bridge.enable_icc=false): Docker drops what goes between its containers, by design ({})",
+        net.name,
+        v.location.iface.as_deref().map_or_else(
+            || "its rule dropped the probe".into(),
+            |i| format!("its rule dropped the probe on {i}")
+        )
+    );
+    v.fix = vec![format!(
+        "recreate network {} without -o com.docker.network.bridge.enable_icc=false, or let {} reach the target on a network that allows it",
+        net.name, src.name
+    )];
     Some(v)
 }
 
