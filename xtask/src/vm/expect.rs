@@ -265,7 +265,7 @@ fn scenario(c: &mut Checks, e: &Expectation, s: &ScenarioRun) {
         .unwrap_or_else(|| "no coverage in the output".into());
     c.add(&e.name, "kprobe or fentry coverage", Blame::Tool, cov, cov_detail);
     if e.bridge_hop {
-        let hop = json.as_ref().and_then(|j| observed_bridge_hop(j));
+        let hop = json.as_ref().and_then(observed_bridge_hop);
         let detail = format!("no br_forward hop naming its bridge, seen rather than inferred: {hop:?}");
         c.add(&e.name, "bridge hop observed", Blame::Tool, hop.is_some(), detail);
     }
