@@ -136,7 +136,7 @@ pub fn for_probe(
         exact,
         delete: c.delete_command(),
         policy: d.policy.clone().filter(|_| d.rule.is_none()),
-        rejects: d.target == Some(crate::netfilter::matches::Target::Reject),
+        rejects: matches!(d.target, Some(crate::netfilter::Target::Reject(_))),
     })
 }
 
