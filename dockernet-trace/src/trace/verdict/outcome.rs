@@ -8,7 +8,7 @@ use crate::{
     cause::Cause,
     flow::Proto,
     probe::Answer,
-    trace::{collect::ProbeRecord, hops::Hop},
+    trace::{collect::ProbeRecord, exited::exited, facts::Facts, hops::Hop},
     words::count,
 };
 
@@ -106,19 +106,15 @@ pub fn partial(cx: &Context) -> Option<TraceVerdict> {
     if through == 0 || stopped_ones.is_empty() {
         return None;
     }
-    let keep = |i: u16| stopped_ones.contains(&i);
-    let facts = cx.facts.of_probes(keep);
-    let hops: Vec<Hop> = cx.hops.iter().filter(|h| keep(h.probe)).cloned().collect();
-    let probes: Vec<ProbeRecord> = cx.probes.iter().filter(|p| keep(p.index)).cloned().collect();
-    let sub = Context {
-        probes: &probes,
-        hops: &hops,
-        facts: &facts,
-        findings: cx.findings.clone(),
-        source_netns: cx.source_netns.clone(),
-        ..*cx
-    };
-    let mut v = stopped(&sub);
+    // The target exited mid-trace and only the probes after that went unanswered: the path
+    // worked while the target was there (exited::with_target_exit tells the rest).
+    let last_through = cx.probes.iter().filter(|p| of(cx, p) != Outcome::Stopped).map(|p| p.index).max();
+    if exited(cx.to) && stopped_ones.iter().all(|i| Some(*i) > last_through) {
+        let answered = Subset::of(cx, |i| !stopped_ones.contains(&i));
+        return all_through(&answered.context(cx));
+    }
+    let stopped_subset = Subset::of(cx, |i| stopped_ones.contains(&i));
+    let mut v = stopped(&stopped_subset.context(cx));
     let names: Vec<String> = stopped_ones.iter().map(|i| (i + 1).to_string()).collect();
     let which = match names.as_slice() {
         [one] => format!("probe {one} stopped"),
@@ -130,4 +126,33 @@ pub fn partial(cx: &Context) -> Option<TraceVerdict> {
         v.summary
     );
     Some(v)
+}
+
+/// What the kernel and the sockets showed of some of the probes.
+struct Subset {
+    facts: Facts,
+    hops: Vec<Hop>,
+    probes: Vec<ProbeRecord>,
+}
+
+impl Subset {
+    fn of(cx: &Context, keep: impl Fn(u16) -> bool) -> Self {
+        Subset {
+            facts: cx.facts.of_probes(&keep),
+            hops: cx.hops.iter().filter(|h| keep(h.probe)).cloned().collect(),
+            probes: cx.probes.iter().filter(|p| keep(p.index)).cloned().collect(),
+        }
+    }
+
+    /// `cx`, narrowed to these probes.
+    fn context<'a>(&'a self, cx: &Context<'a>) -> Context<'a> {
+        Context {
+            probes: &self.probes,
+            hops: &self.hops,
+            facts: &self.facts,
+            findings: cx.findings.clone(),
+            source_netns: cx.source_netns.clone(),
+            ..*cx
+        }
+    }
 }
