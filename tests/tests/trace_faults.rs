@@ -26,9 +26,12 @@ fn bridge_lost_its_gateway_address() {
     assert_cause(&json, "bridge_gateway_missing");
     assert_eq!(code, 1);
     assert_eq!(json["reachable"], false);
-    // The probe went out through the uplink instead of the bridge.
-    assert_eq!(location(&json)["iface"], "uplink0");
+    // The location is the faulty bridge (CONTRACT.md); the probe went out through the uplink
+    // instead, and that is evidence.
+    assert_eq!(location(&json)["iface"], net.bridge.as_str());
     assert_eq!(location(&json)["netns"], "host");
+    let evidence = json["verdict"]["evidence"].to_string();
+    assert!(evidence.contains("last seen: host uplink0"), "{json:#}");
     assert!(
         fixes(&json).contains(&format!("ip addr add 172.18.0.1/16 dev {}", net.bridge)),
         "{}",

@@ -50,8 +50,11 @@ fn network_modes_none_and_host() {
     heima(&lab, true);
     lab.run("hermit", &["--network", "none"], &[]).unwrap();
     lab.run("hostnet", &["--network", "host"], &[]).unwrap();
-    // Nothing can reach a container without a network...
-    assert_usage_error(&lab, &["--from", "nacos", "--to", "hermit:80"], "--network none");
+    // Nothing can reach a container without a network: a verdict, sent nowhere...
+    let (code, json) = trace(&lab, &["--from", "nacos", "--to", "hermit:80"]);
+    assert_eq!(code, 1);
+    assert_cause(&json, "no_route");
+    assert!(json["verdict"]["summary"].as_str().unwrap().contains("--network none"));
     // ...and it can reach nothing: an explained verdict.
     let (code, json) = trace(&lab, &["--from", "hermit", "--to", "mysql:3306", "--count", "1"]);
     assert_eq!(code, 1);

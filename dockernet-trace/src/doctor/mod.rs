@@ -51,10 +51,10 @@ pub fn diagnose(t: &Topology, rs: &Ruleset) -> Diagnosis {
             }
         }
     }
-    nat::published_ports(t, rs, &mut findings);
+    let mut notes = t.docker.notes.clone();
+    nat::published_ports(t, rs, &mut findings, &mut notes);
     firewall::published_accepts(t, rs, &mut findings);
     docker_user::drops(rs, t, &mut findings);
-    let mut notes = t.docker.notes.clone();
     foreign::drops(t, rs, &flows::host_services(), &mut findings, &mut notes);
     findings.sort_by_key(|f| f.cause.severity());
     findings.dedup();

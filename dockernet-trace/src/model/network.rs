@@ -52,6 +52,9 @@ pub struct DockerNetwork {
     pub icc: bool,
     /// `--internal`: no traffic to or from outside the network.
     pub internal: bool,
+    /// macvlan/ipvlan: the host interface the containers' interfaces hang off (`parent`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 impl DockerNetwork {
@@ -78,6 +81,7 @@ impl DockerNetwork {
                 && options.get(OPT_GATEWAY_MODE_V4).is_none_or(|m| m != "routed"),
             icc: option_flag(options, OPT_ICC, true),
             internal: n.internal.unwrap_or(false),
+            parent: parent(&driver, options),
             name,
             id,
             driver,
@@ -120,6 +124,12 @@ pub fn bridge_name(name: &str, id: &str, driver: &str, options: &HashMap<String,
         return Some("docker0".into());
     }
     Some(format!("br-{}", id.get(..12).unwrap_or(id)))
+}
+
+/// The parent interface of a macvlan or ipvlan network (the `parent` option).
+fn parent(driver: &str, options: &HashMap<String, String>) -> Option<String> {
+    let sub_interface = matches!(driver, "macvlan" | "ipvlan");
+    options.get("parent").filter(|p| sub_interface && !p.is_empty()).cloned()
 }
 
 /// A boolean driver option, read as Go's strconv.ParseBool does (Docker's own parser);
@@ -189,6 +199,12 @@ mod tests {
         assert_eq!(n.subnets.len(), 1, "IPv6 subnets are left out");
         assert_eq!(n.subnets[0].gateway, Some("172.18.0.1".parse().unwrap()));
         assert!(n.subnet_of("172.18.3.4".parse().unwrap()).is_some());
+        assert_eq!(n.parent, None);
+        let mv = api_network(
+            r#"{"Name":"mv","Id":"ab12","Driver":"macvlan","Options":{"parent":"eth0"},
+            "IPAM":{"Config":[{"Subnet":"10.0.0.0/24"}]}}"#,
+        );
+        assert_eq!(DockerNetwork::from_api(&mv).unwrap().parent.as_deref(), Some("eth0"));
     }
 
     #[test]

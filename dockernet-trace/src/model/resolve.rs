@@ -124,6 +124,9 @@ enum Identity<'a> {
     Address {
         ip: Ipv4Addr,
         label: String,
+        /// A namespace under /run/netns that holds the address, when no container and not the
+        /// host does.
+        holder: Option<PathBuf>,
     },
     /// A DNS name without an address (yet).
     Unresolved {
@@ -184,12 +187,19 @@ async fn identify<'a>(
 ) -> Result<Identity<'a>, ModelError> {
     match &arg.spec {
         EndpointSpec::Host => Ok(Identity::Host),
-        EndpointSpec::Address(ip) => Ok(Identity::Address { ip: *ip, label: ip.to_string() }),
+        EndpointSpec::Address(ip) => {
+            Ok(Identity::Address { ip: *ip, label: ip.to_string(), holder: holder(topo, *ip).await })
+        }
         EndpointSpec::Name(name) => match (dns_name(topo, arg)?, answer) {
             (None, _) => topo.container(name).map(Identity::Container),
-            (Some(_), Some(NameAnswer::Address(ip))) => Ok(Identity::Address { ip, label: name.clone() }),
+            (Some(_), Some(NameAnswer::Address(ip))) => {
+                Ok(Identity::Address { ip, label: name.clone(), holder: holder(topo, ip).await })
+            }
             (Some(_), Some(NameAnswer::Unresolved)) => Ok(Identity::Unresolved { label: name.clone() }),
-            (Some(_), None) => Ok(Identity::Address { ip: lookup_dns(name).await?, label: name.clone() }),
+            (Some(_), None) => {
+                let ip = lookup_dns(name).await?;
+                Ok(Identity::Address { ip, label: name.clone(), holder: holder(topo, ip).await })
+            }
         },
         EndpointSpec::Netns(name) => {
             namespace(topo, EndpointKind::Netns, format!("netns:{name}"), netns::named_netns_path(name)).await
@@ -213,6 +223,29 @@ async fn namespace<'a>(
     let known = is_host || container.is_some();
     let net = if known { None } else { Some(HostNet::load(Some(&path)).await?) };
     Ok(Identity::Namespace { kind, label, path, container, net })
+}
+
+/// The named namespace (under /run/netns) holding `ip`, when no container and not the host
+/// holds it: an address endpoint then sends from, or arrives in, that namespace. Only a
+/// namespace linked to this one (a veth between them) counts, and only when it is the one:
+/// other namespaces on the machine may hold the same address for networks of their own.
+async fn holder(topo: &Topology, ip: Ipv4Addr) -> Option<PathBuf> {
+    if topo.container_by_ip(ip).is_some() || topo.host.owner_of(ip).is_some() || ip.is_loopback() {
+        return None;
+    }
+    let mut notes = Vec::new();
+    let members = super::plain::read_members(topo.host_netns_inode, &mut notes).await;
+    let mut linked = Vec::new();
+    for m in members.into_iter().filter(|m| m.net.owner_of(ip).is_some()) {
+        let nsid = super::plain::nsid_of(&m.name).await;
+        if nsid.is_some() && topo.host.links.iter().any(|l| l.link_netnsid == nsid) {
+            linked.push(m.path);
+        }
+    }
+    match linked.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
+    }
 }
 
 /// The host's system resolver, for a source named by DNS (blocking, so off the async
@@ -246,11 +279,11 @@ fn resolve_target(
     };
     match dst {
         Identity::Host => {
-            // The host's main address; a lab host without default route is reached on the
-            // source container's gateway, which is the bridge's address on the host.
-            let gateway =
-                peer_container.and_then(|c| pick_endpoint(topo, c, None, None)).and_then(|e| e.gateway);
-            let ip = topo.host.default_route_ipv4().or(gateway).or_else(|| topo.host.primary_ipv4());
+            // From a container, the host is where the container reaches it: the gateway of its
+            // bridge network (what host-gateway and host.docker.internal give). Otherwise the
+            // host's main address.
+            let gateway = peer_container.and_then(|c| host_gateway(topo, c));
+            let ip = gateway.or_else(|| topo.host.default_route_ipv4()).or_else(|| topo.host.primary_ipv4());
             let ip = ip.ok_or_else(|| ModelError::NoAddress { what: "the Docker host".into() })?;
             Ok(plain(EndpointKind::Host, "host", ip, Some(NetnsRef::Host), port))
         }
@@ -258,6 +291,13 @@ fn resolve_target(
             let mut r = plain(EndpointKind::Address, label, Ipv4Addr::UNSPECIFIED, None, port);
             r.issue = Some(EndpointIssue::Unresolved);
             Ok(r)
+        }
+        Identity::Address { ip, label, .. } if ip.is_loopback() => {
+            // A container's 127.0.0.0/8 is its own loopback, never the host's.
+            match peer_container.filter(|c| c.is_running() && own_namespace(topo, c)) {
+                Some(c) => Ok(own_loopback(c, *ip, label, port)),
+                None => resolve_side(topo, dst, port, peer_container, peer_ip, false),
+            }
         }
         _ => resolve_side(topo, dst, port, peer_container, peer_ip, false),
     }
@@ -292,7 +332,13 @@ fn resolve_side(
         Identity::Container(c) => {
             Ok(container_side(topo, c, EndpointKind::Container, &c.name, None, port, peer_container, peer_ip))
         }
-        Identity::Address { ip, label } => Ok(address_side(topo, *ip, label, port, is_source)),
+        Identity::Address { ip, label, holder } => {
+            let mut r = address_side(topo, *ip, label, port, is_source);
+            if r.netns.is_none() {
+                r.netns = holder.clone().map(NetnsRef::Path);
+            }
+            Ok(r)
+        }
         Identity::Unresolved { label } => Err(ModelError::NoAddress { what: label.clone() }),
         Identity::Namespace { kind, label, path, container: Some(c), .. } => {
             let ns = Some(NetnsRef::Path(path.clone()));
@@ -308,6 +354,29 @@ fn resolve_side(
             Ok(plain(*kind, label, ip, Some(ns), port))
         }
     }
+}
+
+/// The host's address on the bridge network `c` reaches the host through (its gateway).
+fn host_gateway(topo: &Topology, c: &Container) -> Option<Ipv4Addr> {
+    let e = pick_endpoint(topo, c, None, None)?;
+    let bridged = topo.network(&e.network).is_some_and(|n| n.bridge.is_some());
+    e.gateway.filter(|_| bridged)
+}
+
+/// Whether `c` has a namespace of its own (not the host's).
+fn own_namespace(topo: &Topology, c: &Container) -> bool {
+    let owner = match &c.network_mode {
+        NetworkMode::Container(x) => topo.container(x).unwrap_or(c),
+        _ => c,
+    };
+    owner.network_mode != NetworkMode::Host
+}
+
+/// A loopback address as the container `c` itself holds it.
+fn own_loopback(c: &Container, ip: Ipv4Addr, label: &str, port: Option<u16>) -> ResolvedEndpoint {
+    let mut r = plain(EndpointKind::Address, label, ip, c.netns.clone().map(NetnsRef::Path), port);
+    r.container = Some(ContainerRef::of(c));
+    r
 }
 
 /// A container end: its address on the subnet of the peer's address, else on a network shared

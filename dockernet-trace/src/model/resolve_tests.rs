@@ -102,12 +102,26 @@ async fn containers_without_shared_network_use_their_first() {
 }
 
 #[tokio::test]
-async fn host_target_is_the_default_route_address_or_the_gateway() {
+async fn host_target_is_the_containers_gateway_or_the_default_route_address() {
+    // From a container, the host is its network's gateway (host-gateway), route or not.
     let (_, d) = pair(&lab(true), "web", "host:3306").await;
-    assert_eq!((d.kind, d.ip, d.port), (EndpointKind::Host, ip("10.0.0.5"), Some(3306)));
+    assert_eq!((d.kind, d.ip, d.port), (EndpointKind::Host, ip("172.30.0.1"), Some(3306)));
     assert_eq!(d.netns, Some(NetnsRef::Host));
     let (_, d) = pair(&lab(false), "web", "host").await;
-    assert_eq!(d.ip, ip("172.30.0.1"), "no default route: the source container's gateway");
+    assert_eq!(d.ip, ip("172.30.0.1"));
+    // From anywhere else, the host's main address.
+    let (_, d) = pair(&lab(true), "host", "host:22").await;
+    assert_eq!(d.ip, ip("10.0.0.5"));
+}
+
+#[tokio::test]
+async fn a_containers_loopback_is_its_own() {
+    let (s, d) = pair(&lab(true), "web", "127.0.0.1:8080").await;
+    assert_eq!(d.netns, s.netns, "the probe stays in web");
+    assert_eq!(d.container.as_ref().unwrap().name, "web");
+    let (_, d) = pair(&lab(true), "host", "127.0.0.1:8080").await;
+    assert_eq!(d.netns, Some(NetnsRef::Host));
+    assert_eq!(d.container, None);
 }
 
 #[tokio::test]

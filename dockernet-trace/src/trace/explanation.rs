@@ -2,6 +2,7 @@
 //! rule counters read again when netfilter dropped a probe, the model's faults on the path,
 //! and the verdict decided from all of them.
 use super::{
+    bridge_hops,
     collect::{Collected, ProbeRecord},
     dns_leg::DnsReport,
     endpoints::Endpoints,
@@ -9,6 +10,7 @@ use super::{
     facts::Facts,
     hops::{self, Hop},
     plan::Plan,
+    sockets,
     verdict::{self, Context, TraceVerdict, dns::Leg},
 };
 use crate::{
@@ -40,12 +42,16 @@ pub async fn explain(
 ) -> Result<Explanation> {
     let t = &ends.topology;
     let names = Names::new(t).with_named_namespaces();
-    let hops = hops::hops(&collected.events, &names, &plan.ports);
+    let mut hops = hops::hops(&collected.events, &names, &plan.ports);
+    let reached: Vec<u16> = collected.probes.iter().filter(|p| p.answer.reached()).map(|p| p.index).collect();
+    hops::mark_after_delivery(&mut hops, |i| reached.contains(&i), &names.netns_label(ends.source_netns));
+    let hops = bridge_hops::add_bridges(hops, t);
     let mut facts = Facts::gather(&collected.events, &names, &plan.ports, &mut Kallsyms::default());
     facts.nftrace = collected.nftrace;
     let after = rules_after(&facts, &before).await?;
     let deltas = netfilter::diff(&before, &after);
     let doctor = doctor::diagnose(t, &after);
+    let sockets = sockets::read(ends, plan, &names).await;
     let cx = Context {
         topology: t,
         from: &ends.from,
@@ -59,6 +65,7 @@ pub async fn explain(
         source_netns: names.netns_label(ends.source_netns),
         findings: verdict::on_path(&doctor.findings, t, plan, &ends.from, &ends.to),
         lost,
+        sockets: &sockets,
     };
     let verdict = exited::with_target_exit(verdict::decide(&cx), &ends.to);
     Ok(Explanation { verdict, leg: Leg::Target, hops, probes: collected.probes, dns: None })

@@ -4,6 +4,7 @@
 //! it ([`dns_leg`]) → plan ([`plan`]) → attach ([`attach`]) → collect ([`collect`]) →
 //! explain ([`explanation`], through `crate::explain` and [`verdict`]) → report ([`report`]).
 pub mod attach;
+pub mod bridge_hops;
 pub mod collect;
 pub mod dns_leg;
 pub mod endpoints;
@@ -17,8 +18,10 @@ pub mod plan;
 pub mod report;
 pub mod request;
 pub mod resolution;
+pub mod sockets;
 pub mod spinner;
 pub mod text;
+pub mod unprobed;
 pub mod verdict;
 
 use std::time::Instant;
@@ -40,6 +43,21 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
     let pcap = args.pcap.as_deref().map(evidence::create).transpose()?;
     let spinner = Spinner::start("reading Docker and the kernel's view of the network");
     let mut ends = endpoints::resolve(args, &from, &to).await?;
+    if let Some(verdict) = unprobed::verdict(&ends.to) {
+        spinner.clear();
+        let explained = explanation::Explanation {
+            verdict,
+            leg: verdict::dns::Leg::Target,
+            hops: vec![],
+            probes: vec![],
+            dns: None,
+        };
+        let seen = attach::Visibility { lost: 0, coverage: Default::default(), hooks: vec![] };
+        let report =
+            TraceReport::new(&ends, args.proto, explained, seen, started.elapsed().as_millis() as u64);
+        report.print(args.output.json);
+        return Ok(1);
+    }
     let probes = ProbePorts::new(args.proto, args.count as u16);
     phase("model");
     // The rules before the probes, read while the programs are loaded.

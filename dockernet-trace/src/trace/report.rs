@@ -111,6 +111,16 @@ pub struct HopJson {
     pub packet: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drop_reason: Option<String>,
+    /// The probe had already been delivered (or answered) when the kernel freed this packet:
+    /// consumed, not dropped on the way.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub after_delivery: bool,
+    /// The bridge that forwarded the packet (br_forward hops).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<String>,
+    /// Not seen by the kernel, inferred from the host's links.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub inferred: bool,
 }
 
 impl From<Hop> for HopJson {
@@ -127,6 +137,9 @@ impl From<Hop> for HopJson {
             forward: h.forward,
             packet: h.packet,
             drop_reason: h.drop_reason.map(|r| r.to_string()),
+            after_delivery: h.after_delivery,
+            bridge: h.bridge,
+            inferred: h.inferred,
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::{
         explanation::{Explanation, rules_after},
         facts::Facts,
         hops::{self, Hop},
+        sockets::Sockets,
         verdict::{
             self, Context,
             dns::{DnsOutcome, Leg},
@@ -74,6 +75,8 @@ pub async fn unresolved(ends: &Endpoints, leg: &DnsLeg, before: Ruleset, lost: u
                 source_netns: names.netns_label(sender_netns),
                 findings: verdict::on_path(&doctor.findings, t, &p.plan, &p.sender, &p.target),
                 lost,
+                // The server's sockets are not read: the DNS verdict weighs the answers.
+                sockets: &Sockets::default(),
             };
             verdict::dns::decide(Some(&cx), &outcome)
         }

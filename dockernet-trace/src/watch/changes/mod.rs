@@ -43,24 +43,14 @@ pub enum What {
     AddressRemoved(IpNet),
     LinkUp,
     LinkDown(Down),
-    PortJoined {
-        bridge: String,
-    },
-    PortLeft {
-        bridge: String,
-    },
+    PortJoined { bridge: String },
+    PortLeft { bridge: String },
     StpState(PortState),
     RouteAdded(Route),
     RouteRemoved(Route),
     RulesChanged(Ruleset),
-    Sysctl {
-        name: &'static str,
-        value: String,
-    },
-    Docker {
-        object: DockerObject,
-        action: String,
-    },
+    Sysctl { name: &'static str, value: String },
+    Docker { object: DockerObject, action: String },
 }
 
 /// How a link went down.
