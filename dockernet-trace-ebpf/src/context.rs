@@ -31,15 +31,26 @@ pub struct Device {
     pub name: [u8; IFNAMSIZ],
 }
 
+/// ifindex, namespace and name of the device at `dev` (0: none).
 #[inline(always)]
 pub fn device(cfg: &Config, dev: u64) -> Device {
+    let mut d = device_id(cfg, dev);
+    if dev != 0 {
+        let _ = read_buf(dev + cfg.skb.dev_name as u64, &mut d.name);
+    }
+    d
+}
+
+/// ifindex and namespace only: what filters and counting keys need (the name is read once,
+/// for the event that reports it).
+#[inline(always)]
+pub fn device_id(cfg: &Config, dev: u64) -> Device {
     let mut d = Device { ifindex: 0, netns: 0, name: [0; IFNAMSIZ] };
     if dev == 0 {
         return d;
     }
     let o = &cfg.skb;
     d.ifindex = read::<u32>(dev, o.dev_ifindex).unwrap_or(0);
-    let _ = read_buf(dev + o.dev_name as u64, &mut d.name);
     if let Ok(net) = read::<u64>(dev, o.dev_nd_net) {
         if net != 0 {
             d.netns = read::<u32>(net, o.net_ns_inum).unwrap_or(0);

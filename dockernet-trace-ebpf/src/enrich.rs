@@ -13,7 +13,6 @@ use dockernet_trace_common::{Config, Hook, LABEL_LEN};
 use crate::{
     context::{config, device, read, read_buf},
     emit::emit,
-    filter::is_probe,
     packet::Packet,
     skb::probe_packet,
 };
@@ -44,8 +43,8 @@ pub const VERDICT_UNKNOWN: u32 = 0xffff_ffff;
 #[inline(always)]
 fn probe_skb(skb: u64) -> Option<(&'static Config, Packet)> {
     let cfg = config()?;
-    let p = probe_packet(cfg, skb)?;
-    is_probe(cfg, &p).then_some((cfg, p))
+    // (probe_packet checks the mode, and the addresses before the ports.)
+    Some((cfg, probe_packet(cfg, skb)?))
 }
 
 /// nf_hook_slow(skb, state, entries, index): `verdict` is its return value (1 accept,

@@ -1,10 +1,12 @@
-//! Does a packet belong to what user space asked for? The few comparisons every packet pays.
+//! Does a packet belong to what user space asked for? The few comparisons every packet pays,
+//! cheapest first: what is in the configuration, then one array word, and only for packets
+//! that pass those a hash or trie lookup.
 use aya_ebpf::maps::lpm_trie::Key;
-use dockernet_trace_common::{Config, MODE_PROBE, MODE_WATCH};
+use dockernet_trace_common::{Config, MODE_PROBE, MODE_WATCH, net16_slot};
 
 use crate::{
-    maps::{WATCH_NETNS, WATCH_NETS},
-    packet::Packet,
+    maps::{WATCH_NET16, WATCH_NETNS, WATCH_NETS},
+    packet::{IPPROTO_ICMP, Packet},
 };
 
 /// The probe's flow, in any NAT-translated form: same protocol, one of the probes' ports (ICMP:
@@ -13,10 +15,18 @@ use crate::{
 /// addresses to ones outside the path (the ends, their gateways, the host's own, DNAT targets).
 #[inline(always)]
 pub fn is_probe(cfg: &Config, p: &Packet) -> bool {
-    cfg.mode == MODE_PROBE
+    may_be_probe(cfg, p)
         && p.flow_proto() == cfg.probe_proto
         && (p.sport.wrapping_sub(cfg.probe_port) < cfg.probe_port_count
             || p.dport.wrapping_sub(cfg.probe_port) < cfg.probe_port_count)
+}
+
+/// What the IPv4 header alone tells (before the transport header is read): the protocol is the
+/// probe's or ICMP (an error quoting the probe), and an address is on the probe's path.
+#[inline(always)]
+pub fn may_be_probe(cfg: &Config, p: &Packet) -> bool {
+    cfg.mode == MODE_PROBE
+        && (p.proto == cfg.probe_proto || p.proto == IPPROTO_ICMP)
         && (is_probe_addr(cfg, p.daddr) || is_probe_addr(cfg, p.saddr))
 }
 
@@ -36,9 +46,23 @@ pub fn is_probe_addr(cfg: &Config, addr: u32) -> bool {
     false
 }
 
+/// Is `addr` in a /16 that some watched prefix touches? One array word: no false negatives,
+/// and for addresses far from Docker's networks no false positives either.
+#[inline(always)]
+fn in_watched_net16(addr: u32) -> bool {
+    let slot = net16_slot(addr);
+    WATCH_NET16.get(slot >> 6).is_some_and(|w| w & (1u64 << (slot & 63)) != 0)
+}
+
 #[inline(always)]
 fn watched_addr(addr: u32) -> bool {
-    WATCH_NETS.get(Key::new(32, addr)).is_some()
+    in_watched_net16(addr) && WATCH_NETS.get(Key::new(32, addr)).is_some()
+}
+
+/// Watch mode, first pass (IPv4 header only): could an address of the packet be watched?
+#[inline(always)]
+pub fn may_be_watched(cfg: &Config, p: &Packet) -> bool {
+    cfg.mode == MODE_WATCH && (in_watched_net16(p.saddr) || in_watched_net16(p.daddr))
 }
 
 /// Watch mode: an address of the packet lies in a watched prefix, and the namespace (when

@@ -221,8 +221,9 @@ pub fn tracepoints(purpose: Purpose) -> Vec<Box<dyn Hook>> {
         hooks.push(tp("netif_receive_skb", "net:netif_receive_skb", false, false));
         hooks.push(tp("net_dev_xmit", "net:net_dev_xmit", false, false));
         hooks.push(tp("neigh_create", "neigh:neigh_create", false, true));
+        // A watch reports the drop that comes with an ICMP error, never the error itself.
+        hooks.push(tp("icmp_send", "icmp:icmp_send", false, false));
     }
-    hooks.push(tp("icmp_send", "icmp:icmp_send", false, false));
     // 6.10 added the reset's reason as a third argument.
     hooks.push(Box::new(BtfTracepoint {
         program: "tcp_send_reset",

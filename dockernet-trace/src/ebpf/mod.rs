@@ -5,6 +5,7 @@ pub mod events;
 pub mod hooks;
 pub mod session;
 pub mod tc;
+pub mod watch_maps;
 
 pub use events::{KernelEvent, Tuple};
 pub use hooks::Coverage;

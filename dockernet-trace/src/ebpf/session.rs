@@ -1,5 +1,5 @@
 //! One loaded copy of the kernel programs: configure, attach, read events, detach on drop.
-use std::net::Ipv4Addr;
+use std::{collections::BTreeSet, net::Ipv4Addr};
 
 use aya::{
     Ebpf, EbpfLoader,
@@ -62,6 +62,22 @@ pub struct Session {
     pub hooks: Vec<HookStatus>,
     /// aya's parse of the kernel BTF, kept only while programs are being attached.
     aya_btf: Option<aya::Btf>,
+    /// Watch mode: the prefixes in WATCH_NETS (host-order address, length), and the /16
+    /// bitmap as last written (see `watch_maps`).
+    pub(super) watched_prefixes: BTreeSet<(u32, u8)>,
+    pub(super) net16: Vec<u64>,
+    /// A prefix or namespace left the watched set since the last `take_scope_shrunk`.
+    scope_shrunk: bool,
+    /// tcx links of the tc programs, detached together at the end (see `Drop`).
+    tc_links: Vec<(&'static str, aya::programs::tc::SchedClassifierLinkId)>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Everything else goes with `ebpf`, one link after the other; tcx links each wait for
+        // an RCU grace period, so they go first, side by side.
+        tc::detach_all(&mut self.ebpf, std::mem::take(&mut self.tc_links));
+    }
 }
 
 impl Session {
@@ -78,6 +94,10 @@ impl Session {
             coverage: Coverage::default(),
             hooks: vec![],
             aya_btf: None,
+            watched_prefixes: BTreeSet::new(),
+            net16: vec![0; dockernet_trace_common::WATCH_NET16_WORDS as usize],
+            scope_shrunk: false,
+            tc_links: Vec::new(),
         };
         s.set_config(kernel.base_config)?;
         Ok(s)
@@ -95,7 +115,7 @@ impl Session {
         Ok(())
     }
 
-    fn map_mut<'a, T>(&'a mut self, name: &str) -> Result<T, EbpfError>
+    pub(super) fn map_mut<'a, T>(&'a mut self, name: &str) -> Result<T, EbpfError>
     where
         T: TryFrom<&'a mut aya::maps::Map, Error = aya::maps::MapError>,
     {
@@ -103,7 +123,7 @@ impl Session {
         T::try_from(m).map_err(|source| EbpfError::Map { map: name.into(), source })
     }
 
-    fn map<'a, T>(&'a self, name: &str) -> Result<T, EbpfError>
+    pub(super) fn map<'a, T>(&'a self, name: &str) -> Result<T, EbpfError>
     where
         T: TryFrom<&'a aya::maps::Map, Error = aya::maps::MapError>,
     {
@@ -155,7 +175,8 @@ impl Session {
     /// Attaches the tc classifiers to `iface` in the current network namespace.
     pub fn attach_tc(&mut self, iface: &str, kernel: &KernelInfo) -> Result<tc::Attachment, EbpfError> {
         tc::load(&mut self.ebpf)?;
-        let how = tc::attach(&mut self.ebpf, iface, kernel.features.tcx)?;
+        let (how, links) = tc::attach(&mut self.ebpf, iface, kernel.features.tcx)?;
+        self.tc_links.extend(links);
         self.coverage.tc = true;
         Ok(how)
     }
@@ -193,10 +214,15 @@ impl Session {
     pub fn watch_prefix(&mut self, addr: Ipv4Addr, len: u8) -> Result<(), EbpfError> {
         let mut trie: LpmTrie<&mut MapData, u32, u8> = self.map_mut(maps::WATCH_NETS)?;
         let key = Key::new(u32::from(len), u32::from(addr).to_be());
-        trie.insert(&key, 1, 0).map_err(|source| EbpfError::Map { map: maps::WATCH_NETS.into(), source })
+        trie.insert(&key, 1, 0).map_err(|source| EbpfError::Map { map: maps::WATCH_NETS.into(), source })?;
+        self.watched_prefixes.insert((u32::from(addr), len));
+        self.sync_net16()
     }
 
     pub fn unwatch_prefix(&mut self, addr: Ipv4Addr, len: u8) -> Result<(), EbpfError> {
+        self.watched_prefixes.remove(&(u32::from(addr), len));
+        self.scope_shrunk = true;
+        self.sync_net16()?;
         let mut trie: LpmTrie<&mut MapData, u32, u8> = self.map_mut(maps::WATCH_NETS)?;
         let key = Key::new(u32::from(len), u32::from(addr).to_be());
         trie.remove(&key).map_err(|source| EbpfError::Map { map: maps::WATCH_NETS.into(), source })
@@ -205,7 +231,14 @@ impl Session {
     pub fn watch_netns(&mut self, inode: u32, on: bool) -> Result<(), EbpfError> {
         let mut m: HashMap<&mut MapData, u32, u8> = self.map_mut(maps::WATCH_NETNS)?;
         let r = if on { m.insert(inode, 1, 0) } else { m.remove(&inode) };
+        self.scope_shrunk |= !on;
         r.map_err(|source| EbpfError::Map { map: maps::WATCH_NETNS.into(), source })
+    }
+
+    /// Whether the watched set shrank since the last call: keys the kernel counts may then
+    /// be outside it (a counted key is not filtered again), so they are started afresh.
+    pub fn take_scope_shrunk(&mut self) -> bool {
+        std::mem::take(&mut self.scope_shrunk)
     }
 }
 
