@@ -26,6 +26,14 @@ pub mod maps {
     pub const NOISE_SITES: &str = "NOISE_SITES";
 }
 
+/// Read-only globals of the eBPF object, set by user space when it loads the object (the
+/// verifier then knows their values as constants).
+pub mod globals {
+    /// [`super::SkbOffsets`]: the programs read `sk_buff` and `net_device` fields at these
+    /// offsets with plain loads (`Config::skb` is the same, for user space's own use).
+    pub const SKB_LAYOUT: &str = "SKB_LAYOUT";
+}
+
 /// Where in the kernel an [`Event`] was observed.
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -393,6 +401,7 @@ mod pod {
     unsafe impl aya::Pod for super::DropKey {}
     unsafe impl aya::Pod for super::DropCount {}
     unsafe impl aya::Pod for super::NoiseSite {}
+    unsafe impl aya::Pod for super::SkbOffsets {}
 }
 
 #[cfg(test)]

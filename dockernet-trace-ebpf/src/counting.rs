@@ -6,7 +6,7 @@ use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_ns};
 use dockernet_trace_common::{COUNTED_IN_MAP, Config, DropCount, DropKey, Hook, IFNAMSIZ, NoiseSite};
 
 use crate::{
-    context::{Device, read_buf},
+    context::{Device, Kmem, Typed, layout},
     emit::emit,
     filter::is_watched,
     maps::{DROP_COUNTS, NOISE_SITES},
@@ -51,9 +51,7 @@ pub fn count_incident(
     let mut first = DropCount { packets: 1, first_ns: 0, ifname: [0; IFNAMSIZ] };
     // SAFETY: helper without preconditions.
     first.first_ns = unsafe { bpf_ktime_get_ns() };
-    if dev_ptr != 0 {
-        let _ = read_buf(dev_ptr + cfg.skb.dev_name as u64, &mut first.ifname);
-    }
+    first.ifname = Typed::get::<[u8; IFNAMSIZ]>(dev_ptr, layout!(dev_name));
     let counted = match DROP_COUNTS.insert(&key, &first, BPF_NOEXIST as u64) {
         Ok(()) => true,
         // Another CPU created the key just now (and reports it): count on ours.

@@ -50,13 +50,31 @@ impl Bytes for KernelPacket {
     }
 }
 
-/// A packet seen by tc, starting at its Ethernet header.
-pub struct TcPacket<'a>(pub &'a TcContext);
+/// A packet seen by tc, starting at its Ethernet header: read in place where the headers are
+/// in the skb's linear part (no helper call), else copied out with bpf_skb_load_bytes.
+pub struct TcPacket<'a> {
+    ctx: &'a TcContext,
+    data: usize,
+    end: usize,
+}
+
+impl<'a> TcPacket<'a> {
+    #[inline(always)]
+    pub fn new(ctx: &'a TcContext) -> Self {
+        Self { ctx, data: ctx.data(), end: ctx.data_end() }
+    }
+}
 
 impl Bytes for TcPacket<'_> {
     #[inline(always)]
     fn load<T>(&self, off: usize) -> Option<T> {
-        self.0.load::<T>(ETH_HLEN + off).ok()
+        // Offsets come from IHL fields, which are at most 60: bounded, as the verifier needs.
+        let at = self.data + ETH_HLEN + (off & 0xff);
+        if at + core::mem::size_of::<T>() <= self.end {
+            // SAFETY: the bounds check above is the one the verifier wants for packet data.
+            return Some(unsafe { (at as *const T).read_unaligned() });
+        }
+        self.ctx.load::<T>(ETH_HLEN + off).ok()
     }
 }
 

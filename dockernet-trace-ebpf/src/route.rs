@@ -6,7 +6,7 @@ use aya_ebpf::{EbpfContext, macros::btf_tracepoint, programs::BtfTracePointConte
 use dockernet_trace_common::{Config, Hook, IFNAMSIZ, MODE_PROBE, MODE_WATCH};
 
 use crate::{
-    context::{config, device, read, read_buf},
+    context::{Kmem, Probed, config, device, layout, read},
     emit::emit_raw,
     filter::{is_probe_addr, is_watched_addr, netns_watched},
     packet::{IPPROTO_TCP, IPPROTO_UDP, Packet},
@@ -19,12 +19,12 @@ const AF_INET: u8 = 2;
 /// The name of the `struct net_device` at `dev` ("-" when there is none, as the kernel's own
 /// tracepoint prints it).
 #[inline(always)]
-fn dev_name(cfg: &Config, dev: u64) -> [u8; IFNAMSIZ] {
+fn dev_name(dev: u64) -> [u8; IFNAMSIZ] {
     let mut name = [0u8; IFNAMSIZ];
     if dev == 0 {
         name[0] = b'-';
     } else {
-        let _ = read_buf(dev + cfg.skb.dev_name as u64, &mut name);
+        name = Probed::get::<[u8; IFNAMSIZ]>(dev, layout!(dev_name));
     }
     name
 }
@@ -88,7 +88,7 @@ pub fn fib_table_lookup(ctx: BtfTracePointContext) -> i32 {
             gateway = read(nhc, r.nhc_gw).unwrap_or(0);
         }
     }
-    let name = dev_name(cfg, dev);
+    let name = dev_name(dev);
     emit_raw(Hook::FibLookup, |e| {
         e.proto = proto;
         e.saddr = src;
@@ -119,8 +119,8 @@ fn ipv4_key(cfg: &Config, tbl: u64, pkey: u64) -> Option<u32> {
 }
 
 #[inline(always)]
-fn neigh_event(cfg: &Config, hook: Hook, key: u32, dev: u64, state: u8) {
-    let name = dev_name(cfg, dev);
+fn neigh_event(hook: Hook, key: u32, dev: u64, state: u8) {
+    let name = dev_name(dev);
     emit_raw(hook, |e| {
         e.aux = key;
         e.value = state as i32;
@@ -149,9 +149,9 @@ pub fn neigh_update(ctx: BtfTracePointContext) -> i32 {
     let dev: u64 = read(n, r.neigh_dev).unwrap_or(0);
     // A failure while watching counts only in a watched namespace (the entry's device's).
     let watched =
-        || state == NUD_FAILED && is_watched_addr(cfg, key) && netns_watched(cfg, device(cfg, dev).netns);
+        || state == NUD_FAILED && is_watched_addr(cfg, key) && netns_watched(cfg, device::<Probed>(dev).netns);
     if is_probe_addr(cfg, key) || watched() {
-        neigh_event(cfg, Hook::NeighUpdate, key, dev, state);
+        neigh_event(Hook::NeighUpdate, key, dev, state);
     }
     0
 }
@@ -170,7 +170,7 @@ pub fn neigh_create(ctx: BtfTracePointContext) -> i32 {
     let pkey = read::<u64>(ctx.as_ptr() as u64 + 2 * 8, 0).unwrap_or(0);
     let Some(key) = ipv4_key(cfg, ctx.arg::<u64>(0), pkey) else { return 0 };
     if is_probe_addr(cfg, key) {
-        neigh_event(cfg, Hook::NeighCreate, key, ctx.arg::<u64>(1), 0);
+        neigh_event(Hook::NeighCreate, key, ctx.arg::<u64>(1), 0);
     }
     0
 }

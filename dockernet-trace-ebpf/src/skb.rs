@@ -8,7 +8,7 @@ use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
 use dockernet_trace_common::{Config, Hook, MODE_PROBE, MODE_WATCH, drop_policy};
 
 use crate::{
-    context::{Device, config, device, device_id, read},
+    context::{Device, Kmem, Probed, Typed, config, device, device_id, layout, skb_dev},
     counting::count_incident,
     emit::emit,
     filter::{is_probe, may_be_probe, may_be_watched},
@@ -27,29 +27,31 @@ enum Start {
 
 /// The address of the skb's IPv4 header, if it is IPv4.
 #[inline(always)]
-fn ipv4_header(cfg: &Config, skb: u64, start: Start) -> Option<u64> {
+fn ipv4_header<M: Kmem>(skb: u64, start: Start) -> Option<u64> {
     if skb == 0 {
         return None;
     }
-    let o = &cfg.skb;
-    let proto: u16 = read(skb, o.protocol).ok()?;
-    if !skb_protocol_is_ipv4(proto) {
+    if !skb_protocol_is_ipv4(M::get::<u16>(skb, layout!(protocol))) {
         return None;
     }
-    match start {
-        Start::Data => read::<u64>(skb, o.data).ok(),
+    let at = match start {
+        Start::Data => M::get::<u64>(skb, layout!(data)),
         Start::NetworkHeader => {
-            let head: u64 = read(skb, o.head).ok()?;
-            let nh: u16 = read(skb, o.network_header).ok()?;
-            if nh == 0xffff { read::<u64>(skb, o.data).ok() } else { Some(head + nh as u64) }
+            let nh = M::get::<u16>(skb, layout!(network_header));
+            if nh == 0xffff {
+                M::get::<u64>(skb, layout!(data))
+            } else {
+                M::get::<u64>(skb, layout!(head)) + nh as u64
+            }
         }
-    }
+    };
+    (at != 0).then_some(at)
 }
 
 /// The probe's packet in this skb, if it is one (probe mode).
 #[inline(always)]
-fn probe_at(cfg: &Config, skb: u64, start: Start) -> Option<Packet> {
-    let b = KernelPacket(ipv4_header(cfg, skb, start)?);
+fn probe_at<M: Kmem>(cfg: &Config, skb: u64, start: Start) -> Option<Packet> {
+    let b = KernelPacket(ipv4_header::<M>(skb, start)?);
     let (mut p, l4) = parse_ip(&b)?;
     if !may_be_probe(cfg, &p) {
         return None;
@@ -58,17 +60,18 @@ fn probe_at(cfg: &Config, skb: u64, start: Start) -> Option<Packet> {
     is_probe(cfg, &p).then_some(p)
 }
 
-/// The packet of an skb past the link layer, if it is the probe's (for the enrichment hooks).
+/// The packet of an skb past the link layer, if it is the probe's (for the enrichment hooks,
+/// whose kprobe variants see the skb as a number).
 #[inline(always)]
 pub fn probe_packet(cfg: &Config, skb: u64) -> Option<Packet> {
-    probe_at(cfg, skb, Start::NetworkHeader)
+    probe_at::<Probed>(cfg, skb, Start::NetworkHeader)
 }
 
 /// Watch mode: a packet one of whose addresses may be watched (the exact test comes with the
 /// counting), with its transport header, unless `policy` says its protocol is no incident.
 #[inline(always)]
 fn watched_at(cfg: &Config, skb: u64, policy: u8) -> Option<Packet> {
-    let b = KernelPacket(ipv4_header(cfg, skb, Start::NetworkHeader)?);
+    let b = KernelPacket(ipv4_header::<Typed>(skb, Start::NetworkHeader)?);
     let (mut p, l4) = parse_ip(&b)?;
     if !may_be_watched(cfg, &p) {
         return None;
@@ -83,16 +86,16 @@ fn watched_at(cfg: &Config, skb: u64, policy: u8) -> Option<Packet> {
 }
 
 #[inline(always)]
-fn skb_device(cfg: &Config, skb: u64) -> Device {
-    device(cfg, read::<u64>(skb, cfg.skb.dev).unwrap_or(0))
+fn skb_device(skb: u64) -> Device {
+    device::<Typed>(skb_dev::<Typed>(skb))
 }
 
 /// A drop or reset in watch mode: counted per flow, reason and place (see `counting`).
 #[inline(always)]
 fn watch_incident(cfg: &Config, hook: Hook, skb: u64, policy: u8, reason: u32, location: u64) {
     let Some(p) = watched_at(cfg, skb, policy) else { return };
-    let dev_ptr = read::<u64>(skb, cfg.skb.dev).unwrap_or(0);
-    let dev = device_id(cfg, dev_ptr);
+    let dev_ptr = skb_dev::<Typed>(skb);
+    let dev = device_id::<Typed>(dev_ptr);
     count_incident(cfg, hook, skb, &p, dev_ptr, &dev, reason, location);
 }
 
@@ -104,8 +107,8 @@ fn hop(skb: u64, dev: u64, hook: Hook, start: Start, value: i32) {
     if cfg.mode != MODE_PROBE {
         return;
     }
-    let Some(p) = probe_at(cfg, skb, start) else { return };
-    let device = if dev != 0 { device(cfg, dev) } else { skb_device(cfg, skb) };
+    let Some(p) = probe_at::<Typed>(cfg, skb, start) else { return };
+    let device = if dev != 0 { device::<Typed>(dev) } else { skb_device(skb) };
     emit(hook, skb, &p, &device, |e| e.value = value);
 }
 
@@ -140,8 +143,8 @@ pub fn kfree_skb(ctx: BtfTracePointContext) -> i32 {
             }
         }
         MODE_PROBE => {
-            let Some(p) = probe_at(cfg, skb, Start::NetworkHeader) else { return 0 };
-            emit(Hook::KfreeSkb, skb, &p, &skb_device(cfg, skb), |e| {
+            let Some(p) = probe_at::<Typed>(cfg, skb, Start::NetworkHeader) else { return 0 };
+            emit(Hook::KfreeSkb, skb, &p, &skb_device(skb), |e| {
                 e.location = location;
                 e.reason = reason;
             });
@@ -161,9 +164,9 @@ pub fn icmp_send(ctx: BtfTracePointContext) -> i32 {
         return 0;
     }
     let skb = ctx.arg::<u64>(0);
-    let Some(p) = probe_at(cfg, skb, Start::NetworkHeader) else { return 0 };
+    let Some(p) = probe_at::<Typed>(cfg, skb, Start::NetworkHeader) else { return 0 };
     let (kind, code) = (ctx.arg::<i32>(1) as u8, ctx.arg::<i32>(2) as u8);
-    emit(Hook::IcmpSend, skb, &p, &skb_device(cfg, skb), |e| {
+    emit(Hook::IcmpSend, skb, &p, &skb_device(skb), |e| {
         e.icmp_type = kind;
         e.icmp_code = code;
     });
@@ -193,8 +196,8 @@ fn reset(skb: u64, reason: u32) -> i32 {
     match cfg.mode {
         MODE_WATCH => watch_incident(cfg, Hook::TcpSendReset, skb, 0, reason, 0),
         MODE_PROBE => {
-            let Some(p) = probe_at(cfg, skb, Start::NetworkHeader) else { return 0 };
-            emit(Hook::TcpSendReset, skb, &p, &skb_device(cfg, skb), |e| e.reason = reason);
+            let Some(p) = probe_at::<Typed>(cfg, skb, Start::NetworkHeader) else { return 0 };
+            emit(Hook::TcpSendReset, skb, &p, &skb_device(skb), |e| e.reason = reason);
         }
         _ => {}
     }

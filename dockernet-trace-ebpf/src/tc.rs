@@ -39,7 +39,7 @@ fn observe(ctx: &TcContext, hook: Hook) {
         return;
     }
     let Some(cfg) = config() else { return };
-    let b = TcPacket(ctx);
+    let b = TcPacket::new(ctx);
     let Some((mut p, l4)) = parse_ip(&b) else { return };
     if !may_be_probe(cfg, &p) {
         return;

@@ -13,36 +13,8 @@ use super::{
     hooks::{self, Coverage, HookContext, HookStatus, Purpose},
     tc,
 };
-use crate::kernel::{DropReasons, Features, KernelBtf, KernelError};
-
-/// What the running kernel is and how it lays out its data, probed once per run.
-pub struct KernelInfo {
-    pub features: Features,
-    pub btf: KernelBtf,
-    pub drop_reasons: DropReasons,
-    /// What the kprobe/fentry programs can read on this kernel.
-    pub enrichment: super::enrich::Enrichment,
-    /// Offsets and argument layout, with no filter set.
-    pub base_config: Config,
-    /// Whether BTF described the structures the route and neighbour hooks read (else why not).
-    pub route_layout: Result<(), String>,
-}
-
-impl KernelInfo {
-    pub fn probe() -> Result<Self, KernelError> {
-        let t = std::time::Instant::now();
-        let btf = KernelBtf::load()?;
-        log::debug!("btf parsed: {} ms", t.elapsed().as_millis());
-        let drop_reasons = DropReasons::from_btf(&btf)?;
-        log::debug!("drop reasons: {} ms", t.elapsed().as_millis());
-        let enrichment = super::enrich::resolve(&btf);
-        log::debug!("enrichment layout: {} ms", t.elapsed().as_millis());
-        let (mut base_config, route_layout) = super::config::for_kernel(&btf)?;
-        log::debug!("offsets: {} ms", t.elapsed().as_millis());
-        base_config.enrich = enrichment.layout;
-        Ok(Self { features: Features::detect(), btf, drop_reasons, enrichment, base_config, route_layout })
-    }
-}
+pub use super::kernel_info::KernelInfo;
+use crate::kernel::KernelError;
 
 /// Totals of the per-CPU counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -86,7 +58,11 @@ impl Session {
             return Err(EbpfError::Missing("kernel programs".into()));
         }
         raise_memlock();
-        let ebpf = EbpfLoader::new().load(OBJECT)?;
+        // The skb and device offsets are constants of the programs (see the eBPF crate's
+        // context.rs), fixed before anything is verified.
+        let ebpf = EbpfLoader::new()
+            .override_global(dockernet_trace_common::globals::SKB_LAYOUT, &kernel.base_config.skb, true)
+            .load(OBJECT)?;
         let mut s = Self {
             ebpf,
             _clsact: tc::ClsactCleanup,
@@ -131,15 +107,15 @@ impl Session {
         T::try_from(m).map_err(|source| EbpfError::Map { map: name.into(), source })
     }
 
-    /// Attaches hooks, parsing the kernel's BTF for aya once per session.
+    /// Attaches hooks, with aya's parse of the kernel's BTF (made in the background while the
+    /// kernel was probed; kept until `attached`).
     fn attach_hooks(&mut self, kernel: &KernelInfo, list: &[Box<dyn hooks::Hook>]) -> Result<(), EbpfError> {
         if self.aya_btf.is_none() {
-            let parsed = aya::Btf::from_sys_fs().map_err(|e| {
-                EbpfError::Kernel(KernelError::BadBtf {
-                    path: kernel.btf.path().into(),
-                    reason: e.to_string(),
-                })
+            let t = std::time::Instant::now();
+            let parsed = kernel.take_aya_btf().map_err(|reason| {
+                EbpfError::Kernel(KernelError::BadBtf { path: kernel.btf.path().into(), reason })
             })?;
+            log::debug!("aya's BTF ready after waiting {} ms", t.elapsed().as_millis());
             self.aya_btf = Some(parsed);
         }
         let Some(aya_btf) = self.aya_btf.as_ref() else { return Ok(()) };
@@ -162,8 +138,47 @@ impl Session {
 
     /// Attaches what the kernel allows of the kprobe/fentry enrichment; failures are notes.
     pub fn attach_enrichment(&mut self, kernel: &KernelInfo) {
-        if let Err(e) = self.attach_hooks(kernel, &hooks::enrichment(&kernel.enrichment)) {
+        if !kernel.features.kprobes && !self.trampolines_load(kernel) {
+            // Every enrichment hook would fail the same way: say so for each, without
+            // reading the modules' BTF for a layout nothing could use.
+            for h in hooks::enrichment(&Default::default()) {
+                let note = "fentry: refused by this kernel; kprobes: not in this kernel".to_string();
+                log::info!("{} not attached: {note}", h.name());
+                self.hooks.push(hooks::HookStatus { hook: h.name(), attached: false, note: Some(note) });
+            }
+            return;
+        }
+        let enrichment = kernel.enrichment();
+        let mut cfg = self.config;
+        cfg.enrich = enrichment.layout;
+        if let Err(e) = self.set_config(cfg) {
+            log::info!("enrichment layout not written: {e}");
+            return;
+        }
+        if let Err(e) = self.attach_hooks(kernel, &hooks::enrichment(&enrichment)) {
             log::info!("enrichment not attached: {e}");
+        }
+    }
+
+    /// Does this kernel load trampoline (fexit) programs? Tried with the first enrichment
+    /// program, which stays loaded for its hook. Only a refusal (EPERM) says no.
+    fn trampolines_load(&mut self, kernel: &KernelInfo) -> bool {
+        if self.aya_btf.is_none() {
+            match kernel.take_aya_btf() {
+                Ok(b) => self.aya_btf = Some(b),
+                Err(_) => return true,
+            }
+        }
+        let Some(btf) = self.aya_btf.as_ref() else { return true };
+        let Some(p) = self.ebpf.program_mut(hooks::TRAMPOLINE_PROBE) else { return true };
+        let Ok(p): Result<&mut aya::programs::FExit, _> = p.try_into() else { return true };
+        match p.load(hooks::TRAMPOLINE_PROBE_TARGET, btf) {
+            Err(aya::programs::ProgramError::LoadError { io_error, .. })
+                if io_error.raw_os_error() == Some(libc::EPERM) =>
+            {
+                false
+            }
+            _ => true,
         }
     }
 
@@ -174,8 +189,10 @@ impl Session {
 
     /// Attaches the tc classifiers to `iface` in the current network namespace.
     pub fn attach_tc(&mut self, iface: &str, kernel: &KernelInfo) -> Result<tc::Attachment, EbpfError> {
+        let t = std::time::Instant::now();
         tc::load(&mut self.ebpf)?;
         let (how, links) = tc::attach(&mut self.ebpf, iface, kernel.features.tcx)?;
+        log::debug!("tc on {iface} ({how:?}): {} ms", t.elapsed().as_millis());
         self.tc_links.extend(links);
         self.coverage.tc = true;
         Ok(how)
