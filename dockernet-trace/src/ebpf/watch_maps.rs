@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use aya::maps::{Array, HashMap, MapData, PerCpuHashMap};
 use dockernet_trace_common::{
-    COUNTED_IN_MAP, DROP_POLICY_LEN, DropKey, Event, IFNAMSIZ, NoiseSite, WATCH_NET16_WORDS, maps,
+    COUNTED_IN_MAP, DROP_POLICY_LEN, DropKey, Event, Hook, IFNAMSIZ, NoiseSite, WATCH_NET16_WORDS, maps,
 };
 
 use super::{EbpfError, Session};
@@ -51,7 +51,8 @@ impl CountedKey {
 /// The key a drop or reset event of watch mode is counted under, if the kernel counts it
 /// (else the event stands for one packet).
 pub fn counted_key(e: &Event) -> Option<DropKey> {
-    (e.value == COUNTED_IN_MAP).then_some(DropKey {
+    let counted_hook = e.hook == Hook::KfreeSkb as u8 || e.hook == Hook::TcpSendReset as u8;
+    (counted_hook && e.value == COUNTED_IN_MAP).then_some(DropKey {
         location: e.location,
         saddr: e.saddr,
         daddr: e.daddr,
@@ -223,5 +224,8 @@ mod tests {
         let mut alone = e;
         alone.value = 0;
         assert_eq!(counted_key(&alone), None, "an event that stands for itself");
+        let mut neigh = e;
+        neigh.hook = Hook::NeighUpdate as u8;
+        assert_eq!(counted_key(&neigh), None, "other hooks use `value` for themselves");
     }
 }

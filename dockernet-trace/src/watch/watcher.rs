@@ -184,6 +184,10 @@ impl Watcher {
     /// The kernel's counts since the last scan, into the folder; keys it no longer needs to
     /// count are deleted from its map.
     fn fold_kernel_counts(&mut self) {
+        // Events first, in their order (a failed route lookup comes before the drop it
+        // explains), so that only keys made since are known from the map alone.
+        let pending = self.reader.drain();
+        self.take(pending);
         let scan = match self.session.drop_counts() {
             Ok(s) => s,
             Err(e) => {
