@@ -26,6 +26,7 @@ fn pwru_binary() -> Result<PathBuf> {
         return Ok(bin);
     }
     std::fs::create_dir_all(dir.join("lists/partial"))?;
+    std::fs::create_dir_all(dir.join("cache/archives/partial"))?;
     std::fs::write(dir.join("sources.list"), SID)?;
     let apt = |args: &[&str]| {
         let mut c = Command::new("apt-get");
@@ -35,6 +36,8 @@ fn pwru_binary() -> Result<PathBuf> {
             .args(["-o", "Dir::Etc::sourceparts=-"])
             .arg("-o")
             .arg(format!("Dir::State::Lists={}", dir.join("lists").display()))
+            .arg("-o")
+            .arg(format!("Dir::Cache={}", dir.join("cache").display()))
             .args(args)
             .current_dir(dir);
         c
