@@ -98,8 +98,7 @@ fn put_str(label: &mut [u8; LABEL_LEN], at: usize, src: u64) -> usize {
 #[inline(always)]
 fn nf_table(skb: u64, table_name: u64, chain_name: u64, dev_from_skb: bool) {
     let Some((_, p)) = probe_skb(skb) else { return };
-    let dev =
-        if dev_from_skb { device::<Probed>(skb_dev::<Probed>(skb)) } else { device::<Probed>(0) };
+    let dev = if dev_from_skb { device::<Probed>(skb_dev::<Probed>(skb)) } else { device::<Probed>(0) };
     emit(Hook::NfTable, skb, &p, &dev, |e| {
         let end = put_str(&mut e.label, 0, table_name);
         if chain_name != 0 && end < LABEL_LEN {

@@ -148,8 +148,9 @@ pub fn neigh_update(ctx: BtfTracePointContext) -> i32 {
     let Some(key) = ipv4_key(cfg, tbl, n + r.neigh_key as u64) else { return 0 };
     let dev: u64 = read(n, r.neigh_dev).unwrap_or(0);
     // A failure while watching counts only in a watched namespace (the entry's device's).
-    let watched =
-        || state == NUD_FAILED && is_watched_addr(cfg, key) && netns_watched(cfg, device::<Probed>(dev).netns);
+    let watched = || {
+        state == NUD_FAILED && is_watched_addr(cfg, key) && netns_watched(cfg, device::<Probed>(dev).netns)
+    };
     if is_probe_addr(cfg, key) || watched() {
         neigh_event(Hook::NeighUpdate, key, dev, state);
     }

@@ -7,13 +7,13 @@ use aya::{
 };
 use dockernet_trace_common::{Config, counters, maps};
 
+pub use super::kernel_info::KernelInfo;
 use super::{
     EbpfError, OBJECT,
     events::EventReader,
     hooks::{self, Coverage, HookContext, HookStatus, Purpose},
     tc,
 };
-pub use super::kernel_info::KernelInfo;
 use crate::kernel::KernelError;
 
 /// Totals of the per-CPU counters.
@@ -107,15 +107,14 @@ impl Session {
         T::try_from(m).map_err(|source| EbpfError::Map { map: name.into(), source })
     }
 
-    /// Attaches hooks, with aya's parse of the kernel's BTF (made in the background while the
-    /// kernel was probed; kept until `attached`).
+    /// Attaches hooks, with aya's parse of the kernel's BTF (kept until `attached`).
     fn attach_hooks(&mut self, kernel: &KernelInfo, list: &[Box<dyn hooks::Hook>]) -> Result<(), EbpfError> {
         if self.aya_btf.is_none() {
             let t = std::time::Instant::now();
-            let parsed = kernel.take_aya_btf().map_err(|reason| {
+            let parsed = kernel.aya_btf().map_err(|reason| {
                 EbpfError::Kernel(KernelError::BadBtf { path: kernel.btf.path().into(), reason })
             })?;
-            log::debug!("aya's BTF ready after waiting {} ms", t.elapsed().as_millis());
+            log::debug!("aya's BTF parsed: {} ms", t.elapsed().as_millis());
             self.aya_btf = Some(parsed);
         }
         let Some(aya_btf) = self.aya_btf.as_ref() else { return Ok(()) };
@@ -164,7 +163,7 @@ impl Session {
     /// program, which stays loaded for its hook. Only a refusal (EPERM) says no.
     fn trampolines_load(&mut self, kernel: &KernelInfo) -> bool {
         if self.aya_btf.is_none() {
-            match kernel.take_aya_btf() {
+            match kernel.aya_btf() {
                 Ok(b) => self.aya_btf = Some(b),
                 Err(_) => return true,
             }

@@ -49,8 +49,11 @@ pub enum Observer {
 
 pub const ALL: [Observer; 3] = [Observer::Watch, Observer::Tcpdump, Observer::Bpftrace];
 
-/// The bpftrace program: what a user would type to count drops by reason.
-pub const BPFTRACE_PROGRAM: &str = "tracepoint:skb:kfree_skb { @[args->reason] = count(); }";
+/// The bpftrace program: what a user would type to count drops by reason. BEGIN runs once
+/// every probe is attached: its line is the ready signal ("Attaching N probes" comes before
+/// the attaching, and a SIGINT then is lost).
+pub const BPFTRACE_PROGRAM: &str =
+    "BEGIN { printf(\"ready\\n\"); } tracepoint:skb:kfree_skb { @[args->reason] = count(); }";
 
 impl Observer {
     pub fn title(self) -> &'static str {
@@ -73,7 +76,7 @@ impl Observer {
             Self::Bpftrace => {
                 let mut c = Command::new("bpftrace");
                 c.args(["-e", BPFTRACE_PROGRAM]);
-                spawn_ready(c, Stream::Stdout, "Attaching")?
+                spawn_ready(c, Stream::Stdout, "ready")?
             }
         };
         let pid = match &handle {
@@ -159,13 +162,30 @@ impl Running {
         let watch = match self.handle {
             Handle::Watch(w) => Some(tool::stop_watch(w)?),
             Handle::Child(mut c, rest) => {
-                // SAFETY: kill(2) on our own child's process group; the child is not reaped.
-                unsafe { libc::kill(-(c.id() as libc::pid_t), libc::SIGINT) };
-                c.wait()?;
+                stop_child(&mut c)?;
                 rest.iter().for_each(drop);
                 None
             }
         };
         Ok(Observed { cpu_cores, watch })
+    }
+}
+
+/// SIGINT (again every few seconds: a signal that lands while a tool is still setting up can
+/// be lost), SIGKILL if it never ends.
+fn stop_child(c: &mut Child) -> Result<()> {
+    let started = Instant::now();
+    let mut signalled = None::<Instant>;
+    loop {
+        if c.try_wait()?.is_some() {
+            return Ok(());
+        }
+        let sig = if started.elapsed() > Duration::from_secs(30) { libc::SIGKILL } else { libc::SIGINT };
+        if signalled.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
+            // SAFETY: kill(2) on our own child's process group; the child is not reaped.
+            unsafe { libc::kill(-(c.id() as libc::pid_t), sig) };
+            signalled = Some(Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }

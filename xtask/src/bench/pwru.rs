@@ -62,17 +62,24 @@ fn hex(s: &str) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-/// What pwru's output names about the drop: the drop function with its reason, and the
-/// function the packet was in just before.
+/// What pwru's output names about the drop: the drop function (with the reason, when this
+/// pwru knows how to read it there) and the function the packet was in just before.
+/// Lines are `SKB CPU [PROCESS] FUNC TUPLE`.
 fn pwru_names(out: &str) -> String {
-    let lines: Vec<&str> = out.lines().collect();
-    let Some(at) = lines.iter().position(|l| l.contains("kfree_skb") || l.contains("sk_skb_reason_drop"))
-    else {
-        return "no drop line".into();
+    let func = |l: &str| {
+        let mut words = l.split_whitespace().skip_while(|w| !w.ends_with(']'));
+        words.nth(1).unwrap_or("").to_string()
     };
-    let func = |l: &str| l.split_whitespace().last().unwrap_or("").to_string();
-    let before = lines[..at].iter().rev().map(|l| func(l)).find(|f| f.contains('(') || f.contains('_'));
-    format!("{} (before it: {})", func(lines[at]), before.unwrap_or_else(|| "—".into()))
+    let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("0x")).collect();
+    let is_drop = |l: &&str| l.contains("kfree_skb") || l.contains("sk_skb_reason_drop");
+    let Some(at) = lines.iter().position(is_drop) else { return "no drop line".into() };
+    let skb = lines[at].split_whitespace().next().unwrap_or("");
+    let before = lines[..at].iter().rev().find(|l| l.starts_with(skb)).map(|l| func(l));
+    format!(
+        "function {}, after {}; no rule, no Docker names",
+        func(lines[at]),
+        before.unwrap_or_else(|| "—".into())
+    )
 }
 
 /// What the trace's verdict names: cause, function, reason, rule.
@@ -126,4 +133,22 @@ pub fn run(quick: bool) -> Result<Section> {
         sec.line(format!("| — | the guest reported nothing | | console: {console} |"));
     }
     Ok(sec)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_the_drop_function_and_the_one_before() {
+        let out = "               SKB    CPU          PROCESS                     FUNC
+0xff175a3241aba4e8      1   [<empty>(729)]    apparmor_ip_postroute 172.30.0.2:45106->172.31.0.2:8080(tcp)
+0xff175a32419208e8      0      [pwru(428)]       __dev_forward_skb 172.30.0.2:45084->172.31.0.2:8080(tcp)
+0xff175a3241aba4e8      1   [<empty>(729)]       __dev_forward_skb2 172.30.0.2:45106->172.31.0.2:8080(tcp)
+0xff175a3241aba4e8      1 [ksoftirqd/0(17)]       sk_skb_reason_drop 172.30.0.2:45106->172.31.0.2:8080(tcp)
+";
+        assert_eq!(
+            super::pwru_names(out),
+            "function sk_skb_reason_drop, after __dev_forward_skb2; no rule, no Docker names"
+        );
+        assert_eq!(super::pwru_names("nothing"), "no drop line");
+    }
 }
