@@ -8,7 +8,8 @@
 /// Length of `net_device.name` in the kernel.
 pub const IFNAMSIZ: usize = 16;
 
-/// Names of the maps, so loader and programs cannot drift apart.
+/// Names of the maps, so loader and programs cannot drift apart (the eBPF crate checks its
+/// statics against these at compile time).
 pub mod maps {
     pub const EVENTS: &str = "EVENTS";
     pub const CONFIG: &str = "CONFIG";
@@ -32,6 +33,52 @@ pub mod globals {
     /// [`super::SkbOffsets`]: the programs read `sk_buff` and `net_device` fields at these
     /// offsets with plain loads (`Config::skb` is the same, for user space's own use).
     pub const SKB_LAYOUT: &str = "SKB_LAYOUT";
+}
+
+/// Names of the programs in the eBPF object (a program's name is its function's name there;
+/// the eBPF crate checks each against these at compile time).
+pub mod programs {
+    /// tc classifiers (their unique names also find what a crashed run left attached).
+    pub const TC_INGRESS: &str = "dnt_tc_ingress";
+    pub const TC_EGRESS: &str = "dnt_tc_egress";
+    /// BTF tracepoints, named after their tracepoint.
+    pub const KFREE_SKB: &str = "kfree_skb";
+    pub const NETIF_RECEIVE_SKB: &str = "netif_receive_skb";
+    pub const NET_DEV_XMIT: &str = "net_dev_xmit";
+    pub const ICMP_SEND: &str = "icmp_send";
+    pub const TCP_SEND_RESET: &str = "tcp_send_reset";
+    /// tcp_send_reset with the reset's reason (6.10+).
+    pub const TCP_RESET_RSN: &str = "tcp_reset_rsn";
+    pub const FIB_TABLE_LOOKUP: &str = "fib_table_lookup";
+    pub const NEIGH_UPDATE: &str = "neigh_update";
+    pub const NEIGH_CREATE: &str = "neigh_create";
+    /// Enrichment: fexit/fentry (`dnt_fx_`/`dnt_fe_`) and kprobe (`dnt_kp_`) variants.
+    pub const FX_NF_HOOK: &str = "dnt_fx_nf_hook";
+    pub const KP_NF_HOOK: &str = "dnt_kp_nf_hook";
+    pub const FE_NFT_CHAIN: &str = "dnt_fe_nft_chain";
+    pub const KP_NFT_CHAIN: &str = "dnt_kp_nft_chain";
+    pub const KP_IPT_TABLE: &str = "dnt_kp_ipt_table";
+    pub const FE_BR_FORWARD: &str = "dnt_fe_br_forward";
+    pub const KP_BR_FORWARD: &str = "dnt_kp_br_forward";
+    pub const FE_BR_PASS_UP: &str = "dnt_fe_br_pass_up";
+    pub const KP_BR_PASS_UP: &str = "dnt_kp_br_pass_up";
+    pub const KP_NAT: &str = "dnt_kp_nat";
+}
+
+/// Byte-wise string equality usable in constants (the eBPF crate's name checks).
+pub const fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// Where in the kernel an [`Event`] was observed.
@@ -59,6 +106,29 @@ pub enum Hook {
     NfTable = 14,
     /// Enrichment: NAT rewrote the packet (the tuple is the translation target).
     NatRewrite = 15,
+}
+
+impl Hook {
+    /// The name a hook has in output (`tc_ingress`, `kfree_skb`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Hook::TcIngress => "tc_ingress",
+            Hook::TcEgress => "tc_egress",
+            Hook::NetifReceive => "netif_receive_skb",
+            Hook::NetDevXmit => "net_dev_xmit",
+            Hook::KfreeSkb => "kfree_skb",
+            Hook::FibLookup => "fib_table_lookup",
+            Hook::IcmpSend => "icmp_send",
+            Hook::TcpSendReset => "tcp_send_reset",
+            Hook::NeighUpdate => "neigh_update",
+            Hook::NeighCreate => "neigh_create",
+            Hook::BrForward => "br_forward",
+            Hook::BrPassUp => "br_pass_frame_up",
+            Hook::NfVerdict => "nf_hook_slow",
+            Hook::NfTable => "nf_table",
+            Hook::NatRewrite => "nf_nat",
+        }
+    }
 }
 
 impl TryFrom<u8> for Hook {
@@ -129,6 +199,82 @@ pub struct Event {
     pub ifname: [u8; IFNAMSIZ],
     /// Enrichment: `table chain` names (netfilter), NUL-padded.
     pub label: [u8; LABEL_LEN],
+}
+
+/// `reason` of an NfVerdict event when only the hook entry was seen (kprobe: no verdict).
+/// i32::MIN: nf_hook_slow returns 1, 0 or a small negative errno (a drop is -EPERM, i.e.
+/// 0xffff_ffff as u32), never this.
+pub const VERDICT_UNKNOWN: u32 = 0x8000_0000;
+
+/// `value` of a NatRewrite event when NAT rewrites the destination (`NF_NAT_MANIP_DST`).
+pub const NAT_MANIP_DST: i32 = 1;
+
+/// What the fields an [`Event`] reuses mean for the hook that wrote it. User space reads them
+/// through these, never through the raw field names.
+impl Event {
+    /// kfree_skb: `enum skb_drop_reason` (name it from BTF, its numbering changes).
+    pub fn drop_reason(&self) -> u32 {
+        self.reason
+    }
+    /// kfree_skb: the caller that freed the packet, a kernel text address.
+    pub fn drop_location(&self) -> u64 {
+        self.location
+    }
+    /// tcp_send_reset: `enum sk_rst_reason` (6.10+; 0 before).
+    pub fn reset_reason(&self) -> u32 {
+        self.reason
+    }
+    /// fib_table_lookup: 0 on success, else a negative errno (-EAGAIN: try the next table).
+    pub fn fib_error(&self) -> i32 {
+        self.value
+    }
+    /// fib_table_lookup: the routing table's id.
+    pub fn fib_table(&self) -> u32 {
+        self.table
+    }
+    /// fib_table_lookup: the output ifindex chosen.
+    pub fn fib_oif(&self) -> u32 {
+        self.aux
+    }
+    /// fib_table_lookup: the IPv4 gateway, network byte order (0: none).
+    pub fn fib_gateway(&self) -> u32 {
+        self.gateway
+    }
+    /// neigh_update / neigh_create: the new NUD state.
+    pub fn neigh_state(&self) -> u8 {
+        self.value as u8
+    }
+    /// neigh_update / neigh_create: the neighbour's IPv4 key, network byte order.
+    pub fn neigh_addr(&self) -> u32 {
+        self.aux
+    }
+    /// net_dev_xmit: the driver's return code (hops: 0 elsewhere).
+    pub fn xmit_rc(&self) -> i32 {
+        self.value
+    }
+    /// NfVerdict: the netfilter hook number (NF_INET_*).
+    pub fn nf_hook(&self) -> u32 {
+        self.table
+    }
+    /// NfVerdict: the hook's verdict (1 accept, negative errno when dropped), None when the
+    /// program saw only the hook's entry.
+    pub fn nf_verdict(&self) -> Option<i32> {
+        (self.reason != VERDICT_UNKNOWN).then_some(self.reason as i32)
+    }
+    /// NfTable: `table chain`, NUL-padded.
+    pub fn nf_table_chain(&self) -> &[u8] {
+        &self.label
+    }
+    /// kfree_skb / tcp_send_reset in watch mode: the first event of a [`DropKey`] whose
+    /// packets are counted in `DROP_COUNTS` (else the event stands for one packet).
+    pub fn counted_in_map(&self) -> bool {
+        let counted_hook = self.hook == Hook::KfreeSkb as u8 || self.hook == Hook::TcpSendReset as u8;
+        counted_hook && self.value == COUNTED_IN_MAP
+    }
+    /// NatRewrite: NAT rewrites the destination (else the source).
+    pub fn nat_rewrites_destination(&self) -> bool {
+        self.value == NAT_MANIP_DST
+    }
 }
 
 /// Length of `Event::label`.
@@ -416,6 +562,30 @@ mod tests {
         }
         assert_eq!(Hook::try_from(0), Err(0));
         assert_eq!(Hook::try_from(16), Err(16));
+        assert_eq!(Hook::KfreeSkb.name(), "kfree_skb");
+    }
+
+    #[test]
+    fn names_compare_in_constants() {
+        const { assert!(same_name(programs::KFREE_SKB, "kfree_skb")) };
+        assert!(!same_name(programs::TC_INGRESS, programs::TC_EGRESS));
+        assert!(!same_name("kfree_skb", "kfree_sk"));
+    }
+
+    #[test]
+    fn per_hook_fields_are_named() {
+        let mut e = Event::ZERO;
+        e.reason = VERDICT_UNKNOWN;
+        assert_eq!(e.nf_verdict(), None);
+        e.reason = 1;
+        assert_eq!(e.nf_verdict(), Some(1));
+        // A drop (-EPERM) is a verdict, not "unknown".
+        e.reason = -1i32 as u32;
+        assert_eq!(e.nf_verdict(), Some(-1));
+        e.value = -101;
+        assert_eq!(e.fib_error(), -101);
+        e.value = 0x20;
+        assert_eq!(e.neigh_state(), 0x20);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use aya_ebpf::{
     macros::{fentry, fexit, kprobe},
     programs::{FEntryContext, FExitContext, ProbeContext},
 };
-use dockernet_trace_common::{Config, Hook, LABEL_LEN};
+use dockernet_trace_common::{Config, Hook, LABEL_LEN, VERDICT_UNKNOWN};
 
 use crate::{
     context::{Probed, config, device, read, read_buf, skb_dev},
@@ -36,9 +36,6 @@ fn kprobe_arg(ctx: &ProbeContext, n: u8) -> u64 {
         _ => 0,
     }
 }
-
-/// `reason` of an NfVerdict event when only the hook entry was seen (kprobe: no verdict).
-pub const VERDICT_UNKNOWN: u32 = 0xffff_ffff;
 
 #[inline(always)]
 fn probe_skb(skb: u64) -> Option<(&'static Config, Packet)> {

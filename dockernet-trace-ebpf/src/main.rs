@@ -13,6 +13,7 @@ mod emit;
 mod enrich;
 mod filter;
 mod maps;
+mod names;
 mod packet;
 mod route;
 mod skb;

@@ -1,7 +1,9 @@
 //! The command line, exactly as ../shared/CONTRACT.md fixes it. Flags are grouped by purpose.
 use std::{path::PathBuf, time::Duration};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+
+use crate::flow::Proto;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -141,13 +143,6 @@ pub struct ReportArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub output: OutputArgs,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Proto {
-    Tcp,
-    Udp,
-    Icmp,
 }
 
 #[cfg(test)]

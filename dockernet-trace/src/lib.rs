@@ -2,9 +2,12 @@
 //! stops. The binary (`main.rs`) is a thin shell over this library.
 pub mod cause;
 pub mod cli;
+pub mod dns;
 pub mod doctor;
 pub mod ebpf;
 pub mod error;
+pub mod explain;
+pub mod flow;
 pub mod kernel;
 pub mod kernel_check;
 pub mod model;

@@ -2,14 +2,19 @@
 //! the kernel saw, in an isolated Docker lab.
 mod common;
 
-use std::{net::Ipv4Addr, time::Duration};
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    time::Duration,
+};
 
 use aya::programs::{SchedClassifier, TcAttachType};
 use dockernet_trace::{
-    ebpf::{KernelEvent, Session, events::Detail, hooks::Purpose, session::KernelInfo},
+    ebpf::{KernelEvent, Session, config, events::Detail, hooks::Purpose, session::KernelInfo},
+    flow::Proto,
     kernel::Kallsyms,
+    probe::ProbePorts,
 };
-use dockernet_trace_common::{Hook, MODE_PROBE};
+use dockernet_trace_common::Hook;
 use dockernet_trace_tests::{Lab, LabOptions, lab::LAB_IP};
 
 const PINGS: u16 = 5;
@@ -21,15 +26,8 @@ fn session(purpose: Option<Purpose>, id: u16, addrs: [Ipv4Addr; 2]) -> (KernelIn
     if let Some(p) = purpose {
         s.attach_tracepoints(&kernel, p).expect("attach tracepoints");
     }
-    let mut cfg = s.config();
-    cfg.mode = MODE_PROBE;
-    cfg.probe_proto = 1;
-    cfg.probe_port = id;
-    cfg.probe_port_count = 1;
-    for (slot, a) in cfg.probe_addrs.iter_mut().zip(addrs) {
-        *slot = u32::from(a).to_be();
-    }
-    s.set_config(cfg).expect("configure");
+    let probes = ProbePorts { proto: Proto::Icmp, base: id, count: 1 };
+    s.set_config(config::for_probe(s.config(), &probes, &addrs)).expect("configure");
     (kernel, s)
 }
 
@@ -123,7 +121,7 @@ fn kfree_skb_reports_an_iptables_drop_by_name_and_symbol() {
     let mut syms = Kallsyms::default();
     for d in &drops {
         let Detail::Drop { reason, location } = &d.detail else { panic!("not a drop: {d:?}") };
-        assert_eq!(reason, "NETFILTER_DROP");
+        assert_eq!(reason.name(), "NETFILTER_DROP");
         let sym = syms.resolve(*location).expect("location resolves through /proc/kallsyms");
         assert!(
             ["nft_do_chain", "ipt_do_table", "nf_hook_slow", "nf_hook_slow_list"]
@@ -132,6 +130,6 @@ fn kfree_skb_reports_an_iptables_drop_by_name_and_symbol() {
         );
         let t = d.tuple.unwrap();
         assert_eq!(t.src.to_string(), src);
-        assert_eq!(t.dst, host_ip);
+        assert_eq!(t.dst, IpAddr::V4(host_ip));
     }
 }

@@ -73,7 +73,8 @@ fn leftovers() -> Vec<String> {
     let mut left = Vec::new();
     let ns = Command::new("ip").args(["netns", "list"]).output().map(|o| o.stdout).unwrap_or_default();
     for line in String::from_utf8_lossy(&ns).lines() {
-        if line.starts_with(dockernet_trace_tests::lab::ID_PREFIX) {
+        // Labs (`dntlab…`) and the DNS tests' own namespaces (`dntdns…`).
+        if line.starts_with("dnt") {
             left.push(format!("namespace {line}"));
         }
     }

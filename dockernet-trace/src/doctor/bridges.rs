@@ -39,10 +39,10 @@ pub fn check(t: &Topology, n: &DockerNetwork, out: &mut Vec<Finding>) {
         let Some(gw) = s.gateway else { continue };
         let in_subnet: Vec<String> = addrs
             .iter()
-            .filter(|a| s.subnet.contains(a.ip))
+            .filter(|a| s.subnet.contains(&a.ip))
             .map(|a| format!("{}/{}", a.ip, a.prefix))
             .collect();
-        let has_gw = addrs.iter().any(|a| a.ip == gw && a.prefix == s.subnet.prefix());
+        let has_gw = addrs.iter().any(|a| a.ip == gw && a.prefix == s.subnet.prefix_len());
         // An assumed gateway (Docker's default, nobody told us otherwise) is satisfied by any
         // address of the subnet: the daemon may run with --bip.
         if has_gw || (s.gateway_source == GatewaySource::Assumed && !in_subnet.is_empty()) {
@@ -51,17 +51,17 @@ pub fn check(t: &Topology, n: &DockerNetwork, out: &mut Vec<Finding>) {
         let had = if in_subnet.is_empty() {
             format!("{bridge} has no address in {}", s.subnet)
         } else {
-            format!("{bridge} has {} instead of {gw}/{}", in_subnet.join(", "), s.subnet.prefix())
+            format!("{bridge} has {} instead of {gw}/{}", in_subnet.join(", "), s.subnet.prefix_len())
         };
         out.push(finding(
             Cause::BridgeGatewayMissing,
             format!(
                 "bridge {bridge} lacks the gateway address {gw}/{} of network {}, so the host no longer routes {} to it",
-                s.subnet.prefix(),
+                s.subnet.prefix_len(),
                 n.name,
                 s.subnet
             ),
-            vec![format!("ip addr add {gw}/{} dev {bridge}", s.subnet.prefix())],
+            vec![format!("ip addr add {gw}/{} dev {bridge}", s.subnet.prefix_len())],
             vec![had, format!("network {} expects gateway {gw} ({:?})", n.name, s.gateway_source)],
         ));
     }

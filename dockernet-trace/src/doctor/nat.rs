@@ -7,7 +7,7 @@ use crate::{
     cause::{Cause, Finding},
     model::{DockerNetwork, Topology},
     netfilter::{
-        Cidr, Ruleset,
+        IpNet, Ruleset,
         docker::{Missing, has_dnat, has_masquerade},
     },
 };
@@ -18,7 +18,7 @@ pub fn masquerade(n: &DockerNetwork, rs: &Ruleset, out: &mut Vec<Finding>) {
         return;
     }
     for s in &n.subnets {
-        let cidr = Cidr { addr: IpAddr::V4(s.subnet.network()), len: s.subnet.prefix() };
+        let cidr = IpNet::V4(s.subnet);
         if has_masquerade(rs, &cidr, bridge) {
             continue;
         }

@@ -3,9 +3,14 @@
 //! company's network into a bridge, and traffic for it never leaves).
 use std::collections::BTreeSet;
 
+use ipnet::Ipv4Net;
+
 use crate::{
     cause::{Cause, Finding},
-    model::{DockerNetwork, Ipv4Net, Topology},
+    model::{
+        DockerNetwork, Topology,
+        prefix::{self, PrefixExt},
+    },
 };
 
 const MAIN_TABLE: u32 = 254;
@@ -29,7 +34,7 @@ pub fn check(t: &Topology, out: &mut Vec<Finding>) {
             let routed = n.bridge.is_some();
             for r in t.host.routes.iter().filter(|_| routed) {
                 let foreign = r.oif.is_none_or(|o| !docker_bridges.contains(&o));
-                if r.table == MAIN_TABLE && foreign && !r.dst.is_default() && r.dst.overlaps(&s.subnet) {
+                if r.table == MAIN_TABLE && foreign && r.dst.prefix_len() != 0 && r.dst.overlaps(&s.subnet) {
                     clashes.push(format!("route {} dev {}", r.dst, ifname(t, r.oif)));
                 }
             }
@@ -91,13 +96,13 @@ fn free_subnet(t: &Topology) -> Option<Ipv4Net> {
         .networks
         .iter()
         .flat_map(|n| n.subnets.iter().map(|s| s.subnet))
-        .chain(t.host.routes.iter().filter(|r| !r.dst.is_default()).map(|r| r.dst))
+        .chain(t.host.routes.iter().filter(|r| r.dst.prefix_len() != 0).map(|r| r.dst))
         .chain(t.host.addresses.iter().map(|a| a.network()))
         .collect();
     let candidates = (16..=31u8)
         .map(|b| std::net::Ipv4Addr::new(172, b, 0, 0))
         .chain((0..=255u8).map(|b| std::net::Ipv4Addr::new(10, b, 0, 0)));
-    candidates.filter_map(|a| Ipv4Net::new(a, 16)).find(|c| taken.iter().all(|t| !t.overlaps(c)))
+    candidates.filter_map(|a| prefix::prefix(a, 16)).find(|c| taken.iter().all(|t| !t.overlaps(c)))
 }
 
 #[cfg(test)]

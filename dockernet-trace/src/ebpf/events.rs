@@ -1,94 +1,30 @@
 //! Raw kernel events turned into typed ones, one factory per hook, and the ring buffer reader.
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use aya::maps::{MapData, RingBuf};
 use dockernet_trace_common::{Event, Hook};
-use serde::Serialize;
+use netlink_packet_route::neighbour::NeighbourState;
 use tokio::io::unix::AsyncFd;
 
-use crate::kernel::DropReasons;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Proto {
-    Tcp,
-    Udp,
-    Icmp,
-    Other(u8),
-}
-
-impl Proto {
-    pub fn from_number(n: u8) -> Self {
-        match n {
-            6 => Self::Tcp,
-            17 => Self::Udp,
-            1 => Self::Icmp,
-            n => Self::Other(n),
-        }
-    }
-    pub fn number(self) -> u8 {
-        match self {
-            Self::Tcp => 6,
-            Self::Udp => 17,
-            Self::Icmp => 1,
-            Self::Other(n) => n,
-        }
-    }
-    pub fn name(self) -> String {
-        match self {
-            Self::Tcp => "tcp".into(),
-            Self::Udp => "udp".into(),
-            Self::Icmp => "icmp".into(),
-            Self::Other(n) => format!("proto-{n}"),
-        }
-    }
-}
-
-/// A packet's addresses as seen at one place (ports are the ICMP echo id for ICMP).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-pub struct Tuple {
-    pub proto: Proto,
-    pub src: Ipv4Addr,
-    pub sport: u16,
-    pub dst: Ipv4Addr,
-    pub dport: u16,
-}
-
-impl Tuple {
-    pub fn src_str(&self) -> String {
-        endpoint(self.src, self.sport, self.proto)
-    }
-    pub fn dst_str(&self) -> String {
-        endpoint(self.dst, self.dport, self.proto)
-    }
-    /// The same flow seen from the other side.
-    pub fn reversed(&self) -> Self {
-        Self { proto: self.proto, src: self.dst, sport: self.dport, dst: self.src, dport: self.sport }
-    }
-}
-
-fn endpoint(ip: Ipv4Addr, port: u16, proto: Proto) -> String {
-    match proto {
-        Proto::Tcp | Proto::Udp => format!("{ip}:{port}"),
-        _ => ip.to_string(),
-    }
-}
+use crate::{
+    flow::{Proto, Tuple},
+    kernel::{DropReason, DropReasons},
+};
 
 /// Where an event happened: the device and its namespace (0 when the hook cannot tell).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Place {
     pub ifindex: u32,
     pub ifname: String,
     pub netns: u32,
 }
 
-#[derive(Clone, Debug, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Clone, Debug)]
 pub enum Detail {
     /// The packet passed a tc hook or a device.
     Hop { tcp_flags: u8, icmp_type: u8, icmp_code: u8, inner_proto: u8, rc: i32 },
     /// The packet was freed as a drop.
-    Drop { reason: String, location: u64 },
+    Drop { reason: DropReason, location: u64 },
     /// A route lookup and its result.
     Route { table: u32, err: i32, oif: u32, gateway: Ipv4Addr },
     /// The kernel answered a packet with an ICMP error.
@@ -96,7 +32,7 @@ pub enum Detail {
     /// The kernel answered a packet with a TCP reset.
     Reset { reason: u32 },
     /// ARP state of a neighbour changed (or resolution began: `created`).
-    Neighbour { addr: Ipv4Addr, state: u8, created: bool },
+    Neighbour { addr: Ipv4Addr, state: NeighbourState, created: bool },
     /// A netfilter hook (NF_INET_*) ran on the packet; `verdict` when the kernel let us see it
     /// (fexit): 1 accept, negative errno when dropped.
     Netfilter { hook: String, verdict: Option<i32> },
@@ -118,11 +54,10 @@ pub fn nf_hook_name(hook: u32) -> String {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct KernelEvent {
     /// CLOCK_MONOTONIC nanoseconds.
     pub t_ns: u64,
-    #[serde(serialize_with = "hook_name")]
     pub hook: Hook,
     pub skb: u64,
     pub place: Place,
@@ -130,31 +65,6 @@ pub struct KernelEvent {
     /// The ICMP type, when the packet itself is ICMP (echo, or an error quoting another).
     pub icmp_type: Option<u8>,
     pub detail: Detail,
-}
-
-fn hook_name<S: serde::Serializer>(h: &Hook, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(hook_label(*h))
-}
-
-/// The name a hook has in output (`tc_ingress`, `kfree_skb`, ...).
-pub fn hook_label(h: Hook) -> &'static str {
-    match h {
-        Hook::TcIngress => "tc_ingress",
-        Hook::TcEgress => "tc_egress",
-        Hook::NetifReceive => "netif_receive_skb",
-        Hook::NetDevXmit => "net_dev_xmit",
-        Hook::KfreeSkb => "kfree_skb",
-        Hook::FibLookup => "fib_table_lookup",
-        Hook::IcmpSend => "icmp_send",
-        Hook::TcpSendReset => "tcp_send_reset",
-        Hook::NeighUpdate => "neigh_update",
-        Hook::NeighCreate => "neigh_create",
-        Hook::BrForward => "br_forward",
-        Hook::BrPassUp => "br_pass_frame_up",
-        Hook::NfVerdict => "nf_hook_slow",
-        Hook::NfTable => "nf_table",
-        Hook::NatRewrite => "nf_nat",
-    }
 }
 
 fn ip(be: u32) -> Ipv4Addr {
@@ -170,9 +80,9 @@ fn tuple(e: &Event) -> Tuple {
     let proto = if e.inner_proto != 0 { e.inner_proto } else { e.proto };
     Tuple {
         proto: Proto::from_number(proto),
-        src: ip(e.saddr),
+        src: IpAddr::V4(ip(e.saddr)),
         sport: e.sport,
-        dst: ip(e.daddr),
+        dst: IpAddr::V4(ip(e.daddr)),
         dport: e.dport,
     }
 }
@@ -198,20 +108,21 @@ impl KernelEvent {
             | Hook::NetDevXmit
             | Hook::BrForward
             | Hook::BrPassUp => base(Some(tuple(e)), hop(e)),
-            Hook::KfreeSkb => {
-                base(Some(tuple(e)), Detail::Drop { reason: reasons.name(e.reason), location: e.location })
-            }
+            Hook::KfreeSkb => base(
+                Some(tuple(e)),
+                Detail::Drop { reason: reasons.name(e.drop_reason()), location: e.drop_location() },
+            ),
             Hook::FibLookup => base(Some(tuple(e)), route(e)),
             Hook::IcmpSend => {
                 base(Some(tuple(e)), Detail::IcmpError { icmp_type: e.icmp_type, icmp_code: e.icmp_code })
             }
-            Hook::TcpSendReset => base(Some(tuple(e)), Detail::Reset { reason: e.reason }),
+            Hook::TcpSendReset => base(Some(tuple(e)), Detail::Reset { reason: e.reset_reason() }),
             Hook::NeighUpdate | Hook::NeighCreate => base(None, neighbour(e, hook)),
             Hook::NfVerdict => base(Some(tuple(e)), netfilter(e)),
             Hook::NfTable => base(Some(tuple(e)), nf_table(e)),
             Hook::NatRewrite => base(
                 Some(tuple(e)),
-                Detail::Nat { rewrites: if e.value == 1 { "destination" } else { "source" } },
+                Detail::Nat { rewrites: if e.nat_rewrites_destination() { "destination" } else { "source" } },
             ),
         })
     }
@@ -223,28 +134,30 @@ fn hop(e: &Event) -> Detail {
         icmp_type: e.icmp_type,
         icmp_code: e.icmp_code,
         inner_proto: e.inner_proto,
-        rc: e.value,
+        rc: e.xmit_rc(),
     }
 }
 
-/// The kprobe variant cannot see the verdict; it reports u32::MAX.
 fn netfilter(e: &Event) -> Detail {
-    let verdict = (e.reason != u32::MAX).then_some(e.reason as i32);
-    Detail::Netfilter { hook: nf_hook_name(e.table), verdict }
+    Detail::Netfilter { hook: nf_hook_name(e.nf_hook()), verdict: e.nf_verdict() }
 }
 
 fn nf_table(e: &Event) -> Detail {
-    let label = ifname(&e.label);
+    let label = ifname(e.nf_table_chain());
     let (table, chain) = label.split_once(' ').unwrap_or((label.as_str(), ""));
     Detail::NfTable { table: table.to_string(), chain: chain.to_string() }
 }
 
 fn route(e: &Event) -> Detail {
-    Detail::Route { table: e.table, err: e.value, oif: e.aux, gateway: ip(e.gateway) }
+    Detail::Route { table: e.fib_table(), err: e.fib_error(), oif: e.fib_oif(), gateway: ip(e.fib_gateway()) }
 }
 
 fn neighbour(e: &Event, hook: Hook) -> Detail {
-    Detail::Neighbour { addr: ip(e.aux), state: e.value as u8, created: hook == Hook::NeighCreate }
+    Detail::Neighbour {
+        addr: ip(e.neigh_addr()),
+        state: NeighbourState::from(u16::from(e.neigh_state())),
+        created: hook == Hook::NeighCreate,
+    }
 }
 
 /// Reads raw events from the ring buffer as they arrive.

@@ -1,10 +1,12 @@
-//! Each kernel hook behind one trait: can it run here, and attach it. A hook that cannot run is
+//! Each kernel hook behind one trait, [`Attachable`]: can it run here, and attach it. A hook that cannot run is
 //! reported and skipped (the trace says what it could not see), unless it is required.
 use aya::{
     Btf, Ebpf,
     programs::{BtfTracePoint, FEntry, FExit, KProbe},
 };
 use serde::Serialize;
+
+use dockernet_trace_common::programs;
 
 use super::EbpfError;
 use crate::kernel::{Features, KernelBtf};
@@ -46,7 +48,9 @@ fn refused(e: &EbpfError) -> bool {
     )
 }
 
-pub trait Hook {
+/// A kernel hook the tool can attach a program to (not `dockernet_trace_common::Hook`, which
+/// names where an event was seen).
+pub trait Attachable {
     /// `category:name` of the tracepoint or the function probed.
     fn name(&self) -> &'static str;
     /// Without a required hook the command cannot work at all.
@@ -71,7 +75,7 @@ pub struct BtfTracepoint {
     pub needs_route_layout: bool,
 }
 
-impl Hook for BtfTracepoint {
+impl Attachable for BtfTracepoint {
     // The hook's name for people is its label (`skb:kfree_skb`); `name` is the tracepoint's.
     #[allow(clippy::misnamed_getters)]
     fn name(&self) -> &'static str {
@@ -159,7 +163,7 @@ impl FunctionHook {
     }
 }
 
-impl Hook for FunctionHook {
+impl Attachable for FunctionHook {
     fn name(&self) -> &'static str {
         self.label
     }
@@ -223,76 +227,77 @@ pub enum Purpose {
     Drops,
 }
 
-pub fn tracepoints(purpose: Purpose) -> Vec<Box<dyn Hook>> {
-    let tp = |name, label, required, needs_route_layout| -> Box<dyn Hook> {
-        Box::new(BtfTracepoint { program: name, name, label, required, wider: None, needs_route_layout })
+pub fn tracepoints(purpose: Purpose) -> Vec<Box<dyn Attachable>> {
+    // Each program is named after its tracepoint.
+    let tp = |program, label, required, needs_route_layout| -> Box<dyn Attachable> {
+        Box::new(BtfTracepoint { program, name: program, label, required, wider: None, needs_route_layout })
     };
-    let mut hooks = vec![tp("kfree_skb", "skb:kfree_skb", true, false)];
+    let mut hooks = vec![tp(programs::KFREE_SKB, "skb:kfree_skb", true, false)];
     if purpose == Purpose::Drops {
         return hooks;
     }
     if purpose == Purpose::Trace {
-        hooks.push(tp("netif_receive_skb", "net:netif_receive_skb", false, false));
-        hooks.push(tp("net_dev_xmit", "net:net_dev_xmit", false, false));
-        hooks.push(tp("neigh_create", "neigh:neigh_create", false, true));
+        hooks.push(tp(programs::NETIF_RECEIVE_SKB, "net:netif_receive_skb", false, false));
+        hooks.push(tp(programs::NET_DEV_XMIT, "net:net_dev_xmit", false, false));
+        hooks.push(tp(programs::NEIGH_CREATE, "neigh:neigh_create", false, true));
         // A watch reports the drop that comes with an ICMP error, never the error itself.
-        hooks.push(tp("icmp_send", "icmp:icmp_send", false, false));
+        hooks.push(tp(programs::ICMP_SEND, "icmp:icmp_send", false, false));
     }
     // 6.10 added the reset's reason as a third argument.
     hooks.push(Box::new(BtfTracepoint {
-        program: "tcp_send_reset",
-        name: "tcp_send_reset",
+        program: programs::TCP_SEND_RESET,
+        name: programs::TCP_SEND_RESET,
         label: "tcp:tcp_send_reset",
         required: false,
-        wider: Some(("tcp_reset_rsn", 3)),
+        wider: Some((programs::TCP_RESET_RSN, 3)),
         needs_route_layout: false,
     }));
-    hooks.push(tp("fib_table_lookup", "fib:fib_table_lookup", false, true));
-    hooks.push(tp("neigh_update", "neigh:neigh_update", false, true));
+    hooks.push(tp(programs::FIB_TABLE_LOOKUP, "fib:fib_table_lookup", false, true));
+    hooks.push(tp(programs::NEIGH_UPDATE, "neigh:neigh_update", false, true));
     hooks
 }
 
 /// The fexit program loaded first to learn whether this kernel takes trampolines at all, and
 /// its function (in vmlinux, so no module BTF is needed to try).
-pub const TRAMPOLINE_PROBE: &str = "dnt_fx_nf_hook";
+pub const TRAMPOLINE_PROBE: &str = programs::FX_NF_HOOK;
 pub const TRAMPOLINE_PROBE_TARGET: &str = "nf_hook_slow";
 
 /// The enrichment hooks this kernel's layout allows.
-pub fn enrichment(e: &super::enrich::Enrichment) -> Vec<Box<dyn Hook>> {
-    let f = |function, label, trampoline, kprobe, layout_ok| -> Box<dyn Hook> {
+pub fn enrichment(e: &super::enrich::Enrichment) -> Vec<Box<dyn Attachable>> {
+    let f = |function, label, trampoline, kprobe, layout_ok| -> Box<dyn Attachable> {
         Box::new(FunctionHook { function, label, trampoline, kprobe, layout_ok })
     };
     vec![
         f(
             "nf_hook_slow",
             "netfilter verdict (nf_hook_slow)",
-            Some(("dnt_fx_nf_hook", true)),
-            "dnt_kp_nf_hook",
+            Some((programs::FX_NF_HOOK, true)),
+            programs::KP_NF_HOOK,
             e.nf_hook,
         ),
         f(
             "nft_do_chain",
             "nftables chain (nft_do_chain)",
-            Some(("dnt_fe_nft_chain", false)),
-            "dnt_kp_nft_chain",
+            Some((programs::FE_NFT_CHAIN, false)),
+            programs::KP_NFT_CHAIN,
             e.nft_chain,
         ),
-        f("ipt_do_table", "iptables table (ipt_do_table)", None, "dnt_kp_ipt_table", e.ipt_table),
+        f("ipt_do_table", "iptables table (ipt_do_table)", None, programs::KP_IPT_TABLE, e.ipt_table),
         f(
             "br_forward",
             "bridge forward (br_forward)",
-            Some(("dnt_fe_br_forward", false)),
-            "dnt_kp_br_forward",
+            Some((programs::FE_BR_FORWARD, false)),
+            programs::KP_BR_FORWARD,
             e.br_forward,
         ),
         f(
             "br_pass_frame_up",
             "bridge to host (br_pass_frame_up)",
-            Some(("dnt_fe_br_pass_up", false)),
-            "dnt_kp_br_pass_up",
+            Some((programs::FE_BR_PASS_UP, false)),
+            programs::KP_BR_PASS_UP,
             e.br_pass_up,
         ),
-        f("nf_nat_ipv4_manip_pkt", "NAT rewrite (nf_nat_ipv4_manip_pkt)", None, "dnt_kp_nat", e.nat),
+        f("nf_nat_ipv4_manip_pkt", "NAT rewrite (nf_nat_ipv4_manip_pkt)", None, programs::KP_NAT, e.nat),
     ]
 }
 
@@ -326,7 +331,7 @@ fn short_reason(full: &str) -> String {
 pub fn attach_all(
     ebpf: &mut Ebpf,
     cx: &HookContext,
-    hooks: &[Box<dyn Hook>],
+    hooks: &[Box<dyn Attachable>],
     coverage: &mut Coverage,
 ) -> Result<Vec<HookStatus>, EbpfError> {
     let mut out = Vec::new();

@@ -8,7 +8,7 @@ pub mod session;
 pub mod tc;
 pub mod watch_maps;
 
-pub use events::{KernelEvent, Tuple};
+pub use events::KernelEvent;
 pub use hooks::Coverage;
 pub use session::Session;
 

@@ -1,11 +1,12 @@
 //! One loaded copy of the kernel programs: configure, attach, read events, detach on drop.
-use std::{collections::BTreeSet, net::Ipv4Addr};
+use std::collections::BTreeSet;
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, HashMap, LpmTrie, MapData, PerCpuArray, PerCpuHashMap, RingBuf, lpm_trie::Key},
+    maps::{Array, HashMap, LpmTrie, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
 };
-use dockernet_trace_common::{Config, counters, maps};
+use dockernet_trace_common::{Config, Ipv4Prefix, counters, maps};
+use ipnet::Ipv4Net;
 
 pub use super::kernel_info::KernelInfo;
 use super::{
@@ -17,7 +18,7 @@ use super::{
 use crate::kernel::KernelError;
 
 /// Totals of the per-CPU counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     pub emitted: u64,
     pub lost: u64,
@@ -41,7 +42,7 @@ pub struct Session {
     /// A prefix or namespace left the watched set since the last `take_scope_shrunk`.
     scope_shrunk: bool,
     /// tcx links of the tc programs, detached together at the end (see `Drop`).
-    tc_links: Vec<(&'static str, aya::programs::tc::SchedClassifierLinkId)>,
+    tc_links: Vec<tc::TcxLink>,
 }
 
 impl Drop for Session {
@@ -108,7 +109,11 @@ impl Session {
     }
 
     /// Attaches hooks, with aya's parse of the kernel's BTF (kept until `attached`).
-    fn attach_hooks(&mut self, kernel: &KernelInfo, list: &[Box<dyn hooks::Hook>]) -> Result<(), EbpfError> {
+    fn attach_hooks(
+        &mut self,
+        kernel: &KernelInfo,
+        list: &[Box<dyn hooks::Attachable>],
+    ) -> Result<(), EbpfError> {
         if self.aya_btf.is_none() {
             let t = std::time::Instant::now();
             let parsed = kernel.aya_btf().map_err(|reason| {
@@ -171,14 +176,12 @@ impl Session {
         let Some(btf) = self.aya_btf.as_ref() else { return true };
         let Some(p) = self.ebpf.program_mut(hooks::TRAMPOLINE_PROBE) else { return true };
         let Ok(p): Result<&mut aya::programs::FExit, _> = p.try_into() else { return true };
-        match p.load(hooks::TRAMPOLINE_PROBE_TARGET, btf) {
+        let refused = matches!(
+            p.load(hooks::TRAMPOLINE_PROBE_TARGET, btf),
             Err(aya::programs::ProgramError::LoadError { io_error, .. })
-                if io_error.raw_os_error() == Some(libc::EPERM) =>
-            {
-                false
-            }
-            _ => true,
-        }
+                if io_error.raw_os_error() == Some(libc::EPERM)
+        );
+        !refused
     }
 
     /// Frees what only attaching needed (aya's copy of the kernel BTF: megabytes).
@@ -226,21 +229,21 @@ impl Session {
         }
     }
 
-    /// Replaces nothing: adds prefixes to the watched set.
-    pub fn watch_prefix(&mut self, addr: Ipv4Addr, len: u8) -> Result<(), EbpfError> {
-        let mut trie: LpmTrie<&mut MapData, u32, u8> = self.map_mut(maps::WATCH_NETS)?;
-        let key = Key::new(u32::from(len), u32::from(addr).to_be());
+    /// Replaces nothing: adds a prefix to the watched set.
+    pub fn watch_prefix(&mut self, prefix: &Ipv4Net) -> Result<(), EbpfError> {
+        let mut trie: LpmTrie<&mut MapData, Ipv4Prefix, u8> = self.map_mut(maps::WATCH_NETS)?;
+        let key = super::config::watch_key(prefix);
         trie.insert(&key, 1, 0).map_err(|source| EbpfError::Map { map: maps::WATCH_NETS.into(), source })?;
-        self.watched_prefixes.insert((u32::from(addr), len));
+        self.watched_prefixes.insert((u32::from(prefix.network()), prefix.prefix_len()));
         self.sync_net16()
     }
 
-    pub fn unwatch_prefix(&mut self, addr: Ipv4Addr, len: u8) -> Result<(), EbpfError> {
-        self.watched_prefixes.remove(&(u32::from(addr), len));
+    pub fn unwatch_prefix(&mut self, prefix: &Ipv4Net) -> Result<(), EbpfError> {
+        self.watched_prefixes.remove(&(u32::from(prefix.network()), prefix.prefix_len()));
         self.scope_shrunk = true;
         self.sync_net16()?;
-        let mut trie: LpmTrie<&mut MapData, u32, u8> = self.map_mut(maps::WATCH_NETS)?;
-        let key = Key::new(u32::from(len), u32::from(addr).to_be());
+        let mut trie: LpmTrie<&mut MapData, Ipv4Prefix, u8> = self.map_mut(maps::WATCH_NETS)?;
+        let key = super::config::watch_key(prefix);
         trie.remove(&key).map_err(|source| EbpfError::Map { map: maps::WATCH_NETS.into(), source })
     }
 

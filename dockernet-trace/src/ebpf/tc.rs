@@ -16,10 +16,10 @@ use aya::{
     },
 };
 
+use dockernet_trace_common::programs::{TC_EGRESS as EGRESS, TC_INGRESS as INGRESS};
+
 use super::{EbpfError, hooks::program};
 
-pub const INGRESS: &str = "dnt_tc_ingress";
-pub const EGRESS: &str = "dnt_tc_egress";
 const STATE_DIR: &str = "/run/dockernet-trace/clsact";
 const OWNERS_DIR: &str = "/run/dockernet-trace/owners";
 
@@ -41,13 +41,16 @@ pub fn load(ebpf: &mut Ebpf) -> Result<(), EbpfError> {
     Ok(())
 }
 
+/// A tcx link made, by the program it belongs to.
+pub type TcxLink = (&'static str, SchedClassifierLinkId);
+
 /// Attaches both directions to `iface` (programs must be loaded). Returns how, and the tcx
 /// links made (the caller detaches them; see `detach_all`).
 pub fn attach(
     ebpf: &mut Ebpf,
     iface: &str,
     prefer_tcx: bool,
-) -> Result<(Attachment, Vec<(&'static str, SchedClassifierLinkId)>), EbpfError> {
+) -> Result<(Attachment, Vec<TcxLink>), EbpfError> {
     let links = if prefer_tcx { tcx_both(ebpf, iface) } else { vec![] };
     let mut how = Attachment::Tcx;
     for (name, dir) in [(INGRESS, TcAttachType::Ingress), (EGRESS, TcAttachType::Egress)] {
@@ -68,7 +71,7 @@ pub fn attach(
 
 /// Both directions through tcx, at the same time: each attach waits for an RCU grace period
 /// (the kernel swaps the device's program list), and two waits side by side share one.
-fn tcx_both(ebpf: &mut Ebpf, iface: &str) -> Vec<(&'static str, SchedClassifierLinkId)> {
+fn tcx_both(ebpf: &mut Ebpf, iface: &str) -> Vec<TcxLink> {
     let progs: Vec<(&'static str, &mut aya::programs::Program)> = ebpf
         .programs_mut()
         .filter_map(|(n, p)| [INGRESS, EGRESS].into_iter().find(|x| *x == n).map(|x| (x, p)))
@@ -91,7 +94,7 @@ fn tcx_both(ebpf: &mut Ebpf, iface: &str) -> Vec<(&'static str, SchedClassifierL
 
 /// Detaches tcx links, all at the same time (each detach waits for an RCU grace period; the
 /// waits overlap instead of adding up).
-pub fn detach_all(ebpf: &mut Ebpf, links: Vec<(&'static str, SchedClassifierLinkId)>) {
+pub fn detach_all(ebpf: &mut Ebpf, links: Vec<TcxLink>) {
     let mut taken: Vec<SchedClassifierLink> = Vec::new();
     for (name, id) in links {
         let Ok(p) = program(ebpf, name) else { continue };

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use aya::maps::{Array, HashMap, MapData, PerCpuHashMap};
 use dockernet_trace_common::{
-    COUNTED_IN_MAP, DROP_POLICY_LEN, DropKey, Event, Hook, IFNAMSIZ, NoiseSite, WATCH_NET16_WORDS, maps,
+    COUNTED_IN_MAP, DROP_POLICY_LEN, DropKey, Event, IFNAMSIZ, NoiseSite, WATCH_NET16_WORDS, maps,
 };
 
 use super::{EbpfError, Session};
@@ -51,14 +51,14 @@ impl CountedKey {
 /// The key a drop or reset event of watch mode is counted under, if the kernel counts it
 /// (else the event stands for one packet).
 pub fn counted_key(e: &Event) -> Option<DropKey> {
-    let counted_hook = e.hook == Hook::KfreeSkb as u8 || e.hook == Hook::TcpSendReset as u8;
-    (counted_hook && e.value == COUNTED_IN_MAP).then_some(DropKey {
-        location: e.location,
+    // (A drop's reason and location and a reset's reason share the event's fields.)
+    e.counted_in_map().then_some(DropKey {
+        location: e.drop_location(),
         saddr: e.saddr,
         daddr: e.daddr,
         sport: e.sport,
         dport: e.dport,
-        reason: e.reason,
+        reason: e.drop_reason(),
         ifindex: e.ifindex,
         netns: e.netns,
         hook: e.hook,
@@ -109,7 +109,7 @@ impl Session {
     /// stops counting them.
     pub fn mark_noise(&mut self, e: &Event) -> Result<(), EbpfError> {
         let proto = if e.inner_proto != 0 { e.inner_proto } else { e.proto };
-        let site = NoiseSite { location: e.location, reason: e.reason, proto, _pad: [0; 3] };
+        let site = NoiseSite { location: e.drop_location(), reason: e.drop_reason(), proto, _pad: [0; 3] };
         let mut m: HashMap<&mut MapData, NoiseSite, u8> = self.map_mut(maps::NOISE_SITES)?;
         m.insert(site, 1, 0).map_err(|source| EbpfError::Map { map: maps::NOISE_SITES.into(), source })
     }
@@ -225,7 +225,7 @@ mod tests {
         alone.value = 0;
         assert_eq!(counted_key(&alone), None, "an event that stands for itself");
         let mut neigh = e;
-        neigh.hook = Hook::NeighUpdate as u8;
+        neigh.hook = dockernet_trace_common::Hook::NeighUpdate as u8;
         assert_eq!(counted_key(&neigh), None, "other hooks use `value` for themselves");
     }
 }

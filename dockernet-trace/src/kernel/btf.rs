@@ -1,7 +1,5 @@
-//! The running kernel's BTF: structure offsets for the eBPF programs, drop reason names, and
-//! tracepoint prototypes. Drop reasons are looked up by name, never by number: the numbering of
-//! `enum skb_drop_reason` changes from one kernel to the next.
-use std::collections::HashMap;
+//! The running kernel's BTF: structure offsets for the eBPF programs, enum values (named in
+//! `reasons`), and tracepoint prototypes.
 
 use btf_rs::{Btf, BtfType, Type};
 use dockernet_trace_common::{RouteOffsets, SkbOffsets};
@@ -216,72 +214,5 @@ impl KernelBtf {
             .resolve_types_by_name(name)
             .map(|ts| ts.iter().any(|t| matches!(t, Type::Func(_))))
             .unwrap_or(false)
-    }
-}
-
-/// `enum skb_drop_reason`, by value, with names as the kernel's tracepoint prints them
-/// (`NETFILTER_DROP`, without the `SKB_DROP_REASON_` prefix).
-#[derive(Clone, Debug, Default)]
-pub struct DropReasons {
-    names: HashMap<u32, String>,
-}
-
-impl DropReasons {
-    pub fn from_btf(btf: &KernelBtf) -> Result<Self, KernelError> {
-        Ok(Self::from_values(btf.enum_values("skb_drop_reason")?))
-    }
-
-    pub fn from_values(values: Vec<(String, u64)>) -> Self {
-        let names = values
-            .into_iter()
-            .map(|(name, v)| {
-                let short = name
-                    .strip_prefix("SKB_DROP_REASON_")
-                    .or_else(|| name.strip_prefix("SKB_"))
-                    .unwrap_or(&name)
-                    .to_string();
-                (v as u32, short)
-            })
-            .collect();
-        Self { names }
-    }
-
-    /// The name of `reason`; reasons of subsystems (upper 16 bits) that the core enum does not
-    /// list come back as `SUBSYS_<n>:<code>`.
-    pub fn name(&self, reason: u32) -> String {
-        if let Some(n) = self.names.get(&reason) {
-            return n.clone();
-        }
-        let subsys = reason >> 16;
-        if subsys != 0 { format!("SUBSYS_{subsys}:{}", reason & 0xffff) } else { format!("UNKNOWN_{reason}") }
-    }
-
-    /// The value of a reason by name, if this kernel has it.
-    pub fn value(&self, name: &str) -> Option<u32> {
-        self.names.iter().find(|(_, n)| n.as_str() == name).map(|(v, _)| *v)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn drop_reason_names_lose_their_prefix() {
-        let r = DropReasons::from_values(vec![
-            ("SKB_NOT_DROPPED_YET".into(), 0),
-            ("SKB_CONSUMED".into(), 1),
-            ("SKB_DROP_REASON_NOT_SPECIFIED".into(), 2),
-            ("SKB_DROP_REASON_NETFILTER_DROP".into(), 12),
-        ]);
-        assert_eq!(r.name(12), "NETFILTER_DROP");
-        assert_eq!(r.name(1), "CONSUMED");
-        assert_eq!(r.value("NETFILTER_DROP"), Some(12));
-        assert_eq!(r.name(99), "UNKNOWN_99");
-        assert_eq!(r.name(0x0003_0002), "SUBSYS_3:2");
     }
 }

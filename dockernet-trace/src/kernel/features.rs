@@ -3,6 +3,8 @@
 //! explains failures.
 use std::path::Path;
 
+use aya::util::KernelVersion;
+
 #[derive(Clone, Debug)]
 pub struct Features {
     /// `uname -r`.
@@ -19,26 +21,8 @@ impl Features {
         let release = nix::sys::utsname::uname()
             .map(|u| u.release().to_string_lossy().into_owned())
             .unwrap_or_default();
-        let tcx = version(&release).is_some_and(|v| v >= (6, 6))
+        let tcx = KernelVersion::current().is_ok_and(|v| v >= KernelVersion::new(6, 6, 0))
             && std::env::var_os("DOCKERNET_TRACE_NO_TCX").is_none();
         Self { kprobes: Path::new("/sys/bus/event_source/devices/kprobe").exists(), tcx, release }
-    }
-}
-
-/// (major, minor) of a release string like `6.18.44-fc-v595`.
-pub fn version(release: &str) -> Option<(u32, u32)> {
-    let mut it = release.split(|c: char| !c.is_ascii_digit());
-    let major = it.next()?.parse().ok()?;
-    let minor = it.next()?.parse().ok()?;
-    Some((major, minor))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn parses_release() {
-        assert_eq!(super::version("6.18.44-fc-v595"), Some((6, 18)));
-        assert_eq!(super::version("6.1.0-56-cloud-amd64"), Some((6, 1)));
-        assert_eq!(super::version("garbage"), None);
     }
 }

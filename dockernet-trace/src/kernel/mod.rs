@@ -1,11 +1,14 @@
-//! What the running kernel offers and how it lays out its data: BTF, kallsyms.
+//! What the running kernel offers and how it lays out its data: BTF, kallsyms, the names of
+//! its drop and reset reasons.
 pub mod btf;
 pub mod features;
 pub mod kallsyms;
+pub mod reasons;
 
-pub use btf::{DropReasons, KernelBtf};
+pub use btf::KernelBtf;
 pub use features::Features;
 pub use kallsyms::Kallsyms;
+pub use reasons::{DropReason, DropReasons, ResetReason, ResetReasons};
 
 /// Problems with the running kernel; each message says what is missing and what to do.
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,9 @@ use netlink_packet_route::{
 use rtnetlink::Handle;
 use serde::Serialize;
 
-use super::{Ipv4Net, ModelError, netlink};
+use ipnet::Ipv4Net;
+
+use super::{ModelError, netlink, prefix};
 
 /// One IPv4 address on an interface, e.g. 172.18.0.1/16 on br-e685d9c814c0.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -21,7 +23,7 @@ pub struct Address {
 impl Address {
     /// The subnet this address makes directly reachable.
     pub fn network(&self) -> Ipv4Net {
-        Ipv4Net::new(self.ip, self.prefix).unwrap_or(Ipv4Net::DEFAULT)
+        prefix::prefix(self.ip, self.prefix).unwrap_or_default()
     }
 
     /// Decodes one RTM_NEWADDR message; None for non-IPv4 families.

@@ -86,10 +86,10 @@ impl HostNet {
     fn address_on(&self, ifindex: u32, near: Ipv4Addr) -> Option<Ipv4Addr> {
         let mut on_link = self.addresses_of(ifindex);
         let first = on_link.next()?;
-        if first.network().contains(near) {
+        if first.network().contains(&near) {
             return Some(first.ip);
         }
-        Some(on_link.find(|a| a.network().contains(near)).map_or(first.ip, |a| a.ip))
+        Some(on_link.find(|a| a.network().contains(&near)).map_or(first.ip, |a| a.ip))
     }
 }
 

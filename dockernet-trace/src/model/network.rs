@@ -5,7 +5,9 @@ use std::{collections::HashMap, net::Ipv4Addr};
 use bollard::models::Network;
 use serde::Serialize;
 
-use super::Ipv4Net;
+use ipnet::Ipv4Net;
+
+use super::prefix::{self, PrefixExt};
 
 pub const OPT_BRIDGE_NAME: &str = "com.docker.network.bridge.name";
 pub const OPT_MASQUERADE: &str = "com.docker.network.bridge.enable_ip_masquerade";
@@ -62,7 +64,7 @@ impl DockerNetwork {
             .into_iter()
             .flatten()
             .filter_map(|c| {
-                let subnet: Ipv4Net = c.subnet.as_deref()?.parse().ok()?;
+                let subnet = prefix::parse(c.subnet.as_deref()?)?;
                 let gateway = c.gateway.as_deref().and_then(|g| g.parse().ok());
                 Some(Subnet { subnet, gateway, gateway_source: GatewaySource::Ipam })
             })
@@ -81,7 +83,7 @@ impl DockerNetwork {
 
     /// The subnet that contains `ip`.
     pub fn subnet_of(&self, ip: Ipv4Addr) -> Option<&Subnet> {
-        self.subnets.iter().find(|s| s.subnet.contains(ip))
+        self.subnets.iter().find(|s| s.subnet.contains(&ip))
     }
 
     /// Gives subnets without a gateway one: a container endpoint's gateway from `seen` when it
@@ -89,7 +91,7 @@ impl DockerNetwork {
     pub fn fill_gateways(&mut self, seen: &[Ipv4Addr]) {
         let is_bridge = self.driver == "bridge";
         for s in self.subnets.iter_mut().filter(|s| s.gateway.is_none()) {
-            if let Some(g) = seen.iter().find(|g| s.subnet.contains(**g)) {
+            if let Some(g) = seen.iter().find(|g| s.subnet.contains(*g)) {
                 s.gateway = Some(*g);
                 s.gateway_source = GatewaySource::Endpoint;
             } else if is_bridge {

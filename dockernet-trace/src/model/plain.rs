@@ -7,9 +7,11 @@
 //! members use, a member's veth taken out of the bridge).
 use std::{collections::BTreeMap, net::Ipv4Addr, path::PathBuf};
 
+use ipnet::Ipv4Net;
+
 use super::{
-    Container, DockerNetwork, DockerState, Endpoint, GatewaySource, HostNet, Ipv4Net, NetworkMode, Subnet,
-    netns,
+    Container, DockerNetwork, DockerState, Endpoint, GatewaySource, HostNet, NetworkMode, Subnet, netns,
+    prefix::PrefixExt,
 };
 
 /// IDs of inferred containers start with this, so they are never taken for Docker's.
@@ -73,7 +75,7 @@ pub fn infer(host: &HostNet, members: &[Member]) -> DockerState {
                 .net
                 .routes
                 .iter()
-                .find(|r| r.table == MAIN_TABLE && r.dst.is_default() && r.oif == Some(inner.index))
+                .find(|r| r.table == MAIN_TABLE && r.dst.prefix_len() == 0 && r.oif == Some(inner.index))
                 .and_then(|r| r.gateway);
             let bridge = veth.master.and_then(|i| host.link_by_index(i)).filter(|b| b.is_bridge());
             if let Some((subnets, gateways)) = bridge.and_then(|b| seen.get_mut(&b.name)) {
@@ -88,7 +90,7 @@ pub fn infer(host: &HostNet, members: &[Member]) -> DockerState {
         containers.push((m, endpoints));
     }
     for (bridge, (mut subnets, gateways)) in seen {
-        subnets.sort_by_key(|s| (s.network(), s.prefix()));
+        subnets.sort_by_key(|s| (s.network(), s.prefix_len()));
         subnets.dedup();
         if subnets.is_empty() {
             continue;
@@ -96,7 +98,7 @@ pub fn infer(host: &HostNet, members: &[Member]) -> DockerState {
         let subnets = subnets
             .into_iter()
             .map(|subnet| {
-                let gateway = most_common(gateways.iter().filter(|g| subnet.contains(**g)));
+                let gateway = most_common(gateways.iter().filter(|g| subnet.contains(*g)));
                 let source = if gateway.is_some() { GatewaySource::Endpoint } else { GatewaySource::Assumed };
                 Subnet { subnet, gateway: gateway.or(Some(subnet.first_host())), gateway_source: source }
             })

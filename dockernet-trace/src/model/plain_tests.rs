@@ -9,7 +9,7 @@ fn addr(ifindex: u32, cidr: &str) -> Address {
 fn default_via(oif: u32, gw: &str) -> Route {
     Route {
         table: MAIN_TABLE,
-        dst: Ipv4Net::DEFAULT,
+        dst: ipnet::Ipv4Net::default(),
         gateway: Some(gw.parse().unwrap()),
         oif: Some(oif),
         prefsrc: None,

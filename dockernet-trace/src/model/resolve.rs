@@ -9,8 +9,7 @@ use std::{
 use serde::{Serialize, Serializer};
 
 use super::{
-    Container, Endpoint, EndpointArg, EndpointSpec, HostNet, Ipv4Net, ModelError, NetworkMode, Topology,
-    netns,
+    Container, Endpoint, EndpointArg, EndpointSpec, HostNet, ModelError, NetworkMode, Topology, netns,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -21,6 +20,19 @@ pub enum EndpointKind {
     Address,
     Netns,
     Pid,
+}
+
+impl EndpointKind {
+    /// The kind as JSON spells it (`container`, `host`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Container => "container",
+            Self::Host => "host",
+            Self::Address => "address",
+            Self::Netns => "netns",
+            Self::Pid => "pid",
+        }
+    }
 }
 
 /// A network namespace: the tool's own ("host") or one named by a path.
@@ -306,8 +318,8 @@ fn pick_endpoint<'a>(
     let mut with_ip = topo.endpoints_of(c).iter().filter(|e| e.ip.is_some());
     let shared = peer_container.map(|p| topo.shared_networks(c, p)).unwrap_or_default();
     let on_subnet = |e: &&Endpoint| {
-        let net = e.ip.and_then(|ip| Ipv4Net::new(ip, e.prefix_len));
-        peer_ip.is_some_and(|p| net.is_some_and(|n| n.contains(p)))
+        let net = e.ip.and_then(|ip| super::prefix::prefix(ip, e.prefix_len));
+        peer_ip.is_some_and(|p| net.is_some_and(|n| n.contains(&p)))
     };
     // The peer's own subnet first: for a container peer it is the shared network anyway, and
     // for an address it is the network the packet really leaves on.

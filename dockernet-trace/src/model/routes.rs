@@ -9,7 +9,9 @@ use netlink_packet_route::{
 use rtnetlink::Handle;
 use serde::Serialize;
 
-use super::{Ipv4Net, ModelError, netlink};
+use ipnet::Ipv4Net;
+
+use super::{ModelError, netlink, prefix};
 
 /// The main routing table (`ip route` without `table`).
 pub const MAIN_TABLE: u32 = 254;
@@ -84,7 +86,7 @@ impl Route {
         let mut dst = Ipv4Addr::UNSPECIFIED;
         let mut route = Route {
             table: u32::from(h.table),
-            dst: Ipv4Net::DEFAULT,
+            dst: Ipv4Net::default(),
             gateway: None,
             oif: None,
             prefsrc: None,
@@ -118,7 +120,7 @@ impl Route {
                 _ => {}
             }
         }
-        route.dst = Ipv4Net::new(dst, h.destination_prefix_length)?;
+        route.dst = prefix::prefix(dst, h.destination_prefix_length)?;
         Some(route)
     }
 }
@@ -143,8 +145,8 @@ pub async fn dump_routes(handle: &Handle) -> Result<Vec<Route>, ModelError> {
 /// The routes of `table` whose destination contains `ip`, most specific first (then lowest
 /// metric): the first one is the route the kernel uses, unless it is linkdown.
 pub fn routes_covering(routes: &[Route], table: u32, ip: Ipv4Addr) -> Vec<&Route> {
-    let mut hits: Vec<&Route> = routes.iter().filter(|r| r.table == table && r.dst.contains(ip)).collect();
-    hits.sort_by_key(|r| (std::cmp::Reverse(r.dst.prefix()), r.linkdown, r.metric));
+    let mut hits: Vec<&Route> = routes.iter().filter(|r| r.table == table && r.dst.contains(&ip)).collect();
+    hits.sort_by_key(|r| (std::cmp::Reverse(r.dst.prefix_len()), r.linkdown, r.metric));
     hits
 }
 
@@ -152,7 +154,7 @@ pub fn routes_covering(routes: &[Route], table: u32, ip: Ipv4Addr) -> Vec<&Route
 pub fn default_route(routes: &[Route]) -> Option<&Route> {
     routes
         .iter()
-        .filter(|r| r.table == MAIN_TABLE && r.dst.is_default() && r.kind == RouteKind::Unicast)
+        .filter(|r| r.table == MAIN_TABLE && r.dst.prefix_len() == 0 && r.kind == RouteKind::Unicast)
         .min_by_key(|r| r.metric)
 }
 
@@ -190,7 +192,7 @@ pub(crate) mod tests {
         assert_eq!(oifs, vec![4, 3, 2, 1]);
         let hits = routes_covering(&routes, MAIN_TABLE, "192.168.1.1".parse().unwrap());
         assert_eq!(hits.len(), 1);
-        assert!(hits[0].dst.is_default());
+        assert_eq!(hits[0].dst.prefix_len(), 0);
         assert!(routes_covering(&routes[1..], MAIN_TABLE, "8.8.8.8".parse().unwrap()).is_empty());
     }
 

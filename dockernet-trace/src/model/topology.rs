@@ -174,7 +174,10 @@ pub fn find_container<'a>(containers: &'a [Container], key: &str) -> Result<&'a 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::model::container::tests_support::container;
+    use crate::model::{
+        container::tests_support::container,
+        prefix::{self, PrefixExt},
+    };
 
     pub(crate) fn topology(containers: Vec<Container>, networks: Vec<DockerNetwork>) -> Topology {
         Topology {
@@ -191,8 +194,8 @@ pub(crate) mod tests {
             id: id.into(),
             driver: "bridge".into(),
             subnets: vec![crate::model::Subnet {
-                subnet: subnet.parse().unwrap(),
-                gateway: Some(subnet.parse::<crate::model::Ipv4Net>().unwrap().first_host()),
+                subnet: prefix::parse(subnet).unwrap(),
+                gateway: Some(prefix::parse(subnet).unwrap().first_host()),
                 gateway_source: crate::model::GatewaySource::Ipam,
             }],
             // As Docker names them: docker0 for the default network.

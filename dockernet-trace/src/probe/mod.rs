@@ -3,8 +3,11 @@
 //! programs can follow exactly these packets. Only the socket is created in the namespace, on
 //! a dedicated thread; the sending and waiting happen on tokio.
 mod icmp;
+mod ports;
 mod tcp;
 mod udp;
+
+pub use ports::ProbePorts;
 
 use std::{
     net::{Ipv4Addr, SocketAddrV4},
@@ -16,7 +19,7 @@ use serde::Serialize;
 use socket2::Socket;
 
 use crate::{
-    cli::Proto,
+    flow::Proto,
     model::{ModelError, netns::run_in_netns_async},
 };
 
@@ -57,6 +60,20 @@ pub enum Answer {
 }
 
 impl Answer {
+    /// The answer's name as JSON spells it (`no_answer`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Answer::Connected => "connected",
+            Answer::Refused => "refused",
+            Answer::EchoReply => "echo_reply",
+            Answer::UdpReply => "udp_reply",
+            Answer::PortUnreachable => "port_unreachable",
+            Answer::Unreachable { .. } => "unreachable",
+            Answer::NoAnswer => "no_answer",
+            Answer::Stopped => "stopped",
+        }
+    }
+
     /// The target itself answered: the path works.
     pub fn reached(&self) -> bool {
         matches!(self, Answer::Connected | Answer::EchoReply | Answer::UdpReply)
@@ -76,6 +93,7 @@ pub async fn open(ns: Option<&Path>, probe: Probe) -> Result<Socket, ModelError>
         Proto::Tcp => tcp::socket(probe.sport),
         Proto::Udp => udp::socket(probe.sport),
         Proto::Icmp => icmp::socket(),
+        Proto::Other(n) => Err(std::io::Error::other(format!("no probe for IP protocol {n}"))),
     })
     .await?;
     result.map_err(|e| ModelError::Netns {
@@ -92,6 +110,8 @@ pub async fn send(socket: Socket, probe: Probe) -> Answer {
             Proto::Tcp => tcp::connect(socket, dst).await,
             Proto::Udp => udp::exchange(socket, dst).await,
             Proto::Icmp => icmp::echo(socket, probe.dst, probe.sport, probe.seq).await,
+            // `open` made no socket for it.
+            Proto::Other(_) => Answer::NoAnswer,
         }
     };
     tokio::time::timeout(probe.timeout, work).await.unwrap_or(Answer::NoAnswer)
@@ -120,6 +140,16 @@ fn ephemeral_range() -> (u16, u16) {
 
 #[cfg(test)]
 mod tests {
+    use super::Answer;
+
+    #[test]
+    fn answer_names_are_the_json_tags() {
+        for a in [Answer::Connected, Answer::NoAnswer, Answer::Unreachable { errno: 101, error: "x".into() }]
+        {
+            assert_eq!(serde_json::to_value(&a).unwrap()["answer"], a.name());
+        }
+    }
+
     #[test]
     fn port_base_leaves_room_for_all_probes() {
         for count in [1, 3, 100] {

@@ -1,21 +1,24 @@
 //! Sending the probes one after another while reading the kernel's events, and stopping early
 //! once the kernel has shown a probe's fate (a drop, an ICMP error, a reset): a dropped SYN
 //! would otherwise keep us waiting for the whole timeout.
-use std::{
-    path::PathBuf,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use dockernet_trace_common::Hook;
-use serde::Serialize;
 
-use super::hops::ProbePorts;
+use super::{
+    attach::Attached,
+    exited,
+    hops::locate,
+    nftrace::{NfTrace, Step},
+    plan::Plan,
+};
 use crate::{
-    cli::Proto as CliProto,
+    cli::TraceArgs,
     ebpf::{KernelEvent, events::EventReader},
+    error::Result,
     kernel::DropReasons,
-    model::ModelError,
-    probe::{self, Answer, Probe},
+    model::{ModelError, ResolvedEndpoint},
+    probe::{self, Answer, Probe, ProbePorts},
 };
 
 /// How long to keep listening after a decisive event, for the events that follow it (an ICMP
@@ -24,23 +27,11 @@ const GRACE: Duration = Duration::from_millis(120);
 /// Events still in flight when a probe's answer arrives.
 const TRAILING: Duration = Duration::from_millis(30);
 
-/// What to send.
+/// What one probe's socket saw.
 #[derive(Clone, Debug)]
-pub struct ProbePlan {
-    /// Namespace to send from (None: the tool's own).
-    pub netns: Option<PathBuf>,
-    pub proto: CliProto,
-    pub dst: std::net::Ipv4Addr,
-    pub dport: u16,
-    pub ports: ProbePorts,
-    pub timeout: Duration,
-}
-
-#[derive(Clone, Debug, Serialize)]
 pub struct ProbeRecord {
     pub index: u16,
     pub sport: u16,
-    #[serde(flatten)]
     pub answer: Answer,
     pub elapsed_ms: f64,
 }
@@ -48,19 +39,47 @@ pub struct ProbeRecord {
 pub struct Collected {
     pub probes: Vec<ProbeRecord>,
     pub events: Vec<KernelEvent>,
+    /// netfilter's own trace of the probes (`--allow-system-changes` only).
+    pub nftrace: Vec<Step>,
 }
 
 /// Does this event settle the fate of probe `index`?
 fn decisive(e: &KernelEvent, ports: &ProbePorts, index: u16) -> bool {
-    let ours = ports.locate_event(e).is_some_and(|(i, _)| i == index);
+    let ours = locate(ports, e).is_some_and(|(i, _)| i == index);
     ours && matches!(e.hook, Hook::KfreeSkb | Hook::IcmpSend | Hook::TcpSendReset)
 }
 
-pub async fn run(
-    plan: &ProbePlan,
+/// Sends the probes of `plan` from `from` (each waiting `--timeout` at most) and gathers what
+/// the kernel, and with `--allow-system-changes` netfilter's own tracing, saw of them.
+pub async fn collect(
+    args: &TraceArgs,
+    plan: &Plan,
+    from: &ResolvedEndpoint,
+    a: &mut Attached,
+) -> Result<Collected> {
+    let ports = plan.ports;
+    let nft = match args.allow_system_changes {
+        true => tokio::task::spawn_blocking(move || NfTrace::start(ports)).await.ok().flatten(),
+        false => None,
+    };
+    let sent = send(plan, args.timeout, &mut a.reader, &a.kernel.drop_reasons).await;
+    let nftrace = match nft {
+        Some(t) => tokio::task::spawn_blocking(move || t.finish()).await.unwrap_or_default(),
+        None => vec![],
+    };
+    let (probes, events) = match sent {
+        Err(_) if exited::exited(from) => return Err(exited::source_exited(from)),
+        other => other?,
+    };
+    Ok(Collected { probes, events, nftrace })
+}
+
+async fn send(
+    plan: &Plan,
+    timeout: Duration,
     reader: &mut EventReader,
     reasons: &DropReasons,
-) -> Result<Collected, ModelError> {
+) -> Result<(Vec<ProbeRecord>, Vec<KernelEvent>), ModelError> {
     let mut events = Vec::new();
     let mut probes = Vec::new();
     for index in 0..plan.ports.count {
@@ -71,9 +90,9 @@ pub async fn run(
             // ICMP: the echo identifier, one per probe like the ports.
             sport: plan.ports.base + index,
             seq: index,
-            timeout: plan.timeout,
+            timeout,
         };
-        let socket = probe::open(plan.netns.as_deref(), p).await?;
+        let socket = probe::open(plan.send_from.as_deref(), p).await?;
         let started = Instant::now();
         let send = probe::send(socket, p);
         tokio::pin!(send);
@@ -108,5 +127,5 @@ pub async fn run(
             }
         }
     }
-    Ok(Collected { probes, events })
+    Ok((probes, events))
 }

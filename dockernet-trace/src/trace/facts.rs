@@ -1,34 +1,52 @@
 //! The kernel's observations of one trace, sorted into the kinds of fact the verdict reasons
 //! about: drops, route lookups, ICMP errors, resets, neighbour states, netfilter verdicts.
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use dockernet_trace_common::Hook;
-use serde::Serialize;
 
-use super::hops::{Places, ProbePorts};
+use super::{
+    hops::{iface, locate},
+    nftrace::Step,
+};
 use crate::{
-    ebpf::{KernelEvent, Tuple, events::Detail},
-    kernel::Kallsyms,
+    ebpf::{KernelEvent, events::Detail},
+    explain::{
+        DropKind, Names, NetnsLabel,
+        neighbour::NeighbourState,
+        route_failure::{FibOutcome, RouteError},
+    },
+    flow::Tuple,
+    kernel::{DropReason, Kallsyms},
+    probe::ProbePorts,
 };
 
-#[derive(Clone, Debug, Serialize)]
-pub struct Drop {
+/// The kernel freed a probe packet as a drop.
+#[derive(Clone, Debug)]
+pub struct DropSighting {
     pub t_ns: u64,
     pub probe: u16,
     pub forward: bool,
-    pub netns: String,
+    pub netns: NetnsLabel,
     pub iface: String,
-    pub reason: String,
+    pub reason: DropReason,
     /// The kernel function that freed the packet (from kallsyms), e.g. nft_do_chain.
     pub function: Option<String>,
+    /// The caller as `symbol+offset` (or the raw address).
     pub location: String,
     pub tuple: Tuple,
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub struct RouteLookup {
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
+impl DropSighting {
+    pub fn kind(&self) -> DropKind {
+        DropKind::of(&self.reason)
+    }
+}
+
+/// One route lookup the kernel made for the probe's addresses, and its result.
+#[derive(Clone, Debug)]
+pub struct RouteSighting {
+    pub src: IpAddr,
+    pub dst: IpAddr,
     pub table: u32,
     /// 0 on success, a negative errno on failure.
     pub err: i32,
@@ -36,25 +54,54 @@ pub struct RouteLookup {
     pub gateway: Option<Ipv4Addr>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+impl RouteSighting {
+    /// The lookup failed (not merely "try the next table").
+    pub fn failure(&self) -> Option<RouteError> {
+        FibOutcome::of(self.err).failure()
+    }
+}
+
+/// How the kernel answered a probe in the target's (or a router's) place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnswerKind {
+    /// An ICMP error about the probe.
+    IcmpError { icmp_type: u8, icmp_code: u8 },
+    /// A TCP reset.
+    Reset,
+}
+
+impl AnswerKind {
+    /// Reset, or ICMP port unreachable: nothing listens.
+    pub fn refuses(self) -> bool {
+        matches!(self, Self::Reset | Self::IcmpError { icmp_type: 3, icmp_code: 3 })
+    }
+
+    /// The kernel function that sends such an answer.
+    pub fn function(self) -> &'static str {
+        match self {
+            Self::IcmpError { .. } => "icmp_send",
+            Self::Reset => "tcp_v4_send_reset",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
 pub struct Answered {
-    /// `icmp` (the kernel sent an ICMP error about the probe) or `reset`.
-    pub kind: &'static str,
-    pub netns: String,
+    pub kind: AnswerKind,
+    pub netns: NetnsLabel,
     pub iface: String,
-    pub icmp: Option<(u8, u8)>,
     pub tuple: Tuple,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Neighbour {
     pub addr: Ipv4Addr,
     pub iface: String,
-    pub state: u8,
+    pub state: NeighbourState,
     pub created: bool,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Netfilter {
     pub hook: String,
     pub verdict: Option<i32>,
@@ -63,24 +110,21 @@ pub struct Netfilter {
     pub iface: String,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default)]
 pub struct Facts {
-    pub drops: Vec<Drop>,
-    pub routes: Vec<RouteLookup>,
+    pub drops: Vec<DropSighting>,
+    pub routes: Vec<RouteSighting>,
     pub answers: Vec<Answered>,
     pub neighbours: Vec<Neighbour>,
     pub netfilter: Vec<Netfilter>,
     /// NAT rewrites seen (tuple after the rewrite).
     pub nat: Vec<(String, Tuple)>,
     /// netfilter's own trace of the probe (only with --allow-system-changes).
-    pub nftrace: Vec<super::nftrace::Step>,
+    pub nftrace: Vec<Step>,
 }
 
-pub const NUD_INCOMPLETE: u8 = 0x01;
-pub const NUD_FAILED: u8 = 0x20;
-
 impl Facts {
-    pub fn gather(events: &[KernelEvent], places: &Places, ports: ProbePorts, syms: &mut Kallsyms) -> Self {
+    pub fn gather(events: &[KernelEvent], names: &Names, ports: &ProbePorts, syms: &mut Kallsyms) -> Self {
         let mut events: Vec<&KernelEvent> = events.iter().collect();
         events.sort_by_key(|e| e.t_ns);
         let locations: Vec<u64> = events
@@ -93,94 +137,93 @@ impl Facts {
         syms.resolve_many(&locations);
         let mut f = Facts::default();
         for e in events {
-            let netns = places.netns_label(e.place.netns);
-            let iface = places.iface(e);
-            let located = ports.locate_event(e);
-            match (&e.detail, e.tuple, located) {
-                (Detail::Drop { reason, location }, Some(tuple), Some((probe, forward))) => {
-                    let sym = syms.resolve(*location);
-                    f.drops.push(Drop {
-                        t_ns: e.t_ns,
-                        probe,
-                        forward,
-                        netns,
-                        iface,
-                        reason: reason.clone(),
-                        function: sym.as_ref().map(|s| s.name.clone()),
-                        location: sym.map(|s| s.to_string()).unwrap_or_else(|| format!("{location:#x}")),
-                        tuple,
-                    });
-                }
-                (Detail::Route { table, err, gateway, .. }, Some(t), _) => f.routes.push(RouteLookup {
-                    src: t.src,
-                    dst: t.dst,
-                    table: *table,
-                    err: *err,
-                    oif: e.place.ifname.clone(),
-                    gateway: (!gateway.is_unspecified()).then_some(*gateway),
-                }),
-                (Detail::IcmpError { icmp_type, icmp_code }, Some(tuple), Some(_)) => {
-                    f.answers.push(Answered {
-                        kind: "icmp",
-                        netns,
-                        iface,
-                        icmp: Some((*icmp_type, *icmp_code)),
-                        tuple,
-                    })
-                }
-                (Detail::Reset { .. }, Some(tuple), Some(_)) => {
-                    f.answers.push(Answered { kind: "reset", netns, iface, icmp: None, tuple })
-                }
-                (Detail::Neighbour { addr, state, created }, _, _) => {
-                    f.neighbours.push(Neighbour { addr: *addr, iface, state: *state, created: *created })
-                }
-                (Detail::Netfilter { hook, verdict }, Some(_), Some(_)) => f.netfilter.push(Netfilter {
-                    hook: hook.clone(),
-                    verdict: *verdict,
-                    table: None,
-                    chain: None,
-                    iface,
-                }),
-                (Detail::NfTable { table, chain }, Some(_), Some(_)) => f.netfilter.push(Netfilter {
-                    hook: String::new(),
-                    verdict: None,
-                    table: Some(table.clone()),
-                    chain: Some(chain.clone()).filter(|c| !c.is_empty()),
-                    iface,
-                }),
-                (Detail::Nat { rewrites }, Some(t), Some(_)) if e.hook == Hook::NatRewrite => {
-                    f.nat.push((rewrites.to_string(), t))
-                }
-                _ => {}
-            }
+            f.add(e, names, ports, syms);
         }
         f
     }
 
+    fn add(&mut self, e: &KernelEvent, names: &Names, ports: &ProbePorts, syms: &mut Kallsyms) {
+        let netns = names.netns_label(e.place.netns);
+        let iface = iface(names, e);
+        let ours = locate(ports, e);
+        match (&e.detail, e.tuple, ours) {
+            (Detail::Drop { reason, location }, Some(tuple), Some((probe, forward))) => {
+                let sym = syms.resolve(*location);
+                self.drops.push(DropSighting {
+                    t_ns: e.t_ns,
+                    probe,
+                    forward,
+                    netns,
+                    iface,
+                    reason: reason.clone(),
+                    function: sym.as_ref().map(|s| s.name.clone()),
+                    location: sym.map(|s| s.to_string()).unwrap_or_else(|| format!("{location:#x}")),
+                    tuple,
+                });
+            }
+            (Detail::Route { table, err, gateway, .. }, Some(t), _) => self.routes.push(RouteSighting {
+                src: t.src,
+                dst: t.dst,
+                table: *table,
+                err: *err,
+                oif: e.place.ifname.clone(),
+                gateway: (!gateway.is_unspecified()).then_some(*gateway),
+            }),
+            (Detail::IcmpError { icmp_type, icmp_code }, Some(tuple), Some(_)) => {
+                let kind = AnswerKind::IcmpError { icmp_type: *icmp_type, icmp_code: *icmp_code };
+                self.answers.push(Answered { kind, netns, iface, tuple })
+            }
+            (Detail::Reset { .. }, Some(tuple), Some(_)) => {
+                self.answers.push(Answered { kind: AnswerKind::Reset, netns, iface, tuple })
+            }
+            (Detail::Neighbour { addr, state, created }, _, _) => {
+                self.neighbours.push(Neighbour { addr: *addr, iface, state: *state, created: *created })
+            }
+            (Detail::Netfilter { hook, verdict }, Some(_), Some(_)) => self.netfilter.push(Netfilter {
+                hook: hook.clone(),
+                verdict: *verdict,
+                table: None,
+                chain: None,
+                iface,
+            }),
+            (Detail::NfTable { table, chain }, Some(_), Some(_)) => self.netfilter.push(Netfilter {
+                hook: String::new(),
+                verdict: None,
+                table: Some(table.clone()),
+                chain: Some(chain.clone()).filter(|c| !c.is_empty()),
+                iface,
+            }),
+            (Detail::Nat { rewrites }, Some(t), Some(_)) if e.hook == Hook::NatRewrite => {
+                self.nat.push((rewrites.to_string(), t))
+            }
+            _ => {}
+        }
+    }
+
     /// The first drop of a packet travelling towards the target, else the first of an answer.
-    pub fn decisive_drop(&self) -> Option<&Drop> {
+    pub fn decisive_drop(&self) -> Option<&DropSighting> {
         self.drops.iter().find(|d| d.forward).or_else(|| self.drops.first())
     }
 
     /// How many probe packets netfilter dropped (to match against rule counters).
     pub fn netfilter_drops(&self) -> u64 {
-        self.drops.iter().filter(|d| d.reason == "NETFILTER_DROP").count() as u64
+        self.drops.iter().filter(|d| d.kind() == DropKind::Netfilter).count() as u64
     }
 
     /// Failed route lookups (other than "try the next table").
-    pub fn failed_routes(&self) -> impl Iterator<Item = &RouteLookup> {
-        self.routes.iter().filter(|r| r.err != 0 && r.err != -11)
+    pub fn failed_routes(&self) -> impl Iterator<Item = &RouteSighting> {
+        self.routes.iter().filter(|r| r.failure().is_some())
     }
 
     /// The interface a successful lookup chose for `dst`, with the table.
-    pub fn route_for(&self, dst: Ipv4Addr) -> Option<&RouteLookup> {
+    pub fn route_for(&self, dst: IpAddr) -> Option<&RouteSighting> {
         self.routes.iter().find(|r| r.dst == dst && r.err == 0 && !r.oif.is_empty())
     }
 
     /// The chain (and table) where netfilter dropped the probe: from nftrace when it ran,
     /// else the last base chain the enrichment hooks saw before the drop.
     pub fn dropping_chain(&self) -> Option<(&str, Option<&str>)> {
-        if let Some(s) = self.nftrace.iter().find(|s| s.verdict == "drop" || s.verdict == "reject") {
+        if let Some(s) = self.nftrace.iter().find(|s| s.ends_packet()) {
             return Some((s.table.as_str(), Some(s.chain.as_str())));
         }
         let drop_at = self.netfilter.iter().position(|n| n.verdict.is_some_and(|v| v < 0));

@@ -11,14 +11,12 @@ use std::{
     time::Duration,
 };
 
-use serde::Serialize;
-
-use super::hops::ProbePorts;
+use crate::{flow::Proto, probe::ProbePorts};
 
 const PREFIX: &str = "dnt_trace_";
 
 /// One line of `nft monitor trace` about a rule or policy the probe met.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {
     pub family: String,
     pub table: String,
@@ -26,6 +24,18 @@ pub struct Step {
     /// The rule in nft syntax, or None for the chain's policy.
     pub rule: Option<String>,
     pub verdict: String,
+}
+
+impl Step {
+    /// The packet ended here, dropped.
+    pub fn is_drop(&self) -> bool {
+        self.verdict == "drop"
+    }
+
+    /// The packet ended here, dropped or rejected.
+    pub fn ends_packet(&self) -> bool {
+        self.is_drop() || self.verdict == "reject"
+    }
 }
 
 pub struct NfTrace {
@@ -104,11 +114,12 @@ pub fn remove_stale() {
 impl NfTrace {
     /// Starts tracing the probe's ports in the tool's namespace. None when nft is missing or
     /// refuses (the trace goes on without it).
-    pub fn start(ports: ProbePorts, proto: &str) -> Option<Self> {
+    pub fn start(ports: ProbePorts) -> Option<Self> {
         remove_stale();
         let table = format!("{PREFIX}{}", std::process::id());
         let last = ports.base + ports.count.saturating_sub(1);
-        let (sport, dport) = if proto == "icmp" {
+        let proto = ports.proto.name();
+        let (sport, dport) = if ports.proto == Proto::Icmp {
             (format!("icmp id {}-{last}", ports.base), String::new())
         } else {
             (format!("{proto} sport {}-{last}", ports.base), format!("{proto} dport {}-{last}", ports.base))

@@ -1,19 +1,18 @@
 //! The expected path of a trace, from the model: where the probe leaves from, which of the
 //! host's interfaces it should cross (tc programs go there), the addresses it involves
 //! (for the hooks that see no ports), and what Docker promised about it (DNAT, networks).
-use std::{collections::HashMap, net::Ipv4Addr, os::unix::fs::MetadataExt, path::PathBuf};
+use std::{net::Ipv4Addr, path::PathBuf};
 
 use dockernet_trace_common::PROBE_ADDRS;
-use serde::Serialize;
 
-use super::hops::Places;
 use crate::{
-    cli::Proto,
+    flow::Proto,
     model::{Container, EndpointKind, NetnsRef, ResolvedEndpoint, Topology},
+    probe::ProbePorts,
 };
 
 /// The container behind a published port of the host.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Dnat {
     pub container: String,
     pub network: String,
@@ -28,6 +27,8 @@ pub struct Plan {
     pub dst: Ipv4Addr,
     pub dport: u16,
     pub proto: Proto,
+    /// The probes' ports (ICMP: identifiers), by which the kernel programs know them.
+    pub ports: ProbePorts,
     /// Host interfaces to attach tc programs to.
     pub tc_ifaces: Vec<String>,
     pub probe_addrs: Vec<Ipv4Addr>,
@@ -49,7 +50,7 @@ fn push<T: PartialEq>(v: &mut Vec<T>, x: T) {
 }
 
 impl Plan {
-    pub fn new(t: &Topology, from: &ResolvedEndpoint, to: &ResolvedEndpoint, proto: Proto) -> Self {
+    pub fn new(t: &Topology, from: &ResolvedEndpoint, to: &ResolvedEndpoint, probes: ProbePorts) -> Self {
         let mut p = Plan {
             send_from: match &from.netns {
                 Some(NetnsRef::Path(path)) => Some(path.clone()),
@@ -57,7 +58,8 @@ impl Plan {
             },
             dst: to.ip,
             dport: to.port.unwrap_or(0),
-            proto,
+            proto: probes.proto,
+            ports: probes,
             tc_ifaces: vec![],
             probe_addrs: vec![],
             dnat: None,
@@ -110,10 +112,8 @@ impl Plan {
 
     /// `--to host:PORT`: a container that publishes PORT is where Docker sends the probe.
     fn add_published(&mut self, t: &Topology, to: &ResolvedEndpoint) {
-        let proto = match self.proto {
-            Proto::Udp => "udp",
-            _ => "tcp",
-        };
+        // Docker publishes tcp and udp ports; an ICMP probe asks about the tcp one.
+        let proto = if self.proto == Proto::Udp { Proto::Udp } else { Proto::Tcp }.name();
         let Some(port) = to.port else { return };
         for c in t.docker.containers.iter().filter(|c| c.is_running()) {
             let Some(p) = c.ports.iter().find(|p| p.host_port == port && p.proto == proto) else { continue };
@@ -157,35 +157,5 @@ impl Plan {
             }
             self.expected_oif = oif;
         }
-    }
-}
-
-/// Names for the namespaces and interfaces events mention.
-pub fn places(t: &Topology) -> Places {
-    let mut netns = HashMap::new();
-    for c in &t.docker.containers {
-        if let Some(inode) = c.netns_inode.and_then(|i| u32::try_from(i).ok()) {
-            let owner = t.container_by_netns_inode(inode.into()).unwrap_or(c);
-            // Inferred from a named namespace (model::plain): its ID is already `netns:NAME`.
-            let label = if owner.id.starts_with(crate::model::plain::ID_PREFIX) {
-                owner.id.clone()
-            } else {
-                format!("container:{}", owner.name)
-            };
-            netns.entry(inode).or_insert(label);
-        }
-    }
-    if let Ok(dir) = std::fs::read_dir("/run/netns") {
-        for e in dir.flatten() {
-            if let Ok(m) = std::fs::metadata(e.path()) {
-                let label = format!("netns:{}", e.file_name().to_string_lossy());
-                netns.entry(m.ino() as u32).or_insert(label);
-            }
-        }
-    }
-    Places {
-        host_inode: t.host_netns_inode as u32,
-        netns,
-        host_links: t.host.links.iter().map(|l| (l.index, l.name.clone())).collect(),
     }
 }

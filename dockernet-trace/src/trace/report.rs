@@ -1,19 +1,29 @@
-//! The trace's output: CONTRACT's JSON, or a traceroute through the kernel for people.
-use std::fmt::Write;
-
+//! The trace's report as CONTRACT.md fixes it: JSON objects built here, at the edge, from the
+//! typed verdict, hops and endpoints (`text` renders the same for people).
 use serde::Serialize;
 
-use super::{collect::ProbeRecord, hops::Hop, verdict::Verdict};
+use super::{
+    attach::Visibility,
+    collect::ProbeRecord,
+    endpoints::Endpoints,
+    explanation::Explanation,
+    hops::Hop,
+    text,
+    verdict::{Location, TraceVerdict},
+};
 use crate::{
     cause::Cause,
     ebpf::{Coverage, hooks::HookStatus},
-    model::ResolvedEndpoint,
-    style::{BAD, BOLD, DIM, FIX, OK, WARN, paint},
+    flow::Proto,
+    model::{EndpointIssue, ResolvedEndpoint},
+    probe::Answer,
 };
+
+pub const SCHEMA: u32 = 1;
 
 #[derive(Serialize)]
 pub struct EndpointJson {
-    pub kind: String,
+    pub kind: &'static str,
     pub name: String,
     pub ip: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -25,18 +35,109 @@ pub struct EndpointJson {
 }
 
 impl EndpointJson {
-    pub fn of(e: &ResolvedEndpoint, proto: Option<&str>) -> Self {
+    /// An endpoint; the target (`proto` given) with its port and protocol.
+    pub fn of(e: &ResolvedEndpoint, proto: Option<Proto>) -> Self {
         Self {
-            kind: serde_json::to_value(e.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            kind: e.kind.name(),
             name: e.name.clone(),
             ip: e.ip.to_string(),
             netns: e.netns.as_ref().map(|n| n.to_string()),
             port: proto.and(e.port),
-            proto: proto.map(str::to_string),
+            proto: proto.map(Proto::name),
         }
+    }
+}
+
+#[derive(Serialize)]
+pub struct LocationJson {
+    pub iface: Option<String>,
+    pub netns: Option<String>,
+    pub function: Option<String>,
+    pub drop_reason: Option<String>,
+    pub rule: Option<String>,
+}
+
+impl From<Location> for LocationJson {
+    fn from(l: Location) -> Self {
+        Self {
+            iface: l.iface,
+            netns: l.netns.map(|n| n.to_string()),
+            function: l.function,
+            drop_reason: l.drop_reason.map(|r| r.to_string()),
+            rule: l.rule,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct VerdictJson {
+    pub cause: Cause,
+    pub summary: String,
+    pub location: LocationJson,
+    pub evidence: Vec<String>,
+    pub fix: Vec<String>,
+}
+
+impl From<TraceVerdict> for VerdictJson {
+    fn from(v: TraceVerdict) -> Self {
+        Self {
+            cause: v.cause,
+            summary: v.summary,
+            location: v.location.into(),
+            evidence: v.evidence,
+            fix: v.fix,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct HopJson {
+    pub seq: usize,
+    /// Nanoseconds since the first hop.
+    pub t_ns: u64,
+    pub netns: String,
+    pub iface: String,
+    pub hook: &'static str,
+    pub src: String,
+    pub dst: String,
+    pub probe: u16,
+    pub forward: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packet: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drop_reason: Option<String>,
+}
+
+impl From<Hop> for HopJson {
+    fn from(h: Hop) -> Self {
+        Self {
+            seq: h.seq,
+            t_ns: h.t_ns,
+            netns: h.netns.to_string(),
+            iface: h.iface,
+            hook: h.hook.name(),
+            src: h.tuple.src_str(),
+            dst: h.tuple.dst_str(),
+            probe: h.probe,
+            forward: h.forward,
+            packet: h.packet,
+            drop_reason: h.drop_reason.map(|r| r.to_string()),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct ProbeJson {
+    pub index: u16,
+    pub sport: u16,
+    #[serde(flatten)]
+    pub answer: Answer,
+    pub elapsed_ms: f64,
+}
+
+impl From<ProbeRecord> for ProbeJson {
+    fn from(p: ProbeRecord) -> Self {
+        Self { index: p.index, sport: p.sport, answer: p.answer, elapsed_ms: p.elapsed_ms }
     }
 }
 
@@ -46,16 +147,34 @@ pub struct TraceReport {
     pub from: EndpointJson,
     pub to: EndpointJson,
     pub reachable: bool,
-    pub verdict: Verdict,
-    pub hops: Vec<Hop>,
+    pub verdict: VerdictJson,
+    pub hops: Vec<HopJson>,
     pub coverage: Coverage,
-    pub probes: Vec<ProbeRecord>,
+    pub probes: Vec<ProbeJson>,
     /// Hooks that could not run here, and other remarks.
     pub notes: Vec<String>,
     pub elapsed_ms: u64,
 }
 
 impl TraceReport {
+    pub fn new(ends: &Endpoints, proto: Proto, e: Explanation, seen: Visibility, elapsed_ms: u64) -> Self {
+        let mut notes = Self::notes_from(&seen.hooks);
+        notes.extend(ends.topology.docker.notes.iter().cloned());
+        notes.extend(host_network_notes(&ends.from, &ends.to));
+        TraceReport {
+            schema: SCHEMA,
+            from: EndpointJson::of(&ends.from, None),
+            to: EndpointJson::of(&ends.to, Some(proto)),
+            reachable: e.verdict.cause == Cause::Ok,
+            verdict: e.verdict.into(),
+            hops: e.hops.into_iter().map(HopJson::from).collect(),
+            coverage: seen.coverage,
+            probes: e.probes.into_iter().map(ProbeJson::from).collect(),
+            notes,
+            elapsed_ms,
+        }
+    }
+
     /// One note per missing tracepoint; the kprobe/fentry enrichment hooks, which are often
     /// all missing together, in one line.
     pub fn notes_from(hooks: &[HookStatus]) -> Vec<String> {
@@ -77,113 +196,31 @@ impl TraceReport {
         }
         notes
     }
-}
 
-fn fmt_ms(ns: u64) -> String {
-    format!("{:>9.3} ms", ns as f64 / 1e6)
-}
-
-/// Lines of one probe's hops; the 5-tuple is shown where it changed (NAT) and on the first.
-fn probe_hops(out: &mut String, hops: &[&Hop]) {
-    let mut last_tuple = String::new();
-    let t0 = hops.first().map(|h| h.t_ns).unwrap_or(0);
-    for h in hops {
-        let tuple = format!("{} → {}", h.src, h.dst);
-        let show = if tuple != last_tuple { tuple.clone() } else { String::new() };
-        last_tuple = tuple;
-        let dir = if h.forward { "→" } else { "←" };
-        let mut line = format!(
-            "  {} {dir} {:<22} {:<16} {:<18} {:<10} {}",
-            fmt_ms(h.t_ns - t0),
-            h.netns,
-            h.iface,
-            h.hook,
-            h.packet.clone().unwrap_or_default(),
-            paint(DIM, show)
-        );
-        if let Some(r) = &h.drop_reason {
-            line = format!("{line} {}", paint(BAD, format!("✗ dropped: {r}")));
+    /// On stdout: one JSON object, or the text for people.
+    pub fn print(&self, json: bool) {
+        if json {
+            println!("{}", serde_json::to_string(self).unwrap_or_default());
+        } else {
+            crate::style::print(&text::text(self));
         }
-        let _ = writeln!(out, "{}", line.trim_end());
     }
 }
 
-pub fn text(r: &TraceReport) -> String {
-    let mut out = String::new();
-    let proto = r.to.proto.clone().unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "{} {} ({}) → {} ({}), {proto}, {} probe(s)",
-        paint(BOLD, "dockernet-trace"),
-        r.from.name,
-        r.from.ip,
-        r.to.port.map(|p| format!("{}:{p}", r.to.name)).unwrap_or_else(|| r.to.name.clone()),
-        r.to.ip,
-        r.probes.len()
-    );
-    let mut shown: Vec<Vec<(String, String, &str)>> = Vec::new();
-    for p in &r.probes {
-        let hops: Vec<&Hop> = r.hops.iter().filter(|h| h.probe == p.index).collect();
-        let shape: Vec<(String, String, &str)> =
-            hops.iter().map(|h| (h.netns.clone(), h.iface.clone(), h.hook)).collect();
-        let answer = serde_json::to_value(&p.answer)
-            .ok()
-            .and_then(|v| v["answer"].as_str().map(|s| s.replace('_', " ")))
-            .unwrap_or_default();
-        if shown.contains(&shape) && !shape.is_empty() {
-            let _ = writeln!(
-                out,
-                "{}",
-                paint(DIM, format!("probe {}: same path ({answer}, {:.1} ms)", p.index + 1, p.elapsed_ms))
-            );
-            continue;
-        }
-        let _ = writeln!(
-            out,
-            "\n{}",
-            paint(BOLD, format!("probe {}: {answer} after {:.1} ms", p.index + 1, p.elapsed_ms))
-        );
-        if hops.is_empty() {
-            let _ =
-                writeln!(out, "  {}", paint(WARN, "the kernel saw no packet of this probe on any interface"));
-        }
-        probe_hops(&mut out, &hops);
-        shown.push(shape);
+/// Endpoints in the host's namespace (`--network host`) take the host's path.
+fn host_network_notes(from: &ResolvedEndpoint, to: &ResolvedEndpoint) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(EndpointIssue::HostNetwork) = &from.issue {
+        notes.push(format!(
+            "{} uses the host's network namespace: its packets take the host's path",
+            from.name
+        ));
     }
-    let v = &r.verdict;
-    let (mark, style) = if v.cause == Cause::Ok { ("✓", OK) } else { ("✗", BAD) };
-    let _ = writeln!(out, "\n{} {}: {}", paint(style, mark), paint(style, v.cause), v.summary);
-    let l = &v.location;
-    let place: Vec<String> = [l.netns.clone(), l.iface.clone(), l.function.clone(), l.drop_reason.clone()]
-        .into_iter()
-        .flatten()
-        .collect();
-    if !place.is_empty() && v.cause != Cause::Ok {
-        let _ = writeln!(out, "  where: {}", place.join(", "));
+    if let Some(EndpointIssue::HostNetwork) = &to.issue {
+        notes.push(format!(
+            "{} uses the host's network namespace: it is reached at the host's own addresses, with no bridge or NAT on the way",
+            to.name
+        ));
     }
-    if let Some(rule) = &l.rule {
-        let _ = writeln!(out, "  rule:  {rule}");
-    }
-    for e in &v.evidence {
-        let _ = writeln!(out, "  {}", paint(DIM, format!("seen:  {e}")));
-    }
-    for f in &v.fix {
-        let _ = writeln!(out, "  {} {f}", paint(FIX, "fix:  "));
-    }
-    for n in &r.notes {
-        let _ = writeln!(out, "{}", paint(DIM, format!("note: {n}")));
-    }
-    let c = &r.coverage;
-    let _ = writeln!(
-        out,
-        "{}",
-        paint(
-            DIM,
-            format!(
-                "coverage: tc {} · tracepoints {} · kprobes {} · fentry {} · {} ms",
-                c.tc, c.tracepoints, c.kprobes, c.fentry, r.elapsed_ms
-            )
-        )
-    );
-    out
+    notes
 }

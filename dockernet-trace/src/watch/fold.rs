@@ -8,14 +8,17 @@ use std::collections::HashMap;
 
 use dockernet_trace_common::DropKey;
 
-use super::{incident::Incident, line::Kind};
-use crate::ebpf::{Tuple, watch_maps::CountedKey};
+use super::{
+    incident::{Incident, Reason},
+    line::Kind,
+};
+use crate::{ebpf::watch_maps::CountedKey, flow::Tuple};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Key {
     kind: Kind,
     tuple: Tuple,
-    reason: String,
+    reason: Reason,
 }
 
 /// The first incident of a flow and reason in this second, and how many there were.
@@ -144,7 +147,7 @@ impl KernelCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ebpf::events::Proto, watch::incident::Function};
+    use crate::{flow::Proto, kernel::DropReason, watch::incident::Function};
 
     fn drop(t_ns: u64, sport: u16, reason: &str) -> Incident {
         Incident {
@@ -157,8 +160,7 @@ mod tests {
                 dst: "172.18.0.2".parse().unwrap(),
                 dport: 3306,
             },
-            proto: "tcp".into(),
-            reason: reason.into(),
+            reason: Reason::Drop(DropReason::named(reason)),
             function: Function::Address(1),
             iface: None,
             netns: 0,
@@ -221,7 +223,7 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert_eq!((lines[0].first.tuple.sport, lines[0].count), (40113, 1));
         assert_eq!((lines[1].first.tuple.sport, lines[1].count, lines[1].first.t_ns), (40112, 2, 30));
-        assert_eq!(lines[2].first.reason, "NO_SOCKET");
+        assert_eq!(lines[2].first.reason.to_string(), "NO_SOCKET");
         assert!(f.is_empty() && f.take().is_empty(), "the next second starts empty");
     }
 }

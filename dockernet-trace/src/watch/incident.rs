@@ -3,22 +3,23 @@
 //! ICMP errors the kernel answers with) is left out: each comes with a drop that is reported
 //! instead. A failed route lookup is reported through the drop of its packet in `ip_error`
 //! (see `route_failures`).
-use std::{collections::HashMap, net::Ipv4Addr};
+use std::{
+    fmt,
+    hash::{Hash, Hasher},
+    net::{IpAddr, Ipv4Addr},
+};
 
 use crate::{
-    ebpf::{
-        KernelEvent, Tuple,
-        events::{Detail, Proto},
+    ebpf::{KernelEvent, events::Detail},
+    explain::{
+        neighbour::{self, NeighbourState},
+        route_failure::{FibOutcome, RouteError},
     },
-    kernel::{Kallsyms, KernelBtf, KernelError},
+    flow::{Proto, Tuple},
+    kernel::{DropReason, Kallsyms, ResetReason, ResetReasons},
 };
 
 use super::{line::Kind, noise, route_failures::RouteFailures};
-
-/// `fib:fib_table_lookup` reports -EAGAIN for "not in this table, try the next rule".
-const EAGAIN: i32 = 11;
-/// `NUD_FAILED`: ARP got no answer.
-pub const NUD_FAILED: u8 = 0x20;
 
 /// Where the kernel function that is to blame comes from.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -28,6 +29,42 @@ pub enum Function {
     Named(&'static str),
 }
 
+/// Why the kernel dropped, failed to route, or reset: typed until the line is written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// The drop reason (also of a packet `ip_error` refused with no failed lookup before it).
+    Drop(DropReason),
+    /// The errno of the failed route lookup behind a drop in `ip_error`.
+    Route(RouteError),
+    /// The neighbour state ARP ended in.
+    Neighbour(NeighbourState),
+    Reset(ResetReason),
+}
+
+impl Hash for Reason {
+    // Neither nix's Errno nor netlink's NeighbourState is Hash.
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        match self {
+            Reason::Drop(r) => (0u8, r).hash(h),
+            Reason::Route(e) => (1u8, e).hash(h),
+            Reason::Neighbour(s) => (2u8, u16::from(*s)).hash(h),
+            Reason::Reset(r) => (3u8, r).hash(h),
+        }
+    }
+}
+
+/// As the line's `drop_reason` spells it: `NETFILTER_DROP`, `ENETUNREACH`, `NUD_FAILED`.
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Drop(r) => r.fmt(f),
+            Reason::Route(e) => e.fmt(f),
+            Reason::Neighbour(s) => f.write_str(&neighbour::name(*s)),
+            Reason::Reset(r) => r.fmt(f),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Incident {
     pub kind: Kind,
@@ -35,10 +72,7 @@ pub struct Incident {
     pub t_ns: u64,
     /// The flow; ports are ICMP echo ids for ICMP and 0 when the hook has none.
     pub tuple: Tuple,
-    /// `ip` when the hook knows no protocol, `arp` for neighbour failures.
-    pub proto: String,
-    /// Drop reason, errno name of a failed lookup, NUD state, or reset reason.
-    pub reason: String,
+    pub reason: Reason,
     pub function: Function,
     pub iface: Option<String>,
     /// Namespace inode (0: unknown, taken as the host).
@@ -48,37 +82,21 @@ pub struct Incident {
 impl Incident {
     /// Ports as the CONTRACT shows them: for TCP and UDP only, and only when known.
     pub fn ports(&self) -> (Option<u16>, Option<u16>) {
-        match self.tuple.proto {
-            Proto::Tcp | Proto::Udp => {
-                let p = |x: u16| (x != 0).then_some(x);
-                (p(self.tuple.sport), p(self.tuple.dport))
-            }
-            _ => (None, None),
+        if !self.tuple.proto.has_ports() {
+            return (None, None);
         }
-    }
-}
-
-/// `enum sk_rst_reason` (kernel 6.10+) by value, named without its prefix.
-#[derive(Clone, Debug, Default)]
-pub struct ResetReasons(HashMap<u32, String>);
-
-impl ResetReasons {
-    pub fn from_btf(btf: &KernelBtf) -> Self {
-        let values: Result<Vec<(String, u64)>, KernelError> = btf.enum_values("sk_rst_reason");
-        Self(
-            values
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(n, v)| (v as u32, n.strip_prefix("SK_RST_REASON_").unwrap_or(&n).to_string()))
-                .collect(),
-        )
+        let p = |x: u16| (x != 0).then_some(x);
+        (p(self.tuple.sport), p(self.tuple.dport))
     }
 
-    /// Kernels before 6.10 pass no reason: NOT_SPECIFIED, as the kernel itself would say.
-    pub fn name(&self, reason: u32) -> String {
-        self.0.get(&reason).cloned().unwrap_or_else(|| {
-            if self.0.is_empty() { "NOT_SPECIFIED".into() } else { format!("UNKNOWN_{reason}") }
-        })
+    /// The protocol as the line names it: `arp` for neighbour failures, `ip` when the hook
+    /// knows no protocol.
+    pub fn proto_label(&self) -> String {
+        match (&self.reason, self.tuple.proto) {
+            (Reason::Neighbour(_), _) => "arp".into(),
+            (_, Proto::Other(0)) => "ip".into(),
+            (_, p) => p.name(),
+        }
     }
 }
 
@@ -99,10 +117,9 @@ pub fn from_event(
     routes: &mut RouteFailures,
 ) -> Option<Incident> {
     let iface = (!e.place.ifname.is_empty()).then(|| e.place.ifname.clone());
-    let base = |kind, tuple: Tuple, reason: String, function| Incident {
+    let base = |kind, tuple: Tuple, reason: Reason, function| Incident {
         kind,
         t_ns: e.t_ns,
-        proto: proto_label(tuple.proto),
         tuple,
         reason,
         function,
@@ -122,48 +139,32 @@ pub fn from_event(
                 // The packet's route was an error (a failed lookup, an unreachable route, or
                 // forwarding off): a route failure, in the namespace of the device it came in by.
                 let (why, function) = match routes.error_for(e.t_ns, t.src, t.dst) {
-                    Some(err) => (errno_name(err), Function::Named("fib_table_lookup")),
-                    None => (reason.clone(), Function::Named("ip_error")),
+                    Some(err) => (Reason::Route(err), Function::Named("fib_table_lookup")),
+                    None => (Reason::Drop(reason.clone()), Function::Named("ip_error")),
                 };
                 return Some(base(Kind::RouteFailure, t, why, function));
             }
-            Some(base(Kind::Drop, t, reason.clone(), Function::Address(*location)))
+            Some(base(Kind::Drop, t, Reason::Drop(reason.clone()), Function::Address(*location)))
         }
-        Detail::Reset { reason } => {
-            Some(base(Kind::Reset, e.tuple?, resets.name(*reason), Function::Named("tcp_v4_send_reset")))
-        }
-        Detail::Route { err, .. } if *err != 0 && *err != -EAGAIN => {
+        Detail::Reset { reason } => Some(base(
+            Kind::Reset,
+            e.tuple?,
+            Reason::Reset(resets.name(*reason)),
+            Function::Named("tcp_v4_send_reset"),
+        )),
+        Detail::Route { err, .. } => {
+            let failed = FibOutcome::of(*err).failure()?;
             let t = e.tuple?;
-            routes.note(e.t_ns, t.src, t.dst, *err);
+            routes.note(e.t_ns, t.src, t.dst, failed);
             None
         }
-        Detail::Neighbour { addr, state, .. } if *state == NUD_FAILED => {
-            let tuple =
-                Tuple { proto: Proto::Other(0), src: Ipv4Addr::UNSPECIFIED, sport: 0, dst: *addr, dport: 0 };
-            let mut i = base(Kind::RouteFailure, tuple, "NUD_FAILED".into(), Function::Named("neigh_update"));
-            i.proto = "arp".into();
-            Some(i)
+        Detail::Neighbour { addr, state, .. } if neighbour::failed(*state) => {
+            let unspecified = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+            let dst = IpAddr::V4(*addr);
+            let tuple = Tuple { proto: Proto::Other(0), src: unspecified, sport: 0, dst, dport: 0 };
+            Some(base(Kind::RouteFailure, tuple, Reason::Neighbour(*state), Function::Named("neigh_update")))
         }
         _ => None,
-    }
-}
-
-fn proto_label(p: Proto) -> String {
-    match p {
-        Proto::Other(0) => "ip".into(),
-        p => p.name(),
-    }
-}
-
-/// The errno a failed route lookup returned, by name (`ENETUNREACH`).
-pub fn errno_name(err: i32) -> String {
-    match -err {
-        101 => "ENETUNREACH".into(),
-        113 => "EHOSTUNREACH".into(),
-        1 => "EPERM".into(),
-        13 => "EACCES".into(),
-        22 => "EINVAL".into(),
-        n => format!("errno {n}"),
     }
 }
 
@@ -172,7 +173,7 @@ mod tests {
     use dockernet_trace_common::Hook;
 
     use super::*;
-    use crate::ebpf::events::Place;
+    use crate::{ebpf::events::Place, explain::neighbour::NeighbourState};
 
     fn event(detail: Detail, hook: Hook) -> KernelEvent {
         KernelEvent {
@@ -201,9 +202,12 @@ mod tests {
     #[test]
     fn a_netfilter_drop_is_a_drop() {
         let e =
-            event(Detail::Drop { reason: "NETFILTER_DROP".into(), location: 0xffff_1234 }, Hook::KfreeSkb);
+            event(Detail::Drop { reason: DropReason::NETFILTER_DROP, location: 0xffff_1234 }, Hook::KfreeSkb);
         let i = from_event(&e, &ResetReasons::default(), HOOKS).unwrap();
-        assert_eq!((i.kind, i.reason.as_str(), i.proto.as_str()), (Kind::Drop, "NETFILTER_DROP", "tcp"));
+        assert_eq!(
+            (i.kind, i.reason.to_string().as_str(), i.proto_label().as_str()),
+            (Kind::Drop, "NETFILTER_DROP", "tcp")
+        );
         assert_eq!(i.function, Function::Address(0xffff_1234));
         assert_eq!(i.ports(), (Some(40112), Some(3306)));
         assert_eq!(i.iface.as_deref(), Some("docker0"));
@@ -228,9 +232,9 @@ mod tests {
         assert!(from(&route(255, -11)).is_none());
         assert!(from(&route(254, -101)).is_none());
         let freed =
-            |location| event(Detail::Drop { reason: "NOT_SPECIFIED".into(), location }, Hook::KfreeSkb);
+            |location| event(Detail::Drop { reason: DropReason::NOT_SPECIFIED, location }, Hook::KfreeSkb);
         let i = from(&freed(0xffff_ffff_8123_4010)).unwrap();
-        assert_eq!((i.kind, i.reason.as_str()), (Kind::RouteFailure, "ENETUNREACH"));
+        assert_eq!((i.kind, i.reason.to_string().as_str()), (Kind::RouteFailure, "ENETUNREACH"));
         assert_eq!(
             (i.function.clone(), i.iface.as_deref()),
             (Function::Named("fib_table_lookup"), Some("docker0"))
@@ -243,19 +247,25 @@ mod tests {
     #[test]
     fn failed_arp_is_a_route_failure_without_ports() {
         let addr: Ipv4Addr = "172.18.0.9".parse().unwrap();
-        let e = event(Detail::Neighbour { addr, state: NUD_FAILED, created: false }, Hook::NeighUpdate);
+        let failed = NeighbourState::Failed;
+        let e = event(Detail::Neighbour { addr, state: failed, created: false }, Hook::NeighUpdate);
         let i = from_event(&e, &ResetReasons::default(), HOOKS).unwrap();
-        assert_eq!((i.tuple.dst, i.proto.as_str(), i.ports()), (addr, "arp", (None, None)));
-        let reachable = event(Detail::Neighbour { addr, state: 0x02, created: false }, Hook::NeighUpdate);
+        assert_eq!(
+            (i.tuple.dst, i.proto_label().as_str(), i.ports()),
+            (IpAddr::V4(addr), "arp", (None, None))
+        );
+        let reachable = NeighbourState::Reachable;
+        let reachable =
+            event(Detail::Neighbour { addr, state: reachable, created: false }, Hook::NeighUpdate);
         assert!(from_event(&reachable, &ResetReasons::default(), HOOKS).is_none());
     }
 
     #[test]
     fn resets_are_named_and_icmp_errors_are_not_reported() {
-        let r = ResetReasons(HashMap::from([(2, "NO_SOCKET".to_string())]));
+        let r = ResetReasons::from_values(vec![("SK_RST_REASON_NO_SOCKET".into(), 2)]);
         let i = from_event(&event(Detail::Reset { reason: 2 }, Hook::TcpSendReset), &r, HOOKS).unwrap();
-        assert_eq!((i.kind, i.reason.as_str()), (Kind::Reset, "NO_SOCKET"));
-        assert_eq!(ResetReasons::default().name(0), "NOT_SPECIFIED");
+        assert_eq!((i.kind, i.reason.to_string().as_str()), (Kind::Reset, "NO_SOCKET"));
+        assert_eq!(ResetReasons::default().name(0).name(), "NOT_SPECIFIED");
         let icmp = event(Detail::IcmpError { icmp_type: 3, icmp_code: 3 }, Hook::IcmpSend);
         assert!(from_event(&icmp, &r, HOOKS).is_none());
     }

@@ -1,10 +1,17 @@
 //! The lines `watch --json` prints and `--record` writes (CONTRACT.md, "watch --json"), which
 //! `report` reads back: one event line per folded flow and reason, and a summary at the end.
-use std::{collections::BTreeMap, net::Ipv4Addr, time::SystemTime};
+//! Event lines are built here from the typed incident, its cause and the names of its peers.
+use std::{
+    collections::BTreeMap,
+    net::IpAddr,
+    time::{Duration, SystemTime},
+};
 
+use nix::time::{ClockId, clock_gettime};
 use serde::{Deserialize, Serialize};
 
-use crate::cause::Cause;
+use super::fold::Folded;
+use crate::{cause::Cause, explain::Names};
 
 pub const SCHEMA: u32 = 1;
 
@@ -31,7 +38,7 @@ impl Kind {
 /// One end of a flow, named from Docker's view.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Peer {
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     /// None for ICMP and for events that carry no port (route failures, ARP).
     pub port: Option<u16>,
     pub container: Option<String>,
@@ -57,6 +64,73 @@ pub struct EventLine {
     pub cause: Cause,
     pub rule: Option<String>,
     pub count: u64,
+}
+
+impl Peer {
+    /// `ip` (and `port`) with the container and network Docker has for it.
+    pub fn named(ip: IpAddr, port: Option<u16>, names: &Names) -> Self {
+        let held = names.container(ip);
+        Peer {
+            ip,
+            port,
+            container: held.map(|(c, _)| c.to_string()),
+            network: held.map(|(_, n)| n.to_string()).or_else(|| names.network(ip).map(str::to_string)),
+        }
+    }
+}
+
+impl EventLine {
+    /// The line for a folded incident, its cause, rule and kernel function.
+    pub fn new(
+        f: &Folded,
+        cause: Cause,
+        rule: Option<String>,
+        function: Option<String>,
+        names: &Names,
+        clock: &Clock,
+    ) -> Self {
+        let i = &f.first;
+        let (sport, dport) = i.ports();
+        EventLine {
+            schema: SCHEMA,
+            t: timestamp(clock.wall(i.t_ns)),
+            kind: i.kind,
+            src: Peer::named(i.tuple.src, sport, names),
+            dst: Peer::named(i.tuple.dst, dport, names),
+            proto: i.proto_label(),
+            iface: i.iface.clone(),
+            netns: Some(names.netns_label(i.netns).to_string()),
+            function,
+            drop_reason: Some(i.reason.to_string()),
+            cause,
+            rule,
+            count: f.count,
+        }
+    }
+}
+
+/// Kernel time (CLOCK_MONOTONIC, as bpf_ktime_get_ns) to wall-clock time.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    mono_ns: u64,
+    wall: SystemTime,
+}
+
+impl Clock {
+    pub fn now() -> Self {
+        let mono = clock_gettime(ClockId::CLOCK_MONOTONIC)
+            .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+            .unwrap_or(0);
+        Self { mono_ns: mono, wall: SystemTime::now() }
+    }
+
+    pub fn wall(&self, t_ns: u64) -> SystemTime {
+        if t_ns >= self.mono_ns {
+            self.wall + Duration::from_nanos(t_ns - self.mono_ns)
+        } else {
+            self.wall - Duration::from_nanos(self.mono_ns - t_ns)
+        }
+    }
 }
 
 /// The last line: totals of everything reported, and what the kernel could not deliver.
@@ -185,6 +259,32 @@ mod tests {
         assert!(Line::parse(r#"{"a":1}"#).unwrap_err().contains("schema"));
         assert!(Line::parse(r#"{"schema":2}"#).unwrap_err().contains("schema 2"));
         assert!(Line::parse(r#"{"schema":1,"kind":"drop"}"#).unwrap_err().contains("drop"));
+    }
+
+    #[test]
+    fn kernel_time_becomes_wall_time() {
+        let c = Clock { mono_ns: 1_000_000_000, wall: SystemTime::UNIX_EPOCH + Duration::from_secs(100) };
+        assert_eq!(c.wall(1_500_000_000), SystemTime::UNIX_EPOCH + Duration::from_millis(100_500));
+        assert_eq!(c.wall(500_000_000), SystemTime::UNIX_EPOCH + Duration::from_millis(99_500));
+    }
+
+    #[test]
+    fn peers_are_named_from_dockers_view() {
+        use crate::model::{
+            container::tests_support::container,
+            topology::tests::{network, topology},
+        };
+        let db = container("aaaa2222", "db", &[("labnet", "172.30.0.3")]);
+        let names =
+            Names::new(&topology(vec![db], vec![network("labnet", "fd26fbfb41d5aa", "172.30.0.0/24")]));
+        let p = Peer::named("172.30.0.3".parse().unwrap(), Some(5432), &names);
+        assert_eq!(
+            (p.container.as_deref(), p.network.as_deref(), p.port),
+            (Some("db"), Some("labnet"), Some(5432))
+        );
+        let gw = Peer::named("172.30.0.1".parse().unwrap(), None, &names);
+        assert_eq!((gw.container, gw.network.as_deref()), (None, Some("labnet")));
+        assert_eq!(Peer::named("8.8.8.8".parse().unwrap(), None, &names).network, None);
     }
 
     #[test]

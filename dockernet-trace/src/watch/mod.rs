@@ -5,8 +5,9 @@
 //! failed ARP, filtered in the kernel to Docker's subnets (or the chosen networks or
 //! containers) and to the host's and containers' namespaces; no per-packet hop hooks. User
 //! space leaves out what is no drop ([`noise`]), folds repeats of a flow into one line per
-//! second ([`fold`]), names addresses and namespaces ([`names`]), finds the netfilter rule by
-//! counter differences ([`rules`]), and follows Docker's events to keep the filter current.
+//! second ([`fold`]), names addresses and namespaces and finds the cause and the netfilter
+//! rule through the explanation core (`crate::explain`; counters read by [`rules`]), and
+//! follows Docker's events to keep the filter current.
 //!
 //! Ready signal: the first stderr line, `dockernet-trace: watching ...`, comes once the
 //! programs are attached and the filter is set; whatever is dropped after it is reported.
@@ -18,7 +19,6 @@ mod docker_events;
 mod fold;
 mod incident;
 pub mod line;
-mod names;
 pub mod noise;
 mod output;
 pub mod report;

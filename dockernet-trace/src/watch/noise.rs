@@ -21,7 +21,7 @@
 use dockernet_trace_common::drop_policy;
 
 use super::incident::Hooks;
-use crate::ebpf::events::Proto;
+use crate::{flow::Proto, kernel::DropReason};
 
 /// Reasons that are no drop: the packet was used, or the kernel discarded a copy of something
 /// it already had, as part of a protocol working normally.
@@ -48,20 +48,25 @@ pub const NOT_DROPS: &[(&str, &str)] = &[
 /// Is a kfree_skb with `reason` for a packet of protocol `proto` reported? `function` names
 /// the kernel function that freed it; it is asked for only when the answer depends on it.
 pub fn is_reported_drop(
-    reason: &str,
+    reason: &DropReason,
     proto: Proto,
     function: impl FnOnce() -> Option<String>,
     hooks: Hooks,
 ) -> bool {
-    if NOT_DROPS.iter().any(|(r, _)| *r == reason) {
+    if NOT_DROPS.iter().any(|(r, _)| *r == reason.name()) {
         return false;
     }
-    match (reason, proto) {
-        ("NO_SOCKET", Proto::Icmp) => false,
-        ("NO_SOCKET", Proto::Tcp) => !hooks.resets,
-        ("NOT_SPECIFIED", Proto::Tcp) => !function().is_some_and(|f| f.starts_with("tcp_")),
-        _ => true,
+    if *reason == DropReason::NO_SOCKET {
+        return match proto {
+            Proto::Icmp => false,
+            Proto::Tcp => !hooks.resets,
+            _ => true,
+        };
     }
+    if *reason == DropReason::NOT_SPECIFIED && proto == Proto::Tcp {
+        return !function().is_some_and(|f| f.starts_with("tcp_"));
+    }
+    true
 }
 
 /// What of the above the kernel decides by itself, from the reason (and the protocol) alone,
@@ -79,6 +84,16 @@ mod tests {
     use super::*;
 
     const H: Hooks = Hooks { resets: true };
+
+    /// `is_reported_drop` for a reason by name.
+    fn is_reported_drop(
+        reason: &str,
+        proto: Proto,
+        function: impl FnOnce() -> Option<String>,
+        hooks: Hooks,
+    ) -> bool {
+        super::is_reported_drop(&DropReason::named(reason), proto, function, hooks)
+    }
 
     fn at(f: &str) -> impl FnOnce() -> Option<String> + '_ {
         move || Some(f.to_string())

@@ -6,7 +6,9 @@
 //! `ip_error` right after, by `skb:kfree_skb`, whose device names the namespace the watch
 //! filters on. So a failure is kept here for a moment, and the drop in `ip_error` becomes the
 //! route failure, with the lookup's error when one matches.
-use std::{collections::VecDeque, net::Ipv4Addr};
+use std::{collections::VecDeque, net::IpAddr};
+
+use crate::explain::route_failure::RouteError;
 
 /// How long a failed lookup waits for its packet's drop (the two are microseconds apart).
 const WINDOW_NS: u64 = 20_000_000;
@@ -15,12 +17,12 @@ const MAX: usize = 256;
 
 #[derive(Default)]
 pub struct RouteFailures {
-    recent: VecDeque<(u64, Ipv4Addr, Ipv4Addr, i32)>,
+    recent: VecDeque<(u64, IpAddr, IpAddr, RouteError)>,
 }
 
 impl RouteFailures {
-    /// A failed lookup from `src` to `dst` at `t_ns` with error `err` (negative errno).
-    pub fn note(&mut self, t_ns: u64, src: Ipv4Addr, dst: Ipv4Addr, err: i32) {
+    /// A failed lookup from `src` to `dst` at `t_ns` with error `err`.
+    pub fn note(&mut self, t_ns: u64, src: IpAddr, dst: IpAddr, err: RouteError) {
         self.recent.retain(|(t, ..)| t_ns.saturating_sub(*t) < WINDOW_NS);
         if self.recent.len() == MAX {
             self.recent.pop_front();
@@ -29,7 +31,7 @@ impl RouteFailures {
     }
 
     /// The error of the latest failed lookup for this packet, if one came just before it.
-    pub fn error_for(&self, t_ns: u64, src: Ipv4Addr, dst: Ipv4Addr) -> Option<i32> {
+    pub fn error_for(&self, t_ns: u64, src: IpAddr, dst: IpAddr) -> Option<RouteError> {
         self.recent
             .iter()
             .rev()
@@ -43,20 +45,25 @@ impl RouteFailures {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::explain::route_failure::FibOutcome;
+
+    fn err(e: i32) -> RouteError {
+        FibOutcome::of(e).failure().unwrap()
+    }
 
     #[test]
     fn a_drop_finds_the_lookup_that_failed_just_before() {
         let (a, b, c) =
             ("10.0.0.2".parse().unwrap(), "10.77.0.9".parse().unwrap(), "10.0.0.3".parse().unwrap());
         let mut r = RouteFailures::default();
-        r.note(1_000, a, b, -113);
-        assert_eq!(r.error_for(5_000, a, b), Some(-113));
+        r.note(1_000, a, b, err(-113));
+        assert_eq!(r.error_for(5_000, a, b), Some(err(-113)));
         assert_eq!(r.error_for(5_000, c, b), None, "another source");
         assert_eq!(r.error_for(100_000_000, a, b), None, "too late to be about this packet");
         for t in 0..1000 {
-            r.note(200_000_000 + t, c, b, -101);
+            r.note(200_000_000 + t, c, b, err(-101));
         }
         assert!(r.recent.len() <= MAX);
-        assert_eq!(r.error_for(200_001_000, c, b), Some(-101));
+        assert_eq!(r.error_for(200_001_000, c, b), Some(err(-101)));
     }
 }

@@ -3,10 +3,12 @@
 //! maps in step when containers come and go.
 use std::collections::BTreeSet;
 
+use ipnet::Ipv4Net;
+
 use crate::{
     ebpf::{EbpfError, Session},
     error::{Error, Result},
-    model::{Ipv4Net, Topology},
+    model::{Topology, prefix},
 };
 
 /// `--container` and `--network`: nothing given means every Docker network.
@@ -76,7 +78,7 @@ pub fn compute(t: &Topology, filter: &Filter) -> Scope {
     }
     for c in filter.containers.iter().filter_map(|c| t.container(c).ok()).filter(|c| c.is_running()) {
         for ip in t.endpoints_of(c).iter().filter_map(|e| e.ip) {
-            s.prefixes.extend(Ipv4Net::new(ip, 32));
+            s.prefixes.extend(prefix::prefix(ip, 32));
         }
     }
     s
@@ -91,13 +93,13 @@ impl Installed {
     /// (in that order, so a prefix that stays is never briefly missing).
     pub fn apply(&mut self, session: &mut Session, next: Scope) -> Result<(), EbpfError> {
         for p in next.prefixes.difference(&self.0.prefixes) {
-            session.watch_prefix(p.network(), p.prefix())?;
+            session.watch_prefix(p)?;
         }
         for n in next.netns.difference(&self.0.netns) {
             session.watch_netns(*n, true)?;
         }
         for p in self.0.prefixes.difference(&next.prefixes) {
-            session.unwatch_prefix(p.network(), p.prefix())?;
+            session.unwatch_prefix(p)?;
         }
         for n in self.0.netns.difference(&next.netns) {
             session.watch_netns(*n, false)?;

@@ -3,28 +3,28 @@
 //! drives it: events in, one flush per second, a refresh when Docker changes, a summary at exit.
 use std::{collections::BTreeSet, time::Instant};
 
-use dockernet_trace_common::{Event, Hook, MODE_WATCH};
+use dockernet_trace_common::{Event, Hook};
 
 use super::{
-    describe::{self, Clock},
-    fold::{Folder, KernelCounts},
-    incident::{self, Hooks, ResetReasons},
-    line::{Kind, timestamp},
-    names::Names,
+    describe,
+    fold::{Folded, Folder, KernelCounts},
+    incident::{self, Hooks, Reason},
+    line::{Clock, EventLine, Kind, timestamp},
     output::{Output, note},
     route_failures::RouteFailures,
-    rules::{Group, RuleTracker},
+    rules::RuleTracker,
     scope::{self, Filter, Installed},
     summary::Totals,
 };
 use crate::{
     cli::WatchArgs,
     ebpf::{
-        KernelEvent, Session, events::EventReader, hooks::Purpose, session::KernelInfo,
+        KernelEvent, Session, config, events::EventReader, hooks::Purpose, session::KernelInfo,
         watch_maps::counted_key,
     },
     error::{Error, Result},
-    kernel::{DropReasons, Kallsyms},
+    explain::{DropKind, Names, rule_attribution::FlowDrops},
+    kernel::{DropReasons, Kallsyms, ResetReasons},
     model::{HostNet, Topology},
     netfilter,
 };
@@ -88,10 +88,7 @@ impl Watcher {
         log::debug!("drop reasons this kernel does not have: {unknown:?}");
         let mut installed = Installed::default();
         installed.apply(&mut session, scope::compute(&topology, &filter))?;
-        let mut cfg = session.config();
-        cfg.mode = MODE_WATCH;
-        cfg.watch_netns_only = 1;
-        session.set_config(cfg)?;
+        session.set_config(config::for_watch(session.config()))?;
         let reader = session.events()?;
         let w = Watcher {
             session,
@@ -214,15 +211,13 @@ impl Watcher {
             return;
         }
         let batch = self.folder.take();
-        let nf: Vec<usize> = (0..batch.len())
-            .filter(|&k| batch[k].first.kind == Kind::Drop && batch[k].first.reason == "NETFILTER_DROP")
-            .collect();
-        let groups: Vec<Group> = nf
+        let nf: Vec<usize> = (0..batch.len()).filter(|&k| netfilter_drop(&batch[k])).collect();
+        let groups: Vec<FlowDrops> = nf
             .iter()
             .map(|&k| {
                 let i = &batch[k].first;
                 let in_host = self.names.is_host(i.netns);
-                Group {
+                FlowDrops {
                     tuple: i.tuple,
                     count: batch[k].count,
                     iface: i.iface.clone().filter(|_| in_host),
@@ -247,14 +242,9 @@ impl Watcher {
         for (k, f) in batch.iter().enumerate() {
             let hit = nf.iter().position(|&x| x == k).and_then(|p| hits.get(p));
             let cause = describe::cause(&f.first, hit, &self.names, host.as_ref());
-            let line = describe::line(
-                f,
-                cause,
-                hit.and_then(|h| h.rule.clone()),
-                &self.names,
-                &self.clock,
-                &mut self.syms,
-            );
+            let function = describe::function(&f.first.function, &mut self.syms);
+            let rule = hit.and_then(|h| h.rule.clone());
+            let line = EventLine::new(f, cause, rule, function, &self.names, &self.clock);
             self.totals.add(&line);
             self.out.event(&line);
         }
@@ -307,4 +297,10 @@ impl Watcher {
         );
         self.out.summary(&s);
     }
+}
+
+/// A drop by a netfilter rule, whose rule the counters may tell.
+fn netfilter_drop(f: &Folded) -> bool {
+    f.first.kind == Kind::Drop
+        && matches!(&f.first.reason, Reason::Drop(r) if DropKind::of(r) == DropKind::Netfilter)
 }

@@ -30,7 +30,7 @@ struct Row {
 
 pub fn run(quick: bool) -> Result<Section> {
     let lab = Lab::start(LabOptions::default())?;
-    let (levels, rules, runs) = if quick { (&LEVELS[..2], &RULES[..], 1) } else { (LEVELS, RULES, 3) };
+    let (levels, rules, runs) = if quick { (&LEVELS[..2], RULES, 1) } else { (LEVELS, RULES, 3) };
     let mut rows = Vec::new();
     let (mut have_nets, mut have_ctrs) = (1, 0);
     for &(containers, networks) in levels {

@@ -1,35 +1,38 @@
 //! Verdicts for probes the kernel answered or dropped: a reset or ICMP error (nothing
 //! listens, or the host answered instead of the container behind a published port), or a
 //! drop with its reason, function and — for netfilter — its rule.
-use super::{Context, Location, Verdict, netfilter::attribute};
-use crate::{cause::Cause, probe::Answer, trace::facts::Drop};
+use super::{Context, Location, TraceVerdict, firewall::netfilter_drop};
+use crate::{
+    cause::Cause,
+    explain::{DropKind, NetnsLabel},
+    probe::Answer,
+    trace::facts::DropSighting,
+};
 
 /// The target (or the host, for a published port without DNAT) answered with a reset or an
 /// ICMP port unreachable.
-pub fn refused(cx: &Context) -> Option<Verdict> {
+pub fn refused(cx: &Context) -> Option<TraceVerdict> {
     // A REJECT rule answers like a closed port, but netfilter dropped the probe first: that
     // drop, and the rule behind it, is the story (see `dropped`).
-    if cx.facts.drops.iter().any(|d| d.forward && d.reason == "NETFILTER_DROP") {
+    if cx.facts.drops.iter().any(|d| d.forward && d.kind() == DropKind::Netfilter) {
         return None;
     }
     let refused = cx.probes.iter().any(|p| matches!(p.answer, Answer::Refused | Answer::PortUnreachable));
-    let answer = cx.facts.answers.iter().find(|a| a.kind == "reset" || a.icmp == Some((3, 3)));
+    let answer = cx.facts.answers.iter().find(|a| a.kind.refuses());
     if !refused && answer.is_none() {
         return None;
     }
     let netns = answer.map(|a| a.netns.clone());
     let iface = answer.map(|a| a.iface.clone());
-    let function = Some(
-        if answer.is_some_and(|a| a.kind == "icmp") { "icmp_send" } else { "tcp_v4_send_reset" }.to_string(),
-    );
+    let function = Some(answer.map_or("tcp_v4_send_reset", |a| a.kind.function()).to_string());
     let port = cx.to.port.unwrap_or(0);
-    let who = netns.clone().unwrap_or_else(|| "the target".into());
+    let who = netns.as_ref().map(|n| n.to_string()).unwrap_or_else(|| "the target".into());
     if let Some(d) = &cx.plan.dnat {
         // Docker publishes this port for a container, yet the host itself answered.
-        let from_host = netns.as_deref() == Some("host");
+        let from_host = netns.as_ref().is_some_and(NetnsLabel::is_host);
         if from_host {
             let f = cx.finding(Cause::DnatMissing);
-            return Some(Verdict {
+            return Some(TraceVerdict {
                 cause: Cause::DnatMissing,
                 summary: format!(
                     "port {port} is published for {} ({}:{}), but no DNAT sent the probe there: the host itself answered that nothing listens",
@@ -43,7 +46,7 @@ pub fn refused(cx: &Context) -> Option<Verdict> {
             });
         }
     }
-    Some(Verdict {
+    Some(TraceVerdict {
         cause: Cause::NoListener,
         summary: format!("the probe reached {who}, which answered that nothing listens on port {port}"),
         location: Location { iface, netns, function, rule: None, drop_reason: None },
@@ -51,7 +54,7 @@ pub fn refused(cx: &Context) -> Option<Verdict> {
             .facts
             .drops
             .iter()
-            .filter(|d| d.reason == "NO_SOCKET")
+            .filter(|d| d.kind() == DropKind::NoListener)
             .take(1)
             .map(|d| {
                 format!("{} dropped it in {} ({}): no socket on port {port}", d.netns, d.location, d.reason)
@@ -66,13 +69,13 @@ pub fn refused(cx: &Context) -> Option<Verdict> {
 /// A published port "answered", but the probe never reached the container behind it: the
 /// host accepted the connection itself (Docker 20.10 without the userland proxy holds the port
 /// in dockerd, which completes handshakes and forwards nothing) because no DNAT sent it on.
-pub fn answered_by_host_instead(cx: &Context) -> Option<Verdict> {
+pub fn answered_by_host_instead(cx: &Context) -> Option<TraceVerdict> {
     let d = cx.plan.dnat.as_ref()?;
-    let target = format!("container:{}", d.container);
+    let target = NetnsLabel::Container(d.container.clone());
     if cx.hops.iter().any(|h| h.forward && h.netns == target) {
         return None;
     }
-    let proto = if cx.plan.proto == crate::cli::Proto::Udp { "udp" } else { "tcp" };
+    let proto = if cx.plan.proto == crate::flow::Proto::Udp { "udp" } else { "tcp" };
     let port = cx.to.port.unwrap_or(0);
     let listener = crate::model::listeners::host_listener(proto, port);
     if listener.as_ref().is_some_and(|l| l.serves()) {
@@ -87,7 +90,7 @@ pub fn answered_by_host_instead(cx: &Context) -> Option<Verdict> {
     let f = cx.finding(Cause::DnatMissing);
     evidence.extend(f.iter().flat_map(|f| f.evidence.iter().cloned()));
     let last = cx.hops.iter().rev().find(|h| h.forward);
-    Some(Verdict {
+    Some(TraceVerdict {
         cause: Cause::DnatMissing,
         summary: format!(
             "port {port} is published for {} ({}:{}), but no DNAT sends it there: the host accepted the connection itself and nothing reaches the container",
@@ -95,7 +98,7 @@ pub fn answered_by_host_instead(cx: &Context) -> Option<Verdict> {
         ),
         location: Location {
             iface: last.map(|h| h.iface.clone()),
-            netns: Some("host".into()),
+            netns: Some(NetnsLabel::Host),
             function: None,
             drop_reason: None,
             rule: None,
@@ -107,7 +110,7 @@ pub fn answered_by_host_instead(cx: &Context) -> Option<Verdict> {
     })
 }
 
-fn drop_location(d: &Drop, rule: Option<String>) -> Location {
+pub(super) fn drop_location(d: &DropSighting, rule: Option<String>) -> Location {
     Location {
         iface: Some(d.iface.clone()),
         netns: Some(d.netns.clone()),
@@ -117,7 +120,7 @@ fn drop_location(d: &Drop, rule: Option<String>) -> Location {
     }
 }
 
-fn drop_line(d: &Drop) -> String {
+fn drop_line(d: &DropSighting) -> String {
     format!(
         "probe {} {} {} → {} dropped in {} on {} at {} ({})",
         d.probe + 1,
@@ -132,17 +135,17 @@ fn drop_line(d: &Drop) -> String {
 }
 
 /// A drop: netfilter (the rule), neighbour failure, no route, STP, or what the model says.
-pub fn dropped(cx: &Context) -> Option<Verdict> {
+pub fn dropped(cx: &Context) -> Option<TraceVerdict> {
     let d = cx.facts.decisive_drop()?;
     let evidence = vec![drop_line(d)];
-    match d.reason.as_str() {
-        "NETFILTER_DROP" => Some(netfilter_drop(cx, d, evidence)),
-        "BRIDGE_INGRESS_STP_STATE" => Some(with_finding(cx, d, Cause::BridgePortBlocked, evidence, || {
+    match d.kind() {
+        DropKind::Netfilter => Some(netfilter_drop(cx, d, evidence)),
+        DropKind::BridgePortBlocked => Some(with_finding(cx, d, evidence, || {
             format!("bridge port {} is not forwarding (STP), so the bridge dropped the probe", d.iface)
         })),
-        r if r.starts_with("NEIGH_") => Some(neighbour(cx, d, evidence)),
-        "IP_INNOROUTES" | "IP_OUTNOROUTES" => Some(no_route(cx, d, evidence)),
-        _ => {
+        DropKind::Neighbour => Some(neighbour(cx, d, evidence)),
+        DropKind::NoRoute => Some(no_route(cx, d, evidence)),
+        DropKind::NoListener | DropKind::Other => {
             // A reason we have no dedicated rule for: a fault the model found where the packet
             // was dropped (its interface, or host-wide like ip_forward) explains it; otherwise
             // the raw facts (see `unknown`).
@@ -152,155 +155,27 @@ pub fn dropped(cx: &Context) -> Option<Verdict> {
     }
 }
 
+/// The fault the model found for the drop's cause, else the drop itself.
 fn with_finding(
     cx: &Context,
-    d: &Drop,
-    cause: Cause,
+    d: &DropSighting,
     evidence: Vec<String>,
     summary: impl Fn() -> String,
-) -> Verdict {
+) -> TraceVerdict {
+    let cause = d.kind().cause();
     match cx.finding(cause) {
         Some(f) => cx.from_finding(f, f.summary.clone(), Some(drop_location(d, None)), evidence),
-        None => {
-            Verdict { cause, summary: summary(), location: drop_location(d, None), evidence, fix: vec![] }
-        }
-    }
-}
-
-fn netfilter_drop(cx: &Context, d: &Drop, mut evidence: Vec<String>) -> Verdict {
-    let hint = cx.facts.dropping_chain();
-    if !cx.facts.nftrace.is_empty() {
-        let path: Vec<String> = cx
-            .facts
-            .nftrace
-            .iter()
-            .filter(|s| s.rule.is_some() || s.verdict == "drop")
-            .take(12)
-            .map(|s| format!("{} {}: {}", s.table, s.chain, s.verdict))
-            .collect();
-        evidence.push(format!("nftrace: {}", path.join(" → ")));
-    } else if let Some((table, chain)) = hint {
-        evidence.push(format!(
-            "netfilter table {table}{} judged it last",
-            chain.map(|c| format!(", base chain {c}")).unwrap_or_default()
-        ));
-    }
-    let n = cx.facts.netfilter_drops();
-    let Some(a) = attribute(cx.deltas, cx.rules, n, Some(&d.iface), hint) else {
-        if let Some(step) = cx.facts.nftrace.iter().find(|s| s.verdict == "drop") {
-            // No counter told, but netfilter's own trace names the rule.
-            let isolation = step.chain.starts_with("DOCKER-ISOLATION") || step.chain == "DOCKER-INTERNAL";
-            return Verdict {
-                cause: if isolation { Cause::NetworkIsolation } else { Cause::FirewallDrop },
-                summary: format!("netfilter dropped the probe in table {}, chain {}", step.table, step.chain),
-                location: drop_location(d, step.rule.clone().or(Some(format!("policy {}", step.verdict)))),
-                evidence,
-                fix: vec![format!(
-                    "nft -a list chain {} {} {}   # find the rule's handle, then: nft delete rule ... handle N",
-                    step.family, step.table, step.chain
-                )],
-            };
-        }
-        evidence.push(
-            "no rule counter moved by the number of drops (a rule without counters, or a non-iptables hook)"
-                .into(),
-        );
-        return Verdict {
-            cause: Cause::FirewallDrop,
-            summary: format!(
-                "a netfilter rule on {} dropped the probe (the rule could not be identified)",
-                d.iface
-            ),
+        None => TraceVerdict {
+            cause,
+            summary: summary(),
             location: drop_location(d, None),
             evidence,
-            fix: vec!["inspect: iptables-save -c; nft list ruleset".into()],
-        };
-    };
-    evidence.push(format!(
-        "{} {}: counter moved by {} ({} dropped probe packets){}",
-        a.table,
-        a.rule.as_deref().unwrap_or(&a.chain),
-        a.packets,
-        n,
-        if a.exact { "" } else { ", other traffic too" }
-    ));
-    let location = drop_location(d, a.rule.clone());
-    if a.cause == Cause::NetworkIsolation && share_a_network(cx) {
-        // Docker says they share a network, so the probe should never have crossed the
-        // isolation rules: it left the source another way, because the shared link is broken.
-        for cause in [Cause::LinkDown, Cause::VethDetached, Cause::BridgeDown, Cause::BridgePortBlocked] {
-            if let Some(f) = cx.finding(cause) {
-                evidence.push(format!(
-                    "{} and {} share a network, yet the probe was routed between networks",
-                    cx.from.name, cx.to.name
-                ));
-                return cx.from_finding(f, f.summary.clone(), None, evidence);
-            }
-        }
-    }
-    // Isolation is between containers; an address that no container holds but that falls in
-    // a Docker subnet is the host's routing taking someone else's address into Docker.
-    let dst = cx.plan.dnat.as_ref().map(|x| x.ip).unwrap_or(cx.to.ip);
-    if a.cause == Cause::NetworkIsolation
-        && cx.topology.container_by_ip(dst).is_none()
-        && let Some(f) = cx.finding(Cause::SubnetConflict)
-    {
-        evidence.push(format!("no container holds {dst}, yet the host routes it into a Docker network"));
-        return cx.from_finding(f, f.summary.clone(), None, evidence);
-    }
-    if a.cause == Cause::NetworkIsolation {
-        let net = cx.plan.dnat.as_ref().map(|x| x.network.clone()).or_else(|| cx.to.network.clone());
-        let src = cx.from.container.as_ref().map(|c| c.name.clone());
-        let fix = match (&net, &src) {
-            (Some(net), Some(src)) => vec![format!("docker network connect {net} {src}")],
-            _ => vec![
-                "connect both containers to a common network: docker network connect NETWORK CONTAINER"
-                    .into(),
-            ],
-        };
-        return Verdict {
-            cause: Cause::NetworkIsolation,
-            summary: format!(
-                "{} and {} share no Docker network, and Docker's isolation rule dropped the probe on {}",
-                cx.from.name,
-                cx.plan.dnat.as_ref().map(|x| x.container.clone()).unwrap_or_else(|| cx.to.name.clone()),
-                d.iface
-            ),
-            location,
-            evidence,
-            fix,
-        };
-    }
-    let rejected = a.rule.as_deref().is_some_and(|r| r.contains("-j REJECT"));
-    if rejected && cx.probes.iter().any(|p| matches!(p.answer, Answer::Refused | Answer::PortUnreachable)) {
-        evidence.push("the probe was refused: the REJECT rule answered in the target's place".into());
-    }
-    Verdict {
-        cause: Cause::FirewallDrop,
-        summary: format!(
-            "the firewall rule `{}` (table {}, chain {}) {} the probe",
-            a.rule.as_deref().unwrap_or("policy"),
-            a.table,
-            a.chain,
-            if rejected { "rejected" } else { "dropped" }
-        ),
-        location,
-        evidence,
-        fix: a.delete.into_iter().collect(),
+            fix: vec![],
+        },
     }
 }
 
-/// Both ends are containers that Docker has on a common network.
-fn share_a_network(cx: &Context) -> bool {
-    let t = cx.topology;
-    let get = |e: &crate::model::ResolvedEndpoint| e.container.as_ref().and_then(|c| t.container(&c.id).ok());
-    match (get(cx.from), get(cx.to)) {
-        (Some(a), Some(b)) => !t.shared_networks(a, b).is_empty(),
-        _ => false,
-    }
-}
-
-fn neighbour(cx: &Context, d: &Drop, evidence: Vec<String>) -> Verdict {
+fn neighbour(cx: &Context, d: &DropSighting, evidence: Vec<String>) -> TraceVerdict {
     // A missing neighbour is the symptom; a detached veth, a down link or a subnet that belongs
     // elsewhere is the cause when the model finds one on the path.
     for cause in [
@@ -314,8 +189,8 @@ fn neighbour(cx: &Context, d: &Drop, evidence: Vec<String>) -> Verdict {
             return cx.from_finding(f, f.summary.clone(), None, evidence);
         }
     }
-    Verdict {
-        cause: Cause::NeighborUnreachable,
+    TraceVerdict {
+        cause: d.kind().cause(),
         summary: format!(
             "nobody answered ARP for the next hop of {} on {}, so the packet was dropped",
             d.tuple.dst, d.iface
@@ -326,14 +201,14 @@ fn neighbour(cx: &Context, d: &Drop, evidence: Vec<String>) -> Verdict {
     }
 }
 
-fn no_route(cx: &Context, d: &Drop, evidence: Vec<String>) -> Verdict {
+fn no_route(cx: &Context, d: &DropSighting, evidence: Vec<String>) -> TraceVerdict {
     for cause in [Cause::IpForwardDisabled, Cause::BridgeGatewayMissing, Cause::BridgeDown, Cause::LinkDown] {
         if let Some(f) = cx.finding(cause) {
             return cx.from_finding(f, f.summary.clone(), Some(drop_location(d, None)), evidence);
         }
     }
-    Verdict {
-        cause: Cause::NoRoute,
+    TraceVerdict {
+        cause: d.kind().cause(),
         summary: format!("{} has no route to {}", d.netns, d.tuple.dst),
         location: drop_location(d, None),
         evidence,

@@ -3,33 +3,36 @@
 //! and the faults the model finds on the expected path. Each rule below looks at one kind of
 //! outcome and either decides or passes; the first that decides wins.
 mod drops;
-mod netfilter;
+mod firewall;
 mod path;
 mod silent;
-
-use serde::Serialize;
 
 pub use path::on_path;
 
 use super::{collect::ProbeRecord, facts::Facts, hops::Hop, plan::Plan};
 use crate::{
     cause::{Cause, Finding},
+    explain::NetnsLabel,
+    flow::Proto,
+    kernel::DropReason,
     model::{ResolvedEndpoint, Topology},
     netfilter::{CounterDelta, Ruleset},
     probe::Answer,
 };
 
-#[derive(Clone, Debug, Default, Serialize)]
+/// Where the probe stopped, or the faulty object (CONTRACT's `verdict.location`).
+#[derive(Clone, Debug, Default)]
 pub struct Location {
     pub iface: Option<String>,
-    pub netns: Option<String>,
+    pub netns: Option<NetnsLabel>,
     pub function: Option<String>,
-    pub drop_reason: Option<String>,
+    pub drop_reason: Option<DropReason>,
     pub rule: Option<String>,
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub struct Verdict {
+/// The verdict of a trace (CONTRACT's `verdict`; not a netfilter rule's verdict).
+#[derive(Clone, Debug)]
+pub struct TraceVerdict {
     pub cause: Cause,
     pub summary: String,
     pub location: Location,
@@ -48,6 +51,8 @@ pub struct Context<'a> {
     pub facts: &'a Facts,
     pub deltas: &'a [CounterDelta],
     pub rules: &'a Ruleset,
+    /// The source's namespace, named as hops name it.
+    pub source_netns: NetnsLabel,
     /// Faults of the model that lie on the expected path.
     pub findings: Vec<&'a Finding>,
     /// Events the kernel could not deliver (ring buffer full).
@@ -57,17 +62,8 @@ pub struct Context<'a> {
 impl Context<'_> {
     pub fn target(&self) -> String {
         match self.to.port {
-            Some(p) if self.plan.proto != crate::cli::Proto::Icmp => format!("{}:{p}", self.to.name),
+            Some(p) if self.plan.proto != Proto::Icmp => format!("{}:{p}", self.to.name),
             _ => self.to.name.clone(),
-        }
-    }
-
-    /// The source's namespace, named as hops name it (`container:nacos`, `host`, `netns:NAME`).
-    pub fn source_netns(&self) -> String {
-        match (&self.from.container, &self.from.netns) {
-            (Some(c), Some(crate::model::NetnsRef::Path(_))) => format!("container:{}", c.name),
-            (_, Some(crate::model::NetnsRef::Path(_))) => self.from.name.clone(),
-            _ => "host".into(),
         }
     }
 
@@ -91,7 +87,7 @@ impl Context<'_> {
         summary: String,
         observed: Option<Location>,
         mut evidence: Vec<String>,
-    ) -> Verdict {
+    ) -> TraceVerdict {
         let location = match observed {
             Some(mut l) => {
                 if l.iface.is_none() {
@@ -102,9 +98,9 @@ impl Context<'_> {
             None => Location {
                 netns: f.iface.as_deref().and_then(|i| {
                     if self.topology.link_by_name(i).is_some() {
-                        Some("host".to_string())
+                        Some(NetnsLabel::Host)
                     } else {
-                        f.container.as_ref().map(|c| format!("container:{c}"))
+                        f.container.clone().map(NetnsLabel::Container)
                     }
                 }),
                 iface: f.iface.clone(),
@@ -112,7 +108,7 @@ impl Context<'_> {
             },
         };
         evidence.extend(f.evidence.iter().cloned());
-        Verdict { cause: f.cause, summary, location, evidence, fix: f.fix.clone() }
+        TraceVerdict { cause: f.cause, summary, location, evidence, fix: f.fix.clone() }
     }
 }
 
@@ -123,17 +119,14 @@ fn probe_evidence(cx: &Context) -> Vec<String> {
         .map(|p| {
             let a = match &p.answer {
                 Answer::Unreachable { error, .. } => format!("error: {error}"),
-                other => serde_json::to_value(other)
-                    .ok()
-                    .and_then(|v| v["answer"].as_str().map(|s| s.replace('_', " ")))
-                    .unwrap_or_default(),
+                other => other.name().replace('_', " "),
             };
             format!("probe {} (source port {}): {a} after {:.1} ms", p.index + 1, p.sport, p.elapsed_ms)
         })
         .collect()
 }
 
-pub fn decide(cx: &Context) -> Verdict {
+pub fn decide(cx: &Context) -> TraceVerdict {
     // A wrong route comes before drops: whatever drops the probe after it went the wrong way
     // (a gateway outside that knows nothing of container addresses) is a consequence.
     let mut v = inconclusive(cx)
@@ -150,11 +143,11 @@ pub fn decide(cx: &Context) -> Verdict {
     v
 }
 
-fn inconclusive(cx: &Context) -> Option<Verdict> {
+fn inconclusive(cx: &Context) -> Option<TraceVerdict> {
     if cx.lost == 0 || cx.probes.iter().any(|p| p.answer.reached()) {
         return None;
     }
-    Some(Verdict {
+    Some(TraceVerdict {
         cause: Cause::Unknown,
         summary: format!(
             "inconclusive: the kernel lost {} events while tracing (ring buffer full), so a drop may have gone unseen; run the trace again",
@@ -166,7 +159,7 @@ fn inconclusive(cx: &Context) -> Option<Verdict> {
     })
 }
 
-fn reached(cx: &Context) -> Option<Verdict> {
+fn reached(cx: &Context) -> Option<TraceVerdict> {
     let ok = cx.probes.iter().filter(|p| p.answer.reached()).count();
     if ok == 0 {
         return None;
@@ -175,7 +168,7 @@ fn reached(cx: &Context) -> Option<Verdict> {
         return Some(v);
     }
     let last = cx.hops.iter().rev().find(|h| h.forward);
-    Some(Verdict {
+    Some(TraceVerdict {
         cause: Cause::Ok,
         summary: format!(
             "{} reached {}: {ok} of {} probes answered",
@@ -193,7 +186,7 @@ fn reached(cx: &Context) -> Option<Verdict> {
     })
 }
 
-fn unknown(cx: &Context) -> Verdict {
+fn unknown(cx: &Context) -> TraceVerdict {
     let mut evidence: Vec<String> = cx
         .facts
         .drops
@@ -201,9 +194,9 @@ fn unknown(cx: &Context) -> Verdict {
         .map(|d| format!("dropped in {} on {} ({}, {})", d.netns, d.iface, d.location, d.reason))
         .collect();
     if let Some(h) = cx.last_forward_hop() {
-        evidence.push(format!("last seen: {} {} ({})", h.netns, h.iface, h.hook));
+        evidence.push(format!("last seen: {} {} ({})", h.netns, h.iface, h.hook.name()));
     }
-    Verdict {
+    TraceVerdict {
         cause: Cause::Unknown,
         summary: format!(
             "{} did not reach {}, and what the kernel showed matches no known fault",

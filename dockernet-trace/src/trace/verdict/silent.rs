@@ -1,20 +1,25 @@
 //! Verdicts for probes that vanished without a drop: the route took the packet the wrong
 //! way, it left the host without source NAT, the stack refused to send it, or it stalled
 //! waiting for a neighbour. The kernel's route lookups and hops say where; the model says why.
-use super::{Context, Location, Verdict};
+use std::net::IpAddr;
+
+use dockernet_trace_common::Hook;
+
+use super::{Context, Location, TraceVerdict};
 use crate::{
     cause::Cause,
+    explain::{NetnsLabel, neighbour},
+    model::EndpointIssue,
     probe::Answer,
-    trace::facts::{NUD_FAILED, NUD_INCOMPLETE},
 };
 
-pub fn decide(cx: &Context) -> Option<Verdict> {
+pub fn decide(cx: &Context) -> Option<TraceVerdict> {
     stack_error(cx).or_else(|| unmasqueraded(cx)).or_else(|| stalled(cx))
 }
 
 fn route_line(cx: &Context) -> Option<String> {
     let dst = cx.plan.dnat.as_ref().map(|d| d.ip).unwrap_or(cx.plan.dst);
-    cx.facts.route_for(dst).map(|r| {
+    cx.facts.route_for(IpAddr::V4(dst)).map(|r| {
         format!(
             "route lookup for {dst} (table {}) chose {}{}",
             r.table,
@@ -25,7 +30,7 @@ fn route_line(cx: &Context) -> Option<String> {
 }
 
 /// The source's own stack refused to send (no route, unreachable): connect() failed at once.
-fn stack_error(cx: &Context) -> Option<Verdict> {
+fn stack_error(cx: &Context) -> Option<TraceVerdict> {
     let (_errno, error) = cx.probes.iter().find_map(|p| match &p.answer {
         Answer::Unreachable { errno, error } if *errno != 0 => Some((*errno, error.clone())),
         _ => None,
@@ -37,24 +42,21 @@ fn stack_error(cx: &Context) -> Option<Verdict> {
         .collect();
     evidence.extend(route_line(cx));
     let location = Location {
-        netns: Some(cx.source_netns()),
+        netns: Some(cx.source_netns.clone()),
         function: Some("fib_table_lookup".into()),
         ..Location::default()
     };
-    if let Some(issue) = &cx.from.issue {
-        let what = serde_json::to_value(issue).ok().and_then(|v| v["issue"].as_str().map(str::to_string));
-        if what.as_deref() == Some("no_network") {
-            return Some(Verdict {
-                cause: Cause::NoRoute,
-                summary: format!(
-                    "{} runs with --network none: it has only loopback, so it can reach nothing",
-                    cx.from.name
-                ),
-                location,
-                evidence,
-                fix: vec![format!("docker network connect bridge {}", cx.from.name)],
-            });
-        }
+    if cx.from.issue == Some(EndpointIssue::NoNetwork) {
+        return Some(TraceVerdict {
+            cause: Cause::NoRoute,
+            summary: format!(
+                "{} runs with --network none: it has only loopback, so it can reach nothing",
+                cx.from.name
+            ),
+            location,
+            evidence,
+            fix: vec![format!("docker network connect bridge {}", cx.from.name)],
+        });
     }
     for cause in [Cause::LinkDown, Cause::BridgeGatewayMissing, Cause::BridgeDown, Cause::IpForwardDisabled] {
         if let Some(f) = cx.finding(cause) {
@@ -62,7 +64,7 @@ fn stack_error(cx: &Context) -> Option<Verdict> {
             return Some(cx.from_finding(f, summary, None, evidence));
         }
     }
-    Some(Verdict {
+    Some(TraceVerdict {
         cause: Cause::NoRoute,
         summary: format!("{} cannot send to {}: {error}", cx.from.name, cx.target()),
         location,
@@ -72,15 +74,15 @@ fn stack_error(cx: &Context) -> Option<Verdict> {
 }
 
 /// The host routed a Docker address anywhere but its network's bridge.
-pub fn wrong_way(cx: &Context) -> Option<Verdict> {
+pub fn wrong_way(cx: &Context) -> Option<TraceVerdict> {
     let expected = cx.plan.expected_oif.as_deref()?;
     let dst = cx.plan.dnat.as_ref().map(|d| d.ip).unwrap_or(cx.plan.dst);
-    let chosen = cx.facts.route_for(dst).map(|r| r.oif.clone());
+    let chosen = cx.facts.route_for(IpAddr::V4(dst)).map(|r| r.oif.clone());
     let went = cx
         .hops
         .iter()
         .rev()
-        .find(|h| h.forward && h.netns == "host" && h.hook != "kfree_skb")
+        .find(|h| h.forward && h.netns.is_host() && h.hook != Hook::KfreeSkb)
         .map(|h| h.iface.clone());
     let wrong = chosen.as_deref().is_some_and(|c| c != expected && cx.topology.link_by_name(c).is_some());
     if !wrong || cx.plan.leaves_host {
@@ -97,7 +99,7 @@ pub fn wrong_way(cx: &Context) -> Option<Verdict> {
     }
     let location = Location {
         iface: Some(chosen.clone()),
-        netns: Some("host".into()),
+        netns: Some(NetnsLabel::Host),
         function: Some("fib_table_lookup".into()),
         ..Location::default()
     };
@@ -107,7 +109,7 @@ pub fn wrong_way(cx: &Context) -> Option<Verdict> {
             return Some(cx.from_finding(f, summary, Some(location), evidence));
         }
     }
-    Some(Verdict {
+    Some(TraceVerdict {
         cause: Cause::NoRoute,
         summary: format!("the host routes {dst} through {chosen} instead of {expected}"),
         location,
@@ -117,23 +119,24 @@ pub fn wrong_way(cx: &Context) -> Option<Verdict> {
 }
 
 /// The probe left the host through its uplink still carrying a container's private address.
-fn unmasqueraded(cx: &Context) -> Option<Verdict> {
+fn unmasqueraded(cx: &Context) -> Option<TraceVerdict> {
     if !cx.plan.leaves_host {
         return None;
     }
     let out = cx.plan.expected_oif.as_deref()?;
-    let hop = cx.hops.iter().find(|h| h.forward && h.netns == "host" && h.iface == out)?;
-    let src_ip: std::net::Ipv4Addr = hop.src.split(':').next()?.parse().ok()?;
+    let hop = cx.hops.iter().find(|h| h.forward && h.netns.is_host() && h.iface == out)?;
+    let IpAddr::V4(src_ip) = hop.tuple.src else { return None };
     let net = cx.topology.network_containing(src_ip)?;
-    let mut evidence = vec![format!("probe left {out} as {} → {} (source not translated)", hop.src, hop.dst)];
+    let (src, dst) = (hop.tuple.src_str(), hop.tuple.dst_str());
+    let mut evidence = vec![format!("probe left {out} as {src} → {dst} (source not translated)")];
     let location =
-        Location { iface: Some(out.to_string()), netns: Some("host".into()), ..Location::default() };
+        Location { iface: Some(out.to_string()), netns: Some(NetnsLabel::Host), ..Location::default() };
     if let Some(f) = cx.finding(Cause::MasqueradeMissing) {
-        let summary = format!("{}; the probe left {out} as {}", f.summary, hop.src);
+        let summary = format!("{}; the probe left {out} as {src}", f.summary);
         return Some(cx.from_finding(f, summary, Some(location), evidence));
     }
     evidence.push(format!("{src_ip} belongs to Docker network {}", net.name));
-    Some(Verdict {
+    Some(TraceVerdict {
         cause: Cause::MasqueradeMissing,
         summary: format!(
             "the probe left {out} with the private source {src_ip}: no source NAT, so no answer can come back"
@@ -157,7 +160,7 @@ fn unmasqueraded(cx: &Context) -> Option<Verdict> {
 
 /// The probe stopped without a drop: waiting for ARP, or swallowed at a broken point the model
 /// knows about. (Not a firewall: netfilter's drops always show as drops.)
-fn stalled(cx: &Context) -> Option<Verdict> {
+fn stalled(cx: &Context) -> Option<TraceVerdict> {
     let last = cx.last_forward_hop();
     let location = last
         .map(|h| Location {
@@ -167,18 +170,21 @@ fn stalled(cx: &Context) -> Option<Verdict> {
         })
         .unwrap_or_default();
     let mut evidence: Vec<String> =
-        last.map(|h| format!("last seen: {} {} ({})", h.netns, h.iface, h.hook)).into_iter().collect();
+        last.map(|h| format!("last seen: {} {} ({})", h.netns, h.iface, h.hook.name())).into_iter().collect();
     if last.is_none() {
         evidence.push("the probe never appeared on any interface".into());
     }
-    let pending =
-        cx.facts.neighbours.iter().find(|n| n.state == NUD_FAILED || n.state == NUD_INCOMPLETE || n.created);
+    let pending = cx
+        .facts
+        .neighbours
+        .iter()
+        .find(|n| neighbour::failed(n.state) || neighbour::waiting(n.state) || n.created);
     if let Some(n) = pending {
         evidence.push(format!(
             "ARP for {} on {} {}",
             n.addr,
             n.iface,
-            if n.state == NUD_FAILED { "failed" } else { "got no answer" }
+            if neighbour::failed(n.state) { "failed" } else { "got no answer" }
         ));
     }
     for cause in [
@@ -195,7 +201,7 @@ fn stalled(cx: &Context) -> Option<Verdict> {
         }
     }
     let n = pending?;
-    Some(Verdict {
+    Some(TraceVerdict {
         cause: Cause::NeighborUnreachable,
         summary: format!("nobody answers ARP for {} on {}: the next hop is not there", n.addr, n.iface),
         location: Location { iface: Some(n.iface.clone()), ..location },

@@ -1,4 +1,5 @@
-//! Attribution on the netfilter fixtures (real Docker 20.10 captures, see netfilter/tests).
+//! Attribution of watched flows on the netfilter fixtures (real Docker 20.10 captures, see
+//! netfilter/tests).
 use super::*;
 use crate::netfilter::{diff, parse_iptables_save};
 
@@ -18,8 +19,8 @@ fn bridges() -> BTreeSet<String> {
     ["docker0", HEIMA, OTHER].iter().map(|s| s.to_string()).collect()
 }
 
-fn group(src: &str, dst: &str, dport: u16, count: u64, iface: &str, dst_bridge: Option<&str>) -> Group {
-    Group {
+fn group(src: &str, dst: &str, dport: u16, count: u64, iface: &str, dst_bridge: Option<&str>) -> FlowDrops {
+    FlowDrops {
         tuple: Tuple {
             proto: Proto::Tcp,
             src: src.parse().unwrap(),
@@ -44,7 +45,7 @@ fn each_flow_gets_the_isolation_rule_of_its_destination_bridge() {
         group("172.17.0.2", "172.19.0.2", 80, 4, "docker0", Some(OTHER)),
         group("172.17.0.3", "172.18.0.2", 3306, 3, "docker0", Some(HEIMA)),
     ];
-    let hits = assign(&d, &after, &groups, &bridges(), &HashMap::new());
+    let hits = for_flows(&d, &after, &groups, &bridges(), &HashMap::new());
     assert_eq!(hits[0].rule.as_deref(), Some("-A DOCKER-ISOLATION-STAGE-2 -o br-6bd8ac3e1bc2 -j DROP"));
     assert_eq!(hits[1].rule.as_deref(), Some("-A DOCKER-ISOLATION-STAGE-2 -o br-4ebb9b640f67 -j DROP"));
     assert!(hits.iter().all(|h| h.cause == Cause::NetworkIsolation), "{hits:?}");
@@ -54,7 +55,7 @@ fn each_flow_gets_the_isolation_rule_of_its_destination_bridge() {
 fn a_docker_user_rule_is_a_firewall_drop() {
     let d = diff(&rs(TWO_NETWORKS), &rs(USER_DROP));
     let g = [group("172.17.0.3", "172.18.0.2", 3306, 2, "docker0", Some(HEIMA))];
-    let hits = assign(&d, &rs(USER_DROP), &g, &bridges(), &HashMap::new());
+    let hits = for_flows(&d, &rs(USER_DROP), &g, &bridges(), &HashMap::new());
     assert_eq!(
         hits[0],
         Hit {
@@ -71,7 +72,7 @@ fn a_rule_that_cannot_match_the_flow_is_not_blamed() {
     // The DOCKER-USER rule moved by exactly this flow's count but matches only port 3306.
     let d = diff(&rs(TWO_NETWORKS), &rs(USER_DROP));
     let g = [group("172.17.0.3", "172.18.0.2", 5432, 2, "docker0", Some(HEIMA))];
-    let hits = assign(&d, &rs(USER_DROP), &g, &bridges(), &HashMap::new());
+    let hits = for_flows(&d, &rs(USER_DROP), &g, &bridges(), &HashMap::new());
     assert_eq!(hits[0], Hit { rule: None, cause: Cause::FirewallDrop });
 }
 
@@ -79,7 +80,7 @@ fn a_rule_that_cannot_match_the_flow_is_not_blamed() {
 fn a_chain_policy_is_blamed_when_no_rule_moved() {
     let d = diff(&rs(USER_DROP), &rs(POLICY_DROP));
     let g = [group("10.200.0.1", "172.17.0.2", 80, 5, "uplink0", Some("docker0"))];
-    let hits = assign(&d, &rs(POLICY_DROP), &g, &bridges(), &HashMap::new());
+    let hits = for_flows(&d, &rs(POLICY_DROP), &g, &bridges(), &HashMap::new());
     assert_eq!(hits[0], Hit { rule: Some("-P FORWARD DROP".into()), cause: Cause::FirewallDrop });
 }
 
@@ -88,7 +89,7 @@ fn a_flow_keeps_its_rule_when_the_counters_say_nothing_new() {
     let g = [group("172.17.0.3", "172.18.0.2", 3306, 1, "docker0", Some(HEIMA))];
     let known = Hit { rule: Some("-A X -j DROP".into()), cause: Cause::FirewallDrop };
     let remembered = HashMap::from([(g[0].tuple, known.clone())]);
-    let hits = assign(&[], &rs(USER_DROP), &g, &bridges(), &remembered);
+    let hits = for_flows(&[], &rs(USER_DROP), &g, &bridges(), &remembered);
     assert_eq!(hits[0], known);
 }
 
@@ -97,7 +98,7 @@ fn drops_inside_a_container_are_not_blamed_on_the_hosts_rules() {
     let d = diff(&rs(TWO_NETWORKS), &rs(USER_DROP));
     let mut g = group("172.17.0.3", "172.18.0.2", 3306, 2, "eth0", None);
     g.in_host = false;
-    let hits = assign(&d, &rs(USER_DROP), &[g], &bridges(), &HashMap::new());
+    let hits = for_flows(&d, &rs(USER_DROP), &[g], &bridges(), &HashMap::new());
     assert_eq!(hits[0].rule, None);
 }
 
@@ -112,4 +113,29 @@ fn interfaces_are_judged_against_every_device_the_packet_may_have_had() {
     let check = m("-A DOCKER-ISOLATION-STAGE-1 -i docker0 ! -o docker0 -j DOCKER-ISOLATION-STAGE-2");
     assert!(compatible(&check, &to_heima, &bridges()));
     assert!(compatible(&check, &outside, &bridges()));
+}
+
+#[test]
+fn a_probes_drops_name_the_rule_that_moved_by_exactly_as_many() {
+    // Isolation rules moved by 4 and by 3: three dropped probes are the second's.
+    let d = diff(&rs(FRESH), &rs(TWO_NETWORKS));
+    let a = for_probe(&d, &rs(TWO_NETWORKS), 3, Some("docker0"), None).unwrap();
+    assert_eq!(a.rule.as_deref(), Some("-A DOCKER-ISOLATION-STAGE-2 -o br-4ebb9b640f67 -j DROP"));
+    assert_eq!((a.cause, a.exact, a.packets), (Cause::NetworkIsolation, true, 3));
+    assert_eq!(a.delete.as_deref(), Some("iptables -D DOCKER-ISOLATION-STAGE-2 -o br-4ebb9b640f67 -j DROP"));
+    // Two probes: no counter moved by exactly two; the smallest above is taken, not exact.
+    let b = for_probe(&d, &rs(TWO_NETWORKS), 2, Some("docker0"), None).unwrap();
+    assert_eq!((b.packets, b.exact), (3, false));
+    assert!(for_probe(&d, &rs(TWO_NETWORKS), 9, Some("docker0"), None).is_none(), "none moved that far");
+}
+
+#[test]
+fn a_probe_dropped_by_a_policy_blames_the_policy() {
+    let d = diff(&rs(USER_DROP), &rs(POLICY_DROP));
+    let a = for_probe(&d, &rs(POLICY_DROP), 5, Some("uplink0"), None).unwrap();
+    assert_eq!((a.rule.as_deref(), a.cause), (Some("-P FORWARD DROP"), Cause::FirewallDrop));
+    assert_eq!(
+        a.delete.as_deref(),
+        Some("iptables -P FORWARD ACCEPT   # or add an ACCEPT rule for this traffic")
+    );
 }

@@ -1,0 +1,46 @@
+//! What the user asked to trace: the endpoint arguments checked before anything is read, and
+//! the resolved endpoints checked before anything is sent (exit 2, with what to do).
+use crate::{
+    cli::TraceArgs,
+    error::{Error, Result},
+    flow::Proto,
+    model::{EndpointArg, EndpointIssue, ResolvedEndpoint},
+};
+
+/// `--from` and `--to`, parsed; a tcp/udp target without a port is a usage error.
+pub fn parse(args: &TraceArgs) -> Result<(EndpointArg, EndpointArg)> {
+    let from = EndpointArg::parse_source(args.from.as_deref().unwrap_or_default())?;
+    let to = EndpointArg::parse_target(args.to.as_deref().unwrap_or_default(), args.proto == Proto::Icmp)?;
+    if args.proto != Proto::Icmp && to.port.is_none() {
+        return Err(Error::Usage(format!(
+            "--to {} needs a port for {:?} (e.g. {}:3306), or use --proto icmp",
+            to.input, args.proto, to.input
+        )));
+    }
+    Ok((from, to))
+}
+
+/// Endpoints the probe cannot use are errors that say why (exit 2); the others go on.
+pub fn check_endpoints(from: &ResolvedEndpoint, to: &ResolvedEndpoint) -> Result<()> {
+    let start = |c: &str| format!("start it with: docker start {c}");
+    match (&from.issue, &to.issue) {
+        (Some(EndpointIssue::NotRunning { state }), _) => Err(Error::Usage(format!(
+            "container {} is not running ({state}), so nothing can be sent from it; {}",
+            from.name,
+            start(&from.name)
+        ))),
+        (_, Some(EndpointIssue::NotRunning { state })) => Err(Error::Usage(format!(
+            "container {} is not running ({state}), so it has no address to reach; {}",
+            to.name,
+            start(&to.name)
+        ))),
+        (_, Some(EndpointIssue::NoNetwork)) => Err(Error::Usage(format!(
+            "container {} runs with --network none: it has only loopback, so nothing outside it can reach it; connect it: docker network connect bridge {}",
+            to.name, to.name
+        ))),
+        (_, Some(EndpointIssue::NoAddress)) | (Some(EndpointIssue::NoAddress), _) => {
+            Err(Error::Usage("an endpoint has no IPv4 address to trace with".into()))
+        }
+        _ => Ok(()),
+    }
+}
