@@ -22,6 +22,9 @@ pub const PACKAGES: &[&str] = &[
     "prometheus",      // the lab scrapes watch --metrics with a real server; promtool lints it
     "tshark",          // the lab reads --pcap files back as Wireshark would
     "debootstrap",     // the fresh Debian root of `cargo xtask fresh-setup`
+    "bpftrace",        // benchmark: a kfree_skb counter, what users would run instead of watch
+    "tcpdump",         // benchmark: tcpdump -i any beside watch
+    "apache2-utils",   // benchmark: ab, HTTP connections per second
 ];
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
