@@ -13,7 +13,7 @@ use crate::{
     flow::{Proto, Tuple},
     netfilter::{
         Chain, CounterDelta, Family, IfaceMatch, Matches, Rule, Ruleset, Source, Table,
-        docker::{DropCause, drop_cause},
+        docker::{DropCause, Role, classify, drop_cause},
     },
 };
 
@@ -42,6 +42,14 @@ impl<'a> Candidate<'a> {
 
     fn rule(&self) -> Option<&'a Rule> {
         self.place.and_then(|(_, _, r)| r)
+    }
+
+    /// What the rule is for in Docker's scheme (not Docker's: a policy, or a rule we lack).
+    pub fn role(&self) -> Role {
+        match self.place {
+            Some((t, c, Some(r))) => classify(t, c, r),
+            _ => Role::NotDocker,
+        }
     }
 
     /// Docker's isolation or another firewall (`ingress`: the device the packet came in by,
@@ -99,6 +107,8 @@ pub struct Attributed {
     pub policy: Option<crate::netfilter::Verdict>,
     /// A REJECT rule: it answered the probe as it dropped it.
     pub rejects: bool,
+    /// The rule's role in Docker's scheme.
+    pub role: Role,
 }
 
 /// The rule whose counter moved by the `drops` probe packets netfilter dropped; `chain_hint`
@@ -137,6 +147,7 @@ pub fn for_probe(
         delete: c.delete_command(),
         policy: d.policy.clone().filter(|_| d.rule.is_none()),
         rejects: matches!(d.target, Some(crate::netfilter::Target::Reject(_))),
+        role: c.role(),
     })
 }
 

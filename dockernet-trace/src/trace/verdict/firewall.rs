@@ -2,7 +2,7 @@
 //! counters that moved, or nftrace's own account), and whether Docker's isolation, a broken
 //! shared network, a subnet conflict or another firewall is to blame.
 use super::{
-    Context, TraceVerdict,
+    Context, TraceVerdict, direct_access,
     drops::{drop_line, drop_location},
 };
 use crate::{
@@ -35,6 +35,9 @@ pub fn netfilter_drop(cx: &Context, d: &DropSighting, mut evidence: Vec<String>)
     ));
     if a.cause == Cause::NetworkIsolation {
         return isolation(cx, d, &a, evidence);
+    }
+    if let Some(v) = direct_access::decide(cx, d, &a, &evidence) {
+        return v;
     }
     firewall(cx, d, a, evidence)
 }
