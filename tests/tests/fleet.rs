@@ -16,10 +16,7 @@ use std::{
 };
 
 use common::watching::{Watch, between, json_lines};
-use dockernet_trace_tests::{
-    Lab, LabOptions,
-    lab::{LAB_IP, OUTSIDE_IP},
-};
+use dockernet_trace_tests::{Lab, LabOptions, lab::OUTSIDE_IP};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
@@ -226,7 +223,9 @@ fn a_traces_pcap_shows_its_interfaces_and_the_nat_in_tshark() {
     assert!(rows.iter().all(|r| r[6] == "1" && r[7] == "1"), "checksums good: {rows:#?}");
     assert!(rows.iter().all(|r| r[8].contains("reconstructed")), "{rows:#?}");
     // DNAT: the probe to the host's published port, then the same probe to web:80.
-    let to_host = rows.iter().position(|r| r[4] == LAB_IP && r[5] == "8080").expect("the probe before DNAT");
+    // `host` from a container is its network's gateway address (as host-gateway is).
+    let host_ip = json["to"]["ip"].as_str().unwrap();
+    let to_host = rows.iter().position(|r| r[4] == host_ip && r[5] == "8080").expect("the probe before DNAT");
     let to_web =
         rows.iter().position(|r| r[4] == web.ip("bridge") && r[5] == "80").expect("the probe after DNAT");
     assert!(to_host < to_web, "{rows:#?}");
