@@ -81,6 +81,24 @@ impl HostView {
     }
 }
 
+#[cfg(test)]
+impl HostView {
+    /// A host for unit tests: its addresses, routes (prefix, device), bridge ports (port,
+    /// bridge) and Docker bridges.
+    pub fn for_tests(local: &[&str], routes: &[(&str, &str)], ports: &[(&str, &str)], bridges: &[&str]) -> Self {
+        let mut routes: Vec<(IpNet, Option<String>)> =
+            routes.iter().map(|(n, d)| (n.parse().unwrap(), Some(d.to_string()))).collect();
+        routes.sort_by_key(|(net, _)| std::cmp::Reverse(net.prefix_len()));
+        HostView {
+            local: local.iter().map(|a| a.parse().unwrap()).collect(),
+            routes,
+            masters: ports.iter().map(|(p, b)| (p.to_string(), b.to_string())).collect(),
+            bridges: bridges.iter().map(|b| b.to_string()).collect(),
+            br_netfilter: Some(true),
+        }
+    }
+}
+
 /// The device the packet had when netfilter freed it (the kernel's `skb->dev`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DropDevice {
@@ -165,11 +183,15 @@ pub fn walk(ev: &Evaluator, host: &HostView, d: &Dropped) -> Walk {
     });
     if bridged {
         // Switched by the bridge: its own hooks, and the IP layer's through br_netfilter.
-        p.oif = p.iif.clone();
+        let bridge = p.iif.clone();
         for hook in [Hook::Prerouting, Hook::Forward, Hook::Postrouting] {
+            // A hook without an output device drops it from the packet it hands on: the
+            // bridge is still where it goes.
+            p.oif = bridge.clone();
             let Some(next) = w.step(hook, Layer::Bridge, p.clone()) else { return w.walk };
             p = next;
             if host.br_netfilter != Some(false) {
+                p.oif = bridge.clone();
                 let Some(next) = w.step(hook, Layer::Ip, p) else { return w.walk };
                 p = next;
             }
