@@ -12,7 +12,6 @@ use crate::{
         docker::{DropCause, drop_cause},
         eval::{Action, Decision, Evaluator, Fate, Hook, NamedRule, Outcome, Packet, Step},
         fix::{Fix, Traffic, fix_at},
-        model::{Family, Source},
         owner::{Owner, owner},
     },
 };
@@ -57,11 +56,15 @@ impl Blamed {
 pub enum How {
     /// The evaluator named it; `counted`: its counter moved (Some(true)), did not move in a
     /// watch's interval (Some(false)), or it keeps none or was not read again (None).
-    Evaluated { counted: Option<bool> },
+    Evaluated {
+        counted: Option<bool>,
+    },
     /// The evaluator ranked several; of them only this one's counter moved.
     CountedAmongCandidates,
     /// The counters named it (the evaluator could not); `exact`: it moved by exactly the drops.
-    Counted { exact: bool },
+    Counted {
+        exact: bool,
+    },
     /// The evaluator could only rank the rules that may have; nothing told them apart.
     Ranked,
     Unknown,
@@ -155,9 +158,13 @@ impl Answer<'_, '_> {
         }
         self.evidence.push(format!(
             "the counters disagree with the evaluation ({}): the rule is taken from the counters",
-            if moved == Some(false) { "its counter did not move" } else { "another rule's counter moved by exactly the drops" }
+            if moved == Some(false) {
+                "its counter did not move"
+            } else {
+                "another rule's counter moved by exactly the drops"
+            }
         ));
-        self.from_counters(counters, &[])
+        self.counters_pick(counters, &[])
     }
 
     /// Several rules (or hooks) may have: a counter may tell them apart, else the counters'
@@ -171,7 +178,9 @@ impl Answer<'_, '_> {
         if let Some(deltas) = counters.deltas {
             let moved: Vec<&(&Site, &Outcome)> = ranked
                 .iter()
-                .filter(|(_, o)| o.by.as_ref().is_some_and(|r| deltas.iter().any(|x| r.counted_by(x) && x.packets > 0)))
+                .filter(|(_, o)| {
+                    o.by.as_ref().is_some_and(|r| deltas.iter().any(|x| r.counted_by(x) && x.packets > 0))
+                })
                 .collect();
             if let [(s, o)] = moved.as_slice() {
                 self.evidence.push(walked(s, o));
@@ -188,19 +197,27 @@ impl Answer<'_, '_> {
             self.evidence.push(format!(
                 "the rules alone cannot tell which rule it was (at {}); the likeliest first: {}",
                 hooks.join(" or "),
-                candidates.iter().take(5).enumerate().map(|(i, b)| ranked_line(i, b)).collect::<Vec<_>>().join("; ")
+                candidates
+                    .iter()
+                    .take(5)
+                    .enumerate()
+                    .map(|(i, b)| ranked_line(i, b))
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ));
         }
-        self.from_counters(counters, &candidates)
+        self.counters_pick(counters, &candidates)
     }
 
     /// The counters' pick, else the ranked candidates, else nothing.
-    fn from_counters(&mut self, counters: &Counters, candidates: &[Blamed]) -> (How, Vec<Blamed>) {
+    fn counters_pick(&mut self, counters: &Counters, candidates: &[Blamed]) -> (How, Vec<Blamed>) {
         match &counters.pick {
             Some((rule, exact)) => {
                 let hook = chain_hook(self.rs, rule);
                 let b = match self.packet_at(hook) {
-                    Some(entering) => self.blame_at(hook, &outcome_of(rule, entering.clone()), Some(entering)),
+                    Some(entering) => {
+                        self.blame_at(hook, &outcome_of(rule, entering.clone()), Some(entering))
+                    }
                     None => {
                         let path = [Step { table: rule.table.clone(), chain: rule.chain.clone() }];
                         let owner = owner(self.rs, rule, &path);
@@ -227,9 +244,9 @@ impl Answer<'_, '_> {
     /// `entering`: the packet as it entered the hook (the traffic a fix lets through).
     fn blame_at(&self, hook: Option<Hook>, o: &Outcome, entering: Option<&Packet>) -> Blamed {
         let rule = o.by.clone().expect("a drop has a decider");
-        let fix = hook.zip(entering).and_then(|(h, p)| {
-            fix_at(self.rs, h, o, &self.host.bridges, &Traffic::exact(h, p))
-        });
+        let fix = hook
+            .zip(entering)
+            .and_then(|(h, p)| fix_at(self.rs, h, o, &self.host.bridges, &Traffic::exact(h, p)));
         Blamed {
             owner: owner(self.rs, &rule, &o.path),
             assuming: o.assumed.iter().filter(|a| a.matched).flat_map(|a| a.why.clone()).collect(),
@@ -286,7 +303,12 @@ fn limits(sites: &[&Site]) -> Vec<String> {
 fn walked(s: &Site, o: &Outcome) -> String {
     let chains: Vec<String> = o.path.iter().map(|p| format!("{} {}", p.table, p.chain)).collect();
     let rule = o.by.as_ref().map(|r| r.text.as_str()).unwrap_or_default();
-    format!("the rules evaluated for {} at {}: {} → `{rule}`", s.evaluation.packet, s.hook, chains.join(" → "))
+    format!(
+        "the rules evaluated for {} at {}: {} → `{rule}`",
+        s.evaluation.packet,
+        s.hook,
+        chains.join(" → ")
+    )
 }
 
 fn ranked_line(i: usize, b: &Blamed) -> String {
@@ -359,26 +381,6 @@ fn outcome_of(rule: &NamedRule, packet: Packet) -> Outcome {
         path: vec![Step { table: rule.table.clone(), chain: rule.chain.clone() }],
         packet,
     }
-}
-
-/// The rule as its own tool lists it: `iptables -S` (`-A CHAIN …`, `-P CHAIN DROP`), or
-/// `nft -a list` (`tcp dport 3306 drop # handle 7`, `policy drop`).
-pub fn rule_line(r: &NamedRule) -> String {
-    match (r.source, r.handle) {
-        (Source::Nft, Some(h)) => format!("{} # handle {h}", r.text),
-        _ => r.text.clone(),
-    }
-}
-
-/// `table inet fw, chain forward, handle 7` / `table filter, chain INPUT` / `ip6 filter`.
-pub fn place(r: &NamedRule) -> String {
-    let table = match (r.source, &r.family) {
-        (Source::Nft, f) => format!("{f} {}", r.table),
-        (Source::Iptables { .. }, Family::Ip6) => format!("ip6 {}", r.table),
-        (Source::Iptables { .. }, _) => r.table.clone(),
-    };
-    let handle = r.handle.map(|h| format!(", handle {h}")).unwrap_or_default();
-    format!("table {table}, chain {}{handle}", r.chain)
 }
 
 #[cfg(test)]

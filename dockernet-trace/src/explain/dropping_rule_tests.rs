@@ -40,7 +40,13 @@ fn host() -> HostView {
 /// A container's first packet, dropped where the kernel said (`device`).
 fn forwarded(src: &str, dst: &str, dport: u16, iif: &str) -> Dropped {
     Dropped {
-        tuple: Tuple { proto: Proto::Tcp, src: src.parse().unwrap(), sport: 40000, dst: dst.parse().unwrap(), dport },
+        tuple: Tuple {
+            proto: Proto::Tcp,
+            src: src.parse().unwrap(),
+            sport: 40000,
+            dst: dst.parse().unwrap(),
+            dport,
+        },
         entry: None,
         local_origin: false,
         iif: Some(iif.into()),
@@ -69,8 +75,8 @@ fn an_admins_inet_reject_is_named_with_its_handle_and_fix() {
     assert_eq!(b.rejects(), Some(&RejectWith::Icmpx("admin-prohibited".into())));
     assert_eq!(b.hook, Some(Hook::Forward));
     assert_eq!(b.owner, Owner::Other);
-    assert_eq!(rule_line(&b.rule), "tcp dport 3306 reject with icmpx admin-prohibited # handle 4");
-    assert_eq!(place(&b.rule), "table inet admin, chain forward, handle 4");
+    assert_eq!(b.rule.listed(), "tcp dport 3306 reject with icmpx admin-prohibited # handle 4");
+    assert_eq!(b.rule.place(), "table inet admin, chain forward, handle 4");
     assert_eq!(b.fix.as_ref().unwrap().lines(), ["nft delete rule inet admin forward handle 4"]);
     assert!(found.evidence.iter().any(|e| e.contains("keeps no counter")), "{:#?}", found.evidence);
 }
@@ -115,7 +121,8 @@ fn a_counter_that_disagrees_with_the_evaluation_wins_for_a_trace() {
     let deltas = diff(&before, &after);
     // A packet the DOCKER-USER rule does not match: the evaluator names the isolation rule.
     let d = forwarded("172.17.0.3", "172.18.0.2", 5432, "docker0");
-    let user = after.find_rule("-A DOCKER-USER -s 172.17.0.0/16 -d 172.18.0.2/32 -p tcp -m tcp --dport 3306 -j DROP");
+    let user = after
+        .find_rule("-A DOCKER-USER -s 172.17.0.0/16 -d 172.18.0.2/32 -p tcp -m tcp --dport 3306 -j DROP");
     let r = user.unwrap();
     let named = NamedRule::rule(r.table, r.chain, r.index, r.rule);
     let strict = Counters { deltas: Some(&deltas), strict: true, pick: Some((named.clone(), true)) };

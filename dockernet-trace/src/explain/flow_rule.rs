@@ -2,7 +2,7 @@
 //! ([`super::dropping_rule`]): the evaluator on the packet as the kernel showed it, the
 //! interval's counters as the cross-check (loosely: the watch's flows share them).
 use super::{
-    dropping_rule::{Counters, How, dropping_rule, rule_line},
+    dropping_rule::{Counters, How, dropping_rule},
     netfilter_path::{DropDevice, Dropped, HostView},
     rule_attribution::{FlowDrops, Hit},
 };
@@ -25,18 +25,15 @@ pub fn for_flow(rs: &Ruleset, host: &HostView, deltas: &[CounterDelta], g: &Flow
         ct: g.ct,
         hook: None,
     };
-    let counters = Counters {
-        deltas: Some(deltas),
-        strict: false,
-        pick: counted.named.clone().map(|r| (r, false)),
-    };
+    let counters =
+        Counters { deltas: Some(deltas), strict: false, pick: counted.named.clone().map(|r| (r, false)) };
     let found = dropping_rule(&Evaluator::new(rs), rs, host, &dropped, &counters);
     for line in &found.evidence {
         log::debug!("{} → {}: {line}", g.tuple.src_str(), g.tuple.dst_str());
     }
     match found.named() {
         Some(b) if found.how != How::Unknown => {
-            Hit { rule: Some(rule_line(&b.rule)), cause: found.cause, named: Some(b.rule.clone()) }
+            Hit { rule: Some(b.rule.listed()), cause: found.cause, named: Some(b.rule.clone()) }
         }
         _ => counted.clone(),
     }

@@ -85,7 +85,12 @@ impl HostView {
 impl HostView {
     /// A host for unit tests: its addresses, routes (prefix, device), bridge ports (port,
     /// bridge) and Docker bridges.
-    pub fn for_tests(local: &[&str], routes: &[(&str, &str)], ports: &[(&str, &str)], bridges: &[&str]) -> Self {
+    pub fn for_tests(
+        local: &[&str],
+        routes: &[(&str, &str)],
+        ports: &[(&str, &str)],
+        bridges: &[&str],
+    ) -> Self {
         let mut routes: Vec<(IpNet, Option<String>)> =
             routes.iter().map(|(n, d)| (n.parse().unwrap(), Some(d.to_string()))).collect();
         routes.sort_by_key(|(net, _)| std::cmp::Reverse(net.prefix_len()));
@@ -224,7 +229,9 @@ impl Walker<'_> {
             Proto::Tcp => Packet::tcp(t.src, t.sport, t.dst, t.dport),
             Proto::Udp => Packet::udp(t.src, t.sport, t.dst, t.dport),
             Proto::Icmp => Packet::icmp(t.src, t.dst),
-            Proto::Other(n) => Packet { proto: L4::Other(n), sport: None, dport: None, ..Packet::icmp(t.src, t.dst) },
+            Proto::Other(n) => {
+                Packet { proto: L4::Other(n), sport: None, dport: None, ..Packet::icmp(t.src, t.dst) }
+            }
         };
         p.ct = self.d.ct;
         self.localise(p)

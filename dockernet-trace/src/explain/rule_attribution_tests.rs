@@ -65,7 +65,10 @@ fn a_docker_user_rule_is_a_firewall_drop() {
         )
     );
     let named = hits[0].named.as_ref().expect("the counted rule, as the evaluator names it");
-    assert_eq!((named.table.as_str(), named.chain.as_str(), named.position), ("filter", "DOCKER-USER", Some(0)));
+    assert_eq!(
+        (named.table.as_str(), named.chain.as_str(), named.position),
+        ("filter", "DOCKER-USER", Some(0))
+    );
 }
 
 #[test]

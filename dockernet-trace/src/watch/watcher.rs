@@ -257,7 +257,7 @@ impl Watcher {
                     in_host,
                     src_bridge: self.names.bridge_for(i.tuple.src).map(str::to_string),
                     dst_bridge: self.names.bridge_for(i.tuple.dst).map(str::to_string),
-                    ct: first_of_connection(&i).then_some(CtState::New),
+                    ct: first_of_connection(i).then_some(CtState::New),
                 }
             })
             .collect();

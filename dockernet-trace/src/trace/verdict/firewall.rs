@@ -7,7 +7,7 @@ use super::{Context, TraceVerdict, drops::drop_location};
 use crate::{
     cause::Cause,
     explain::{
-        dropping_rule::{Blamed, Counters, DroppingRule, How, dropping_rule, place, rule_line},
+        dropping_rule::{Blamed, Counters, DroppingRule, How, dropping_rule},
         netfilter_path::{DropDevice, Dropped, HostView},
         rule_attribution::{self, Attributed},
     },
@@ -44,7 +44,7 @@ pub fn netfilter_drop(cx: &Context, d: &DropSighting, mut evidence: Vec<String>)
         return unidentified(cx, d, evidence);
     };
     if found.cause == Cause::NetworkIsolation {
-        return isolation(cx, d, Some(rule_line(&first.rule)), evidence);
+        return isolation(cx, d, Some(first.rule.listed()), evidence);
     }
     firewall(cx, d, &found, counted, evidence)
 }
@@ -65,7 +65,9 @@ fn evaluated(cx: &Context, d: &DropSighting, counted: Option<&Attributed>) -> Op
         entry: entered.map(|h| h.tuple),
         local_origin,
         iif,
-        oif: cx.facts.route_for(d.tuple.dst).map(|r| r.oif.clone()),
+        // The route lookups seen are not told apart by namespace (the source's own comes
+        // first): the host's routes say where it goes.
+        oif: None,
         drop_device: DropDevice::Device(d.iface.clone()),
         // Each probe is a connection of its own: its packets towards the target are its first.
         ct: d.forward.then_some(CtState::New),
@@ -133,7 +135,12 @@ fn unidentified(cx: &Context, d: &DropSighting, mut evidence: Vec<String>) -> Tr
 
 /// Docker's isolation rule dropped it: unless the two share a network (then the shared link
 /// is broken) or the address is no container's (then a subnet conflict routed it into Docker).
-fn isolation(cx: &Context, d: &DropSighting, rule: Option<String>, mut evidence: Vec<String>) -> TraceVerdict {
+fn isolation(
+    cx: &Context,
+    d: &DropSighting,
+    rule: Option<String>,
+    mut evidence: Vec<String>,
+) -> TraceVerdict {
     if share_a_network(cx) {
         // Docker says they share a network, so the probe should never have crossed the
         // isolation rules: it left the source another way, because the shared link is broken.
@@ -191,20 +198,23 @@ fn firewall(
         Some(with) => format!("rejected the probe (answering with {with})"),
         None => "dropped the probe".into(),
     };
-    if b.rejects().is_some() && cx.probes.iter().any(|p| {
-        matches!(p.answer, Answer::Refused | Answer::PortUnreachable | Answer::Unreachable { .. })
-    }) {
-        evidence.push("the rule answered in the target's place: the target itself never saw the probe".into());
+    if b.rejects().is_some()
+        && cx.probes.iter().any(|p| {
+            matches!(p.answer, Answer::Refused | Answer::PortUnreachable | Answer::Unreachable { .. })
+        })
+    {
+        evidence
+            .push("the rule answered in the target's place: the target itself never saw the probe".into());
     }
     let whose = owner_words(b);
     let summary = match found.how {
         How::Ranked => format!(
             "a netfilter rule {did}, most likely{whose} `{}` ({}); {} rules may have, see evidence",
             b.rule.text,
-            place(&b.rule),
+            b.rule.place(),
             found.rules.len()
         ),
-        _ => format!("the firewall rule{whose} `{}` ({}) {did}", b.rule.text, place(&b.rule)),
+        _ => format!("the firewall rule{whose} `{}` ({}) {did}", b.rule.text, b.rule.place()),
     };
     let mut fix: Vec<String> = b.fix.as_ref().map(|f| f.lines()).unwrap_or_default();
     if fix.is_empty() {
@@ -216,7 +226,7 @@ fn firewall(
     TraceVerdict {
         cause: Cause::FirewallDrop,
         summary,
-        location: drop_location(d, Some(rule_line(&b.rule))),
+        location: drop_location(d, Some(b.rule.listed())),
         evidence,
         fix,
     }
@@ -240,7 +250,7 @@ fn ranked_fixes(rules: &[Blamed]) -> Vec<String> {
         .take(3)
         .flat_map(|b| {
             let lines = b.fix.as_ref().map(|f| f.lines()).unwrap_or_default();
-            let place = place(&b.rule);
+            let place = b.rule.place();
             lines.into_iter().map(move |l| format!("{l}   # if it is {place}"))
         })
         .collect()
