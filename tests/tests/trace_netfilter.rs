@@ -155,3 +155,33 @@ fn a_docker_user_drop_is_cross_checked_by_its_counter() {
     assert!(evidence.contains("its counter moved: the counters agree"), "{evidence}");
     assert!(evidence.contains("filter FORWARD → filter DOCKER-USER"), "{evidence}");
 }
+
+/// `reject with tcp reset` in an admin's input chain, for a port nothing listens on: the
+/// reset looks exactly like a closed port's, yet the rule sent it, and the trace says so.
+#[test]
+fn a_tcp_reset_reject_is_a_reject_not_a_closed_port() {
+    let lab = Lab::start(LabOptions::default()).unwrap();
+    lab.run("client", &[], &[]).unwrap();
+    nft(
+        &lab,
+        &format!(
+            "add table inet {TABLE}
+             add chain inet {TABLE} input {{ type filter hook input priority filter ; policy accept ; }}
+             add rule inet {TABLE} input tcp dport 3307 reject with tcp reset"
+        ),
+    );
+    let h = handle(&lab, "input", "reject with tcp reset");
+    let (code, json) = trace(&lab, &["--from", "client", "--to", "host:3307"]);
+    assert_cause(&json, "firewall_drop");
+    assert_eq!(code, 1);
+    let v = verdict(&json);
+    assert_eq!(
+        v["location"]["rule"].as_str(),
+        Some(format!("tcp dport 3307 reject with tcp reset # handle {h}").as_str()),
+        "{json:#}"
+    );
+    let summary = v["summary"].as_str().unwrap();
+    assert!(summary.contains("rejected the probe (answering with TCP reset)"), "{summary}");
+    assert!(summary.contains(&format!("table inet {TABLE}, chain input, handle {h}")), "{summary}");
+    assert_eq!(strings(&v["fix"]), [format!("nft delete rule inet {TABLE} input handle {h}")], "{json:#}");
+}

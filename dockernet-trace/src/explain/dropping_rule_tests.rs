@@ -160,3 +160,34 @@ fn no_rule_is_made_up_when_nothing_drops() {
     assert!(found.rules.is_empty());
     assert!(found.named().is_none());
 }
+
+/// Rules that match only sometimes (`numgen`, packet types the kernel did not show): several
+/// rules may have dropped the packet, no counter tells them apart, so the answer is the
+/// ranked candidates, said as such, never one of them called exact.
+#[test]
+fn rules_that_may_match_give_ranked_candidates() {
+    let rs = rules(&[], &[include_str!("../netfilter/fixtures/nft-exprs.nft.json")]);
+    let host =
+        HostView::for_tests(&["10.5.0.254"], &[("10.9.0.0/16", "eth2"), ("10.5.0.0/16", "eth1")], &[], &[]);
+    let d = Dropped {
+        drop_device: DropDevice::Device("eth1".into()),
+        ..forwarded("10.5.0.1", "10.9.0.1", 5000, "eth1")
+    };
+    let found = dropping_rule(
+        &Evaluator::new(&rs),
+        &rs,
+        &host,
+        &d,
+        &Counters { deltas: Some(&[]), strict: true, pick: None },
+    );
+    assert_eq!(found.how, How::Ranked, "{:#?}", found.evidence);
+    assert!(found.named().is_none());
+    assert!(found.rules.len() >= 2, "{:#?}", found.rules);
+    assert!(found.rules.iter().any(|b| b.rule.text == "numgen random mod 2 0 drop"), "{:#?}", found.rules);
+    assert!(found.evidence.iter().any(|e| e.contains("the likeliest first")), "{:#?}", found.evidence);
+    // Each candidate comes with the fix for exactly that rule.
+    for b in &found.rules {
+        let fix = b.fix.as_ref().unwrap().lines();
+        assert!(fix[0].starts_with("nft "), "{fix:?}");
+    }
+}

@@ -226,7 +226,8 @@ fn firewall(
     TraceVerdict {
         cause: Cause::FirewallDrop,
         summary,
-        location: drop_location(d, Some(b.rule.listed())),
+        // A ranked guess is no rule to state as the one: the candidates are in the evidence.
+        location: drop_location(d, (found.how != How::Ranked).then(|| b.rule.listed())),
         evidence,
         fix,
     }
