@@ -50,20 +50,32 @@ impl Bytes for KernelPacket {
     }
 }
 
-/// A packet seen by tc, starting at its Ethernet header.
-pub struct TcPacket<'a>(pub &'a TcContext);
+/// A packet seen by tc, starting at its Ethernet header: read in place where the headers are
+/// in the skb's linear part (no helper call), else copied out with bpf_skb_load_bytes.
+pub struct TcPacket<'a> {
+    ctx: &'a TcContext,
+    data: usize,
+    end: usize,
+}
+
+impl<'a> TcPacket<'a> {
+    #[inline(always)]
+    pub fn new(ctx: &'a TcContext) -> Self {
+        Self { ctx, data: ctx.data(), end: ctx.data_end() }
+    }
+}
 
 impl Bytes for TcPacket<'_> {
     #[inline(always)]
     fn load<T>(&self, off: usize) -> Option<T> {
-        self.0.load::<T>(ETH_HLEN + off).ok()
+        // Offsets come from IHL fields, which are at most 60: bounded, as the verifier needs.
+        let at = self.data + ETH_HLEN + (off & 0xff);
+        if at + core::mem::size_of::<T>() <= self.end {
+            // SAFETY: the bounds check above is the one the verifier wants for packet data.
+            return Some(unsafe { (at as *const T).read_unaligned() });
+        }
+        self.ctx.load::<T>(ETH_HLEN + off).ok()
     }
-}
-
-/// Is the Ethernet frame seen by tc IPv4?
-#[inline(always)]
-pub fn tc_is_ipv4(ctx: &TcContext) -> bool {
-    matches!(ctx.load::<u16>(12), Ok(ETH_P_IP_BE))
 }
 
 #[inline(always)]
@@ -71,9 +83,13 @@ pub fn skb_protocol_is_ipv4(proto_be: u16) -> bool {
     proto_be == ETH_P_IP_BE
 }
 
-/// Parses the IPv4 header at offset 0 of `b`, then its transport header.
+/// Where the transport header starts, or None for a fragment (which has none of its own).
+pub type L4Offset = Option<usize>;
+
+/// The IPv4 header alone (addresses, protocol, length): enough for the filters that reject
+/// most packets, before the transport header is read.
 #[inline(always)]
-pub fn parse<B: Bytes>(b: &B) -> Option<Packet> {
+pub fn parse_ip<B: Bytes>(b: &B) -> Option<(Packet, L4Offset)> {
     let ip: [u8; 20] = b.load(0)?;
     if ip[0] >> 4 != 4 {
         return None;
@@ -82,7 +98,7 @@ pub fn parse<B: Bytes>(b: &B) -> Option<Packet> {
     if ihl < 20 {
         return None;
     }
-    let mut p = Packet {
+    let p = Packet {
         saddr: u32::from_ne_bytes([ip[12], ip[13], ip[14], ip[15]]),
         daddr: u32::from_ne_bytes([ip[16], ip[17], ip[18], ip[19]]),
         proto: ip[9],
@@ -90,42 +106,32 @@ pub fn parse<B: Bytes>(b: &B) -> Option<Packet> {
         ..Packet::default()
     };
     let frag_off = u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff;
-    if frag_off != 0 {
-        return Some(p);
-    }
+    Some((p, (frag_off == 0).then_some(ihl)))
+}
+
+/// Ports, TCP flags, ICMP type and, for ICMP errors, the quoted flow. A transport header that
+/// cannot be read leaves them zero.
+#[inline(always)]
+pub fn parse_l4<B: Bytes>(b: &B, p: &mut Packet, l4: L4Offset) {
+    let Some(ihl) = l4 else { return };
     match p.proto {
         IPPROTO_TCP => {
-            let t: [u8; 14] = b.load(ihl)?;
+            let Some(t) = b.load::<[u8; 14]>(ihl) else { return };
             p.sport = u16::from_be_bytes([t[0], t[1]]);
             p.dport = u16::from_be_bytes([t[2], t[3]]);
             p.tcp_flags = t[13];
         }
         IPPROTO_UDP => {
-            let u: [u8; 4] = b.load(ihl)?;
+            let Some(u) = b.load::<[u8; 4]>(ihl) else { return };
             p.sport = u16::from_be_bytes([u[0], u[1]]);
             p.dport = u16::from_be_bytes([u[2], u[3]]);
         }
         IPPROTO_ICMP => {
-            let ic: [u8; 8] = b.load(ihl)?;
+            let Some(ic) = b.load::<[u8; 8]>(ihl) else { return };
             p.icmp_type = ic[0];
             p.icmp_code = ic[1];
             if is_icmp_error(ic[0]) {
-                // The error quotes the offending packet's IP header and first 8 bytes.
-                let q: [u8; 20] = b.load(ihl + 8)?;
-                let qihl = ((q[0] & 0x0f) as usize) * 4;
-                if qihl < 20 {
-                    return Some(p);
-                }
-                p.inner_proto = q[9];
-                let qp: [u8; 8] = b.load(ihl + 8 + qihl)?;
-                if p.inner_proto == IPPROTO_ICMP {
-                    let id = u16::from_be_bytes([qp[4], qp[5]]);
-                    p.sport = id;
-                    p.dport = id;
-                } else {
-                    p.sport = u16::from_be_bytes([qp[0], qp[1]]);
-                    p.dport = u16::from_be_bytes([qp[2], qp[3]]);
-                }
+                quoted(b, p, ihl + 8);
             } else {
                 // Echo request/reply: the identifier plays the role of both ports.
                 let id = u16::from_be_bytes([ic[4], ic[5]]);
@@ -135,5 +141,24 @@ pub fn parse<B: Bytes>(b: &B) -> Option<Packet> {
         }
         _ => {}
     }
-    Some(p)
+}
+
+/// The flow an ICMP error quotes (its IP header and first 8 bytes, at `at`).
+#[inline(always)]
+fn quoted<B: Bytes>(b: &B, p: &mut Packet, at: usize) {
+    let Some(q) = b.load::<[u8; 20]>(at) else { return };
+    let qihl = ((q[0] & 0x0f) as usize) * 4;
+    if qihl < 20 {
+        return;
+    }
+    p.inner_proto = q[9];
+    let Some(qp) = b.load::<[u8; 8]>(at + qihl) else { return };
+    if p.inner_proto == IPPROTO_ICMP {
+        let id = u16::from_be_bytes([qp[4], qp[5]]);
+        p.sport = id;
+        p.dport = id;
+    } else {
+        p.sport = u16::from_be_bytes([qp[0], qp[1]]);
+        p.dport = u16::from_be_bytes([qp[2], qp[3]]);
+    }
 }

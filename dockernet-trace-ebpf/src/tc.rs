@@ -8,9 +8,9 @@ use dockernet_trace_common::Hook;
 use crate::{
     context::{Device, config},
     emit::emit,
-    filter::is_probe,
+    filter::{is_probe, may_be_probe},
     maps::TC_PACKETS,
-    packet::{TcPacket, parse, tc_is_ipv4},
+    packet::{TcPacket, parse_ip, parse_l4, skb_protocol_is_ipv4},
 };
 
 /// TC_ACT_UNSPEC / TCX_NEXT: let the packet go on exactly as if we were not here.
@@ -31,13 +31,20 @@ pub fn dnt_tc_egress(ctx: TcContext) -> i32 {
 #[inline(always)]
 fn observe(ctx: &TcContext, hook: Hook) {
     // SAFETY: `skb` is the context pointer the kernel handed to this program.
-    let ifindex = unsafe { (*ctx.skb.skb).ifindex };
+    let (ifindex, proto) = unsafe { ((*ctx.skb.skb).ifindex, (*ctx.skb.skb).protocol) };
     count_packet(ifindex);
-    let Some(cfg) = config() else { return };
-    if !tc_is_ipv4(ctx) {
+    // skb->protocol is in the context (network order in its low 16 bits): no load needed
+    // to turn away what is not IPv4.
+    if !skb_protocol_is_ipv4(proto as u16) {
         return;
     }
-    let Some(p) = parse(&TcPacket(ctx)) else { return };
+    let Some(cfg) = config() else { return };
+    let b = TcPacket::new(ctx);
+    let Some((mut p, l4)) = parse_ip(&b) else { return };
+    if !may_be_probe(cfg, &p) {
+        return;
+    }
+    parse_l4(&b, &mut p, l4);
     if !is_probe(cfg, &p) {
         return;
     }

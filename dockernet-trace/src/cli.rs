@@ -97,8 +97,8 @@ pub struct TraceArgs {
     /// Number of probes.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100), help_heading = "Probe")]
     pub count: u32,
-    /// How long to wait for each probe's answer (e.g. 500ms, 2s).
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration, help_heading = "Probe")]
+    /// How long to wait for each probe's answer (e.g. 500ms, 2s); more than zero.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = positive_duration, help_heading = "Probe")]
     pub timeout: Duration,
 
     /// Allow temporary changes that sharpen the verdict: an nftables table that marks the
@@ -178,6 +178,30 @@ pub struct ReportArgs {
     pub output: OutputArgs,
 }
 
+/// A duration such as `500ms` or `2s`, more than zero: a probe given no time cannot be
+/// answered, and every path would look broken.
+fn positive_duration(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if d.is_zero() => {
+            Err("a probe needs time to be answered; give more than zero, e.g. 500ms".into())
+        }
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("{e} (e.g. 500ms, 2s)")),
+    }
+}
+
+/// clap's own error (unknown flag, missing value...) as the one line CONTRACT.md promises:
+/// its first paragraph joined, without clap's `error:` prefix, and where to look for more.
+pub fn one_line_error(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let paragraph: Vec<&str> =
+        rendered.lines().map(str::trim).skip_while(|l| l.is_empty()).take_while(|l| !l.is_empty()).collect();
+    let text = paragraph.join(" ");
+    let text = text.strip_prefix("error:").map(str::trim).unwrap_or(&text);
+    let text = if text.is_empty() { "invalid arguments" } else { text };
+    format!("{text}; see dockernet-trace --help")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,5 +268,28 @@ mod tests {
         for c in ["doctor", "watch", "report", "kernel-check", "completions", "man"] {
             assert!(help.lines().any(|l| l.trim_start().starts_with(c)), "{c} missing in --help:\n{help}");
         }
+    }
+
+    #[test]
+    fn zero_timeout_is_refused_in_one_line() {
+        let e = Cli::try_parse_from(["dnt", "--from", "a", "--to", "b:1", "--timeout", "0"]).unwrap_err();
+        let line = one_line_error(&e);
+        assert!(line.contains("--timeout") && line.contains("more than zero"), "{line}");
+        assert!(!line.contains('\n'), "{line}");
+        assert!(Cli::try_parse_from(["dnt", "--from", "a", "--to", "b:1", "--timeout", "0ms"]).is_err());
+        let ok = Cli::try_parse_from(["dnt", "--from", "a", "--to", "b:1", "--timeout", "250ms"]).unwrap();
+        assert_eq!(ok.trace.timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn clap_errors_become_one_line() {
+        let e = Cli::try_parse_from(["dnt", "--from", "a", "--to", "b:1", "--bogus"]).unwrap_err();
+        let line = one_line_error(&e);
+        assert!(line.starts_with("unexpected argument '--bogus'"), "{line}");
+        assert!(!line.contains('\n') && line.ends_with("see dockernet-trace --help"), "{line}");
+        let e = Cli::try_parse_from(["dnt", "--from", "a"]).unwrap_err();
+        let line = one_line_error(&e);
+        assert!(line.contains("required") && line.contains("--to"), "{line}");
+        assert!(!line.contains('\n'), "{line}");
     }
 }

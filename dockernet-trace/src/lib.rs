@@ -19,3 +19,4 @@ pub mod style;
 pub mod tied_process;
 pub mod trace;
 pub mod watch;
+pub mod words;

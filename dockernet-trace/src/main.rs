@@ -2,9 +2,9 @@
 //! code (0 reachable / no findings, 1 not reachable / findings, 2 usage or environment error).
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, error::ErrorKind};
 use dockernet_trace::{
-    cli::{Cli, Command},
+    cli::{Cli, Command, one_line_error},
     docs, doctor, kernel_check, trace, watch,
 };
 
@@ -41,7 +41,18 @@ async fn interrupted() -> &'static str {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version are answers, not errors.
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("dockernet-trace: {}", one_line_error(&e));
+            return ExitCode::from(2);
+        }
+    };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .format_timestamp(None)
         .init();

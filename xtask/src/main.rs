@@ -2,7 +2,10 @@
 mod bench;
 mod build;
 mod demo;
+mod docker28;
+mod fresh;
 mod setup;
+mod stages;
 mod test;
 mod vm;
 
@@ -21,16 +24,21 @@ enum Task {
     Setup,
     /// Build the eBPF programs and the release binary with them embedded.
     Build,
-    /// Run all tests: unit tests, then the root-only lab integration tests.
+    /// Prove `setup` from nothing: run it in a chroot of a fresh Debian 12 root (cached under
+    /// /var/tmp) that holds what the machine image ships, and check what it installed.
+    FreshSetup(fresh::FreshArgs),
+    /// Run all tests: unit tests, the root-only lab integration tests on Docker Engine 20.10
+    /// and 28, then the kernel matrix; prints each stage's time.
     Test(test::TestArgs),
     /// The main job: an isolated lab reproduces "the bridge lost its gateway IP" and the tool
     /// traces it.
     Demo,
     /// Start an isolated lab and keep it until Ctrl-C (for trying the tool by hand).
     Lab,
-    /// Measure throughput under watch, time to verdict, attach/detach, lost events and peak
-    /// RSS in a lab; print them and write BENCHMARKS.md.
-    Bench,
+    /// Measure the cost of watching beside tcpdump and bpftrace, the kernel programs' cost,
+    /// time to verdict, the control plane at scale and pwru in a VM; print them and write
+    /// BENCHMARKS.md.
+    Bench(bench::BenchArgs),
     /// The kernel matrix: boot Debian's 6.1 and 6.12 kernels under qemu and run the trace
     /// scenarios there (kprobe/fentry paths included).
     VmTest(vm::VmTestArgs),
@@ -41,10 +49,11 @@ fn main() {
     let result = match cli.task {
         Task::Setup => setup::run(),
         Task::Build => build::run().map(drop),
+        Task::FreshSetup(args) => fresh::run(&args),
         Task::Test(args) => test::run(&args),
         Task::Demo => demo::run(),
         Task::Lab => demo::lab(),
-        Task::Bench => bench::run(),
+        Task::Bench(args) => bench::run(&args),
         Task::VmTest(args) => vm::run(&args),
     };
     if let Err(e) = result {

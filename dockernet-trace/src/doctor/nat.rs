@@ -40,19 +40,23 @@ pub fn masquerade(n: &DockerNetwork, rs: &Ruleset, out: &mut Vec<Finding>) {
     }
 }
 
-/// Something serves the host's port without NAT (docker-proxy, or any service but dockerd's
-/// mere reservation of the port).
-fn host_serves(proto: &str, port: u16) -> bool {
-    crate::model::listeners::host_listener(proto, port).is_some_and(|l| l.serves())
-}
-
-pub fn published_ports(t: &Topology, rs: &Ruleset, out: &mut Vec<Finding>) {
+/// Published ports without DNAT: a finding, unless something serves the host's port without
+/// NAT (any service but dockerd's mere reservation of the port); docker-proxy serving it alone
+/// is worth a note, since the container then sees every client as the gateway.
+pub fn published_ports(t: &Topology, rs: &Ruleset, out: &mut Vec<Finding>, notes: &mut Vec<String>) {
     for c in t.docker.containers.iter().filter(|c| c.is_running()) {
         let ips: Vec<Ipv4Addr> = t.endpoints_of(c).iter().filter_map(|e| e.ip).collect();
         for p in c.ports.iter().filter(|p| p.host_ip.is_ipv4()) {
             let forwarded =
                 ips.iter().any(|ip| has_dnat(rs, &p.proto, p.host_port, IpAddr::V4(*ip), p.container_port));
-            if forwarded || host_serves(&p.proto, p.host_port) {
+            if forwarded {
+                continue;
+            }
+            let holder = crate::model::listeners::host_listener(&p.proto, p.host_port);
+            if let Some(l) = holder.filter(|l| l.serves()) {
+                if l.command.as_deref() == Some("docker-proxy") {
+                    notes.push(proxy_alone(t, c, p, l.pid));
+                }
                 continue;
             }
             let ep = t.endpoints_of(c).iter().find(|e| e.ip.is_some());
@@ -79,6 +83,24 @@ pub fn published_ports(t: &Topology, rs: &Ruleset, out: &mut Vec<Finding>) {
             });
         }
     }
+}
+
+fn proxy_alone(
+    t: &Topology,
+    c: &crate::model::Container,
+    p: &crate::model::PublishedPort,
+    pid: Option<u32>,
+) -> String {
+    let gateway = t.endpoints_of(c).iter().find_map(|e| e.gateway);
+    format!(
+        "port {}/{} of {} is served by docker-proxy{} alone, with no DNAT rule: {} sees every client with the gateway's address{} instead of the client's own",
+        p.host_port,
+        p.proto,
+        c.name,
+        pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+        c.name,
+        gateway.map(|g| format!(" {g}")).unwrap_or_default()
+    )
 }
 
 /// Docker's nat chain (or the jumps to it) gone: nothing published can work.

@@ -71,7 +71,7 @@ pub fn check(t: &Topology, out: &mut Vec<Finding>) {
 }
 
 /// The default bridge cannot be removed: its subnet comes from the daemon's `bip`.
-fn move_network(n: &DockerNetwork, free: Option<Ipv4Net>) -> String {
+pub(super) fn move_network(n: &DockerNetwork, free: Option<Ipv4Net>) -> String {
     let free = free.map(|f| f.to_string()).unwrap_or_else(|| "<free subnet>".into());
     if n.bridge.as_deref() == Some("docker0") {
         let gateway = free.replacen(".0/", ".1/", 1);
@@ -90,7 +90,7 @@ fn ifname(t: &Topology, index: Option<u32>) -> String {
 }
 
 /// The first /16 of 172.16.0.0/12, then of 10.0.0.0/8, that overlaps nothing on the host.
-fn free_subnet(t: &Topology) -> Option<Ipv4Net> {
+pub(super) fn free_subnet(t: &Topology) -> Option<Ipv4Net> {
     let taken: Vec<Ipv4Net> = t
         .docker
         .networks

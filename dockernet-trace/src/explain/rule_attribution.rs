@@ -110,6 +110,10 @@ pub struct Attributed {
     pub delete: Option<String>,
     /// The rule as the evaluator names it (for the cross-check with the evaluation).
     pub named: Option<NamedRule>,
+    /// The chain's policy did it (no rule matched).
+    pub policy: Option<crate::netfilter::Verdict>,
+    /// A REJECT rule: it answered the probe as it dropped it.
+    pub rejects: bool,
 }
 
 /// The rule whose counter moved by the `drops` probe packets netfilter dropped; `chain_hint`
@@ -147,6 +151,8 @@ pub fn for_probe(
         exact,
         delete: c.delete_command(),
         named: c.named(),
+        policy: d.policy.clone().filter(|_| d.rule.is_none()),
+        rejects: matches!(d.target, Some(crate::netfilter::Target::Reject(_))),
     })
 }
 

@@ -12,6 +12,8 @@ use super::prefix::{self, PrefixExt};
 pub const OPT_BRIDGE_NAME: &str = "com.docker.network.bridge.name";
 pub const OPT_MASQUERADE: &str = "com.docker.network.bridge.enable_ip_masquerade";
 pub const OPT_ICC: &str = "com.docker.network.bridge.enable_icc";
+/// Docker 28+: `nat` (default), `nat-unprotected`, `routed` (no NAT), `isolated`.
+pub const OPT_GATEWAY_MODE_V4: &str = "com.docker.network.bridge.gateway_mode_ipv4";
 
 /// Where a subnet's gateway address came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -43,12 +45,16 @@ pub struct DockerNetwork {
     pub subnets: Vec<Subnet>,
     /// The Linux bridge interface, for the bridge driver.
     pub bridge: Option<String>,
-    /// Containers' traffic leaving the host is masqueraded (enable_ip_masquerade).
+    /// Containers' traffic leaving the host is masqueraded (enable_ip_masquerade, and a
+    /// gateway mode that NATs: not `routed`).
     pub masquerade: bool,
     /// Containers of this network may talk to each other (enable_icc).
     pub icc: bool,
     /// `--internal`: no traffic to or from outside the network.
     pub internal: bool,
+    /// macvlan/ipvlan: the host interface the containers' interfaces hang off (`parent`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 impl DockerNetwork {
@@ -71,9 +77,11 @@ impl DockerNetwork {
             .collect();
         Some(Self {
             bridge: bridge_name(&name, &id, &driver, options),
-            masquerade: option_flag(options, OPT_MASQUERADE, true),
+            masquerade: option_flag(options, OPT_MASQUERADE, true)
+                && options.get(OPT_GATEWAY_MODE_V4).is_none_or(|m| m != "routed"),
             icc: option_flag(options, OPT_ICC, true),
             internal: n.internal.unwrap_or(false),
+            parent: parent(&driver, options),
             name,
             id,
             driver,
@@ -116,6 +124,12 @@ pub fn bridge_name(name: &str, id: &str, driver: &str, options: &HashMap<String,
         return Some("docker0".into());
     }
     Some(format!("br-{}", id.get(..12).unwrap_or(id)))
+}
+
+/// The parent interface of a macvlan or ipvlan network (the `parent` option).
+fn parent(driver: &str, options: &HashMap<String, String>) -> Option<String> {
+    let sub_interface = matches!(driver, "macvlan" | "ipvlan");
+    options.get("parent").filter(|p| sub_interface && !p.is_empty()).cloned()
 }
 
 /// A boolean driver option, read as Go's strconv.ParseBool does (Docker's own parser);
@@ -185,6 +199,25 @@ mod tests {
         assert_eq!(n.subnets.len(), 1, "IPv6 subnets are left out");
         assert_eq!(n.subnets[0].gateway, Some("172.18.0.1".parse().unwrap()));
         assert!(n.subnet_of("172.18.3.4".parse().unwrap()).is_some());
+        assert_eq!(n.parent, None);
+        let mv = api_network(
+            r#"{"Name":"mv","Id":"ab12","Driver":"macvlan","Options":{"parent":"eth0"},
+            "IPAM":{"Config":[{"Subnet":"10.0.0.0/24"}]}}"#,
+        );
+        assert_eq!(DockerNetwork::from_api(&mv).unwrap().parent.as_deref(), Some("eth0"));
+    }
+
+    #[test]
+    fn routed_gateway_mode_masquerades_nothing() {
+        let mode = |m: &str| {
+            let json = format!(
+                r#"{{"Name":"n","Id":"{ID}","Driver":"bridge","IPAM":{{"Config":[{{"Subnet":"192.168.223.0/24"}}]}},
+                "Options":{{"com.docker.network.bridge.gateway_mode_ipv4":"{m}"}}}}"#
+            );
+            DockerNetwork::from_api(&api_network(&json)).unwrap().masquerade
+        };
+        assert!(!mode("routed"));
+        assert!(mode("nat") && mode("nat-unprotected"));
     }
 
     #[test]

@@ -10,8 +10,8 @@ use std::{collections::BTreeMap, net::Ipv4Addr, path::PathBuf};
 use ipnet::Ipv4Net;
 
 use super::{
-    Container, DockerNetwork, DockerState, Endpoint, GatewaySource, HostNet, NetworkMode, Subnet, netns,
-    prefix::PrefixExt,
+    Container, DockerNetwork, DockerState, Endpoint, GatewaySource, HostNet, ModelError, NetworkMode, Subnet,
+    netns, prefix::PrefixExt,
 };
 
 /// IDs of inferred containers start with this, so they are never taken for Docker's.
@@ -48,6 +48,23 @@ pub async fn read_members(own_inode: u64, notes: &mut Vec<String>) -> Vec<Member
         }
     }
     members
+}
+
+/// The id this namespace knows the named namespace `name` by (its peer-netns id), if it has
+/// one: a veth between the two gives it one.
+pub async fn nsid_of(name: &str) -> Option<i32> {
+    let name = name.to_string();
+    let found = netns::block_on_in_netns(None, move || async move {
+        let handle = super::netlink::connect()?;
+        handle
+            .link()
+            .get_netns_id(name)
+            .execute()
+            .await
+            .map_err(|e| ModelError::netlink("get a namespace id", e))
+    })
+    .await;
+    found.ok().flatten()
 }
 
 /// Networks for the bridges of `host` and containers for the namespaces with a veth into
@@ -113,6 +130,7 @@ pub fn infer(host: &HostNet, members: &[Member]) -> DockerState {
             masquerade: false,
             icc: true,
             internal: false,
+            parent: None,
         });
     }
     for (m, endpoints) in containers {
@@ -126,6 +144,7 @@ pub fn infer(host: &HostNet, members: &[Member]) -> DockerState {
             netns_inode: Some(m.inode),
             endpoints: Vec::new(),
             ports: Vec::new(),
+            dns: Default::default(),
         };
         for (bridge, ip, prefix, gateway, inner, veth) in endpoints {
             // A veth out of its bridge still belongs to the network holding its address.

@@ -69,6 +69,8 @@ pub enum EndpointIssue {
     NoNetwork,
     /// Running, but no IPv4 address on any network.
     NoAddress,
+    /// A DNS name that did not resolve as the source resolves it: the trace's DNS leg says why.
+    Unresolved,
 }
 
 /// The container behind an endpoint.
@@ -108,12 +110,26 @@ pub struct ResolvedEndpoint {
     pub issue: Option<EndpointIssue>,
 }
 
+/// How `--to`'s DNS name resolved as the source resolves it (the trace's DNS leg asks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameAnswer {
+    Address(Ipv4Addr),
+    Unresolved,
+}
+
 /// What an argument turned out to be, before addresses are chosen.
 enum Identity<'a> {
     Host,
     Container(&'a Container),
     Address {
         ip: Ipv4Addr,
+        label: String,
+        /// A namespace under /run/netns that holds the address, when no container and not the
+        /// host does.
+        holder: Option<PathBuf>,
+    },
+    /// A DNS name without an address (yet).
+    Unresolved {
         label: String,
     },
     /// `netns:`/`pid:`; `container` when it is a container's namespace, `net` None when it is
@@ -128,29 +144,62 @@ enum Identity<'a> {
 }
 
 /// Resolves both ends of a trace; the choice of each end's address depends on the other end.
+/// A target that is a DNS name comes out without an address (see [`resolve_pair_answered`]).
 pub async fn resolve_pair(
     topo: &Topology,
     from: &EndpointArg,
     to: &EndpointArg,
 ) -> Result<(ResolvedEndpoint, ResolvedEndpoint), ModelError> {
-    let src = identify(topo, from).await?;
-    let dst = identify(topo, to).await?;
+    resolve_pair_answered(topo, from, to, None).await
+}
+
+/// [`resolve_pair`], with the answer to `--to`'s DNS name as the source resolved it.
+pub async fn resolve_pair_answered(
+    topo: &Topology,
+    from: &EndpointArg,
+    to: &EndpointArg,
+    answer: Option<NameAnswer>,
+) -> Result<(ResolvedEndpoint, ResolvedEndpoint), ModelError> {
+    let src = identify(topo, from, None).await?;
+    let dst = identify(topo, to, Some(answer.unwrap_or(NameAnswer::Unresolved))).await?;
     let target = resolve_target(topo, &dst, to.port, &src)?;
     let source = resolve_source(topo, &src, from.port, &target)?;
     Ok((source, target))
 }
 
-async fn identify<'a>(topo: &'a Topology, arg: &EndpointArg) -> Result<Identity<'a>, ModelError> {
+/// The DNS name an argument names: a name with a dot that is no container's (container names
+/// may contain dots too, so DNS is only the second guess).
+pub fn dns_name<'a>(topo: &Topology, arg: &'a EndpointArg) -> Result<Option<&'a str>, ModelError> {
+    let EndpointSpec::Name(name) = &arg.spec else { return Ok(None) };
+    match topo.container(name) {
+        Ok(_) => Ok(None),
+        Err(ModelError::UnknownContainer { .. }) if name.contains('.') => Ok(Some(name)),
+        Err(e) => Err(e),
+    }
+}
+
+/// `answer`: for a target, how its DNS name resolved as the source sees it; None for a source,
+/// whose DNS name the host resolves.
+async fn identify<'a>(
+    topo: &'a Topology,
+    arg: &EndpointArg,
+    answer: Option<NameAnswer>,
+) -> Result<Identity<'a>, ModelError> {
     match &arg.spec {
         EndpointSpec::Host => Ok(Identity::Host),
-        EndpointSpec::Address(ip) => Ok(Identity::Address { ip: *ip, label: ip.to_string() }),
-        EndpointSpec::Name(name) => match topo.container(name) {
-            Ok(c) => Ok(Identity::Container(c)),
-            // Container names may contain dots too, so DNS is only the second guess.
-            Err(ModelError::UnknownContainer { .. }) if name.contains('.') => {
-                Ok(Identity::Address { ip: lookup_dns(name).await?, label: name.clone() })
+        EndpointSpec::Address(ip) => {
+            Ok(Identity::Address { ip: *ip, label: ip.to_string(), holder: holder(topo, *ip).await })
+        }
+        EndpointSpec::Name(name) => match (dns_name(topo, arg)?, answer) {
+            (None, _) => topo.container(name).map(Identity::Container),
+            (Some(_), Some(NameAnswer::Address(ip))) => {
+                Ok(Identity::Address { ip, label: name.clone(), holder: holder(topo, ip).await })
             }
-            Err(e) => Err(e),
+            (Some(_), Some(NameAnswer::Unresolved)) => Ok(Identity::Unresolved { label: name.clone() }),
+            (Some(_), None) => {
+                let ip = lookup_dns(name).await?;
+                Ok(Identity::Address { ip, label: name.clone(), holder: holder(topo, ip).await })
+            }
         },
         EndpointSpec::Netns(name) => {
             namespace(topo, EndpointKind::Netns, format!("netns:{name}"), netns::named_netns_path(name)).await
@@ -176,7 +225,31 @@ async fn namespace<'a>(
     Ok(Identity::Namespace { kind, label, path, container, net })
 }
 
-/// The system resolver (blocking, so off the async threads); the first IPv4 answer.
+/// The named namespace (under /run/netns) holding `ip`, when no container and not the host
+/// holds it: an address endpoint then sends from, or arrives in, that namespace. Only a
+/// namespace linked to this one (a veth between them) counts, and only when it is the one:
+/// other namespaces on the machine may hold the same address for networks of their own.
+async fn holder(topo: &Topology, ip: Ipv4Addr) -> Option<PathBuf> {
+    if topo.container_by_ip(ip).is_some() || topo.host.owner_of(ip).is_some() || ip.is_loopback() {
+        return None;
+    }
+    let mut notes = Vec::new();
+    let members = super::plain::read_members(topo.host_netns_inode, &mut notes).await;
+    let mut linked = Vec::new();
+    for m in members.into_iter().filter(|m| m.net.owner_of(ip).is_some()) {
+        let nsid = super::plain::nsid_of(&m.name).await;
+        if nsid.is_some() && topo.host.links.iter().any(|l| l.link_netnsid == nsid) {
+            linked.push(m.path);
+        }
+    }
+    match linked.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
+    }
+}
+
+/// The host's system resolver, for a source named by DNS (blocking, so off the async
+/// threads); the first IPv4 answer.
 async fn lookup_dns(name: &str) -> Result<Ipv4Addr, ModelError> {
     let owned = name.to_string();
     let answer = tokio::task::spawn_blocking(move || (owned.as_str(), 0).to_socket_addrs())
@@ -206,13 +279,25 @@ fn resolve_target(
     };
     match dst {
         Identity::Host => {
-            // The host's main address; a lab host without default route is reached on the
-            // source container's gateway, which is the bridge's address on the host.
-            let gateway =
-                peer_container.and_then(|c| pick_endpoint(topo, c, None, None)).and_then(|e| e.gateway);
-            let ip = topo.host.default_route_ipv4().or(gateway).or_else(|| topo.host.primary_ipv4());
+            // From a container, the host is where the container reaches it: the gateway of its
+            // bridge network (what host-gateway and host.docker.internal give). Otherwise the
+            // host's main address.
+            let gateway = peer_container.and_then(|c| host_gateway(topo, c));
+            let ip = gateway.or_else(|| topo.host.default_route_ipv4()).or_else(|| topo.host.primary_ipv4());
             let ip = ip.ok_or_else(|| ModelError::NoAddress { what: "the Docker host".into() })?;
             Ok(plain(EndpointKind::Host, "host", ip, Some(NetnsRef::Host), port))
+        }
+        Identity::Unresolved { label } => {
+            let mut r = plain(EndpointKind::Address, label, Ipv4Addr::UNSPECIFIED, None, port);
+            r.issue = Some(EndpointIssue::Unresolved);
+            Ok(r)
+        }
+        Identity::Address { ip, label, .. } if ip.is_loopback() => {
+            // A container's 127.0.0.0/8 is its own loopback, never the host's.
+            match peer_container.filter(|c| c.is_running() && own_namespace(topo, c)) {
+                Some(c) => Ok(own_loopback(c, *ip, label, port)),
+                None => resolve_side(topo, dst, port, peer_container, peer_ip, false),
+            }
         }
         _ => resolve_side(topo, dst, port, peer_container, peer_ip, false),
     }
@@ -247,7 +332,14 @@ fn resolve_side(
         Identity::Container(c) => {
             Ok(container_side(topo, c, EndpointKind::Container, &c.name, None, port, peer_container, peer_ip))
         }
-        Identity::Address { ip, label } => Ok(address_side(topo, *ip, label, port, is_source)),
+        Identity::Address { ip, label, holder } => {
+            let mut r = address_side(topo, *ip, label, port, is_source);
+            if r.netns.is_none() {
+                r.netns = holder.clone().map(NetnsRef::Path);
+            }
+            Ok(r)
+        }
+        Identity::Unresolved { label } => Err(ModelError::NoAddress { what: label.clone() }),
         Identity::Namespace { kind, label, path, container: Some(c), .. } => {
             let ns = Some(NetnsRef::Path(path.clone()));
             Ok(container_side(topo, c, *kind, label, ns, port, peer_container, peer_ip))
@@ -262,6 +354,29 @@ fn resolve_side(
             Ok(plain(*kind, label, ip, Some(ns), port))
         }
     }
+}
+
+/// The host's address on the bridge network `c` reaches the host through (its gateway).
+fn host_gateway(topo: &Topology, c: &Container) -> Option<Ipv4Addr> {
+    let e = pick_endpoint(topo, c, None, None)?;
+    let bridged = topo.network(&e.network).is_some_and(|n| n.bridge.is_some());
+    e.gateway.filter(|_| bridged)
+}
+
+/// Whether `c` has a namespace of its own (not the host's).
+fn own_namespace(topo: &Topology, c: &Container) -> bool {
+    let owner = match &c.network_mode {
+        NetworkMode::Container(x) => topo.container(x).unwrap_or(c),
+        _ => c,
+    };
+    owner.network_mode != NetworkMode::Host
+}
+
+/// A loopback address as the container `c` itself holds it.
+fn own_loopback(c: &Container, ip: Ipv4Addr, label: &str, port: Option<u16>) -> ResolvedEndpoint {
+    let mut r = plain(EndpointKind::Address, label, ip, c.netns.clone().map(NetnsRef::Path), port);
+    r.container = Some(ContainerRef::of(c));
+    r
 }
 
 /// A container end: its address on the subnet of the peer's address, else on a network shared
@@ -328,6 +443,18 @@ fn pick_endpoint<'a>(
         .find(on_subnet)
         .or_else(|| with_ip.clone().find(|e| shared.contains(&e.network)))
         .or_else(|| with_ip.next())
+}
+
+/// A peer named only by its address (a nameserver): in the container or on the host that
+/// holds it, if any; `port` as given.
+pub fn address_endpoint(topo: &Topology, ip: Ipv4Addr, port: Option<u16>) -> ResolvedEndpoint {
+    address_side(topo, ip, &ip.to_string(), port, false)
+}
+
+/// The host as a source towards `peer`: the address it would send from.
+pub fn host_endpoint(topo: &Topology, peer: Ipv4Addr) -> ResolvedEndpoint {
+    let ip = topo.host.source_for(peer).or_else(|| topo.host.primary_ipv4()).unwrap_or(Ipv4Addr::UNSPECIFIED);
+    plain(EndpointKind::Host, "host", ip, Some(NetnsRef::Host), None)
 }
 
 /// An address end: inside the container or on the host that holds it, if any.

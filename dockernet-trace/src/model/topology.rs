@@ -207,6 +207,7 @@ pub(crate) mod tests {
             masquerade: true,
             icc: true,
             internal: false,
+            parent: None,
         }
     }
 

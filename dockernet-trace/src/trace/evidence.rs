@@ -43,7 +43,7 @@ pub fn create(path: &Path) -> Result<Evidence> {
 }
 
 impl Evidence {
-    /// Writes `hops`; a hop whose packet cannot be told (no IP) is left out.
+    /// Writes the hops the kernel showed; a hop whose packet cannot be told (no IP) is left out.
     pub fn write(self, hops: &[Hop]) -> Result<()> {
         let mut pcap = self.0;
         write_hops(&mut pcap, hops)?;
@@ -53,7 +53,8 @@ impl Evidence {
 
 fn write_hops(pcap: &mut PcapNg<BufWriter<File>>, hops: &[Hop]) -> Result<()> {
     let clock = Clock::now();
-    for h in hops {
+    // Inferred hops (a bridge between two of its ports) were not seen: no evidence of them.
+    for h in hops.iter().filter(|h| !h.inferred) {
         let icmp = h.icmp.map(|i| flow::Icmp { kind: i.kind, code: i.code, quoting: i.quoting });
         let Some(header) = flow::header(&h.tuple, h.tcp_flags, icmp) else { continue };
         let s = Sighting {

@@ -1,7 +1,10 @@
 //! The expected path of a trace, from the model: where the probe leaves from, which of the
 //! host's interfaces it should cross (tc programs go there), the addresses it involves
 //! (for the hooks that see no ports), and what Docker promised about it (DNAT, networks).
-use std::{net::Ipv4Addr, path::PathBuf};
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    path::PathBuf,
+};
 
 use dockernet_trace_common::PROBE_ADDRS;
 
@@ -20,6 +23,17 @@ pub struct Dnat {
     pub port: u16,
 }
 
+/// A port Docker publishes on the host that the probe's destination does not get.
+#[derive(Clone, Debug)]
+pub struct PublishedElsewhere {
+    pub container: String,
+    pub container_port: u16,
+    /// The host addresses the port is published on (never 0.0.0.0: that is every address).
+    pub host_ips: Vec<IpAddr>,
+    /// The destination is the source container's own loopback: the probe never leaves it.
+    pub own_loopback: bool,
+}
+
 #[derive(Clone, Debug)]
 pub struct Plan {
     /// The namespace the probe is sent from; None: the tool's own.
@@ -33,6 +47,8 @@ pub struct Plan {
     pub tc_ifaces: Vec<String>,
     pub probe_addrs: Vec<Ipv4Addr>,
     pub dnat: Option<Dnat>,
+    /// The target's port is published on the host, but not where the probe goes.
+    pub elsewhere: Option<PublishedElsewhere>,
     /// Docker networks and containers the path involves.
     pub networks: Vec<String>,
     pub containers: Vec<String>,
@@ -63,6 +79,7 @@ impl Plan {
             tc_ifaces: vec![],
             probe_addrs: vec![],
             dnat: None,
+            elsewhere: None,
             networks: vec![],
             containers: vec![],
             expected_oif: None,
@@ -76,8 +93,9 @@ impl Plan {
                 push(&mut p.probe_addrs, end.ip);
             }
         }
+        let own_loopback = to.ip.is_loopback() && from.container.is_some() && from.netns == to.netns;
         if to.kind == EndpointKind::Host || t.host.owner_of(to.ip).is_some() {
-            p.add_published(t, to);
+            p.add_published(t, to, own_loopback);
         }
         p.expected_route(t);
         for a in [t.host.primary_ipv4(), t.host.source_for(to.ip)].into_iter().flatten() {
@@ -107,23 +125,45 @@ impl Plan {
             if let Some(g) = e.gateway.filter(|_| chosen) {
                 push(&mut self.probe_addrs, g);
             }
+            // macvlan/ipvlan: the host's side is the parent interface.
+            if let Some(parent) = t.network(&e.network).and_then(|n| n.parent.clone()) {
+                push(&mut self.tc_ifaces, parent);
+            }
         }
     }
 
-    /// `--to host:PORT`: a container that publishes PORT is where Docker sends the probe.
-    fn add_published(&mut self, t: &Topology, to: &ResolvedEndpoint) {
+    /// `--to host:PORT`: a container that publishes PORT on the probe's destination address is
+    /// where Docker sends the probe; one that publishes it only on other addresses (or when the
+    /// destination is the source's own loopback) is noted, for the verdict to explain.
+    fn add_published(&mut self, t: &Topology, to: &ResolvedEndpoint, own_loopback: bool) {
         // Docker publishes tcp and udp ports; an ICMP probe asks about the tcp one.
         let proto = if self.proto == Proto::Udp { Proto::Udp } else { Proto::Tcp }.name();
         let Some(port) = to.port else { return };
         for c in t.docker.containers.iter().filter(|c| c.is_running()) {
-            let Some(p) = c.ports.iter().find(|p| p.host_port == port && p.proto == proto) else { continue };
+            let bindings: Vec<_> = c
+                .ports
+                .iter()
+                .filter(|p| p.host_port == port && p.proto == proto && p.host_ip.is_ipv4())
+                .collect();
+            let Some(first) = bindings.first() else { continue };
+            let reached =
+                bindings.iter().any(|p| p.host_ip.is_unspecified() || p.host_ip == IpAddr::V4(to.ip));
+            if own_loopback || !reached {
+                self.elsewhere = Some(PublishedElsewhere {
+                    container: c.name.clone(),
+                    container_port: first.container_port,
+                    host_ips: bindings.iter().map(|p| p.host_ip).collect(),
+                    own_loopback,
+                });
+                return;
+            }
             let Some(e) = t.endpoints_of(c).iter().find(|e| e.ip.is_some()) else { continue };
             let ip = e.ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
             self.dnat = Some(Dnat {
                 container: c.name.clone(),
                 network: e.network.clone(),
                 ip,
-                port: p.container_port,
+                port: first.container_port,
             });
             push(&mut self.probe_addrs, ip);
             self.add_container(t, c, Some(&e.network));

@@ -4,7 +4,7 @@ use crate::{
     cli::TraceArgs,
     error::{Error, Result},
     flow::Proto,
-    model::{EndpointArg, EndpointIssue, ResolvedEndpoint},
+    model::{EndpointArg, EndpointIssue, EndpointKind, ResolvedEndpoint},
 };
 
 /// `--from` and `--to`, parsed; a tcp/udp target without a port is a usage error.
@@ -13,15 +13,26 @@ pub fn parse(args: &TraceArgs) -> Result<(EndpointArg, EndpointArg)> {
     let to = EndpointArg::parse_target(args.to.as_deref().unwrap_or_default(), args.proto == Proto::Icmp)?;
     if args.proto != Proto::Icmp && to.port.is_none() {
         return Err(Error::Usage(format!(
-            "--to {} needs a port for {:?} (e.g. {}:3306), or use --proto icmp",
-            to.input, args.proto, to.input
+            "--to {} needs a port for {} (e.g. {}:3306), or use --proto icmp",
+            to.input,
+            args.proto.name(),
+            to.input
         )));
     }
     Ok((from, to))
 }
 
-/// Endpoints the probe cannot use are errors that say why (exit 2); the others go on.
+/// Endpoints the probe cannot use are errors that say why (exit 2); the others go on (a
+/// target without network is a verdict: see `unprobed`).
 pub fn check_endpoints(from: &ResolvedEndpoint, to: &ResolvedEndpoint) -> Result<()> {
+    if from.kind == EndpointKind::Address && from.netns.is_none() {
+        // Sending "from" it would send from the host with another source address: a probe
+        // of nothing that exists.
+        return Err(Error::Usage(format!(
+            "--from {}: no container, no interface of this host and no namespace under /run/netns holds this address, so nothing can send from it; give a container, host, netns:NAME or pid:PID",
+            from.name
+        )));
+    }
     let start = |c: &str| format!("start it with: docker start {c}");
     match (&from.issue, &to.issue) {
         (Some(EndpointIssue::NotRunning { state }), _) => Err(Error::Usage(format!(
@@ -33,10 +44,6 @@ pub fn check_endpoints(from: &ResolvedEndpoint, to: &ResolvedEndpoint) -> Result
             "container {} is not running ({state}), so it has no address to reach; {}",
             to.name,
             start(&to.name)
-        ))),
-        (_, Some(EndpointIssue::NoNetwork)) => Err(Error::Usage(format!(
-            "container {} runs with --network none: it has only loopback, so nothing outside it can reach it; connect it: docker network connect bridge {}",
-            to.name, to.name
         ))),
         (_, Some(EndpointIssue::NoAddress)) | (Some(EndpointIssue::NoAddress), _) => {
             Err(Error::Usage("an endpoint has no IPv4 address to trace with".into()))

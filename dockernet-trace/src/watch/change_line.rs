@@ -60,13 +60,12 @@ pub enum ChangeWhat {
     StpState,
     RouteAdded,
     RouteRemoved,
-    NeighbourFailed,
     RulesChanged,
     Sysctl,
     Event(String),
 }
 
-const WHAT_CODES: [(ChangeWhat, &str); 12] = [
+const WHAT_CODES: [(ChangeWhat, &str); 11] = [
     (ChangeWhat::AddressAdded, "address_added"),
     (ChangeWhat::AddressRemoved, "address_removed"),
     (ChangeWhat::LinkUp, "link_up"),
@@ -76,7 +75,6 @@ const WHAT_CODES: [(ChangeWhat, &str); 12] = [
     (ChangeWhat::StpState, "stp_state"),
     (ChangeWhat::RouteAdded, "route_added"),
     (ChangeWhat::RouteRemoved, "route_removed"),
-    (ChangeWhat::NeighbourFailed, "neighbour_failed"),
     (ChangeWhat::RulesChanged, "rules_changed"),
     (ChangeWhat::Sysctl, "sysctl"),
 ];

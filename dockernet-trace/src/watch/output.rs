@@ -157,7 +157,6 @@ pub fn change_phrase(c: &ChangeLine) -> String {
         ChangeWhat::StpState => format!("{iface} {detail}"),
         ChangeWhat::RouteAdded => format!("route {detail} added"),
         ChangeWhat::RouteRemoved => format!("route {detail} removed"),
-        ChangeWhat::NeighbourFailed => format!("{iface}: neighbour {detail} does not answer"),
         ChangeWhat::RulesChanged => format!("rules changed: {detail}"),
         ChangeWhat::Sysctl => detail.to_string(),
         ChangeWhat::Event(what) => {

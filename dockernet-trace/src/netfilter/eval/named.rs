@@ -113,13 +113,17 @@ impl NamedRule {
     /// `table inet fw, chain forward, handle 7` / `table filter, chain INPUT` / `table ip6
     /// filter, …`.
     pub fn place(&self) -> String {
-        let table = match (self.source, &self.family) {
+        let handle = self.handle.map(|h| format!(", handle {h}")).unwrap_or_default();
+        format!("table {}, chain {}{handle}", self.table_words(), self.chain)
+    }
+
+    /// The table as its tool names it: `filter`, `ip6 filter`, `inet fw`.
+    pub fn table_words(&self) -> String {
+        match (self.source, &self.family) {
             (Source::Nft, f) => format!("{f} {}", self.table),
             (Source::Iptables { .. }, Family::Ip6) => format!("ip6 {}", self.table),
             (Source::Iptables { .. }, _) => self.table.clone(),
-        };
-        let handle = self.handle.map(|h| format!(", handle {h}")).unwrap_or_default();
-        format!("table {table}, chain {}{handle}", self.chain)
+        }
     }
 
     pub fn is_policy(&self) -> bool {

@@ -3,7 +3,10 @@
 //! (explain::dropping_rule; the counters alone, or nftrace's own account, when it cannot
 //! name it), and whether Docker's isolation, a broken shared network, a subnet conflict or
 //! another firewall is to blame.
-use super::{Context, TraceVerdict, drops::drop_location};
+use super::{
+    Context, TraceVerdict,
+    drops::{drop_line, drop_location},
+};
 use crate::{
     cause::Cause,
     explain::{
@@ -14,6 +17,7 @@ use crate::{
     netfilter::eval::{CtState, Evaluator},
     probe::Answer,
     trace::facts::DropSighting,
+    words::count,
 };
 
 pub fn netfilter_drop(cx: &Context, d: &DropSighting, mut evidence: Vec<String>) -> TraceVerdict {
@@ -22,12 +26,13 @@ pub fn netfilter_drop(cx: &Context, d: &DropSighting, mut evidence: Vec<String>)
     let n = cx.facts.netfilter_drops();
     let counted = rule_attribution::for_probe(cx.deltas, cx.rules, n, Some(&d.iface), hint);
     if let Some(a) = &counted {
+        let verb = if a.rejects { "rejected" } else { "dropped" };
         evidence.push(format!(
-            "{} {}: counter moved by {} ({} dropped probe packets){}",
+            "{} {}: counter moved by {} ({} {verb}){}",
             a.table,
             a.rule.as_deref().unwrap_or(&a.chain),
             a.packets,
-            n,
+            count(n, "probe packet"),
             if a.exact { "" } else { ", other traffic too" }
         ));
     }
@@ -43,6 +48,10 @@ pub fn netfilter_drop(cx: &Context, d: &DropSighting, mut evidence: Vec<String>)
     let Some(first) = found.rules.first() else {
         return unidentified(cx, d, evidence);
     };
+    if first.rejects().is_some() {
+        // The kernel's NETFILTER_DROP is a reject's drop too: say what the rule did.
+        evidence[0] = drop_line(d, "rejected");
+    }
     if found.cause == Cause::NetworkIsolation {
         return isolation(cx, d, Some(first.rule.listed()), evidence);
     }
@@ -214,6 +223,12 @@ fn firewall(
             b.rule.place(),
             found.rules.len()
         ),
+        _ if b.rule.is_policy() => format!(
+            "the policy {} of chain {} (table {}) {did}: no rule of the chain accepted it",
+            b.rule.text.rsplit(' ').next().unwrap_or_default(),
+            b.rule.chain,
+            b.rule.table_words()
+        ),
         _ => format!("the firewall rule{whose} `{}` ({}) {did}", b.rule.text, b.rule.place()),
     };
     let mut fix: Vec<String> = b.fix.as_ref().map(|f| f.lines()).unwrap_or_default();
@@ -259,19 +274,27 @@ fn ranked_fixes(rules: &[Blamed]) -> Vec<String> {
 
 /// The counters named the rule of a drop the host's rules cannot be evaluated for.
 fn counted_only(cx: &Context, d: &DropSighting, a: Attributed, mut evidence: Vec<String>) -> TraceVerdict {
-    let rejected = a.rule.as_deref().is_some_and(|r| r.contains("-j REJECT") || r.contains(" reject"));
+    let rejected = a.rejects;
+    if rejected {
+        evidence[0] = drop_line(d, "rejected");
+    }
     if rejected && cx.probes.iter().any(|p| matches!(p.answer, Answer::Refused | Answer::PortUnreachable)) {
         evidence.push("the probe was refused: the REJECT rule answered in the target's place".into());
     }
+    let verb = if rejected { "rejected" } else { "dropped" };
+    let summary = match (&a.policy, &a.rule) {
+        (Some(policy), _) => format!(
+            "the policy {policy} of chain {} (table {}) {verb} the probe: no rule of the chain accepted it",
+            a.chain, a.table
+        ),
+        (None, Some(rule)) => {
+            format!("the firewall rule `{rule}` (table {}, chain {}) {verb} the probe", a.table, a.chain)
+        }
+        (None, None) => format!("a rule of chain {} (table {}) {verb} the probe", a.chain, a.table),
+    };
     TraceVerdict {
         cause: Cause::FirewallDrop,
-        summary: format!(
-            "the firewall rule `{}` (table {}, chain {}) {} the probe",
-            a.rule.as_deref().unwrap_or("policy"),
-            a.table,
-            a.chain,
-            if rejected { "rejected" } else { "dropped" }
-        ),
+        summary,
         location: drop_location(d, a.rule.clone()),
         evidence,
         fix: a.delete.into_iter().collect(),

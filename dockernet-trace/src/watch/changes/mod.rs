@@ -43,26 +43,14 @@ pub enum What {
     AddressRemoved(IpNet),
     LinkUp,
     LinkDown(Down),
-    PortJoined {
-        bridge: String,
-    },
-    PortLeft {
-        bridge: String,
-    },
+    PortJoined { bridge: String },
+    PortLeft { bridge: String },
     StpState(PortState),
     RouteAdded(Route),
     RouteRemoved(Route),
-    /// A neighbour (ARP/NDP) entry became FAILED: nobody answers for that address.
-    NeighbourFailed(IpAddr),
     RulesChanged(Ruleset),
-    Sysctl {
-        name: &'static str,
-        value: String,
-    },
-    Docker {
-        object: DockerObject,
-        action: String,
-    },
+    Sysctl { name: &'static str, value: String },
+    Docker { object: DockerObject, action: String },
 }
 
 /// How a link went down.
@@ -149,7 +137,6 @@ impl Change {
             What::StpState(_) => ChangeWhat::StpState,
             What::RouteAdded(_) => ChangeWhat::RouteAdded,
             What::RouteRemoved(_) => ChangeWhat::RouteRemoved,
-            What::NeighbourFailed(_) => ChangeWhat::NeighbourFailed,
             What::RulesChanged(_) => ChangeWhat::RulesChanged,
             What::Sysctl { .. } => ChangeWhat::Sysctl,
             What::Docker { object, action } => ChangeWhat::Event(format!("{object} {action}")),
@@ -166,7 +153,6 @@ impl Change {
             What::PortJoined { bridge } | What::PortLeft { bridge } => bridge.clone(),
             What::StpState(s) => format!("port state {s}"),
             What::RouteAdded(r) | What::RouteRemoved(r) => r.to_string(),
-            What::NeighbourFailed(ip) => ip.to_string(),
             What::RulesChanged(r) => r.to_string(),
             What::Sysctl { name, value } => format!("{name}={value}"),
         })

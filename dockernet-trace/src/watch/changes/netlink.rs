@@ -1,9 +1,10 @@
 //! rtnetlink's multicast groups, for Docker's bridges, their ports (veths) and the uplink:
 //! addresses added or removed, links up or down, ports joining or leaving a bridge, a port's
-//! STP state, routes of the main table, neighbours nobody answers for. Which interfaces count
+//! STP state, routes of the main table. (A neighbour nobody answers for is no change of the
+//! host's configuration: watch reports it as a route failure, CONTRACT.md's `route_failure`.)
+//! Which interfaces count
 //! is the [`Interest`], which the watch updates when Docker's view changes.
 use std::{
-    collections::HashSet,
     net::IpAddr,
     time::{Duration, Instant},
 };
@@ -14,7 +15,6 @@ use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
 use netlink_packet_route::{
     RouteNetlinkMessage,
     address::{AddressAttribute, AddressMessage},
-    neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState},
     route::{RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteType},
 };
 use rtnetlink::MulticastGroup;
@@ -27,8 +27,6 @@ use super::{Change, PortState, Route, Sink, What, interest::Named, netlink_links
 #[derive(Debug, Default)]
 pub struct Tracker {
     pub links: Links,
-    /// Neighbours known FAILED, so a FAILED entry is reported once.
-    failed: HashSet<(u32, IpAddr)>,
     /// Ports found disabled, held for [`HOLD`]: a port leaving its bridge is disabled first,
     /// and then its leaving is the change, not the disabling.
     held: Vec<(Instant, u32, Change)>,
@@ -100,11 +98,6 @@ impl Tracker {
             RouteNetlinkMessage::DelAddress(a) => self.address(interest, a, false),
             RouteNetlinkMessage::NewRoute(r) => self.route(interest, r, true),
             RouteNetlinkMessage::DelRoute(r) => self.route(interest, r, false),
-            RouteNetlinkMessage::NewNeighbour(n) => self.neighbour(interest, n),
-            RouteNetlinkMessage::DelNeighbour(n) => {
-                self.forget_neighbour(n);
-                (None, vec![])
-            }
             _ => (None, vec![]),
         };
         let Some((iface, network, container)) = named else { return vec![] };
@@ -176,33 +169,6 @@ impl Tracker {
         let what = if added { What::RouteAdded(route) } else { What::RouteRemoved(route) };
         (self.named(interest, oif), vec![what])
     }
-
-    fn neighbour(&mut self, interest: &Interest, n: &NeighbourMessage) -> (Option<Named>, Vec<What>) {
-        let Some(ip) = neighbour_ip(n) else { return (None, vec![]) };
-        let key = (n.header.ifindex, ip);
-        if n.header.state != NeighbourState::Failed {
-            self.failed.remove(&key);
-            return (None, vec![]);
-        }
-        if !self.failed.insert(key) {
-            return (None, vec![]);
-        }
-        (self.named(interest, n.header.ifindex), vec![What::NeighbourFailed(ip)])
-    }
-
-    fn forget_neighbour(&mut self, n: &NeighbourMessage) {
-        if let Some(ip) = neighbour_ip(n) {
-            self.failed.remove(&(n.header.ifindex, ip));
-        }
-    }
-}
-
-fn neighbour_ip(n: &NeighbourMessage) -> Option<IpAddr> {
-    n.attributes.iter().find_map(|a| match a {
-        NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => Some(IpAddr::V4(*v4)),
-        NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => Some(IpAddr::V6(*v6)),
-        _ => None,
-    })
 }
 
 const GROUPS: &[MulticastGroup] = &[
@@ -211,7 +177,6 @@ const GROUPS: &[MulticastGroup] = &[
     MulticastGroup::Ipv6Ifaddr,
     MulticastGroup::Ipv4Route,
     MulticastGroup::Ipv6Route,
-    MulticastGroup::Neigh,
 ];
 
 /// Subscribes (in the calling thread's namespace), learns the links there are, then reports

@@ -3,7 +3,7 @@ use netlink_packet_route::{
     link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage},
 };
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::*;
 use crate::watch::changes::Down;
@@ -128,27 +128,6 @@ fn main_table_routes_of_interesting_links() {
         t.on_message(&i, &RouteNetlinkMessage::NewRoute(route(Some(("10.9.0.0", 24)), None, 9, 254)))
             .is_empty()
     );
-}
-
-#[test]
-fn a_failed_neighbour_is_reported_once() {
-    let (mut t, i) = host();
-    let neigh = |state| {
-        let mut n = NeighbourMessage::default();
-        n.header.ifindex = 2;
-        n.header.state = state;
-        n.attributes
-            .push(NeighbourAttribute::Destination(NeighbourAddress::Inet("10.0.0.1".parse().unwrap())));
-        RouteNetlinkMessage::NewNeighbour(n)
-    };
-    let c = t.on_message(&i, &neigh(NeighbourState::Failed));
-    assert_eq!(
-        (c[0].what.clone(), c[0].iface.as_deref()),
-        (What::NeighbourFailed("10.0.0.1".parse().unwrap()), Some("eth0"))
-    );
-    assert!(t.on_message(&i, &neigh(NeighbourState::Failed)).is_empty());
-    assert!(t.on_message(&i, &neigh(NeighbourState::Reachable)).is_empty());
-    assert_eq!(t.on_message(&i, &neigh(NeighbourState::Failed)).len(), 1, "failing again is news again");
 }
 
 #[test]
