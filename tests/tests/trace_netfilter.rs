@@ -185,3 +185,65 @@ fn a_tcp_reset_reject_is_a_reject_not_a_closed_port() {
     assert!(summary.contains(&format!("table inet {TABLE}, chain input, handle {h}")), "{summary}");
     assert_eq!(strings(&v["fix"]), [format!("nft delete rule inet {TABLE} input handle {h}")], "{json:#}");
 }
+
+/// firewalld's layout (chain names of firewalld 1.x) after a reload forgot a network's
+/// bridge: it falls to the public zone, which forwards nothing, and filter_FORWARD's last rule
+/// rejects. The trace names that rule of firewalld's, and the fix is firewalld's own (the
+/// bridge into the docker zone), never a deletion behind firewalld's back.
+#[test]
+fn a_firewalld_reject_is_fixed_with_firewall_cmd() {
+    let lab = Lab::start(LabOptions::default()).unwrap();
+    let app = lab.create_network("appnet", &[]).unwrap();
+    lab.run("worker", &["--network", "appnet"], &[]).unwrap();
+    nft(
+        &lab,
+        "add table inet firewalld
+         add chain inet firewalld filter_FORWARD { type filter hook forward priority filter + 10 ; policy accept ; }
+         add chain inet firewalld filter_FORWARD_ZONES
+         add chain inet firewalld filter_FWD_docker
+         add chain inet firewalld filter_FWD_public
+         add rule inet firewalld filter_FORWARD ct state { established, related } accept
+         add rule inet firewalld filter_FORWARD ct status dnat accept
+         add rule inet firewalld filter_FORWARD iifname \"lo\" accept
+         add rule inet firewalld filter_FORWARD ct state invalid drop
+         add rule inet firewalld filter_FORWARD jump filter_FORWARD_ZONES
+         add rule inet firewalld filter_FORWARD reject with icmpx admin-prohibited
+         add rule inet firewalld filter_FORWARD_ZONES iifname \"docker0\" goto filter_FWD_docker
+         add rule inet firewalld filter_FORWARD_ZONES goto filter_FWD_public
+         add rule inet firewalld filter_FWD_docker accept",
+    );
+    let out = Command::new("nsenter")
+        .arg(format!("--net={}", lab.netns_path()))
+        .args(["nft", "-a", "list", "chain", "inet", "firewalld", "filter_FORWARD"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = text.lines().find(|l| l.trim().starts_with("reject with icmpx")).expect("the reject");
+    let h: u64 = line.rsplit("# handle ").next().unwrap().trim().parse().unwrap();
+
+    let (code, json) = trace(&lab, &["--from", "worker", "--to", &format!("{OUTSIDE_IP}:80")]);
+    assert_cause(&json, "firewall_drop");
+    assert_eq!(code, 1);
+    let v = verdict(&json);
+    assert_eq!(
+        v["location"]["rule"].as_str(),
+        Some(format!("reject with icmpx admin-prohibited # handle {h}").as_str()),
+        "{json:#}"
+    );
+    let summary = v["summary"].as_str().unwrap();
+    assert!(summary.contains("of firewalld") && summary.contains("rejected the probe"), "{summary}");
+    assert!(
+        summary.contains(&format!("table inet firewalld, chain filter_FORWARD, handle {h}")),
+        "{summary}"
+    );
+    let fix = strings(&v["fix"]);
+    assert_eq!(
+        fix[..2],
+        [
+            format!("firewall-cmd --permanent --zone=docker --add-interface={}", app.bridge),
+            "firewall-cmd --reload".to_string()
+        ],
+        "{json:#}"
+    );
+    assert!(fix.iter().all(|f| !f.starts_with("nft delete")), "{fix:?}");
+}
