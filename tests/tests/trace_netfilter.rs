@@ -247,3 +247,37 @@ fn a_firewalld_reject_is_fixed_with_firewall_cmd() {
     );
     assert!(fix.iter().all(|f| !f.starts_with("nft delete")), "{fix:?}");
 }
+
+/// Two rules that may each have stopped the probe (a `limit` the rules cannot decide, then a
+/// reject), neither with a counter: the trace gives the ranked candidates, each with its own
+/// fix, and states neither as the rule.
+#[test]
+fn rules_that_may_each_have_dropped_are_ranked_candidates() {
+    let lab = Lab::start(LabOptions::default()).unwrap();
+    lab.run("client", &[], &[]).unwrap();
+    nft(
+        &lab,
+        &format!(
+            "add table inet {TABLE}
+             add chain inet {TABLE} forward {{ type filter hook forward priority filter + 10 ; policy accept ; }}
+             add rule inet {TABLE} forward tcp dport 3310 limit rate 1/minute drop
+             add rule inet {TABLE} forward tcp dport 3310 reject with icmpx admin-prohibited"
+        ),
+    );
+    let limited = handle(&lab, "forward", "limit rate");
+    let reject = handle(&lab, "forward", "reject with icmpx");
+    let (code, json) = trace(&lab, &["--from", "client", "--to", &format!("{OUTSIDE_IP}:3310")]);
+    assert_cause(&json, "firewall_drop");
+    assert_eq!(code, 1);
+    let v = verdict(&json);
+    assert!(v["location"]["rule"].is_null(), "a ranked guess is not the rule: {json:#}");
+    let summary = v["summary"].as_str().unwrap();
+    assert!(summary.contains("most likely") && summary.contains("2 rules may have"), "{summary}");
+    let evidence = strings(&v["evidence"]).join("\n");
+    assert!(evidence.contains("the likeliest first"), "{evidence}");
+    let fix = strings(&v["fix"]);
+    for h in [limited, reject] {
+        let delete = format!("nft delete rule inet {TABLE} forward handle {h}");
+        assert!(fix.iter().any(|f| f.starts_with(&delete) && f.contains("# if it is")), "{h}: {fix:?}");
+    }
+}

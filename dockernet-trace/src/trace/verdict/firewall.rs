@@ -67,7 +67,10 @@ fn evaluated(cx: &Context, d: &DropSighting, counted: Option<&Attributed>) -> Op
     let entered = cx.hops.iter().find(|h| h.forward && h.probe == d.probe && h.netns.is_host());
     let local_origin = cx.source_netns.is_host();
     let iif = entered
-        .filter(|h| !local_origin && matches!(h.hook, dockernet_trace_common::Hook::TcIngress))
+        .filter(|h| {
+            use dockernet_trace_common::Hook;
+            !local_origin && matches!(h.hook, Hook::TcIngress | Hook::NetifReceive)
+        })
         .map(|h| h.iface.clone());
     let dropped = Dropped {
         tuple: d.tuple,
