@@ -272,12 +272,15 @@ fn rules_that_may_each_have_dropped_are_ranked_candidates() {
     let v = verdict(&json);
     assert!(v["location"]["rule"].is_null(), "a ranked guess is not the rule: {json:#}");
     let summary = v["summary"].as_str().unwrap();
-    assert!(summary.contains("most likely") && summary.contains("2 rules may have"), "{summary}");
+    assert!(summary.contains("one of 2 rules that may have stopped the probe did, most likely"), "{summary}");
     let evidence = strings(&v["evidence"]).join("\n");
     assert!(evidence.contains("the likeliest first"), "{evidence}");
     let fix = strings(&v["fix"]);
     for h in [limited, reject] {
         let delete = format!("nft delete rule inet {TABLE} forward handle {h}");
-        assert!(fix.iter().any(|f| f.starts_with(&delete) && f.contains("# if it is")), "{h}: {fix:?}");
+        assert!(
+            fix.iter().any(|f| f.starts_with(&delete) && f.contains("# if it is candidate ")),
+            "{h}: {fix:?}"
+        );
     }
 }

@@ -48,7 +48,7 @@ pub fn netfilter_drop(cx: &Context, d: &DropSighting, mut evidence: Vec<String>)
     let Some(first) = found.rules.first() else {
         return unidentified(cx, d, evidence);
     };
-    if first.rejects().is_some() {
+    if found.named().is_some_and(|b| b.rejects().is_some()) {
         // The kernel's NETFILTER_DROP is a reject's drop too: say what the rule did.
         evidence[0] = drop_line(d, "rejected");
     }
@@ -211,6 +211,7 @@ fn firewall(
         None => "dropped the probe".into(),
     };
     if b.rejects().is_some()
+        && found.how != How::Ranked
         && cx.probes.iter().any(|p| {
             matches!(p.answer, Answer::Refused | Answer::PortUnreachable | Answer::Unreachable { .. })
         })
@@ -221,10 +222,10 @@ fn firewall(
     let whose = owner_words(b);
     let summary = match found.how {
         How::Ranked => format!(
-            "a netfilter rule {did}, most likely{whose} `{}` ({}); {} rules may have, see evidence",
+            "one of {} rules that may have stopped the probe did, most likely{whose} `{}` ({}); see evidence",
+            found.rules.len(),
             b.rule.text,
-            b.rule.place(),
-            found.rules.len()
+            b.rule.place()
         ),
         _ if b.rule.is_policy() => format!(
             "the policy {} of chain {} (table {}) {did}: no rule of the chain accepted it",
@@ -262,15 +263,15 @@ fn owner_words(b: &Blamed) -> &'static str {
     }
 }
 
-/// For ranked candidates: each one's fix, saying which rule it is for.
+/// For ranked candidates: each one's fix, numbered as the evidence ranks them.
 fn ranked_fixes(rules: &[Blamed]) -> Vec<String> {
     rules
         .iter()
         .take(3)
-        .flat_map(|b| {
+        .enumerate()
+        .flat_map(|(i, b)| {
             let lines = b.fix.as_ref().map(|f| f.lines()).unwrap_or_default();
-            let place = b.rule.place();
-            lines.into_iter().map(move |l| format!("{l}   # if it is {place}"))
+            lines.into_iter().map(move |l| format!("{l}   # if it is candidate {}", i + 1))
         })
         .collect()
 }
