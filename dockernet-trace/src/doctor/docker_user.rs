@@ -75,7 +75,7 @@ fn finding(r: &RuleRef<'_>, s: Subject) -> Finding {
         container: s.container,
         summary: format!("a DOCKER-USER rule drops {whom}: {}", r.rule.text),
         fix: vec![format!("iptables {table}{delete}   # if the rule is not intended")],
-        evidence: vec![format!("{} packets matched so far", r.rule.counter.packets)],
+        evidence: vec![format!("{} packets matched so far", r.rule.counter.unwrap_or_default().packets)],
     }
 }
 

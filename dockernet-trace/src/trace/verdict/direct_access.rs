@@ -9,29 +9,29 @@ use std::net::Ipv4Addr;
 use super::{Context, TraceVerdict, drops::drop_location};
 use crate::{
     cause::Cause,
-    explain::rule_attribution::Attributed,
     flow::Proto,
     model::{Container, PublishedPort},
-    netfilter::docker::Role,
+    netfilter::{
+        docker::{Role, classify},
+        eval::NamedRule,
+    },
     trace::facts::DropSighting,
 };
 
 const GATEWAY_MODE: &str = "com.docker.network.bridge.gateway_mode_ipv4";
 
-/// The verdict when `a`, the rule that dropped the probe, is Docker's protection of a
-/// container's address against a packet that came from outside Docker's networks.
-pub fn decide(cx: &Context, d: &DropSighting, a: &Attributed, evidence: &[String]) -> Option<TraceVerdict> {
+/// The verdict when `rule`, which dropped the probe, is Docker's protection of a container's
+/// address against a packet that came from outside Docker's networks (the caller has told
+/// isolation, the same rules met from another Docker network, apart already).
+pub fn decide(cx: &Context, d: &DropSighting, rule: &NamedRule, evidence: &[String]) -> Option<TraceVerdict> {
+    let (table, chain, r) = cx.rules.locate(rule)?;
     // Docker writes the raw rule only for NAT networks; the DOCKER chain's drop also guards
     // routed ones, which do not masquerade.
-    let nat = match &a.role {
+    let nat = match classify(table, chain, r?) {
         Role::RawDirectAccessDrop { .. } => true,
-        Role::InboundDrop { bridge } => cx.topology.network_by_bridge(bridge).is_none_or(|n| n.masquerade),
+        Role::InboundDrop { bridge } => cx.topology.network_by_bridge(&bridge).is_none_or(|n| n.masquerade),
         _ => return None,
     };
-    // From another Docker network the same rules are isolation (see netfilter::docker::cause).
-    if a.cause != Cause::FirewallDrop {
-        return None;
-    }
     let dst = cx.plan.dnat.as_ref().map_or(cx.to.ip, |x| x.ip);
     let (c, e) = cx.topology.container_by_ip(dst)?;
     let net = cx.topology.network(&e.network).map_or(e.network.as_str(), |n| n.name.as_str());
@@ -42,7 +42,6 @@ pub fn decide(cx: &Context, d: &DropSighting, a: &Attributed, evidence: &[String
         // not Docker's design at work.
         return None;
     }
-    let rule = a.rule.as_deref().unwrap_or(&a.chain);
     let why = if nat {
         format!(
             "network {net} uses NAT, so only ports published on the host are reachable, at the host's address"
@@ -51,14 +50,17 @@ pub fn decide(cx: &Context, d: &DropSighting, a: &Attributed, evidence: &[String
         format!("network {net} is routed, so only published ports are open at a container's address")
     };
     let summary = format!(
-        "Docker keeps {}'s address ({dst}) closed to other hosts, by design: {why}; its rule `{rule}` (table {}, chain {}) dropped the probe on {}",
-        c.name, a.table, a.chain, d.iface
+        "Docker keeps {}'s address ({dst}) closed to other hosts, by design: {why}; its rule `{}` ({}) dropped the probe on {}",
+        c.name,
+        rule.listed(),
+        rule.place(),
+        d.iface
     );
     let reach = if nat { host_address(cx, d) } else { Some(dst) };
     Some(TraceVerdict {
         cause: Cause::FirewallDrop,
         summary,
-        location: drop_location(d, a.rule.clone()),
+        location: drop_location(d, Some(rule.listed())),
         evidence: evidence.to_vec(),
         fix: fixes(&c.name, net, port, published, reach, nat),
     })
