@@ -612,7 +612,7 @@ mod tests {
         assert_eq!(core::mem::size_of::<Event>(), 128);
         assert_eq!(core::mem::size_of::<SkbOffsets>(), 24);
         assert_eq!(core::mem::size_of::<EnrichLayout>(), 38);
-        assert_eq!(core::mem::size_of::<Config>(), 12 + 32 + 24 + 28 + 4 + 38 + 2);
+        assert_eq!(core::mem::size_of::<Config>(), 12 + 32 + 4 * DNS_ADDRS + 24 + 28 + 4 + 38 + 2);
         assert_eq!(core::mem::size_of::<DropKey>(), 40);
         assert_eq!(core::mem::size_of::<DropCount>(), 32);
         assert_eq!(core::mem::size_of::<NoiseSite>(), 16);
