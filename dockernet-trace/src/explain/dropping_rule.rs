@@ -4,7 +4,7 @@
 //! counters alone when the evaluator cannot name the rule (rules it could not read, listings
 //! cut short, several rules that may have) — and that said. Trace and watch both ask
 //! [`dropping_rule`], so one drop gets one explanation.
-use super::netfilter_path::{Dropped, HostView, Site, walk};
+use super::netfilter_path::{DropDevice, Dropped, HostView, Site, walk};
 use crate::{
     cause::Cause,
     netfilter::{
@@ -332,7 +332,13 @@ fn keeps_counter(rs: &Ruleset, rule: &NamedRule) -> bool {
 fn cause_of(rs: &Ruleset, host: &HostView, rule: &NamedRule, d: &Dropped) -> Cause {
     // The device the IP layer's rules see, as the walk gives it: a bridge port's bridge (a
     // container's packet comes in by its veth, and `-i` matches docker0, not the veth).
-    let ingress = d.iif.as_deref().map(|i| host.ip_device(i));
+    // Unseen (a watch's flow), the drop's device is the one it came in by at the hooks before
+    // routing sent it on: skb->dev changes only after the forward hook.
+    let seen_in = d.iif.as_deref().or(match (&d.drop_device, chain_hook(rs, rule)) {
+        (DropDevice::Device(dev), Some(Hook::Prerouting | Hook::Input | Hook::Forward)) => Some(dev.as_str()),
+        _ => None,
+    });
+    let ingress = seen_in.map(|i| host.ip_device(i));
     match rs.locate(rule).map(|(t, c, r)| drop_cause(t, c, r, ingress.as_deref())) {
         Some(DropCause::NetworkIsolation) => Cause::NetworkIsolation,
         _ => Cause::FirewallDrop,

@@ -60,3 +60,28 @@ fn a_drop_inside_a_container_keeps_what_the_counters_said() {
     let counted = Hit { rule: None, cause: Cause::FirewallDrop, named: None };
     assert_eq!(for_flow(&rs, &host(), &[], &flow(false), &counted), counted);
 }
+
+/// Docker 28 drops what another network sends to a container in raw PREROUTING. A watch has
+/// no ingress device of its own for the flow: the drop's device (docker0, where the packet came
+/// up from its bridge) is it, so the drop is the isolation between networks.
+#[test]
+fn docker28s_raw_drop_between_networks_is_isolation_for_a_watched_flow() {
+    let rs = Ruleset {
+        tables: parse_iptables_save(include_str!("../netfilter/fixtures/docker28-bridge1.iptables")).unwrap(),
+        notes: vec![],
+    };
+    let host = HostView::for_tests(
+        &["172.17.0.1", "192.0.2.1"],
+        &[("172.17.0.0/16", "docker0"), ("192.0.2.0/24", "bridge1")],
+        &[],
+        &["docker0", "bridge1"],
+    );
+    let mut g = flow(true);
+    g.tuple.dst = "192.0.2.2".parse().unwrap();
+    g.tuple.dport = 80;
+    g.dst_bridge = Some("bridge1".into());
+    let nothing = Hit { rule: None, cause: Cause::FirewallDrop, named: None };
+    let hit = for_flow(&rs, &host, &[], &g, &nothing);
+    assert_eq!(hit.rule.as_deref(), Some("-A PREROUTING -d 192.0.2.2/32 ! -i bridge1 -j DROP"), "{hit:?}");
+    assert_eq!(hit.cause, Cause::NetworkIsolation);
+}
