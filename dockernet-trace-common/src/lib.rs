@@ -16,6 +16,8 @@ pub mod maps {
     pub const COUNTERS: &str = "COUNTERS";
     pub const TC_PACKETS: &str = "TC_PACKETS";
     pub const WATCH_NETS: &str = "WATCH_NETS";
+    /// Watch mode: the IPv6 prefixes of interest (see [`super::Ipv6Prefix`]).
+    pub const WATCH_NETS6: &str = "WATCH_NETS6";
     pub const WATCH_NETNS: &str = "WATCH_NETNS";
 }
 
@@ -265,6 +267,13 @@ pub fn is_icmp_error(icmp_type: u8) -> bool {
     matches!(icmp_type, 3 | 11 | 12)
 }
 
+/// ICMPv6 types that quote the packet they are about (destination unreachable, packet too
+/// big, time exceeded, parameter problem).
+#[inline(always)]
+pub fn is_icmpv6_error(icmp_type: u8) -> bool {
+    matches!(icmp_type, 1..=4)
+}
+
 impl Event {
     pub const ZERO: Event = Event {
         ts_ns: 0,
@@ -433,6 +442,9 @@ pub mod counters {
 
 /// Key of the `WATCH_NETS` LPM trie: an IPv4 prefix (address in network byte order).
 pub type Ipv4Prefix = u32;
+
+/// Key of the `WATCH_NETS6` LPM trie: an IPv6 prefix (the address's bytes as on the wire).
+pub type Ipv6Prefix = [u8; 16];
 
 #[cfg(feature = "user")]
 mod pod {

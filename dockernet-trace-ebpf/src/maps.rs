@@ -3,7 +3,7 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, LpmTrie, PerCpuArray, PerCpuHashMap, RingBuf},
 };
-use dockernet_trace_common::{Config, Ipv4Prefix, counters};
+use dockernet_trace_common::{Config, Ipv4Prefix, Ipv6Prefix, counters};
 
 /// Events to user space. 1 MiB: room for bursts of drops while user space is busy.
 #[map]
@@ -24,6 +24,10 @@ pub static TC_PACKETS: PerCpuHashMap<u32, u64> = PerCpuHashMap::with_max_entries
 /// Watch mode: IPv4 prefixes (Docker subnets or container addresses) of interest.
 #[map]
 pub static WATCH_NETS: LpmTrie<Ipv4Prefix, u8> = LpmTrie::with_max_entries(1024, 0);
+
+/// Watch mode: IPv6 prefixes (Docker subnets or container addresses) of interest.
+#[map]
+pub static WATCH_NETS6: LpmTrie<Ipv6Prefix, u8> = LpmTrie::with_max_entries(1024, 0);
 
 /// Watch mode: network namespace inodes of interest (host and containers).
 #[map]

@@ -2,11 +2,13 @@
 //! networks) plus the running kernel's layout, taken from BTF (structures, tracepoint
 //! prototypes). This is the one place that turns a request into the kernel's terms, network
 //! byte order included (pwru's `GetConfig` does the same for its flags).
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use aya::maps::lpm_trie::Key;
-use dockernet_trace_common::{ArgLayout, Config, Ipv4Prefix, MODE_PROBE, MODE_WATCH, NO_ARG, PROBE_ADDRS};
-use ipnet::Ipv4Net;
+use dockernet_trace_common::{
+    ArgLayout, Config, Ipv4Prefix, Ipv6Prefix, MODE_PROBE, MODE_WATCH, NO_ARG, PROBE_ADDRS,
+};
+use ipnet::{Ipv4Net, Ipv6Net};
 
 use crate::{
     kernel::{KernelBtf, KernelError},
@@ -15,15 +17,19 @@ use crate::{
 
 /// `base` (the kernel's layout) set to follow the probes `ports` and the addresses on their
 /// path (`addrs`: ends, NAT forms, gateways; the first PROBE_ADDRS are used).
-pub fn for_probe(base: Config, ports: &ProbePorts, addrs: &[Ipv4Addr]) -> Config {
+pub fn for_probe(base: Config, ports: &ProbePorts, addrs: &[IpAddr]) -> Config {
     let mut cfg = base;
     cfg.mode = MODE_PROBE;
     cfg.probe_proto = ports.proto.number();
     cfg.probe_port = ports.base;
     cfg.probe_port_count = ports.count;
     cfg.probe_addrs = [0; PROBE_ADDRS];
-    for (slot, a) in cfg.probe_addrs.iter_mut().zip(addrs) {
-        *slot = u32::from(*a).to_be();
+    let v4 = addrs.iter().filter_map(|a| match a {
+        IpAddr::V4(v4) => Some(*v4),
+        IpAddr::V6(_) => None,
+    });
+    for (slot, a) in cfg.probe_addrs.iter_mut().zip(v4) {
+        *slot = u32::from(a).to_be();
     }
     cfg
 }
@@ -34,9 +40,14 @@ pub fn for_watch(base: Config) -> Config {
     Config { mode: MODE_WATCH, watch_netns_only: 1, ..base }
 }
 
-/// The `WATCH_NETS` key of a prefix.
+/// The `WATCH_NETS` key of an IPv4 prefix.
 pub fn watch_key(p: &Ipv4Net) -> Key<Ipv4Prefix> {
     Key::new(u32::from(p.prefix_len()), u32::from(p.network()).to_be())
+}
+
+/// The `WATCH_NETS6` key of an IPv6 prefix.
+pub fn watch_key6(p: &Ipv6Net) -> Key<Ipv6Prefix> {
+    Key::new(u32::from(p.prefix_len()), p.network().octets())
 }
 
 /// A configuration with every kernel-dependent field filled in and no filter set (mode off).
@@ -83,6 +94,8 @@ mod tests {
         assert_eq!(cfg.probe_addrs[1], 0);
         let key = watch_key(&"172.18.0.0/16".parse().unwrap());
         assert_eq!((key.prefix_len(), key.data().to_ne_bytes()), (16, [172, 18, 0, 0]));
+        let key = watch_key6(&"fd00:18::/64".parse().unwrap());
+        assert_eq!((key.prefix_len(), key.data()[..4].to_vec()), (64, vec![0xfd, 0, 0, 0x18]));
         let w = for_watch(cfg);
         assert_eq!((w.mode, w.watch_netns_only), (MODE_WATCH, 1));
     }

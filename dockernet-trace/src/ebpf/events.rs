@@ -7,7 +7,7 @@ use netlink_packet_route::neighbour::NeighbourState;
 use tokio::io::unix::AsyncFd;
 
 use crate::{
-    flow::{Proto, Tuple},
+    flow::{IcmpMessage, IpFamily, Proto, Tuple},
     kernel::{DropReason, DropReasons},
 };
 
@@ -21,18 +21,20 @@ pub struct Place {
 
 #[derive(Clone, Debug)]
 pub enum Detail {
-    /// The packet passed a tc hook or a device.
-    Hop { tcp_flags: u8, icmp_type: u8, icmp_code: u8, inner_proto: u8, rc: i32 },
+    /// The packet passed a tc hook or a device (its ICMP message, if any, is the event's
+    /// `icmp`; `quotes`: it is an ICMP error quoting a packet of that protocol number).
+    Hop { tcp_flags: u8, quotes: u8, rc: i32 },
     /// The packet was freed as a drop.
     Drop { reason: DropReason, location: u64 },
-    /// A route lookup and its result.
-    Route { table: u32, err: i32, oif: u32, gateway: Ipv4Addr },
-    /// The kernel answered a packet with an ICMP error.
-    IcmpError { icmp_type: u8, icmp_code: u8 },
+    /// A route lookup and its result (`gateway` of the lookup's family).
+    Route { table: u32, err: i32, oif: u32, gateway: Option<IpAddr> },
+    /// The kernel answered a packet with an ICMP error (`icmp:icmp_send`, IPv4 only).
+    IcmpError { message: IcmpMessage },
     /// The kernel answered a packet with a TCP reset.
     Reset { reason: u32 },
-    /// ARP state of a neighbour changed (or resolution began: `created`).
-    Neighbour { addr: Ipv4Addr, state: NeighbourState, created: bool },
+    /// Neighbour state (ARP, or IPv6 neighbour discovery) changed, or resolution began
+    /// (`created`).
+    Neighbour { addr: IpAddr, state: NeighbourState, created: bool },
     /// A netfilter hook (NF_INET_*) ran on the packet; `verdict` when the kernel let us see it
     /// (fexit): 1 accept, negative errno when dropped.
     Netfilter { hook: String, verdict: Option<i32> },
@@ -62,8 +64,9 @@ pub struct KernelEvent {
     pub skb: u64,
     pub place: Place,
     pub tuple: Option<Tuple>,
-    /// The ICMP type, when the packet itself is ICMP (echo, or an error quoting another).
-    pub icmp_type: Option<u8>,
+    /// The packet's own ICMP (ICMPv6) message, when it is one (echo, or an error quoting
+    /// another packet, whose flow `tuple` then is).
+    pub icmp: Option<IcmpMessage>,
     pub detail: Detail,
 }
 
@@ -98,7 +101,7 @@ impl KernelEvent {
             skb: e.skb,
             place: place.clone(),
             tuple,
-            icmp_type: (e.proto == 1).then_some(e.icmp_type),
+            icmp: IcmpMessage::of(Proto::from_number(e.proto), e.icmp_type, e.icmp_code),
             detail,
         };
         Some(match hook {
@@ -113,9 +116,12 @@ impl KernelEvent {
                 Detail::Drop { reason: reasons.name(e.drop_reason()), location: e.drop_location() },
             ),
             Hook::FibLookup => base(Some(tuple(e)), route(e)),
-            Hook::IcmpSend => {
-                base(Some(tuple(e)), Detail::IcmpError { icmp_type: e.icmp_type, icmp_code: e.icmp_code })
-            }
+            Hook::IcmpSend => base(
+                Some(tuple(e)),
+                Detail::IcmpError {
+                    message: IcmpMessage { family: IpFamily::V4, kind: e.icmp_type, code: e.icmp_code },
+                },
+            ),
             Hook::TcpSendReset => base(Some(tuple(e)), Detail::Reset { reason: e.reset_reason() }),
             Hook::NeighUpdate | Hook::NeighCreate => base(None, neighbour(e, hook)),
             Hook::NfVerdict => base(Some(tuple(e)), netfilter(e)),
@@ -129,13 +135,7 @@ impl KernelEvent {
 }
 
 fn hop(e: &Event) -> Detail {
-    Detail::Hop {
-        tcp_flags: e.tcp_flags,
-        icmp_type: e.icmp_type,
-        icmp_code: e.icmp_code,
-        inner_proto: e.inner_proto,
-        rc: e.xmit_rc(),
-    }
+    Detail::Hop { tcp_flags: e.tcp_flags, quotes: e.inner_proto, rc: e.xmit_rc() }
 }
 
 fn netfilter(e: &Event) -> Detail {
@@ -149,12 +149,13 @@ fn nf_table(e: &Event) -> Detail {
 }
 
 fn route(e: &Event) -> Detail {
-    Detail::Route { table: e.fib_table(), err: e.fib_error(), oif: e.fib_oif(), gateway: ip(e.fib_gateway()) }
+    let gateway = Some(IpAddr::V4(ip(e.fib_gateway()))).filter(|g| !g.is_unspecified());
+    Detail::Route { table: e.fib_table(), err: e.fib_error(), oif: e.fib_oif(), gateway }
 }
 
 fn neighbour(e: &Event, hook: Hook) -> Detail {
     Detail::Neighbour {
-        addr: ip(e.neigh_addr()),
+        addr: IpAddr::V4(ip(e.neigh_addr())),
         state: NeighbourState::from(u16::from(e.neigh_state())),
         created: hook == Hook::NeighCreate,
     }

@@ -20,7 +20,7 @@ pub struct Endpoints {
 
 pub async fn resolve(args: &TraceArgs, from: &EndpointArg, to: &EndpointArg) -> Result<Endpoints> {
     let topology = topology(args, from, to).await?;
-    let (from, to) = resolve_pair(&topology, from, to).await?;
+    let (from, to) = resolve_pair(&topology, from, to, args.family()).await?;
     check_endpoints(&from, &to)?;
     let source_netns = match &from.netns {
         Some(NetnsRef::Path(path)) => netns_inode(path).map(|i| i as u32).unwrap_or(0),

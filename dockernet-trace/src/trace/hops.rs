@@ -1,18 +1,18 @@
 //! What the kernel saw of the probes, as hops: one line per sighting, in time order, with the
 //! namespace named (container:nacos, host) and the 5-tuple as it was at that point.
-use dockernet_trace_common::{Hook, is_icmp_error};
+use dockernet_trace_common::Hook;
 
 use crate::{
     ebpf::{KernelEvent, events::Detail},
     explain::{Names, NetnsLabel},
-    flow::{Proto, Tuple},
+    flow::{IcmpMessage, Proto, Tuple},
     kernel::DropReason,
     probe::ProbePorts,
 };
 
 /// Which probe an event's packet belongs to, and whether it travels towards the target.
 pub fn locate(ports: &ProbePorts, e: &KernelEvent) -> Option<(u16, bool)> {
-    ports.locate(e.tuple.as_ref()?, e.icmp_type)
+    ports.locate(e.tuple.as_ref()?, e.icmp)
 }
 
 /// The interface of an event: its own name, else (tc hooks) the host's interface by ifindex.
@@ -69,7 +69,7 @@ fn relevant(e: &KernelEvent, forward: bool) -> bool {
     let f = match &e.detail {
         Detail::Drop { .. } => return true,
         // An ICMP error about the probe, on its way back.
-        Detail::Hop { .. } if e.icmp_type.is_some_and(is_icmp_error) => return true,
+        Detail::Hop { .. } if e.icmp.is_some_and(IcmpMessage::is_error) => return true,
         Detail::Hop { tcp_flags, .. } => *tcp_flags,
         _ => return false,
     };
@@ -81,13 +81,12 @@ fn relevant(e: &KernelEvent, forward: bool) -> bool {
 }
 
 fn packet_label(e: &KernelEvent) -> Option<String> {
-    match (&e.detail, e.tuple.map(|t| t.proto)) {
-        (Detail::Hop { inner_proto, icmp_type, icmp_code, .. }, _) if *inner_proto != 0 => {
-            Some(format!("ICMP {icmp_type}/{icmp_code} about our packet"))
-        }
-        (Detail::Hop { tcp_flags: f, .. }, Some(Proto::Tcp)) => Some(tcp_flags(*f)),
-        (Detail::Hop { icmp_type: 8, .. }, Some(Proto::Icmp)) => Some("echo request".into()),
-        (Detail::Hop { icmp_type: 0, .. }, Some(Proto::Icmp)) => Some("echo reply".into()),
+    let Detail::Hop { tcp_flags: f, quotes, .. } = &e.detail else { return None };
+    match (e.icmp, e.tuple.map(|t| t.proto)) {
+        (Some(m), _) if *quotes != 0 => Some(format!("{m} about our packet")),
+        (_, Some(Proto::Tcp)) => Some(tcp_flags(*f)),
+        (Some(m), _) if m.is_echo_request() => Some("echo request".into()),
+        (Some(m), _) if m.is_echo_reply() => Some("echo reply".into()),
         _ => None,
     }
 }
@@ -155,11 +154,11 @@ mod tests {
                 dst: dst.parse().unwrap(),
                 dport,
             }),
-            icmp_type: None,
+            icmp: None,
             detail: if hook == Hook::KfreeSkb {
                 Detail::Drop { reason: DropReason::NETFILTER_DROP, location: 0 }
             } else {
-                Detail::Hop { tcp_flags: flags, icmp_type: 0, icmp_code: 0, inner_proto: 0, rc: 0 }
+                Detail::Hop { tcp_flags: flags, quotes: 0, rc: 0 }
             },
         }
     }
@@ -197,6 +196,22 @@ mod tests {
         assert_eq!(h[2].probe, 1);
         assert!(h.iter().all(|x| x.forward));
         assert_eq!(h[0].packet.as_deref(), Some("SYN"));
+    }
+
+    #[test]
+    fn ipv6_hops_and_icmpv6_answers_are_labelled() {
+        let t = topology(vec![], vec![]);
+        let names = Names::new(&t);
+        let ports = ProbePorts { proto: Proto::Tcp, base: 40000, count: 1 };
+        let syn = ev(100, Hook::NetDevXmit, "eth0", 0, "fd00:30::2", 40000, "fd00:31::2", 80, 0x02);
+        // The host's port unreachable quoting the SYN: its tuple is the quoted flow.
+        let mut unreachable = ev(200, Hook::NetDevXmit, "br-x", 0, "fd00:30::2", 40000, "fd00:31::2", 80, 0);
+        unreachable.icmp = IcmpMessage::of(Proto::Icmpv6, 1, 4);
+        unreachable.detail = Detail::Hop { tcp_flags: 0, quotes: 6, rc: 0 };
+        let h = hops(&[syn, unreachable], &names, &ports);
+        assert_eq!(h.len(), 2, "{h:#?}");
+        assert_eq!((h[0].forward, h[0].tuple.src_str().as_str()), (true, "[fd00:30::2]:40000"));
+        assert_eq!((h[1].forward, h[1].packet.as_deref()), (false, Some("ICMPv6 1/4 about our packet")));
     }
 
     #[test]

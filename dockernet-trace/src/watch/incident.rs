@@ -6,7 +6,6 @@
 use std::{
     fmt,
     hash::{Hash, Hasher},
-    net::{IpAddr, Ipv4Addr},
 };
 
 use crate::{
@@ -15,7 +14,7 @@ use crate::{
         neighbour::{self, NeighbourState},
         route_failure::{FibOutcome, RouteError},
     },
-    flow::{Proto, Tuple},
+    flow::{IpFamily, Proto, Tuple},
     kernel::{DropReason, Kallsyms, ResetReason, ResetReasons},
 };
 
@@ -89,10 +88,11 @@ impl Incident {
         (p(self.tuple.sport), p(self.tuple.dport))
     }
 
-    /// The protocol as the line names it: `arp` for neighbour failures, `ip` when the hook
-    /// knows no protocol.
+    /// The protocol as the line names it: `arp` (IPv6: `ndp`, neighbour discovery) for
+    /// neighbour failures, `ip` when the hook knows no protocol.
     pub fn proto_label(&self) -> String {
         match (&self.reason, self.tuple.proto) {
+            (Reason::Neighbour(_), _) if self.tuple.dst.is_ipv6() => "ndp".into(),
             (Reason::Neighbour(_), _) => "arp".into(),
             (_, Proto::Other(0)) => "ip".into(),
             (_, p) => p.name(),
@@ -146,12 +146,11 @@ pub fn from_event(
             }
             Some(base(Kind::Drop, t, Reason::Drop(reason.clone()), Function::Address(*location)))
         }
-        Detail::Reset { reason } => Some(base(
-            Kind::Reset,
-            e.tuple?,
-            Reason::Reset(resets.name(*reason)),
-            Function::Named("tcp_v4_send_reset"),
-        )),
+        Detail::Reset { reason } => {
+            let t = e.tuple?;
+            let function = if t.src.is_ipv6() { "tcp_v6_send_reset" } else { "tcp_v4_send_reset" };
+            Some(base(Kind::Reset, t, Reason::Reset(resets.name(*reason)), Function::Named(function)))
+        }
         Detail::Route { err, .. } => {
             let failed = FibOutcome::of(*err).failure()?;
             let t = e.tuple?;
@@ -159,9 +158,8 @@ pub fn from_event(
             None
         }
         Detail::Neighbour { addr, state, .. } if neighbour::failed(*state) => {
-            let unspecified = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
-            let dst = IpAddr::V4(*addr);
-            let tuple = Tuple { proto: Proto::Other(0), src: unspecified, sport: 0, dst, dport: 0 };
+            let unspecified = IpFamily::of(addr).unspecified();
+            let tuple = Tuple { proto: Proto::Other(0), src: unspecified, sport: 0, dst: *addr, dport: 0 };
             Some(base(Kind::RouteFailure, tuple, Reason::Neighbour(*state), Function::Named("neigh_update")))
         }
         _ => None,
@@ -171,6 +169,8 @@ pub fn from_event(
 #[cfg(test)]
 mod tests {
     use dockernet_trace_common::Hook;
+
+    use std::net::IpAddr;
 
     use super::*;
     use crate::{ebpf::events::Place, explain::neighbour::NeighbourState};
@@ -188,7 +188,7 @@ mod tests {
                 dst: "172.18.0.2".parse().unwrap(),
                 dport: 3306,
             }),
-            icmp_type: None,
+            icmp: None,
             detail,
         }
     }
@@ -215,9 +215,7 @@ mod tests {
 
     #[test]
     fn a_failed_lookup_is_reported_through_its_packets_drop_in_ip_error() {
-        let route = |table, err| {
-            event(Detail::Route { table, err, oif: 0, gateway: Ipv4Addr::UNSPECIFIED }, Hook::FibLookup)
-        };
+        let route = |table, err| event(Detail::Route { table, err, oif: 0, gateway: None }, Hook::FibLookup);
         let mut syms_file = tempfile::NamedTempFile::new().unwrap();
         std::io::Write::write_all(
             &mut syms_file,
@@ -246,13 +244,17 @@ mod tests {
 
     #[test]
     fn failed_arp_is_a_route_failure_without_ports() {
-        let addr: Ipv4Addr = "172.18.0.9".parse().unwrap();
+        let addr: IpAddr = "172.18.0.9".parse().unwrap();
         let failed = NeighbourState::Failed;
         let e = event(Detail::Neighbour { addr, state: failed, created: false }, Hook::NeighUpdate);
         let i = from_event(&e, &ResetReasons::default(), HOOKS).unwrap();
+        assert_eq!((i.tuple.dst, i.proto_label().as_str(), i.ports()), (addr, "arp", (None, None)));
+        let addr6: IpAddr = "fd00:18::9".parse().unwrap();
+        let e = event(Detail::Neighbour { addr: addr6, state: failed, created: false }, Hook::NeighUpdate);
+        let i = from_event(&e, &ResetReasons::default(), HOOKS).unwrap();
         assert_eq!(
-            (i.tuple.dst, i.proto_label().as_str(), i.ports()),
-            (IpAddr::V4(addr), "arp", (None, None))
+            (i.tuple.dst, i.tuple.src, i.proto_label().as_str()),
+            (addr6, "::".parse().unwrap(), "ndp")
         );
         let reachable = NeighbourState::Reachable;
         let reachable =
@@ -266,7 +268,8 @@ mod tests {
         let i = from_event(&event(Detail::Reset { reason: 2 }, Hook::TcpSendReset), &r, HOOKS).unwrap();
         assert_eq!((i.kind, i.reason.to_string().as_str()), (Kind::Reset, "NO_SOCKET"));
         assert_eq!(ResetReasons::default().name(0).name(), "NOT_SPECIFIED");
-        let icmp = event(Detail::IcmpError { icmp_type: 3, icmp_code: 3 }, Hook::IcmpSend);
+        let message = crate::flow::IcmpMessage { family: IpFamily::V4, kind: 3, code: 3 };
+        let icmp = event(Detail::IcmpError { message }, Hook::IcmpSend);
         assert!(from_event(&icmp, &r, HOOKS).is_none());
     }
 }

@@ -6,7 +6,7 @@ use crate::{
     cause::Cause,
     explain::{DropKind, NetnsLabel},
     probe::Answer,
-    trace::facts::DropSighting,
+    trace::facts::{AnswerKind, DropSighting},
 };
 
 /// The target (or the host, for a published port without DNAT) answered with a reset or an
@@ -24,7 +24,8 @@ pub fn refused(cx: &Context) -> Option<TraceVerdict> {
     }
     let netns = answer.map(|a| a.netns.clone());
     let iface = answer.map(|a| a.iface.clone());
-    let function = Some(answer.map_or("tcp_v4_send_reset", |a| a.kind.function()).to_string());
+    let family = cx.plan.family();
+    let function = Some(answer.map_or(AnswerKind::Reset, |a| a.kind).function(family).to_string());
     let port = cx.to.port.unwrap_or(0);
     let who = netns.as_ref().map(|n| n.to_string()).unwrap_or_else(|| "the target".into());
     if let Some(d) = &cx.plan.dnat {
@@ -192,8 +193,10 @@ fn neighbour(cx: &Context, d: &DropSighting, evidence: Vec<String>) -> TraceVerd
     TraceVerdict {
         cause: d.kind().cause(),
         summary: format!(
-            "nobody answered ARP for the next hop of {} on {}, so the packet was dropped",
-            d.tuple.dst, d.iface
+            "nobody answered {} for the next hop of {} on {}, so the packet was dropped",
+            crate::flow::IpFamily::of(&d.tuple.dst).neighbour_protocol(),
+            d.tuple.dst,
+            d.iface
         ),
         location: drop_location(d, None),
         evidence,
