@@ -57,7 +57,7 @@ pub struct RouteSighting {
 impl RouteSighting {
     /// The lookup failed (not merely "try the next table").
     pub fn failure(&self) -> Option<RouteError> {
-        FibOutcome::of(self.err).failure()
+        FibOutcome::of_lookup(self.dst, self.table, self.err).failure()
     }
 }
 

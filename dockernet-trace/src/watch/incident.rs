@@ -12,7 +12,7 @@ use crate::{
     ebpf::{KernelEvent, events::Detail},
     explain::{
         neighbour::{self, NeighbourState},
-        route_failure::{FibOutcome, RouteError},
+        route_failure::{FibOutcome, RouteError, route_refusal},
     },
     flow::{IpFamily, Proto, Tuple},
     kernel::{DropReason, Kallsyms, ResetReason, ResetReasons},
@@ -135,12 +135,13 @@ pub fn from_event(
                 return None;
             }
             // Cached from here on: every reported drop's function is named when it is printed.
-            if syms.resolve(*location).is_some_and(|s| s.name == "ip_error") {
+            if let Some(refused) = syms.resolve(*location).and_then(|s| route_refusal(&s.name, reason)) {
                 // The packet's route was an error (a failed lookup, an unreachable route, or
                 // forwarding off): a route failure, in the namespace of the device it came in by.
+                let lookup = if t.dst.is_ipv6() { "fib6_table_lookup" } else { "fib_table_lookup" };
                 let (why, function) = match routes.error_for(e.t_ns, t.src, t.dst) {
-                    Some(err) => (Reason::Route(err), Function::Named("fib_table_lookup")),
-                    None => (Reason::Drop(reason.clone()), Function::Named("ip_error")),
+                    Some(err) => (Reason::Route(err), Function::Named(lookup)),
+                    None => (Reason::Drop(reason.clone()), Function::Named(refused)),
                 };
                 return Some(base(Kind::RouteFailure, t, why, function));
             }
@@ -151,9 +152,9 @@ pub fn from_event(
             let function = if t.src.is_ipv6() { "tcp_v6_send_reset" } else { "tcp_v4_send_reset" };
             Some(base(Kind::Reset, t, Reason::Reset(resets.name(*reason)), Function::Named(function)))
         }
-        Detail::Route { err, .. } => {
-            let failed = FibOutcome::of(*err).failure()?;
+        Detail::Route { err, table, .. } => {
             let t = e.tuple?;
+            let failed = FibOutcome::of_lookup(t.dst, *table, *err).failure()?;
             routes.note(e.t_ns, t.src, t.dst, failed);
             None
         }
