@@ -36,6 +36,8 @@ pub mod programs {
     /// tcp_send_reset with the reset's reason (6.10+).
     pub const TCP_RESET_RSN: &str = "tcp_reset_rsn";
     pub const FIB_TABLE_LOOKUP: &str = "fib_table_lookup";
+    /// fib6:fib6_table_lookup (IPv6 route decisions).
+    pub const FIB6_TABLE_LOOKUP: &str = "fib6_table_lookup";
     pub const NEIGH_UPDATE: &str = "neigh_update";
     pub const NEIGH_CREATE: &str = "neigh_create";
     /// Enrichment: fexit/fentry (`dnt_fx_`/`dnt_fe_`) and kprobe (`dnt_kp_`) variants.
@@ -143,7 +145,8 @@ impl TryFrom<u8> for Hook {
 
 /// One observation made by a kernel program. Fields that do not apply to a hook are zero.
 ///
-/// Addresses are in network byte order as read from the packet; ports are in host order.
+/// Addresses are the bytes the packet (or kernel structure) holds, IPv4 in the first four of
+/// the sixteen (`family` says which); ports are in host order.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct Event {
@@ -154,16 +157,18 @@ pub struct Event {
     /// kfree_skb: the caller that dropped the packet, a kernel text address.
     pub location: u64,
     pub hook: u8,
-    /// IP protocol number (6 tcp, 17 udp, 1 icmp).
+    /// IP protocol number (6 tcp, 17 udp, 1 icmp, 58 icmpv6), after IPv6 extension headers.
     pub proto: u8,
     pub tcp_flags: u8,
     pub icmp_type: u8,
     pub icmp_code: u8,
     /// For ICMP errors: the protocol of the packet quoted inside.
     pub inner_proto: u8,
-    pub _pad: [u8; 2],
-    pub saddr: u32,
-    pub daddr: u32,
+    /// [`FAMILY_V4`] or [`FAMILY_V6`]: how to read `saddr`, `daddr` and `addr`.
+    pub family: u8,
+    pub _pad: u8,
+    pub saddr: [u8; 16],
+    pub daddr: [u8; 16],
     pub sport: u16,
     pub dport: u16,
     pub ifindex: u32,
@@ -177,15 +182,20 @@ pub struct Event {
     pub value: i32,
     /// fib lookup: routing table id; nf hook: hook number.
     pub table: u32,
-    /// fib lookup: output ifindex chosen; neigh: the neighbour's IPv4 key.
+    /// fib lookup: output ifindex chosen.
     pub aux: u32,
-    /// fib lookup: IPv4 gateway.
-    pub gateway: u32,
     pub len: u32,
+    /// fib lookup: the gateway; neigh: the neighbour's address (its table's key).
+    pub addr: [u8; 16],
     pub ifname: [u8; IFNAMSIZ],
     /// Enrichment: `table chain` names (netfilter), NUL-padded.
     pub label: [u8; LABEL_LEN],
 }
+
+/// `Event::family` of IPv4 addresses (the IP version, not the kernel's AF_* number).
+pub const FAMILY_V4: u8 = 4;
+/// `Event::family` of IPv6 addresses.
+pub const FAMILY_V6: u8 = 6;
 
 /// `reason` of an NfVerdict event when only the hook entry was seen (kprobe: no verdict).
 /// i32::MIN: nf_hook_slow returns 1, 0 or a small negative errno (a drop is -EPERM, i.e.
@@ -222,17 +232,18 @@ impl Event {
     pub fn fib_oif(&self) -> u32 {
         self.aux
     }
-    /// fib_table_lookup: the IPv4 gateway, network byte order (0: none).
-    pub fn fib_gateway(&self) -> u32 {
-        self.gateway
+    /// fib_table_lookup / fib6_table_lookup: the gateway, bytes of `family` (zero: none).
+    pub fn fib_gateway(&self) -> &[u8; 16] {
+        &self.addr
     }
     /// neigh_update / neigh_create: the new NUD state.
     pub fn neigh_state(&self) -> u8 {
         self.value as u8
     }
-    /// neigh_update / neigh_create: the neighbour's IPv4 key, network byte order.
-    pub fn neigh_addr(&self) -> u32 {
-        self.aux
+    /// neigh_update / neigh_create: the neighbour's address (ARP or neighbour discovery),
+    /// bytes of `family`.
+    pub fn neigh_addr(&self) -> &[u8; 16] {
+        &self.addr
     }
     /// net_dev_xmit: the driver's return code (hops: 0 elsewhere).
     pub fn xmit_rc(&self) -> i32 {
@@ -260,6 +271,17 @@ impl Event {
 /// Length of `Event::label`.
 pub const LABEL_LEN: usize = 32;
 
+/// An address of `family` from the sixteen bytes an [`Event`] carries it in.
+pub fn event_ip(family: u8, bytes: &[u8; 16]) -> Option<core::net::IpAddr> {
+    match family {
+        FAMILY_V4 => {
+            Some(core::net::IpAddr::V4(core::net::Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3])))
+        }
+        FAMILY_V6 => Some(core::net::IpAddr::V6(core::net::Ipv6Addr::from(*bytes))),
+        _ => None,
+    }
+}
+
 /// ICMP types that quote the packet they are about (destination unreachable, time exceeded,
 /// parameter problem).
 #[inline(always)]
@@ -285,9 +307,10 @@ impl Event {
         icmp_type: 0,
         icmp_code: 0,
         inner_proto: 0,
-        _pad: [0; 2],
-        saddr: 0,
-        daddr: 0,
+        family: 0,
+        _pad: 0,
+        saddr: [0; 16],
+        daddr: [0; 16],
         sport: 0,
         dport: 0,
         ifindex: 0,
@@ -296,8 +319,8 @@ impl Event {
         value: 0,
         table: 0,
         aux: 0,
-        gateway: 0,
         len: 0,
+        addr: [0; 16],
         ifname: [0; IFNAMSIZ],
         label: [0; LABEL_LEN],
     };
@@ -352,6 +375,27 @@ pub struct RouteOffsets {
     pub _pad: u16,
 }
 
+/// Where the structures `fib6:fib6_table_lookup` receives keep what its program reads
+/// (`struct flowi6`, `fib6_result`, `fib6_table`; the next hop is a `fib6_nh`, whose first
+/// member is the `fib_nh_common` of [`RouteOffsets`]), from BTF.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Route6Offsets {
+    pub fl6_oif: u16,
+    pub fl6_proto: u16,
+    pub fl6_saddr: u16,
+    pub fl6_daddr: u16,
+    pub fl6_sport: u16,
+    pub fl6_dport: u16,
+    /// fib6_result.nh (a `struct fib6_nh *`)
+    pub res_nh: u16,
+    /// fib6_result.fib6_type (RTN_*)
+    pub res_type: u16,
+    /// fib6_table.tb6_id
+    pub tb6_id: u16,
+    pub _pad: u16,
+}
+
 /// Argument positions of BTF tracepoints whose prototype changed across kernels.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -366,7 +410,7 @@ pub struct ArgLayout {
 
 pub const NO_ARG: u8 = 0xff;
 
-/// Slots in `Config::probe_addrs`.
+/// Slots in `Config::probe_addrs` (and `probe_addrs6`).
 pub const PROBE_ADDRS: usize = 8;
 
 /// Offsets and argument positions for the enrichment programs (kprobe/fentry), resolved from
@@ -419,12 +463,19 @@ pub struct Config {
     pub probe_port: u16,
     /// ... and how many consecutive ports the probes use (one per probe).
     pub probe_port_count: u16,
-    pub _pad: u16,
-    /// Probe mode: addresses on the probe's path (ends, NAT forms, gateways), for hooks that
-    /// see addresses but no ports (route lookups, neighbour resolution). 0 = unused slot.
+    /// Probe mode: [`FAMILY_V4`] or [`FAMILY_V6`], the family of the probe's packets.
+    pub probe_family: u8,
+    /// Watch mode: 1 when an IPv6 prefix is watched (IPv6 packets are parsed only then).
+    pub watch_v6: u8,
+    /// Probe mode: IPv4 addresses on the probe's path (ends, NAT forms, gateways), for hooks
+    /// that see addresses but no ports (route lookups, neighbour resolution). 0 = unused slot.
     pub probe_addrs: [u32; PROBE_ADDRS],
+    /// Probe mode: the same for an IPv6 probe, each address as four words of its bytes (as
+    /// `u32::from_ne_bytes` reads them). All zero = unused slot.
+    pub probe_addrs6: [[u32; 4]; PROBE_ADDRS],
     pub skb: SkbOffsets,
     pub route: RouteOffsets,
+    pub route6: Route6Offsets,
     pub args: ArgLayout,
     pub enrich: EnrichLayout,
 }
@@ -493,12 +544,30 @@ mod tests {
     }
 
     #[test]
+    fn event_addresses_read_per_family() {
+        let mut b = [0u8; 16];
+        b[..4].copy_from_slice(&[172, 18, 0, 2]);
+        assert_eq!(event_ip(FAMILY_V4, &b), Some("172.18.0.2".parse().unwrap()));
+        let v6: core::net::Ipv6Addr = "fd00:18::2".parse().unwrap();
+        assert_eq!(event_ip(FAMILY_V6, &v6.octets()), Some(v6.into()));
+        assert_eq!(event_ip(0, &b), None);
+    }
+
+    #[test]
     fn layout_is_stable() {
         // The kernel and user space must agree on these sizes; a change here is a change of
         // the binary interface between the two halves.
-        assert_eq!(core::mem::size_of::<Event>(), 128);
+        assert_eq!(core::mem::size_of::<Event>(), 160);
         assert_eq!(core::mem::size_of::<SkbOffsets>(), 24);
+        assert_eq!(core::mem::size_of::<RouteOffsets>(), 28);
+        assert_eq!(core::mem::size_of::<Route6Offsets>(), 20);
         assert_eq!(core::mem::size_of::<EnrichLayout>(), 38);
-        assert_eq!(core::mem::size_of::<Config>(), 12 + 32 + 24 + 28 + 4 + 38 + 2);
+        // 12 + probe_addrs + probe_addrs6, then offsets, argument layout, enrichment, and
+        // padding up to the 4-byte alignment of the whole.
+        assert_eq!(core::mem::size_of::<Config>(), 12 + 32 + 128 + 24 + 28 + 20 + 4 + 38 + 2);
+        assert_eq!(core::mem::align_of::<Config>(), 4);
+        // Where the addresses sit in an event: the same for every hook and both families.
+        assert_eq!(core::mem::offset_of!(Event, saddr), 32);
+        assert_eq!(core::mem::offset_of!(Event, addr), 96);
     }
 }

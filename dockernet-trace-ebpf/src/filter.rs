@@ -1,26 +1,49 @@
 //! Does a packet belong to what user space asked for? The few comparisons every packet pays.
 use aya_ebpf::maps::lpm_trie::Key;
-use dockernet_trace_common::{Config, MODE_PROBE, MODE_WATCH};
+use dockernet_trace_common::{Config, FAMILY_V6, MODE_PROBE, MODE_WATCH};
 
 use crate::{
-    maps::{WATCH_NETNS, WATCH_NETS},
-    packet::Packet,
+    maps::{WATCH_NETNS, WATCH_NETS, WATCH_NETS6},
+    packet::{Packet, is_unspecified6, word},
 };
+
+/// Is a packet of `family` (from `skb->protocol` or the Ethernet type) worth parsing? A
+/// probe's packets are of its family; a watch parses IPv6 only while it watches an IPv6
+/// prefix. One comparison on the configuration, before any packet byte is read.
+#[inline(always)]
+pub fn wants_family(cfg: &Config, family: u8) -> bool {
+    match cfg.mode {
+        MODE_PROBE => family == cfg.probe_family,
+        MODE_WATCH => family != FAMILY_V6 || cfg.watch_v6 != 0,
+        _ => false,
+    }
+}
 
 /// The probe's flow, in any NAT-translated form: same protocol, one of the probes' ports (ICMP:
 /// echo identifier) as either port, and one address of the probe's path. NAT keeps ports unless
 /// they collide, which the random, high probe port makes unlikely; NAT never rewrites both
 /// addresses to ones outside the path (the ends, their gateways, the host's own, DNAT targets).
+/// The ports come first: two comparisons turn away other traffic before any address is.
 #[inline(always)]
 pub fn is_probe(cfg: &Config, p: &Packet) -> bool {
     cfg.mode == MODE_PROBE
         && p.flow_proto() == cfg.probe_proto
         && (p.sport.wrapping_sub(cfg.probe_port) < cfg.probe_port_count
             || p.dport.wrapping_sub(cfg.probe_port) < cfg.probe_port_count)
-        && (is_probe_addr(cfg, p.daddr) || is_probe_addr(cfg, p.saddr))
+        && on_probe_path(cfg, p)
 }
 
-/// Addresses the probe's path involves (ends, translations, gateways); 0 ends the list.
+/// An address of the packet is on the probe's path.
+#[inline(always)]
+fn on_probe_path(cfg: &Config, p: &Packet) -> bool {
+    if p.family == FAMILY_V6 {
+        is_probe_addr6(cfg, &p.daddr6) || is_probe_addr6(cfg, &p.saddr6)
+    } else {
+        is_probe_addr(cfg, p.daddr) || is_probe_addr(cfg, p.saddr)
+    }
+}
+
+/// IPv4 addresses the probe's path involves (ends, translations, gateways); 0 ends the list.
 #[inline(always)]
 pub fn is_probe_addr(cfg: &Config, addr: u32) -> bool {
     if addr == 0 {
@@ -36,19 +59,46 @@ pub fn is_probe_addr(cfg: &Config, addr: u32) -> bool {
     false
 }
 
+/// The same for IPv6 addresses (compared word by word: no memcmp in eBPF).
+#[inline(always)]
+pub fn is_probe_addr6(cfg: &Config, addr: &[u8; 16]) -> bool {
+    if is_unspecified6(addr) {
+        return false;
+    }
+    let a = [word(addr, 0), word(addr, 1), word(addr, 2), word(addr, 3)];
+    let mut i = 0;
+    while i < cfg.probe_addrs6.len() {
+        let s = &cfg.probe_addrs6[i];
+        if s[0] == a[0] && s[1] == a[1] && s[2] == a[2] && s[3] == a[3] {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
 #[inline(always)]
 fn watched_addr(addr: u32) -> bool {
     WATCH_NETS.get(Key::new(32, addr)).is_some()
+}
+
+#[inline(always)]
+fn watched_addr6(addr: &[u8; 16]) -> bool {
+    WATCH_NETS6.get(Key::new(128, *addr)).is_some()
 }
 
 /// Watch mode: an address of the packet lies in a watched prefix, and the namespace (when
 /// known and when user space restricts namespaces) is watched.
 #[inline(always)]
 pub fn is_watched(cfg: &Config, p: &Packet, netns: u32) -> bool {
-    if cfg.mode != MODE_WATCH {
+    if cfg.mode != MODE_WATCH || !netns_watched(cfg, netns) {
         return false;
     }
-    netns_watched(cfg, netns) && (watched_addr(p.saddr) || watched_addr(p.daddr))
+    if p.family == FAMILY_V6 {
+        cfg.watch_v6 != 0 && (watched_addr6(&p.saddr6) || watched_addr6(&p.daddr6))
+    } else {
+        watched_addr(p.saddr) || watched_addr(p.daddr)
+    }
 }
 
 /// Watch mode: is namespace `netns` (0: unknown) one user space watches?
@@ -60,4 +110,9 @@ pub fn netns_watched(cfg: &Config, netns: u32) -> bool {
 #[inline(always)]
 pub fn is_watched_addr(cfg: &Config, addr: u32) -> bool {
     cfg.mode == MODE_WATCH && watched_addr(addr)
+}
+
+#[inline(always)]
+pub fn is_watched_addr6(cfg: &Config, addr: &[u8; 16]) -> bool {
+    cfg.mode == MODE_WATCH && cfg.watch_v6 != 0 && watched_addr6(addr)
 }

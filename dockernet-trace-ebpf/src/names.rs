@@ -40,6 +40,7 @@ named! {
     crate::skb::tcp_send_reset => programs::TCP_SEND_RESET,
     crate::skb::tcp_reset_rsn => programs::TCP_RESET_RSN,
     crate::route::fib_table_lookup => programs::FIB_TABLE_LOOKUP,
+    crate::route6::fib6_table_lookup => programs::FIB6_TABLE_LOOKUP,
     crate::route::neigh_update => programs::NEIGH_UPDATE,
     crate::route::neigh_create => programs::NEIGH_CREATE,
     crate::enrich::dnt_fx_nf_hook => programs::FX_NF_HOOK,

@@ -1,20 +1,33 @@
-//! IPv4 + L4 header parsing, from kernel memory (tracepoints) or from a tc context.
+//! IPv4 / IPv6 + L4 header parsing, from kernel memory (tracepoints) or from a tc context.
+//! IPv6 extension headers are walked (a bounded number of them) up to the transport header.
 use aya_ebpf::programs::TcContext;
-use dockernet_trace_common::is_icmp_error;
+use dockernet_trace_common::{FAMILY_V4, FAMILY_V6, is_icmp_error, is_icmpv6_error};
 
 use crate::context::read;
 
 pub const IPPROTO_ICMP: u8 = 1;
 pub const IPPROTO_TCP: u8 = 6;
 pub const IPPROTO_UDP: u8 = 17;
+pub const IPPROTO_ICMPV6: u8 = 58;
 const ETH_HLEN: usize = 14;
 const ETH_P_IP_BE: u16 = 0x0008; // htons(0x0800) as the kernel stores it
+const ETH_P_IPV6_BE: u16 = 0xdd86; // htons(0x86DD)
+const IPV6_HLEN: usize = 40;
+/// IPv6 extension headers walked before giving up on finding the transport header.
+const MAX_EXT_HEADERS: usize = 6;
 
 /// The fields of one packet that filters and events need.
 #[derive(Clone, Copy, Default)]
 pub struct Packet {
+    /// `FAMILY_V4` or `FAMILY_V6`: which of the address pairs below holds the addresses.
+    pub family: u8,
+    /// IPv4 addresses, as `u32::from_ne_bytes` of the header's bytes.
     pub saddr: u32,
     pub daddr: u32,
+    /// IPv6 addresses, the header's bytes.
+    pub saddr6: [u8; 16],
+    pub daddr6: [u8; 16],
+    /// The transport protocol (after IPv6 extension headers).
     pub proto: u8,
     pub sport: u16,
     pub dport: u16,
@@ -33,6 +46,37 @@ impl Packet {
     pub fn flow_proto(&self) -> u8 {
         if self.inner_proto != 0 { self.inner_proto } else { self.proto }
     }
+
+    /// The source address in an event's sixteen bytes (IPv4 in the first four).
+    #[inline(always)]
+    pub fn src_bytes(&self) -> [u8; 16] {
+        if self.family == FAMILY_V6 { self.saddr6 } else { v4_bytes(self.saddr) }
+    }
+
+    #[inline(always)]
+    pub fn dst_bytes(&self) -> [u8; 16] {
+        if self.family == FAMILY_V6 { self.daddr6 } else { v4_bytes(self.daddr) }
+    }
+}
+
+/// An IPv4 address (as read from the packet) in the first four of sixteen bytes.
+#[inline(always)]
+pub fn v4_bytes(addr: u32) -> [u8; 16] {
+    let b = addr.to_ne_bytes();
+    [b[0], b[1], b[2], b[3], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+}
+
+/// Word `i` (0-3) of an IPv6 address, as `u32::from_ne_bytes` reads it (how the
+/// configuration holds the probe's IPv6 addresses).
+#[inline(always)]
+pub fn word(a: &[u8; 16], i: usize) -> u32 {
+    u32::from_ne_bytes([a[4 * i], a[4 * i + 1], a[4 * i + 2], a[4 * i + 3]])
+}
+
+/// `::`, as a lookup's source is before a source address is chosen.
+#[inline(always)]
+pub fn is_unspecified6(a: &[u8; 16]) -> bool {
+    word(a, 0) | word(a, 1) | word(a, 2) | word(a, 3) == 0
 }
 
 /// Reads header bytes at an offset of a packet. Implemented for kernel memory and tc.
@@ -40,7 +84,7 @@ pub trait Bytes {
     fn load<T>(&self, off: usize) -> Option<T>;
 }
 
-/// A packet in kernel memory, starting at its IPv4 header.
+/// A packet in kernel memory, starting at its IP header.
 pub struct KernelPacket(pub u64);
 
 impl Bytes for KernelPacket {
@@ -60,20 +104,33 @@ impl Bytes for TcPacket<'_> {
     }
 }
 
-/// Is the Ethernet frame seen by tc IPv4?
+/// The IP family of an `skb->protocol` (network byte order), if it is IPv4 or IPv6.
 #[inline(always)]
-pub fn tc_is_ipv4(ctx: &TcContext) -> bool {
-    matches!(ctx.load::<u16>(12), Ok(ETH_P_IP_BE))
+pub fn family_of(proto_be: u16) -> Option<u8> {
+    match proto_be {
+        ETH_P_IP_BE => Some(FAMILY_V4),
+        ETH_P_IPV6_BE => Some(FAMILY_V6),
+        _ => None,
+    }
+}
+
+/// The family of the Ethernet frame tc sees, if it is IPv4 or IPv6.
+#[inline(always)]
+pub fn tc_family(ctx: &TcContext) -> Option<u8> {
+    family_of(ctx.load::<u16>(12).ok()?)
+}
+
+/// Parses the IP header at offset 0 of `b` (of `family`), then its transport header. An eBPF
+/// function of its own (not inlined): its header copies get a stack frame of their own, next
+/// to the program's (a frame has 512 bytes at most, and the programs that also build an event
+/// and read kernel structures would not fit one with them).
+#[inline(never)]
+pub fn parse<B: Bytes>(b: &B, family: u8) -> Option<Packet> {
+    if family == FAMILY_V6 { parse6(b) } else { parse4(b) }
 }
 
 #[inline(always)]
-pub fn skb_protocol_is_ipv4(proto_be: u16) -> bool {
-    proto_be == ETH_P_IP_BE
-}
-
-/// Parses the IPv4 header at offset 0 of `b`, then its transport header.
-#[inline(always)]
-pub fn parse<B: Bytes>(b: &B) -> Option<Packet> {
+fn parse4<B: Bytes>(b: &B) -> Option<Packet> {
     let ip: [u8; 20] = b.load(0)?;
     if ip[0] >> 4 != 4 {
         return None;
@@ -83,6 +140,7 @@ pub fn parse<B: Bytes>(b: &B) -> Option<Packet> {
         return None;
     }
     let mut p = Packet {
+        family: FAMILY_V4,
         saddr: u32::from_ne_bytes([ip[12], ip[13], ip[14], ip[15]]),
         daddr: u32::from_ne_bytes([ip[16], ip[17], ip[18], ip[19]]),
         proto: ip[9],
@@ -90,50 +148,144 @@ pub fn parse<B: Bytes>(b: &B) -> Option<Packet> {
         ..Packet::default()
     };
     let frag_off = u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff;
-    if frag_off != 0 {
-        return Some(p);
+    if frag_off == 0 {
+        parse_l4(b, &mut p, ihl);
     }
+    Some(p)
+}
+
+#[inline(always)]
+fn parse6<B: Bytes>(b: &B) -> Option<Packet> {
+    let fixed: [u8; 8] = b.load(0)?;
+    if fixed[0] >> 4 != 6 {
+        return None;
+    }
+    let mut p = Packet {
+        family: FAMILY_V6,
+        saddr6: b.load(8)?,
+        daddr6: b.load(24)?,
+        len: u16::from_be_bytes([fixed[4], fixed[5]]).wrapping_add(IPV6_HLEN as u16),
+        ..Packet::default()
+    };
+    let (proto, l4) = transport(b, fixed[6]);
+    p.proto = proto;
+    if let Some(off) = l4 {
+        parse_l4(b, &mut p, off);
+    }
+    Some(p)
+}
+
+/// Walks IPv6 extension headers from the fixed header's `next`: the transport protocol and
+/// where its header starts (None: a non-first fragment, ESP, or more headers than we walk).
+#[inline(always)]
+fn transport<B: Bytes>(b: &B, first: u8) -> (u8, Option<usize>) {
+    let mut next = first;
+    let mut off = IPV6_HLEN;
+    // A fixed bound the verifier can see: each header is one iteration.
+    for _ in 0..MAX_EXT_HEADERS {
+        let step = match next {
+            // Hop-by-hop, routing, destination options: 8-byte units, not counting the first.
+            0 | 43 | 60 => b.load::<[u8; 2]>(off).map(|h| (h[0], (h[1] as usize + 1) * 8)),
+            // Authentication header: 4-byte units, not counting the first two.
+            51 => b.load::<[u8; 2]>(off).map(|h| (h[0], (h[1] as usize + 2) * 4)),
+            // Fragment: only the first fragment carries the transport header.
+            44 => match b.load::<[u8; 4]>(off) {
+                Some(f) if u16::from_be_bytes([f[2], f[3]]) & 0xfff8 == 0 => Some((f[0], 8)),
+                Some(f) => return (f[0], None),
+                None => None,
+            },
+            // ESP hides what follows; 59 is "no next header".
+            50 | 59 => return (next, None),
+            _ => return (next, Some(off)),
+        };
+        let Some((n, len)) = step else { return (next, None) };
+        next = n;
+        off += len;
+    }
+    (next, None)
+}
+
+/// Ports, TCP flags, ICMP type and, for ICMP errors, the quoted flow, from the transport
+/// header at `l4`. A transport header that cannot be read leaves them zero.
+#[inline(always)]
+fn parse_l4<B: Bytes>(b: &B, p: &mut Packet, l4: usize) {
     match p.proto {
         IPPROTO_TCP => {
-            let t: [u8; 14] = b.load(ihl)?;
+            let Some(t) = b.load::<[u8; 14]>(l4) else { return };
             p.sport = u16::from_be_bytes([t[0], t[1]]);
             p.dport = u16::from_be_bytes([t[2], t[3]]);
             p.tcp_flags = t[13];
         }
         IPPROTO_UDP => {
-            let u: [u8; 4] = b.load(ihl)?;
+            let Some(u) = b.load::<[u8; 4]>(l4) else { return };
             p.sport = u16::from_be_bytes([u[0], u[1]]);
             p.dport = u16::from_be_bytes([u[2], u[3]]);
         }
         IPPROTO_ICMP => {
-            let ic: [u8; 8] = b.load(ihl)?;
+            let Some(ic) = b.load::<[u8; 8]>(l4) else { return };
             p.icmp_type = ic[0];
             p.icmp_code = ic[1];
             if is_icmp_error(ic[0]) {
-                // The error quotes the offending packet's IP header and first 8 bytes.
-                let q: [u8; 20] = b.load(ihl + 8)?;
-                let qihl = ((q[0] & 0x0f) as usize) * 4;
-                if qihl < 20 {
-                    return Some(p);
-                }
-                p.inner_proto = q[9];
-                let qp: [u8; 8] = b.load(ihl + 8 + qihl)?;
-                if p.inner_proto == IPPROTO_ICMP {
-                    let id = u16::from_be_bytes([qp[4], qp[5]]);
-                    p.sport = id;
-                    p.dport = id;
-                } else {
-                    p.sport = u16::from_be_bytes([qp[0], qp[1]]);
-                    p.dport = u16::from_be_bytes([qp[2], qp[3]]);
-                }
+                quoted4(b, p, l4 + 8);
             } else {
                 // Echo request/reply: the identifier plays the role of both ports.
-                let id = u16::from_be_bytes([ic[4], ic[5]]);
-                p.sport = id;
-                p.dport = id;
+                echo_id(p, &ic);
+            }
+        }
+        IPPROTO_ICMPV6 => {
+            let Some(ic) = b.load::<[u8; 8]>(l4) else { return };
+            p.icmp_type = ic[0];
+            p.icmp_code = ic[1];
+            if is_icmpv6_error(ic[0]) {
+                quoted6(b, p, l4 + 8);
+            } else if ic[0] == 128 || ic[0] == 129 {
+                // Only echoes carry an identifier (neighbour discovery has none).
+                echo_id(p, &ic);
             }
         }
         _ => {}
     }
-    Some(p)
+}
+
+#[inline(always)]
+fn echo_id(p: &mut Packet, icmp: &[u8; 8]) {
+    let id = u16::from_be_bytes([icmp[4], icmp[5]]);
+    p.sport = id;
+    p.dport = id;
+}
+
+/// The quoted packet's transport header (first 8 bytes) at `at`: its ports, or an echo's id.
+#[inline(always)]
+fn quoted_ports<B: Bytes>(b: &B, p: &mut Packet, at: usize, echo: bool) {
+    let Some(qp) = b.load::<[u8; 8]>(at) else { return };
+    if echo {
+        echo_id(p, &qp);
+    } else {
+        p.sport = u16::from_be_bytes([qp[0], qp[1]]);
+        p.dport = u16::from_be_bytes([qp[2], qp[3]]);
+    }
+}
+
+/// The flow an ICMP error quotes (its IPv4 header and first 8 bytes, at `at`).
+#[inline(always)]
+fn quoted4<B: Bytes>(b: &B, p: &mut Packet, at: usize) {
+    let Some(q) = b.load::<[u8; 20]>(at) else { return };
+    let qihl = ((q[0] & 0x0f) as usize) * 4;
+    if qihl < 20 {
+        return;
+    }
+    p.inner_proto = q[9];
+    quoted_ports(b, p, at + qihl, p.inner_proto == IPPROTO_ICMP);
+}
+
+/// The flow an ICMPv6 error quotes (its IPv6 header and what follows, at `at`). Our probes
+/// carry no extension headers, so the quoted transport header follows the fixed header.
+#[inline(always)]
+fn quoted6<B: Bytes>(b: &B, p: &mut Packet, at: usize) {
+    let Some(q) = b.load::<[u8; 8]>(at) else { return };
+    if q[0] >> 4 != 6 {
+        return;
+    }
+    p.inner_proto = q[6];
+    quoted_ports(b, p, at + IPV6_HLEN, p.inner_proto == IPPROTO_ICMPV6);
 }

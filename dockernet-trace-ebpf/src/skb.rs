@@ -1,18 +1,18 @@
 //! BTF tracepoints that receive a `struct sk_buff *`: hops, drops, ICMP errors and resets.
 //!
 //! These fire for every packet in every namespace, so each first checks the cheap things
-//! (configured? IPv4?) and parses only then.
+//! (configured? a family we want: IPv4, IPv6?) and parses only then.
 use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
 use dockernet_trace_common::{Config, Hook, MODE_PROBE};
 
 use crate::{
     context::{Device, config, device, read},
     emit::emit,
-    filter::{is_probe, is_watched},
-    packet::{KernelPacket, Packet, parse, skb_protocol_is_ipv4},
+    filter::{is_probe, is_watched, wants_family},
+    packet::{KernelPacket, Packet, family_of, parse},
 };
 
-/// Where the IPv4 header is, at this hook.
+/// Where the IP header is, at this hook.
 #[derive(Clone, Copy)]
 enum Start {
     /// `skb->data`: on receive, after the link-layer header was pulled.
@@ -25,9 +25,7 @@ enum Start {
 fn skb_packet(cfg: &Config, skb: u64, start: Start) -> Option<Packet> {
     let o = &cfg.skb;
     let proto: u16 = read(skb, o.protocol).ok()?;
-    if !skb_protocol_is_ipv4(proto) {
-        return None;
-    }
+    let family = family_of(proto).filter(|f| wants_family(cfg, *f))?;
     let ip = match start {
         Start::Data => read::<u64>(skb, o.data).ok()?,
         Start::NetworkHeader => {
@@ -36,7 +34,7 @@ fn skb_packet(cfg: &Config, skb: u64, start: Start) -> Option<Packet> {
             if nh == 0xffff { read::<u64>(skb, o.data).ok()? } else { head + nh as u64 }
         }
     };
-    parse(&KernelPacket(ip))
+    parse(&KernelPacket(ip), family)
 }
 
 /// The packet of an skb past the link layer (network header set), for the enrichment hooks.

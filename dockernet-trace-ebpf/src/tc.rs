@@ -8,9 +8,9 @@ use dockernet_trace_common::Hook;
 use crate::{
     context::{Device, config},
     emit::emit,
-    filter::is_probe,
+    filter::{is_probe, wants_family},
     maps::TC_PACKETS,
-    packet::{TcPacket, parse, tc_is_ipv4},
+    packet::{TcPacket, parse, tc_family},
 };
 
 /// TC_ACT_UNSPEC / TCX_NEXT: let the packet go on exactly as if we were not here.
@@ -34,10 +34,8 @@ fn observe(ctx: &TcContext, hook: Hook) {
     let ifindex = unsafe { (*ctx.skb.skb).ifindex };
     count_packet(ifindex);
     let Some(cfg) = config() else { return };
-    if !tc_is_ipv4(ctx) {
-        return;
-    }
-    let Some(p) = parse(&TcPacket(ctx)) else { return };
+    let Some(family) = tc_family(ctx).filter(|f| wants_family(cfg, *f)) else { return };
+    let Some(p) = parse(&TcPacket(ctx), family) else { return };
     if !is_probe(cfg, &p) {
         return;
     }

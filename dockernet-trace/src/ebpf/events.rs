@@ -1,8 +1,8 @@
 //! Raw kernel events turned into typed ones, one factory per hook, and the ring buffer reader.
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use aya::maps::{MapData, RingBuf};
-use dockernet_trace_common::{Event, Hook};
+use dockernet_trace_common::{Event, Hook, event_ip};
 use netlink_packet_route::neighbour::NeighbourState;
 use tokio::io::unix::AsyncFd;
 
@@ -70,24 +70,21 @@ pub struct KernelEvent {
     pub detail: Detail,
 }
 
-fn ip(be: u32) -> Ipv4Addr {
-    Ipv4Addr::from(u32::from_be(be))
-}
-
 fn ifname(raw: &[u8]) -> String {
     let end = raw.iter().position(|b| *b == 0).unwrap_or(raw.len());
     String::from_utf8_lossy(&raw[..end]).into_owned()
 }
 
-fn tuple(e: &Event) -> Tuple {
+/// The event's flow (the quoted one for ICMP errors); None without a known family.
+fn tuple(e: &Event) -> Option<Tuple> {
     let proto = if e.inner_proto != 0 { e.inner_proto } else { e.proto };
-    Tuple {
+    Some(Tuple {
         proto: Proto::from_number(proto),
-        src: IpAddr::V4(ip(e.saddr)),
+        src: event_ip(e.family, &e.saddr)?,
         sport: e.sport,
-        dst: IpAddr::V4(ip(e.daddr)),
+        dst: event_ip(e.family, &e.daddr)?,
         dport: e.dport,
-    }
+    })
 }
 
 impl KernelEvent {
@@ -110,24 +107,24 @@ impl KernelEvent {
             | Hook::NetifReceive
             | Hook::NetDevXmit
             | Hook::BrForward
-            | Hook::BrPassUp => base(Some(tuple(e)), hop(e)),
+            | Hook::BrPassUp => base(tuple(e), hop(e)),
             Hook::KfreeSkb => base(
-                Some(tuple(e)),
+                tuple(e),
                 Detail::Drop { reason: reasons.name(e.drop_reason()), location: e.drop_location() },
             ),
-            Hook::FibLookup => base(Some(tuple(e)), route(e)),
+            Hook::FibLookup => base(tuple(e), route(e)),
             Hook::IcmpSend => base(
-                Some(tuple(e)),
+                tuple(e),
                 Detail::IcmpError {
                     message: IcmpMessage { family: IpFamily::V4, kind: e.icmp_type, code: e.icmp_code },
                 },
             ),
-            Hook::TcpSendReset => base(Some(tuple(e)), Detail::Reset { reason: e.reset_reason() }),
-            Hook::NeighUpdate | Hook::NeighCreate => base(None, neighbour(e, hook)),
-            Hook::NfVerdict => base(Some(tuple(e)), netfilter(e)),
-            Hook::NfTable => base(Some(tuple(e)), nf_table(e)),
+            Hook::TcpSendReset => base(tuple(e), Detail::Reset { reason: e.reset_reason() }),
+            Hook::NeighUpdate | Hook::NeighCreate => base(None, neighbour(e, hook)?),
+            Hook::NfVerdict => base(tuple(e), netfilter(e)),
+            Hook::NfTable => base(tuple(e), nf_table(e)),
             Hook::NatRewrite => base(
-                Some(tuple(e)),
+                tuple(e),
                 Detail::Nat { rewrites: if e.nat_rewrites_destination() { "destination" } else { "source" } },
             ),
         })
@@ -149,16 +146,16 @@ fn nf_table(e: &Event) -> Detail {
 }
 
 fn route(e: &Event) -> Detail {
-    let gateway = Some(IpAddr::V4(ip(e.fib_gateway()))).filter(|g| !g.is_unspecified());
+    let gateway = event_ip(e.family, e.fib_gateway()).filter(|g| !g.is_unspecified());
     Detail::Route { table: e.fib_table(), err: e.fib_error(), oif: e.fib_oif(), gateway }
 }
 
-fn neighbour(e: &Event, hook: Hook) -> Detail {
-    Detail::Neighbour {
-        addr: IpAddr::V4(ip(e.neigh_addr())),
+fn neighbour(e: &Event, hook: Hook) -> Option<Detail> {
+    Some(Detail::Neighbour {
+        addr: event_ip(e.family, e.neigh_addr())?,
         state: NeighbourState::from(u16::from(e.neigh_state())),
         created: hook == Hook::NeighCreate,
-    }
+    })
 }
 
 /// Reads raw events from the ring buffer as they arrive.
@@ -230,5 +227,63 @@ impl EventReader {
             Err(_) => tokio::time::sleep(timeout.min(std::time::Duration::from_millis(50))).await,
         }
         self.drain()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use dockernet_trace_common::{FAMILY_V4, FAMILY_V6};
+
+    use super::*;
+
+    fn raw(hook: Hook, family: u8, src: IpAddr, dst: IpAddr) -> Event {
+        let bytes = |ip: IpAddr| match ip {
+            IpAddr::V4(v4) => {
+                let mut b = [0u8; 16];
+                b[..4].copy_from_slice(&v4.octets());
+                b
+            }
+            IpAddr::V6(v6) => v6.octets(),
+        };
+        Event { hook: hook as u8, family, saddr: bytes(src), daddr: bytes(dst), ..Event::ZERO }
+    }
+
+    #[test]
+    fn ipv6_events_decode_to_ipv6_tuples_and_icmpv6() {
+        let (a, b) = ("fd00:30::2".parse().unwrap(), "fd00:31::2".parse().unwrap());
+        let mut e = raw(Hook::NetDevXmit, FAMILY_V6, a, b);
+        (e.proto, e.icmp_type, e.icmp_code, e.inner_proto, e.sport, e.dport) = (58, 1, 4, 6, 40000, 80);
+        let k = KernelEvent::from_raw(&e, &DropReasons::default()).unwrap();
+        let t = k.tuple.unwrap();
+        assert_eq!((t.src, t.dst, t.proto, t.sport), (a, b, Proto::Tcp, 40000), "the quoted flow");
+        assert_eq!(k.icmp.unwrap().to_string(), "ICMPv6 1/4");
+        assert!(matches!(k.detail, Detail::Hop { quotes: 6, .. }));
+    }
+
+    #[test]
+    fn ipv6_route_and_neighbour_addresses() {
+        let (a, b) = ("fd00:30::2".parse().unwrap(), "fd00:31::2".parse().unwrap());
+        let mut e = raw(Hook::FibLookup, FAMILY_V6, a, b);
+        (e.table, e.value) = (254, -113);
+        e.addr = "fd00:31::1".parse::<std::net::Ipv6Addr>().unwrap().octets();
+        let k = KernelEvent::from_raw(&e, &DropReasons::default()).unwrap();
+        let Detail::Route { table, err, gateway, .. } = k.detail else { panic!() };
+        assert_eq!((table, err, gateway), (254, -113, Some("fd00:31::1".parse().unwrap())));
+        let mut n = raw(Hook::NeighUpdate, FAMILY_V6, a, b);
+        n.addr = "fd00:31::9".parse::<std::net::Ipv6Addr>().unwrap().octets();
+        n.value = 0x20;
+        let k = KernelEvent::from_raw(&n, &DropReasons::default()).unwrap();
+        let Detail::Neighbour { addr, .. } = k.detail else { panic!() };
+        assert_eq!(addr, "fd00:31::9".parse::<IpAddr>().unwrap());
+        // An IPv4 event reads the first four bytes; one without family has no addresses.
+        let v4 = raw(Hook::KfreeSkb, FAMILY_V4, "172.17.0.2".parse().unwrap(), "172.18.0.2".parse().unwrap());
+        let k = KernelEvent::from_raw(&v4, &DropReasons::default()).unwrap();
+        assert_eq!(k.tuple.unwrap().dst, "172.18.0.2".parse::<IpAddr>().unwrap());
+        assert!(
+            KernelEvent::from_raw(&Event { family: 0, ..v4 }, &DropReasons::default())
+                .unwrap()
+                .tuple
+                .is_none()
+        );
     }
 }

@@ -25,6 +25,8 @@ pub struct KernelInfo {
     pub base_config: Config,
     /// Whether BTF described the structures the route and neighbour hooks read (else why not).
     pub route_layout: Result<(), String>,
+    /// Whether BTF described the structures the IPv6 route hook reads (else why not).
+    pub route6_layout: Result<(), String>,
 }
 
 impl KernelInfo {
@@ -36,10 +38,11 @@ impl KernelInfo {
         log::debug!("drop reasons: {} ms", t.elapsed().as_millis());
         let enrichment = super::enrich::resolve(&btf);
         log::debug!("enrichment layout: {} ms", t.elapsed().as_millis());
-        let (mut base_config, route_layout) = super::config::for_kernel(&btf)?;
+        let (mut base_config, route_layout, route6_layout) = super::config::for_kernel(&btf)?;
         log::debug!("offsets: {} ms", t.elapsed().as_millis());
         base_config.enrich = enrichment.layout;
-        Ok(Self { features: Features::detect(), btf, drop_reasons, enrichment, base_config, route_layout })
+        let features = Features::detect();
+        Ok(Self { features, btf, drop_reasons, enrichment, base_config, route_layout, route6_layout })
     }
 }
 
@@ -131,6 +134,7 @@ impl Session {
             btf: &kernel.btf,
             features: &kernel.features,
             route_layout: &kernel.route_layout,
+            route6_layout: &kernel.route6_layout,
             trampolines_refused: Default::default(),
         };
         let status = hooks::attach_all(&mut self.ebpf, &cx, list, &mut self.coverage)?;

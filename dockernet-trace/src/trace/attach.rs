@@ -50,7 +50,7 @@ pub async fn attach(plan: &Plan) -> Result<Attached> {
             log::warn!("tc on {iface}: {e}");
         }
     }
-    session.set_config(config::for_probe(session.config(), &plan.ports, &plan.probe_addrs))?;
+    session.set_config(config::for_probe(session.config(), &plan.ports, plan.family(), &plan.probe_addrs))?;
     let reader = session.events()?;
     Ok(Attached { kernel, session, reader })
 }

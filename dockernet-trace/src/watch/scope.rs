@@ -106,6 +106,11 @@ impl Installed {
         for n in self.0.netns.difference(&next.netns) {
             session.watch_netns(*n, false)?;
         }
+        // The kernel parses IPv6 packets only while an IPv6 prefix is watched.
+        let v6 = u8::from(next.prefixes.iter().any(|p| matches!(p, IpNet::V6(_))));
+        if session.config().watch_v6 != v6 {
+            session.set_config(dockernet_trace_common::Config { watch_v6: v6, ..session.config() })?;
+        }
         self.0 = next;
         Ok(())
     }
