@@ -52,6 +52,14 @@ impl IpFamily {
         }
     }
 
+    /// The kernel function whose tracepoint reports the family's route decisions.
+    pub fn route_lookup(self) -> &'static str {
+        match self {
+            Self::V4 => "fib_table_lookup",
+            Self::V6 => "fib6_table_lookup",
+        }
+    }
+
     /// The iptables program of the family (`iptables`, `ip6tables`).
     pub fn iptables(self) -> &'static str {
         match self {

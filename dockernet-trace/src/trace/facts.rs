@@ -38,7 +38,7 @@ pub struct DropSighting {
 
 impl DropSighting {
     pub fn kind(&self) -> DropKind {
-        DropKind::of(&self.reason)
+        DropKind::at(&self.reason, self.function.as_deref())
     }
 }
 

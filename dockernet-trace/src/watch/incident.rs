@@ -11,6 +11,7 @@ use std::{
 use crate::{
     ebpf::{KernelEvent, events::Detail},
     explain::{
+        drop_cause::NEIGHBOUR_FAILURE_SITES,
         neighbour::{self, NeighbourState},
         route_failure::{FibOutcome, RouteError, route_refusal},
     },
@@ -135,6 +136,13 @@ pub fn from_event(
                 return None;
             }
             // Cached from here on: every reported drop's function is named when it is printed.
+            let function = syms.resolve(*location).map(|s| s.name);
+            if function.as_deref().is_some_and(|f| NEIGHBOUR_FAILURE_SITES.contains(&f)) {
+                // A packet that waited for a neighbour nobody answered for (ARP, neighbour
+                // discovery): the neighbour failed, in the namespace that asked.
+                let reason = Reason::Neighbour(NeighbourState::Failed);
+                return Some(base(Kind::RouteFailure, t, reason, Function::Named("neigh_invalidate")));
+            }
             if let Some(refused) = syms.resolve(*location).and_then(|s| route_refusal(&s.name, reason)) {
                 // The packet's route was an error (a failed lookup, an unreachable route, or
                 // forwarding off): a route failure, in the namespace of the device it came in by.
@@ -241,6 +249,30 @@ mod tests {
         // Elsewhere, the same reason is a drop.
         let i = from(&freed(0xffff_ffff_8123_5010)).unwrap();
         assert_eq!(i.kind, Kind::Drop);
+    }
+
+    #[test]
+    fn a_packet_freed_by_a_failed_neighbour_discovery_is_a_neighbour_failure() {
+        let mut syms_file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(
+            &mut syms_file,
+            b"ffffffff81234000 t neigh_invalidate
+",
+        )
+        .unwrap();
+        let mut syms = Kallsyms::new(syms_file.path());
+        let mut e = event(
+            Detail::Drop { reason: DropReason::NOT_SPECIFIED, location: 0xffff_ffff_8123_407e },
+            Hook::KfreeSkb,
+        );
+        let t = e.tuple.as_mut().unwrap();
+        (t.proto, t.src, t.dst) =
+            (Proto::Icmpv6, "fd00:60::4".parse().unwrap(), "fd00:60::99".parse().unwrap());
+        let i =
+            super::from_event(&e, &ResetReasons::default(), HOOKS, &mut syms, &mut RouteFailures::default());
+        let i = i.unwrap();
+        assert_eq!((i.kind, i.reason.to_string().as_str()), (Kind::RouteFailure, "NUD_FAILED"));
+        assert_eq!((i.proto_label().as_str(), i.function), ("ndp", Function::Named("neigh_invalidate")));
     }
 
     #[test]

@@ -176,9 +176,16 @@ fn with_finding(
     }
 }
 
-fn neighbour(cx: &Context, d: &DropSighting, evidence: Vec<String>) -> TraceVerdict {
-    // A missing neighbour is the symptom; a detached veth, a down link or a subnet that belongs
-    // elsewhere is the cause when the model finds one on the path.
+fn neighbour(cx: &Context, d: &DropSighting, mut evidence: Vec<String>) -> TraceVerdict {
+    // A missing neighbour is the symptom; a gateway address gone from the bridge, a detached
+    // veth, a down link or a subnet that belongs elsewhere is the cause when the model finds
+    // one on the path.
+    if let Some((f, gw)) = gateway_unanswered(cx, d) {
+        let protocol = crate::flow::IpFamily::of(&gw).neighbour_protocol();
+        evidence
+            .push(format!("nobody answers {protocol} for the gateway {gw}: the bridge no longer holds it"));
+        return cx.from_finding(f, f.summary.clone(), Some(drop_location(d, None)), evidence);
+    }
     for cause in [
         Cause::VethDetached,
         Cause::LinkDown,
@@ -202,6 +209,22 @@ fn neighbour(cx: &Context, d: &DropSighting, evidence: Vec<String>) -> TraceVerd
         evidence,
         fix: vec![format!("check that {} exists and is up on the link of {}", d.tuple.dst, d.iface)],
     }
+}
+
+/// A bridge that lost its gateway address no longer answers neighbour resolution for it: the
+/// containers' packets to anything beyond their subnet wait for a gateway that is gone. The
+/// finding, and the gateway, when the packet needed it.
+fn gateway_unanswered<'a>(
+    cx: &'a Context,
+    d: &DropSighting,
+) -> Option<(&'a crate::cause::Finding, std::net::IpAddr)> {
+    let f = cx.finding(Cause::BridgeGatewayMissing)?;
+    let net = f.network.as_deref().and_then(|n| cx.topology.network(n))?;
+    let family = crate::flow::IpFamily::of(&d.tuple.dst);
+    let gateway = net.subnets_of(family).find_map(|s| s.gateway)?;
+    let asked = cx.facts.neighbours.iter().any(|n| n.addr == gateway);
+    let beyond = net.subnet_of(d.tuple.dst).is_none() && net.subnet_of(d.tuple.src).is_some();
+    (asked || beyond).then_some((f, gateway))
 }
 
 fn no_route(cx: &Context, d: &DropSighting, evidence: Vec<String>) -> TraceVerdict {

@@ -43,7 +43,7 @@ fn stack_error(cx: &Context) -> Option<TraceVerdict> {
     evidence.extend(route_line(cx));
     let location = Location {
         netns: Some(cx.source_netns.clone()),
-        function: Some("fib_table_lookup".into()),
+        function: Some(cx.plan.family().route_lookup().into()),
         ..Location::default()
     };
     if cx.from.issue == Some(EndpointIssue::NoNetwork) {
@@ -100,7 +100,7 @@ pub fn wrong_way(cx: &Context) -> Option<TraceVerdict> {
     let location = Location {
         iface: Some(chosen.clone()),
         netns: Some(NetnsLabel::Host),
-        function: Some("fib_table_lookup".into()),
+        function: Some(cx.plan.family().route_lookup().into()),
         ..Location::default()
     };
     for cause in [Cause::BridgeGatewayMissing, Cause::BridgeDown, Cause::SubnetConflict] {
@@ -116,6 +116,38 @@ pub fn wrong_way(cx: &Context) -> Option<TraceVerdict> {
         evidence,
         fix: vec![format!("ip route get {dst}; ip route show dev {expected}")],
     })
+}
+
+/// The answer came back to the host, which routed it away from the source's bridge (the
+/// network's route gone with the bridge's gateway address, or the bridge down): whatever then
+/// dropped it (a FORWARD policy, the outside) is a consequence.
+pub fn answer_wrong_way(cx: &Context) -> Option<TraceVerdict> {
+    let net = cx.from.network.as_deref().and_then(|n| cx.topology.network(n))?;
+    let expected = net.bridge.as_deref()?;
+    let route = cx.facts.route_for(cx.from.ip)?;
+    if route.oif == expected || cx.topology.link_by_name(&route.oif).is_none() {
+        return None;
+    }
+    let f = [Cause::BridgeGatewayMissing, Cause::BridgeDown]
+        .into_iter()
+        .filter_map(|c| cx.finding(c))
+        .find(|f| f.network.as_deref() == Some(net.name.as_str()))?;
+    let src = cx.from.ip;
+    let mut evidence = vec![
+        format!("route lookup for the answer to {src} (table {}) chose {}", route.table, route.oif),
+        format!("expected: {expected}, the bridge of {}", net.name),
+    ];
+    if let Some(d) = cx.facts.decisive_drop() {
+        evidence.push(format!("then dropped in {} on {} ({})", d.netns, d.iface, d.reason));
+    }
+    let location = Location {
+        iface: Some(route.oif.clone()),
+        netns: Some(NetnsLabel::Host),
+        function: Some(cx.plan.family().route_lookup().into()),
+        ..Location::default()
+    };
+    let summary = format!("{}; the answer to {src} went to {} instead", f.summary, route.oif);
+    Some(cx.from_finding(f, summary, Some(location), evidence))
 }
 
 /// The probe left the host through its uplink still carrying a container's private address.
