@@ -19,6 +19,22 @@ pub mod maps {
     /// Watch mode: the IPv6 prefixes of interest (see [`super::Ipv6Prefix`]).
     pub const WATCH_NETS6: &str = "WATCH_NETS6";
     pub const WATCH_NETNS: &str = "WATCH_NETNS";
+    /// Watch mode: one bit per /16 that a watched prefix touches (see [`super::net16_slot`]).
+    pub const WATCH_NET16: &str = "WATCH_NET16";
+    /// Watch mode: what to do with a drop reason (see [`super::drop_policy`]).
+    pub const DROP_POLICY: &str = "DROP_POLICY";
+    /// Watch mode: drops and resets counted per [`super::DropKey`] (see [`super::DropCount`]).
+    pub const DROP_COUNTS: &str = "DROP_COUNTS";
+    /// Watch mode: places where drops are no incident, learnt by user space (see [`super::NoiseSite`]).
+    pub const NOISE_SITES: &str = "NOISE_SITES";
+}
+
+/// Read-only globals of the eBPF object, set by user space when it loads the object (the
+/// verifier then knows their values as constants).
+pub mod globals {
+    /// [`super::SkbOffsets`]: the programs read `sk_buff` and `net_device` fields at these
+    /// offsets with plain loads (`Config::skb` is the same, for user space's own use).
+    pub const SKB_LAYOUT: &str = "SKB_LAYOUT";
 }
 
 /// Names of the programs in the eBPF object (a program's name is its function's name there;
@@ -262,6 +278,12 @@ impl Event {
     pub fn nf_table_chain(&self) -> &[u8] {
         &self.label
     }
+    /// kfree_skb / tcp_send_reset in watch mode: the first event of a [`DropKey`] whose
+    /// packets are counted in `DROP_COUNTS` (else the event stands for one packet).
+    pub fn counted_in_map(&self) -> bool {
+        let counted_hook = self.hook == Hook::KfreeSkb as u8 || self.hook == Hook::TcpSendReset as u8;
+        counted_hook && self.value == COUNTED_IN_MAP
+    }
     /// NatRewrite: NAT rewrites the destination (else the source).
     pub fn nat_rewrites_destination(&self) -> bool {
         self.value == NAT_MANIP_DST
@@ -480,6 +502,91 @@ pub struct Config {
     pub enrich: EnrichLayout,
 }
 
+/// Words (64 bits each) of the `WATCH_NET16` array: one bit for each of the 65536 /16s.
+pub const WATCH_NET16_WORDS: u32 = 1024;
+
+/// The bit of `WATCH_NET16` for an IPv4 address in network byte order (as packets carry it):
+/// its first two octets.
+#[inline(always)]
+pub fn net16_slot(addr_be: u32) -> u32 {
+    let b = addr_be.to_ne_bytes();
+    (u32::from(b[0]) << 8) | u32::from(b[1])
+}
+
+/// Entries of `DROP_POLICY`, indexed by `enum skb_drop_reason` value; reasons beyond it are
+/// always reported. User space fills it by reason *name*, resolved from the kernel's BTF.
+pub const DROP_POLICY_LEN: u32 = 1024;
+
+/// Flags of a `DROP_POLICY` entry: drops that are no incident, decided in the kernel before
+/// anything else is read (watch mode only; a trace sees every drop of its probe).
+pub mod drop_policy {
+    /// Never an incident (the packet was used, or a copy was discarded).
+    pub const IGNORE: u8 = 1;
+    /// No incident for ICMP and ICMPv6 packets (an echo reply no ping socket claimed).
+    pub const IGNORE_ICMP: u8 = 2;
+    /// No incident for TCP packets (reported as the reset the kernel answers with).
+    pub const IGNORE_TCP: u8 = 4;
+}
+
+/// Key of `DROP_COUNTS`: one flow, dropped (or reset) at one place for one reason.
+/// Everything user space needs to describe it, so a key whose first event was lost can still
+/// be reported from the map alone.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct DropKey {
+    /// kfree_skb's caller (0 for resets).
+    pub location: u64,
+    /// Addresses as [`Event`] carries them (IPv4 in the first four bytes; `family` says which).
+    pub saddr: [u8; 16],
+    pub daddr: [u8; 16],
+    pub sport: u16,
+    pub dport: u16,
+    /// `enum skb_drop_reason` (drops) or `enum sk_rst_reason` (resets).
+    pub reason: u32,
+    pub ifindex: u32,
+    pub netns: u32,
+    /// [`Hook::KfreeSkb`] or [`Hook::TcpSendReset`].
+    pub hook: u8,
+    pub proto: u8,
+    pub inner_proto: u8,
+    pub icmp_type: u8,
+    /// [`FAMILY_V4`] or [`FAMILY_V6`].
+    pub family: u8,
+    /// Zero: a hash key's bytes must all be defined.
+    pub _pad: [u8; 3],
+}
+
+/// Per-CPU value of `DROP_COUNTS`. `packets` only grows while the entry lives (user space
+/// takes differences, and deletes entries that stayed idle), so no count is taken twice.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DropCount {
+    pub packets: u64,
+    /// When this CPU first counted the key (CLOCK_MONOTONIC ns).
+    pub first_ns: u64,
+    /// The device's name, as the first event carried it.
+    pub ifname: [u8; IFNAMSIZ],
+}
+
+/// Key of `NOISE_SITES`: a drop reason at a kernel function (kfree_skb's caller) for one
+/// protocol, that user space found to be no incident (TCP's NOT_SPECIFIED at the end of a
+/// connection, say: a rule that needs the function's name, which only user space has). Drops
+/// there are not counted, so new flows of it neither fill `DROP_COUNTS` nor make events.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct NoiseSite {
+    pub location: u64,
+    pub reason: u32,
+    /// The flow's protocol (the quoted one for ICMP errors).
+    pub proto: u8,
+    pub _pad: [u8; 3],
+}
+
+/// `Event::value` of a drop or reset in watch mode: the event is the first of its
+/// [`DropKey`], whose packets are counted in `DROP_COUNTS` (this one included). Otherwise
+/// (the map was full) the event stands for itself: one packet.
+pub const COUNTED_IN_MAP: i32 = 1;
+
 /// Indices of the per-CPU `COUNTERS` array.
 pub mod counters {
     /// Events written to the ring buffer.
@@ -503,6 +610,10 @@ mod pod {
     // and every bit pattern is a valid value.
     unsafe impl aya::Pod for super::Event {}
     unsafe impl aya::Pod for super::Config {}
+    unsafe impl aya::Pod for super::DropKey {}
+    unsafe impl aya::Pod for super::DropCount {}
+    unsafe impl aya::Pod for super::NoiseSite {}
+    unsafe impl aya::Pod for super::SkbOffsets {}
 }
 
 #[cfg(test)]
@@ -554,6 +665,13 @@ mod tests {
     }
 
     #[test]
+    fn net16_slot_is_the_first_two_octets() {
+        let be = |a: [u8; 4]| u32::from_ne_bytes(a);
+        assert_eq!(net16_slot(be([172, 18, 0, 2])), (172 << 8) | 18);
+        assert_eq!(net16_slot(be([10, 0, 0, 1])), 10 << 8);
+    }
+
+    #[test]
     fn layout_is_stable() {
         // The kernel and user space must agree on these sizes; a change here is a change of
         // the binary interface between the two halves.
@@ -569,5 +687,8 @@ mod tests {
         // Where the addresses sit in an event: the same for every hook and both families.
         assert_eq!(core::mem::offset_of!(Event, saddr), 32);
         assert_eq!(core::mem::offset_of!(Event, addr), 96);
+        assert_eq!(core::mem::size_of::<DropKey>(), 64);
+        assert_eq!(core::mem::size_of::<DropCount>(), 32);
+        assert_eq!(core::mem::size_of::<NoiseSite>(), 16);
     }
 }

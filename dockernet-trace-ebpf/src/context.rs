@@ -1,8 +1,43 @@
 //! Reading kernel memory through offsets that user space resolved from BTF.
+//!
+//! The `sk_buff` and `net_device` offsets the hot paths need are load-time constants: user
+//! space writes them into the read-only global `SKB_LAYOUT` before the programs are loaded, so
+//! the verifier knows each as a number. Programs then read fields of the kernel's own,
+//! BTF-typed pointers (tracepoint arguments, and pointers loaded from them) with plain loads
+//! ([`Typed`]), which the JIT guards against faults, instead of a helper call per field
+//! ([`Probed`], for addresses the verifier sees as plain numbers: kprobe arguments).
 use aya_ebpf::helpers::{bpf_probe_read_kernel, bpf_probe_read_kernel_buf};
-use dockernet_trace_common::{Config, IFNAMSIZ};
+use dockernet_trace_common::{Config, IFNAMSIZ, SkbOffsets};
 
 use crate::maps::CONFIG;
+
+/// Written by user space when the object is loaded (see the module's comment).
+#[unsafe(no_mangle)]
+pub(crate) static SKB_LAYOUT: SkbOffsets = SkbOffsets {
+    head: 0,
+    data: 0,
+    len: 0,
+    network_header: 0,
+    transport_header: 0,
+    protocol: 0,
+    dev: 0,
+    dev_ifindex: 0,
+    dev_name: 0,
+    dev_nd_net: 0,
+    net_ns_inum: 0,
+    _pad: 0,
+};
+
+/// One offset of `SKB_LAYOUT`, read so that the compiler cannot assume its initial value (the
+/// verifier, which sees the frozen map's content, knows it as a constant).
+macro_rules! layout {
+    ($field:ident) => {
+        // SAFETY: a read of an immutable global; volatile only keeps the compiler from
+        // folding it to the initial 0.
+        unsafe { core::ptr::read_volatile(&raw const crate::context::SKB_LAYOUT.$field) }
+    };
+}
+pub(crate) use layout;
 
 /// The configuration, or None before user space has written it.
 #[inline(always)]
@@ -10,7 +45,7 @@ pub fn config() -> Option<&'static Config> {
     CONFIG.get(0)
 }
 
-/// Reads a `T` at `base + off` in kernel memory.
+/// Reads a `T` at `base + off` in kernel memory (helper call).
 #[inline(always)]
 pub fn read<T>(base: u64, off: u16) -> Result<T, i32> {
     // SAFETY: bpf_probe_read_kernel copies through the kernel's fault-safe accessor; a bad
@@ -24,6 +59,36 @@ pub fn read_buf(addr: u64, dst: &mut [u8]) -> Result<(), i32> {
     unsafe { bpf_probe_read_kernel_buf(addr as *const u8, dst) }
 }
 
+/// How a program reads a field of a kernel object.
+pub trait Kmem {
+    fn get<T: Copy + Default>(base: u64, off: u16) -> T;
+}
+
+/// Through bpf_probe_read_kernel: for addresses the verifier knows only as numbers.
+pub struct Probed;
+
+impl Kmem for Probed {
+    #[inline(always)]
+    fn get<T: Copy + Default>(base: u64, off: u16) -> T {
+        read(base, off).unwrap_or_default()
+    }
+}
+
+/// Plain loads from a BTF-typed pointer, at a `layout!` offset (a constant to the verifier).
+pub struct Typed;
+
+impl Kmem for Typed {
+    #[inline(always)]
+    fn get<T: Copy + Default>(base: u64, off: u16) -> T {
+        if base == 0 {
+            return T::default();
+        }
+        // SAFETY: `base` is a BTF-typed kernel pointer and `off` a member's offset from BTF;
+        // the verifier checks the access against the type and the JIT turns a fault into 0.
+        unsafe { core::ptr::read_volatile((base as *const u8).wrapping_add(off as usize) as *const T) }
+    }
+}
+
 /// Identity of a `struct net_device`: ifindex, name and network namespace inode.
 pub struct Device {
     pub ifindex: u32,
@@ -31,19 +96,45 @@ pub struct Device {
     pub name: [u8; IFNAMSIZ],
 }
 
+/// ifindex, namespace and name of the device at `dev` (0: none).
 #[inline(always)]
-pub fn device(cfg: &Config, dev: u64) -> Device {
+pub fn device<M: Kmem>(dev: u64) -> Device {
+    let mut d = device_id::<M>(dev);
+    if dev != 0 {
+        d.name = name_of::<M>(dev);
+    }
+    d
+}
+
+/// The name of the `struct net_device` at `dev`, read as two 8-byte words: a plain load of a
+/// 16-byte array is split into one load (and, under pressure, one stack slot) per byte.
+#[inline(always)]
+pub fn name_of<M: Kmem>(dev: u64) -> [u8; IFNAMSIZ] {
+    let off = layout!(dev_name);
+    let lo = M::get::<u64>(dev, off);
+    let hi = M::get::<u64>(dev, off + 8);
+    // The target is little-endian (bpfel): the first word's bytes come first.
+    ((lo as u128) | ((hi as u128) << 64)).to_le_bytes()
+}
+
+/// ifindex and namespace only: what filters and counting keys need (the name is read once,
+/// for the event that reports it).
+#[inline(always)]
+pub fn device_id<M: Kmem>(dev: u64) -> Device {
     let mut d = Device { ifindex: 0, netns: 0, name: [0; IFNAMSIZ] };
     if dev == 0 {
         return d;
     }
-    let o = &cfg.skb;
-    d.ifindex = read::<u32>(dev, o.dev_ifindex).unwrap_or(0);
-    let _ = read_buf(dev + o.dev_name as u64, &mut d.name);
-    if let Ok(net) = read::<u64>(dev, o.dev_nd_net) {
-        if net != 0 {
-            d.netns = read::<u32>(net, o.net_ns_inum).unwrap_or(0);
-        }
+    d.ifindex = M::get::<u32>(dev, layout!(dev_ifindex));
+    let net = M::get::<u64>(dev, layout!(dev_nd_net));
+    if net != 0 {
+        d.netns = M::get::<u32>(net, layout!(net_ns_inum));
     }
     d
+}
+
+/// The device an skb is on (`skb->dev`).
+#[inline(always)]
+pub fn skb_dev<M: Kmem>(skb: u64) -> u64 {
+    M::get::<u64>(skb, layout!(dev))
 }

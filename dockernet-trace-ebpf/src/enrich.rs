@@ -10,9 +10,8 @@ use aya_ebpf::{
 use dockernet_trace_common::{Config, FAMILY_V6, Hook, LABEL_LEN, VERDICT_UNKNOWN};
 
 use crate::{
-    context::{config, device, read, read_buf},
+    context::{Probed, config, device, read, read_buf, skb_dev},
     emit::emit,
-    filter::is_probe,
     packet::{Packet, v4_bytes},
     skb::probe_packet,
 };
@@ -40,8 +39,8 @@ fn kprobe_arg(ctx: &ProbeContext, n: u8) -> u64 {
 #[inline(always)]
 fn probe_skb(skb: u64) -> Option<(&'static Config, Packet)> {
     let cfg = config()?;
-    let p = probe_packet(cfg, skb)?;
-    is_probe(cfg, &p).then_some((cfg, p))
+    // (probe_packet checks the mode, and the addresses before the ports.)
+    Some((cfg, probe_packet(cfg, skb)?))
 }
 
 /// nf_hook_slow(skb, state, entries, index): `verdict` is its return value (1 accept,
@@ -55,7 +54,7 @@ fn nf_hook(skb: u64, state: u64, verdict: u32) {
     // The device the hook concerns: out for output-side hooks, else in.
     let out: u64 = read(state, l.nf_state_out).unwrap_or(0);
     let inp: u64 = read(state, l.nf_state_in).unwrap_or(0);
-    let dev = device(cfg, if out != 0 { out } else { inp });
+    let dev = device::<Probed>(if out != 0 { out } else { inp });
     emit(Hook::NfVerdict, skb, &p, &dev, |e| {
         e.table = u32::from(hook);
         e.aux = u32::from(pf);
@@ -94,9 +93,8 @@ fn put_str(label: &mut [u8; LABEL_LEN], at: usize, src: u64) -> usize {
 
 #[inline(always)]
 fn nf_table(skb: u64, table_name: u64, chain_name: u64, dev_from_skb: bool) {
-    let Some((cfg, p)) = probe_skb(skb) else { return };
-    let dev =
-        if dev_from_skb { device(cfg, read::<u64>(skb, cfg.skb.dev).unwrap_or(0)) } else { device(cfg, 0) };
+    let Some((_, p)) = probe_skb(skb) else { return };
+    let dev = if dev_from_skb { device::<Probed>(skb_dev::<Probed>(skb)) } else { device::<Probed>(0) };
     emit(Hook::NfTable, skb, &p, &dev, |e| {
         let end = put_str(&mut e.label, 0, table_name);
         if chain_name != 0 && end < LABEL_LEN {
@@ -148,7 +146,7 @@ pub fn dnt_kp_ipt_table(ctx: ProbeContext) -> u32 {
 #[inline(always)]
 fn br_forward(port: u64, skb: u64) {
     let Some((cfg, p)) = probe_skb(skb) else { return };
-    let dev = device(cfg, read::<u64>(port, cfg.enrich.br_port_dev).unwrap_or(0));
+    let dev = device::<Probed>(read::<u64>(port, cfg.enrich.br_port_dev).unwrap_or(0));
     emit(Hook::BrForward, skb, &p, &dev, |_| {});
 }
 
@@ -169,8 +167,8 @@ pub fn dnt_kp_br_forward(ctx: ProbeContext) -> u32 {
 /// br_pass_frame_up(skb, ...): the bridge hands the frame to the host's own stack.
 #[inline(always)]
 fn br_pass_up(skb: u64) {
-    let Some((cfg, p)) = probe_skb(skb) else { return };
-    let dev = device(cfg, read::<u64>(skb, cfg.skb.dev).unwrap_or(0));
+    let Some((_, p)) = probe_skb(skb) else { return };
+    let dev = device::<Probed>(skb_dev::<Probed>(skb));
     emit(Hook::BrPassUp, skb, &p, &dev, |_| {});
 }
 
@@ -195,8 +193,8 @@ pub fn dnt_kp_nat(ctx: ProbeContext) -> u32 {
     let skb: u64 = kprobe_arg(&ctx, l.nat_skb_arg);
     let target: u64 = kprobe_arg(&ctx, l.nat_target_arg);
     let mtype = kprobe_arg(&ctx, l.nat_mtype_arg) as u32;
-    let Some((cfg, p)) = probe_skb(skb) else { return 0 };
-    let dev = device(cfg, read::<u64>(skb, cfg.skb.dev).unwrap_or(0));
+    let Some((_, p)) = probe_skb(skb) else { return 0 };
+    let dev = device::<Probed>(skb_dev::<Probed>(skb));
     emit(Hook::NatRewrite, skb, &p, &dev, |e| {
         if target != 0 {
             // The rewritten tuple replaces the packet's (`union nf_inet_addr`: IPv4 in its

@@ -1,15 +1,18 @@
-//! Does a packet belong to what user space asked for? The few comparisons every packet pays.
+//! Does a packet belong to what user space asked for? The few comparisons every packet pays,
+//! cheapest first: the family (from `skb->protocol`, against the configuration), then what is
+//! in the configuration, then one array word (IPv4 watch), and only for packets that pass
+//! those a hash or trie lookup.
 use aya_ebpf::maps::lpm_trie::Key;
-use dockernet_trace_common::{Config, FAMILY_V6, MODE_PROBE, MODE_WATCH};
+use dockernet_trace_common::{Config, FAMILY_V6, MODE_PROBE, MODE_WATCH, net16_slot};
 
 use crate::{
-    maps::{WATCH_NETNS, WATCH_NETS, WATCH_NETS6},
-    packet::{Packet, is_unspecified6, word},
+    maps::{WATCH_NET16, WATCH_NETNS, WATCH_NETS, WATCH_NETS6},
+    packet::{IPPROTO_ICMP, IPPROTO_ICMPV6, Packet, is_unspecified6, word},
 };
 
-/// Is a packet of `family` (from `skb->protocol` or the Ethernet type) worth parsing? A
-/// probe's packets are of its family; a watch parses IPv6 only while it watches an IPv6
-/// prefix. One comparison on the configuration, before any packet byte is read.
+/// Is a packet of `family` (from `skb->protocol`) worth parsing? A probe's packets are of its
+/// family; a watch parses IPv6 only while it watches an IPv6 prefix. One comparison on the
+/// configuration, before any packet byte is read.
 #[inline(always)]
 pub fn wants_family(cfg: &Config, family: u8) -> bool {
     match cfg.mode {
@@ -23,13 +26,20 @@ pub fn wants_family(cfg: &Config, family: u8) -> bool {
 /// echo identifier) as either port, and one address of the probe's path. NAT keeps ports unless
 /// they collide, which the random, high probe port makes unlikely; NAT never rewrites both
 /// addresses to ones outside the path (the ends, their gateways, the host's own, DNAT targets).
-/// The ports come first: two comparisons turn away other traffic before any address is.
 #[inline(always)]
 pub fn is_probe(cfg: &Config, p: &Packet) -> bool {
-    cfg.mode == MODE_PROBE
+    may_be_probe(cfg, p)
         && p.flow_proto() == cfg.probe_proto
         && (p.sport.wrapping_sub(cfg.probe_port) < cfg.probe_port_count
             || p.dport.wrapping_sub(cfg.probe_port) < cfg.probe_port_count)
+}
+
+/// What the IP header alone tells (before the transport header is read): the protocol is the
+/// probe's or ICMP / ICMPv6 (an error quoting the probe), and an address is on the probe's path.
+#[inline(always)]
+pub fn may_be_probe(cfg: &Config, p: &Packet) -> bool {
+    cfg.mode == MODE_PROBE
+        && (p.proto == cfg.probe_proto || p.proto == IPPROTO_ICMP || p.proto == IPPROTO_ICMPV6)
         && on_probe_path(cfg, p)
 }
 
@@ -77,14 +87,38 @@ pub fn is_probe_addr6(cfg: &Config, addr: &[u8; 16]) -> bool {
     false
 }
 
+/// Is `addr` in a /16 that some watched prefix touches? One array word: no false negatives,
+/// and for addresses far from Docker's networks no false positives either.
 #[inline(always)]
-fn watched_addr(addr: u32) -> bool {
-    WATCH_NETS.get(Key::new(32, addr)).is_some()
+fn in_watched_net16(addr: u32) -> bool {
+    let slot = net16_slot(addr);
+    WATCH_NET16.get(slot >> 6).is_some_and(|w| w & (1u64 << (slot & 63)) != 0)
 }
 
 #[inline(always)]
+fn watched_addr(addr: u32) -> bool {
+    in_watched_net16(addr) && WATCH_NETS.get(Key::new(32, addr)).is_some()
+}
+
+/// IPv6 has no bitmap in front of its trie: IPv6 packets get here only while a watch has an
+/// IPv6 prefix (`wants_family`), and the trie is its own cheap rejection.
+#[inline(always)]
 fn watched_addr6(addr: &[u8; 16]) -> bool {
     WATCH_NETS6.get(Key::new(128, *addr)).is_some()
+}
+
+/// Watch mode, first pass (IP header only): could an address of the packet be watched? For
+/// IPv4 the /16 bitmap; for IPv6 the trie itself.
+#[inline(always)]
+pub fn may_be_watched(cfg: &Config, p: &Packet) -> bool {
+    if cfg.mode != MODE_WATCH {
+        return false;
+    }
+    if p.family == FAMILY_V6 {
+        cfg.watch_v6 != 0 && (watched_addr6(&p.saddr6) || watched_addr6(&p.daddr6))
+    } else {
+        in_watched_net16(p.saddr) || in_watched_net16(p.daddr)
+    }
 }
 
 /// Watch mode: an address of the packet lies in a watched prefix, and the namespace (when

@@ -8,6 +8,7 @@
 #![no_main]
 
 mod context;
+mod counting;
 mod emit;
 mod enrich;
 mod filter;

@@ -1,7 +1,7 @@
-//! Compile-time checks that every program and map carries the name user space looks it up by
-//! (`dockernet_trace_common::{programs, maps}`). A program's name is its function's name and a
+//! Compile-time checks that every program, map and global carries the name user space looks it
+//! up by (`dockernet_trace_common::{programs, maps, globals}`). A program's name is its function's name and a
 //! map's is its static's, so renaming one without the constant fails the build here.
-use dockernet_trace_common::{maps, programs, same_name};
+use dockernet_trace_common::{globals, maps, programs, same_name};
 
 /// Does the path `stringify!` made (`crate :: skb :: kfree_skb`) end in the item `name`?
 const fn is_named(path: &str, name: &str) -> bool {
@@ -60,4 +60,9 @@ named! {
     crate::maps::WATCH_NETS => maps::WATCH_NETS,
     crate::maps::WATCH_NETS6 => maps::WATCH_NETS6,
     crate::maps::WATCH_NETNS => maps::WATCH_NETNS,
+    crate::maps::WATCH_NET16 => maps::WATCH_NET16,
+    crate::maps::DROP_POLICY => maps::DROP_POLICY,
+    crate::maps::DROP_COUNTS => maps::DROP_COUNTS,
+    crate::maps::NOISE_SITES => maps::NOISE_SITES,
+    crate::context::SKB_LAYOUT => globals::SKB_LAYOUT,
 }

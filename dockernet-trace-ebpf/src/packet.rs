@@ -62,8 +62,9 @@ impl Packet {
 /// An IPv4 address (as read from the packet) in the first four of sixteen bytes.
 #[inline(always)]
 pub fn v4_bytes(addr: u32) -> [u8; 16] {
-    let b = addr.to_ne_bytes();
-    [b[0], b[1], b[2], b[3], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    // As one 128-bit value: built byte by byte, the array costs a stack slot per byte. The
+    // target is little-endian (bpfel), so the address's bytes come first.
+    (addr as u128).to_le_bytes()
 }
 
 /// Word `i` (0-3) of an IPv6 address, as `u32::from_ne_bytes` reads it (how the
@@ -94,13 +95,36 @@ impl Bytes for KernelPacket {
     }
 }
 
-/// A packet seen by tc, starting at its Ethernet header.
-pub struct TcPacket<'a>(pub &'a TcContext);
+/// A packet seen by tc, starting at its Ethernet header: read in place where the headers are
+/// in the skb's linear part (no helper call), else copied out with bpf_skb_load_bytes.
+pub struct TcPacket<'a> {
+    ctx: &'a TcContext,
+    data: usize,
+    end: usize,
+}
+
+impl<'a> TcPacket<'a> {
+    #[inline(always)]
+    pub fn new(ctx: &'a TcContext) -> Self {
+        Self { ctx, data: ctx.data(), end: ctx.data_end() }
+    }
+}
+
+/// Offsets read in place at most (IPv4 options and ICMP quotes stay far below it; IPv6
+/// extension headers may go beyond, and are then copied out): a bound the verifier needs.
+const DIRECT_MAX: usize = 0x3ff;
 
 impl Bytes for TcPacket<'_> {
     #[inline(always)]
     fn load<T>(&self, off: usize) -> Option<T> {
-        self.0.load::<T>(ETH_HLEN + off).ok()
+        if off <= DIRECT_MAX {
+            let at = self.data + ETH_HLEN + (off & DIRECT_MAX);
+            if at + core::mem::size_of::<T>() <= self.end {
+                // SAFETY: the bounds check above is the one the verifier wants for packet data.
+                return Some(unsafe { (at as *const T).read_unaligned() });
+            }
+        }
+        self.ctx.load::<T>(ETH_HLEN + off).ok()
     }
 }
 
@@ -114,23 +138,42 @@ pub fn family_of(proto_be: u16) -> Option<u8> {
     }
 }
 
-/// The family of the Ethernet frame tc sees, if it is IPv4 or IPv6.
+/// Where the transport header starts, or None when it cannot be found (a non-first fragment,
+/// ESP, more IPv6 extension headers than we walk).
+pub type L4Offset = Option<usize>;
+
+/// The IP header alone (addresses, transport protocol, length): enough for the filters that
+/// reject most packets, before the transport header is read. IPv6 extension headers are
+/// walked here, as the transport protocol is only known after them.
 #[inline(always)]
-pub fn tc_family(ctx: &TcContext) -> Option<u8> {
-    family_of(ctx.load::<u16>(12).ok()?)
+pub fn parse_ip<B: Bytes>(b: &B, family: u8) -> Option<(Packet, L4Offset)> {
+    let mut p = Packet::default();
+    match parse_ip_into(b, family, &mut p) {
+        NOT_PARSED => None,
+        NO_L4 => Some((p, None)),
+        l4 => Some((p, Some(l4))),
+    }
 }
 
-/// Parses the IP header at offset 0 of `b` (of `family`), then its transport header. An eBPF
-/// function of its own (not inlined): its header copies get a stack frame of their own, next
-/// to the program's (a frame has 512 bytes at most, and the programs that also build an event
-/// and read kernel structures would not fit one with them).
+/// `parse_ip_into`: not an IP header of the family.
+const NOT_PARSED: usize = 0;
+/// `parse_ip_into`: parsed, without a transport header to read.
+const NO_L4: usize = usize::MAX;
+
+/// `parse_ip` as an eBPF function of its own (not inlined), as is `parse_l4_at`: their header
+/// copies get stack frames of their own, next to the program's (a frame has 512 bytes at most,
+/// and the programs that also build an event and count drops would not fit one with them).
+/// Plain argument and result types: the kernel refuses the BTF of a Rust enum's layout in a
+/// function's prototype. Returns the transport header's offset, `NO_L4` or `NOT_PARSED`.
 #[inline(never)]
-pub fn parse<B: Bytes>(b: &B, family: u8) -> Option<Packet> {
-    if family == FAMILY_V6 { parse6(b) } else { parse4(b) }
+fn parse_ip_into<B: Bytes>(b: &B, family: u8, out: &mut Packet) -> usize {
+    let l4 = if family == FAMILY_V6 { parse_ip6(b, out) } else { parse_ip4(b, out) };
+    l4.unwrap_or(NOT_PARSED)
 }
 
+/// Fills `p` (all zero) from an IPv4 header: the transport header's offset or `NO_L4`.
 #[inline(always)]
-fn parse4<B: Bytes>(b: &B) -> Option<Packet> {
+fn parse_ip4<B: Bytes>(b: &B, p: &mut Packet) -> Option<usize> {
     let ip: [u8; 20] = b.load(0)?;
     if ip[0] >> 4 != 4 {
         return None;
@@ -139,40 +182,29 @@ fn parse4<B: Bytes>(b: &B) -> Option<Packet> {
     if ihl < 20 {
         return None;
     }
-    let mut p = Packet {
-        family: FAMILY_V4,
-        saddr: u32::from_ne_bytes([ip[12], ip[13], ip[14], ip[15]]),
-        daddr: u32::from_ne_bytes([ip[16], ip[17], ip[18], ip[19]]),
-        proto: ip[9],
-        len: u16::from_be_bytes([ip[2], ip[3]]),
-        ..Packet::default()
-    };
+    p.family = FAMILY_V4;
+    p.saddr = u32::from_ne_bytes([ip[12], ip[13], ip[14], ip[15]]);
+    p.daddr = u32::from_ne_bytes([ip[16], ip[17], ip[18], ip[19]]);
+    p.proto = ip[9];
+    p.len = u16::from_be_bytes([ip[2], ip[3]]);
     let frag_off = u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff;
-    if frag_off == 0 {
-        parse_l4(b, &mut p, ihl);
-    }
-    Some(p)
+    Some(if frag_off == 0 { ihl } else { NO_L4 })
 }
 
+/// The same from an IPv6 header and its extension headers.
 #[inline(always)]
-fn parse6<B: Bytes>(b: &B) -> Option<Packet> {
+fn parse_ip6<B: Bytes>(b: &B, p: &mut Packet) -> Option<usize> {
     let fixed: [u8; 8] = b.load(0)?;
     if fixed[0] >> 4 != 6 {
         return None;
     }
-    let mut p = Packet {
-        family: FAMILY_V6,
-        saddr6: b.load(8)?,
-        daddr6: b.load(24)?,
-        len: u16::from_be_bytes([fixed[4], fixed[5]]).wrapping_add(IPV6_HLEN as u16),
-        ..Packet::default()
-    };
+    p.family = FAMILY_V6;
+    p.saddr6 = b.load(8)?;
+    p.daddr6 = b.load(24)?;
+    p.len = u16::from_be_bytes([fixed[4], fixed[5]]).wrapping_add(IPV6_HLEN as u16);
     let (proto, l4) = transport(b, fixed[6]);
     p.proto = proto;
-    if let Some(off) = l4 {
-        parse_l4(b, &mut p, off);
-    }
-    Some(p)
+    Some(l4.unwrap_or(NO_L4))
 }
 
 /// Walks IPv6 extension headers from the fixed header's `next`: the transport protocol and
@@ -206,9 +238,16 @@ fn transport<B: Bytes>(b: &B, first: u8) -> (u8, Option<usize>) {
 }
 
 /// Ports, TCP flags, ICMP type and, for ICMP errors, the quoted flow, from the transport
-/// header at `l4`. A transport header that cannot be read leaves them zero.
+/// header at `l4`. A transport header that cannot be read (or found) leaves them zero.
 #[inline(always)]
-fn parse_l4<B: Bytes>(b: &B, p: &mut Packet, l4: usize) {
+pub fn parse_l4<B: Bytes>(b: &B, p: &mut Packet, l4: L4Offset) {
+    if let Some(l4) = l4 {
+        parse_l4_at(b, p, l4);
+    }
+}
+
+#[inline(never)]
+fn parse_l4_at<B: Bytes>(b: &B, p: &mut Packet, l4: usize) {
     match p.proto {
         IPPROTO_TCP => {
             let Some(t) = b.load::<[u8; 14]>(l4) else { return };

@@ -1,12 +1,13 @@
 //! BTF tracepoints about routing and neighbours. They get the kernel's own structures (a
 //! `flowi4`, a `neighbour` of the ARP or the neighbour discovery table) and read them through
-//! offsets user space resolved from BTF into `Config::route` (IPv6 routes: `route6`). Raw tracepoints rather than classic ones: a classic tracepoint formats its
+//! offsets user space resolved from BTF into `Config::route` (IPv6 routes: `route6`, in
+//! route6.rs). Raw tracepoints rather than classic ones: a classic tracepoint formats its
 //! whole record before our program looks at it, and detaching one waits for RCU grace periods.
 use aya_ebpf::{EbpfContext, macros::btf_tracepoint, programs::BtfTracePointContext};
-use dockernet_trace_common::{Config, FAMILY_V4, FAMILY_V6, Hook, IFNAMSIZ};
+use dockernet_trace_common::{Config, FAMILY_V4, FAMILY_V6, Hook, IFNAMSIZ, MODE_PROBE, MODE_WATCH};
 
 use crate::{
-    context::{config, device, read, read_buf},
+    context::{Kmem, Probed, config, device, layout, read},
     emit::emit_raw,
     filter::{is_probe_addr, is_probe_addr6, is_watched_addr, is_watched_addr6, netns_watched},
     packet::{IPPROTO_TCP, IPPROTO_UDP, Packet, v4_bytes},
@@ -14,18 +15,18 @@ use crate::{
 
 pub(crate) const EAGAIN: i32 = 11;
 const NUD_FAILED: u8 = 0x20;
-pub(crate) const AF_INET: u8 = 2;
+const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
 
 /// The name of the `struct net_device` at `dev` ("-" when there is none, as the kernel's own
 /// tracepoint prints it).
 #[inline(always)]
-pub(crate) fn dev_name(cfg: &Config, dev: u64) -> [u8; IFNAMSIZ] {
+pub(crate) fn dev_name(dev: u64) -> [u8; IFNAMSIZ] {
     let mut name = [0u8; IFNAMSIZ];
     if dev == 0 {
         name[0] = b'-';
     } else {
-        let _ = read_buf(dev + cfg.skb.dev_name as u64, &mut name);
+        name = Probed::get::<[u8; IFNAMSIZ]>(dev, layout!(dev_name));
     }
     name
 }
@@ -38,15 +39,30 @@ pub(crate) fn dev_name(cfg: &Config, dev: u64) -> [u8; IFNAMSIZ] {
 pub fn fib_table_lookup(ctx: BtfTracePointContext) -> i32 {
     // (tb_id, const struct flowi4 *flp, const struct fib_nh_common *nhc, int err)
     let Some(cfg) = config() else { return 0 };
+    let err = ctx.arg::<i32>(3);
+    // -EAGAIN means "try the next table": not a failure worth reporting while watching.
+    let failed = err != 0 && err != -EAGAIN;
+    // Every routed packet comes here: a watch only wants failures, which the error tells
+    // without reading anything.
+    // An IPv6 probe's routes are decided in fib6_table_lookup.
+    match cfg.mode {
+        MODE_WATCH if failed => {}
+        MODE_PROBE if cfg.probe_family == FAMILY_V4 => {}
+        _ => return 0,
+    }
     let r = &cfg.route;
     let flp = ctx.arg::<u64>(1);
     if flp == 0 {
         return 0;
     }
-    let (Ok(src), Ok(dst)) = (read::<u32>(flp, r.fl4_saddr), read::<u32>(flp, r.fl4_daddr)) else {
+    let Ok(dst) = read::<u32>(flp, r.fl4_daddr) else { return 0 };
+    let wanted_dst = if cfg.mode == MODE_PROBE { is_probe_addr(cfg, dst) } else { is_watched_addr(cfg, dst) };
+    let Ok(src) = read::<u32>(flp, r.fl4_saddr) else { return 0 };
+    // A watch also wants failures from a watched source (a container whose packets the host
+    // cannot route onwards); a trace wants its destination first.
+    if !wanted_dst && !(cfg.mode == MODE_WATCH && is_watched_addr(cfg, src)) {
         return 0;
-    };
-    let err = ctx.arg::<i32>(3);
+    }
     let proto: u8 = read(flp, r.fl4_proto).unwrap_or(0);
     // Like the kernel's own tracepoint: ports only for TCP and UDP (the union holds ICMP
     // type/code otherwise), in host order.
@@ -58,14 +74,13 @@ pub fn fib_table_lookup(ctx: BtfTracePointContext) -> i32 {
     } else {
         (0, 0)
     };
-    let p = Packet { family: FAMILY_V4, saddr: src, daddr: dst, proto, sport, dport, ..Packet::default() };
-    let probe = is_probe_addr(cfg, dst)
-        && (src == 0 || is_probe_addr(cfg, src))
-        && (sport == 0 || crate::filter::is_probe(cfg, &p));
-    // -EAGAIN means "try the next table": not a failure worth reporting while watching.
-    let failed = err != 0 && err != -EAGAIN;
-    if !probe && !(failed && (is_watched_addr(cfg, dst) || is_watched_addr(cfg, src))) {
-        return 0;
+    if cfg.mode == MODE_PROBE {
+        let p =
+            Packet { family: FAMILY_V4, saddr: src, daddr: dst, proto, sport, dport, ..Packet::default() };
+        let probe = (src == 0 || is_probe_addr(cfg, src)) && (sport == 0 || crate::filter::is_probe(cfg, &p));
+        if !probe {
+            return 0;
+        }
     }
     let table = ctx.arg::<u32>(0);
     let oif = read::<i32>(flp, r.fl4_oif).unwrap_or(0) as u32;
@@ -77,7 +92,7 @@ pub fn fib_table_lookup(ctx: BtfTracePointContext) -> i32 {
             gateway = read(nhc, r.nhc_gw).unwrap_or(0);
         }
     }
-    let name = dev_name(cfg, dev);
+    let name = dev_name(dev);
     emit_raw(Hook::FibLookup, |e| {
         e.proto = proto;
         e.family = FAMILY_V4;
@@ -138,8 +153,8 @@ fn neigh_key(cfg: &Config, tbl: u64, pkey: u64) -> Option<NeighKey> {
 }
 
 #[inline(always)]
-fn neigh_event(cfg: &Config, hook: Hook, key: &NeighKey, dev: u64, state: u8) {
-    let name = dev_name(cfg, dev);
+fn neigh_event(hook: Hook, key: &NeighKey, dev: u64, state: u8) {
+    let name = dev_name(dev);
     emit_raw(hook, |e| {
         e.family = key.family;
         e.addr = key.bytes;
@@ -154,19 +169,25 @@ fn neigh_event(cfg: &Config, hook: Hook, key: &NeighKey, dev: u64, state: u8) {
 pub fn neigh_update(ctx: BtfTracePointContext) -> i32 {
     // (struct neighbour *n, const u8 *lladdr, u8 new, u32 flags, u32 nlmsg_pid)
     let Some(cfg) = config() else { return 0 };
+    let state = ctx.arg::<u8>(2);
+    // A watch wants failures only; the new state is an argument, no read needed.
+    let wanted = match cfg.mode {
+        MODE_WATCH => state == NUD_FAILED,
+        mode => mode == MODE_PROBE,
+    };
     let n = ctx.arg::<u64>(0);
-    if n == 0 {
+    if !wanted || n == 0 {
         return 0;
     }
     let r = &cfg.route;
     let tbl: u64 = read(n, r.neigh_tbl).unwrap_or(0);
     let Some(key) = neigh_key(cfg, tbl, n + r.neigh_key as u64) else { return 0 };
-    let state = ctx.arg::<u8>(2);
     let dev: u64 = read(n, r.neigh_dev).unwrap_or(0);
     // A failure while watching counts only in a watched namespace (the entry's device's).
-    let watched = || state == NUD_FAILED && key.watched(cfg) && netns_watched(cfg, device(cfg, dev).netns);
+    let watched =
+        || state == NUD_FAILED && key.watched(cfg) && netns_watched(cfg, device::<Probed>(dev).netns);
     if key.on_probe_path(cfg) || watched() {
-        neigh_event(cfg, Hook::NeighUpdate, &key, dev, state);
+        neigh_event(Hook::NeighUpdate, &key, dev, state);
     }
     0
 }
@@ -176,13 +197,16 @@ pub fn neigh_update(ctx: BtfTracePointContext) -> i32 {
 pub fn neigh_create(ctx: BtfTracePointContext) -> i32 {
     // (struct neigh_table *tbl, struct net_device *dev, const void *pkey, ...)
     let Some(cfg) = config() else { return 0 };
+    if cfg.mode != MODE_PROBE {
+        return 0;
+    }
     // `pkey` is a `const void *`, an argument type that older verifiers (6.1 and 6.12 among
     // them) refuse to let a program load from its context (neither a struct pointer nor a
     // bare `void *`), so its slot in the argument array is copied instead.
     let pkey = read::<u64>(ctx.as_ptr() as u64 + 2 * 8, 0).unwrap_or(0);
     let Some(key) = neigh_key(cfg, ctx.arg::<u64>(0), pkey) else { return 0 };
     if key.on_probe_path(cfg) {
-        neigh_event(cfg, Hook::NeighCreate, &key, ctx.arg::<u64>(1), 0);
+        neigh_event(Hook::NeighCreate, &key, ctx.arg::<u64>(1), 0);
     }
     0
 }

@@ -42,8 +42,12 @@ pub fn fib6_table_lookup(ctx: BtfTracePointContext) -> i32 {
         return 0;
     }
     let r6 = &cfg.route6;
-    let tb_id: u32 = read(table, r6.tb6_id).unwrap_or(0);
+    // The route's type first: a watch wants failures only, which it tells in one read.
     let err = route_error(read::<u8>(res, r6.res_type).unwrap_or(0));
+    if cfg.mode == MODE_WATCH && (err == 0 || err == -EAGAIN) {
+        return 0;
+    }
+    let tb_id: u32 = read(table, r6.tb6_id).unwrap_or(0);
     let (Ok(src), Ok(dst)) = (read::<[u8; 16]>(flp, r6.fl6_saddr), read::<[u8; 16]>(flp, r6.fl6_daddr))
     else {
         return 0;
@@ -71,7 +75,7 @@ pub fn fib6_table_lookup(ctx: BtfTracePointContext) -> i32 {
             gateway = read(nh, r.nhc_gw).unwrap_or([0; 16]);
         }
     }
-    let name = dev_name(cfg, dev);
+    let name = dev_name(dev);
     emit_raw(Hook::FibLookup, |e| {
         e.proto = proto;
         e.family = FAMILY_V6;

@@ -1,15 +1,22 @@
 //! BTF tracepoints that receive a `struct sk_buff *`: hops, drops, ICMP errors and resets.
 //!
-//! These fire for every packet in every namespace, so each first checks the cheap things
-//! (configured? a family we want: IPv4, IPv6?) and parses only then.
+//! These fire for every packet in every namespace, so each rejects what is not wanted with the
+//! cheapest test that can: the mode and the drop reason (no memory read), the skb's protocol
+//! (one read: IPv4, or IPv6 when the probe is IPv6 or a watch has IPv6 prefixes), the IP
+//! header against the probe's addresses, the watched /16s (IPv4) or the IPv6 trie, and only
+//! then the transport header, the device and the maps.
 use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
-use dockernet_trace_common::{Config, Hook, MODE_PROBE};
+use dockernet_trace_common::{Config, Hook, MODE_PROBE, MODE_WATCH, drop_policy};
 
 use crate::{
-    context::{Device, config, device, read},
+    context::{Device, Kmem, Probed, Typed, config, device, device_id, layout, skb_dev},
+    counting::count_incident,
     emit::emit,
-    filter::{is_probe, is_watched, wants_family},
-    packet::{KernelPacket, Packet, family_of, parse},
+    filter::{is_probe, may_be_probe, may_be_watched, wants_family},
+    maps::DROP_POLICY,
+    packet::{
+        IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, KernelPacket, Packet, family_of, parse_ip, parse_l4,
+    },
 };
 
 /// Where the IP header is, at this hook.
@@ -21,35 +28,79 @@ enum Start {
     NetworkHeader,
 }
 
+/// The address of the skb's IP header and its family, if the configuration wants that family.
 #[inline(always)]
-fn skb_packet(cfg: &Config, skb: u64, start: Start) -> Option<Packet> {
-    let o = &cfg.skb;
-    let proto: u16 = read(skb, o.protocol).ok()?;
-    let family = family_of(proto).filter(|f| wants_family(cfg, *f))?;
-    let ip = match start {
-        Start::Data => read::<u64>(skb, o.data).ok()?,
-        Start::NetworkHeader => {
-            let head: u64 = read(skb, o.head).ok()?;
-            let nh: u16 = read(skb, o.network_header).ok()?;
-            if nh == 0xffff { read::<u64>(skb, o.data).ok()? } else { head + nh as u64 }
-        }
-    };
-    parse(&KernelPacket(ip), family)
-}
-
-/// The packet of an skb past the link layer (network header set), for the enrichment hooks.
-#[inline(always)]
-pub fn probe_packet(cfg: &Config, skb: u64) -> Option<Packet> {
+fn ip_header<M: Kmem>(cfg: &Config, skb: u64, start: Start) -> Option<(KernelPacket, u8)> {
     if skb == 0 {
         return None;
     }
-    skb_packet(cfg, skb, Start::NetworkHeader)
+    let family = family_of(M::get::<u16>(skb, layout!(protocol)))?;
+    if !wants_family(cfg, family) {
+        return None;
+    }
+    let at = match start {
+        Start::Data => M::get::<u64>(skb, layout!(data)),
+        Start::NetworkHeader => {
+            let nh = M::get::<u16>(skb, layout!(network_header));
+            if nh == 0xffff {
+                M::get::<u64>(skb, layout!(data))
+            } else {
+                M::get::<u64>(skb, layout!(head)) + nh as u64
+            }
+        }
+    };
+    (at != 0).then_some((KernelPacket(at), family))
+}
+
+/// The probe's packet in this skb, if it is one (probe mode).
+#[inline(always)]
+fn probe_at<M: Kmem>(cfg: &Config, skb: u64, start: Start) -> Option<Packet> {
+    let (b, family) = ip_header::<M>(cfg, skb, start)?;
+    let (mut p, l4) = parse_ip(&b, family)?;
+    if !may_be_probe(cfg, &p) {
+        return None;
+    }
+    parse_l4(&b, &mut p, l4);
+    is_probe(cfg, &p).then_some(p)
+}
+
+/// The packet of an skb past the link layer, if it is the probe's (for the enrichment hooks,
+/// whose kprobe variants see the skb as a number).
+#[inline(always)]
+pub fn probe_packet(cfg: &Config, skb: u64) -> Option<Packet> {
+    probe_at::<Probed>(cfg, skb, Start::NetworkHeader)
+}
+
+/// Watch mode: a packet one of whose addresses may be watched (the exact test comes with the
+/// counting), with its transport header, unless `policy` says its protocol is no incident.
+#[inline(always)]
+fn watched_at(cfg: &Config, skb: u64, policy: u8) -> Option<Packet> {
+    let (b, family) = ip_header::<Typed>(cfg, skb, Start::NetworkHeader)?;
+    let (mut p, l4) = parse_ip(&b, family)?;
+    if !may_be_watched(cfg, &p) {
+        return None;
+    }
+    parse_l4(&b, &mut p, l4);
+    let ignored = match p.flow_proto() {
+        IPPROTO_ICMP | IPPROTO_ICMPV6 => policy & drop_policy::IGNORE_ICMP != 0,
+        IPPROTO_TCP => policy & drop_policy::IGNORE_TCP != 0,
+        _ => false,
+    };
+    (!ignored).then_some(p)
 }
 
 #[inline(always)]
-fn skb_device(cfg: &Config, skb: u64) -> Device {
-    let dev = read::<u64>(skb, cfg.skb.dev).unwrap_or(0);
-    device(cfg, dev)
+fn skb_device(skb: u64) -> Device {
+    device::<Typed>(skb_dev::<Typed>(skb))
+}
+
+/// A drop or reset in watch mode: counted per flow, reason and place (see `counting`).
+#[inline(always)]
+fn watch_incident(cfg: &Config, hook: Hook, skb: u64, policy: u8, reason: u32, location: u64) {
+    let Some(p) = watched_at(cfg, skb, policy) else { return };
+    let dev_ptr = skb_dev::<Typed>(skb);
+    let dev = device_id::<Typed>(dev_ptr);
+    count_incident(cfg, hook, skb, &p, dev_ptr, &dev, reason, location);
 }
 
 /// Hops are only recorded for the probe; watch mode does not pay for them. `dev` is the
@@ -57,14 +108,11 @@ fn skb_device(cfg: &Config, skb: u64) -> Device {
 #[inline(always)]
 fn hop(skb: u64, dev: u64, hook: Hook, start: Start, value: i32) {
     let Some(cfg) = config() else { return };
-    if cfg.mode != MODE_PROBE || skb == 0 {
+    if cfg.mode != MODE_PROBE {
         return;
     }
-    let Some(p) = skb_packet(cfg, skb, start) else { return };
-    if !is_probe(cfg, &p) {
-        return;
-    }
-    let device = if dev != 0 { device(cfg, dev) } else { skb_device(cfg, skb) };
+    let Some(p) = probe_at::<Typed>(cfg, skb, start) else { return };
+    let device = if dev != 0 { device::<Typed>(dev) } else { skb_device(skb) };
     emit(hook, skb, &p, &device, |e| e.value = value);
 }
 
@@ -82,45 +130,47 @@ pub fn net_dev_xmit(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
-/// Probe packets, or (watch mode) packets of watched networks in watched namespaces.
-#[inline(always)]
-fn wanted(skb: u64, start: Start) -> Option<(&'static Config, Packet, Device)> {
-    let cfg = config()?;
-    if skb == 0 {
-        return None;
-    }
-    let p = skb_packet(cfg, skb, start)?;
-    if is_probe(cfg, &p) {
-        return Some((cfg, p, skb_device(cfg, skb)));
-    }
-    let dev = skb_device(cfg, skb);
-    if is_watched(cfg, &p, dev.netns) {
-        return Some((cfg, p, dev));
-    }
-    None
-}
-
 #[btf_tracepoint(function = "kfree_skb")]
 pub fn kfree_skb(ctx: BtfTracePointContext) -> i32 {
     // (skb, location[, reason[, rx_sk]]): reason arrived in 5.17.
+    let Some(cfg) = config() else { return 0 };
     let skb = ctx.arg::<u64>(0);
-    let Some((cfg, p, dev)) = wanted(skb, Start::NetworkHeader) else { return 0 };
     let location = ctx.arg::<u64>(1);
     let reason = if cfg.args.kfree_reason == 2 { ctx.arg::<u32>(2) } else { 0 };
-    emit(Hook::KfreeSkb, skb, &p, &dev, |e| {
-        e.location = location;
-        e.reason = reason;
-    });
+    match cfg.mode {
+        MODE_WATCH => {
+            // The reason first: it costs no memory read, and most drops of a healthy host
+            // (TCP discarding what it already has) are no incident.
+            let policy = DROP_POLICY.get(reason).copied().unwrap_or(0);
+            if policy & drop_policy::IGNORE == 0 {
+                watch_incident(cfg, Hook::KfreeSkb, skb, policy, reason, location);
+            }
+        }
+        MODE_PROBE => {
+            let Some(p) = probe_at::<Typed>(cfg, skb, Start::NetworkHeader) else { return 0 };
+            emit(Hook::KfreeSkb, skb, &p, &skb_device(skb), |e| {
+                e.location = location;
+                e.reason = reason;
+            });
+        }
+        _ => {}
+    }
     0
 }
 
+/// The kernel answers a packet with an ICMP error (probe mode: `watch` reports the drop that
+/// comes with it instead).
 #[btf_tracepoint(function = "icmp_send")]
 pub fn icmp_send(ctx: BtfTracePointContext) -> i32 {
     // (skb_in, type, code): the packet the error is about.
+    let Some(cfg) = config() else { return 0 };
+    if cfg.mode != MODE_PROBE {
+        return 0;
+    }
     let skb = ctx.arg::<u64>(0);
-    let Some((_, p, dev)) = wanted(skb, Start::NetworkHeader) else { return 0 };
+    let Some(p) = probe_at::<Typed>(cfg, skb, Start::NetworkHeader) else { return 0 };
     let (kind, code) = (ctx.arg::<i32>(1) as u8, ctx.arg::<i32>(2) as u8);
-    emit(Hook::IcmpSend, skb, &p, &dev, |e| {
+    emit(Hook::IcmpSend, skb, &p, &skb_device(skb), |e| {
         e.icmp_type = kind;
         e.icmp_code = code;
     });
@@ -147,7 +197,13 @@ pub fn tcp_reset_rsn(ctx: BtfTracePointContext) -> i32 {
 fn reset(skb: u64, reason: u32) -> i32 {
     let Some(cfg) = config() else { return 0 };
     let skb = if cfg.args.reset_skb == 1 { skb } else { 0 };
-    let Some((_, p, dev)) = wanted(skb, Start::NetworkHeader) else { return 0 };
-    emit(Hook::TcpSendReset, skb, &p, &dev, |e| e.reason = reason);
+    match cfg.mode {
+        MODE_WATCH => watch_incident(cfg, Hook::TcpSendReset, skb, 0, reason, 0),
+        MODE_PROBE => {
+            let Some(p) = probe_at::<Typed>(cfg, skb, Start::NetworkHeader) else { return 0 };
+            emit(Hook::TcpSendReset, skb, &p, &skb_device(skb), |e| e.reason = reason);
+        }
+        _ => {}
+    }
     0
 }

@@ -8,9 +8,9 @@ use dockernet_trace_common::Hook;
 use crate::{
     context::{Device, config},
     emit::emit,
-    filter::{is_probe, wants_family},
+    filter::{is_probe, may_be_probe, wants_family},
     maps::TC_PACKETS,
-    packet::{TcPacket, parse, tc_family},
+    packet::{TcPacket, family_of, parse_ip, parse_l4},
 };
 
 /// TC_ACT_UNSPEC / TCX_NEXT: let the packet go on exactly as if we were not here.
@@ -31,11 +31,21 @@ pub fn dnt_tc_egress(ctx: TcContext) -> i32 {
 #[inline(always)]
 fn observe(ctx: &TcContext, hook: Hook) {
     // SAFETY: `skb` is the context pointer the kernel handed to this program.
-    let ifindex = unsafe { (*ctx.skb.skb).ifindex };
+    let (ifindex, proto) = unsafe { ((*ctx.skb.skb).ifindex, (*ctx.skb.skb).protocol) };
     count_packet(ifindex);
+    // skb->protocol is in the context (network order in its low 16 bits): no load needed
+    // to turn away what is neither IPv4 nor IPv6, nor of the family the probe uses.
+    let Some(family) = family_of(proto as u16) else { return };
     let Some(cfg) = config() else { return };
-    let Some(family) = tc_family(ctx).filter(|f| wants_family(cfg, *f)) else { return };
-    let Some(p) = parse(&TcPacket(ctx), family) else { return };
+    if !wants_family(cfg, family) {
+        return;
+    }
+    let b = TcPacket::new(ctx);
+    let Some((mut p, l4)) = parse_ip(&b, family) else { return };
+    if !may_be_probe(cfg, &p) {
+        return;
+    }
+    parse_l4(&b, &mut p, l4);
     if !is_probe(cfg, &p) {
         return;
     }

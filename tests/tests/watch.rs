@@ -293,6 +293,8 @@ fn healthy_traffic_produces_no_drop_lines() {
     }
     // TCP at full speed for a second, between the two containers' namespaces.
     lab.spawn_in(&s1.netns_path(), &["iperf3", "-s", "-1", "-p", "5201"]).unwrap();
+    // Before it listens, a connection would be refused with a reset: a line of its own.
+    lab.wait_listening(&s1, 5201).unwrap();
     let mut ok = false;
     for _ in 0..20 {
         let out = lab.host(&[

@@ -28,9 +28,10 @@ enum Task {
     Demo,
     /// Start an isolated lab and keep it until Ctrl-C (for trying the tool by hand).
     Lab,
-    /// Measure throughput under watch, time to verdict, attach/detach, lost events and peak
-    /// RSS in a lab; print them and write BENCHMARKS.md.
-    Bench,
+    /// Measure the cost of watching beside tcpdump and bpftrace, the kernel programs' cost,
+    /// time to verdict, the control plane at scale and pwru in a VM; print them and write
+    /// BENCHMARKS.md.
+    Bench(bench::BenchArgs),
     /// The kernel matrix: boot Debian's 6.1 and 6.12 kernels under qemu and run the trace
     /// scenarios there (kprobe/fentry paths included).
     VmTest(vm::VmTestArgs),
@@ -44,7 +45,7 @@ fn main() {
         Task::Test(args) => test::run(&args),
         Task::Demo => demo::run(),
         Task::Lab => demo::lab(),
-        Task::Bench => bench::run(),
+        Task::Bench(args) => bench::run(&args),
         Task::VmTest(args) => vm::run(&args),
     };
     if let Err(e) = result {

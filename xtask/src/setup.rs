@@ -18,7 +18,10 @@ const PACKAGES: &[&str] = &[
     "qemu-system-x86", // kernel matrix VMs
     "cpio",            // initramfs for the VMs
     "kmod",            // modprobe/insmod
-    "bpftool",         // inspecting programs and links by hand
+    "bpftool",         // inspecting programs and links by hand; the benchmark's program names
+    "bpftrace",        // benchmark: a kfree_skb counter, what users would run instead of watch
+    "tcpdump",         // benchmark: tcpdump -i any beside watch
+    "apache2-utils",   // benchmark: ab, HTTP connections per second
 ];
 const BPF_LINKER_VERSION: &str = "0.13.0";
 

@@ -7,7 +7,7 @@ use crate::{
     cause::{Cause, Finding},
     flow::IpFamily,
     model::Topology,
-    netfilter::{Cidr, Family, Matches, RuleRef, Ruleset},
+    netfilter::{Family, IpNet, Matches, NetExt, RuleRef, Ruleset},
 };
 
 pub fn drops(rs: &Ruleset, t: &Topology, out: &mut Vec<Finding>) {
@@ -48,8 +48,8 @@ pub fn subject(m: &Matches, t: &Topology) -> Subject {
 }
 
 /// The Docker network an address match lies in, and the container when it is one's /32.
-fn owner(net: &Cidr, t: &Topology) -> Option<(String, Option<String>)> {
-    let ip: IpAddr = net.addr;
+fn owner(net: &IpNet, t: &Topology) -> Option<(String, Option<String>)> {
+    let ip: IpAddr = net.addr();
     if net.is_host()
         && let Some((c, e)) = t.container_by_ip(ip)
     {
@@ -57,7 +57,7 @@ fn owner(net: &Cidr, t: &Topology) -> Option<(String, Option<String>)> {
     }
     let n = t.network_containing(ip)?;
     // The match must lie within the subnet, not merely start in it.
-    let inside = n.subnet_of(ip).is_some_and(|s| net.len >= s.subnet.prefix_len());
+    let inside = n.subnet_of(ip).is_some_and(|s| net.prefix_len() >= s.subnet.prefix_len());
     inside.then(|| (n.name.clone(), None))
 }
 

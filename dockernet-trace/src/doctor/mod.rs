@@ -3,6 +3,8 @@
 mod bridges;
 mod docker_user;
 mod firewall;
+mod flows;
+mod foreign;
 mod nat;
 mod ports;
 mod report;
@@ -51,9 +53,10 @@ pub fn diagnose(t: &Topology, rs: &Ruleset) -> Diagnosis {
     nat::published_ports(t, rs, &mut findings);
     firewall::published_accepts(t, rs, &mut findings);
     docker_user::drops(rs, t, &mut findings);
+    let mut notes = t.docker.notes.clone();
+    foreign::drops(t, rs, &flows::host_services(), &mut findings, &mut notes);
     findings.sort_by_key(|f| f.cause.severity());
     findings.dedup();
-    let mut notes = t.docker.notes.clone();
     // With FORWARD accepting by default, missing filter chains cut nothing off (the checks
     // above find what a DROP policy cuts off), but DOCKER-USER and isolation no longer apply.
     notes.extend(missing.iter().filter(|m| m.table != "nat").map(|m| {

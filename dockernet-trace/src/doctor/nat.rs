@@ -8,7 +8,7 @@ use crate::{
     flow::IpFamily,
     model::{DockerNetwork, Topology},
     netfilter::{
-        Cidr, Ruleset,
+        Ruleset,
         docker::{Missing, has_dnat, has_masquerade, manages_ip6tables},
     },
 };
@@ -30,7 +30,7 @@ pub fn masquerade(n: &DockerNetwork, rs: &Ruleset, out: &mut Vec<Finding>) {
         if !wanted || !nats(family, rs) {
             continue;
         }
-        let cidr = Cidr { addr: s.subnet.network(), len: s.subnet.prefix_len() };
+        let cidr = s.subnet;
         if has_masquerade(rs, &cidr, bridge) {
             continue;
         }

@@ -108,16 +108,25 @@ impl Attachable for BtfTracepoint {
         }
     }
     fn attach(&self, ebpf: &mut Ebpf, cx: &HookContext) -> Result<HookKind, EbpfError> {
-        let args = cx.btf.tracepoint_args(self.name).unwrap_or(0);
-        let name = match self.wider {
-            Some((wider, min_args)) if args >= min_args => wider,
-            _ => self.program,
-        };
+        let name = self.program_for(cx);
         let err = |source| EbpfError::Program { program: name.into(), source };
         let prog: &mut BtfTracePoint = program(ebpf, name)?.try_into().map_err(err)?;
+        let t = std::time::Instant::now();
         prog.load(self.name, cx.aya_btf).map_err(err)?;
+        log::debug!("{name} loaded (verified) in {} ms", t.elapsed().as_millis());
         prog.attach().map_err(err)?;
         Ok(HookKind::Tracepoint)
+    }
+}
+
+impl BtfTracepoint {
+    /// The program for this kernel's prototype of the tracepoint.
+    fn program_for(&self, cx: &HookContext) -> &'static str {
+        let args = cx.btf.tracepoint_args(self.name).unwrap_or(0);
+        match self.wider {
+            Some((wider, min_args)) if args >= min_args => wider,
+            _ => self.program,
+        }
     }
 }
 
@@ -142,13 +151,18 @@ impl FunctionHook {
         exit: bool,
     ) -> Result<(), EbpfError> {
         let err = |source| EbpfError::Program { program: name.into(), source };
+        // (Loaded already when it was the trampoline probe: see Session::attach_enrichment.)
         if exit {
             let p: &mut FExit = program(ebpf, name)?.try_into().map_err(err)?;
-            p.load(self.function, cx.aya_btf).map_err(err)?;
+            if p.fd().is_err() {
+                p.load(self.function, cx.aya_btf).map_err(err)?;
+            }
             p.attach().map_err(err)?;
         } else {
             let p: &mut FEntry = program(ebpf, name)?.try_into().map_err(err)?;
-            p.load(self.function, cx.aya_btf).map_err(err)?;
+            if p.fd().is_err() {
+                p.load(self.function, cx.aya_btf).map_err(err)?;
+            }
             p.attach().map_err(err)?;
         }
         Ok(())
@@ -240,8 +254,9 @@ pub fn tracepoints(purpose: Purpose) -> Vec<Box<dyn Attachable>> {
         hooks.push(tp(programs::NETIF_RECEIVE_SKB, "net:netif_receive_skb", false, Layout::Skb));
         hooks.push(tp(programs::NET_DEV_XMIT, "net:net_dev_xmit", false, Layout::Skb));
         hooks.push(tp(programs::NEIGH_CREATE, "neigh:neigh_create", false, Layout::Route));
+        // A watch reports the drop that comes with an ICMP error, never the error itself.
+        hooks.push(tp(programs::ICMP_SEND, "icmp:icmp_send", false, Layout::Skb));
     }
-    hooks.push(tp(programs::ICMP_SEND, "icmp:icmp_send", false, Layout::Skb));
     // 6.10 added the reset's reason as a third argument.
     hooks.push(Box::new(BtfTracepoint {
         program: programs::TCP_SEND_RESET,
@@ -256,6 +271,11 @@ pub fn tracepoints(purpose: Purpose) -> Vec<Box<dyn Attachable>> {
     hooks.push(tp(programs::NEIGH_UPDATE, "neigh:neigh_update", false, Layout::Route));
     hooks
 }
+
+/// The fexit program loaded first to learn whether this kernel takes trampolines at all, and
+/// its function (in vmlinux, so no module BTF is needed to try).
+pub const TRAMPOLINE_PROBE: &str = programs::FX_NF_HOOK;
+pub const TRAMPOLINE_PROBE_TARGET: &str = "nf_hook_slow";
 
 /// The enrichment hooks this kernel's layout allows.
 pub fn enrichment(e: &super::enrich::Enrichment) -> Vec<Box<dyn Attachable>> {
@@ -331,7 +351,9 @@ pub fn attach_all(
 ) -> Result<Vec<HookStatus>, EbpfError> {
     let mut out = Vec::new();
     for h in hooks {
+        let t = std::time::Instant::now();
         let result = h.can_run(cx).map_err(EbpfError::Unavailable).and_then(|()| h.attach(ebpf, cx));
+        log::debug!("{}: {:.1} ms", h.name(), t.elapsed().as_secs_f64() * 1000.0);
         match result {
             Ok(kind) => {
                 match kind {

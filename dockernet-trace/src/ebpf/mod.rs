@@ -3,8 +3,10 @@ pub mod config;
 pub mod enrich;
 pub mod events;
 pub mod hooks;
+pub mod kernel_info;
 pub mod session;
 pub mod tc;
+pub mod watch_maps;
 
 pub use events::KernelEvent;
 pub use hooks::Coverage;

@@ -1,4 +1,6 @@
 //! One loaded copy of the kernel programs: configure, attach, read events, detach on drop.
+use std::collections::BTreeSet;
+
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, HashMap, LpmTrie, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
@@ -6,45 +8,14 @@ use aya::{
 use dockernet_trace_common::{Config, Ipv4Prefix, Ipv6Prefix, counters, maps};
 use ipnet::IpNet;
 
+pub use super::kernel_info::KernelInfo;
 use super::{
     EbpfError, OBJECT, config,
     events::EventReader,
     hooks::{self, Coverage, HookContext, HookStatus, Purpose},
     tc,
 };
-use crate::kernel::{DropReasons, Features, KernelBtf, KernelError};
-
-/// What the running kernel is and how it lays out its data, probed once per run.
-pub struct KernelInfo {
-    pub features: Features,
-    pub btf: KernelBtf,
-    pub drop_reasons: DropReasons,
-    /// What the kprobe/fentry programs can read on this kernel.
-    pub enrichment: super::enrich::Enrichment,
-    /// Offsets and argument layout, with no filter set.
-    pub base_config: Config,
-    /// Whether BTF described the structures the route and neighbour hooks read (else why not).
-    pub route_layout: Result<(), String>,
-    /// Whether BTF described the structures the IPv6 route hook reads (else why not).
-    pub route6_layout: Result<(), String>,
-}
-
-impl KernelInfo {
-    pub fn probe() -> Result<Self, KernelError> {
-        let t = std::time::Instant::now();
-        let btf = KernelBtf::load()?;
-        log::debug!("btf parsed: {} ms", t.elapsed().as_millis());
-        let drop_reasons = DropReasons::from_btf(&btf)?;
-        log::debug!("drop reasons: {} ms", t.elapsed().as_millis());
-        let enrichment = super::enrich::resolve(&btf);
-        log::debug!("enrichment layout: {} ms", t.elapsed().as_millis());
-        let (mut base_config, route_layout, route6_layout) = super::config::for_kernel(&btf)?;
-        log::debug!("offsets: {} ms", t.elapsed().as_millis());
-        base_config.enrich = enrichment.layout;
-        let features = Features::detect();
-        Ok(Self { features, btf, drop_reasons, enrichment, base_config, route_layout, route6_layout })
-    }
-}
+use crate::kernel::KernelError;
 
 /// Totals of the per-CPU counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -64,6 +35,22 @@ pub struct Session {
     pub hooks: Vec<HookStatus>,
     /// aya's parse of the kernel BTF, kept only while programs are being attached.
     aya_btf: Option<aya::Btf>,
+    /// Watch mode: the prefixes in WATCH_NETS (host-order address, length), and the /16
+    /// bitmap as last written (see `watch_maps`).
+    pub(super) watched_prefixes: BTreeSet<(u32, u8)>,
+    pub(super) net16: Vec<u64>,
+    /// A prefix or namespace left the watched set since the last `take_scope_shrunk`.
+    scope_shrunk: bool,
+    /// tcx links of the tc programs, detached together at the end (see `Drop`).
+    tc_links: Vec<tc::TcxLink>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Everything else goes with `ebpf`, one link after the other; tcx links each wait for
+        // an RCU grace period, so they go first, side by side.
+        tc::detach_all(&mut self.ebpf, std::mem::take(&mut self.tc_links));
+    }
 }
 
 impl Session {
@@ -72,7 +59,11 @@ impl Session {
             return Err(EbpfError::Missing("kernel programs".into()));
         }
         raise_memlock();
-        let ebpf = EbpfLoader::new().load(OBJECT)?;
+        // The skb and device offsets are constants of the programs (see the eBPF crate's
+        // context.rs), fixed before anything is verified.
+        let ebpf = EbpfLoader::new()
+            .override_global(dockernet_trace_common::globals::SKB_LAYOUT, &kernel.base_config.skb, true)
+            .load(OBJECT)?;
         let mut s = Self {
             ebpf,
             _clsact: tc::ClsactCleanup,
@@ -80,6 +71,10 @@ impl Session {
             coverage: Coverage::default(),
             hooks: vec![],
             aya_btf: None,
+            watched_prefixes: BTreeSet::new(),
+            net16: vec![0; dockernet_trace_common::WATCH_NET16_WORDS as usize],
+            scope_shrunk: false,
+            tc_links: Vec::new(),
         };
         s.set_config(kernel.base_config)?;
         Ok(s)
@@ -97,7 +92,7 @@ impl Session {
         Ok(())
     }
 
-    fn map_mut<'a, T>(&'a mut self, name: &str) -> Result<T, EbpfError>
+    pub(super) fn map_mut<'a, T>(&'a mut self, name: &str) -> Result<T, EbpfError>
     where
         T: TryFrom<&'a mut aya::maps::Map, Error = aya::maps::MapError>,
     {
@@ -105,7 +100,7 @@ impl Session {
         T::try_from(m).map_err(|source| EbpfError::Map { map: name.into(), source })
     }
 
-    fn map<'a, T>(&'a self, name: &str) -> Result<T, EbpfError>
+    pub(super) fn map<'a, T>(&'a self, name: &str) -> Result<T, EbpfError>
     where
         T: TryFrom<&'a aya::maps::Map, Error = aya::maps::MapError>,
     {
@@ -113,19 +108,18 @@ impl Session {
         T::try_from(m).map_err(|source| EbpfError::Map { map: name.into(), source })
     }
 
-    /// Attaches hooks, parsing the kernel's BTF for aya once per session.
+    /// Attaches hooks, with aya's parse of the kernel's BTF (kept until `attached`).
     fn attach_hooks(
         &mut self,
         kernel: &KernelInfo,
         list: &[Box<dyn hooks::Attachable>],
     ) -> Result<(), EbpfError> {
         if self.aya_btf.is_none() {
-            let parsed = aya::Btf::from_sys_fs().map_err(|e| {
-                EbpfError::Kernel(KernelError::BadBtf {
-                    path: kernel.btf.path().into(),
-                    reason: e.to_string(),
-                })
+            let t = std::time::Instant::now();
+            let parsed = kernel.aya_btf().map_err(|reason| {
+                EbpfError::Kernel(KernelError::BadBtf { path: kernel.btf.path().into(), reason })
             })?;
+            log::debug!("aya's BTF parsed: {} ms", t.elapsed().as_millis());
             self.aya_btf = Some(parsed);
         }
         let Some(aya_btf) = self.aya_btf.as_ref() else { return Ok(()) };
@@ -149,9 +143,46 @@ impl Session {
 
     /// Attaches what the kernel allows of the kprobe/fentry enrichment; failures are notes.
     pub fn attach_enrichment(&mut self, kernel: &KernelInfo) {
-        if let Err(e) = self.attach_hooks(kernel, &hooks::enrichment(&kernel.enrichment)) {
+        if !kernel.features.kprobes && !self.trampolines_load(kernel) {
+            // Every enrichment hook would fail the same way: say so for each, without
+            // reading the modules' BTF for a layout nothing could use.
+            for h in hooks::enrichment(&Default::default()) {
+                let note = "fentry: refused by this kernel; kprobes: not in this kernel".to_string();
+                log::info!("{} not attached: {note}", h.name());
+                self.hooks.push(hooks::HookStatus { hook: h.name(), attached: false, note: Some(note) });
+            }
+            return;
+        }
+        let enrichment = kernel.enrichment();
+        let mut cfg = self.config;
+        cfg.enrich = enrichment.layout;
+        if let Err(e) = self.set_config(cfg) {
+            log::info!("enrichment layout not written: {e}");
+            return;
+        }
+        if let Err(e) = self.attach_hooks(kernel, &hooks::enrichment(&enrichment)) {
             log::info!("enrichment not attached: {e}");
         }
+    }
+
+    /// Does this kernel load trampoline (fexit) programs? Tried with the first enrichment
+    /// program, which stays loaded for its hook. Only a refusal (EPERM) says no.
+    fn trampolines_load(&mut self, kernel: &KernelInfo) -> bool {
+        if self.aya_btf.is_none() {
+            match kernel.aya_btf() {
+                Ok(b) => self.aya_btf = Some(b),
+                Err(_) => return true,
+            }
+        }
+        let Some(btf) = self.aya_btf.as_ref() else { return true };
+        let Some(p) = self.ebpf.program_mut(hooks::TRAMPOLINE_PROBE) else { return true };
+        let Ok(p): Result<&mut aya::programs::FExit, _> = p.try_into() else { return true };
+        let refused = matches!(
+            p.load(hooks::TRAMPOLINE_PROBE_TARGET, btf),
+            Err(aya::programs::ProgramError::LoadError { io_error, .. })
+                if io_error.raw_os_error() == Some(libc::EPERM)
+        );
+        !refused
     }
 
     /// Frees what only attaching needed (aya's copy of the kernel BTF: megabytes).
@@ -161,8 +192,11 @@ impl Session {
 
     /// Attaches the tc classifiers to `iface` in the current network namespace.
     pub fn attach_tc(&mut self, iface: &str, kernel: &KernelInfo) -> Result<tc::Attachment, EbpfError> {
+        let t = std::time::Instant::now();
         tc::load(&mut self.ebpf)?;
-        let how = tc::attach(&mut self.ebpf, iface, kernel.features.tcx)?;
+        let (how, links) = tc::attach(&mut self.ebpf, iface, kernel.features.tcx)?;
+        log::debug!("tc on {iface} ({how:?}): {} ms", t.elapsed().as_millis());
+        self.tc_links.extend(links);
         self.coverage.tc = true;
         Ok(how)
     }
@@ -196,13 +230,16 @@ impl Session {
         }
     }
 
-    /// Replaces nothing: adds a prefix (IPv4 or IPv6: a trie each) to the watched set.
+    /// Replaces nothing: adds a prefix (IPv4 or IPv6: a trie each) to the watched set. IPv4
+    /// prefixes also set their /16s in the bitmap in front of their trie.
     pub fn watch_prefix(&mut self, prefix: &IpNet) -> Result<(), EbpfError> {
         let err = |map: &'static str| move |source| EbpfError::Map { map: map.into(), source };
         match prefix {
             IpNet::V4(p) => {
                 let mut trie: LpmTrie<&mut MapData, Ipv4Prefix, u8> = self.map_mut(maps::WATCH_NETS)?;
-                trie.insert(&config::watch_key(p), 1, 0).map_err(err(maps::WATCH_NETS))
+                trie.insert(&config::watch_key(p), 1, 0).map_err(err(maps::WATCH_NETS))?;
+                self.watched_prefixes.insert((u32::from(p.network()), p.prefix_len()));
+                self.sync_net16()
             }
             IpNet::V6(p) => {
                 let mut trie: LpmTrie<&mut MapData, Ipv6Prefix, u8> = self.map_mut(maps::WATCH_NETS6)?;
@@ -213,8 +250,11 @@ impl Session {
 
     pub fn unwatch_prefix(&mut self, prefix: &IpNet) -> Result<(), EbpfError> {
         let err = |map: &'static str| move |source| EbpfError::Map { map: map.into(), source };
+        self.scope_shrunk = true;
         match prefix {
             IpNet::V4(p) => {
+                self.watched_prefixes.remove(&(u32::from(p.network()), p.prefix_len()));
+                self.sync_net16()?;
                 let mut trie: LpmTrie<&mut MapData, Ipv4Prefix, u8> = self.map_mut(maps::WATCH_NETS)?;
                 trie.remove(&config::watch_key(p)).map_err(err(maps::WATCH_NETS))
             }
@@ -228,7 +268,14 @@ impl Session {
     pub fn watch_netns(&mut self, inode: u32, on: bool) -> Result<(), EbpfError> {
         let mut m: HashMap<&mut MapData, u32, u8> = self.map_mut(maps::WATCH_NETNS)?;
         let r = if on { m.insert(inode, 1, 0) } else { m.remove(&inode) };
+        self.scope_shrunk |= !on;
         r.map_err(|source| EbpfError::Map { map: maps::WATCH_NETNS.into(), source })
+    }
+
+    /// Whether the watched set shrank since the last call: keys the kernel counts may then
+    /// be outside it (a counted key is not filtered again), so they are started afresh.
+    pub fn take_scope_shrunk(&mut self) -> bool {
+        std::mem::take(&mut self.scope_shrunk)
     }
 }
 

@@ -10,7 +10,10 @@ use std::{fs, os::unix::fs::MetadataExt, path::PathBuf};
 
 use aya::{
     Ebpf,
-    programs::{LinkOrder, SchedClassifier, TcAttachType, tc},
+    programs::{
+        LinkOrder, SchedClassifier, TcAttachType, tc,
+        tc::{SchedClassifierLink, SchedClassifierLinkId},
+    },
 };
 
 use dockernet_trace_common::programs::{TC_EGRESS as EGRESS, TC_INGRESS as INGRESS};
@@ -38,25 +41,71 @@ pub fn load(ebpf: &mut Ebpf) -> Result<(), EbpfError> {
     Ok(())
 }
 
-/// Attaches both directions to `iface` (programs must be loaded).
-pub fn attach(ebpf: &mut Ebpf, iface: &str, prefer_tcx: bool) -> Result<Attachment, EbpfError> {
+/// A tcx link made, by the program it belongs to.
+pub type TcxLink = (&'static str, SchedClassifierLinkId);
+
+/// Attaches both directions to `iface` (programs must be loaded). Returns how, and the tcx
+/// links made (the caller detaches them; see `detach_all`).
+pub fn attach(
+    ebpf: &mut Ebpf,
+    iface: &str,
+    prefer_tcx: bool,
+) -> Result<(Attachment, Vec<TcxLink>), EbpfError> {
+    let links = if prefer_tcx { tcx_both(ebpf, iface) } else { vec![] };
     let mut how = Attachment::Tcx;
     for (name, dir) in [(INGRESS, TcAttachType::Ingress), (EGRESS, TcAttachType::Egress)] {
+        if links.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
         let p: &mut SchedClassifier = program(ebpf, name)?
             .try_into()
             .map_err(|source| EbpfError::Program { program: name.into(), source })?;
-        let tcx = prefer_tcx
-            && p.attach_with_options(iface, dir, tc::TcAttachOptions::TcxOrder(LinkOrder::default())).is_ok();
-        if tcx {
-            continue;
-        }
         how = Attachment::Netlink;
         register_owner()?;
         ensure_clsact(iface)?;
         p.attach_with_options(iface, dir, tc::TcAttachOptions::Netlink(Default::default()))
             .map_err(|e| EbpfError::Tc { iface: iface.into(), reason: e.to_string() })?;
     }
-    Ok(how)
+    Ok((how, links))
+}
+
+/// Both directions through tcx, at the same time: each attach waits for an RCU grace period
+/// (the kernel swaps the device's program list), and two waits side by side share one.
+fn tcx_both(ebpf: &mut Ebpf, iface: &str) -> Vec<TcxLink> {
+    let progs: Vec<(&'static str, &mut aya::programs::Program)> = ebpf
+        .programs_mut()
+        .filter_map(|(n, p)| [INGRESS, EGRESS].into_iter().find(|x| *x == n).map(|x| (x, p)))
+        .collect();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = progs
+            .into_iter()
+            .map(|(name, p)| {
+                s.spawn(move || {
+                    let dir = if name == INGRESS { TcAttachType::Ingress } else { TcAttachType::Egress };
+                    let p: &mut SchedClassifier = p.try_into().ok()?;
+                    let order = tc::TcAttachOptions::TcxOrder(LinkOrder::default());
+                    p.attach_with_options(iface, dir, order).ok().map(|id| (name, id))
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok().flatten()).collect()
+    })
+}
+
+/// Detaches tcx links, all at the same time (each detach waits for an RCU grace period; the
+/// waits overlap instead of adding up).
+pub fn detach_all(ebpf: &mut Ebpf, links: Vec<TcxLink>) {
+    let mut taken: Vec<SchedClassifierLink> = Vec::new();
+    for (name, id) in links {
+        let Ok(p) = program(ebpf, name) else { continue };
+        let Ok(p): Result<&mut SchedClassifier, _> = p.try_into() else { continue };
+        taken.extend(p.take_link(id).ok());
+    }
+    std::thread::scope(|s| {
+        for link in taken {
+            s.spawn(move || drop(link));
+        }
+    });
 }
 
 fn netns_inode() -> u64 {

@@ -48,6 +48,49 @@ pub fn listening_inode(table: &str, proto: &str, port: u16) -> Option<u64> {
     })
 }
 
+/// Every address and port the caller's namespace listens on (TCP) or is bound to (UDP).
+pub fn host_sockets(proto: &str) -> Vec<(std::net::IpAddr, u16)> {
+    let files: &[&str] = if proto == "udp" {
+        &["/proc/net/udp", "/proc/net/udp6"]
+    } else {
+        &["/proc/net/tcp", "/proc/net/tcp6"]
+    };
+    files.iter().flat_map(|f| listening_sockets(&fs::read_to_string(f).unwrap_or_default(), proto)).collect()
+}
+
+/// The listening (or bound) sockets of a /proc/net/{tcp,udp}[6] listing: local address and port.
+pub fn listening_sockets(table: &str, proto: &str) -> Vec<(std::net::IpAddr, u16)> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            let (local, state) = (cols.get(1)?, cols.get(3)?);
+            let listening = *state == "0A" || (proto == "udp" && *state == "07");
+            let (addr, port) = local.split_once(':')?;
+            listening.then(|| Some((proc_addr(addr)?, u16::from_str_radix(port, 16).ok()?))).flatten()
+        })
+        .collect()
+}
+
+/// /proc/net's hex address: IPv4 as one little-endian word, IPv6 as four.
+fn proc_addr(hex: &str) -> Option<std::net::IpAddr> {
+    let words: Vec<u32> = (0..hex.len() / 8)
+        .map(|i| u32::from_str_radix(&hex[i * 8..i * 8 + 8], 16).ok())
+        .collect::<Option<_>>()?;
+    match words.as_slice() {
+        [w] => Some(std::net::Ipv4Addr::from(w.to_le_bytes()).into()),
+        [a, b, c, d] => {
+            let mut bytes = [0u8; 16];
+            for (i, w) in [a, b, c, d].iter().enumerate() {
+                bytes[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
+            }
+            Some(std::net::Ipv6Addr::from(bytes).into())
+        }
+        _ => None,
+    }
+}
+
 /// The process holding socket `inode` (first found), with its name.
 fn owner(inode: u64) -> Option<(u32, String)> {
     let target = format!("socket:[{inode}]");
@@ -78,5 +121,9 @@ mod tests {
         let l = Listener { inode: 1, pid: Some(1), command: Some("dockerd".into()) };
         assert!(!l.serves());
         assert!(Listener { command: Some("docker-proxy".into()), ..l }.serves());
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert_eq!(listening_sockets(table, "tcp"), [(ip("0.0.0.0"), 8080)]);
+        let v6 = "  sl  local_address rem_address st\n   0: 00000000000000000000000001000000:0CEA 00000000000000000000000000000000:0000 0A 0 0 0\n";
+        assert_eq!(listening_sockets(v6, "tcp"), [(ip("::1"), 3306)]);
     }
 }

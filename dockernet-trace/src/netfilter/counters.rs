@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::{
-    matches::Target,
     model::{Counter, Family, Ruleset, Source, Table, Verdict},
+    target::Target,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -10,11 +10,14 @@
 //! ```
 use super::{
     NetfilterError,
-    matches::{Matches, Target},
+    matches::Matches,
     model::{Chain, Counter, Family, Rule, Source, Table, Verdict},
+    target::Target,
 };
 
+mod modules;
 pub(crate) mod rule_args;
+mod targets;
 
 /// Parses `iptables-save [-c]` output (IPv4 tables).
 pub fn parse_iptables_save(text: &str) -> Result<Vec<Table>, NetfilterError> {
@@ -63,6 +66,7 @@ pub(crate) fn parse_save(text: &str, family: Family) -> Result<Vec<Table>, Netfi
                 name: name.trim().to_string(),
                 source,
                 chains: vec![],
+                sets: vec![],
                 notes: vec![],
             });
             continue;
@@ -108,6 +112,8 @@ fn user_chain(name: &str) -> Chain {
         policy_counter: None,
         hook: None,
         priority: None,
+        kind: None,
+        devices: vec![],
         rules: vec![],
     }
 }
@@ -147,8 +153,17 @@ fn parse_rule_line(line: &str, table: &Table) -> Option<(String, Rule)> {
     }
     let chain = args[1].clone();
     let is_chain = |name: &str| table.chain(name).is_some();
-    let (matches, target) = rule_args::parse(&args[2..], &is_chain);
-    Some((chain, Rule { text: text.to_string(), counter, matches, target, handle: None }))
+    let p = rule_args::parse(&args[2..], &is_chain);
+    let rule = Rule {
+        text: text.to_string(),
+        counter,
+        matches: p.matches,
+        target: p.target,
+        effects: p.effects,
+        comment: p.comment,
+        handle: None,
+    };
+    Some((chain, rule))
 }
 
 /// Rebuilds a rule from its text alone, e.g. for a rule quoted in a verdict.
@@ -159,5 +174,6 @@ pub fn parse_rule_text(text: &str) -> Option<(Matches, Target)> {
         _ => &args[..],
     };
     // Without the table, a target is a chain when it is not an iptables target name.
-    Some(rule_args::parse(rest, &|name| !rule_args::is_builtin_target(name)))
+    let p = rule_args::parse(rest, &|name| !targets::is_builtin_target(name));
+    Some((p.matches, p.target))
 }

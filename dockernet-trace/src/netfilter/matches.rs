@@ -1,76 +1,39 @@
 //! What a rule matches and what it does with a match, reduced to the fields that decide a
 //! Docker packet's path. Both parsers fill these; whatever they do not understand is kept as
 //! text in [`Matches::other`], never dropped, so a rule is never mistaken for a broader one.
-use std::{fmt, net::IpAddr, str::FromStr};
+use std::net::IpAddr;
 
-use serde::{Serialize, Serializer};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use serde::Serialize;
 
-/// An address with a prefix length; a bare address is a /32 (or /128).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Cidr {
-    pub addr: IpAddr,
-    pub len: u8,
+use super::conds::Other;
+
+/// Parses `172.18.0.0/16`, a bare address (a /32 or /128) or iptables' `10.0.0.0/255.0.0.0`.
+/// A non-contiguous netmask or a host name is not an address: None.
+pub fn parse_net(s: &str) -> Option<IpNet> {
+    if let Ok(net) = s.parse::<IpNet>() {
+        return Some(net);
+    }
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(IpNet::from(ip));
+    }
+    let (addr, mask) = s.split_once('/')?;
+    match (addr.parse().ok()?, mask.parse().ok()?) {
+        (IpAddr::V4(a), IpAddr::V4(m)) => Ipv4Net::with_netmask(a, m).ok().map(IpNet::V4),
+        (IpAddr::V6(a), IpAddr::V6(m)) => Ipv6Net::with_netmask(a, m).ok().map(IpNet::V6),
+        _ => None,
+    }
 }
 
-impl Cidr {
-    fn max_len(addr: &IpAddr) -> u8 {
-        if addr.is_ipv4() { 32 } else { 128 }
-    }
-
-    fn bits(addr: &IpAddr) -> u128 {
-        match addr {
-            IpAddr::V4(a) => u128::from(u32::from(*a)) << 96,
-            IpAddr::V6(a) => u128::from(*a),
-        }
-    }
-
-    /// True when `ip` lies inside this network.
-    pub fn contains_ip(&self, ip: &IpAddr) -> bool {
-        self.contains(&Cidr { addr: *ip, len: Self::max_len(ip) })
-    }
-
-    /// True when all of `other` lies inside this network.
-    pub fn contains(&self, other: &Cidr) -> bool {
-        if self.addr.is_ipv4() != other.addr.is_ipv4() || other.len < self.len {
-            return false;
-        }
-        // Both families sit at the top of a u128 (see `bits`), so a prefix masks the top bits.
-        let len = u32::from(self.len);
-        let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
-        let (a, b) = (Self::bits(&self.addr), Self::bits(&other.addr));
-        a & mask == b & mask
-    }
-
+/// What ipnet does not say directly.
+pub trait NetExt {
     /// A single host (/32 or /128).
-    pub fn is_host(&self) -> bool {
-        self.len == Self::max_len(&self.addr)
-    }
+    fn is_host(&self) -> bool;
 }
 
-impl FromStr for Cidr {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (a, l) = s.split_once('/').unwrap_or((s, ""));
-        let addr: IpAddr = a.parse().map_err(|_| format!("not an address: {s}"))?;
-        let max = Self::max_len(&addr);
-        let len = if l.is_empty() {
-            max
-        } else {
-            l.parse::<u8>().ok().filter(|l| *l <= max).ok_or_else(|| format!("bad prefix: {s}"))?
-        };
-        Ok(Self { addr, len })
-    }
-}
-
-impl fmt::Display for Cidr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.len)
-    }
-}
-
-impl Serialize for Cidr {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+impl NetExt for IpNet {
+    fn is_host(&self) -> bool {
+        self.prefix_len() == self.max_prefix_len()
     }
 }
 
@@ -109,17 +72,17 @@ impl IfaceMatch {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AddrMatch {
-    pub net: Cidr,
+    pub net: IpNet,
     pub negated: bool,
 }
 
 impl AddrMatch {
     pub fn matches(&self, ip: &IpAddr) -> bool {
-        self.net.contains_ip(ip) != self.negated
+        self.net.contains(ip) != self.negated
     }
 
     /// The network, if the match is positive.
-    pub fn positive(&self) -> Option<&Cidr> {
+    pub fn positive(&self) -> Option<&IpNet> {
         (!self.negated).then_some(&self.net)
     }
 }
@@ -177,8 +140,9 @@ pub struct Matches {
     pub ct_state: Option<CtStateMatch>,
     pub src_type: Option<AddrTypeMatch>,
     pub dst_type: Option<AddrTypeMatch>,
-    /// Everything else, as printed (`-m comment --comment "x"`, `ip saddr @blocked`).
-    pub other: Vec<String>,
+    /// Everything else, as printed (`-m comment --comment "x"`, `ip saddr @blocked`), each
+    /// with what it means for matching.
+    pub other: Vec<Other>,
 }
 
 /// Names of the fields of [`Matches`], to state the exact shape of a rule.
@@ -233,71 +197,4 @@ impl Matches {
     pub fn proto_name(&self) -> Option<&str> {
         self.proto.as_ref().filter(|p| !p.negated).map(|p| p.name.as_str())
     }
-}
-
-/// What a rule does with a packet it matches.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", content = "arg", rename_all = "snake_case")]
-pub enum Target {
-    Accept,
-    Drop,
-    Reject,
-    Return,
-    Jump(String),
-    Goto(String),
-    /// `to` is `addr[:port]` as written (`172.19.0.2:80`, `[fd00::2]:80`).
-    Dnat {
-        to: String,
-    },
-    Snat {
-        to: String,
-    },
-    Masquerade,
-    Log,
-    /// A rule with no verdict: it only counts (or logs) and the packet goes on.
-    Continue,
-    /// Any other target, as written (`MARK --set-xmark 0x1/0xff`, `queue`).
-    Other(String),
-}
-
-impl Target {
-    /// True when the packet stops here for good.
-    pub fn drops(&self) -> bool {
-        matches!(self, Target::Drop | Target::Reject)
-    }
-
-    /// The chain this rule passes the packet to.
-    pub fn chain(&self) -> Option<&str> {
-        match self {
-            Target::Jump(c) | Target::Goto(c) => Some(c),
-            _ => None,
-        }
-    }
-
-    /// The address and port of a DNAT/SNAT target (`172.19.0.2:80` → (172.19.0.2, Some(80))).
-    /// A port range keeps only its first port.
-    pub fn nat_to(&self) -> Option<(IpAddr, Option<u16>)> {
-        let to = match self {
-            Target::Dnat { to } | Target::Snat { to } => to.as_str(),
-            _ => return None,
-        };
-        parse_addr_port(to)
-    }
-}
-
-/// `1.2.3.4`, `1.2.3.4:80`, `1.2.3.4:80-90`, `[fd00::1]:80`, `fd00::1`.
-fn parse_addr_port(s: &str) -> Option<(IpAddr, Option<u16>)> {
-    // A range of addresses (`1.2.3.4-1.2.3.9`) keeps its first address.
-    let first_port = |p: &str| p.split(['-', ':']).next().and_then(|p| p.parse().ok());
-    if let Some(rest) = s.strip_prefix('[') {
-        let (a, tail) = rest.split_once(']')?;
-        let ip = a.parse().ok()?;
-        return Some((ip, tail.strip_prefix(':').and_then(first_port)));
-    }
-    if let Ok(ip) = s.parse::<IpAddr>() {
-        return Some((ip, None));
-    }
-    let (a, p) = s.rsplit_once(':')?;
-    let a = a.split('-').next()?;
-    Some((a.parse().ok()?, first_port(p)))
 }

@@ -7,7 +7,11 @@ use std::{
 
 use serde::Serialize;
 
-use super::matches::{Matches, Target};
+use super::{
+    matches::Matches,
+    sets::NamedSet,
+    target::{Effect, Target},
+};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Counter {
@@ -115,6 +119,10 @@ pub struct Rule {
     pub counter: Counter,
     pub matches: Matches,
     pub target: Target,
+    /// What the rule changes besides deciding (a mark set), in order.
+    pub effects: Vec<Effect>,
+    /// `-m comment --comment "x"`, nft `comment "x"`.
+    pub comment: Option<String>,
     /// The nft rule handle; iptables rules have none.
     pub handle: Option<u64>,
 }
@@ -130,6 +138,10 @@ pub struct Chain {
     pub hook: Option<String>,
     /// nft base chain priority; None for iptables chains (their order is fixed per table).
     pub priority: Option<i64>,
+    /// nft base chain type: `filter`, `nat` or `route` (iptables: from the table's name).
+    pub kind: Option<String>,
+    /// The devices a `netdev` (or `inet` ingress) base chain is bound to.
+    pub devices: Vec<String>,
     pub rules: Vec<Rule>,
 }
 
@@ -146,6 +158,8 @@ pub struct Table {
     pub name: String,
     pub source: Source,
     pub chains: Vec<Chain>,
+    /// nft named sets and maps.
+    pub sets: Vec<NamedSet>,
     /// Lines or objects the parser did not understand and skipped.
     pub notes: Vec<String>,
 }
@@ -157,6 +171,10 @@ impl Table {
 
     pub(crate) fn chain_mut(&mut self, name: &str) -> Option<&mut Chain> {
         self.chains.iter_mut().find(|c| c.name == name)
+    }
+
+    pub fn set(&self, name: &str) -> Option<&NamedSet> {
+        self.sets.iter().find(|s| s.name == name)
     }
 
     /// Rules of this table that jump or go to `chain`.
@@ -211,11 +229,73 @@ pub struct Ruleset {
     /// The backend `iptables` points to comes first, then the other iptables backend, then
     /// native nft tables; lookups by name return the first match, i.e. the active backend.
     pub tables: Vec<Table>,
-    /// What the snapshot skipped or could not run, for `--verbose` and bug reports.
-    pub notes: Vec<String>,
+    /// What the snapshot skipped or could not run, for `--verbose` and bug reports; some are
+    /// gaps (see [`Note::gap`]).
+    pub notes: Vec<Note>,
+}
+
+/// A remark of the snapshot. A gap says rules the host has are not (or not all) in the
+/// tables: a listing that could not be read or was cut short; the evaluator then never
+/// calls a rule exact.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Note {
+    pub text: String,
+    pub gap: bool,
+}
+
+impl Note {
+    pub fn gap(text: impl Into<String>) -> Self {
+        Note { text: text.into(), gap: true }
+    }
+}
+
+impl From<String> for Note {
+    fn from(text: String) -> Self {
+        Note { text, gap: false }
+    }
+}
+
+impl From<&str> for Note {
+    fn from(text: &str) -> Self {
+        Note::from(text.to_string())
+    }
+}
+
+/// A note reads as its text (`note.contains("nft")`).
+impl std::ops::Deref for Note {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl PartialEq<&str> for Note {
+    fn eq(&self, other: &&str) -> bool {
+        self.text == *other
+    }
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
 }
 
 impl Ruleset {
+    /// Why rules the host has may be missing from `tables` (see [`Note::gap`]).
+    pub fn gaps(&self) -> impl Iterator<Item = &str> {
+        self.notes.iter().filter(|n| n.gap).map(|n| n.text.as_str())
+    }
+
+    /// Whether `iptables` here is the legacy backend: the backend of the first iptables table
+    /// (the snapshot lists the active backend first). None without iptables tables.
+    pub fn active_legacy(&self) -> Option<bool> {
+        self.tables.iter().find_map(|t| match t.source {
+            Source::Iptables { legacy } => Some(legacy),
+            Source::Nft => None,
+        })
+    }
+
     /// Every rule, table by table, chain by chain, in order.
     pub fn rules(&self) -> impl Iterator<Item = RuleRef<'_>> {
         self.tables.iter().flat_map(|t| {
@@ -233,6 +313,22 @@ impl Ruleset {
     /// Every chain with its table.
     pub fn chains(&self) -> impl Iterator<Item = (&Table, &Chain)> {
         self.tables.iter().flat_map(|t| t.chains.iter().map(move |c| (t, c)))
+    }
+
+    /// The table, chain and rule (None for the chain's policy) a named rule stands for.
+    pub fn locate(
+        &self,
+        named: &crate::netfilter::eval::NamedRule,
+    ) -> Option<(&Table, &Chain, Option<&Rule>)> {
+        let t = self
+            .tables
+            .iter()
+            .find(|t| t.family == named.family && t.name == named.table && t.source == named.source)?;
+        let c = t.chain(&named.chain)?;
+        match named.position {
+            None => Some((t, c, None)),
+            Some(i) => c.rules.get(i).map(|r| (t, c, Some(r))),
+        }
     }
 
     /// The first table called `name` (`filter`, `nat`, or an nft table name).

@@ -15,14 +15,19 @@
 //! every base chain named after its hook in capitals, `FORWARD` on hook forward, which native
 //! nft rule sets do not do) gets a note saying its rules are shown as nft prints them.
 //!
-//! Missing binaries are not errors; commands run in the caller's network namespace.
+//! Missing binaries are not errors; commands run in the caller's network namespace. A
+//! listing that cannot be read (or only in part) is a gap of the rule set
+//! ([`Ruleset::gaps`]): the evaluator then never calls a rule exact.
+//!
+//! `nft -j` lists every rule's handle, so the one listing serves both the rules and the
+//! `nft delete rule ... handle N` a fix names.
 use std::{collections::HashSet, io::ErrorKind, process::Command};
 
 use super::{
     NetfilterError,
     iptables::{backend_of, parse_save},
-    model::{Family, Ruleset, Source, Table},
-    nft::parse_nft_json,
+    model::{Family, Note, Ruleset, Source, Table},
+    nft::parse_nft_listing,
 };
 
 /// What running one command gave.
@@ -99,7 +104,9 @@ pub fn snapshot_with(runner: &dyn Runner) -> Result<Ruleset, NetfilterError> {
         return Ok(c.ruleset);
     }
     for (command, reason) in c.failures {
-        c.ruleset.notes.push(format!("`{command}` failed: {reason}"));
+        // The active backends' listings: without them rules the kernel runs are unknown.
+        let gap = command.starts_with("nft ") || command.starts_with("iptables-save ");
+        c.ruleset.notes.push(Note { text: format!("`{command}` failed: {reason}"), gap });
     }
     Ok(c.ruleset)
 }
@@ -151,27 +158,28 @@ fn collect_iptables(runner: &dyn Runner, c: &mut Collected, family: Family, tool
                     c.ruleset.tables.push(t);
                 }
             }
-            Err(e) => c.ruleset.notes.push(format!("{program}: {e}")),
+            Err(e) => c.ruleset.notes.push(Note::gap(format!("{program}: {e}"))),
         }
     }
 }
 
 fn collect_nft(runner: &dyn Runner, c: &mut Collected) {
     let Some(json) = run(runner, c, "nft", &["-j", "list", "ruleset"]) else { return };
-    let tables = match parse_nft_json(&json) {
-        Ok(t) => t,
+    let listing = match parse_nft_listing(&json) {
+        Ok(l) => l,
         Err(e) => {
-            c.ruleset.notes.push(format!("nft: {e}"));
+            c.ruleset.notes.push(Note::gap(format!("nft: {e}")));
             return;
         }
     };
-    for mut t in tables {
+    c.ruleset.notes.extend(listing.gaps.into_iter().map(Note::gap));
+    for mut t in listing.tables {
         let key = (t.family.clone(), t.name.clone());
         if c.saw_iptables_nft && c.iptables_nft.contains(&key) {
-            c.ruleset.notes.push(format!(
+            c.ruleset.notes.push(Note::from(format!(
                 "nft table {} {} is iptables-nft's; its rules are listed from iptables-nft-save",
                 t.family, t.name
-            ));
+            )));
             continue;
         }
         if !c.saw_iptables_nft && looks_like_iptables_nft(&t) {
@@ -181,7 +189,7 @@ fn collect_nft(runner: &dyn Runner, c: &mut Collected) {
                 t.family, t.name
             );
             t.notes.push(note.clone());
-            c.ruleset.notes.push(note);
+            c.ruleset.notes.push(Note::from(note));
         }
         c.ruleset.tables.push(t);
     }
@@ -192,8 +200,11 @@ pub fn looks_like_iptables_nft(t: &Table) -> bool {
     if !matches!(t.family, Family::Ip | Family::Ip6) || !XTABLES_NAMES.contains(&t.name.as_str()) {
         return false;
     }
-    let has_xt =
-        t.chains.iter().flat_map(|c| &c.rules).any(|r| r.matches.other.iter().any(|o| o.starts_with("xt ")));
+    let has_xt = t
+        .chains
+        .iter()
+        .flat_map(|c| &c.rules)
+        .any(|r| r.matches.other.iter().any(|o| o.text.starts_with("xt ")));
     let base: Vec<_> = t.chains.iter().filter(|c| c.is_base()).collect();
     let iptables_names = !base.is_empty()
         && base.iter().all(|c| c.hook.as_deref().map(str::to_ascii_uppercase) == Some(c.name.clone()));

@@ -1,12 +1,18 @@
 //! Folding: repeated events of one flow (5-tuple) for one reason within a second become one
 //! line with a count. The loop calls `take` once per second.
+//!
+//! Drops and resets are mostly counted by the kernel already (`KernelCounts`): one event per
+//! flow, reason and place, then a count that grows; each second the new packets of every key
+//! are folded here like that many events.
 use std::collections::HashMap;
+
+use dockernet_trace_common::DropKey;
 
 use super::{
     incident::{Incident, Reason},
     line::Kind,
 };
-use crate::flow::Tuple;
+use crate::{ebpf::watch_maps::CountedKey, flow::Tuple};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Key {
@@ -30,12 +36,17 @@ pub struct Folder {
 
 impl Folder {
     pub fn add(&mut self, i: Incident) {
+        self.add_many(i, 1);
+    }
+
+    /// `count` incidents like `i` (the first of them at `i.t_ns`).
+    pub fn add_many(&mut self, i: Incident, count: u64) {
         let key = Key { kind: i.kind, tuple: i.tuple, reason: i.reason.clone() };
         match self.index.get(&key) {
-            Some(&at) => self.folded[at].count += 1,
+            Some(&at) => self.folded[at].count += count,
             None => {
                 self.index.insert(key, self.folded.len());
-                self.folded.push(Folded { first: i, count: 1 });
+                self.folded.push(Folded { first: i, count });
             }
         }
     }
@@ -50,6 +61,86 @@ impl Folder {
         let mut out = std::mem::take(&mut self.folded);
         out.sort_by_key(|f| f.first.t_ns);
         out
+    }
+}
+
+/// A kernel-counted key is let go after this many scans without a new packet (one a second):
+/// its entry is deleted, and a later packet starts it again with an event.
+const IDLE_SCANS: u32 = 5;
+
+/// CLOCK_MONOTONIC now, in nanoseconds (the kernel's event clock).
+pub fn monotonic_ns() -> u64 {
+    use nix::time::{ClockId, clock_gettime};
+    clock_gettime(ClockId::CLOCK_MONOTONIC)
+        .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+        .unwrap_or(0)
+}
+
+/// What user space knows of each key the kernel counts.
+struct Counted {
+    /// The incident the key stands for; None when it is none (noise).
+    incident: Option<Incident>,
+    /// Packets already folded.
+    folded: u64,
+    idle: u32,
+    /// When the previous scan was (CLOCK_MONOTONIC ns): the new packets came after it.
+    last_scan_ns: u64,
+}
+
+/// The keys the kernel counts drops and resets under (see `dockernet_trace_common::DropKey`).
+#[derive(Default)]
+pub struct KernelCounts {
+    keys: HashMap<DropKey, Counted>,
+}
+
+impl KernelCounts {
+    pub fn knows(&self, key: &DropKey) -> bool {
+        self.keys.contains_key(key)
+    }
+
+    /// The key's first event arrived (or was made up from the map): what it stands for.
+    pub fn learn(&mut self, key: DropKey, incident: Option<Incident>) {
+        self.keys.entry(key).or_insert(Counted { incident, folded: 0, idle: 0, last_scan_ns: 0 });
+    }
+
+    /// One scan of the kernel's counts (every key `learn`t first): the new packets of each key
+    /// go into `folder`. Returns the keys to delete from the kernel's map: idle ones, or all
+    /// when `restart` (their counts are taken now, so nothing is lost).
+    pub fn fold(
+        &mut self,
+        scan: &[CountedKey],
+        now_ns: u64,
+        restart: bool,
+        folder: &mut Folder,
+    ) -> Vec<DropKey> {
+        let mut gone = Vec::new();
+        for c in scan {
+            let Some(k) = self.keys.get_mut(&c.key) else { continue };
+            let new = c.packets.saturating_sub(k.folded);
+            if new > 0 {
+                if let Some(i) = &k.incident {
+                    let mut i = i.clone();
+                    if k.folded > 0 {
+                        i.t_ns = i.t_ns.max(k.last_scan_ns);
+                    }
+                    folder.add_many(i, new);
+                }
+                (k.folded, k.idle) = (c.packets, 0);
+            } else {
+                k.idle += 1;
+            }
+            k.last_scan_ns = now_ns;
+            if restart || k.idle >= IDLE_SCANS {
+                gone.push(c.key);
+            }
+        }
+        // Keys the map no longer has (and the ones deleted now) are forgotten.
+        let present: std::collections::HashSet<&DropKey> = scan.iter().map(|c| &c.key).collect();
+        self.keys.retain(|k, _| present.contains(k));
+        for k in &gone {
+            self.keys.remove(k);
+        }
+        gone
     }
 }
 
@@ -74,6 +165,51 @@ mod tests {
             iface: None,
             netns: 0,
         }
+    }
+
+    fn key(sport: u16) -> DropKey {
+        DropKey { sport, dport: 3306, reason: 12, ..DropKey::default() }
+    }
+
+    fn scan(packets: &[(u16, u64)]) -> Vec<CountedKey> {
+        packets
+            .iter()
+            .map(|&(sport, packets)| CountedKey { key: key(sport), packets, first_ns: 1, ifname: [0; 16] })
+            .collect()
+    }
+
+    #[test]
+    fn kernel_counts_fold_every_packet_once() {
+        let (mut k, mut f) = (KernelCounts::default(), Folder::default());
+        k.learn(key(1), Some(drop(10, 1, "NETFILTER_DROP")));
+        k.learn(key(2), None);
+        assert!(k.fold(&scan(&[(1, 3), (2, 50)]), 1_000, false, &mut f).is_empty());
+        let lines = f.take();
+        assert_eq!((lines.len(), lines[0].count, lines[0].first.t_ns), (1, 3, 10), "noise is not folded");
+        // The next second: only the new packets, dated from the previous scan.
+        k.fold(&scan(&[(1, 150_003), (2, 60)]), 2_000, false, &mut f);
+        let lines = f.take();
+        assert_eq!((lines[0].count, lines[0].first.t_ns), (150_000, 1_000));
+        k.learn(key(1), None);
+        k.fold(&scan(&[(1, 150_004)]), 3_000, false, &mut f);
+        assert_eq!(f.take()[0].count, 1, "learning a known key again changes nothing");
+    }
+
+    #[test]
+    fn idle_keys_are_let_go_and_a_restart_takes_the_counts_first() {
+        let (mut k, mut f) = (KernelCounts::default(), Folder::default());
+        k.learn(key(1), Some(drop(10, 1, "NETFILTER_DROP")));
+        k.learn(key(2), Some(drop(10, 2, "NETFILTER_DROP")));
+        let mut gone = vec![];
+        for s in 0..=IDLE_SCANS {
+            gone = k.fold(&scan(&[(1, 1), (2, 1 + u64::from(s))]), u64::from(s), false, &mut f);
+        }
+        assert_eq!(gone, [key(1)], "key 1 saw nothing new for {IDLE_SCANS} scans");
+        assert!(!k.knows(&key(1)) && k.knows(&key(2)));
+        f.take();
+        let gone = k.fold(&scan(&[(2, 9)]), 99, true, &mut f);
+        assert_eq!((gone, f.take()[0].count), (vec![key(2)], 9 - u64::from(IDLE_SCANS + 1)));
+        assert!(!k.knows(&key(2)));
     }
 
     #[test]

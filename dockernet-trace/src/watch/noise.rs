@@ -21,6 +21,8 @@
 //!
 //! A TCP packet for a port nobody listens on (NO_SOCKET) is answered with a reset: it is
 //! reported once, as the reset, while tcp:tcp_send_reset is attached.
+use dockernet_trace_common::drop_policy;
+
 use super::incident::Hooks;
 use crate::{flow::Proto, kernel::DropReason};
 
@@ -78,6 +80,16 @@ pub fn is_reported_drop(
     true
 }
 
+/// What of the above the kernel decides by itself, from the reason (and the protocol) alone,
+/// before it reads anything else: `(reason, dockernet_trace_common::drop_policy flags)`.
+/// Rules that need the function's name stay here.
+pub fn kernel_policy(hooks: Hooks) -> Vec<(&'static str, u8)> {
+    let mut v: Vec<(&str, u8)> = NOT_DROPS.iter().map(|(r, _)| (*r, drop_policy::IGNORE)).collect();
+    let tcp = if hooks.resets { drop_policy::IGNORE_TCP } else { 0 };
+    v.push(("NO_SOCKET", drop_policy::IGNORE_ICMP | tcp));
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +120,32 @@ mod tests {
         for r in ["TCP_OLD_DATA", "CONSUMED", "OTHERHOST", "TCP_CLOSE", "QUEUE_PURGE"] {
             assert!(!is_reported_drop(r, Proto::Tcp, at("tcp_v4_rcv"), H), "{r}");
         }
+    }
+
+    #[test]
+    fn the_kernel_turns_away_only_what_is_never_reported() {
+        for hooks in [H, Hooks { resets: false }] {
+            for (reason, flags) in kernel_policy(hooks) {
+                for proto in [Proto::Tcp, Proto::Udp, Proto::Icmp, Proto::Icmpv6, Proto::Other(47)] {
+                    // (The kernel applies IGNORE_ICMP to ICMP and ICMPv6 alike.)
+                    let turned_away = flags & drop_policy::IGNORE != 0
+                        || (flags & drop_policy::IGNORE_ICMP != 0 && proto.is_icmp())
+                        || (flags & drop_policy::IGNORE_TCP != 0 && proto == Proto::Tcp);
+                    if turned_away {
+                        for f in ["tcp_v4_rcv", "ip_rcv_core", "nf_hook_slow"] {
+                            assert!(!is_reported_drop(reason, proto, at(f), hooks), "{reason} {proto:?} {f}");
+                        }
+                    }
+                }
+            }
+        }
+        let policy = kernel_policy(Hooks { resets: false });
+        let no_socket = policy.iter().find(|(r, _)| *r == "NO_SOCKET").unwrap().1;
+        assert_eq!(
+            no_socket & drop_policy::IGNORE_TCP,
+            0,
+            "without the reset hook TCP's NO_SOCKET is the report"
+        );
     }
 
     #[test]

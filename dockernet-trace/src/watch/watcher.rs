@@ -3,11 +3,11 @@
 //! drives it: events in, one flush per second, a refresh when Docker changes, a summary at exit.
 use std::{collections::BTreeSet, time::Instant};
 
-use dockernet_trace_common::Event;
+use dockernet_trace_common::{Event, Hook};
 
 use super::{
     describe,
-    fold::{Folded, Folder},
+    fold::{Folded, Folder, KernelCounts},
     incident::{self, Hooks, Reason},
     line::{Clock, EventLine, Kind, timestamp},
     output::{Output, note},
@@ -18,7 +18,10 @@ use super::{
 };
 use crate::{
     cli::WatchArgs,
-    ebpf::{KernelEvent, Session, config, events::EventReader, hooks::Purpose, session::KernelInfo},
+    ebpf::{
+        KernelEvent, Session, config, events::EventReader, hooks::Purpose, session::KernelInfo,
+        watch_maps::counted_key,
+    },
     error::{Error, Result},
     explain::{DropKind, Names, rule_attribution::FlowDrops},
     kernel::{DropReasons, Kallsyms, ResetReasons},
@@ -39,6 +42,8 @@ pub struct Watcher {
     reset_reasons: ResetReasons,
     hooks: Hooks,
     folder: Folder,
+    /// Drops and resets the kernel counts (one event per key, then counts in a map).
+    counts: KernelCounts,
     rules: RuleTracker,
     totals: Totals,
     out: Output,
@@ -77,6 +82,10 @@ impl Watcher {
                 h.note.as_deref().unwrap_or("?")
             ));
         }
+        // What is never an incident, the kernel turns away before it reads the packet.
+        let policy = super::noise::kernel_policy(Hooks { resets });
+        let unknown = session.set_drop_policy(&kernel.drop_reasons, &policy)?;
+        log::debug!("drop reasons this kernel does not have: {unknown:?}");
         let mut installed = Installed::default();
         installed.apply(&mut session, scope::compute(&topology, &filter))?;
         session.set_config(config::for_watch(session.config()))?;
@@ -93,6 +102,7 @@ impl Watcher {
             reset_reasons: ResetReasons::from_btf(&kernel.btf),
             hooks: Hooks { resets },
             folder: Folder::default(),
+            counts: KernelCounts::default(),
             rules: RuleTracker::new(baseline),
             totals: Totals::default(),
             out,
@@ -137,21 +147,66 @@ impl Watcher {
         bollard::Docker::connect_with_host(&host).ok()
     }
 
-    /// Folds a batch of kernel events.
+    /// Folds a batch of kernel events. A drop or reset the kernel counts arrives once per key:
+    /// it says what the key stands for, and its packets are folded from the counts.
     pub fn take(&mut self, batch: Vec<Event>) {
         for raw in batch {
-            let Some(e) = KernelEvent::from_raw(&raw, &self.drop_reasons) else { continue };
-            if let Some(i) =
-                incident::from_event(&e, &self.reset_reasons, self.hooks, &mut self.syms, &mut self.routes)
-            {
-                self.folder.add(i);
+            let key = counted_key(&raw);
+            if key.is_some_and(|k| self.counts.knows(&k)) {
+                continue;
             }
+            let Some(e) = KernelEvent::from_raw(&raw, &self.drop_reasons) else { continue };
+            let i =
+                incident::from_event(&e, &self.reset_reasons, self.hooks, &mut self.syms, &mut self.routes);
+            match key {
+                Some(k) => {
+                    if i.is_none() && e.hook == Hook::KfreeSkb {
+                        // No incident here, ever (the noise rules depend on the function, the
+                        // reason and the protocol only): the kernel stops counting such drops.
+                        if let Err(err) = self.session.mark_noise(&raw) {
+                            log::debug!("noise site not written: {err}");
+                        }
+                    }
+                    self.counts.learn(k, i);
+                }
+                None => {
+                    if let Some(i) = i {
+                        self.folder.add(i);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The kernel's counts since the last scan, into the folder; keys it no longer needs to
+    /// count are deleted from its map.
+    fn fold_kernel_counts(&mut self) {
+        // Events first, in their order (a failed route lookup comes before the drop it
+        // explains), so that only keys made since are known from the map alone.
+        let pending = self.reader.drain();
+        self.take(pending);
+        let scan = match self.session.drop_counts() {
+            Ok(s) => s,
+            Err(e) => {
+                log::warn!("reading the kernel's drop counts: {e}");
+                return;
+            }
+        };
+        // A key whose event has not come (or was lost) is known from the map alone.
+        let unknown: Vec<Event> =
+            scan.iter().filter(|c| !self.counts.knows(&c.key)).map(|c| c.first_event()).collect();
+        self.take(unknown);
+        let restart = self.session.take_scope_shrunk();
+        let gone = self.counts.fold(&scan, super::fold::monotonic_ns(), restart, &mut self.folder);
+        if let Err(e) = self.session.forget_drop_keys(&gone) {
+            log::warn!("deleting idle drop counts: {e}");
         }
     }
 
     /// Reports what was folded since the last flush: rules for netfilter drops (counters
     /// read again, at most once per second unless `last`), causes, names.
     pub async fn flush(&mut self) {
+        self.fold_kernel_counts();
         if self.folder.is_empty() {
             return;
         }

@@ -41,13 +41,41 @@ const IPTABLES_NAMES: &[(&str, &str)] = &[
 ];
 const ETC_FILES: &[&str] = &["/etc/protocols", "/etc/services"];
 
+/// Files another task (the benchmark) adds to the guest: (host path, path in the guest), and
+/// programs whose shared libraries come along.
+#[derive(Clone, Debug, Default)]
+pub struct Extra {
+    pub files: Vec<(PathBuf, String)>,
+    pub programs: Vec<(PathBuf, String)>,
+}
+
 /// Builds the initramfs for `kernel` at `out`.
 pub fn build(kernel: &Kernel, tool: &Path, out: &Path) -> Result<()> {
+    build_with(kernel, tool, out, &Extra::default())
+}
+
+/// The same, with `extra` files in it.
+pub fn build_with(kernel: &Kernel, tool: &Path, out: &Path, extra: &Extra) -> Result<()> {
     let stage = std::env::temp_dir().join(format!("dnt-vm-{}-{}", std::process::id(), kernel.series));
     let _ = fs::remove_dir_all(&stage);
-    let result = fill(kernel, tool, &stage).and_then(|()| pack(&stage, out));
+    let result =
+        fill(kernel, tool, &stage).and_then(|()| add(extra, &stage)).and_then(|()| pack(&stage, out));
     let _ = fs::remove_dir_all(&stage);
     result
+}
+
+fn add(extra: &Extra, stage: &Path) -> Result<()> {
+    for (src, dst) in extra.files.iter().chain(&extra.programs) {
+        copy(src, &stage.join(dst.trim_start_matches('/')))?;
+    }
+    let programs: Vec<PathBuf> = extra.programs.iter().map(|(p, _)| p.clone()).collect();
+    for lib in shared_libraries(&programs)? {
+        let dst = stage.join(lib.strip_prefix("/")?);
+        if !dst.exists() {
+            copy(&lib, &dst)?;
+        }
+    }
+    Ok(())
 }
 
 fn fill(kernel: &Kernel, tool: &Path, stage: &Path) -> Result<()> {

@@ -50,6 +50,29 @@ impl Default for VmTestArgs {
 }
 
 pub use apt::ensure_backports;
+pub use initramfs::Extra;
+
+/// One boot of `series` for another task (the benchmark): the matrix's guest with `extra` files
+/// (a /dnt/bench.sh among them makes /init run it instead of the scenarios). Returns the
+/// guest's `DNT-RESULT` objects and the last lines of its console.
+pub fn boot_with(series: &str, extra: &Extra, timeout: Duration) -> Result<(Vec<serde_json::Value>, String)> {
+    let tool = tool::build_static()?;
+    apt::ensure_backports()?;
+    let kernel = kernel::prepare(series)?;
+    let dir = super::root().join("target/vm").join(format!("bench-{}", kernel.label()));
+    fs::create_dir_all(&dir)?;
+    let initrd = dir.join("initrd.cpio");
+    initramfs::build_with(&kernel, &tool, &initrd, extra)?;
+    let label = format!("bench {}", kernel.label());
+    let boot = qemu::boot(&label, &kernel.vmlinuz(), &initrd, &dir, timeout)?;
+    let text = fs::read_to_string(&boot.results).unwrap_or_default();
+    let lines = text
+        .lines()
+        .filter_map(|l| l.trim_end_matches('\r').split_once("DNT-RESULT ").map(|(_, j)| j))
+        .filter_map(|j| serde_json::from_str(j).ok())
+        .collect();
+    Ok((lines, console_tail(&boot.console)))
+}
 
 pub fn run(args: &VmTestArgs) -> Result<()> {
     let start = Instant::now();

@@ -41,7 +41,10 @@ pub fn drop_cause(table: &Table, chain: &Chain, rule: Option<&Rule>, ingress: Op
         ingress.map(|i| i != bridge && (looks_like_docker_bridge(i) || docker_bridges(table).contains(i)))
     };
     match classify(table, chain, rule) {
-        Role::Isolation { .. } | Role::Internal { .. } | Role::IccDrop { .. } => DropCause::NetworkIsolation,
+        Role::Isolation { .. }
+        | Role::Internal { .. }
+        | Role::InternalNetwork { .. }
+        | Role::IccDrop { .. } => DropCause::NetworkIsolation,
         Role::InboundDrop { bridge } => match from_docker_bridge(&bridge) {
             Some(false) => DropCause::FirewallDrop,
             Some(true) | None => DropCause::NetworkIsolation,

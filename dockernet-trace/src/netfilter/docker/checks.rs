@@ -4,8 +4,10 @@ use std::{fmt, net::IpAddr};
 use serde::Serialize;
 
 use crate::netfilter::{
-    matches::{Cidr, Field, Target},
+    IpNet,
+    matches::Field,
     model::{Chain, Family, Ruleset, Source, Table, Verdict},
+    target::Target,
 };
 
 /// A piece of Docker's iptables set-up that is gone (typically after `iptables -F`,
@@ -135,8 +137,8 @@ pub fn dropping_policies<'a>(rs: &'a Ruleset, hook: &str) -> Vec<(&'a Table, &'a
 /// Whether traffic from `subnet` leaving by any interface but `bridge` is masqueraded (or
 /// SNATed) by a rule the postrouting hook reaches. Docker's `-s SUBNET ! -o BR -j MASQUERADE`
 /// counts, and so does a broader rule of the user's (`-s 172.16.0.0/12 -o eth0`).
-pub fn has_masquerade(rs: &Ruleset, subnet: &Cidr, bridge: &str) -> bool {
-    let family = crate::flow::IpFamily::of(&subnet.addr);
+pub fn has_masquerade(rs: &Ruleset, subnet: &IpNet, bridge: &str) -> bool {
+    let family = crate::flow::IpFamily::of(&subnet.addr());
     rs.tables.iter().filter(|t| t.family.carries(family)).any(|t| {
         let reachable = t.reachable(&["postrouting"]);
         t.chains.iter().filter(|c| reachable.contains(c.name.as_str())).flat_map(|c| &c.rules).any(|r| {

@@ -2,8 +2,9 @@
 //! matches and what it does). A rule with anything more than Docker writes (a comment, an
 //! extra port, a mark) is not Docker's, so a user's look-alike rule is not blamed on Docker.
 use crate::netfilter::{
-    matches::{Field, Matches, Target},
+    matches::{Field, Matches, NetExt},
     model::{Chain, Rule, Table},
+    target::Target,
 };
 
 use super::{BridgeAcceptKind, Role};
@@ -11,6 +12,9 @@ use super::{BridgeAcceptKind, Role};
 /// What `rule` (in `chain` of `table`) is for. Tables are told apart by their iptables
 /// names (`filter`, `nat`, `raw`); rules of other tables are not Docker's.
 pub fn classify(table: &Table, chain: &Chain, rule: &Rule) -> Role {
+    if super::nft::is_docker_table(table) {
+        return super::nft::classify(chain, rule);
+    }
     match table.name.as_str() {
         "filter" => filter(table, chain, rule),
         "nat" => nat(chain, rule),
@@ -163,7 +167,7 @@ fn filter_accept(chain: &Chain, m: &Matches) -> Role {
         {
             return Role::PublishedAccept {
                 proto: proto.to_string(),
-                ip: dst.addr,
+                ip: dst.addr(),
                 port,
                 bridge: br.to_string(),
             };
@@ -190,8 +194,12 @@ fn nat(chain: &Chain, rule: &Rule) -> Role {
         }
         Target::Masquerade => masquerade(m),
         Target::Dnat { .. } => {
+            // IPv6 DNATs of 28+ also skip link-local clients: `! -s fe80::/10`.
+            let fe80 = ipnet::Ipv6Net::new(std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10)
+                .map(ipnet::IpNet::V6);
+            let link_local = m.src.as_ref().is_some_and(|s| s.negated && Ok(s.net) == fe80);
             let allowed = [In, Dst, Proto, Dport];
-            if !m.fields().iter().all(|f| allowed.contains(f)) {
+            if !m.fields().iter().all(|f| allowed.contains(f) || (*f == Src && link_local)) {
                 return Role::NotDocker;
             }
             let bridge = not_in(m);
@@ -200,7 +208,7 @@ fn nat(chain: &Chain, rule: &Rule) -> Role {
                 return Role::NotDocker;
             }
             let host_ip = match &m.dst {
-                Some(d) if !d.negated && d.net.is_host() => Some(d.net.addr),
+                Some(d) if !d.negated && d.net.is_host() => Some(d.net.addr()),
                 Some(_) => return Role::NotDocker,
                 None => None,
             };
@@ -237,7 +245,7 @@ fn masquerade(m: &Matches) -> Role {
     }
     if m.has_exactly(&[Src, Dst, Proto, Dport]) {
         let host = |a: Option<&crate::netfilter::AddrMatch>| {
-            a.and_then(|a| a.positive()).filter(|n| n.is_host()).map(|n| n.addr)
+            a.and_then(|a| a.positive()).filter(|n| n.is_host()).map(|n| n.addr())
         };
         let (src, dst) = (host(m.src.as_ref()), host(m.dst.as_ref()));
         if let (Some(ip), true, Some(proto), Some(port)) =
@@ -256,7 +264,7 @@ fn raw(rule: &Rule) -> Role {
     }
     let dst = m.dst.as_ref().and_then(|d| d.positive()).filter(|d| d.is_host());
     match (dst, not_in(m)) {
-        (Some(dst), Some(br)) => Role::RawDirectAccessDrop { ip: dst.addr, bridge: br.to_string() },
+        (Some(dst), Some(br)) => Role::RawDirectAccessDrop { ip: dst.addr(), bridge: br.to_string() },
         _ => Role::NotDocker,
     }
 }

@@ -13,15 +13,16 @@
 //!   container addresses cannot be reached by direct routing.
 //!
 //! Both have nat PREROUTING/OUTPUT `addrtype LOCAL -j DOCKER`, POSTROUTING
-//! `-s SUBNET ! -o BR -j MASQUERADE`, and DNATs in nat DOCKER. Docker 29's native nftables
-//! backend (`table ip docker-bridges`) is not recognised rule by rule; [`missing_docker_chains`]
-//! only checks its base chains.
+//! `-s SUBNET ! -o BR -j MASQUERADE`, and DNATs in nat DOCKER. Docker 29's nftables backend
+//! (`table ip docker-bridges`) is recognised by [`nft`] from its chains and rule comments.
 mod cause;
 mod checks;
 mod classify;
+pub mod nft;
 
 use std::{collections::BTreeSet, net::IpAddr};
 
+use ipnet::IpNet;
 use serde::Serialize;
 
 pub use cause::{DropCause, drop_cause};
@@ -31,10 +32,7 @@ pub use checks::{
 };
 pub use classify::classify;
 
-use super::{
-    matches::Cidr,
-    model::{RuleRef, Ruleset, Table},
-};
+use super::model::{RuleRef, Ruleset, Table};
 
 /// How a bridge's traffic is accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -82,7 +80,7 @@ pub enum Role {
     /// An `--internal` network: `! -s SUBNET -o BR -j DROP` or `! -d SUBNET -i BR -j DROP`.
     Internal {
         bridge: String,
-        subnet: Cidr,
+        subnet: IpNet,
     },
     /// `enable_icc=false`: `-i BR -o BR -j DROP`.
     IccDrop {
@@ -111,7 +109,7 @@ pub enum Role {
     },
     /// nat POSTROUTING `-s SUBNET ! -o BR -j MASQUERADE`.
     Masquerade {
-        subnet: Cidr,
+        subnet: IpNet,
         bridge: String,
     },
     /// `--userland-proxy=false`: `-o BR -m addrtype --src-type LOCAL -j MASQUERADE`.
@@ -125,10 +123,18 @@ pub enum Role {
         proto: String,
         port: u16,
     },
-    /// Docker 28+ raw PREROUTING `-d IP/32 ! -i BR -j DROP`.
+    /// Docker 28+ raw PREROUTING `-d IP/32 ! -i BR -j DROP`; Docker 29's "DROP DIRECT ACCESS".
     RawDirectAccessDrop {
         ip: IpAddr,
         bridge: String,
+    },
+    /// Docker 29: an `--internal` network's "INTERNAL NETWORK INGRESS/EGRESS" drop.
+    InternalNetwork {
+        bridge: String,
+    },
+    /// Any other rule of Docker 29's `docker-bridges` tables (its comment, or "rule").
+    DockerOther {
+        what: String,
     },
     NotDocker,
 }
@@ -150,11 +156,15 @@ impl Role {
             | Role::PublishedAccept { bridge, .. }
             | Role::Masquerade { bridge, .. }
             | Role::LocalMasquerade { bridge }
-            | Role::RawDirectAccessDrop { bridge, .. } => Some(bridge),
+            | Role::RawDirectAccessDrop { bridge, .. }
+            | Role::InternalNetwork { bridge } => Some(bridge),
             Role::DockerJump { bridge, .. } | Role::DockerReturn { bridge } | Role::Dnat { bridge, .. } => {
                 bridge.as_deref()
             }
-            Role::DockerUser | Role::HairpinMasquerade { .. } | Role::NotDocker => None,
+            Role::DockerUser
+            | Role::HairpinMasquerade { .. }
+            | Role::DockerOther { .. }
+            | Role::NotDocker => None,
         }
     }
 }
@@ -166,11 +176,17 @@ pub fn docker_rules(rs: &Ruleset) -> Vec<(RuleRef<'_>, Role)> {
 
 /// The bridges Docker's rules in `table` name.
 pub fn docker_bridges(table: &Table) -> BTreeSet<String> {
+    let from_chains = table
+        .chains
+        .iter()
+        .filter(|_| nft::is_docker_table(table))
+        .filter_map(|c| nft::chain_bridge(&c.name));
     table
         .chains
         .iter()
         .flat_map(|c| c.rules.iter().map(move |r| classify(table, c, r)))
         .filter_map(|role| role.bridge().map(str::to_string))
+        .chain(from_chains.map(str::to_string))
         .collect()
 }
 

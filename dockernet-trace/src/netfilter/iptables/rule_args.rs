@@ -1,8 +1,14 @@
 //! The arguments of one iptables rule (`-o br-x -m conntrack --ctstate RELATED -j ACCEPT`)
-//! → [`Matches`] and [`Target`]. Options not understood are kept in `Matches::other`, grouped
-//! with the `-m` module they belong to so the text still reads as iptables.
-use crate::netfilter::matches::{
-    AddrMatch, AddrTypeMatch, CtStateMatch, IfaceMatch, Matches, PortMatch, ProtoMatch, Target,
+//! → [`Matches`], [`Target`] and effects. Options outside the summary fields are kept in
+//! `Matches::other`, grouped with the `-m` module they belong to so the text still reads as
+//! iptables, each group with its typed meaning ([`modules`]).
+use super::{modules, targets::parse_target};
+use crate::netfilter::{
+    conds::{Cond, Meaning, Other},
+    matches::{
+        AddrMatch, AddrTypeMatch, CtStateMatch, IfaceMatch, Matches, PortMatch, ProtoMatch, parse_net,
+    },
+    target::{Effect, Target},
 };
 
 /// Splits a rule like the shell would for iptables-save output: blanks separate words,
@@ -35,7 +41,7 @@ pub fn tokenize(text: &str) -> Vec<String> {
 }
 
 /// Writes a word back as iptables-save would, quoting it when it has blanks.
-fn requote(word: &str) -> String {
+pub(super) fn requote(word: &str) -> String {
     if word.is_empty() || word.contains(char::is_whitespace) || word.contains('"') {
         format!("\"{}\"", word.replace('\\', "\\\\").replace('"', "\\\""))
     } else {
@@ -43,29 +49,53 @@ fn requote(word: &str) -> String {
     }
 }
 
-/// Target names iptables itself provides (as opposed to user chains).
-pub fn is_builtin_target(name: &str) -> bool {
-    const TARGETS: &str = "ACCEPT DROP RETURN REJECT QUEUE NFQUEUE DNAT SNAT MASQUERADE REDIRECT \
-        NETMAP LOG NFLOG ULOG MARK CONNMARK CT NOTRACK TCPMSS TOS DSCP TTL HL TEE TPROXY CHECKSUM \
-        CLASSIFY AUDIT SET TRACE SECMARK CONNSECMARK LED IDLETIMER SYNPROXY CLUSTERIP";
-    TARGETS.split_whitespace().any(|t| t == name)
+/// One rule's arguments, read.
+pub struct Parsed {
+    pub matches: Matches,
+    pub target: Target,
+    pub effects: Vec<Effect>,
+    pub comment: Option<String>,
 }
 
-/// One `-m module` and the options of it that were not understood.
+/// One `-m module` and what of it is kept in `Matches::other`: the options' words, the typed
+/// conditions read from them, and whether any option was not understood.
+#[derive(Default)]
 struct Group {
     module: Option<String>,
-    unparsed: Vec<String>,
+    words: Vec<String>,
+    conds: Vec<Cond>,
+    unknown: bool,
+}
+
+impl Group {
+    fn into_other(self) -> Option<Other> {
+        if self.words.is_empty() {
+            return None;
+        }
+        let text = self.words.join(" ");
+        let text = match &self.module {
+            Some(module) => format!("-m {module} {text}"),
+            None => text,
+        };
+        let meaning = if self.module.as_deref() == Some("comment") {
+            Meaning::Inert
+        } else if self.unknown {
+            Meaning::Unknown { needs: self.conds }
+        } else {
+            Meaning::conds(self.conds)
+        };
+        Some(Other::new(text, meaning))
+    }
 }
 
 /// Parses the words after `-A CHAIN`. `is_chain` says whether a `-j NAME` names a chain.
-pub fn parse(args: &[String], is_chain: &dyn Fn(&str) -> bool) -> (Matches, Target) {
+pub fn parse(args: &[String], is_chain: &dyn Fn(&str) -> bool) -> Parsed {
     let mut m = Matches::default();
-    let mut target = Target::Continue;
-    let mut groups = vec![Group { module: None, unparsed: vec![] }];
+    let (mut target, mut effects) = (Target::Continue, vec![]);
+    let mut groups = vec![Group::default()];
+    let mut comment = None;
     let mut negated = false;
     let mut i = 0;
-    // The value after option `i`, if any.
-    let value = |i: usize| args.get(i + 1).cloned().unwrap_or_default();
     while i < args.len() {
         let a = args[i].as_str();
         if a == "!" {
@@ -74,103 +104,105 @@ pub fn parse(args: &[String], is_chain: &dyn Fn(&str) -> bool) -> (Matches, Targ
             continue;
         }
         let neg = std::mem::take(&mut negated);
-        let mut consumed = 2; // option and its value
+        let value = args.get(i + 1).cloned().unwrap_or_default();
         let module = groups.last().and_then(|g| g.module.clone()).unwrap_or_default();
-        let understood = match a {
-            "-i" | "--in-interface" => {
-                m.in_iface = Some(IfaceMatch { name: value(i), negated: neg });
-                true
-            }
-            "-o" | "--out-interface" => {
-                m.out_iface = Some(IfaceMatch { name: value(i), negated: neg });
-                true
-            }
-            "-s" | "--source" => set_addr(&mut m.src, &value(i), neg),
-            "-d" | "--destination" => set_addr(&mut m.dst, &value(i), neg),
-            "-p" | "--protocol" => {
-                m.proto = Some(ProtoMatch { name: value(i).to_ascii_lowercase(), negated: neg });
-                true
-            }
-            "-m" | "--match" => {
-                groups.push(Group { module: Some(value(i)), unparsed: vec![] });
-                true
-            }
-            "-j" | "--jump" => {
-                target = parse_target(&value(i), &args[(i + 2).min(args.len())..], is_chain);
-                break;
-            }
-            "-g" | "--goto" => {
-                target = Target::Goto(value(i));
-                true
-            }
-            "--dport" | "--destination-port"
-                if matches!(module.as_str(), "tcp" | "udp" | "sctp" | "dccp" | "udplite") =>
-            {
-                set_ports(&mut m.dports, &value(i), neg)
-            }
-            "--dports" | "--destination-ports" if module == "multiport" => {
-                set_ports(&mut m.dports, &value(i), neg)
-            }
-            "--ctstate" if module == "conntrack" => set_states(&mut m.ct_state, &value(i), neg),
-            "--state" if module == "state" => set_states(&mut m.ct_state, &value(i), neg),
-            "--src-type" if module == "addrtype" => {
-                m.src_type = Some(AddrTypeMatch { kind: value(i).to_ascii_uppercase(), negated: neg });
-                true
-            }
-            "--dst-type" if module == "addrtype" => {
-                m.dst_type = Some(AddrTypeMatch { kind: value(i).to_ascii_uppercase(), negated: neg });
-                true
-            }
-            _ => false,
-        };
-        if !understood {
-            // Keep the option and every value up to the next option, as written.
-            let mut words = vec![];
-            if neg {
-                words.push("!".to_string());
-            }
-            words.push(requote(a));
-            consumed = 1;
-            if a.starts_with('-') {
-                while let Some(v) = args.get(i + consumed) {
-                    if v == "!" || (v.starts_with('-') && v.len() > 1) {
-                        break;
-                    }
-                    words.push(requote(v));
-                    consumed += 1;
-                }
-            }
-            if let Some(group) = groups.last_mut() {
-                group.unparsed.extend(words);
-            }
+        if a == "-j" || a == "--jump" {
+            (target, effects) = parse_target(&value, &args[(i + 2).min(args.len())..], is_chain);
+            break;
         }
-        i += consumed;
-    }
-    for g in groups {
-        if g.unparsed.is_empty() {
+        if a == "-m" || a == "--match" {
+            groups.push(Group { module: Some(value), ..Group::default() });
+            i += 2;
             continue;
         }
-        let text = g.unparsed.join(" ");
-        m.other.push(match g.module {
-            Some(module) => format!("-m {module} {text}"),
-            None => text,
-        });
+        if a == "-g" || a == "--goto" {
+            target = Target::Goto(value);
+            i += 2;
+            continue;
+        }
+        if summary(&mut m, a, &value, neg, &module) {
+            i += 2;
+            continue;
+        }
+        // Kept in `other`: the option and every value up to the next option, as written.
+        let mut words = vec![];
+        if neg {
+            words.push("!".to_string());
+        }
+        words.push(requote(a));
+        let mut consumed = 1;
+        if a.starts_with('-') {
+            while let Some(v) = args.get(i + consumed) {
+                if v == "!" || (v.starts_with('-') && v.len() > 1) {
+                    break;
+                }
+                words.push(requote(v));
+                consumed += 1;
+            }
+        }
+        if module == "comment" && a == "--comment" {
+            comment = args.get(i + 1).cloned();
+        }
+        let group = groups.last_mut().expect("the first group is never removed");
+        match modules::cond(&module, a, &args[i + 1..i + consumed], neg) {
+            modules::Read::Cond(c) => group.conds.push(c),
+            modules::Read::Inert => {}
+            modules::Read::Unknown => group.unknown = true,
+        }
+        group.words.extend(words);
+        i += consumed;
     }
-    (m, target)
+    m.other.extend(groups.into_iter().filter_map(Group::into_other));
+    Parsed { matches: m, target, effects, comment }
+}
+
+/// The options read into the summary fields of [`Matches`]; false for any other.
+fn summary(m: &mut Matches, opt: &str, value: &str, neg: bool, module: &str) -> bool {
+    match opt {
+        "-i" | "--in-interface" => {
+            m.in_iface = Some(IfaceMatch { name: value.to_string(), negated: neg });
+            true
+        }
+        "-o" | "--out-interface" => {
+            m.out_iface = Some(IfaceMatch { name: value.to_string(), negated: neg });
+            true
+        }
+        "-s" | "--source" => set_addr(&mut m.src, value, neg),
+        "-d" | "--destination" => set_addr(&mut m.dst, value, neg),
+        "-p" | "--protocol" => {
+            m.proto = Some(ProtoMatch { name: value.to_ascii_lowercase(), negated: neg });
+            true
+        }
+        "--dport" | "--destination-port" if matches!(module, "tcp" | "udp" | "sctp" | "dccp" | "udplite") => {
+            set_ports(&mut m.dports, value, neg)
+        }
+        "--dports" | "--destination-ports" if module == "multiport" => set_ports(&mut m.dports, value, neg),
+        "--ctstate" if module == "conntrack" => set_states(&mut m.ct_state, value, neg),
+        "--state" if module == "state" => set_states(&mut m.ct_state, value, neg),
+        "--src-type" if module == "addrtype" => {
+            m.src_type = Some(AddrTypeMatch { kind: value.to_ascii_uppercase(), negated: neg });
+            true
+        }
+        "--dst-type" if module == "addrtype" => {
+            m.dst_type = Some(AddrTypeMatch { kind: value.to_ascii_uppercase(), negated: neg });
+            true
+        }
+        _ => false,
+    }
 }
 
 fn set_addr(slot: &mut Option<AddrMatch>, v: &str, negated: bool) -> bool {
-    match v.parse() {
-        Ok(net) => {
+    match parse_net(v) {
+        Some(net) => {
             *slot = Some(AddrMatch { net, negated });
             true
         }
-        Err(_) => false, // a host name or something odd: kept in `other`
+        None => false, // a host name or a non-contiguous mask: kept in `other`
     }
 }
 
 /// `80`, `1000:2000`, `:1024`, and multiport lists `80,443,8000:8080`.
-fn set_ports(slot: &mut Option<PortMatch>, v: &str, negated: bool) -> bool {
+pub(super) fn port_match(v: &str, negated: bool) -> Option<PortMatch> {
     let mut ranges = vec![];
     for part in v.split(',') {
         let range = match part.split_once(':') {
@@ -181,38 +213,23 @@ fn set_ports(slot: &mut Option<PortMatch>, v: &str, negated: bool) -> bool {
             }
             None => part.parse().ok().map(|p| (p, p)),
         };
-        match range {
-            Some(r) => ranges.push(r),
-            None => return false,
-        }
+        ranges.push(range?);
     }
-    *slot = Some(PortMatch { ranges, negated });
-    true
+    Some(PortMatch { ranges, negated })
+}
+
+fn set_ports(slot: &mut Option<PortMatch>, v: &str, negated: bool) -> bool {
+    match port_match(v, negated) {
+        Some(p) => {
+            *slot = Some(p);
+            true
+        }
+        None => false,
+    }
 }
 
 fn set_states(slot: &mut Option<CtStateMatch>, v: &str, negated: bool) -> bool {
     let states = v.split(',').map(|s| s.trim().to_ascii_uppercase()).collect();
     *slot = Some(CtStateMatch { states, negated });
     true
-}
-
-fn parse_target(name: &str, opts: &[String], is_chain: &dyn Fn(&str) -> bool) -> Target {
-    let opt = |flag: &str| opts.iter().position(|o| o == flag).and_then(|p| opts.get(p + 1)).cloned();
-    match name {
-        "" => Target::Continue,
-        "ACCEPT" => Target::Accept,
-        "DROP" => Target::Drop,
-        "RETURN" => Target::Return,
-        "REJECT" => Target::Reject,
-        n if is_chain(n) => Target::Jump(n.to_string()),
-        "DNAT" => Target::Dnat { to: opt("--to-destination").unwrap_or_default() },
-        "SNAT" => Target::Snat { to: opt("--to-source").unwrap_or_default() },
-        "MASQUERADE" => Target::Masquerade,
-        "LOG" => Target::Log,
-        n => {
-            let mut words = vec![n.to_string()];
-            words.extend(opts.iter().map(|o| requote(o)));
-            Target::Other(words.join(" "))
-        }
-    }
 }

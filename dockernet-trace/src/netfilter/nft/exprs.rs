@@ -1,19 +1,39 @@
-//! nft `match` statements → [`Matches`] fields, for the expressions Docker paths depend on:
-//! interface names, addresses, protocol, destination ports, conntrack state, `fib daddr type`.
+//! nft `match` statements → [`Matches`]: the summary fields for the expressions Docker paths
+//! depend on (interface names, addresses, protocol, destination ports, conntrack state,
+//! `fib daddr type`), and an [`Other`] with typed conditions for the rest (set lookups,
+//! marks, source ports, `ct status`, `meta nfproto`), or "not understood" with what is
+//! certain about it.
 use serde_json::Value;
 
-use crate::netfilter::matches::{
-    AddrMatch, AddrTypeMatch, CtStateMatch, IfaceMatch, Matches, PortMatch, ProtoMatch,
+use super::elems;
+use crate::netfilter::{
+    conds::{Cond, IpVersion, Key, Meaning, Other, SetRef},
+    matches::{
+        AddrMatch, AddrTypeMatch, CtStateMatch, IfaceMatch, Matches, PortMatch, ProtoMatch, parse_net,
+    },
 };
 
-/// Stores the match in `m` and returns true when it is one of the understood kinds.
-pub fn read_match(body: &Value, m: &mut Matches) -> bool {
+/// Stores the match in `m`: in a summary field when it is one of those, else as an [`Other`]
+/// with the given `text` and what it means.
+pub fn read_match(body: &Value, text: String, m: &mut Matches) {
+    if !summary(body, m) {
+        m.other.push(Other::new(text, meaning(body)));
+    }
+}
+
+/// `==`/`in` → false, `!=` → true; other operators (`<`, `>`) are not modelled.
+fn negation(body: &Value) -> Option<bool> {
+    match body.get("op").and_then(Value::as_str).unwrap_or("==") {
+        "==" | "in" => Some(false),
+        "!=" => Some(true),
+        _ => None,
+    }
+}
+
+/// Fills a summary field of `m`; false when the match is not one of those.
+fn summary(body: &Value, m: &mut Matches) -> bool {
     let (Some(left), Some(right)) = (body.get("left"), body.get("right")) else { return false };
-    let negated = match body.get("op").and_then(Value::as_str).unwrap_or("==") {
-        "==" | "in" => false,
-        "!=" => true,
-        _ => return false,
-    };
+    let Some(negated) = negation(body) else { return false };
     let Some((kind, l)) = left.as_object().and_then(|o| o.iter().next()) else { return false };
     let key = |k: &str| l.get(k).and_then(Value::as_str).unwrap_or_default();
     match (kind.as_str(), key("key"), key("protocol"), key("field")) {
@@ -32,7 +52,7 @@ pub fn read_match(body: &Value, m: &mut Matches) -> bool {
             ok
         }
         ("ct", "state", _, _) => {
-            let states = match right {
+            let states = match right.get("set").unwrap_or(right) {
                 Value::String(s) => vec![s.to_ascii_uppercase()],
                 Value::Array(a) => a.iter().filter_map(Value::as_str).map(str::to_ascii_uppercase).collect(),
                 _ => return false,
@@ -45,9 +65,79 @@ pub fn read_match(body: &Value, m: &mut Matches) -> bool {
     }
 }
 
+/// The typed meaning of a match that is not a summary field.
+fn meaning(body: &Value) -> Meaning {
+    let (Some(left), Some(right)) = (body.get("left"), body.get("right")) else {
+        return Meaning::Unknown { needs: vec![] };
+    };
+    let (key, version) = elems::key(left);
+    let mut needs: Vec<Cond> = version.map(|version| Cond::Nfproto { version }).into_iter().collect();
+    needs.extend(elems::implied_l4(left).map(|proto| Cond::L4 { proto }));
+    let Some(negated) = negation(body) else { return Meaning::Unknown { needs } };
+    let cond = match typed(left, right, key, negated) {
+        Some(c) => c,
+        None => return Meaning::Unknown { needs },
+    };
+    needs.push(cond);
+    Meaning::conds(needs)
+}
+
+fn typed(left: &Value, right: &Value, key: Key, negated: bool) -> Option<Cond> {
+    let l = |k: &str| left.get(k);
+    if let Some(numgen) = l("numgen") {
+        return Some(Cond::Sometimes { what: format!("numgen {}", super::render::expr(numgen, false)) });
+    }
+    if let Some(ct) = l("ct")
+        && ct.get("key").and_then(Value::as_str) == Some("status")
+    {
+        let any = elems::elems(right)
+            .into_iter()
+            .map(|e| match e {
+                crate::netfilter::Elem::Word(w) => Some(w.to_ascii_uppercase()),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()?;
+        return Some(Cond::CtStatus { any, negated });
+    }
+    if let Some(Value::Array(and)) = l("&")
+        && let [inner, mask] = and.as_slice()
+        && inner.get("meta").and_then(|m| m.get("key")).and_then(Value::as_str) == Some("mark")
+    {
+        let (value, mask) = (u32::try_from(right.as_u64()?).ok()?, u32::try_from(mask.as_u64()?).ok()?);
+        return Some(Cond::Mark { value, mask, negated });
+    }
+    if key == Key::Mark
+        && let Some(v) = right.as_u64()
+    {
+        return Some(Cond::Mark { value: u32::try_from(v).ok()?, mask: u32::MAX, negated });
+    }
+    if l("meta").and_then(|m| m.get("key")).and_then(Value::as_str) == Some("nfproto") {
+        let version = match right.as_str()? {
+            "ipv4" => IpVersion::V4,
+            "ipv6" => IpVersion::V6,
+            _ => return None,
+        };
+        return (!negated).then_some(Cond::Nfproto { version });
+    }
+    if key == Key::Sport {
+        let mut slot = None;
+        if ports(&mut slot, right, negated) {
+            return slot.map(|ports| Cond::Sport { ports });
+        }
+    }
+    if matches!(key, Key::Other(_)) {
+        return None;
+    }
+    let set = match right.as_str() {
+        Some(name) if name.starts_with('@') => SetRef::Named(name[1..].to_string()),
+        _ => SetRef::Anon(elems::elems(right)),
+    };
+    Some(Cond::Lookup { key, set, negated })
+}
+
 fn iface(slot: &mut Option<IfaceMatch>, right: &Value, negated: bool) -> bool {
     match right.as_str() {
-        // `@set` names a set of interfaces: not one interface, keep it as text.
+        // `@set` names a set of interfaces: not one interface, a lookup.
         Some(name) if !name.starts_with('@') => {
             *slot = Some(IfaceMatch { name: name.to_string(), negated });
             true
@@ -58,7 +148,7 @@ fn iface(slot: &mut Option<IfaceMatch>, right: &Value, negated: bool) -> bool {
 
 fn proto(m: &mut Matches, right: &Value, negated: bool) -> bool {
     let name = match right {
-        Value::String(s) => s.to_ascii_lowercase(),
+        Value::String(s) if !s.starts_with('@') => s.to_ascii_lowercase(),
         Value::Number(n) => n.to_string(),
         _ => return false,
     };
@@ -79,16 +169,16 @@ fn addr(slot: &mut Option<AddrMatch>, right: &Value, negated: bool) -> bool {
         },
         _ => return false,
     };
-    match text.parse() {
-        Ok(net) => {
+    match parse_net(&text) {
+        Some(net) => {
             *slot = Some(AddrMatch { net, negated });
             true
         }
-        Err(_) => false,
+        None => false,
     }
 }
 
-fn ports(slot: &mut Option<PortMatch>, right: &Value, negated: bool) -> bool {
+pub fn ports(slot: &mut Option<PortMatch>, right: &Value, negated: bool) -> bool {
     let one = |v: &Value| -> Option<(u16, u16)> {
         if let Some(p) = v.as_u64() {
             let p = u16::try_from(p).ok()?;

@@ -14,6 +14,30 @@ fn quotes_values(left: &Value) -> bool {
         .is_some_and(|k| matches!(k, "iif" | "oif" | "iifname" | "oifname"))
 }
 
+/// `tcp flags & (syn | ack)`: the flags field and the mask, when the mask is several flags.
+fn flag_mask(left: &Value) -> Option<(String, String)> {
+    let [field, Value::Array(mask)] = left.get("&")?.as_array()?.as_slice() else { return None };
+    (mask.len() > 1).then(|| (expr(field, false), expr(&Value::Array(mask.clone()), false)))
+}
+
+/// `meta mark`, `ct mark`, or a bitwise expression on one: nft prints their values in hex.
+fn is_mark(v: &Value) -> bool {
+    let key = |e: &Value| {
+        ["meta", "ct"]
+            .iter()
+            .any(|k| e.get(k).and_then(|m| m.get("key")).and_then(Value::as_str) == Some("mark"))
+    };
+    key(v) || one_key(v).and_then(|(_, b)| b.as_array()?.first().cloned()).is_some_and(|a| key(&a))
+}
+
+/// A mark value as nft prints it: `0x00000010`.
+fn mark_value(v: &Value) -> String {
+    match v.as_u64() {
+        Some(n) => format!("0x{n:08x}"),
+        None => expr(v, false),
+    }
+}
+
 pub fn quoted(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
@@ -41,7 +65,15 @@ pub fn statement(stmt: &Value) -> String {
             };
             let op = field("op").and_then(Value::as_str).unwrap_or("==");
             let l = expr(left, false);
-            let r = expr(right, quotes_values(left));
+            let r = match (left.get("fib"), right.as_bool()) {
+                (Some(_), Some(found)) => (if found { "exists" } else { "missing" }).to_string(),
+                _ if is_mark(left) => mark_value(right),
+                _ => expr(right, quotes_values(left)),
+            };
+            // `tcp flags & (syn|ack) == syn` is printed `tcp flags syn / syn,ack`.
+            if let Some((flags, mask)) = flag_mask(left).filter(|_| op == "==") {
+                return format!("{flags} {r} / {mask}");
+            }
             // nft leaves out `==` except after a bitwise expression (`tcp flags & syn == syn`).
             let bitwise = one_key(left).is_some_and(|(k, _)| matches!(k, "&" | "|" | "^"));
             match op {
@@ -75,6 +107,7 @@ pub fn statement(stmt: &Value) -> String {
             None => kind.into(),
         },
         "mangle" => match (field("key"), field("value")) {
+            (Some(k), Some(v)) if is_mark(k) => format!("{} set {}", expr(k, false), mark_value(v)),
             (Some(k), Some(v)) => format!("{} set {}", expr(k, false), expr(v, false)),
             _ => compact(stmt),
         },
@@ -87,6 +120,12 @@ pub fn statement(stmt: &Value) -> String {
             format!("xt {} {}", field("type").and_then(Value::as_str).unwrap_or("match"), quoted(name))
         }
         "limit" => limit(body),
+        "set" => match (field("op"), field("set"), field("elem")) {
+            (Some(op), Some(set), Some(elem)) => {
+                format!("{} {} {{ {} }}", expr(op, false), expr(set, false), expr(elem, false))
+            }
+            _ => compact(stmt),
+        },
         _ => format!("{kind} {}", compact(body)),
     }
 }
@@ -94,6 +133,8 @@ pub fn statement(stmt: &Value) -> String {
 fn reject(body: &Value) -> String {
     let Some(kind) = body.get("type").and_then(Value::as_str) else { return "reject".into() };
     match body.get("expr") {
+        // The default answer; nft prints a bare `reject` for it.
+        Some(Value::String(code)) if code == "port-unreachable" && kind != "tcp reset" => "reject".into(),
         Some(e) => format!("reject with {kind} {}", expr(e, false)),
         None => format!("reject with {kind}"),
     }
@@ -117,7 +158,8 @@ fn limit(body: &Value) -> String {
     let per = body.get("per").and_then(Value::as_str).unwrap_or("second");
     let over = if body.get("inv").and_then(Value::as_bool) == Some(true) { "over " } else { "" };
     let mut s = format!("limit rate {over}{rate}/{per}");
-    if let Some(b) = body.get("burst").and_then(Value::as_u64).filter(|b| *b > 0) {
+    // nft leaves out the default burst of 5 packets.
+    if let Some(b) = body.get("burst").and_then(Value::as_u64).filter(|b| *b > 0 && *b != 5) {
         s += &format!(" burst {b} packets");
     }
     s
@@ -136,7 +178,8 @@ pub fn nat_to(body: &Value) -> String {
 /// An expression (left or right side of a match, a set element, ...).
 pub fn expr(v: &Value, quote: bool) -> String {
     match v {
-        Value::String(s) if quote => quoted(s),
+        // `@name` is a set reference, never a quoted string.
+        Value::String(s) if quote && !s.starts_with('@') => quoted(s),
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
@@ -186,11 +229,17 @@ fn object_expr(v: &Value, quote: bool) -> String {
         },
         "elem" => body.get("val").map(|x| expr(x, quote)).unwrap_or_default(),
         "&" | "|" | "^" | "<<" | ">>" => match body.as_array().map(Vec::as_slice) {
+            Some([a, b]) if is_mark(a) => format!("{} {kind} {}", expr(a, false), mark_value(b)),
             Some([a, b]) => format!("{} {kind} {}", expr(a, false), expr(b, false)),
             _ => compact(v),
         },
         "accept" | "drop" | "continue" | "return" => kind.into(),
         "jump" | "goto" => format!("{kind} {}", s("target")),
+        "numgen" => {
+            let n = |k: &str| body.get(k).and_then(Value::as_u64).unwrap_or_default();
+            let offset = if n("offset") > 0 { format!(" offset {}", n("offset")) } else { String::new() };
+            format!("numgen {} mod {}{offset}", s("mode"), n("mod"))
+        }
         _ => compact(v),
     }
 }

@@ -2,7 +2,7 @@ use std::net::IpAddr;
 
 use super::*;
 use crate::netfilter::{
-    Cidr, Ruleset, Verdict,
+    IpNet, Ruleset, Verdict,
     docker::{
         BridgeAcceptKind::*, DropCause, Role, classify, docker_bridges, docker_rules, drop_cause,
         dropping_policies, forward_policy, has_dnat, has_masquerade, looks_like_docker_bridge,
@@ -19,7 +19,7 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-fn net(s: &str) -> Cidr {
+fn net(s: &str) -> IpNet {
     s.parse().unwrap()
 }
 
@@ -405,4 +405,32 @@ fn docker_bridge_names() {
     assert!(looks_like_docker_bridge("br-e685d9c814c0"));
     assert!(!looks_like_docker_bridge("br-lan"));
     assert!(!looks_like_docker_bridge("eth0"));
+}
+
+#[test]
+fn docker28_ipv6_layout() {
+    let rs = Ruleset {
+        tables: crate::netfilter::parse_ip6tables_save(include_str!("../fixtures/docker28-ipv6.ip6tables"))
+            .unwrap(),
+        ..Default::default()
+    };
+    all_docker(&rs);
+    assert_eq!(
+        role(
+            &rs,
+            "-A DOCKER ! -s fe80::/10 ! -i bridge1 -p tcp -m tcp --dport 8080 -j DNAT --to-destination [fd00:db8:1::2]:80"
+        ),
+        Role::Dnat {
+            proto: "tcp".into(),
+            host_ip: None,
+            host_port: 8080,
+            to_ip: ip("fd00:db8:1::2"),
+            to_port: 80,
+            bridge: Some(br("bridge1"))
+        }
+    );
+    assert_eq!(
+        role(&rs, "-A PREROUTING -d fd00:db8:1::2/128 ! -i bridge1 -j DROP"),
+        Role::RawDirectAccessDrop { ip: ip("fd00:db8:1::2"), bridge: br("bridge1") }
+    );
 }

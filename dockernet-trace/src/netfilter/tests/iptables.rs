@@ -172,7 +172,7 @@ fn ip6tables_listing_gets_family_ip6() {
     assert_eq!(t[0].family, crate::netfilter::Family::Ip6);
     let m = &t[0].chains[0].rules[0].matches;
     assert!(m.src.as_ref().unwrap().matches(&"fd00::5".parse().unwrap()));
-    assert!(m.dst.as_ref().unwrap().net.is_host());
+    assert!(crate::netfilter::NetExt::is_host(&m.dst.as_ref().unwrap().net));
 }
 
 #[test]

@@ -9,6 +9,8 @@
 //! by hand from Docker's documented 28.x layout.
 mod counters;
 mod docker;
+mod docker29;
+mod fix;
 mod iptables;
 mod model;
 mod nft;

@@ -1,23 +1,25 @@
 use super::*;
-use crate::netfilter::{Cidr, IfaceMatch, Target};
+use crate::netfilter::{IfaceMatch, NetExt, Target, parse_net};
 
 #[test]
-fn cidr_parses_and_contains() {
-    let net: Cidr = "172.18.0.0/16".parse().unwrap();
-    assert!(net.contains_ip(&"172.18.3.4".parse().unwrap()));
-    assert!(!net.contains_ip(&"172.19.0.1".parse().unwrap()));
-    assert!(net.contains(&"172.18.0.2/32".parse().unwrap()));
-    assert!(!net.contains(&"172.16.0.0/12".parse().unwrap()));
-    assert!("172.16.0.0/12".parse::<Cidr>().unwrap().contains(&net));
-    assert!("0.0.0.0/0".parse::<Cidr>().unwrap().contains(&net));
-    let host: Cidr = "10.1.1.1".parse().unwrap();
+fn addresses_parse_with_prefixes_masks_or_bare() {
+    let net = parse_net("172.18.0.0/16").unwrap();
+    assert!(net.contains(&"172.18.3.4".parse::<std::net::IpAddr>().unwrap()));
+    assert!(!net.contains(&"172.19.0.1".parse::<std::net::IpAddr>().unwrap()));
+    assert!(net.contains(&parse_net("172.18.0.2/32").unwrap()));
+    assert!(!net.contains(&parse_net("172.16.0.0/12").unwrap()));
+    assert!(parse_net("172.16.0.0/12").unwrap().contains(&net));
+    assert!(parse_net("0.0.0.0/0").unwrap().contains(&net));
+    let host = parse_net("10.1.1.1").unwrap();
     assert_eq!(host.to_string(), "10.1.1.1/32");
     assert!(host.is_host());
-    let v6: Cidr = "fd00::/8".parse().unwrap();
-    assert!(v6.contains_ip(&"fd12::1".parse().unwrap()));
-    assert!(!v6.contains_ip(&"10.0.0.1".parse().unwrap()));
-    assert!("1.2.3.4/33".parse::<Cidr>().is_err());
-    assert!("host.example".parse::<Cidr>().is_err());
+    let v6 = parse_net("fd00::/8").unwrap();
+    assert!(v6.contains(&"fd12::1".parse::<std::net::IpAddr>().unwrap()));
+    assert!(!v6.contains(&"10.0.0.1".parse::<std::net::IpAddr>().unwrap()));
+    assert_eq!(parse_net("10.0.0.0/255.0.0.0"), parse_net("10.0.0.0/8"), "iptables' netmask form");
+    assert_eq!(parse_net("10.0.0.0/255.0.255.0"), None, "a non-contiguous mask is not a prefix");
+    assert!(parse_net("1.2.3.4/33").is_none());
+    assert!(parse_net("host.example").is_none());
     assert_eq!(serde_json::to_string(&net).unwrap(), "\"172.18.0.0/16\"");
 }
 

@@ -1,5 +1,5 @@
 use super::*;
-use crate::netfilter::{Counter, Family, NetfilterError, Source, Target, Verdict};
+use crate::netfilter::{Counter, Family, NetfilterError, RejectWith, Source, Target, Verdict};
 
 #[test]
 fn renders_rules_as_nft_prints_them() {
@@ -62,7 +62,7 @@ fn extracts_matches_and_targets() {
     assert_eq!(m.proto_name(), Some("tcp"));
     assert_eq!(m.dports.as_ref().unwrap().ranges, [(3306, 3306), (5432, 5432)]);
     assert!(m.other.is_empty());
-    assert_eq!(reject.target, Target::Reject);
+    assert_eq!(reject.target, Target::Reject(RejectWith::Icmp("admin-prohibited".into())));
     assert!(reject.target.drops());
 
     let wildcard = fwd.rules[3].matches.in_iface.as_ref().unwrap();
@@ -136,12 +136,13 @@ fn understands_less_common_expressions() {
     assert_eq!(r.matches.dports.as_ref().unwrap().ranges, [(1000, 2000)]);
     assert_eq!(r.matches.proto, None); // `th` says nothing about the protocol
     assert_eq!(r.matches.other.len(), 3);
-    assert_eq!(r.target, Target::Reject);
-    assert_eq!(c.rules[1].text, "log prefix \"x\" level warn meta mark set 1");
+    assert_eq!(r.target, Target::Reject(RejectWith::TcpReset));
+    // As nft prints it: marks in hex.
+    assert_eq!(c.rules[1].text, "log prefix \"x\" level warn meta mark set 0x00000001");
     assert_eq!(c.rules[1].target, Target::Log);
-    assert_eq!(c.rules[1].matches.other, ["meta mark set 1"]);
+    assert_eq!(c.rules[1].matches.other, ["meta mark set 0x00000001"]);
     assert_eq!(c.rules[2].text, "oifname vmap { \"docker0\" : jump x }");
-    assert!(matches!(c.rules[2].target, Target::Other(_)));
+    assert!(matches!(c.rules[2].target, Target::Vmap(_)), "verdict maps are read");
     let orphan = rs.table("t").unwrap();
     assert_eq!(orphan.notes.len(), 1);
     let dnat = &orphan.chain("orphan").unwrap().rules[0];
@@ -154,4 +155,41 @@ fn bad_json_is_an_error() {
     assert!(matches!(parse_nft_json("not json"), Err(NetfilterError::NftJson(_))));
     assert!(matches!(parse_nft_json("{\"x\": 1}"), Err(NetfilterError::NftJson(_))));
     assert!(parse_nft_json("{\"nftables\": [{\"metainfo\": {}}]}").unwrap().is_empty());
+}
+
+/// The rule lines of `nft list ruleset` output: inside chains, without the base chain line.
+fn printed_rules(text: &str) -> Vec<&str> {
+    let mut in_chain = false;
+    let mut out = vec![];
+    for l in text.lines().map(str::trim) {
+        if l.starts_with("chain ") {
+            in_chain = true;
+        } else if l == "}" {
+            in_chain = false;
+        } else if in_chain && !l.is_empty() && !l.starts_with("type ") {
+            out.push(l);
+        }
+    }
+    out
+}
+
+#[test]
+fn renders_recorded_listings_as_nft_prints_them() {
+    let pairs = [
+        (
+            include_str!("../fixtures/docker29-bridge1.nft.json"),
+            include_str!("../fixtures/docker29-bridge1.nft.txt"),
+        ),
+        (
+            include_str!("../fixtures/firewalld-docker.nft.json"),
+            include_str!("../fixtures/firewalld-docker.nft.txt"),
+        ),
+        (include_str!("../fixtures/nft-admin.nft.json"), include_str!("../fixtures/nft-admin.nft.txt")),
+        (include_str!("../fixtures/nft-exprs.nft.json"), include_str!("../fixtures/nft-exprs.nft.txt")),
+    ];
+    for (json, text) in pairs {
+        let rs = nft_ruleset(json);
+        let rendered: Vec<&str> = rs.rules().map(|r| r.rule.text.as_str()).collect();
+        assert_eq!(rendered, printed_rules(text));
+    }
 }

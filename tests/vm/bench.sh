@@ -1,0 +1,52 @@
+# Sourced by /init when `cargo xtask bench --only pwru` puts it in the initramfs (as
+# /dnt/bench.sh): the isolation world of scenario 2 (c1 on br-test, c3 on br-other, Docker's
+# isolation chains), then pwru and dockernet-trace, each timed from its start to its first
+# report of the drop of c1's SYN to c3:8080. Results: `bench` lines
+#   {name, ms, exit, stdout_hex, stderr_hex}: ms = start → first report (pwru: the first line
+#   naming a drop function; the trace: its exit, right after its verdict)
+BENCH_TIMEOUT=${BENCH_TIMEOUT:-240}
+DST=172.31.0.2
+
+bench_emit() { # NAME MS EXIT OUT ERR
+    emit "{\"type\":\"bench\",\"name\":\"$1\",\"ms\":$2,\"exit\":$3,\"stdout_hex\":\"$(head -c 20000 "$4" | hex)\",\"stderr_hex\":\"$(tail -c 4000 "$5" | hex)\"}"
+}
+
+bench_pwru() {
+    [ -x /usr/bin/pwru ] || { say "no pwru in the initramfs"; return; }
+    # What someone chasing a drop would type: the destination and port, the 5-tuple printed.
+    t0=$(now_ms)
+    pwru --output-tuple "dst host $DST and tcp dst port 8080" > /tmp/pwru.out 2> /tmp/pwru.err &
+    pwru_pid=$!
+    # Connection attempts every 200 ms from c1 until pwru shows a drop (it attaches meanwhile).
+    ip netns exec c1 sh -c "while :; do nc -w 1 $DST 8080 </dev/null >/dev/null 2>&1 & sleep 0.2; done" &
+    load_pid=$!
+    ms=-1
+    while [ $(($(now_ms) - t0)) -lt $((BENCH_TIMEOUT * 1000)) ]; do
+        if grep -qE 'kfree_skb|sk_skb_reason_drop|DROP_REASON' /tmp/pwru.out 2>/dev/null; then
+            ms=$(($(now_ms) - t0))
+            break
+        fi
+        kill -0 "$pwru_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill "$load_pid" 2>/dev/null
+    kill -INT "$pwru_pid" 2>/dev/null
+    wait "$pwru_pid"
+    rc=$?
+    say "pwru: first drop after $ms ms (exit $rc)"
+    bench_emit pwru "$ms" "$rc" /tmp/pwru.out /tmp/pwru.err
+}
+
+bench_trace() {
+    t0=$(now_ms)
+    timeout "$BENCH_TIMEOUT" dockernet-trace --from netns:c1 --to "netns:c3:8080" --json > /tmp/out 2> /tmp/err
+    rc=$?
+    ms=$(($(now_ms) - t0))
+    say "dockernet-trace: verdict after $ms ms (exit $rc)"
+    bench_emit dockernet-trace "$ms" "$rc" /tmp/out /tmp/err
+}
+
+world_up > /tmp/setup 2>&1
+bench_trace
+bench_pwru
+world_down

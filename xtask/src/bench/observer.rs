@@ -1,0 +1,191 @@
+//! What a user runs on a Docker host to see drops, each started before a workload and stopped
+//! after it: `dockernet-trace watch`, `tcpdump -i any` (to /dev/null) and a bpftrace counter of
+//! skb:kfree_skb. Each is ready (attached) before the workload starts.
+use std::{
+    os::unix::process::CommandExt,
+    process::{Child, Command, Stdio},
+    sync::mpsc::Receiver,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+use dockernet_trace_tests::Lab;
+
+use super::tool::{self, Stopped, Watch};
+
+/// tracefs at /sys/kernel/tracing while it lives (bpftrace finds tracepoints there), unmounted
+/// afterwards if it was not mounted before.
+pub struct TraceFs(bool);
+
+const TRACEFS: &str = "/sys/kernel/tracing";
+
+impl TraceFs {
+    pub fn ensure() -> Self {
+        if std::path::Path::new(TRACEFS).join("events").exists() {
+            return Self(false);
+        }
+        let ok = Command::new("mount")
+            .args(["-t", "tracefs", "tracefs", TRACEFS])
+            .status()
+            .is_ok_and(|s| s.success());
+        Self(ok)
+    }
+}
+
+impl Drop for TraceFs {
+    fn drop(&mut self) {
+        if self.0 {
+            let _ = Command::new("umount").arg(TRACEFS).status();
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Observer {
+    Watch,
+    Tcpdump,
+    Bpftrace,
+}
+
+pub const ALL: [Observer; 3] = [Observer::Watch, Observer::Tcpdump, Observer::Bpftrace];
+
+/// The bpftrace program: what a user would type to count drops by reason. BEGIN runs once
+/// every probe is attached: its line is the ready signal ("Attaching N probes" comes before
+/// the attaching, and a SIGINT then is lost).
+pub const BPFTRACE_PROGRAM: &str =
+    "BEGIN { printf(\"ready\\n\"); } tracepoint:skb:kfree_skb { @[args->reason] = count(); }";
+
+impl Observer {
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Watch => "`watch`",
+            Self::Tcpdump => "tcpdump -i any -w /dev/null",
+            Self::Bpftrace => "bpftrace counting skb:kfree_skb",
+        }
+    }
+
+    pub fn start(self, lab: &Lab) -> Result<Running> {
+        let handle = match self {
+            Self::Watch => Handle::Watch(tool::start_watch(lab, &[])?),
+            Self::Tcpdump => {
+                let mut c = lab.command("tcpdump");
+                c.args(["-i", "any", "-n", "-s", "0", "-w", "/dev/null"]);
+                // tcpdump says "listening on any, ..." on stderr once its socket is bound.
+                spawn_ready(c, Stream::Stderr, "listening on")?
+            }
+            Self::Bpftrace => {
+                let mut c = Command::new("bpftrace");
+                c.args(["-e", BPFTRACE_PROGRAM]);
+                spawn_ready(c, Stream::Stdout, "ready")?
+            }
+        };
+        let pid = match &handle {
+            Handle::Watch(w) => w.tool.tool_pid().unwrap_or(w.tool.child.id()),
+            Handle::Child(c, _) => c.id(),
+        };
+        Ok(Running { handle, pid, cpu0: 0.0, t0: Instant::now() })
+    }
+}
+
+enum Handle {
+    Watch(Watch),
+    /// The process and the rest of the stream its ready line came on.
+    Child(Child, Receiver<String>),
+}
+
+/// A started observer.
+pub struct Running {
+    handle: Handle,
+    pid: u32,
+    cpu0: f64,
+    t0: Instant,
+}
+
+/// What stopping an observer yields.
+pub struct Observed {
+    /// CPU the observer's process used while the workload ran, in cores (1.0 = one core).
+    pub cpu_cores: f64,
+    /// `watch` only: what it printed.
+    pub watch: Option<Stopped>,
+}
+
+#[derive(Clone, Copy)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Starts `cmd` in a process group of its own and waits for `ready` on `stream`.
+fn spawn_ready(mut cmd: Command, stream: Stream, ready: &str) -> Result<Handle> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("cannot start {cmd:?} (run `cargo xtask setup`)"))?;
+    let (out, err) = (
+        tool::lines(child.stdout.take().context("stdout")?),
+        tool::lines(child.stderr.take().context("stderr")?),
+    );
+    let (watched, other) = match stream {
+        Stream::Stdout => (out, err),
+        Stream::Stderr => (err, out),
+    };
+    std::thread::spawn(move || other.iter().for_each(drop));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    loop {
+        match watched.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(l) if l.contains(ready) => break,
+            Ok(l) => seen.push(l),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("{cmd:?} never said {ready:?}: {}", seen.join(" | "));
+            }
+        }
+    }
+    Ok(Handle::Child(child, watched))
+}
+
+impl Running {
+    /// The workload starts now: CPU is counted from here.
+    pub fn mark(&mut self) {
+        self.cpu0 = tool::cpu_seconds(self.pid);
+        self.t0 = Instant::now();
+    }
+
+    pub fn stop(self) -> Result<Observed> {
+        let wall = self.t0.elapsed().as_secs_f64().max(0.001);
+        let cpu_cores = (tool::cpu_seconds(self.pid) - self.cpu0).max(0.0) / wall;
+        let watch = match self.handle {
+            Handle::Watch(w) => Some(tool::stop_watch(w)?),
+            Handle::Child(mut c, rest) => {
+                stop_child(&mut c)?;
+                rest.iter().for_each(drop);
+                None
+            }
+        };
+        Ok(Observed { cpu_cores, watch })
+    }
+}
+
+/// SIGINT (again every few seconds: a signal that lands while a tool is still setting up can
+/// be lost), SIGKILL if it never ends.
+fn stop_child(c: &mut Child) -> Result<()> {
+    let started = Instant::now();
+    let mut signalled = None::<Instant>;
+    loop {
+        if c.try_wait()?.is_some() {
+            return Ok(());
+        }
+        let sig = if started.elapsed() > Duration::from_secs(30) { libc::SIGKILL } else { libc::SIGINT };
+        if signalled.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
+            // SAFETY: kill(2) on our own child's process group; the child is not reaped.
+            unsafe { libc::kill(-(c.id() as libc::pid_t), sig) };
+            signalled = Some(Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,152 @@
+//! Figures, their statistics, goals (met / not met, with the reason: never asserted) and
+//! BENCHMARKS.md, whose sections are replaced one by one between markers, so a run of some
+//! sections keeps the others' last figures and the hand-written text outside the markers.
+use std::fmt::Write;
+
+/// Median, min and max of repeated measurements.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    pub n: usize,
+}
+
+pub fn stats(v: &[f64]) -> Stats {
+    let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let n = s.len();
+    if n == 0 {
+        return Stats::default();
+    }
+    let median = if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 };
+    Stats { median, min: s[0], max: s[n - 1], n }
+}
+
+impl Stats {
+    /// `median (min–max)` with `prec` decimals.
+    pub fn show(&self, prec: usize) -> String {
+        if self.n == 0 {
+            return "—".into();
+        }
+        format!("{:.p$} ({:.p$}–{:.p$})", self.median, self.min, self.max, p = prec)
+    }
+}
+
+/// A goal of issue 14 and what this run measured for it.
+#[derive(Clone, Debug)]
+pub struct Goal {
+    pub what: String,
+    pub measured: String,
+    pub goal: String,
+    pub met: bool,
+    /// Why it is (not) met, in a few words.
+    pub why: String,
+}
+
+pub fn goal(what: &str, measured: String, goal: &str, met: bool, why: String) -> Goal {
+    Goal { what: what.into(), measured, goal: goal.into(), met, why }
+}
+
+/// One section of BENCHMARKS.md: a title, free markdown, and its goals.
+pub struct Section {
+    pub id: &'static str,
+    pub title: String,
+    pub body: String,
+    pub goals: Vec<Goal>,
+}
+
+impl Section {
+    pub fn new(id: &'static str, title: &str) -> Self {
+        Self { id, title: title.into(), body: String::new(), goals: Vec::new() }
+    }
+
+    pub fn line(&mut self, text: impl AsRef<str>) {
+        let _ = writeln!(self.body, "{}", text.as_ref());
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut s = format!("## {}\n\n{}", self.title, self.body);
+        if !self.goals.is_empty() {
+            s.push_str("\n| goal | measured | target | met |\n|---|---|---|---|\n");
+            for g in &self.goals {
+                let met = if g.met { "yes".to_string() } else { format!("**no**: {}", g.why) };
+                let _ = writeln!(s, "| {} | {} | {} | {met} |", g.what, g.measured, g.goal);
+            }
+        }
+        s
+    }
+
+    /// The goals on stdout, as the bench's verdict: met or not met, with the reason.
+    pub fn print_goals(&self) {
+        for g in &self.goals {
+            let state = if g.met { "met".to_string() } else { format!("NOT MET ({})", g.why) };
+            println!("bench: goal {}: {} (target {}) — {state}", g.what, g.measured, g.goal);
+        }
+    }
+}
+
+fn start_marker(id: &str) -> String {
+    format!("<!-- bench:{id}:start -->")
+}
+
+fn end_marker(id: &str) -> String {
+    format!("<!-- bench:{id}:end -->")
+}
+
+const HEADER: &str = "# Benchmarks\n\n\
+Reproduce (as root, on the build machine): `cargo xtask bench` (all sections, about 15 minutes), \
+`cargo xtask bench --quick` (fewer, shorter repetitions), or `cargo xtask bench --only SECTION[,SECTION]`.\n\n\
+Measured in an isolated lab (own network namespace and dockerd) with the release binary, on a \
+2-core x86_64 VM shared with other work: ratios are taken within one run, with the tool and \
+without it alternating, and shown as median (min–max).\n";
+
+/// BENCHMARKS.md with `sections` replaced (or added, in `order`), everything else kept.
+pub fn merge(existing: &str, sections: &[Section], order: &[&str]) -> String {
+    let mut text = if existing.trim().is_empty() { HEADER.to_string() } else { existing.to_string() };
+    for id in order {
+        let block = sections.iter().find(|s| s.id == *id);
+        let (start, end) = (start_marker(id), end_marker(id));
+        match (text.find(&start), text.find(&end), block) {
+            (Some(a), Some(b), Some(sec)) if a < b => {
+                text = format!("{}{start}\n{}{}", &text[..a], sec.markdown(), &text[b..]);
+            }
+            (None, _, Some(sec)) => {
+                if !text.ends_with("\n\n") {
+                    text.push('\n');
+                }
+                let _ = write!(text, "{start}\n{}{end}\n", sec.markdown());
+            }
+            _ => {}
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_of_a_few_numbers() {
+        let s = stats(&[3.0, 1.0, 2.0, 10.0]);
+        assert_eq!((s.median, s.min, s.max, s.n), (2.5, 1.0, 10.0, 4));
+        assert_eq!(stats(&[]).show(2), "—");
+        assert_eq!(stats(&[1.0]).show(1), "1.0 (1.0–1.0)");
+    }
+
+    #[test]
+    fn merge_replaces_run_sections_and_keeps_the_rest() {
+        let mut a = Section::new("a", "A");
+        a.line("first");
+        let b = Section::new("b", "B");
+        let text = merge("", &[a, b], &["a", "b"]);
+        assert!(text.starts_with("# Benchmarks"));
+        let text = text + "\nhand-written\n";
+        let mut a2 = Section::new("a", "A");
+        a2.line("second");
+        let text = merge(&text, &[a2], &["a", "b"]);
+        assert!(text.contains("second") && !text.contains("first"));
+        assert!(text.contains("## B") && text.contains("hand-written"));
+    }
+}
