@@ -435,6 +435,10 @@ pub const NO_ARG: u8 = 0xff;
 /// Slots in `Config::probe_addrs` (and `probe_addrs6`).
 pub const PROBE_ADDRS: usize = 8;
 
+/// Slots in `Config::dns_addrs`: a resolver's three nameservers, the embedded DNS's three
+/// upstreams, and room for their translated forms.
+pub const DNS_ADDRS: usize = 8;
+
 /// Offsets and argument positions for the enrichment programs (kprobe/fentry), resolved from
 /// vmlinux and module BTF. A zero `present` flag means the structure was not found and the
 /// program that needs it is not attached.
@@ -489,12 +493,20 @@ pub struct Config {
     pub probe_family: u8,
     /// Watch mode: 1 when an IPv6 prefix is watched (IPv6 packets are parsed only then).
     pub watch_v6: u8,
+    /// Probe mode, name resolution: the nameservers' port (53), 0 = off. UDP and TCP packets to
+    /// this port of an address in `dns_addrs`, or from it, are followed too: the queries that
+    /// Docker's embedded DNS forwards leave from a port of dockerd's choosing. (IPv4
+    /// nameservers: their packets are followed whatever the probe's family.)
+    pub dns_port: u16,
     /// Probe mode: IPv4 addresses on the probe's path (ends, NAT forms, gateways), for hooks
     /// that see addresses but no ports (route lookups, neighbour resolution). 0 = unused slot.
     pub probe_addrs: [u32; PROBE_ADDRS],
     /// Probe mode: the same for an IPv6 probe, each address as four words of its bytes (as
     /// `u32::from_ne_bytes` reads them). All zero = unused slot.
     pub probe_addrs6: [[u32; 4]; PROBE_ADDRS],
+    /// Probe mode: the nameservers (and the embedded DNS's upstreams) `dns_port` applies to.
+    /// 0 = unused slot.
+    pub dns_addrs: [u32; DNS_ADDRS],
     pub skb: SkbOffsets,
     pub route: RouteOffsets,
     pub route6: Route6Offsets,
@@ -680,9 +692,9 @@ mod tests {
         assert_eq!(core::mem::size_of::<RouteOffsets>(), 28);
         assert_eq!(core::mem::size_of::<Route6Offsets>(), 20);
         assert_eq!(core::mem::size_of::<EnrichLayout>(), 38);
-        // 12 + probe_addrs + probe_addrs6, then offsets, argument layout, enrichment, and
-        // padding up to the 4-byte alignment of the whole.
-        assert_eq!(core::mem::size_of::<Config>(), 12 + 32 + 128 + 24 + 28 + 20 + 4 + 38 + 2);
+        // 16 up to dns_port, probe_addrs + probe_addrs6 + dns_addrs, then offsets, argument
+        // layout, enrichment, and padding up to the 4-byte alignment of the whole.
+        assert_eq!(core::mem::size_of::<Config>(), 16 + 32 + 128 + 32 + 24 + 28 + 20 + 4 + 38 + 2);
         assert_eq!(core::mem::align_of::<Config>(), 4);
         // Where the addresses sit in an event: the same for every hook and both families.
         assert_eq!(core::mem::offset_of!(Event, saddr), 32);

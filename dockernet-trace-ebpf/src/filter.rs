@@ -3,11 +3,11 @@
 //! in the configuration, then one array word (IPv4 watch), and only for packets that pass
 //! those a hash or trie lookup.
 use aya_ebpf::maps::lpm_trie::Key;
-use dockernet_trace_common::{Config, FAMILY_V6, MODE_PROBE, MODE_WATCH, net16_slot};
+use dockernet_trace_common::{Config, FAMILY_V4, FAMILY_V6, MODE_PROBE, MODE_WATCH, net16_slot};
 
 use crate::{
     maps::{WATCH_NET16, WATCH_NETNS, WATCH_NETS, WATCH_NETS6},
-    packet::{IPPROTO_ICMP, IPPROTO_ICMPV6, Packet, is_unspecified6, word},
+    packet::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, Packet, is_unspecified6, word},
 };
 
 /// Is a packet of `family` (from `skb->protocol`) worth parsing? A probe's packets are of its
@@ -16,7 +16,8 @@ use crate::{
 #[inline(always)]
 pub fn wants_family(cfg: &Config, family: u8) -> bool {
     match cfg.mode {
-        MODE_PROBE => family == cfg.probe_family,
+        // (The DNS leg's lookups go to IPv4 nameservers, whatever the probe's family.)
+        MODE_PROBE => family == cfg.probe_family || (cfg.dns_port != 0 && family == FAMILY_V4),
         MODE_WATCH => family != FAMILY_V6 || cfg.watch_v6 != 0,
         _ => false,
     }
@@ -26,18 +27,27 @@ pub fn wants_family(cfg: &Config, family: u8) -> bool {
 /// echo identifier) as either port, and one address of the probe's path. NAT keeps ports unless
 /// they collide, which the random, high probe port makes unlikely; NAT never rewrites both
 /// addresses to ones outside the path (the ends, their gateways, the host's own, DNAT targets).
+/// Or a name lookup of the DNS leg (see `is_dns`).
 #[inline(always)]
 pub fn is_probe(cfg: &Config, p: &Packet) -> bool {
-    may_be_probe(cfg, p)
+    (may_be_probe_flow(cfg, p)
         && p.flow_proto() == cfg.probe_proto
         && (p.sport.wrapping_sub(cfg.probe_port) < cfg.probe_port_count
-            || p.dport.wrapping_sub(cfg.probe_port) < cfg.probe_port_count)
+            || p.dport.wrapping_sub(cfg.probe_port) < cfg.probe_port_count))
+        || is_dns(cfg, p)
 }
 
-/// What the IP header alone tells (before the transport header is read): the protocol is the
-/// probe's or ICMP / ICMPv6 (an error quoting the probe), and an address is on the probe's path.
+/// What the IP header alone tells (before the transport header is read): the packet may be
+/// the probe's (see `may_be_probe_flow`) or a name lookup's (see `may_be_dns`).
 #[inline(always)]
 pub fn may_be_probe(cfg: &Config, p: &Packet) -> bool {
+    may_be_probe_flow(cfg, p) || may_be_dns(cfg, p)
+}
+
+/// The protocol is the probe's or ICMP / ICMPv6 (an error quoting the probe), and an address is on the
+/// probe's path.
+#[inline(always)]
+fn may_be_probe_flow(cfg: &Config, p: &Packet) -> bool {
     cfg.mode == MODE_PROBE
         && (p.proto == cfg.probe_proto || p.proto == IPPROTO_ICMP || p.proto == IPPROTO_ICMPV6)
         && on_probe_path(cfg, p)
@@ -51,6 +61,51 @@ fn on_probe_path(cfg: &Config, p: &Packet) -> bool {
     } else {
         is_probe_addr(cfg, p.daddr) || is_probe_addr(cfg, p.saddr)
     }
+}
+
+/// A lookup may be on: user space set `dns_port`, the protocol is UDP, TCP or ICMP (an error
+/// quoting a query), and an address is a nameserver's (IPv4: the DNS leg's nameservers are;
+/// an IPv6 packet's IPv4 address fields are zero, which no slot holds).
+#[inline(always)]
+fn may_be_dns(cfg: &Config, p: &Packet) -> bool {
+    cfg.mode == MODE_PROBE
+        && cfg.dns_port != 0
+        && (p.proto == IPPROTO_UDP || p.proto == IPPROTO_TCP || p.proto == IPPROTO_ICMP)
+        && (is_dns_addr(cfg, p.daddr) || is_dns_addr(cfg, p.saddr))
+}
+
+/// Name resolution: a query to a nameserver's DNS port (whatever port it leaves from: Docker's
+/// embedded DNS forwards from ports of its own), its answer, or an ICMP error quoting the query
+/// (whose sender is the nameserver or a router, so either address may be the nameserver's).
+/// Off (one comparison) unless user space set `dns_port`.
+#[inline(always)]
+fn is_dns(cfg: &Config, p: &Packet) -> bool {
+    let port = cfg.dns_port;
+    if cfg.mode != MODE_PROBE || port == 0 || (p.dport != port && p.sport != port) {
+        return false;
+    }
+    let proto = p.flow_proto();
+    if proto != IPPROTO_UDP && proto != IPPROTO_TCP {
+        return false;
+    }
+    let quoted = p.inner_proto != 0;
+    (p.dport == port && (is_dns_addr(cfg, p.daddr) || (quoted && is_dns_addr(cfg, p.saddr))))
+        || (p.sport == port && is_dns_addr(cfg, p.saddr))
+}
+
+#[inline(always)]
+fn is_dns_addr(cfg: &Config, addr: u32) -> bool {
+    if addr == 0 {
+        return false;
+    }
+    let mut i = 0;
+    while i < cfg.dns_addrs.len() {
+        if cfg.dns_addrs[i] == addr {
+            return true;
+        }
+        i += 1;
+    }
+    false
 }
 
 /// IPv4 addresses the probe's path involves (ends, translations, gateways); 0 ends the list.

@@ -21,6 +21,9 @@ pub enum Cause {
     IpForwardDisabled,
     NoListener,
     NeighborUnreachable,
+    /// The target's name did not resolve as the source resolves it, and no fault on the way to
+    /// the nameserver explains why.
+    DnsFailure,
     NoRoute,
     Unknown,
 }
@@ -43,6 +46,7 @@ impl Cause {
             Cause::IpForwardDisabled => "ip_forward_disabled",
             Cause::NoListener => "no_listener",
             Cause::NeighborUnreachable => "neighbor_unreachable",
+            Cause::DnsFailure => "dns_failure",
             Cause::NoRoute => "no_route",
             Cause::Unknown => "unknown",
         }
@@ -95,9 +99,14 @@ mod tests {
 
     #[test]
     fn codes_match_serde_names() {
-        for c in
-            [Cause::Ok, Cause::BridgeGatewayMissing, Cause::IpForwardDisabled, Cause::NoRoute, Cause::Unknown]
-        {
+        for c in [
+            Cause::Ok,
+            Cause::BridgeGatewayMissing,
+            Cause::IpForwardDisabled,
+            Cause::DnsFailure,
+            Cause::NoRoute,
+            Cause::Unknown,
+        ] {
             assert_eq!(serde_json::to_value(c).unwrap(), serde_json::json!(c.code()));
         }
     }

@@ -63,9 +63,28 @@ pub enum Command {
     /// Summarise a `watch --record` file: top causes, containers, rules and a timeline.
     /// Example: dockernet-trace report incident.jsonl
     Report(ReportArgs),
-    /// Which kernel hooks attach on this host (tc, tracepoints, kprobes, fentry).
-    #[command(hide = true)]
+    /// Which kernel hooks attach on this host (tc, tracepoints, kprobes, fentry), and how long
+    /// attaching takes. Example: sudo dockernet-trace kernel-check --json
     KernelCheck(OutputArgs),
+    /// Print the shell completion script for SHELL. Example:
+    /// dockernet-trace completions bash > /usr/share/bash-completion/completions/dockernet-trace
+    Completions(CompletionsArgs),
+    /// Write the man pages (dockernet-trace.1, dockernet-trace-watch.1, ...) into DIR.
+    /// Example: sudo dockernet-trace man /usr/local/share/man/man1
+    Man(ManArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ManArgs {
+    /// Directory to write the pages into (created if missing).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -92,8 +111,8 @@ pub struct TraceArgs {
     /// Number of probes.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100), help_heading = "Probe")]
     pub count: u32,
-    /// How long to wait for each probe's answer (e.g. 500ms, 2s).
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration, help_heading = "Probe")]
+    /// How long to wait for each probe's answer (e.g. 500ms, 2s); more than zero.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = positive_duration, help_heading = "Probe")]
     pub timeout: Duration,
 
     /// Allow temporary changes that sharpen the verdict: an nftables table that marks the
@@ -101,6 +120,12 @@ pub struct TraceArgs {
     /// they meet. It is deleted before exit (or by the next run, if this one is killed).
     #[arg(long, help_heading = "System")]
     pub allow_system_changes: bool,
+
+    /// Also write the probes' packets, hop by hop, to FILE (pcapng, for Wireshark): each
+    /// interface they passed, the addresses as seen there. Made up from the kernel's events,
+    /// which hold headers only.
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub pcap: Option<PathBuf>,
 
     #[command(flatten)]
     pub output: OutputArgs,
@@ -156,6 +181,14 @@ pub struct WatchArgs {
     /// Stop after this long (default: until Ctrl-C).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, help_heading = "Output")]
     pub duration: Option<Duration>,
+    /// Serve Prometheus metrics on ADDR (e.g. 127.0.0.1:9464): drops, route failures and
+    /// resets by cause, container, network and interface; lost events; programs attached.
+    #[arg(long, value_name = "ADDR", help_heading = "Output")]
+    pub metrics: Option<std::net::SocketAddr>,
+    /// Also write the packets of the drops it reports to FILE (pcapng, for Wireshark), made up
+    /// from the kernel's events (headers only).
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub pcap: Option<PathBuf>,
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
@@ -168,6 +201,30 @@ pub struct ReportArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// A duration such as `500ms` or `2s`, more than zero: a probe given no time cannot be
+/// answered, and every path would look broken.
+fn positive_duration(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if d.is_zero() => {
+            Err("a probe needs time to be answered; give more than zero, e.g. 500ms".into())
+        }
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("{e} (e.g. 500ms, 2s)")),
+    }
+}
+
+/// clap's own error (unknown flag, missing value...) as the one line CONTRACT.md promises:
+/// its first paragraph joined, without clap's `error:` prefix, and where to look for more.
+pub fn one_line_error(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let paragraph: Vec<&str> =
+        rendered.lines().map(str::trim).skip_while(|l| l.is_empty()).take_while(|l| !l.is_empty()).collect();
+    let text = paragraph.join(" ");
+    let text = text.strip_prefix("error:").map(str::trim).unwrap_or(&text);
+    let text = if text.is_empty() { "invalid arguments" } else { text };
+    format!("{text}; see dockernet-trace --help")
 }
 
 #[cfg(test)]
@@ -221,8 +278,53 @@ mod tests {
         let Some(Command::Watch(w)) = c.command else { panic!() };
         assert_eq!(w.container, ["a", "b"]);
         assert_eq!(w.duration, Some(Duration::from_secs(10)));
+        assert_eq!((w.metrics, w.pcap), (None, None));
+        let c = Cli::try_parse_from(["dnt", "watch", "--metrics", "127.0.0.1:9464", "--pcap", "d.pcapng"])
+            .unwrap();
+        let Some(Command::Watch(w)) = c.command else { panic!() };
+        assert_eq!(w.metrics, Some("127.0.0.1:9464".parse().unwrap()));
+        assert!(
+            Cli::try_parse_from(["dnt", "watch", "--metrics", "localhost"]).is_err(),
+            "an address and a port"
+        );
         assert!(Cli::try_parse_from(["dnt", "report"]).is_err());
         assert!(Cli::try_parse_from(["dnt", "--from", "a", "--to", "b", "--count", "0"]).is_err());
         assert!(Cli::try_parse_from(["dnt", "--from", "a", "--to", "b", "--proto", "sctp"]).is_err());
+        let c = Cli::try_parse_from(["dnt", "completions", "zsh"]).unwrap();
+        assert!(
+            matches!(c.command, Some(Command::Completions(ref a)) if a.shell == clap_complete::Shell::Zsh)
+        );
+        assert!(Cli::try_parse_from(["dnt", "man"]).is_err(), "man needs its directory");
+    }
+
+    #[test]
+    fn every_command_is_listed_in_help() {
+        let help = Cli::command().render_long_help().to_string();
+        for c in ["doctor", "watch", "report", "kernel-check", "completions", "man"] {
+            assert!(help.lines().any(|l| l.trim_start().starts_with(c)), "{c} missing in --help:\n{help}");
+        }
+    }
+
+    #[test]
+    fn zero_timeout_is_refused_in_one_line() {
+        let e = Cli::try_parse_from(["dnt", "--from", "a", "--to", "b:1", "--timeout", "0"]).unwrap_err();
+        let line = one_line_error(&e);
+        assert!(line.contains("--timeout") && line.contains("more than zero"), "{line}");
+        assert!(!line.contains('\n'), "{line}");
+        assert!(Cli::try_parse_from(["dnt", "--from", "a", "--to", "b:1", "--timeout", "0ms"]).is_err());
+        let ok = Cli::try_parse_from(["dnt", "--from", "a", "--to", "b:1", "--timeout", "250ms"]).unwrap();
+        assert_eq!(ok.trace.timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn clap_errors_become_one_line() {
+        let e = Cli::try_parse_from(["dnt", "--from", "a", "--to", "b:1", "--bogus"]).unwrap_err();
+        let line = one_line_error(&e);
+        assert!(line.starts_with("unexpected argument '--bogus'"), "{line}");
+        assert!(!line.contains('\n') && line.ends_with("see dockernet-trace --help"), "{line}");
+        let e = Cli::try_parse_from(["dnt", "--from", "a"]).unwrap_err();
+        let line = one_line_error(&e);
+        assert!(line.contains("required") && line.contains("--to"), "{line}");
+        assert!(!line.contains('\n'), "{line}");
     }
 }

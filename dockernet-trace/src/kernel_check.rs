@@ -1,5 +1,5 @@
-//! `dockernet-trace kernel-check`: which hooks attach on this kernel (hidden; used by the VM
-//! kernel matrix, by `cargo xtask bench` for the attach/detach timing, and handy on a new host).
+//! `dockernet-trace kernel-check`: which hooks attach on this kernel (used by the VM kernel
+//! matrix, by `cargo xtask bench` for the attach/detach timing, and handy on a new host).
 use std::time::Instant;
 
 use serde::Serialize;
@@ -78,7 +78,15 @@ pub async fn run(json: bool) -> Result<u8> {
             let mark = if h.attached { "ok " } else { "-- " };
             println!("  {mark} {:<28} {}", h.hook, h.note.as_deref().unwrap_or(""));
         }
-        println!("coverage: {:?}", report.coverage);
+        let c = &report.coverage;
+        let yes = |b: bool| if b { "yes" } else { "no" };
+        println!(
+            "coverage: tc {} · tracepoints {} · kprobes {} · fentry {}",
+            yes(c.tc),
+            yes(c.tracepoints),
+            yes(c.kprobes),
+            yes(c.fentry)
+        );
         let t = &report.timing;
         println!(
             "timing: probe {} ms, load {} ms, attach {} ms, detach {} ms",

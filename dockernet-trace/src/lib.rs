@@ -3,6 +3,7 @@
 pub mod cause;
 pub mod cli;
 pub mod dns;
+pub mod docs;
 pub mod doctor;
 pub mod ebpf;
 pub mod error;
@@ -12,7 +13,10 @@ pub mod kernel;
 pub mod kernel_check;
 pub mod model;
 pub mod netfilter;
+pub mod pcap;
 pub mod probe;
 pub mod style;
+pub mod tied_process;
 pub mod trace;
 pub mod watch;
+pub mod words;

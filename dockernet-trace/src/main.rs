@@ -2,10 +2,10 @@
 //! code (0 reachable / no findings, 1 not reachable / findings, 2 usage or environment error).
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, error::ErrorKind};
 use dockernet_trace::{
-    cli::{Cli, Command},
-    doctor, kernel_check, trace, watch,
+    cli::{Cli, Command, one_line_error},
+    docs, doctor, kernel_check, trace, watch,
 };
 
 async fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -14,6 +14,8 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::KernelCheck(args)) => kernel_check::run(args.json).await?,
         Some(Command::Watch(args)) => watch::run(&args).await?,
         Some(Command::Report(args)) => watch::report::run(&args)?,
+        Some(Command::Completions(args)) => docs::completions(args.shell)?,
+        Some(Command::Man(args)) => docs::man_pages(&args.dir)?,
         // Cancelling the trace drops its session and nft table, which detach and delete what
         // it made; the default action of these signals would leave that to the next run.
         None => tokio::select! {
@@ -39,7 +41,18 @@ async fn interrupted() -> &'static str {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version are answers, not errors.
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("dockernet-trace: {}", one_line_error(&e));
+            return ExitCode::from(2);
+        }
+    };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .format_timestamp(None)
         .init();

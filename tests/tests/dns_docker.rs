@@ -11,7 +11,7 @@ use dockernet_trace::dns::{
 use dockernet_trace_tests::{
     Container, Lab, LabOptions,
     dns_server::{Behaviour, DnsServer},
-    lab::{LAB_IP, OUTSIDE_IP},
+    lab::{Engine, LAB_IP, OUTSIDE_IP},
 };
 
 const DB: Ipv4Addr = Ipv4Addr::new(10, 0, 3, 7);
@@ -59,7 +59,13 @@ fn dns_through_dockers_embedded_server_and_on_the_default_bridge() {
     assert_eq!(view.config.nameservers, vec![EMBEDDED_DNS]);
     assert_eq!(view.config.ndots, 0, "Docker writes options ndots:0");
     let up = view.upstreams.clone().unwrap();
-    assert_eq!(up.origin, UpstreamOrigin::DockerRunDns);
+    // Docker 25+ writes the upstreams into the container's resolv.conf (`# ExtServers:`);
+    // 20.10 does not, and they come from `docker run --dns`.
+    let origin = match lab.engine {
+        Engine::Docker20 => UpstreamOrigin::DockerRunDns,
+        Engine::Docker28 => UpstreamOrigin::ContainerFile,
+    };
+    assert_eq!(up.origin, origin);
     assert_eq!(up.servers, vec![Upstream { addr: outside.into(), from: UpstreamNetns::Container }]);
     let r = resolve_from(&view, "db.corp.example", 42001, 3000);
     assert_eq!((r.ipv4(), r.error), (Some(DB), None), "{r:?}");
@@ -89,6 +95,11 @@ fn dns_through_dockers_embedded_server_and_on_the_default_bridge() {
     let plain = lab.run("plain", &["--network", "app-net"], &[]).unwrap();
     let view = ResolverView::load(&source(&lab, &plain)).unwrap();
     let up = view.upstreams.unwrap();
-    assert!(matches!(up.origin, UpstreamOrigin::HostFile | UpstreamOrigin::DockerDefaults), "{up:?}");
+    match lab.engine {
+        Engine::Docker20 => {
+            assert!(matches!(up.origin, UpstreamOrigin::HostFile | UpstreamOrigin::DockerDefaults), "{up:?}")
+        }
+        Engine::Docker28 => assert_eq!(up.origin, UpstreamOrigin::ContainerFile, "{up:?}"),
+    }
     assert!(!up.servers.is_empty());
 }

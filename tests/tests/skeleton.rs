@@ -101,6 +101,8 @@ fn kfree_skb_reports_an_iptables_drop_by_name_and_symbol() {
     let src_ip: Ipv4Addr = src.parse().unwrap();
 
     let id = 0x5151;
+    let lab_ns =
+        std::fs::metadata(lab.netns_path()).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).unwrap();
     let (replies, drops) = common::in_netns(&lab.netns_path(), move || {
         let (kernel, mut s) = session(Some(Purpose::Drops), id, [src_ip, host_ip]);
         let mut events = s.events().unwrap();
@@ -115,6 +117,11 @@ fn kfree_skb_reports_an_iptables_drop_by_name_and_symbol() {
                 all.extend(batch.iter().filter_map(|e| KernelEvent::from_raw(e, &kernel.drop_reasons)));
             }
         });
+        // kfree_skb fires in every namespace: another lab on the machine (a parallel test,
+        // another run) has the same addresses and may use the same echo id. Ours are the
+        // drops in this lab's namespace.
+        let drops: Vec<KernelEvent> =
+            drops.into_iter().filter(|d| u64::from(d.place.netns) == lab_ns).collect();
         (replies, drops)
     });
     assert_eq!(replies, 0, "the DROP rule did not drop");

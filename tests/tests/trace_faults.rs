@@ -2,8 +2,6 @@
 //! cause, the place (interface, namespace, kernel function, drop reason, rule) and the fix.
 mod common;
 
-use std::time::Duration;
-
 use common::{OUTSIDE_IP, assert_cause, heima, outside_server, trace};
 use dockernet_trace_tests::{Lab, LabOptions};
 use serde_json::Value;
@@ -28,9 +26,12 @@ fn bridge_lost_its_gateway_address() {
     assert_cause(&json, "bridge_gateway_missing");
     assert_eq!(code, 1);
     assert_eq!(json["reachable"], false);
-    // The probe went out through the uplink instead of the bridge.
-    assert_eq!(location(&json)["iface"], "uplink0");
+    // The location is the faulty bridge (CONTRACT.md); the probe went out through the uplink
+    // instead, and that is evidence.
+    assert_eq!(location(&json)["iface"], net.bridge.as_str());
     assert_eq!(location(&json)["netns"], "host");
+    let evidence = json["verdict"]["evidence"].to_string();
+    assert!(evidence.contains("last seen: host uplink0"), "{json:#}");
     assert!(
         fixes(&json).contains(&format!("ip addr add 172.18.0.1/16 dev {}", net.bridge)),
         "{}",
@@ -53,7 +54,9 @@ fn containers_that_share_no_network() {
         ["nft_do_chain", "ipt_do_table", "nf_hook_slow"].contains(&loc["function"].as_str().unwrap_or("")),
         "{loc}"
     );
-    assert_eq!(loc["rule"], format!("-A DOCKER-ISOLATION-STAGE-2 -o {} -j DROP", net.bridge).as_str());
+    let mysql = lab.container("mysql").unwrap();
+    let (rule, _) = common::isolation_drop(&lab, mysql.ip("heima-net"), &net.bridge);
+    assert_eq!(loc["rule"], rule.as_str());
     assert!(fixes(&json).contains("docker network connect heima-net nacos"));
 }
 
@@ -209,7 +212,7 @@ fn bridge_port_blocked_by_stp() {
     lab.enable_stp(&net.bridge, 30).unwrap();
     let late = lab.run("late", &["--network", "stpnet"], &[]).unwrap();
     let port = lab.host_veth(&late, "eth0").unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    lab.wait_port_state(&port, &["listening", "learning"]).unwrap();
     let (code, json) =
         trace(&lab, &["--from", "late", "--to", "db:3306", "--timeout", "500ms", "--count", "1"]);
     assert_cause(&json, "bridge_port_blocked");
@@ -253,14 +256,10 @@ fn nftrace_names_the_chain_with_allow_system_changes_and_is_undone() {
     assert_cause(&json, "network_isolation");
     assert_eq!(code, 1);
     let evidence = json["verdict"]["evidence"].to_string();
-    assert!(
-        evidence.contains("nftrace:") && evidence.contains("DOCKER-ISOLATION-STAGE-2: drop"),
-        "{evidence}"
-    );
-    assert_eq!(
-        location(&json)["rule"],
-        format!("-A DOCKER-ISOLATION-STAGE-2 -o {} -j DROP", net.bridge).as_str()
-    );
+    let mysql = lab.container("mysql").unwrap();
+    let (rule, chain) = common::isolation_drop(&lab, mysql.ip("heima-net"), &net.bridge);
+    assert!(evidence.contains("nftrace:") && evidence.contains(&format!("{chain}: drop")), "{evidence}");
+    assert_eq!(location(&json)["rule"], rule.as_str());
     let tables = lab.nft(&["list", "tables"]).unwrap();
     assert!(!tables.contains("dnt_trace_"), "the trace table must be gone: {tables}");
 }

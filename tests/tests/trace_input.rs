@@ -5,7 +5,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{assert_cause, heima, trace};
-use dockernet_trace_tests::{Lab, LabOptions};
+use dockernet_trace_tests::{Lab, LabOptions, lab::wait};
 
 /// Exit 2, one line on stderr that contains `needle`, nothing on stdout.
 fn assert_usage_error(lab: &Lab, args: &[&str], needle: &str) {
@@ -24,7 +24,16 @@ fn unknown_stopped_and_unreachable_endpoints() {
     assert_usage_error(&lab, &["--from", "nosuch", "--to", "mysql:3306"], "nosuch");
     assert_usage_error(&lab, &["--from", "nacos", "--to", "mysql:99999"], "99999");
     assert_usage_error(&lab, &["--from", "nacos", "--to", "mysql"], "port");
-    assert_usage_error(&lab, &["--from", "nacos", "--to", "no-such-host.invalid:80"], "no-such-host.invalid");
+    // A name that does not resolve as nacos resolves it is a verdict of the DNS leg (issue 12),
+    // not a usage error: exit 1, the name kept, no address.
+    let (code, json) = trace(&lab, &["--from", "nacos", "--to", "no-such-host.invalid:80", "--count", "1"]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(
+        (json["verdict"]["leg"].as_str(), json["to"]["ip"].as_null()),
+        (Some("dns"), Some(())),
+        "{json:#}"
+    );
+    assert_eq!(json["resolution"]["name"], "no-such-host.invalid");
     lab.docker(&["stop", "-t", "0", "mysql"]).unwrap();
     assert_usage_error(&lab, &["--from", "nacos", "--to", "mysql:3306"], "not running");
     assert_usage_error(&lab, &["--from", "mysql", "--to", "nacos:80"], "not running");
@@ -41,8 +50,11 @@ fn network_modes_none_and_host() {
     heima(&lab, true);
     lab.run("hermit", &["--network", "none"], &[]).unwrap();
     lab.run("hostnet", &["--network", "host"], &[]).unwrap();
-    // Nothing can reach a container without a network...
-    assert_usage_error(&lab, &["--from", "nacos", "--to", "hermit:80"], "--network none");
+    // Nothing can reach a container without a network: a verdict, sent nowhere...
+    let (code, json) = trace(&lab, &["--from", "nacos", "--to", "hermit:80"]);
+    assert_eq!(code, 1);
+    assert_cause(&json, "no_route");
+    assert!(json["verdict"]["summary"].as_str().unwrap().contains("--network none"));
     // ...and it can reach nothing: an explained verdict.
     let (code, json) = trace(&lab, &["--from", "hermit", "--to", "mysql:3306", "--count", "1"]);
     assert_eq!(code, 1);
@@ -75,8 +87,10 @@ fn sigkill_mid_trace_leaves_nothing_attached() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    // tcx links die with their process; cls_bpf filters would be the next run's to remove.
-    std::thread::sleep(Duration::from_millis(200));
+    // tcx links die with their process (the kernel may take a moment to release them);
+    // cls_bpf filters would be the next run's to remove.
+    let _ =
+        wait::until("tcx programs gone from docker0", || common::tcx_programs(&lab, "docker0").is_empty());
     assert!(common::tcx_programs(&lab, "docker0").is_empty(), "tcx programs left on docker0");
     assert_eq!(common::tc_attachments(&lab), "", "cls_bpf filters left behind");
     // And the next run works normally.
@@ -143,15 +157,17 @@ fn a_container_that_exits_during_the_trace() {
     let net = heima(&lab, true);
     // Answered probes take a few tens of milliseconds each: 100 of them outlast the kill.
     let args = ["--from", "nacos", "--to", "mysql:3306", "--count", "100", "--timeout", "300ms", "--json"];
-    // Starts the trace, kills `container` once the trace is under way, returns what it printed.
+    // Starts the trace, kills `container` once mysql has answered a probe, returns what it
+    // printed.
     let kill_mid_trace = |container: &str| {
+        let mysql = lab.container("mysql").unwrap();
+        let before = tcp_segments_sent(mysql.pid);
         let child = lab.spawn_tool(&args).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while common::tcx_programs(&lab, &net.bridge).is_empty() {
-            assert!(Instant::now() < deadline, "the trace never attached (killing {container})");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::thread::sleep(Duration::from_millis(300));
+        wait::until(&format!("mysql answering a probe (before killing {container})"), || {
+            tcp_segments_sent(mysql.pid) > before
+        })
+        .unwrap();
+        assert!(!common::tcx_programs(&lab, &net.bridge).is_empty(), "the trace is not attached");
         lab.docker(&["kill", container]).unwrap();
         let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -173,4 +189,18 @@ fn a_container_that_exits_during_the_trace() {
         "{stderr}"
     );
     assert!(common::tcx_programs(&lab, &net.bridge).is_empty());
+}
+
+/// TCP segments sent from the network namespace of process `pid` (`OutSegs` of its
+/// /proc/PID/net/snmp): a SYN-ACK there is a probe answered.
+fn tcp_segments_sent(pid: u32) -> u64 {
+    let snmp = std::fs::read_to_string(format!("/proc/{pid}/net/snmp")).unwrap_or_default();
+    let mut tcp = snmp.lines().filter(|l| l.starts_with("Tcp:"));
+    let (Some(names), Some(values)) = (tcp.next(), tcp.next()) else { return 0 };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "OutSegs")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
 }

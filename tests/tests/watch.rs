@@ -8,149 +8,20 @@
 mod common;
 
 use std::{
-    io::{BufRead, BufReader},
     net::Ipv4Addr,
-    process::Child,
-    sync::mpsc::{Receiver, RecvTimeoutError, channel},
     time::{Duration, Instant},
 };
 
-use dockernet_trace_tests::{Lab, LabOptions, lab::OUTSIDE_IP};
-use nix::{
-    sys::signal::{Signal, kill},
-    unistd::Pid,
+use common::watching::{Watch, between, json_lines, summary};
+use dockernet_trace_tests::{
+    Lab, LabOptions,
+    lab::{OUTSIDE_IP, wait},
 };
+use nix::sys::signal::Signal;
 use serde_json::Value;
 
 const NET_A: &str = "192.168.210.0/24";
 const NET_B: &str = "192.168.211.0/24";
-
-/// A running `watch`: its output lines as they come, and a way to stop it.
-struct Watch {
-    child: Child,
-    stdout: Receiver<String>,
-    stderr: Receiver<String>,
-    out: Vec<String>,
-    err: Vec<String>,
-}
-
-fn lines(r: impl std::io::Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = channel();
-    std::thread::spawn(move || {
-        for l in BufReader::new(r).lines().map_while(Result::ok) {
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-impl Watch {
-    /// Starts `watch ARGS` in the lab and waits for its ready line.
-    fn start(lab: &Lab, args: &[&str]) -> Watch {
-        let mut a = vec!["watch"];
-        a.extend_from_slice(args);
-        let mut child = lab.spawn_tool(&a).unwrap();
-        let stdout = lines(child.stdout.take().unwrap());
-        let stderr = lines(child.stderr.take().unwrap());
-        let mut w = Watch { child, stdout, stderr, out: vec![], err: vec![] };
-        w.wait_stderr("dockernet-trace: watching", Duration::from_secs(30));
-        w
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Waits for a stderr line containing `text`; panics with everything seen so far if none.
-    fn wait_stderr(&mut self, text: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            match self.stderr.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(l) => {
-                    self.err.push(l.clone());
-                    if l.contains(text) {
-                        return l;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
-                    let status = self.child.try_wait().ok().flatten();
-                    panic!(
-                        "no stderr line with {text:?} (status {status:?}); stderr:\n{}",
-                        self.err.join("\n")
-                    )
-                }
-            }
-        }
-    }
-
-    /// Waits until the JSON lines on stdout satisfy `done`.
-    fn wait_json(&mut self, timeout: Duration, done: impl Fn(&[Value]) -> bool) {
-        let deadline = Instant::now() + timeout;
-        while !done(&json_lines(&self.out)) {
-            match self.stdout.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(l) => self.out.push(l),
-                Err(_) => panic!(
-                    "stdout never got there:\n{}\nstderr:\n{}",
-                    self.out.join("\n"),
-                    self.err.join("\n")
-                ),
-            }
-        }
-    }
-
-    /// Sends `sig` and waits for the exit; returns (exit code, stdout lines, stderr lines).
-    fn stop(mut self, sig: Signal) -> (i32, Vec<String>, Vec<String>) {
-        kill(Pid::from_raw(self.child.id() as i32), sig).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("watch did not exit within 20 s of {sig:?}; stderr:\n{}", self.err.join("\n"));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        // The reader threads end at EOF; collect what they still hold.
-        let (out, err) = (self.stdout.iter().collect::<Vec<_>>(), self.stderr.iter().collect::<Vec<_>>());
-        self.out.extend(out);
-        self.err.extend(err);
-        (status.code().unwrap_or(-1), std::mem::take(&mut self.out), std::mem::take(&mut self.err))
-    }
-}
-
-/// A test that panics mid-way must not leave its watch running (and its programs loaded).
-impl Drop for Watch {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn json_lines(lines: &[String]) -> Vec<Value> {
-    lines.iter().filter_map(|l| serde_json::from_str(l).ok()).collect()
-}
-
-/// Event lines (not the summary) between two addresses, and their total count.
-fn between<'a>(v: &'a [Value], src: &str, dst: &str) -> (Vec<&'a Value>, u64) {
-    let hits: Vec<&Value> = v
-        .iter()
-        .filter(|l| l["kind"] != "summary" && l["src"]["ip"] == src && l["dst"]["ip"] == dst)
-        .collect();
-    let n = hits.iter().map(|l| l["count"].as_u64().unwrap_or(0)).sum();
-    (hits, n)
-}
-
-fn summary(v: &[Value]) -> &Value {
-    let s = v.last().expect("no output at all");
-    assert_eq!(s["kind"], "summary", "the last line is the summary: {s}");
-    s
-}
 
 fn two_networks(lab: &Lab) -> (dockernet_trace_tests::Network, dockernet_trace_tests::Network) {
     let a = lab.create_network("wa", &["--subnet", NET_A]).unwrap();
@@ -193,7 +64,7 @@ fn drops_are_reported_with_containers_cause_and_rule_and_the_summary_adds_up() {
 
     let (iso, n) = between(&v, &a1_ip, &b1_ip);
     assert_eq!(n, 3, "three pings, three drops: {iso:#?}");
-    let isolation_rule = format!("-A DOCKER-ISOLATION-STAGE-2 -o {} -j DROP", wb.bridge);
+    let (isolation_rule, _) = common::isolation_drop(&lab, &b1_ip, &wb.bridge);
     for l in &iso {
         assert_eq!(l["schema"], 1);
         assert_eq!(l["kind"], "drop");
@@ -291,31 +162,23 @@ fn healthy_traffic_produces_no_drop_lines() {
         // busybox httpd answers 404 for a missing page: a whole TCP exchange either way.
         let _ = lab.exec("c1", &["wget", "-q", "-O", "-", &format!("http://{s1_ip}:8080/")]);
     }
-    // TCP at full speed for a second, between the two containers' namespaces.
+    // TCP at full speed for a second, between the two containers' namespaces, once the server
+    // listens (a client that comes first is refused, and watch rightly reports that drop).
     lab.spawn_in(&s1.netns_path(), &["iperf3", "-s", "-1", "-p", "5201"]).unwrap();
-    // Before it listens, a connection would be refused with a reset: a line of its own.
-    lab.wait_listening(&s1, 5201).unwrap();
-    let mut ok = false;
-    for _ in 0..20 {
-        let out = lab.host(&[
-            "nsenter",
-            &format!("--net={}", c1.netns_path()),
-            "iperf3",
-            "-c",
-            &s1_ip,
-            "-t",
-            "1",
-            "-p",
-            "5201",
-        ]);
-        if out.is_ok() {
-            ok = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(ok, "iperf3 did not run");
-    std::thread::sleep(Duration::from_millis(1500)); // one flush interval and a bit
+    lab.wait_listening_in(&s1.netns_path(), 5201).unwrap();
+    let client = lab.host(&[
+        "nsenter",
+        &format!("--net={}", c1.netns_path()),
+        "iperf3",
+        "-c",
+        &s1_ip,
+        "-t",
+        "1",
+        "-p",
+        "5201",
+    ]);
+    assert!(client.is_ok(), "iperf3 did not run: {client:?}");
+    // No wait for a flush: on SIGINT the watch drains its ring buffer and reports what it held.
 
     let (code, out, err) = w.stop(Signal::SIGINT);
     assert_eq!(code, 0, "stderr:\n{}", err.join("\n"));
@@ -407,6 +270,9 @@ fn sigint_prints_the_summary_and_leaves_nothing_attached() {
     let (code, out, err) = w.stop(Signal::SIGINT);
     assert_eq!(code, 0, "stderr:\n{}", err.join("\n"));
     assert!(out.iter().any(|l| l.contains("summary:")), "text summary on SIGINT:\n{}", out.join("\n"));
+    // The kernel frees a program once its last link is gone, after an RCU grace period:
+    // a moment later on a busy machine.
+    let _ = wait::until("the watch's programs unloaded", || ours.iter().all(|(id, _)| !program_exists(*id)));
     let left: Vec<&(u64, String)> = ours.iter().filter(|(id, _)| program_exists(*id)).collect();
     assert!(left.is_empty(), "programs still loaded after exit: {left:?}");
     let links = lab.host(&["ip", "-o", "link", "show"]).unwrap();
@@ -469,6 +335,16 @@ fn floods_fold_per_second_and_route_failures_name_their_container() {
     // The ping took `secs`; the lines are at least a second apart, so there are at most
     // ceil(secs) + 1 of them (the last flush at exit included).
     assert!(flood.len() as f64 <= secs.ceil() + 1.0, "{} lines for {secs:.1} s: {flood:#?}", flood.len());
+    // CONTRACT.md: at most one line per flow and reason per second.
+    let mut times: Vec<std::time::SystemTime> = flood
+        .iter()
+        .map(|l| dockernet_trace::watch::line::parse_timestamp(l["t"].as_str().unwrap()).unwrap())
+        .collect();
+    times.sort();
+    for w in times.windows(2) {
+        let gap = w[1].duration_since(w[0]).unwrap();
+        assert!(gap >= Duration::from_secs(1), "two lines {gap:?} apart: {flood:#?}");
+    }
     assert!(flood.iter().all(|l| l["cause"] == "network_isolation"), "{flood:#?}");
 
     let (routes, n) = between(&v, &a1_ip, nowhere);
@@ -488,4 +364,32 @@ fn floods_fold_per_second_and_route_failures_name_their_container() {
         assert_eq!(l["drop_reason"], "EHOSTUNREACH", "{l}");
     }
     assert_eq!(summary(&v)["lost_events"], 0);
+}
+
+/// A dual-stack network: IPv6 traffic (neighbour discovery, echo, TCP) and IPv4 traffic that
+/// all got through make no drop lines. (IPv6 drops are not followed yet: nothing IPv6 may
+/// pass for a fault meanwhile.)
+#[test]
+fn healthy_dual_stack_traffic_produces_no_drop_lines() {
+    let lab = Lab::start(LabOptions::default()).unwrap();
+    let args = ["--ipv6", "--subnet", "192.168.212.0/24", "--subnet", "fd00:dead:212::/64"];
+    lab.create_network("w6", &args).unwrap();
+    let s1 = lab.server("s1", 8080, &["--network", "w6"]).unwrap();
+    let c1 = lab.run("c1", &["--network", "w6"], &[]).unwrap();
+    let s1_v6 = lab
+        .docker(&["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}}{{end}}", "s1"])
+        .unwrap();
+    let w = Watch::start(&lab, &["--json", "--network", "w6"]);
+
+    lab.exec("c1", &["ping", "-6", "-c", "3", "-W", "5", &s1_v6]).unwrap();
+    lab.exec("c1", &["wget", "-q", "-O", "-", &format!("http://[{s1_v6}]:8080/")]).unwrap();
+    lab.exec("c1", &["wget", "-q", "-O", "-", &format!("http://{}:8080/", s1.ip("w6"))]).unwrap();
+    assert_eq!(common::ping(&c1.netns_path(), s1.ip("w6").parse().unwrap(), 0x6401, 2), 2);
+
+    let (code, out, err) = w.stop(Signal::SIGINT);
+    assert_eq!(code, 0, "stderr:\n{}", err.join("\n"));
+    let v = json_lines(&out);
+    assert_eq!(v.len(), 1, "only the summary:\n{}", out.join("\n"));
+    let s = summary(&v);
+    assert_eq!((s["total"].as_u64(), s["lost_events"].as_u64()), (Some(0), Some(0)), "{s}");
 }

@@ -2,7 +2,10 @@
 mod bench;
 mod build;
 mod demo;
+mod docker28;
+mod fresh;
 mod setup;
+mod stages;
 mod test;
 mod vm;
 
@@ -21,7 +24,11 @@ enum Task {
     Setup,
     /// Build the eBPF programs and the release binary with them embedded.
     Build,
-    /// Run all tests: unit tests, then the root-only lab integration tests.
+    /// Prove `setup` from nothing: run it in a chroot of a fresh Debian 12 root (cached under
+    /// /var/tmp) that holds what the machine image ships, and check what it installed.
+    FreshSetup(fresh::FreshArgs),
+    /// Run all tests: unit tests, the root-only lab integration tests on Docker Engine 20.10
+    /// and 28, then the kernel matrix; prints each stage's time.
     Test(test::TestArgs),
     /// The main job: an isolated lab reproduces "the bridge lost its gateway IP" and the tool
     /// traces it.
@@ -42,6 +49,7 @@ fn main() {
     let result = match cli.task {
         Task::Setup => setup::run(),
         Task::Build => build::run().map(drop),
+        Task::FreshSetup(args) => fresh::run(&args),
         Task::Test(args) => test::run(&args),
         Task::Demo => demo::run(),
         Task::Lab => demo::lab(),

@@ -7,7 +7,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 /// Debian packages the build, the lab, the VM tests and the benchmark need.
-const PACKAGES: &[&str] = &[
+pub const PACKAGES: &[&str] = &[
     "docker.io",       // dockerd + containerd + runc for the lab
     "iproute2",        // ip, tc
     "iptables",        // Docker's rules, and the faults the tests inject
@@ -18,7 +18,10 @@ const PACKAGES: &[&str] = &[
     "qemu-system-x86", // kernel matrix VMs
     "cpio",            // initramfs for the VMs
     "kmod",            // modprobe/insmod
-    "bpftool",         // inspecting programs and links by hand; the benchmark's program names
+    "bpftool",         // inspecting programs and links by hand
+    "prometheus",      // the lab scrapes watch --metrics with a real server; promtool lints it
+    "tshark",          // the lab reads --pcap files back as Wireshark would
+    "debootstrap",     // the fresh Debian root of `cargo xtask fresh-setup`
     "bpftrace",        // benchmark: a kfree_skb counter, what users would run instead of watch
     "tcpdump",         // benchmark: tcpdump -i any beside watch
     "apache2-utils",   // benchmark: ab, HTTP connections per second
@@ -28,6 +31,7 @@ const BPF_LINKER_VERSION: &str = "0.13.0";
 pub fn run() -> Result<()> {
     require_root()?;
     apt_packages()?;
+    super::docker28::ensure()?;
     nightly_rust_src()?;
     bpf_linker()?;
     kernel_checks();
@@ -141,14 +145,33 @@ fn bpf_linker_ok() -> bool {
 /// library (shipped with rustc as libLLVM.so.<ver>-rust-<ver>): no distribution LLVM needed,
 /// and the versions cannot disagree.
 fn bpf_linker() -> Result<()> {
+    // The library bpf-linker was linked against, where its RUNPATH looks (kept up even when it
+    // is already installed: a cleared ~/.cache must not cost a rebuild).
+    let (prefix, major) = nightly_llvm_prefix()?;
     if bpf_linker_ok() {
         println!("setup: bpf-linker {BPF_LINKER_VERSION} present");
         return Ok(());
     }
-    let major = nightly_llvm_major()?;
     if !(21..=23).contains(&major) {
         bail!("bpf-linker {BPF_LINKER_VERSION} supports LLVM 21-23; the nightly has LLVM {major}");
     }
+    println!("setup: building bpf-linker {BPF_LINKER_VERSION} against the nightly's LLVM {major}");
+    super::run(
+        Command::new("cargo")
+            .args(["install", "bpf-linker", "--version", BPF_LINKER_VERSION, "--locked", "--force"])
+            .args(["--no-default-features", "--features", &format!("llvm-{major}")])
+            .env("LLVM_PREFIX", &prefix),
+    )?;
+    if !bpf_linker_ok() {
+        bail!("bpf-linker was installed but does not run; check {}", prefix.join("lib").display());
+    }
+    Ok(())
+}
+
+/// A prefix holding only the nightly's libLLVM.so (as `libLLVM.so` and under its own name), for
+/// bpf-linker's build to link and its binary to load; and that LLVM's major version.
+fn nightly_llvm_prefix() -> Result<(PathBuf, u32)> {
+    let major = nightly_llvm_major()?;
     let lib = nightly_lib_dir()?;
     let libllvm = std::fs::read_dir(&lib)?
         .flatten()
@@ -161,20 +184,13 @@ fn bpf_linker() -> Result<()> {
     std::fs::create_dir_all(&prefix_lib)?;
     for name in [PathBuf::from("libLLVM.so"), PathBuf::from(libllvm.file_name().unwrap())] {
         let link = prefix_lib.join(name);
+        if std::fs::read_link(&link).is_ok_and(|to| to == libllvm) {
+            continue;
+        }
         let _ = std::fs::remove_file(&link);
         std::os::unix::fs::symlink(&libllvm, &link)?;
     }
-    println!("setup: building bpf-linker {BPF_LINKER_VERSION} against {}", libllvm.display());
-    super::run(
-        Command::new("cargo")
-            .args(["install", "bpf-linker", "--version", BPF_LINKER_VERSION, "--locked", "--force"])
-            .args(["--no-default-features", "--features", &format!("llvm-{major}")])
-            .env("LLVM_PREFIX", &prefix),
-    )?;
-    if !bpf_linker_ok() {
-        bail!("bpf-linker was installed but does not run; check {}", prefix_lib.display());
-    }
-    Ok(())
+    Ok((prefix, major))
 }
 
 fn kernel_checks() {

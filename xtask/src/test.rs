@@ -1,10 +1,18 @@
 //! `cargo xtask test`: unit tests, then the lab integration tests (root: they start dockerd in
-//! network namespaces and load eBPF), a check that nothing was left behind, then the kernel
-//! matrix in VMs (`cargo xtask vm-test`).
+//! network namespaces and load eBPF) once per Docker Engine (20.10 and 28, `DNT_ENGINE`), a
+//! check that nothing was left behind, then the kernel matrix in VMs (`cargo xtask vm-test`).
+//! Each stage's time is printed.
 use std::process::Command;
 
 use anyhow::{Result, bail};
 use clap::Args;
+use dockernet_trace_tests::lab::{ENGINE_VAR, Engine};
+
+use super::stages::Stages;
+
+/// Lab tests named so are about Docker 28 alone and start engine 28 whatever `DNT_ENGINE` says:
+/// they run once, in engine 28's pass.
+const ENGINE28_ONLY: &str = "engine28_";
 
 #[derive(Args)]
 pub struct TestArgs {
@@ -20,51 +28,85 @@ pub struct TestArgs {
     /// Skip the kernel matrix (`cargo xtask vm-test`), which otherwise runs last.
     #[arg(long)]
     no_vm: bool,
+    /// Run the lab suite on this Docker Engine only (20 or 28); both by default.
+    #[arg(long, value_parser = ["20", "28"])]
+    engine: Option<String>,
     /// Only lab tests whose name contains this (the kernel matrix is then skipped).
     filter: Option<String>,
 }
 
 pub fn run(args: &TestArgs) -> Result<()> {
-    super::setup::run()?;
-    let bin = super::build::run()?;
-    let cargo = || {
-        let mut c = Command::new("cargo");
-        c.current_dir(super::root()).env("PATH", super::path_with_cargo_bin());
-        c
-    };
+    let mut stages = Stages::default();
+    let result = run_stages(args, &mut stages);
+    stages.print("test");
+    result
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new("cargo");
+    c.current_dir(super::root()).env("PATH", super::path_with_cargo_bin());
+    c
+}
+
+fn run_stages(args: &TestArgs, stages: &mut Stages) -> Result<()> {
+    stages.run("setup", super::setup::run)?;
+    let bin = stages.run("build", super::build::run)?;
     if !args.lab_only {
-        super::run(cargo().args([
-            "test",
-            "--workspace",
-            "--exclude",
-            "dockernet-trace-ebpf",
-            "--exclude",
-            "dockernet-trace-tests",
-        ]))?;
+        stages.run("unit tests", || {
+            super::run(cargo().args([
+                "test",
+                "--workspace",
+                "--exclude",
+                "dockernet-trace-ebpf",
+                "--exclude",
+                "dockernet-trace-tests",
+            ]))
+        })?;
     }
     if args.unit_only {
         return Ok(());
     }
-    let mut lab = cargo();
-    lab.args(["test", "-p", "dockernet-trace-tests", "--"])
-        .arg(format!("--test-threads={}", args.lab_threads))
-        .env("DNT_BIN", &bin);
-    if let Some(f) = &args.filter {
-        lab.arg(f);
-    }
-    let result = super::run(&mut lab);
-    let left = leftovers();
-    result?;
-    if !left.is_empty() {
-        bail!("the tests left things behind: {}", left.join("; "));
+    stages.run("build lab tests", || {
+        super::run(cargo().args(["test", "-p", "dockernet-trace-tests", "--no-run"]))
+    })?;
+    let engines = match args.engine.as_deref() {
+        Some("20") => vec![Engine::Docker20],
+        Some(_) => vec![Engine::Docker28],
+        None => vec![Engine::Docker20, Engine::Docker28],
+    };
+    for engine in engines {
+        stages.run(&format!("lab tests on {engine}"), || lab_pass(args, &bin, engine))?;
     }
     println!("test: unit and lab tests passed, nothing left behind");
     if args.no_vm || args.filter.is_some() {
         println!("test: kernel matrix skipped (--no-vm or a filter)");
         return Ok(());
     }
-    super::vm::run(&super::vm::VmTestArgs::default())?;
+    stages.run("kernel VMs", || super::vm::run(&super::vm::VmTestArgs::default()))?;
     println!("test: all passed");
+    Ok(())
+}
+
+/// The whole lab suite with every lab on `engine`; then nothing of ours may be left.
+fn lab_pass(args: &TestArgs, bin: &std::path::Path, engine: Engine) -> Result<()> {
+    println!("test: lab integration tests on {engine} ({ENGINE_VAR}={})", engine.major());
+    let mut lab = cargo();
+    lab.args(["test", "--no-fail-fast", "-p", "dockernet-trace-tests", "--"])
+        .arg(format!("--test-threads={}", args.lab_threads))
+        .env("DNT_BIN", bin)
+        .env(ENGINE_VAR, engine.major().to_string());
+    if engine != Engine::Docker28 {
+        lab.args(["--skip", ENGINE28_ONLY]);
+    }
+    if let Some(f) = &args.filter {
+        lab.arg(f);
+    }
+    let result = super::run(&mut lab).map_err(|e| e.context(format!("lab tests on {engine}")));
+    let left = leftovers();
+    result?;
+    if !left.is_empty() {
+        bail!("the lab tests on {engine} left things behind: {}", left.join("; "));
+    }
     Ok(())
 }
 

@@ -89,6 +89,18 @@ pub enum UpstreamOrigin {
     DockerDefaults,
 }
 
+impl UpstreamOrigin {
+    /// Where the list comes from, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::ContainerFile => "as the container's resolv.conf lists them",
+            Self::DockerRunDns => "docker run --dns",
+            Self::HostFile => "the host's resolv.conf, as Docker reads it",
+            Self::DockerDefaults => "Docker's defaults: the host names no usable nameserver",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Upstreams {
     pub servers: Vec<Upstream>,

@@ -64,10 +64,22 @@ pub fn check(t: &Topology, n: &DockerNetwork, out: &mut Vec<Finding>) {
                 s.subnet
             ),
             vec![format!("ip addr add {gw}/{} dev {bridge}", s.subnet.prefix_len())],
-            vec![had, format!("network {} expects gateway {gw} ({:?})", n.name, s.gateway_source)],
+            vec![
+                had,
+                format!("network {} expects gateway {gw} ({})", n.name, gateway_origin(s.gateway_source)),
+            ],
         );
         f.family = Some(s.family());
         out.push(f);
+    }
+}
+
+/// Where the expected gateway comes from, in words.
+fn gateway_origin(source: GatewaySource) -> &'static str {
+    match source {
+        GatewaySource::Ipam => "from its IPAM configuration",
+        GatewaySource::Endpoint => "as its containers were given",
+        GatewaySource::Assumed => "Docker's default, the subnet's first address",
     }
 }
 

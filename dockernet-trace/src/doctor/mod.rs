@@ -1,6 +1,7 @@
 //! `doctor`: the known faults, found from the host's configuration without sending a packet.
 //! The same checks tell the live trace which faults lie on its path.
 mod bridges;
+mod dns;
 mod docker_user;
 mod firewall;
 mod flows;
@@ -50,10 +51,10 @@ pub fn diagnose(t: &Topology, rs: &Ruleset) -> Diagnosis {
             }
         }
     }
-    nat::published_ports(t, rs, &mut findings);
+    let mut notes = t.docker.notes.clone();
+    nat::published_ports(t, rs, &mut findings, &mut notes);
     firewall::published_accepts(t, rs, &mut findings);
     docker_user::drops(rs, t, &mut findings);
-    let mut notes = t.docker.notes.clone();
     foreign::drops(t, rs, &flows::host_services(), &mut findings, &mut notes);
     findings.sort_by_key(|f| f.cause.severity());
     findings.dedup();
@@ -63,6 +64,17 @@ pub fn diagnose(t: &Topology, rs: &Ruleset) -> Diagnosis {
         format!("Docker's filter rules: {m}; DOCKER-USER and network isolation may not apply (fix: systemctl restart docker)")
     }));
     Diagnosis { findings, notes }
+}
+
+/// `d` with the checks of each network's name resolution, which read the containers' own
+/// resolver files (kept out of `diagnose`, which the trace also runs for its path).
+pub fn with_name_resolution(mut d: Diagnosis, t: &Topology, rs: &Ruleset) -> Diagnosis {
+    let (findings, notes) = dns::check(t, rs);
+    d.findings.extend(findings);
+    d.findings.sort_by_key(|f| f.cause.severity());
+    d.findings.dedup();
+    d.notes.extend(notes);
+    d
 }
 
 /// Reads the host's rules without blocking the runtime (iptables-save and nft are processes).
@@ -77,7 +89,7 @@ pub async fn run(args: &DoctorArgs) -> Result<u8> {
     require_privileges()?;
     let topology = Topology::load(args.docker.docker_host.as_deref()).await?;
     let rules = ruleset().await?;
-    let d = diagnose(&topology, &rules);
+    let d = with_name_resolution(diagnose(&topology, &rules), &topology, &rules);
     if args.output.json {
         println!("{}", report::json(&d));
     } else {

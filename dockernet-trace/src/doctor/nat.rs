@@ -57,15 +57,11 @@ pub fn masquerade(n: &DockerNetwork, rs: &Ruleset, out: &mut Vec<Finding>) {
     }
 }
 
-/// Something serves the host's port without NAT (docker-proxy, or any service but dockerd's
-/// mere reservation of the port).
-fn host_serves(proto: &str, port: u16) -> bool {
-    crate::model::listeners::host_listener(proto, port).is_some_and(|l| l.serves())
-}
-
-/// Each published port of a family Docker NATs has a DNAT to the container's address of that
-/// family (or something serves the port on the host itself).
-pub fn published_ports(t: &Topology, rs: &Ruleset, out: &mut Vec<Finding>) {
+/// Published ports of a family Docker NATs without a DNAT to the container's address of that
+/// family: a finding, unless something serves the host's port without NAT (any service but
+/// dockerd's mere reservation of the port); docker-proxy serving it alone is worth a note,
+/// since the container then sees every client as the gateway.
+pub fn published_ports(t: &Topology, rs: &Ruleset, out: &mut Vec<Finding>, notes: &mut Vec<String>) {
     for c in t.docker.containers.iter().filter(|c| c.is_running()) {
         for p in &c.ports {
             let family = IpFamily::of(&p.host_ip);
@@ -74,8 +70,14 @@ pub fn published_ports(t: &Topology, rs: &Ruleset, out: &mut Vec<Finding>) {
             if !nats(family, rs) || (family == IpFamily::V6 && ips.is_empty()) {
                 continue;
             }
-            let forwarded = ips.iter().any(|ip| has_dnat(rs, &p.proto, p.host_port, *ip, p.container_port));
-            if forwarded || host_serves(&p.proto, p.host_port) {
+            if ips.iter().any(|ip| has_dnat(rs, &p.proto, p.host_port, *ip, p.container_port)) {
+                continue;
+            }
+            let holder = crate::model::listeners::host_listener(&p.proto, p.host_port);
+            if let Some(l) = holder.filter(|l| l.serves()) {
+                if l.command.as_deref() == Some("docker-proxy") {
+                    notes.push(proxy_alone(t, c, p, l.pid));
+                }
                 continue;
             }
             let ep = t.endpoints_of(c).iter().find(|e| e.ip_of(family).is_some());
@@ -110,6 +112,24 @@ pub fn published_ports(t: &Topology, rs: &Ruleset, out: &mut Vec<Finding>) {
             });
         }
     }
+}
+
+fn proxy_alone(
+    t: &Topology,
+    c: &crate::model::Container,
+    p: &crate::model::PublishedPort,
+    pid: Option<u32>,
+) -> String {
+    let gateway = t.endpoints_of(c).iter().find_map(|e| e.gateway);
+    format!(
+        "port {}/{} of {} is served by docker-proxy{} alone, with no DNAT rule: {} sees every client with the gateway's address{} instead of the client's own",
+        p.host_port,
+        p.proto,
+        c.name,
+        pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+        c.name,
+        gateway.map(|g| format!(" {g}")).unwrap_or_default()
+    )
 }
 
 /// Docker's nat chain (or the jumps to it) gone: nothing published can work.

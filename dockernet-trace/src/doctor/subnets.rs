@@ -75,7 +75,7 @@ pub fn check(t: &Topology, out: &mut Vec<Finding>) {
 
 /// The default bridge cannot be removed: its subnet comes from the daemon's `bip` (`fixed-cidr-v6`
 /// for IPv6).
-fn move_network(n: &DockerNetwork, free: Option<IpNet>) -> String {
+pub(super) fn move_network(n: &DockerNetwork, free: Option<IpNet>) -> String {
     let family = free.as_ref().map_or(IpFamily::V4, prefix::family);
     let text = free.map(|f| f.to_string()).unwrap_or_else(|| "<free subnet>".into());
     if n.bridge.as_deref() == Some("docker0") {
@@ -102,7 +102,7 @@ fn ifname(t: &Topology, index: Option<u32>) -> String {
 
 /// A subnet of `family` that overlaps nothing on the host: the first /16 of 172.16.0.0/12, then
 /// of 10.0.0.0/8; for IPv6 the first /64 of fd00:d0c::/48 (a unique local prefix).
-fn free_subnet(t: &Topology, family: IpFamily) -> Option<IpNet> {
+pub(super) fn free_subnet(t: &Topology, family: IpFamily) -> Option<IpNet> {
     let taken: Vec<IpNet> = t
         .docker
         .networks

@@ -2,12 +2,12 @@
 //! networks) plus the running kernel's layout, taken from BTF (structures, tracepoint
 //! prototypes). This is the one place that turns a request into the kernel's terms, network
 //! byte order included (pwru's `GetConfig` does the same for its flags).
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use aya::maps::lpm_trie::Key;
 use dockernet_trace_common::{
-    ArgLayout, Config, FAMILY_V4, FAMILY_V6, Ipv4Prefix, Ipv6Prefix, MODE_PROBE, MODE_WATCH, NO_ARG,
-    PROBE_ADDRS,
+    ArgLayout, Config, DNS_ADDRS, FAMILY_V4, FAMILY_V6, Ipv4Prefix, Ipv6Prefix, MODE_PROBE, MODE_WATCH,
+    NO_ARG, PROBE_ADDRS,
 };
 use ipnet::{Ipv4Net, Ipv6Net};
 
@@ -38,6 +38,29 @@ pub fn for_probe(base: Config, ports: &ProbePorts, family: IpFamily, addrs: &[Ip
             IpAddr::V4(a) => v4.next().map(|slot| *slot = u32::from(*a).to_be()),
             IpAddr::V6(a) => v6.next().map(|slot| *slot = words(a)),
         };
+    }
+    cfg.dns_port = 0;
+    cfg.dns_addrs = [0; DNS_ADDRS];
+    cfg
+}
+
+/// `base` set to follow a name resolution: the source's own queries (from `ports`, UDP, to the
+/// path's `addrs`, as any probe), and every UDP/TCP packet to or from port `dns_port` of a
+/// `nameservers` address (the first DNS_ADDRS are used), whatever its other port: the queries
+/// Docker's embedded DNS forwards, and a TCP retry after truncation.
+pub fn for_dns(
+    base: Config,
+    ports: &ProbePorts,
+    addrs: &[Ipv4Addr],
+    dns_port: u16,
+    nameservers: &[Ipv4Addr],
+) -> Config {
+    // The source's own queries are IPv4, to IPv4 nameservers.
+    let addrs: Vec<IpAddr> = addrs.iter().copied().map(IpAddr::V4).collect();
+    let mut cfg = for_probe(base, ports, IpFamily::V4, &addrs);
+    cfg.dns_port = dns_port;
+    for (slot, a) in cfg.dns_addrs.iter_mut().zip(nameservers) {
+        *slot = u32::from(*a).to_be();
     }
     cfg
 }
@@ -128,5 +151,18 @@ mod tests {
         assert_eq!((key.prefix_len(), key.data()[..4].to_vec()), (64, vec![0xfd, 0, 0, 0x18]));
         let w = for_watch(cfg);
         assert_eq!((w.mode, w.watch_netns_only), (MODE_WATCH, 1));
+    }
+
+    #[test]
+    fn a_dns_leg_follows_port_53_of_its_nameservers_and_a_probe_turns_it_off() {
+        let ports = ProbePorts { proto: Proto::Udp, base: 40003, count: 1 };
+        let ns: Vec<Ipv4Addr> = vec!["127.0.0.11".parse().unwrap(), "10.0.0.2".parse().unwrap()];
+        let cfg = for_dns(Config::default(), &ports, &ns, 53, &ns);
+        assert_eq!((cfg.probe_proto, cfg.probe_port, cfg.dns_port), (17, 40003, 53));
+        assert_eq!(cfg.dns_addrs[1].to_ne_bytes(), [10, 0, 0, 2]);
+        assert_eq!(cfg.dns_addrs[2], 0);
+        let target = ProbePorts { proto: Proto::Tcp, base: 40000, count: 3 };
+        let cfg = for_probe(cfg, &target, IpFamily::V4, &["172.18.0.2".parse().unwrap()]);
+        assert_eq!((cfg.dns_port, cfg.dns_addrs), (0, [0; DNS_ADDRS]));
     }
 }

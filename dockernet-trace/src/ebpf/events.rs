@@ -67,6 +67,8 @@ pub struct KernelEvent {
     /// The packet's own ICMP (ICMPv6) message, when it is one (echo, or an error quoting
     /// another packet, whose flow `tuple` then is).
     pub icmp: Option<IcmpMessage>,
+    /// The TCP flags, when the packet itself is TCP.
+    pub tcp_flags: Option<u8>,
     pub detail: Detail,
 }
 
@@ -99,6 +101,7 @@ impl KernelEvent {
             place: place.clone(),
             tuple,
             icmp: IcmpMessage::of(Proto::from_number(e.proto), e.icmp_type, e.icmp_code),
+            tcp_flags: (e.proto == 6).then_some(e.tcp_flags),
             detail,
         };
         Some(match hook {

@@ -7,7 +7,7 @@ use std::{collections::HashMap, net::IpAddr, os::unix::fs::MetadataExt};
 use ipnet::IpNet;
 
 use super::NetnsLabel;
-use crate::model::{Topology, plain};
+use crate::model::{NetworkMode, Topology, plain};
 
 /// A Docker subnet, its network, bridge and gateway.
 #[derive(Clone, Debug)]
@@ -24,6 +24,8 @@ pub struct Names {
     netns: HashMap<u32, NetnsLabel>,
     host_links: HashMap<u32, String>,
     by_ip: HashMap<IpAddr, (String, String)>,
+    /// Containers started with `--network container:OWNER`, by their owner's name.
+    sharers: HashMap<String, Vec<String>>,
     subnets: Vec<SubnetOf>,
 }
 
@@ -46,6 +48,13 @@ impl Names {
                 n.netns.entry(inode).or_insert(label);
             }
             if !c.is_running() {
+                continue;
+            }
+            // A container in another's namespace holds none of its addresses: the owner does.
+            if let NetworkMode::Container(other) = &c.network_mode {
+                if let Ok(owner) = t.container(other) {
+                    n.sharers.entry(owner.name.clone()).or_default().push(c.name.clone());
+                }
                 continue;
             }
             for e in t.endpoints_of(c) {
@@ -120,6 +129,11 @@ impl Names {
         self.by_ip.get(&ip).map(|(c, n)| (c.as_str(), n.as_str()))
     }
 
+    /// The containers sharing `container`'s network namespace (`--network container:NAME`).
+    pub fn sharers(&self, container: &str) -> &[String] {
+        self.sharers.get(container).map(Vec::as_slice).unwrap_or_default()
+    }
+
     fn subnet_of(&self, ip: IpAddr) -> Option<&SubnetOf> {
         self.subnets.iter().find(|s| s.subnet.contains(&ip))
     }
@@ -192,6 +206,22 @@ mod tests {
         assert_eq!(n.gateway_for(ip("fd00:30::3")), Some(ip("fd00:30::1")));
         assert_eq!(n.bridge_for(ip("fd00:30::3")), Some("br-fd26fbfb41d5"));
         assert_eq!(n.network(ip("fd00:31::1")), None);
+    }
+
+    #[test]
+    fn a_container_in_anothers_namespace_does_not_take_its_name() {
+        let mut db = container("aaaa2222", "db", &[("labnet", "172.30.0.3")]);
+        db.netns_inode = Some(4026532001);
+        // Listed first, as Docker may list it: it must still not name db's address.
+        let mut side = container("bbbb3333", "sidecar", &[]);
+        side.network_mode = NetworkMode::Container("aaaa2222".into());
+        side.netns_inode = Some(4026532001);
+        let t = topology(vec![side, db], vec![network("labnet", "fd26fbfb41d5aa", "172.30.0.0/24")]);
+        let n = Names::new(&t);
+        assert_eq!(n.container(ip("172.30.0.3")), Some(("db", "labnet")));
+        assert_eq!(n.netns_label(4026532001).to_string(), "container:db");
+        assert_eq!(n.sharers("db"), ["sidecar"]);
+        assert!(n.sharers("sidecar").is_empty());
     }
 
     #[test]

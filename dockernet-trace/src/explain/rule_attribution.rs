@@ -99,6 +99,10 @@ pub struct Attributed {
     /// The counter moved by exactly the probe's drops (else other traffic hit it too).
     pub exact: bool,
     pub delete: Option<String>,
+    /// The chain's policy did it (no rule matched).
+    pub policy: Option<crate::netfilter::Verdict>,
+    /// A REJECT rule: it answered the probe as it dropped it.
+    pub rejects: bool,
 }
 
 /// The rule whose counter moved by the `drops` probe packets (of `family`) netfilter dropped;
@@ -135,6 +139,8 @@ pub fn for_probe(
         packets: d.packets,
         exact,
         delete: c.delete_command(),
+        policy: d.policy.clone().filter(|_| d.rule.is_none()),
+        rejects: matches!(d.target, Some(crate::netfilter::Target::Reject(_))),
     })
 }
 

@@ -27,8 +27,17 @@ impl DropReason {
     /// forwarding off.
     pub const IP_INADDRERRORS: Self = Self::known("IP_INADDRERRORS");
 
+    /// A socket's queue emptied as it closed.
+    pub const QUEUE_PURGE: Self = Self::known("QUEUE_PURGE");
+    pub const SOCKET_CLOSE: Self = Self::known("SOCKET_CLOSE");
+
     const fn known(name: &'static str) -> Self {
         Self(Cow::Borrowed(name))
+    }
+
+    /// A packet a socket had, or was too late for: freed as the socket closed or was gone.
+    pub fn is_socket_cleanup(&self) -> bool {
+        *self == Self::QUEUE_PURGE || *self == Self::SOCKET_CLOSE || *self == Self::NO_SOCKET
     }
 
     /// A reason by its (prefix-less) name.

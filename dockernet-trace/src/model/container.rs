@@ -9,6 +9,7 @@ use bollard::models::{ContainerInspectResponse, EndpointSettings, PortMap};
 use serde::Serialize;
 
 use super::netns::pid_netns_path;
+use crate::dns::DockerDnsSettings;
 use crate::flow::IpFamily;
 
 /// `docker run --network ...`.
@@ -196,6 +197,9 @@ pub struct Container {
     /// Sorted by network name.
     pub endpoints: Vec<Endpoint>,
     pub ports: Vec<PublishedPort>,
+    /// `docker run --dns/--dns-search/--dns-option`: where Docker's embedded DNS forwards.
+    #[serde(skip)]
+    pub dns: DockerDnsSettings,
 }
 
 impl Container {
@@ -225,6 +229,7 @@ impl Container {
             netns_inode: None,
             endpoints,
             ports: settings.and_then(|s| s.ports.as_ref()).map(published_ports).unwrap_or_default(),
+            dns: c.host_config.as_ref().map(DockerDnsSettings::from_host_config).unwrap_or_default(),
         })
     }
 
@@ -282,6 +287,7 @@ pub(crate) mod tests_support {
             netns_inode: Some(4026532000),
             endpoints,
             ports: vec![],
+            dns: DockerDnsSettings::default(),
         }
     }
 }
@@ -321,7 +327,7 @@ mod tests {
       "Id": "316b4cf4074a2a1a07ea1410e99bbe2a48a9fc7337e610c88638abda0bea9e76",
       "Name": "/web",
       "State": {"Status": "running", "Running": true, "Pid": 4242},
-      "HostConfig": {"NetworkMode": "labnet"},
+      "HostConfig": {"NetworkMode": "labnet", "Dns": ["10.0.0.2"], "DnsSearch": ["corp.example"]},
       "NetworkSettings": {
         "Ports": {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}, {"HostIp": "::", "HostPort": "8080"}],
                   "443/tcp": null},
@@ -348,6 +354,8 @@ mod tests {
         assert_eq!((c.ports[0].container_port, c.ports[0].host_port), (80, 8080));
         assert_eq!(c.ports[0].proto, "tcp");
         assert!(c.is_named("web") && c.is_named("/web") && !c.is_named("316b"));
+        assert_eq!(c.dns.dns, vec!["10.0.0.2".parse::<IpAddr>().unwrap()]);
+        assert_eq!(c.dns.dns_search, vec!["corp.example"]);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! container, or by docker-proxy. Docker 20.10 without the userland proxy still binds the
 //! port in dockerd itself, only to reserve it: that socket completes handshakes but forwards
 //! nothing, so it must not count as serving the port.
-use std::fs;
+use std::{fs, net::IpAddr};
 
 use serde::Serialize;
 
@@ -34,6 +34,37 @@ pub fn host_listener(proto: &str, port: u16) -> Option<Listener> {
         .find_map(|f| listening_inode(&fs::read_to_string(f).unwrap_or_default(), proto, port))?;
     let (pid, command) = owner(inode).map_or((None, None), |(p, c)| (Some(p), Some(c)));
     Some(Listener { inode, pid, command })
+}
+
+/// Whether a socket listens (TCP) or is bound (UDP) on `port` in the calling thread's network
+/// namespace (run it on a thread inside the namespace to ask). None when the tables cannot be
+/// read.
+pub fn bound_here(proto: &str, port: u16) -> Option<bool> {
+    let root = "/proc/thread-self/net";
+    let names: &[&str] = if proto == "udp" { &["udp", "udp6"] } else { &["tcp", "tcp6"] };
+    let tables: Vec<String> =
+        names.iter().filter_map(|n| fs::read_to_string(format!("{root}/{n}")).ok()).collect();
+    if tables.is_empty() {
+        return None;
+    }
+    Some(tables.iter().any(|t| listening_inode(t, proto, port).is_some()))
+}
+
+/// Where a docker-proxy process forwards to: its `-container-ip` and `-container-port`.
+pub fn proxy_target(pid: u32) -> Option<(IpAddr, u16)> {
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<String> =
+        cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+    proxy_args(&args)
+}
+
+/// `-container-ip X -container-port Y` from docker-proxy's arguments (one or two dashes).
+fn proxy_args(args: &[String]) -> Option<(IpAddr, u16)> {
+    let value = |flag: &str| {
+        let at = args.iter().position(|a| a.trim_start_matches('-') == flag)?;
+        args.get(at + 1)
+    };
+    Some((value("container-ip")?.parse().ok()?, value("container-port")?.parse().ok()?))
 }
 
 /// The inode of the socket in a /proc/net/{tcp,udp}[6] listing that listens on `port`.
@@ -125,5 +156,15 @@ mod tests {
         assert_eq!(listening_sockets(table, "tcp"), [(ip("0.0.0.0"), 8080)]);
         let v6 = "  sl  local_address rem_address st\n   0: 00000000000000000000000001000000:0CEA 00000000000000000000000000000000:0000 0A 0 0 0\n";
         assert_eq!(listening_sockets(v6, "tcp"), [(ip("::1"), 3306)]);
+    }
+
+    #[test]
+    fn reads_docker_proxys_target() {
+        let args: Vec<String> = "/usr/bin/docker-proxy -proto tcp -host-ip 0.0.0.0 -host-port 8080 -container-ip 172.17.0.2 -container-port 80"
+            .split(' ')
+            .map(str::to_string)
+            .collect();
+        assert_eq!(proxy_args(&args), Some(("172.17.0.2".parse().unwrap(), 80)));
+        assert_eq!(proxy_args(&args[..8]), None);
     }
 }

@@ -38,7 +38,10 @@ pub use host::HostNet;
 pub use links::{Link, PortState, dump_links};
 pub use netns::{current_netns_inode, netns_inode, run_in_netns, run_in_netns_async};
 pub use network::{DockerNetwork, GatewaySource, Subnet};
-pub use resolve::{ContainerRef, EndpointIssue, EndpointKind, NetnsRef, ResolvedEndpoint, resolve_pair};
+pub use resolve::{
+    ContainerRef, EndpointIssue, EndpointKind, NameAnswer, NetnsRef, ResolvedEndpoint, address_endpoint,
+    dns_name, host_endpoint, resolve_pair, resolve_pair_answered,
+};
 pub use route_lookup::{FoundRoute, RouteLookup, route_get, route_get_in};
 pub use routes::{Route, RouteKind, dump_routes};
 pub use sysctl::{Ipv6Sysctls, Sysctls};

@@ -15,6 +15,8 @@ pub const OPT_MASQUERADE: &str = "com.docker.network.bridge.enable_ip_masquerade
 pub const OPT_ICC: &str = "com.docker.network.bridge.enable_icc";
 /// Docker 27+: `nat` (default), `nat-unprotected`, `routed` (no NAT), `isolated`, for IPv6.
 pub const OPT_GATEWAY_MODE_V6: &str = "com.docker.network.bridge.gateway_mode_ipv6";
+/// Docker 28+: `nat` (default), `nat-unprotected`, `routed` (no NAT), `isolated`.
+pub const OPT_GATEWAY_MODE_V4: &str = "com.docker.network.bridge.gateway_mode_ipv4";
 
 /// Where a subnet's gateway address came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -54,7 +56,8 @@ pub struct DockerNetwork {
     pub ipv6: bool,
     /// The Linux bridge interface, for the bridge driver.
     pub bridge: Option<String>,
-    /// Containers' traffic leaving the host is masqueraded (enable_ip_masquerade).
+    /// Containers' traffic leaving the host is masqueraded (enable_ip_masquerade, and a
+    /// gateway mode that NATs: not `routed`).
     pub masquerade: bool,
     /// Containers' IPv6 traffic leaving the host is masqueraded: enable_ip_masquerade and an
     /// IPv6 gateway mode that NATs (Docker 27+ does NAT66 when it manages ip6tables).
@@ -63,6 +66,9 @@ pub struct DockerNetwork {
     pub icc: bool,
     /// `--internal`: no traffic to or from outside the network.
     pub internal: bool,
+    /// macvlan/ipvlan: the host interface the containers' interfaces hang off (`parent`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 impl DockerNetwork {
@@ -85,12 +91,14 @@ impl DockerNetwork {
             .collect();
         Some(Self {
             bridge: bridge_name(&name, &id, &driver, options),
-            masquerade: option_flag(options, OPT_MASQUERADE, true),
+            masquerade: option_flag(options, OPT_MASQUERADE, true)
+                && options.get(OPT_GATEWAY_MODE_V4).is_none_or(|m| m != "routed"),
             masquerade6: option_flag(options, OPT_MASQUERADE, true)
                 && options.get(OPT_GATEWAY_MODE_V6).is_none_or(|m| m != "routed"),
             icc: option_flag(options, OPT_ICC, true),
             ipv6: n.enable_ipv6.unwrap_or(false),
             internal: n.internal.unwrap_or(false),
+            parent: parent(&driver, options),
             name,
             id,
             driver,
@@ -138,6 +146,12 @@ pub fn bridge_name(name: &str, id: &str, driver: &str, options: &HashMap<String,
         return Some("docker0".into());
     }
     Some(format!("br-{}", id.get(..12).unwrap_or(id)))
+}
+
+/// The parent interface of a macvlan or ipvlan network (the `parent` option).
+fn parent(driver: &str, options: &HashMap<String, String>) -> Option<String> {
+    let sub_interface = matches!(driver, "macvlan" | "ipvlan");
+    options.get("parent").filter(|p| sub_interface && !p.is_empty()).cloned()
 }
 
 /// A boolean driver option, read as Go's strconv.ParseBool does (Docker's own parser);
@@ -213,6 +227,25 @@ mod tests {
             Some("fd00::1".parse().unwrap())
         );
         assert_eq!(n.subnets_of(IpFamily::V6).count(), 1);
+        assert_eq!(n.parent, None);
+        let mv = api_network(
+            r#"{"Name":"mv","Id":"ab12","Driver":"macvlan","Options":{"parent":"eth0"},
+            "IPAM":{"Config":[{"Subnet":"10.0.0.0/24"}]}}"#,
+        );
+        assert_eq!(DockerNetwork::from_api(&mv).unwrap().parent.as_deref(), Some("eth0"));
+    }
+
+    #[test]
+    fn routed_gateway_mode_masquerades_nothing() {
+        let mode = |m: &str| {
+            let json = format!(
+                r#"{{"Name":"n","Id":"{ID}","Driver":"bridge","IPAM":{{"Config":[{{"Subnet":"192.168.223.0/24"}}]}},
+                "Options":{{"com.docker.network.bridge.gateway_mode_ipv4":"{m}"}}}}"#
+            );
+            DockerNetwork::from_api(&api_network(&json)).unwrap().masquerade
+        };
+        assert!(!mode("routed"));
+        assert!(mode("nat") && mode("nat-unprotected"));
     }
 
     /// Docker 28.5's answer for `docker network create --ipv6 --subnet fd00:18::/64 ...`.

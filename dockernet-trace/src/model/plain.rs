@@ -14,8 +14,8 @@ use std::{
 use ipnet::IpNet;
 
 use super::{
-    Address, Container, DockerNetwork, DockerState, Endpoint, GatewaySource, HostNet, Link, NetworkMode,
-    Subnet, netns,
+    Address, Container, DockerNetwork, DockerState, Endpoint, GatewaySource, HostNet, Link, ModelError,
+    NetworkMode, Subnet, netns,
     prefix::{self, PrefixExt},
 };
 use crate::flow::IpFamily;
@@ -83,6 +83,23 @@ fn held<'a>(net: &'a HostNet, inner: &Link) -> Vec<(&'a Address, Option<IpAddr>)
             Some((a, gateway))
         })
         .collect()
+}
+
+/// The id this namespace knows the named namespace `name` by (its peer-netns id), if it has
+/// one: a veth between the two gives it one.
+pub async fn nsid_of(name: &str) -> Option<i32> {
+    let name = name.to_string();
+    let found = netns::block_on_in_netns(None, move || async move {
+        let handle = super::netlink::connect()?;
+        handle
+            .link()
+            .get_netns_id(name)
+            .execute()
+            .await
+            .map_err(|e| ModelError::netlink("get a namespace id", e))
+    })
+    .await;
+    found.ok().flatten()
 }
 
 /// Networks for the bridges of `host` and containers for the namespaces with a veth into
@@ -153,6 +170,7 @@ pub fn infer(host: &HostNet, members: &[Member]) -> DockerState {
             masquerade6: false,
             icc: true,
             internal: false,
+            parent: None,
         });
     }
     for (m, endpoints) in containers {
@@ -166,6 +184,7 @@ pub fn infer(host: &HostNet, members: &[Member]) -> DockerState {
             netns_inode: Some(m.inode),
             endpoints: Vec::new(),
             ports: Vec::new(),
+            dns: Default::default(),
         };
         for h in endpoints {
             if let Some(e) = endpoint(&state, h) {

@@ -2,7 +2,7 @@
 //! of the trace's family (see `family`), the namespace to send from or arrive in, and what they
 //! are (container, host...).
 use std::{
-    net::{IpAddr, ToSocketAddrs},
+    net::{IpAddr, Ipv4Addr, ToSocketAddrs},
     path::PathBuf,
 };
 
@@ -14,6 +14,13 @@ use super::{
 };
 use crate::flow::IpFamily;
 
+/// How `--to`'s DNS name resolved as the source resolves it (the trace's DNS leg asks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameAnswer {
+    Address(Ipv4Addr),
+    Unresolved,
+}
+
 /// What an argument turned out to be, before addresses are chosen.
 enum Identity<'a> {
     Host,
@@ -21,6 +28,13 @@ enum Identity<'a> {
     /// An address, or what a DNS name resolved to (IPv4 addresses first).
     Address {
         ips: Vec<IpAddr>,
+        label: String,
+        /// A namespace under /run/netns that holds the address, when no container and not the
+        /// host does.
+        holder: Option<PathBuf>,
+    },
+    /// A DNS name without an address (yet).
+    Unresolved {
         label: String,
     },
     /// `netns:`/`pid:`; `container` when it is a container's namespace, `net` None when it is
@@ -35,32 +49,61 @@ enum Identity<'a> {
 }
 
 /// Resolves both ends of a trace: first the address family (`asked`: `-4`/`-6`), then each
-/// end's address, which depends on the other end.
+/// end's address, which depends on the other end. A target that is a DNS name comes out
+/// without an address (see [`resolve_pair_answered`]).
 pub async fn resolve_pair(
     topo: &Topology,
     from: &EndpointArg,
     to: &EndpointArg,
     asked: Option<IpFamily>,
 ) -> Result<(ResolvedEndpoint, ResolvedEndpoint), ModelError> {
-    let src = identify(topo, from).await?;
-    let dst = identify(topo, to).await?;
+    resolve_pair_answered(topo, from, to, asked, None).await
+}
+
+/// [`resolve_pair`], with the answer to `--to`'s DNS name as the source resolved it.
+pub async fn resolve_pair_answered(
+    topo: &Topology,
+    from: &EndpointArg,
+    to: &EndpointArg,
+    asked: Option<IpFamily>,
+    answer: Option<NameAnswer>,
+) -> Result<(ResolvedEndpoint, ResolvedEndpoint), ModelError> {
+    let src = identify(topo, from, None).await?;
+    let dst = identify(topo, to, Some(answer.unwrap_or(NameAnswer::Unresolved))).await?;
     let family = family::choose(asked, &offer(topo, &src, from), &offer(topo, &dst, to))?;
     let target = resolve_target(topo, &dst, to.port, &src, family)?;
     let source = resolve_source(topo, &src, from.port, &target, family)?;
     Ok((source, target))
 }
 
-async fn identify<'a>(topo: &'a Topology, arg: &EndpointArg) -> Result<Identity<'a>, ModelError> {
+/// The DNS name an argument names: a name with a dot that is no container's (container names
+/// may contain dots too, so DNS is only the second guess).
+pub fn dns_name<'a>(topo: &Topology, arg: &'a EndpointArg) -> Result<Option<&'a str>, ModelError> {
+    let EndpointSpec::Name(name) = &arg.spec else { return Ok(None) };
+    match topo.container(name) {
+        Ok(_) => Ok(None),
+        Err(ModelError::UnknownContainer { .. }) if name.contains('.') => Ok(Some(name)),
+        Err(e) => Err(e),
+    }
+}
+
+/// `answer`: for a target, how its DNS name resolved as the source sees it; None for a source,
+/// whose DNS name the host resolves.
+async fn identify<'a>(
+    topo: &'a Topology,
+    arg: &EndpointArg,
+    answer: Option<NameAnswer>,
+) -> Result<Identity<'a>, ModelError> {
     match &arg.spec {
         EndpointSpec::Host => Ok(Identity::Host),
-        EndpointSpec::Address(ip) => Ok(Identity::Address { ips: vec![*ip], label: address_label(*ip) }),
-        EndpointSpec::Name(name) => match topo.container(name) {
-            Ok(c) => Ok(Identity::Container(c)),
-            // Container names may contain dots too, so DNS is only the second guess.
-            Err(ModelError::UnknownContainer { .. }) if name.contains('.') => {
-                Ok(Identity::Address { ips: lookup_dns(name).await?, label: name.clone() })
+        EndpointSpec::Address(ip) => Ok(address(topo, vec![*ip], address_label(*ip)).await),
+        EndpointSpec::Name(name) => match (dns_name(topo, arg)?, answer) {
+            (None, _) => topo.container(name).map(Identity::Container),
+            (Some(_), Some(NameAnswer::Address(ip))) => {
+                Ok(address(topo, vec![IpAddr::V4(ip)], name.clone()).await)
             }
-            Err(e) => Err(e),
+            (Some(_), Some(NameAnswer::Unresolved)) => Ok(Identity::Unresolved { label: name.clone() }),
+            (Some(_), None) => Ok(address(topo, lookup_dns(name).await?, name.clone()).await),
         },
         EndpointSpec::Netns(name) => {
             namespace(topo, EndpointKind::Netns, format!("netns:{name}"), netns::named_netns_path(name)).await
@@ -94,7 +137,41 @@ async fn namespace<'a>(
     Ok(Identity::Namespace { kind, label, path, container, net })
 }
 
-/// The system resolver (blocking, so off the async threads): every address, IPv4 first.
+/// An address end (`ips`: one address, or what a DNS name resolved to), with the namespace
+/// that holds it when there is one address.
+async fn address<'a>(topo: &Topology, ips: Vec<IpAddr>, label: String) -> Identity<'a> {
+    let holder = match ips.as_slice() {
+        [one] => holder(topo, *one).await,
+        _ => None,
+    };
+    Identity::Address { ips, label, holder }
+}
+
+/// The named namespace (under /run/netns) holding `ip`, when no container and not the host
+/// holds it: an address endpoint then sends from, or arrives in, that namespace. Only a
+/// namespace linked to this one (a veth between them) counts, and only when it is the one:
+/// other namespaces on the machine may hold the same address for networks of their own.
+async fn holder(topo: &Topology, ip: IpAddr) -> Option<PathBuf> {
+    if topo.container_by_ip(ip).is_some() || topo.host.owner_of(ip).is_some() || ip.is_loopback() {
+        return None;
+    }
+    let mut notes = Vec::new();
+    let members = super::plain::read_members(topo.host_netns_inode, &mut notes).await;
+    let mut linked = Vec::new();
+    for m in members.into_iter().filter(|m| m.net.owner_of(ip).is_some()) {
+        let nsid = super::plain::nsid_of(&m.name).await;
+        if nsid.is_some() && topo.host.links.iter().any(|l| l.link_netnsid == nsid) {
+            linked.push(m.path);
+        }
+    }
+    match linked.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
+    }
+}
+
+/// The host's system resolver, for a source named by DNS (blocking, so off the async
+/// threads): every address, IPv4 first.
 async fn lookup_dns(name: &str) -> Result<Vec<IpAddr>, ModelError> {
     let owned = name.to_string();
     let answer = tokio::task::spawn_blocking(move || (owned.as_str(), 0).to_socket_addrs())
@@ -126,6 +203,8 @@ fn offer(topo: &Topology, id: &Identity, arg: &EndpointArg) -> Offer {
         Identity::Address { ips, .. } => {
             (Some(Families::of(ips.iter().map(IpFamily::of))), "it is an address of the other family".into())
         }
+        // Its address comes from the DNS leg (IPv4: A records), or it has none.
+        Identity::Unresolved { .. } => (None, "it resolves to no such address".into()),
         Identity::Namespace { container: Some(c), .. } => (container_families(topo, c), container_hint(c)),
         Identity::Namespace { net: Some(n), .. } => {
             (host(n), "add one to an interface of that namespace".into())
@@ -184,15 +263,28 @@ fn resolve_target(
     };
     match dst {
         Identity::Host => {
-            // The host's main address; a lab host without default route is reached on the
-            // source container's gateway, which is the bridge's address on the host.
-            let gateway = peer_container
-                .and_then(|c| pick_endpoint(topo, c, None, None, family))
-                .and_then(|e| e.gateway_of(family));
+            // From a container, the host is where the container reaches it: the gateway of its
+            // bridge network (what host-gateway and host.docker.internal give). Otherwise the
+            // host's main address.
+            let gateway = peer_container.and_then(|c| host_gateway(topo, c, family));
             let host = &topo.host;
-            let ip = host.default_route_ip(family).or(gateway).or_else(|| host.primary(family));
+            let ip = gateway.or_else(|| host.default_route_ip(family)).or_else(|| host.primary(family));
             let ip = ip.ok_or_else(|| no_address("the Docker host", family))?;
             Ok(plain(EndpointKind::Host, "host", ip, Some(NetnsRef::Host), port))
+        }
+        Identity::Unresolved { label } => {
+            let mut r = plain(EndpointKind::Address, label, family.unspecified(), None, port);
+            r.issue = Some(EndpointIssue::Unresolved);
+            Ok(r)
+        }
+        Identity::Address { ips, label, .. } => {
+            // A container's 127.0.0.0/8 (::1) is its own loopback, never the host's.
+            let lo = ips.iter().copied().find(|ip| IpFamily::of(ip) == family && ip.is_loopback());
+            let own = peer_container.filter(|c| c.is_running() && own_namespace(topo, c));
+            match (lo, own) {
+                (Some(ip), Some(c)) => Ok(own_loopback(c, ip, label, port)),
+                _ => resolve_side(topo, dst, port, (peer_container, peer_ip), false, family),
+            }
         }
         _ => resolve_side(topo, dst, port, (peer_container, peer_ip), false, family),
     }
@@ -240,11 +332,16 @@ fn resolve_side(
             let side = ContainerSide { kind: EndpointKind::Container, label: &c.name, netns: None, port };
             Ok(container_side(topo, c, side, (peer_container, peer_ip), family))
         }
-        Identity::Address { ips, label } => {
+        Identity::Address { ips, label, holder } => {
             let ip = ips.iter().copied().find(|ip| IpFamily::of(ip) == family);
             let ip = ip.ok_or_else(|| no_address(label, family))?;
-            Ok(address_side(topo, ip, label, port, is_source))
+            let mut r = address_side(topo, ip, label, port, is_source);
+            if r.netns.is_none() {
+                r.netns = holder.clone().map(NetnsRef::Path);
+            }
+            Ok(r)
         }
+        Identity::Unresolved { label } => Err(no_address(label, family)),
         Identity::Namespace { kind, label, path, container: Some(c), .. } => {
             let side = ContainerSide { kind: *kind, label, netns: Some(NetnsRef::Path(path.clone())), port };
             Ok(container_side(topo, c, side, (peer_container, peer_ip), family))
@@ -267,6 +364,30 @@ struct ContainerSide<'a> {
     /// The namespace given (`netns:`/`pid:`), instead of the container's own path.
     netns: Option<NetnsRef>,
     port: Option<u16>,
+}
+
+/// The host's address (of `family`) on the bridge network `c` reaches the host through (its
+/// gateway).
+fn host_gateway(topo: &Topology, c: &Container, family: IpFamily) -> Option<IpAddr> {
+    let e = pick_endpoint(topo, c, None, None, family)?;
+    let bridged = topo.network(&e.network).is_some_and(|n| n.bridge.is_some());
+    e.gateway_of(family).filter(|_| bridged)
+}
+
+/// Whether `c` has a namespace of its own (not the host's).
+fn own_namespace(topo: &Topology, c: &Container) -> bool {
+    let owner = match &c.network_mode {
+        NetworkMode::Container(x) => topo.container(x).unwrap_or(c),
+        _ => c,
+    };
+    owner.network_mode != NetworkMode::Host
+}
+
+/// A loopback address as the container `c` itself holds it.
+fn own_loopback(c: &Container, ip: IpAddr, label: &str, port: Option<u16>) -> ResolvedEndpoint {
+    let mut r = plain(EndpointKind::Address, label, ip, c.netns.clone().map(NetnsRef::Path), port);
+    r.container = Some(ContainerRef::of(c));
+    r
 }
 
 /// A container end: its address on the subnet of the peer's address, else on a network shared
@@ -331,6 +452,19 @@ fn pick_endpoint<'a>(
         .find(on_subnet)
         .or_else(|| with_ip.clone().find(|e| shared.contains(&e.network)))
         .or_else(|| with_ip.next())
+}
+
+/// A peer named only by its address (a nameserver): in the container or on the host that
+/// holds it, if any; `port` as given.
+pub fn address_endpoint(topo: &Topology, ip: IpAddr, port: Option<u16>) -> ResolvedEndpoint {
+    address_side(topo, ip, &ip.to_string(), port, false)
+}
+
+/// The host as a source towards `peer`: the address it would send from.
+pub fn host_endpoint(topo: &Topology, peer: IpAddr) -> ResolvedEndpoint {
+    let family = IpFamily::of(&peer);
+    let ip = topo.host.source_for(peer).or_else(|| topo.host.primary(family)).unwrap_or(family.unspecified());
+    plain(EndpointKind::Host, "host", ip, Some(NetnsRef::Host), None)
 }
 
 /// An address end: inside the container or on the host that holds it, if any.

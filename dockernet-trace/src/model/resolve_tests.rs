@@ -115,12 +115,26 @@ async fn containers_without_shared_network_use_their_first() {
 }
 
 #[tokio::test]
-async fn host_target_is_the_default_route_address_or_the_gateway() {
+async fn host_target_is_the_containers_gateway_or_the_default_route_address() {
+    // From a container, the host is its network's gateway (host-gateway), route or not.
     let (_, d) = pair(&lab(true), "web", "host:3306").await;
-    assert_eq!((d.kind, d.ip, d.port), (EndpointKind::Host, ip("10.0.0.5"), Some(3306)));
+    assert_eq!((d.kind, d.ip, d.port), (EndpointKind::Host, ip("172.30.0.1"), Some(3306)));
     assert_eq!(d.netns, Some(NetnsRef::Host));
     let (_, d) = pair(&lab(false), "web", "host").await;
-    assert_eq!(d.ip, ip("172.30.0.1"), "no default route: the source container's gateway");
+    assert_eq!(d.ip, ip("172.30.0.1"));
+    // From anywhere else, the host's main address.
+    let (_, d) = pair(&lab(true), "host", "host:22").await;
+    assert_eq!(d.ip, ip("10.0.0.5"));
+}
+
+#[tokio::test]
+async fn a_containers_loopback_is_its_own() {
+    let (s, d) = pair(&lab(true), "web", "127.0.0.1:8080").await;
+    assert_eq!(d.netns, s.netns, "the probe stays in web");
+    assert_eq!(d.container.as_ref().unwrap().name, "web");
+    let (_, d) = pair(&lab(true), "host", "127.0.0.1:8080").await;
+    assert_eq!(d.netns, Some(NetnsRef::Host));
+    assert_eq!(d.container, None);
 }
 
 #[tokio::test]
@@ -199,13 +213,33 @@ async fn pid_of_the_host_namespace_is_the_host() {
 
 #[tokio::test]
 async fn dotted_names_that_are_not_containers_go_to_dns() {
-    // The system resolver answers "localhost" from /etc/hosts on any Linux host.
+    // A source named by DNS is resolved by the host's system resolver ("localhost" is in
+    // /etc/hosts on any Linux host).
     assert_eq!(lookup_dns("localhost").await.unwrap()[0], ip("127.0.0.1"));
-    // .invalid never resolves (RFC 6761); the error names the name and what to do.
-    let e = error(&lab(true), "web", "db.nonexistent.invalid").await;
-    assert!(e.contains("'db.nonexistent.invalid'") && e.contains("IP address instead"), "{e}");
-    // Without a dot an unknown name is an unknown container, not a DNS query.
-    assert!(error(&lab(true), "web", "nonexistent").await.contains("docker ps -a"));
+    // A target's name is resolved as the source sees it, by the trace's DNS leg: until then it
+    // has no address, and the trace (not a usage error) says why.
+    let t = lab(true);
+    let (s, d) = pair(&t, "web", "db.nonexistent.invalid:80").await;
+    assert_eq!(
+        (d.kind, d.ip, d.issue),
+        (EndpointKind::Address, ip("0.0.0.0"), Some(EndpointIssue::Unresolved))
+    );
+    assert_eq!((d.name.as_str(), d.port), ("db.nonexistent.invalid", Some(80)));
+    assert_eq!(s.ip, ip("172.30.0.2"));
+    let to = EndpointArg::parse("db.corp.example:80").unwrap();
+    assert_eq!(dns_name(&t, &to).unwrap(), Some("db.corp.example"));
+    let answer = Some(NameAnswer::Address("172.17.0.2".parse().unwrap()));
+    let from = EndpointArg::parse("loner").unwrap();
+    let (s, d) = resolve_pair_answered(&t, &from, &to, None, answer).await.unwrap();
+    assert_eq!(
+        (d.name.as_str(), d.ip, d.container.map(|c| c.name)),
+        ("db.corp.example", ip("172.17.0.2"), Some("db".into()))
+    );
+    assert_eq!(s.ip, ip("172.17.0.3"));
+    // A container's name wins over DNS, dots or not; without a dot an unknown name is an
+    // unknown container, not a DNS query.
+    assert_eq!(dns_name(&t, &EndpointArg::parse("web").unwrap()).unwrap(), None);
+    assert!(error(&t, "web", "nonexistent").await.contains("docker ps -a"));
 }
 
 /// `lab` with labnet dual-stack (fd00:30::/64): web and db have IPv6 there, the host's bridge

@@ -64,6 +64,8 @@ pub enum EndpointIssue {
     NoNetwork,
     /// Running, but no address of the trace's family on any network.
     NoAddress,
+    /// A DNS name that did not resolve as the source resolves it: the trace's DNS leg says why.
+    Unresolved,
 }
 
 /// The container behind an endpoint.

@@ -209,6 +209,7 @@ pub(crate) mod tests {
             masquerade6: true,
             icc: true,
             internal: false,
+            parent: None,
         }
     }
 

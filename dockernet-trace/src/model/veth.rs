@@ -38,6 +38,9 @@ impl NamespaceLinks {
 /// that stopped meanwhile) become notes, never errors.
 pub async fn attach_links(state: &mut DockerState, host: &HostNet) {
     let mut views: HashMap<u64, Option<NamespaceLinks>> = HashMap::new();
+    // macvlan/ipvlan endpoints hang off a parent interface: they have no veth by design.
+    let sub_interface: Vec<String> =
+        state.networks.iter().filter(|n| n.parent.is_some()).map(|n| n.name.clone()).collect();
     for c in &mut state.containers {
         let Some(path) = c.netns.clone() else { continue };
         match netns::netns_inode(&path) {
@@ -65,14 +68,21 @@ pub async fn attach_links(state: &mut DockerState, host: &HostNet) {
             slot.insert(view);
         }
         let Some(Some(view)) = views.get(&inode) else { continue };
-        attach_container(c, view, host, &mut state.notes);
+        attach_container(c, view, host, &sub_interface, &mut state.notes);
     }
 }
 
-fn attach_container(c: &mut Container, view: &NamespaceLinks, host: &HostNet, notes: &mut Vec<String>) {
+fn attach_container(
+    c: &mut Container,
+    view: &NamespaceLinks,
+    host: &HostNet,
+    sub_interface: &[String],
+    notes: &mut Vec<String>,
+) {
     for e in &mut c.endpoints {
         e.link = endpoint_link(e, view, host);
         match &e.link {
+            Some(_) if sub_interface.contains(&e.network) => {}
             None if e.ips().next().is_some() => notes.push(format!(
                 "container {}: no interface holds its {} address {}",
                 c.name,

@@ -7,7 +7,7 @@ mod ports;
 mod tcp;
 mod udp;
 
-pub use ports::ProbePorts;
+pub use ports::{Locate, ProbePorts};
 
 use std::{
     net::{IpAddr, SocketAddr},

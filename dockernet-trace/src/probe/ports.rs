@@ -10,10 +10,29 @@ pub struct ProbePorts {
     pub count: u16,
 }
 
+/// Which probe a packet the kernel reported belongs to, and whether it travels towards the
+/// target: the probes' ports answer it, and so does the DNS leg (`trace::dns_leg`).
+pub trait Locate {
+    /// `icmp`: the packet's own ICMP (ICMPv6) message when it is one (see [`ProbePorts::locate`]).
+    fn locate(&self, t: &Tuple, icmp: Option<IcmpMessage>) -> Option<(u16, bool)>;
+}
+
+impl Locate for ProbePorts {
+    fn locate(&self, t: &Tuple, icmp: Option<IcmpMessage>) -> Option<(u16, bool)> {
+        ProbePorts::locate(self, t, icmp)
+    }
+}
+
 impl ProbePorts {
-    /// `count` probes of `proto` from a fresh port range (see `port_base`).
+    /// `count` probes of `proto` from a fresh port range (see `port_base`), with one more
+    /// port after it kept for the name resolution's queries ([`Self::dns_port`]).
     pub fn new(proto: Proto, count: u16) -> Self {
-        Self { proto, base: super::port_base(count), count }
+        Self { proto, base: super::port_base(count + 1), count }
+    }
+
+    /// The port the name resolution's queries leave from: the one after the probes'.
+    pub fn dns_port(&self) -> u16 {
+        self.base + self.count
     }
 
     /// Index of the probe a packet belongs to, and whether it travels towards the target.

@@ -18,6 +18,8 @@ pub struct Attached {
     /// Dropping it detaches everything.
     pub session: Session,
     pub reader: EventReader,
+    /// Interfaces that have our tc programs (a second leg adds only the new ones).
+    tc_ifaces: Vec<String>,
 }
 
 /// What the attached programs could see, for the verdict and the report.
@@ -35,7 +37,15 @@ impl Attached {
     }
 }
 
+/// Loads and attaches everything for `plan` and sets the filter to its probes.
 pub async fn attach(plan: &Plan) -> Result<Attached> {
+    let mut a = load().await?;
+    a.follow(plan)?;
+    Ok(a)
+}
+
+/// The programs loaded and the tracepoints attached, following nothing yet.
+pub async fn load() -> Result<Attached> {
     let kernel = tokio::task::spawn_blocking(KernelInfo::probe)
         .await
         .map_err(|e| Error::Usage(format!("kernel probe failed: {e}")))??;
@@ -45,12 +55,29 @@ pub async fn attach(plan: &Plan) -> Result<Attached> {
     session.attach_tracepoints(&kernel, Purpose::Trace)?;
     session.attach_enrichment(&kernel);
     session.attached();
-    for iface in &plan.tc_ifaces {
-        if let Err(e) = session.attach_tc(iface, &kernel) {
-            log::warn!("tc on {iface}: {e}");
+    let reader = session.events()?;
+    Ok(Attached { kernel, session, reader, tc_ifaces: vec![] })
+}
+
+impl Attached {
+    /// tc programs on the plan's interfaces, and the filter set to its probes.
+    pub fn follow(&mut self, plan: &Plan) -> Result<()> {
+        self.add_tc(&plan.tc_ifaces);
+        let cfg = config::for_probe(self.session.config(), &plan.ports, plan.family(), &plan.probe_addrs);
+        self.session.set_config(cfg)?;
+        Ok(())
+    }
+
+    /// tc programs on `ifaces` that do not have them yet; one that fails is a warning.
+    pub fn add_tc(&mut self, ifaces: &[String]) {
+        for iface in ifaces {
+            if self.tc_ifaces.contains(iface) {
+                continue;
+            }
+            match self.session.attach_tc(iface, &self.kernel) {
+                Ok(_) => self.tc_ifaces.push(iface.clone()),
+                Err(e) => log::warn!("tc on {iface}: {e}"),
+            }
         }
     }
-    session.set_config(config::for_probe(session.config(), &plan.ports, plan.family(), &plan.probe_addrs))?;
-    let reader = session.events()?;
-    Ok(Attached { kernel, session, reader })
 }

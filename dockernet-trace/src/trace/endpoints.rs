@@ -1,12 +1,15 @@
 //! The model step of a trace: Docker's and the host's view, and the two endpoints resolved in
-//! it (checked: a stopped container, or one without network, is a usage error).
+//! it (checked: a stopped container, or one without network, is a usage error). A target
+//! named by DNS has no address until the DNS leg resolved it as the source does
+//! ([`Endpoints::answered`]).
 use super::request::check_endpoints;
 use crate::{
     cli::TraceArgs,
-    error::Result,
+    dns::DnsName,
+    error::{Error, Result},
     model::{
-        EndpointArg, EndpointSpec, ModelError, NetnsRef, ResolvedEndpoint, Topology, netns_inode,
-        resolve_pair,
+        EndpointArg, EndpointSpec, ModelError, NameAnswer, NetnsRef, ResolvedEndpoint, Topology, dns_name,
+        netns_inode, resolve_pair_answered,
     },
 };
 
@@ -16,17 +19,41 @@ pub struct Endpoints {
     pub to: ResolvedEndpoint,
     /// The inode of the namespace the probe leaves from (0: the tool's own).
     pub source_netns: u32,
+    /// `--to`'s DNS name, when it names no container: resolved as the source resolves it.
+    pub dns_name: Option<DnsName>,
 }
 
 pub async fn resolve(args: &TraceArgs, from: &EndpointArg, to: &EndpointArg) -> Result<Endpoints> {
     let topology = topology(args, from, to).await?;
-    let (from, to) = resolve_pair(&topology, from, to, args.family()).await?;
+    // A name DNS cannot carry is refused before anything is sent.
+    let dns_name = dns_name(&topology, to)?
+        .map(|n| DnsName::parse(n).map_err(|e| Error::Usage(e.to_string())))
+        .transpose()?;
+    let answer = dns_name.as_ref().map(|_| NameAnswer::Unresolved);
+    let (from, to) = resolve_pair_answered(&topology, from, to, args.family(), answer).await?;
     check_endpoints(&from, &to)?;
     let source_netns = match &from.netns {
         Some(NetnsRef::Path(path)) => netns_inode(path).map(|i| i as u32).unwrap_or(0),
         _ => 0,
     };
-    Ok(Endpoints { topology, from, to, source_netns })
+    Ok(Endpoints { topology, from, to, source_netns, dns_name })
+}
+
+impl Endpoints {
+    /// The pair again once the DNS leg resolved `--to`'s name to `ip`: the source's address
+    /// and the target's place depend on it.
+    pub async fn answered(
+        &mut self,
+        from: &EndpointArg,
+        to: &EndpointArg,
+        ip: std::net::Ipv4Addr,
+    ) -> Result<()> {
+        let (f, t) =
+            resolve_pair_answered(&self.topology, from, to, None, Some(NameAnswer::Address(ip))).await?;
+        check_endpoints(&f, &t)?;
+        (self.from, self.to) = (f, t);
+        Ok(())
+    }
 }
 
 /// The model, without Docker when the engine is unreachable and no endpoint names a container.

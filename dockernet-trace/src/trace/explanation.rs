@@ -2,13 +2,16 @@
 //! rule counters read again when netfilter dropped a probe, the model's faults on the path,
 //! and the verdict decided from all of them.
 use super::{
+    bridge_hops,
     collect::{Collected, ProbeRecord},
+    dns_leg::DnsReport,
     endpoints::Endpoints,
     exited,
     facts::Facts,
     hops::{self, Hop},
     plan::Plan,
-    verdict::{self, Context, TraceVerdict},
+    sockets,
+    verdict::{self, Context, TraceVerdict, dns::Leg},
 };
 use crate::{
     doctor,
@@ -20,8 +23,12 @@ use crate::{
 
 pub struct Explanation {
     pub verdict: TraceVerdict,
+    /// What the verdict is about: the target's path, or resolving its name.
+    pub leg: Leg,
     pub hops: Vec<Hop>,
     pub probes: Vec<ProbeRecord>,
+    /// The name resolution, when the target was named by DNS.
+    pub dns: Option<DnsReport>,
 }
 
 /// `before`: the rules as they were before the probes; `lost`: events the kernel could not
@@ -35,12 +42,16 @@ pub async fn explain(
 ) -> Result<Explanation> {
     let t = &ends.topology;
     let names = Names::new(t).with_named_namespaces();
-    let hops = hops::hops(&collected.events, &names, &plan.ports);
+    let mut hops = hops::hops(&collected.events, &names, &plan.ports);
+    let reached: Vec<u16> = collected.probes.iter().filter(|p| p.answer.reached()).map(|p| p.index).collect();
+    hops::mark_after_delivery(&mut hops, |i| reached.contains(&i), &names.netns_label(ends.source_netns));
+    let hops = bridge_hops::add_bridges(hops, t);
     let mut facts = Facts::gather(&collected.events, &names, &plan.ports, &mut Kallsyms::default());
     facts.nftrace = collected.nftrace;
     let after = rules_after(&facts, &before).await?;
     let deltas = netfilter::diff(&before, &after);
     let doctor = doctor::diagnose(t, &after);
+    let sockets = sockets::read(ends, plan, &names).await;
     let cx = Context {
         topology: t,
         from: &ends.from,
@@ -54,14 +65,15 @@ pub async fn explain(
         source_netns: names.netns_label(ends.source_netns),
         findings: verdict::on_path(&doctor.findings, t, plan, &ends.from, &ends.to),
         lost,
+        sockets: &sockets,
     };
     let verdict = exited::with_target_exit(verdict::decide(&cx), &ends.to);
-    Ok(Explanation { verdict, hops, probes: collected.probes })
+    Ok(Explanation { verdict, leg: Leg::Target, hops, probes: collected.probes, dns: None })
 }
 
 /// The rules after the probes. Counters only matter when netfilter dropped a probe; reading
 /// the rules again costs a few hundred milliseconds of iptables-save.
-async fn rules_after(facts: &Facts, before: &Ruleset) -> Result<Ruleset> {
+pub async fn rules_after(facts: &Facts, before: &Ruleset) -> Result<Ruleset> {
     if facts.netfilter_drops() == 0 && facts.nftrace.is_empty() {
         return Ok(before.clone());
     }

@@ -17,7 +17,7 @@ use crate::{
     },
     flow::{IcmpMessage, IpFamily, Tuple},
     kernel::{DropReason, Kallsyms},
-    probe::ProbePorts,
+    probe::Locate,
 };
 
 /// The kernel freed a probe packet as a drop.
@@ -92,6 +92,8 @@ impl AnswerKind {
 
 #[derive(Clone, Debug)]
 pub struct Answered {
+    /// Which probe (0-based) it answers.
+    pub probe: u16,
     pub kind: AnswerKind,
     pub netns: NetnsLabel,
     pub iface: String,
@@ -132,7 +134,7 @@ pub struct Facts {
 }
 
 impl Facts {
-    pub fn gather(events: &[KernelEvent], names: &Names, ports: &ProbePorts, syms: &mut Kallsyms) -> Self {
+    pub fn gather(events: &[KernelEvent], names: &Names, ports: &dyn Locate, syms: &mut Kallsyms) -> Self {
         let mut events: Vec<&KernelEvent> = events.iter().collect();
         events.sort_by_key(|e| e.t_ns);
         let locations: Vec<u64> = events
@@ -150,7 +152,7 @@ impl Facts {
         f
     }
 
-    fn add(&mut self, e: &KernelEvent, names: &Names, ports: &ProbePorts, syms: &mut Kallsyms) {
+    fn add(&mut self, e: &KernelEvent, names: &Names, ports: &dyn Locate, syms: &mut Kallsyms) {
         let netns = names.netns_label(e.place.netns);
         let iface = iface(names, e);
         let ours = locate(ports, e);
@@ -177,14 +179,20 @@ impl Facts {
                 oif: e.place.ifname.clone(),
                 gateway: *gateway,
             }),
-            (Detail::IcmpError { message }, Some(tuple), Some(_)) => {
-                self.answers.push(Answered { kind: AnswerKind::IcmpError(*message), netns, iface, tuple })
-            }
-            (Detail::Hop { .. }, Some(tuple), Some((probe, false))) => {
-                self.icmpv6_answer(e.icmp, probe, Answered { kind: AnswerKind::Reset, netns, iface, tuple })
-            }
-            (Detail::Reset { .. }, Some(tuple), Some(_)) => {
-                self.answers.push(Answered { kind: AnswerKind::Reset, netns, iface, tuple })
+            (Detail::IcmpError { message }, Some(tuple), Some((probe, _))) => self.answers.push(Answered {
+                probe,
+                kind: AnswerKind::IcmpError(*message),
+                netns,
+                iface,
+                tuple,
+            }),
+            (Detail::Hop { .. }, Some(tuple), Some((probe, false))) => self.icmpv6_answer(
+                e.icmp,
+                probe,
+                Answered { probe, kind: AnswerKind::Reset, netns, iface, tuple },
+            ),
+            (Detail::Reset { .. }, Some(tuple), Some((probe, _))) => {
+                self.answers.push(Answered { probe, kind: AnswerKind::Reset, netns, iface, tuple })
             }
             (Detail::Neighbour { addr, state, created }, _, _) => {
                 self.neighbours.push(Neighbour { addr: *addr, iface, state: *state, created: *created })
@@ -221,6 +229,17 @@ impl Facts {
         self.icmpv6_answered.push(probe);
         at.kind = AnswerKind::IcmpError(m);
         self.answers.push(at);
+    }
+
+    /// The facts about the probes `keep` selects (route lookups, neighbours and netfilter
+    /// verdicts carry no probe and are all kept): to explain the probes that stopped while
+    /// others got through.
+    pub fn of_probes(&self, keep: impl Fn(u16) -> bool) -> Facts {
+        Facts {
+            drops: self.drops.iter().filter(|d| keep(d.probe)).cloned().collect(),
+            answers: self.answers.iter().filter(|a| keep(a.probe)).cloned().collect(),
+            ..self.clone()
+        }
     }
 
     /// The first drop of a packet travelling towards the target, else the first of an answer.

@@ -1,5 +1,7 @@
 //! What the kernel saw of the probes, as hops: one line per sighting, in time order, with the
 //! namespace named (container:nacos, host) and the 5-tuple as it was at that point.
+use std::net::IpAddr;
+
 use dockernet_trace_common::Hook;
 
 use crate::{
@@ -7,11 +9,11 @@ use crate::{
     explain::{Names, NetnsLabel},
     flow::{IcmpMessage, Proto, Tuple},
     kernel::DropReason,
-    probe::ProbePorts,
+    probe::Locate,
 };
 
 /// Which probe an event's packet belongs to, and whether it travels towards the target.
-pub fn locate(ports: &ProbePorts, e: &KernelEvent) -> Option<(u16, bool)> {
+pub fn locate(ports: &dyn Locate, e: &KernelEvent) -> Option<(u16, bool)> {
     ports.locate(e.tuple.as_ref()?, e.icmp)
 }
 
@@ -37,6 +39,37 @@ pub struct Hop {
     /// TCP flags or ICMP type of the packet.
     pub packet: Option<String>,
     pub drop_reason: Option<DropReason>,
+    /// When (CLOCK_MONOTONIC), for the evidence file.
+    pub mono_ns: u64,
+    /// The packet's TCP flags, when it is TCP.
+    pub tcp_flags: Option<u8>,
+    /// The packet's ICMP type and code, when it is ICMP; an error quotes the probe, whose
+    /// addresses `tuple` then holds.
+    pub icmp: Option<IcmpSeen>,
+    /// The bridge that forwarded the packet here (br_forward hops).
+    pub bridge: Option<String>,
+    /// Not seen by the kernel but inferred from the host's links (see `bridge_hops`).
+    pub inferred: bool,
+    /// ICMP errors: who sent the error (`tuple` is then the quoted packet's own).
+    pub icmp_from: Option<IpAddr>,
+    /// A drop of a probe that had already reached its target: the packet was consumed (our
+    /// own socket closed, a queue purged), not dropped on the way.
+    pub after_delivery: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IcmpSeen {
+    pub kind: u8,
+    pub code: u8,
+    pub quoting: bool,
+}
+
+fn icmp_seen(e: &KernelEvent) -> Option<IcmpSeen> {
+    let m = e.icmp?;
+    match &e.detail {
+        Detail::Hop { quotes, .. } => Some(IcmpSeen { kind: m.kind, code: m.code, quoting: *quotes != 0 }),
+        _ => Some(IcmpSeen { kind: m.kind, code: 0, quoting: m.is_error() }),
+    }
 }
 
 /// The hooks that show a packet passing (or ending) somewhere.
@@ -83,7 +116,7 @@ fn relevant(e: &KernelEvent, forward: bool) -> bool {
 fn packet_label(e: &KernelEvent) -> Option<String> {
     let Detail::Hop { tcp_flags: f, quotes, .. } = &e.detail else { return None };
     match (e.icmp, e.tuple.map(|t| t.proto)) {
-        (Some(m), _) if *quotes != 0 => Some(format!("{m} about our packet")),
+        (Some(m), _) if *quotes != 0 => Some(format!("{m} from {} about", e.tuple?.src)),
         (_, Some(Proto::Tcp)) => Some(tcp_flags(*f)),
         (Some(m), _) if m.is_echo_request() => Some("echo request".into()),
         (Some(m), _) if m.is_echo_reply() => Some("echo reply".into()),
@@ -92,7 +125,7 @@ fn packet_label(e: &KernelEvent) -> Option<String> {
 }
 
 /// Hops from the run's kernel events (any order), numbered and timed from the first.
-pub fn hops(events: &[KernelEvent], names: &Names, probes: &ProbePorts) -> Vec<Hop> {
+pub fn hops(events: &[KernelEvent], names: &Names, probes: &dyn Locate) -> Vec<Hop> {
     let mut seen: Vec<&KernelEvent> = events.iter().filter(|e| is_sighting(e.hook)).collect();
     seen.sort_by_key(|e| e.t_ns);
     let t0 = seen.first().map(|e| e.t_ns).unwrap_or(0);
@@ -103,7 +136,7 @@ pub fn hops(events: &[KernelEvent], names: &Names, probes: &ProbePorts) -> Vec<H
         if !relevant(e, forward) {
             continue;
         }
-        out.push(Hop {
+        let mut hop = Hop {
             seq: out.len(),
             t_ns: e.t_ns - t0,
             netns: names.netns_label(e.place.netns),
@@ -117,9 +150,60 @@ pub fn hops(events: &[KernelEvent], names: &Names, probes: &ProbePorts) -> Vec<H
                 Detail::Drop { reason, .. } => Some(reason.clone()),
                 _ => None,
             },
-        });
+            mono_ns: e.t_ns,
+            tcp_flags: e.tcp_flags,
+            icmp: icmp_seen(e),
+            bridge: None,
+            inferred: false,
+            icmp_from: None,
+            after_delivery: false,
+        };
+        if matches!(e.detail, Detail::Hop { quotes, .. } if quotes != 0) {
+            hop.icmp_from = Some(t.src);
+        }
+        out.push(hop);
+    }
+    for i in 0..out.len() {
+        if out[i].icmp_from.is_some() {
+            out[i].tuple = quoted(&out, i);
+        }
     }
     out
+}
+
+/// Marks drops of packets that had already been delivered, and were then consumed: for a
+/// probe that reached its target, what came back or followed the answer; for any probe, an
+/// answer freed in the source's own namespace once our socket had it (or was gone).
+pub fn mark_after_delivery(hops: &mut [Hop], reached: impl Fn(u16) -> bool, source: &NetnsLabel) {
+    for i in 0..hops.len() {
+        let h = &hops[i];
+        let Some(reason) = &h.drop_reason else { continue };
+        let consumed_here = !h.forward && h.netns == *source && reason.is_socket_cleanup();
+        let answered_before = hops[..i].iter().any(|p| p.probe == h.probe && !p.forward);
+        if consumed_here || (reached(h.probe) && (!h.forward || answered_before)) {
+            hops[i].after_delivery = true;
+        }
+    }
+}
+
+/// The packet the ICMP error `hops[i]` quotes, as it was where the error is seen: the probe's
+/// own hop at the same place (NAT rewrites the quoted packet on the way back as it rewrote the
+/// probe), else in the same namespace (the latest before the error, else the first after),
+/// else the outer addresses swapped (the target's own answer) with the quoted ports.
+fn quoted(hops: &[Hop], i: usize) -> Tuple {
+    let err = &hops[i];
+    let probe = |h: &&Hop| h.probe == err.probe && h.forward && h.icmp_from.is_none();
+    let at = |h: &&Hop| h.netns == err.netns && h.iface == err.iface;
+    let in_ns = |h: &&Hop| h.netns == err.netns;
+    let before = hops[..i].iter().rev().filter(probe);
+    let after = hops[i..].iter().filter(probe);
+    let found =
+        before.clone().find(at).or_else(|| before.clone().find(in_ns)).or_else(|| after.clone().find(in_ns));
+    if let Some(h) = found {
+        return h.tuple;
+    }
+    let t = err.tuple;
+    Tuple { proto: t.proto, src: t.dst, sport: t.sport, dst: t.src, dport: t.dport }
 }
 
 #[cfg(test)]
@@ -128,6 +212,7 @@ mod tests {
     use crate::{
         ebpf::events::Place,
         model::{container::tests_support::container, topology::tests::topology},
+        probe::ProbePorts,
     };
 
     #[allow(clippy::too_many_arguments)] // one event, spelled out per test
@@ -155,6 +240,7 @@ mod tests {
                 dport,
             }),
             icmp: None,
+            tcp_flags: Some(flags),
             detail: if hook == Hook::KfreeSkb {
                 Detail::Drop { reason: DropReason::NETFILTER_DROP, location: 0 }
             } else {
@@ -211,7 +297,7 @@ mod tests {
         let h = hops(&[syn, unreachable], &names, &ports);
         assert_eq!(h.len(), 2, "{h:#?}");
         assert_eq!((h[0].forward, h[0].tuple.src_str().as_str()), (true, "[fd00:30::2]:40000"));
-        assert_eq!((h[1].forward, h[1].packet.as_deref()), (false, Some("ICMPv6 1/4 about our packet")));
+        assert_eq!((h[1].forward, h[1].packet.as_deref()), (false, Some("ICMPv6 1/4 from fd00:30::2 about")));
     }
 
     #[test]

@@ -1,10 +1,14 @@
 //! The trace: send the probes, follow them through the kernel, explain where and why they
 //! stopped. `run` reads as the steps it takes, each in a module of its own:
-//! model ([`endpoints`]) → plan ([`plan`]) → attach ([`attach`]) → collect ([`collect`]) →
+//! model ([`endpoints`]) → for a target named by DNS, its name resolved as the source resolves
+//! it ([`dns_leg`]) → plan ([`plan`]) → attach ([`attach`]) → collect ([`collect`]) →
 //! explain ([`explanation`], through `crate::explain` and [`verdict`]) → report ([`report`]).
 pub mod attach;
+pub mod bridge_hops;
 pub mod collect;
+pub mod dns_leg;
 pub mod endpoints;
+pub mod evidence;
 pub mod exited;
 pub mod explanation;
 pub mod facts;
@@ -13,16 +17,20 @@ pub mod nftrace;
 pub mod plan;
 pub mod report;
 pub mod request;
+pub mod resolution;
+pub mod sockets;
 pub mod spinner;
 pub mod text;
+pub mod unprobed;
 pub mod verdict;
 
 use std::time::Instant;
 
-use self::{plan::Plan, report::TraceReport, spinner::Spinner};
+use self::{explanation::Explanation, plan::Plan, report::TraceReport, spinner::Spinner};
 use crate::{
     cli::TraceArgs,
     error::{Error, Result, require_privileges},
+    explain::Names,
     netfilter::{self, Ruleset},
     probe::ProbePorts,
 };
@@ -32,31 +40,85 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
     let phase = |what: &str| log::debug!("{what}: {} ms", started.elapsed().as_millis());
     let (from, to) = request::parse(args)?;
     require_privileges()?;
+    let pcap = args.pcap.as_deref().map(evidence::create).transpose()?;
     let spinner = Spinner::start("reading Docker and the kernel's view of the network");
-    let ends = endpoints::resolve(args, &from, &to).await?;
+    let mut ends = endpoints::resolve(args, &from, &to).await?;
+    if let Some(verdict) = unprobed::verdict(&ends.to) {
+        spinner.clear();
+        let explained = explanation::Explanation {
+            verdict,
+            leg: verdict::dns::Leg::Target,
+            hops: vec![],
+            probes: vec![],
+            dns: None,
+        };
+        let seen = attach::Visibility { lost: 0, coverage: Default::default(), hooks: vec![] };
+        let report =
+            TraceReport::new(&ends, args.proto, explained, seen, started.elapsed().as_millis() as u64);
+        report.print(args.output.json);
+        return Ok(1);
+    }
     let probes = ProbePorts::new(args.proto, args.count as u16);
-    let plan = Plan::new(&ends.topology, &ends.from, &ends.to, probes);
-    phase("model and plan");
+    phase("model");
     // The rules before the probes, read while the programs are loaded.
     let before = tokio::task::spawn_blocking(netfilter::snapshot);
-    let mut attached = attach::attach(&plan).await?;
+    let mut attached = attach::load().await?;
     let before = rules(before).await?;
     phase("attached");
+    let mut leg = None;
+    if let Some(name) = ends.dns_name.clone() {
+        spinner.say(format!("resolving {name} as {} does", ends.from.name));
+        let l = dns_leg::run(args, &ends, &from, &name, &probes, &mut attached).await?;
+        phase("dns");
+        match l.resolution.ipv4() {
+            Some(ip) => ends.answered(&from, &to, ip).await?,
+            None => {
+                spinner.say("explaining".into());
+                let lost = attached.visibility().lost;
+                let explained = dns_leg::explain::unresolved(&ends, &l, before, lost).await?;
+                return finish(args, started, spinner, &ends, explained, attached, pcap);
+            }
+        }
+        leg = Some(l);
+    }
+    let plan = Plan::new(&ends.topology, &ends.from, &ends.to, probes);
+    attached.follow(&plan)?;
+    phase("plan");
     spinner.say(format!("probing {} → {}", ends.from.name, args.to.as_deref().unwrap_or_default()));
     let collected = collect::collect(args, &plan, &ends.from, &mut attached).await?;
     phase("probes");
     spinner.say("explaining".into());
-    let seen = attached.visibility();
-    let explained = explanation::explain(&ends, &plan, collected, before, seen.lost).await?;
-    phase("verdict");
+    let lost = attached.visibility().lost;
+    let mut explained = explanation::explain(&ends, &plan, collected, before, lost).await?;
+    if let Some(l) = &leg {
+        let names = Names::new(&ends.topology).with_named_namespaces();
+        explained.dns = Some(dns_leg::explain::report(l, &names));
+    }
+    finish(args, started, spinner, &ends, explained, attached, pcap)
+}
+
+/// The report out, then the programs detached; the exit code.
+fn finish(
+    args: &TraceArgs,
+    started: Instant,
+    spinner: Spinner,
+    ends: &endpoints::Endpoints,
+    explained: Explanation,
+    attached: attach::Attached,
+    pcap: Option<evidence::Evidence>,
+) -> Result<u8> {
+    log::debug!("verdict: {} ms", started.elapsed().as_millis());
     spinner.clear();
+    if let Some(pcap) = pcap {
+        pcap.write(&explained.hops)?;
+    }
     let elapsed_ms = started.elapsed().as_millis() as u64;
-    let report = TraceReport::new(&ends, args.proto, explained, seen, elapsed_ms);
+    let report = TraceReport::new(ends, args.proto, explained, attached.visibility(), elapsed_ms);
     report.print(args.output.json);
     // Detaching waits for RCU grace periods (tens of ms per tcx link): the verdict is out
     // first, then the programs go.
     drop(attached);
-    phase("detached");
+    log::debug!("detached: {} ms", started.elapsed().as_millis());
     Ok(if report.reachable { 0 } else { 1 })
 }
 

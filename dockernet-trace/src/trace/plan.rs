@@ -20,6 +20,17 @@ pub struct Dnat {
     pub port: u16,
 }
 
+/// A port Docker publishes on the host that the probe's destination does not get.
+#[derive(Clone, Debug)]
+pub struct PublishedElsewhere {
+    pub container: String,
+    pub container_port: u16,
+    /// The host addresses the port is published on (never 0.0.0.0: that is every address).
+    pub host_ips: Vec<IpAddr>,
+    /// The destination is the source container's own loopback: the probe never leaves it.
+    pub own_loopback: bool,
+}
+
 #[derive(Clone, Debug)]
 pub struct Plan {
     /// The namespace the probe is sent from; None: the tool's own.
@@ -34,6 +45,8 @@ pub struct Plan {
     pub tc_ifaces: Vec<String>,
     pub probe_addrs: Vec<IpAddr>,
     pub dnat: Option<Dnat>,
+    /// The target's port is published on the host, but not where the probe goes.
+    pub elsewhere: Option<PublishedElsewhere>,
     /// Docker networks and containers the path involves.
     pub networks: Vec<String>,
     pub containers: Vec<String>,
@@ -64,6 +77,7 @@ impl Plan {
             tc_ifaces: vec![],
             probe_addrs: vec![],
             dnat: None,
+            elsewhere: None,
             networks: vec![],
             containers: vec![],
             expected_oif: None,
@@ -77,8 +91,9 @@ impl Plan {
                 push(&mut p.probe_addrs, end.ip);
             }
         }
+        let own_loopback = to.ip.is_loopback() && from.container.is_some() && from.netns == to.netns;
         if to.kind == EndpointKind::Host || t.host.owner_of(to.ip).is_some() {
-            p.add_published(t, to);
+            p.add_published(t, to, own_loopback);
         }
         p.expected_route(t);
         for a in [t.host.primary(p.family()), t.host.source_for(to.ip)].into_iter().flatten() {
@@ -119,11 +134,17 @@ impl Plan {
             if let Some(g) = e.gateway_of(self.family()).filter(|_| chosen) {
                 push(&mut self.probe_addrs, g);
             }
+            // macvlan/ipvlan: the host's side is the parent interface.
+            if let Some(parent) = t.network(&e.network).and_then(|n| n.parent.clone()) {
+                push(&mut self.tc_ifaces, parent);
+            }
         }
     }
 
-    /// `--to host:PORT`: a container that publishes PORT is where Docker sends the probe.
-    fn add_published(&mut self, t: &Topology, to: &ResolvedEndpoint) {
+    /// `--to host:PORT`: a container that publishes PORT on the probe's destination address is
+    /// where Docker sends the probe; one that publishes it only on other addresses (or when the
+    /// destination is the source's own loopback) is noted, for the verdict to explain.
+    fn add_published(&mut self, t: &Topology, to: &ResolvedEndpoint, own_loopback: bool) {
         // Docker publishes tcp and udp ports; an ICMP probe asks about the tcp one.
         let proto = if self.proto == Proto::Udp { Proto::Udp } else { Proto::Tcp }.name();
         let Some(port) = to.port else { return };
@@ -131,17 +152,29 @@ impl Plan {
         for c in t.docker.containers.iter().filter(|c| c.is_running()) {
             // Docker forwards a port published on an address of the probe's family (or on
             // all addresses) to the container's address of that family.
-            let published = |p: &&crate::model::PublishedPort| {
-                p.host_port == port && p.proto == proto && IpFamily::of(&p.host_ip) == family
-            };
-            let Some(p) = c.ports.iter().find(published) else { continue };
+            let bindings: Vec<_> = c
+                .ports
+                .iter()
+                .filter(|p| p.host_port == port && p.proto == proto && IpFamily::of(&p.host_ip) == family)
+                .collect();
+            let Some(first) = bindings.first() else { continue };
+            let reached = bindings.iter().any(|p| p.host_ip.is_unspecified() || p.host_ip == to.ip);
+            if own_loopback || !reached {
+                self.elsewhere = Some(PublishedElsewhere {
+                    container: c.name.clone(),
+                    container_port: first.container_port,
+                    host_ips: bindings.iter().map(|p| p.host_ip).collect(),
+                    own_loopback,
+                });
+                return;
+            }
             let Some(e) = t.endpoints_of(c).iter().find(|e| e.ip_of(family).is_some()) else { continue };
             let ip = e.ip_of(family).unwrap_or(family.unspecified());
             self.dnat = Some(Dnat {
                 container: c.name.clone(),
                 network: e.network.clone(),
                 ip,
-                port: p.container_port,
+                port: first.container_port,
             });
             push(&mut self.probe_addrs, ip);
             self.add_container(t, c, Some(&e.network));

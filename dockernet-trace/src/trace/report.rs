@@ -8,8 +8,9 @@ use super::{
     endpoints::Endpoints,
     explanation::Explanation,
     hops::Hop,
+    resolution::ResolutionJson,
     text,
-    verdict::{Location, TraceVerdict},
+    verdict::{Location, TraceVerdict, dns::Leg},
 };
 use crate::{
     cause::Cause,
@@ -25,7 +26,8 @@ pub const SCHEMA: u32 = 1;
 pub struct EndpointJson {
     pub kind: &'static str,
     pub name: String,
-    pub ip: String,
+    /// null when the endpoint has no address (a name that did not resolve).
+    pub ip: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub netns: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -40,7 +42,7 @@ impl EndpointJson {
         Self {
             kind: e.kind.name(),
             name: e.name.clone(),
-            ip: e.ip.to_string(),
+            ip: Some(e.ip).filter(|ip| !ip.is_unspecified()).map(|ip| ip.to_string()),
             netns: e.netns.as_ref().map(|n| n.to_string()),
             port: proto.and(e.port),
             proto: proto.map(Proto::name),
@@ -72,16 +74,19 @@ impl From<Location> for LocationJson {
 #[derive(Serialize)]
 pub struct VerdictJson {
     pub cause: Cause,
+    /// `dns` when the verdict is about resolving the target's name, else `target`.
+    pub leg: &'static str,
     pub summary: String,
     pub location: LocationJson,
     pub evidence: Vec<String>,
     pub fix: Vec<String>,
 }
 
-impl From<TraceVerdict> for VerdictJson {
-    fn from(v: TraceVerdict) -> Self {
+impl VerdictJson {
+    pub fn of(v: TraceVerdict, leg: Leg) -> Self {
         Self {
             cause: v.cause,
+            leg: leg.name(),
             summary: v.summary,
             location: v.location.into(),
             evidence: v.evidence,
@@ -106,6 +111,16 @@ pub struct HopJson {
     pub packet: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drop_reason: Option<String>,
+    /// The probe had already been delivered (or answered) when the kernel freed this packet:
+    /// consumed, not dropped on the way.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub after_delivery: bool,
+    /// The bridge that forwarded the packet (br_forward hops).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<String>,
+    /// Not seen by the kernel, inferred from the host's links.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub inferred: bool,
 }
 
 impl From<Hop> for HopJson {
@@ -122,6 +137,9 @@ impl From<Hop> for HopJson {
             forward: h.forward,
             packet: h.packet,
             drop_reason: h.drop_reason.map(|r| r.to_string()),
+            after_delivery: h.after_delivery,
+            bridge: h.bridge,
+            inferred: h.inferred,
         }
     }
 }
@@ -148,6 +166,9 @@ pub struct TraceReport {
     pub to: EndpointJson,
     pub reachable: bool,
     pub verdict: VerdictJson,
+    /// The target's name as the source resolved it (targets named by DNS only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<ResolutionJson>,
     pub hops: Vec<HopJson>,
     pub coverage: Coverage,
     pub probes: Vec<ProbeJson>,
@@ -166,7 +187,8 @@ impl TraceReport {
             from: EndpointJson::of(&ends.from, None),
             to: EndpointJson::of(&ends.to, Some(proto)),
             reachable: e.verdict.cause == Cause::Ok,
-            verdict: e.verdict.into(),
+            verdict: VerdictJson::of(e.verdict, e.leg),
+            resolution: e.dns.map(ResolutionJson::from),
             hops: e.hops.into_iter().map(HopJson::from).collect(),
             coverage: seen.coverage,
             probes: e.probes.into_iter().map(ProbeJson::from).collect(),

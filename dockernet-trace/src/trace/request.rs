@@ -6,7 +6,7 @@ use crate::{
     cli::TraceArgs,
     error::{Error, Result},
     flow::Proto,
-    model::{EndpointArg, EndpointIssue, EndpointSpec, ResolvedEndpoint},
+    model::{EndpointArg, EndpointIssue, EndpointKind, EndpointSpec, ResolvedEndpoint},
 };
 
 /// `--from` and `--to`, parsed; a tcp/udp target without a port is a usage error.
@@ -20,15 +20,25 @@ pub fn parse(args: &TraceArgs) -> Result<(EndpointArg, EndpointArg)> {
             _ => format!("{}:3306", to.input),
         };
         return Err(Error::Usage(format!(
-            "--to {} needs a port for {:?} (e.g. {example}), or use --proto icmp",
-            to.input, args.proto
+            "--to {} needs a port for {} (e.g. {example}), or use --proto icmp",
+            to.input,
+            args.proto.name()
         )));
     }
     Ok((from, to))
 }
 
-/// Endpoints the probe cannot use are errors that say why (exit 2); the others go on.
+/// Endpoints the probe cannot use are errors that say why (exit 2); the others go on (a
+/// target without network is a verdict: see `unprobed`).
 pub fn check_endpoints(from: &ResolvedEndpoint, to: &ResolvedEndpoint) -> Result<()> {
+    if from.kind == EndpointKind::Address && from.netns.is_none() {
+        // Sending "from" it would send from the host with another source address: a probe
+        // of nothing that exists.
+        return Err(Error::Usage(format!(
+            "--from {}: no container, no interface of this host and no namespace under /run/netns holds this address, so nothing can send from it; give a container, host, netns:NAME or pid:PID",
+            from.name
+        )));
+    }
     let start = |c: &str| format!("start it with: docker start {c}");
     match (&from.issue, &to.issue) {
         (Some(EndpointIssue::NotRunning { state }), _) => Err(Error::Usage(format!(
@@ -40,10 +50,6 @@ pub fn check_endpoints(from: &ResolvedEndpoint, to: &ResolvedEndpoint) -> Result
             "container {} is not running ({state}), so it has no address to reach; {}",
             to.name,
             start(&to.name)
-        ))),
-        (_, Some(EndpointIssue::NoNetwork)) => Err(Error::Usage(format!(
-            "container {} runs with --network none: it has only loopback, so nothing outside it can reach it; connect it: docker network connect bridge {}",
-            to.name, to.name
         ))),
         (_, Some(EndpointIssue::NoAddress)) | (Some(EndpointIssue::NoAddress), _) => {
             let end = if to.issue == Some(EndpointIssue::NoAddress) { to } else { from };

@@ -5,6 +5,7 @@ use super::report::{HopJson, TraceReport, VerdictJson};
 use crate::{
     cause::Cause,
     style::{BAD, BOLD, DIM, FIX, OK, WARN, paint},
+    words::count,
 };
 
 fn fmt_ms(ns: u64) -> String {
@@ -12,13 +13,17 @@ fn fmt_ms(ns: u64) -> String {
 }
 
 /// Lines of one probe's hops; the 5-tuple is shown where it changed (NAT) and on the first.
-fn probe_hops(out: &mut String, hops: &[&HopJson]) {
+pub(super) fn probe_hops(out: &mut String, hops: &[&HopJson]) {
     let mut last_tuple = String::new();
+    let mut last_packet = None;
     let t0 = hops.first().map(|h| h.t_ns).unwrap_or(0);
     for h in hops {
+        // The tuple shows where it changed (NAT) and with each new kind of packet (the answer,
+        // an ICMP error and the packet it quotes).
         let tuple = format!("{} → {}", h.src, h.dst);
-        let show = if tuple != last_tuple { tuple.clone() } else { String::new() };
+        let show = if tuple != last_tuple || h.packet != last_packet { tuple.clone() } else { String::new() };
         last_tuple = tuple;
+        last_packet = h.packet.clone();
         let dir = if h.forward { "→" } else { "←" };
         let mut line = format!(
             "  {} {dir} {:<22} {:<16} {:<18} {:<10} {}",
@@ -29,8 +34,17 @@ fn probe_hops(out: &mut String, hops: &[&HopJson]) {
             h.packet.clone().unwrap_or_default(),
             paint(DIM, show)
         );
-        if let Some(r) = &h.drop_reason {
-            line = format!("{line} {}", paint(BAD, format!("✗ dropped: {r}")));
+        match (&h.drop_reason, h.after_delivery) {
+            (Some(r), true) => {
+                line = format!("{line} {}", paint(DIM, format!("· consumed after delivery ({r})")))
+            }
+            (Some(r), false) => line = format!("{line} {}", paint(BAD, format!("✗ dropped: {r}"))),
+            (None, _) => {}
+        }
+        if h.inferred {
+            line = format!("{line} {}", paint(DIM, "(inferred from the ports' bridge)"));
+        } else if let Some(b) = h.bridge.as_ref().filter(|b| **b != h.iface) {
+            line = format!("{line} {}", paint(DIM, format!("(bridge {b})")));
         }
         let _ = writeln!(out, "{}", line.trim_end());
     }
@@ -40,16 +54,22 @@ fn probe_hops(out: &mut String, hops: &[&HopJson]) {
 pub fn text(r: &TraceReport) -> String {
     let mut out = String::new();
     let proto = r.to.proto.clone().unwrap_or_default();
+    let probes = match r.probes.len() {
+        0 => "no probe sent".to_string(),
+        n => count(n as u64, "probe"),
+    };
     let _ = writeln!(
         out,
-        "{} {} ({}) → {} ({}), {proto}, {} probe(s)",
+        "{} {} ({}) → {} ({}), {proto}, {probes}",
         paint(BOLD, "dockernet-trace"),
         r.from.name,
-        r.from.ip,
+        r.from.ip.as_deref().unwrap_or("no address"),
         r.to.port.map(|p| format!("{}:{p}", r.to.name)).unwrap_or_else(|| r.to.name.clone()),
-        r.to.ip,
-        r.probes.len()
+        r.to.ip.as_deref().unwrap_or("no address"),
     );
+    if let Some(dns) = &r.resolution {
+        super::resolution::lines(&mut out, dns);
+    }
     let mut shown: Vec<Vec<(String, String, &str)>> = Vec::new();
     for p in &r.probes {
         let hops: Vec<&HopJson> = r.hops.iter().filter(|h| h.probe == p.index).collect();

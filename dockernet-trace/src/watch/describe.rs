@@ -99,6 +99,8 @@ mod tests {
             function: Function::Named("x"),
             iface: None,
             netns: 0,
+            tcp_flags: None,
+            icmp_type: None,
         }
     }
 

@@ -2,15 +2,22 @@
 //! Docker's view again and updates its filter and names. A broken stream is reopened (after a
 //! pause), and a reopening counts as a change, since events may have been missed meanwhile.
 //! The stream starts at the moment the watch first read Docker, so a container started while
-//! the programs were being attached is not missed.
+//! the programs were being attached is not missed. Each event is also counted in the metrics
+//! and, if it is about the network, written as a `change` line (see `changes::docker`).
 use std::{
     collections::HashMap,
+    sync::Arc,
     time::{Duration, SystemTime},
 };
 
-use bollard::{Docker, query_parameters::EventsOptionsBuilder};
+use bollard::{Docker, models::EventMessage, query_parameters::EventsOptionsBuilder};
 use futures::StreamExt;
 use tokio::{sync::mpsc, task::JoinHandle};
+
+use super::{
+    changes::{Sink, docker::change_of},
+    metrics::Metrics,
+};
 
 /// Actions after which addresses or namespaces may differ.
 const CONTAINER_ACTIONS: &[&str] = &["start", "die", "destroy", "rename", "restart"];
@@ -25,9 +32,40 @@ pub enum Change {
     Reconnected,
 }
 
+/// Where each event goes besides the refresh: a `change` line, and the metrics.
+#[derive(Clone, Default)]
+pub struct Observers {
+    pub changes: Option<Sink>,
+    pub metrics: Option<Arc<Metrics>>,
+}
+
+impl Observers {
+    /// Counts the event, and hands it on as a change unless it is from before `since_ns`
+    /// (the whole second the stream starts from) or was seen already (a reopened stream).
+    fn observe(&self, ev: &EventMessage, since_ns: i64, last_ns: &mut i64) {
+        if let Some(m) = &self.metrics {
+            let typ = ev.typ.map(|t| t.to_string()).unwrap_or_default();
+            m.docker_event(&typ, ev.action.as_deref().unwrap_or_default());
+        }
+        let t = ev.time_nano.unwrap_or(i64::MAX);
+        if t < since_ns || t <= *last_ns {
+            return;
+        }
+        *last_ns = t;
+        if let (Some(sink), Some(c)) = (&self.changes, change_of(ev)) {
+            sink.emit(c);
+        }
+    }
+}
+
 /// Follows the engine's events from `since` on, until the receiver is dropped.
-pub fn spawn(client: Docker, since: SystemTime) -> (mpsc::Receiver<Change>, JoinHandle<()>) {
+pub fn spawn(
+    client: Docker,
+    since: SystemTime,
+    observers: Observers,
+) -> (mpsc::Receiver<Change>, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(64);
+    let since_ns = since.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
     // Whole seconds, rounded down: an event of that second may come twice, which only costs
     // one more look at Docker.
     let secs = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
@@ -35,6 +73,7 @@ pub fn spawn(client: Docker, since: SystemTime) -> (mpsc::Receiver<Change>, Join
     let task = tokio::spawn(async move {
         let filters: HashMap<&str, Vec<&str>> = HashMap::from([("type", vec!["container", "network"])]);
         let mut first = true;
+        let mut last_ns = 0;
         loop {
             let opts = EventsOptionsBuilder::new().filters(&filters).since(&since).build();
             let mut stream = client.events(Some(opts));
@@ -45,6 +84,7 @@ pub fn spawn(client: Docker, since: SystemTime) -> (mpsc::Receiver<Change>, Join
             while let Some(item) = stream.next().await {
                 match item {
                     Ok(ev) => {
+                        observers.observe(&ev, since_ns, &mut last_ns);
                         let Some(change) = describe(&ev) else { continue };
                         if tx.send(change).await.is_err() {
                             return;

@@ -77,6 +77,9 @@ pub struct Incident {
     pub iface: Option<String>,
     /// Namespace inode (0: unknown, taken as the host).
     pub netns: u32,
+    /// The packet's TCP flags and ICMP type, where the event told them (for `--pcap`).
+    pub tcp_flags: Option<u8>,
+    pub icmp_type: Option<u8>,
 }
 
 impl Incident {
@@ -126,6 +129,8 @@ pub fn from_event(
         function,
         iface: iface.clone(),
         netns: e.place.netns,
+        tcp_flags: e.tcp_flags,
+        icmp_type: e.icmp.map(|m| m.kind),
     };
     match &e.detail {
         Detail::Drop { reason, location } => {
@@ -198,6 +203,7 @@ mod tests {
                 dport: 3306,
             }),
             icmp: None,
+            tcp_flags: Some(0x02),
             detail,
         }
     }

@@ -10,6 +10,7 @@ use std::{
 use nix::time::{ClockId, clock_gettime};
 use serde::{Deserialize, Serialize};
 
+pub use super::change_line::{ChangeKind, ChangeLine, ChangeSource, ChangeWhat};
 use super::fold::Folded;
 use crate::{cause::Cause, explain::Names};
 
@@ -43,6 +44,10 @@ pub struct Peer {
     pub port: Option<u16>,
     pub container: Option<String>,
     pub network: Option<String>,
+    /// Containers sharing `container`'s network namespace (`--network container:NAME`): the
+    /// address is theirs too. Left out when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sharers: Vec<String>,
 }
 
 /// A drop, route failure or reset: one flow and reason, `count` times within one second.
@@ -75,6 +80,7 @@ impl Peer {
             port,
             container: held.map(|(c, _)| c.to_string()),
             network: held.map(|(_, n)| n.to_string()).or_else(|| names.network(ip).map(str::to_string)),
+            sharers: held.map(|(c, _)| names.sharers(c).to_vec()).unwrap_or_default(),
         }
     }
 }
@@ -116,12 +122,16 @@ pub struct Clock {
     wall: SystemTime,
 }
 
+/// CLOCK_MONOTONIC now, in nanoseconds (the kernel's event times are on this clock).
+pub fn mono_now_ns() -> u64 {
+    clock_gettime(ClockId::CLOCK_MONOTONIC)
+        .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+        .unwrap_or(0)
+}
+
 impl Clock {
     pub fn now() -> Self {
-        let mono = clock_gettime(ClockId::CLOCK_MONOTONIC)
-            .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
-            .unwrap_or(0);
-        Self { mono_ns: mono, wall: SystemTime::now() }
+        Self { mono_ns: mono_now_ns(), wall: SystemTime::now() }
     }
 
     pub fn wall(&self, t_ns: u64) -> SystemTime {
@@ -163,7 +173,8 @@ pub enum SummaryKind {
 /// Any line of a recording.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Line {
-    Event(EventLine),
+    Event(Box<EventLine>),
+    Change(ChangeLine),
     Summary(SummaryLine),
 }
 
@@ -179,8 +190,10 @@ impl Line {
         let kind = v.get("kind").and_then(|k| k.as_str()).unwrap_or_default().to_string();
         let r = if kind == "summary" {
             serde_json::from_value(v).map(Line::Summary)
+        } else if kind == "change" {
+            serde_json::from_value(v).map(Line::Change)
         } else {
-            serde_json::from_value(v).map(Line::Event)
+            serde_json::from_value(v).map(|e| Line::Event(Box::new(e)))
         };
         r.map_err(|e| format!("not a watch {} line ({e})", if kind.is_empty() { "?" } else { &kind }))
     }

@@ -14,13 +14,19 @@
 //! Containers picked up later are announced as `dockernet-trace: now watching container NAME`.
 //! SIGINT, SIGTERM or the end of `--duration` print the summary, then detach (tracepoint links
 //! belong to the process's file descriptors; nothing stays in the kernel).
+mod bursts;
+pub mod change_line;
+pub mod changes;
 mod describe;
 mod docker_events;
+mod evidence;
 mod fold;
 mod incident;
 pub mod line;
+pub mod metrics;
 pub mod noise;
 mod output;
+mod recording;
 pub mod report;
 mod route_failures;
 mod rules;
@@ -53,7 +59,7 @@ pub async fn run(args: &WatchArgs) -> Result<u8> {
     let mut w = watcher::Watcher::start(args).await?;
     let (mut changes, follower) = match w.docker_client() {
         Some(client) => {
-            let (rx, task) = docker_events::spawn(client, w.docker_read_at);
+            let (rx, task) = docker_events::spawn(client, w.docker_read_at, w.docker_observers());
             (Some(rx), Some(task))
         }
         None => (None, None),
@@ -67,6 +73,7 @@ pub async fn run(args: &WatchArgs) -> Result<u8> {
         tokio::select! {
             batch = w.reader.next_batch(Duration::from_millis(250)) => w.take(batch),
             _ = tick.tick() => w.flush().await,
+            Some(c) = w.changes.recv() => w.change(c),
             Some(change) = recv(&mut changes) => {
                 log::debug!("docker: {change:?}");
                 refresh_at.get_or_insert(Instant::now() + SETTLE);

@@ -7,7 +7,7 @@ use std::{
 };
 
 use super::{
-    line::{EventLine, Kind, Peer, SummaryLine},
+    line::{ChangeLine, ChangeWhat, EventLine, Kind, Peer, SummaryLine},
     summary::top,
 };
 use crate::{
@@ -42,6 +42,16 @@ impl Output {
             stdout_line(&json);
         } else {
             style::print(&format!("{}\n", text(l)));
+        }
+    }
+
+    pub fn change(&mut self, c: &ChangeLine) {
+        let json = serde_json::to_string(c).unwrap_or_default();
+        self.record(&json);
+        if self.json {
+            stdout_line(&json);
+        } else {
+            style::print(&format!("{}\n", change_text(c)));
         }
     }
 
@@ -128,6 +138,47 @@ pub fn text(l: &EventLine) -> String {
     s
 }
 
+/// A change in a few words: `br-73a00eba170c lost 172.18.0.1/16`, `container start web`.
+pub fn change_phrase(c: &ChangeLine) -> String {
+    let iface = c.iface.as_deref().unwrap_or("?");
+    let detail = c.detail.as_deref().unwrap_or("?");
+    // A Docker event names its container (else its network) as its subject.
+    let (named_container, named_network) = match &c.what {
+        ChangeWhat::Event(_) => (c.container.is_some(), c.container.is_none()),
+        _ => (false, false),
+    };
+    let mut s = match &c.what {
+        ChangeWhat::AddressAdded => format!("{iface} got {detail}"),
+        ChangeWhat::AddressRemoved => format!("{iface} lost {detail}"),
+        ChangeWhat::LinkUp => format!("{iface} up"),
+        ChangeWhat::LinkDown => format!("{iface} down"),
+        ChangeWhat::PortJoined => format!("{iface} joined {detail}"),
+        ChangeWhat::PortLeft => format!("{iface} left {detail}"),
+        ChangeWhat::StpState => format!("{iface} {detail}"),
+        ChangeWhat::RouteAdded => format!("route {detail} added"),
+        ChangeWhat::RouteRemoved => format!("route {detail} removed"),
+        ChangeWhat::RulesChanged => format!("rules changed: {detail}"),
+        ChangeWhat::Sysctl => detail.to_string(),
+        ChangeWhat::Event(what) => {
+            let subject = c.container.as_deref().or(c.network.as_deref()).unwrap_or_default();
+            format!("{what} {subject}").trim_end().to_string()
+        }
+    };
+    if let Some(n) = c.network.as_deref().filter(|_| !named_network) {
+        s.push_str(&format!(" ({n})"));
+    }
+    if let Some(n) = c.container.as_deref().filter(|_| !named_container) {
+        s.push_str(&format!(" (container {n})"));
+    }
+    s
+}
+
+/// One readable line per change.
+pub fn change_text(c: &ChangeLine) -> String {
+    let time = c.t.split('T').nth(1).unwrap_or(&c.t).trim_end_matches('Z');
+    format!("{} {} {}", style::paint(DIM, time), style::paint(BOLD, "CHANGE"), change_phrase(c))
+}
+
 fn counts(m: &std::collections::BTreeMap<String, u64>) -> String {
     let v: Vec<String> = top(m, usize::MAX).into_iter().map(|(k, n)| format!("{k} {n}")).collect();
     if v.is_empty() { "-".into() } else { v.join(", ") }
@@ -189,6 +240,32 @@ mod tests {
         ] {
             assert!(t.contains(part), "{part} missing in {t}");
         }
+    }
+
+    #[test]
+    fn changes_read_as_a_few_words() {
+        let c: ChangeLine = serde_json::from_str(
+            r#"{"schema":1,"t":"2026-11-21T03:12:44.102Z","kind":"change","source":"netlink",
+            "what":"address_removed","iface":"br-73a00eba170c","network":"heima-net","detail":"172.18.0.1/16"}"#,
+        )
+        .unwrap();
+        assert_eq!(change_phrase(&c), "br-73a00eba170c lost 172.18.0.1/16 (heima-net)");
+        assert!(change_text(&c).contains("03:12:44.102") && change_text(&c).contains("CHANGE"));
+        let d = ChangeLine {
+            what: ChangeWhat::Event("network disconnect".into()),
+            iface: None,
+            container: Some("web".into()),
+            detail: None,
+            ..c.clone()
+        };
+        assert_eq!(change_phrase(&d), "network disconnect web (heima-net)");
+        let n = ChangeLine { container: None, network: Some("fa".into()), ..d.clone() };
+        assert_eq!(change_phrase(&n), "network disconnect fa");
+        let b = ChangeLine { iface: Some("br-9160face9b76".into()), network: Some("fa".into()), ..c };
+        assert!(
+            change_phrase(&b).ends_with("(fa)"),
+            "a network named inside the bridge's name is still named"
+        );
     }
 
     #[test]

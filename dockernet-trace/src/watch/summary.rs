@@ -68,6 +68,7 @@ mod tests {
             port: None,
             container: c.map(str::to_string),
             network: None,
+            sharers: vec![],
         };
         EventLine {
             schema: 1,

@@ -1,15 +1,27 @@
 //! The state of a running watch: the attached programs and their filter, Docker's view, the
 //! events folded in the current second, the rule tracker and the totals. The loop in `mod.rs`
 //! drives it: events in, one flush per second, a refresh when Docker changes, a summary at exit.
-use std::{collections::BTreeSet, time::Instant};
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::Arc,
+    time::Instant,
+};
 
 use dockernet_trace_common::{Event, Hook};
+use tokio::{
+    sync::{mpsc, watch},
+    task::JoinHandle,
+};
 
 use super::{
+    changes::{Change, Sink, Sources, netlink::Interest},
     describe,
+    docker_events::Observers,
+    evidence::DropEvidence,
     fold::{Folded, Folder, KernelCounts},
-    incident::{self, Hooks, Reason},
-    line::{Clock, EventLine, Kind, timestamp},
+    incident::{self, Hooks, Incident, Reason},
+    line::{ChangeSource, Clock, EventLine, Kind, mono_now_ns, timestamp},
+    metrics::{Metrics, server},
     output::{Output, note},
     route_failures::RouteFailures,
     rules::RuleTracker,
@@ -23,7 +35,11 @@ use crate::{
         watch_maps::counted_key,
     },
     error::{Error, Result},
-    explain::{DropKind, Names, rule_attribution::FlowDrops},
+    explain::{
+        DropKind, Names,
+        rule_attribution::{FlowDrops, Hit},
+    },
+    flow::Tuple,
     kernel::{DropReasons, Kallsyms, ResetReasons},
     model::{HostNet, Topology},
     netfilter,
@@ -53,6 +69,17 @@ pub struct Watcher {
     started: Instant,
     /// When Docker was first read: its events are followed from then on.
     pub docker_read_at: std::time::SystemTime,
+    /// The host's network changes as they come (taken by the loop like `reader`).
+    pub changes: mpsc::Receiver<Change>,
+    sink: Sink,
+    /// Dropped last of all the watcher's parts that run: stops `nft monitor`.
+    _sources: Sources,
+    interest: watch::Sender<Interest>,
+    metrics: Option<Arc<Metrics>>,
+    metrics_server: Option<JoinHandle<()>>,
+    evidence: Option<DropEvidence>,
+    /// The rule each flow's netfilter drops were last attributed to, until its line is out.
+    hits: HashMap<Tuple, Hit>,
 }
 
 impl Watcher {
@@ -62,6 +89,17 @@ impl Watcher {
         let started = Instant::now();
         let filter = Filter { containers: args.container.clone(), networks: args.network.clone() };
         let out = Output::open(args.output.json, args.record.as_deref())?;
+        let evidence = args.pcap.as_deref().map(DropEvidence::create).transpose()?;
+        // Bound before anything is attached: a taken address is a usage error right away.
+        let (metrics, metrics_server) = match args.metrics {
+            Some(addr) => {
+                let m = Arc::new(Metrics::new());
+                let (bound, task) = server::serve(addr, Arc::clone(&m)).await?;
+                note(&format!("serving metrics on http://{bound}/metrics"));
+                (Some(m), Some(task))
+            }
+            None => (None, None),
+        };
         let kernel = tokio::task::spawn_blocking(KernelInfo::probe);
         let rules = tokio::task::spawn_blocking(netfilter::snapshot);
         let docker_read_at = std::time::SystemTime::now();
@@ -81,6 +119,15 @@ impl Watcher {
                 h.hook,
                 h.note.as_deref().unwrap_or("?")
             ));
+        }
+        if let Some(m) = &metrics {
+            session.hooks.iter().for_each(|h| m.program(h.hook, h.attached));
+        }
+        let (sink, changes) = Sink::channel(CHANGES_QUEUED);
+        let (interest, interest_rx) = watch::channel(Interest::of(&topology));
+        let sources = Sources::start(&sink, interest_rx).await;
+        for s in &sources.missing {
+            note(&format!("{s} did not start: those changes of the host are not reported"));
         }
         // What is never an incident, the kernel turns away before it reads the packet.
         let policy = super::noise::kernel_policy(Hooks { resets });
@@ -111,6 +158,14 @@ impl Watcher {
             routes: RouteFailures::default(),
             started,
             docker_read_at,
+            changes,
+            sink,
+            _sources: sources,
+            interest,
+            metrics,
+            metrics_server,
+            evidence,
+            hits: HashMap::new(),
         };
         log::debug!("watch ready after {} ms", started.elapsed().as_millis());
         w.announce_start();
@@ -136,6 +191,29 @@ impl Watcher {
             self.covered(&self.topology).len(),
             if nets.is_empty() { "none yet".into() } else { nets.join(", ") }
         ));
+    }
+
+    /// Where Docker's events go besides the refresh: change lines and the metrics.
+    pub fn docker_observers(&self) -> Observers {
+        Observers { changes: Some(self.sink.clone()), metrics: self.metrics.clone() }
+    }
+
+    /// Writes a change of the host's network as a line (Docker names its containers by ID in
+    /// network events: named here when Docker's view knows them).
+    pub fn change(&mut self, mut c: Change) {
+        if c.source() == ChangeSource::Docker
+            && let Some(id) = c.container.clone()
+        {
+            c.container = Some(match self.topology.container(&id) {
+                Ok(known) => known.name.clone(),
+                Err(_) => id.chars().take(12).collect(),
+            });
+        }
+        let line = c.line();
+        if let Some(m) = &self.metrics {
+            m.change(&line);
+        }
+        self.out.change(&line);
     }
 
     pub fn docker_client(&self) -> Option<bollard::Docker> {
@@ -197,29 +275,38 @@ impl Watcher {
             scan.iter().filter(|c| !self.counts.knows(&c.key)).map(|c| c.first_event()).collect();
         self.take(unknown);
         let restart = self.session.take_scope_shrunk();
-        let gone = self.counts.fold(&scan, super::fold::monotonic_ns(), restart, &mut self.folder);
+        let gone = self.counts.fold(&scan, mono_now_ns(), restart, &mut self.folder);
         if let Err(e) = self.session.forget_drop_keys(&gone) {
             log::warn!("deleting idle drop counts: {e}");
         }
     }
 
-    /// Reports what was folded since the last flush: rules for netfilter drops (counters
-    /// read again, at most once per second unless `last`), causes, names.
+    /// Attributes the netfilter drops since the last tick, and reports the lines whose second
+    /// is over (see `fold`).
     pub async fn flush(&mut self) {
-        self.fold_kernel_counts();
-        if self.folder.is_empty() {
-            return;
+        if let Some(m) = &self.metrics {
+            m.lost_events(self.session.counters().lost);
         }
-        let batch = self.folder.take();
-        let nf: Vec<usize> = (0..batch.len()).filter(|&k| netfilter_drop(&batch[k])).collect();
-        let groups: Vec<FlowDrops> = nf
-            .iter()
-            .map(|&k| {
-                let i = &batch[k].first;
+        self.fold_kernel_counts();
+        self.attribute().await;
+        let batch = self.folder.take_due(mono_now_ns());
+        self.report(batch).await;
+    }
+
+    /// Reads the rule counters (at most once per second) when netfilter drops came since the
+    /// last reading, and gives those drops' flows their rules, whether or not their lines are
+    /// due: the counters moved when the packets were dropped.
+    async fn attribute(&mut self) {
+        let groups: Vec<FlowDrops> = self
+            .folder
+            .take_fresh()
+            .into_iter()
+            .filter(|(i, _)| netfilter_drop(i))
+            .map(|(i, count)| {
                 let in_host = self.names.is_host(i.netns);
                 FlowDrops {
                     tuple: i.tuple,
-                    count: batch[k].count,
+                    count,
                     iface: i.iface.clone().filter(|_| in_host),
                     in_host,
                     src_bridge: self.names.bridge_for(i.tuple.src).map(str::to_string),
@@ -227,27 +314,48 @@ impl Watcher {
                 }
             })
             .collect();
-        let hits = if groups.is_empty() {
-            vec![]
-        } else {
-            let bridges: BTreeSet<String> = self.names.bridges().map(str::to_string).collect();
-            self.rules.attribute(&groups, &bridges).await
-        };
+        if groups.is_empty() {
+            return;
+        }
+        let bridges: BTreeSet<String> = self.names.bridges().map(str::to_string).collect();
+        let hits = self.rules.attribute(&groups, &bridges).await;
+        for (g, h) in groups.iter().zip(hits) {
+            self.hits.insert(g.tuple, h);
+        }
+    }
+
+    /// Reports folded lines: their causes (with the rules their flows were attributed), names,
+    /// metrics and packets.
+    async fn report(&mut self, batch: Vec<Folded>) {
+        if batch.is_empty() {
+            return;
+        }
         let host = if batch.iter().any(|f| describe::needs_host_state(&f.first)) {
             HostNet::load(None).await.ok()
         } else {
             None
         };
         describe::resolve_locations(&batch, &mut self.syms);
-        for (k, f) in batch.iter().enumerate() {
-            let hit = nf.iter().position(|&x| x == k).and_then(|p| hits.get(p));
+        for f in &batch {
+            let hit = if netfilter_drop(&f.first) { self.hits.get(&f.first.tuple) } else { None };
             let cause = describe::cause(&f.first, hit, &self.names, host.as_ref());
             let function = describe::function(&f.first.function, &mut self.syms);
             let rule = hit.and_then(|h| h.rule.clone());
             let line = EventLine::new(f, cause, rule, function, &self.names, &self.clock);
             self.totals.add(&line);
             self.out.event(&line);
+            if let Some(m) = &self.metrics {
+                m.event(&line);
+            }
+            if let Some(e) = &mut self.evidence {
+                e.add(f, &line, &self.names, &self.clock);
+            }
         }
+        if let Some(e) = &mut self.evidence {
+            e.flush();
+        }
+        let folder = &self.folder;
+        self.hits.retain(|t, _| folder.holds(t));
     }
 
     /// Reads Docker's view again and brings the filter and the names up to date.
@@ -278,6 +386,7 @@ impl Watcher {
         for name in before.difference(&after) {
             note(&format!("no longer watching container {name} (it stopped)"));
         }
+        self.interest.send_replace(Interest::of(&t));
         self.names = Names::new(&t).with_fallback(&self.names);
         self.topology = t;
     }
@@ -288,8 +397,25 @@ impl Watcher {
         let rest = self.reader.drain();
         self.take(rest);
         self.rules.allow_read_now();
-        self.flush().await;
+        self.attribute().await;
+        let batch = self.folder.take();
+        self.report(batch).await;
+        while let Ok(c) = self.changes.try_recv() {
+            self.change(c);
+        }
+        if self.sink.lost() > 0 {
+            note(&format!(
+                "{} changes of the host came faster than they could be written and are missing",
+                self.sink.lost()
+            ));
+        }
+        if let Some(t) = self.metrics_server.take() {
+            t.abort();
+        }
         let lost = self.session.counters().lost;
+        if let Some(m) = &self.metrics {
+            m.lost_events(lost);
+        }
         let s = self.totals.summary(
             timestamp(std::time::SystemTime::now()),
             self.started.elapsed().as_secs_f64(),
@@ -299,8 +425,10 @@ impl Watcher {
     }
 }
 
+/// Changes that may wait for the loop; more are counted as lost (the sources never wait).
+const CHANGES_QUEUED: usize = 4096;
+
 /// A drop by a netfilter rule, whose rule the counters may tell.
-fn netfilter_drop(f: &Folded) -> bool {
-    f.first.kind == Kind::Drop
-        && matches!(&f.first.reason, Reason::Drop(r) if DropKind::of(r) == DropKind::Netfilter)
+fn netfilter_drop(i: &Incident) -> bool {
+    i.kind == Kind::Drop && matches!(&i.reason, Reason::Drop(r) if DropKind::of(r) == DropKind::Netfilter)
 }

@@ -54,7 +54,18 @@ impl Lab {
             .as_str()
             .map(str::to_string)
             .unwrap_or_else(|| if name == "bridge" { "docker0".into() } else { format!("br-{}", &id[..12]) });
-        let ipam = &n["IPAM"]["Config"][0];
+        // The IPv4 configuration (a dual-stack network lists an IPv6 one too, in any order).
+        let configs = n["IPAM"]["Config"].as_array().cloned().unwrap_or_default();
+        let ipam = configs
+            .iter()
+            .find(|c| {
+                c["Subnet"].as_str().is_some_and(|s| {
+                    s.split('/').next().is_some_and(|a| a.parse::<std::net::Ipv4Addr>().is_ok())
+                })
+            })
+            .cloned()
+            .unwrap_or(Value::Null);
+        let ipam = &ipam;
         let subnet = ipam["Subnet"].as_str().unwrap_or_default().to_string();
         // A fresh daemon's default bridge lists no gateway; Docker then uses the subnet's
         // first address.
@@ -86,23 +97,6 @@ impl Lab {
         let c = self.run(name, args, &["httpd", "-f", "-p", &p, "-h", "/www"])?;
         self.wait_listening(&c, port)?;
         Ok(c)
-    }
-
-    /// Waits until something listens on `port` inside the container.
-    pub fn wait_listening(&self, c: &Container, port: u16) -> Result<()> {
-        let hex = format!(":{port:04X} ");
-        for _ in 0..50 {
-            // busybox httpd listens on [::]: look at tcp6 as well.
-            let tcp = ["tcp", "tcp6"]
-                .iter()
-                .map(|f| std::fs::read_to_string(format!("/proc/{}/net/{f}", c.pid)).unwrap_or_default())
-                .collect::<String>();
-            if tcp.lines().any(|l| l.contains(&hex) && l.split_whitespace().nth(3) == Some("0A")) {
-                return Ok(());
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        anyhow::bail!("nothing listens on port {port} in {} after 5 s", c.name)
     }
 
     pub fn container(&self, name: &str) -> Result<Container> {

@@ -3,23 +3,26 @@
 //! died (SIGKILL, crash) is removed by the next `Lab::start`.
 mod builders;
 pub mod cmd;
+mod daemons;
+mod engine;
 mod faults;
 mod image;
 mod ipv6;
 mod net;
 mod stale;
 mod tool;
+pub mod wait;
 
 use std::{
     fs,
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result, bail};
 
 pub use builders::{Container, Network};
+pub use engine::{DOCKER28_DIR, DOCKER28_READY, ENGINE_VAR, Engine};
 pub use image::IMAGE;
 pub use ipv6::{Net6, ipv6_options};
 pub use net::{
@@ -40,6 +43,8 @@ pub struct LabOptions {
     pub userland_proxy: bool,
     /// More dockerd flags, e.g. `--bridge=none` for a host without the default bridge.
     pub extra_dockerd_args: Vec<String>,
+    /// The Docker Engine to run; `None`: the one `DNT_ENGINE` names (20 when it is unset).
+    pub engine: Option<Engine>,
 }
 
 pub struct Lab {
@@ -47,6 +52,8 @@ pub struct Lab {
     pub id: String,
     /// The sink namespace ("the outside world").
     pub sink: String,
+    /// The Docker Engine this lab runs.
+    pub engine: Engine,
     run_dir: PathBuf,
     data_dir: PathBuf,
     torn_down: bool,
@@ -56,21 +63,34 @@ impl Lab {
     /// Starts a fresh lab, first removing labs left behind by dead processes.
     pub fn start(opts: LabOptions) -> Result<Lab> {
         require_root()?;
+        let engine = match opts.engine {
+            Some(e) => e,
+            None => Engine::from_env()?,
+        };
+        engine.check_installed()?;
         stale::remove_dead_labs();
         let id = format!("{ID_PREFIX}{:x}{:02x}", std::process::id() & 0xffff, next_seq());
         let lab = Lab {
             sink: format!("{id}-s"),
+            engine,
             run_dir: Path::new(RUN_DIR).join(&id),
             data_dir: Path::new(DATA_DIR).join(&id),
             id,
             torn_down: false,
         };
+        // The state directory appears with its owner already in it (a rename): a lab starting
+        // in parallel must never see it ownerless and take it for a dead lab's.
+        let staging = Path::new(RUN_DIR).join(format!(".{}.new", lab.id));
+        fs::create_dir_all(&staging)?;
+        fs::write(staging.join("owner.pid"), std::process::id().to_string())?;
+        fs::rename(&staging, &lab.run_dir)?;
         // From here on, Drop cleans up whatever part was built.
-        fs::create_dir_all(&lab.run_dir)?;
         fs::create_dir_all(&lab.data_dir)?;
-        fs::write(lab.run_dir.join("owner.pid"), std::process::id().to_string())?;
         net::create(&lab.id, &lab.sink)?;
-        lab.start_dockerd(&opts)?;
+        lab.start_engine(&opts)?;
+        // Captured by the test harness, shown with a failure: which engine the test ran on.
+        let version = lab.docker(&["version", "--format", "{{.Server.Version}}"])?;
+        eprintln!("lab {}: {} (dockerd {version})", lab.id, lab.engine);
         let tar = image::rootfs_tar(Path::new(DATA_DIR))?;
         lab.docker(&["import", &tar.to_string_lossy(), IMAGE])
             .context("importing the busybox image into the lab")?;
@@ -91,55 +111,9 @@ impl Lab {
         format!("/run/netns/{}", self.id)
     }
 
-    fn start_dockerd(&self, opts: &LabOptions) -> Result<()> {
-        let log = fs::File::create(self.run_dir.join("dockerd.log"))?;
-        let mut cmd = Command::new("nsenter");
-        cmd.arg(format!("--net={}", self.netns_path()))
-            .arg("dockerd")
-            .arg("--data-root")
-            .arg(self.data_dir.join("docker"))
-            .arg("--exec-root")
-            .arg(self.run_dir.join("exec"))
-            .arg("-p")
-            .arg(self.run_dir.join("dockerd.pid"))
-            .arg("-H")
-            .arg(self.docker_host())
-            .arg("--containerd-namespace")
-            .arg(&self.id)
-            .arg("--containerd-plugins-namespace")
-            .arg(format!("{}-p", self.id))
-            .arg(format!("--userland-proxy={}", opts.userland_proxy))
-            .args(["--log-level", "warn"])
-            .args(&opts.extra_dockerd_args)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        let mut child =
-            cmd.spawn().context("cannot start dockerd (is docker.io installed? run `cargo xtask setup`)")?;
-        let deadline = Instant::now() + Duration::from_secs(40);
-        loop {
-            if self.docker(&["version", "--format", "{{.Server.Version}}"]).is_ok() {
-                return Ok(());
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                bail!("the lab's dockerd exited ({status}): {}", self.dockerd_log_tail());
-            }
-            if Instant::now() > deadline {
-                bail!("the lab's dockerd did not answer within 40 s: {}", self.dockerd_log_tail());
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn dockerd_log_tail(&self) -> String {
-        let log = fs::read_to_string(self.run_dir.join("dockerd.log")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().rev().take(5).collect();
-        lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
-    }
-
     /// Runs the docker CLI against the lab's engine.
     pub fn docker(&self, args: &[&str]) -> Result<String> {
-        cmd::run(Command::new("docker").arg("-H").arg(self.docker_host()).args(args))
+        cmd::run(Command::new(self.engine.program("docker")).arg("-H").arg(self.docker_host()).args(args))
             .map(|s| s.trim().to_string())
     }
 

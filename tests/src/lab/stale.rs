@@ -15,12 +15,18 @@ use super::{DATA_DIR, ID_PREFIX, RUN_DIR, cmd};
 pub fn remove_dead_labs() {
     if let Ok(dir) = fs::read_dir(RUN_DIR) {
         for e in dir.flatten() {
-            let id = e.file_name().to_string_lossy().into_owned();
+            let name = e.file_name().to_string_lossy().into_owned();
             let owner = fs::read_to_string(e.path().join("owner.pid"))
                 .ok()
                 .and_then(|s| s.trim().parse::<i32>().ok());
-            if owner.is_none_or(|pid| !alive(pid)) {
-                teardown(&id);
+            if name.starts_with('.') {
+                // A state directory being made (see Lab::start): only its dead owner's is ours
+                // to remove; without an owner yet, it is being written right now.
+                if owner.is_some_and(|pid| !alive(pid)) {
+                    let _ = fs::remove_dir_all(e.path());
+                }
+            } else if owner.is_none_or(|pid| !alive(pid)) {
+                teardown(&name);
             }
         }
     }
@@ -54,7 +60,8 @@ pub fn teardown(id: &str) {
             cmd::quiet(&argv);
         }
     }
-    for pidfile in ["helpers.pid", "dockerd.pid"] {
+    // containerd after dockerd, which still talks to it while it stops.
+    for pidfile in ["helpers.pid", "dockerd.pid", "containerd.pid"] {
         for pid in read_pids(&run_dir.join(pidfile)) {
             stop(pid);
         }

@@ -1,9 +1,10 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
+pub mod watching;
 use std::{fs::File, net::Ipv4Addr, os::fd::AsFd, path::Path, time::Duration};
 
 #[allow(unused_imports)] // each test file uses some of them
-pub use dockernet_trace_tests::lab::{LAB_IP, OUTSIDE_IP};
+pub use dockernet_trace_tests::lab::{Engine, LAB_IP, OUTSIDE_IP};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -21,11 +22,12 @@ pub fn in_netns<T: Send + 'static>(path: &str, f: impl FnOnce() -> T + Send + 's
 }
 
 /// Sends `count` ICMP echo requests with identifier `id` from the namespace at `netns` to
-/// `dst`, and returns how many replies came back.
+/// `dst`, and returns how many replies came back (each awaited up to a second: a busy machine
+/// can be slow to answer, and a dropped echo costs the test that second).
 pub fn ping(netns: &str, dst: Ipv4Addr, id: u16, count: u16) -> u16 {
     in_netns(netns, move || {
         let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)).expect("raw socket");
-        s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
         let addr = std::net::SocketAddr::from((dst, 0)).into();
         let mut replies = 0;
         for seq in 0..count {
@@ -100,6 +102,23 @@ pub fn heima(lab: &dockernet_trace_tests::Lab, shared: bool) -> dockernet_trace_
     net
 }
 
+/// The rule that first drops a packet from another Docker network to a container (`dst_ip`
+/// on `bridge`), and that rule's chain as nftrace names it. Docker 20.10: the isolation chain.
+/// Docker 28: raw PREROUTING, which keeps every interface but the container's own bridge away
+/// from its address, before any isolation rule is reached.
+pub fn isolation_drop(
+    lab: &dockernet_trace_tests::Lab,
+    dst_ip: &str,
+    bridge: &str,
+) -> (String, &'static str) {
+    match lab.engine {
+        Engine::Docker20 => {
+            (format!("-A DOCKER-ISOLATION-STAGE-2 -o {bridge} -j DROP"), "DOCKER-ISOLATION-STAGE-2")
+        }
+        Engine::Docker28 => (format!("-A PREROUTING -d {dst_ip}/32 ! -i {bridge} -j DROP"), "raw PREROUTING"),
+    }
+}
+
 /// Runs a trace with `--json` in the lab; returns (exit code, JSON).
 pub fn trace(lab: &dockernet_trace_tests::Lab, args: &[&str]) -> (i32, serde_json::Value) {
     let mut a = args.to_vec();
@@ -114,18 +133,12 @@ pub fn assert_cause(json: &serde_json::Value, cause: &str) {
     assert_eq!(json["verdict"]["cause"], cause, "report:\n{}", serde_json::to_string_pretty(json).unwrap());
 }
 
-/// A listener in the sink namespace ("a service outside the host").
+/// A listener in the sink namespace ("a service outside the host"), once it listens.
 pub fn outside_server(lab: &dockernet_trace_tests::Lab, ip: &str, port: u16) {
     let addr = format!("{ip}:{port}");
-    lab.spawn_in(&format!("/run/netns/{}", lab.sink), &["busybox", "httpd", "-f", "-p", &addr, "-h", "/tmp"])
-        .unwrap();
-    for _ in 0..50 {
-        if lab.sink_exec(&["sh", "-c", &format!("grep -qi ':{port:04X} .* 0A ' /proc/net/tcp")]).is_ok() {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    panic!("the outside server on {addr} did not start");
+    let sink = format!("/run/netns/{}", lab.sink);
+    lab.spawn_in(&sink, &["busybox", "httpd", "-f", "-p", &addr, "-h", "/tmp"]).unwrap();
+    lab.wait_listening_in(&sink, port).unwrap_or_else(|e| panic!("the outside server on {addr}: {e}"));
 }
 
 /// Names of our (dnt_*) tcx programs attached to `iface` in the lab's namespace.

@@ -15,6 +15,9 @@ pub struct Expectation {
     pub exit: i64,
     /// Whether the harness's own connection attempt must get through.
     pub reachable: bool,
+    /// `EXPECT_BRIDGE_HOP=observed`: the hops show the bridge forwarding, seen by the kernel
+    /// (br_forward enrichment), not inferred.
+    pub bridge_hop: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,7 +74,14 @@ pub fn expectations() -> Result<Vec<Expectation>> {
             "no" => false,
             other => bail!("{}: EXPECT_REACHABLE={other}, want yes or no", file.display()),
         };
-        all.push(Expectation { name: var("NAME")?, cause: var("EXPECT_CAUSE")?, exit, reachable });
+        let bridge_hop = var("EXPECT_BRIDGE_HOP").is_ok_and(|v| v == "observed");
+        all.push(Expectation {
+            name: var("NAME")?,
+            cause: var("EXPECT_CAUSE")?,
+            exit,
+            reachable,
+            bridge_hop,
+        });
     }
     Ok(all)
 }
@@ -254,6 +264,11 @@ fn scenario(c: &mut Checks, e: &Expectation, s: &ScenarioRun) {
         .map(|v| format!("coverage {v}"))
         .unwrap_or_else(|| "no coverage in the output".into());
     c.add(&e.name, "kprobe or fentry coverage", Blame::Tool, cov, cov_detail);
+    if e.bridge_hop {
+        let hop = json.as_ref().and_then(observed_bridge_hop);
+        let detail = format!("no br_forward hop naming its bridge, seen rather than inferred: {hop:?}");
+        c.add(&e.name, "bridge hop observed", Blame::Tool, hop.is_some(), detail);
+    }
     c.add(
         &e.name,
         "nothing left attached",
@@ -261,6 +276,15 @@ fn scenario(c: &mut Checks, e: &Expectation, s: &ScenarioRun) {
         s.left.is_empty(),
         format!("left: {}", s.left.replace('\n', " | ")),
     );
+}
+
+/// The bridge named by a br_forward hop the kernel showed (not inferred).
+pub fn observed_bridge_hop(j: &Value) -> Option<String> {
+    let hops = j.get("hops")?.as_array()?;
+    hops.iter()
+        .filter(|h| h.get("hook").and_then(Value::as_str) == Some("br_forward"))
+        .filter(|h| h.get("inferred").and_then(Value::as_bool) != Some(true))
+        .find_map(|h| h.get("bridge").and_then(Value::as_str).map(str::to_string))
 }
 
 #[cfg(test)]
@@ -274,5 +298,10 @@ mod tests {
             ["ok", "network_isolation", "bridge_gateway_missing", "veth_detached", "no_listener"]
         );
         assert!(exps[0].reachable && exps[0].exit == 0);
+        assert!(exps[0].bridge_hop, "the healthy path shows its bridge");
+        let j = serde_json::json!({"hops": [
+            {"hook": "br_forward", "iface": "br0", "bridge": "br0", "inferred": true},
+            {"hook": "br_forward", "iface": "veth2", "bridge": "br0"}]});
+        assert_eq!(super::observed_bridge_hop(&j).as_deref(), Some("br0"));
     }
 }

@@ -151,9 +151,13 @@ fn filter_accept(chain: &Chain, m: &Matches) -> Role {
     }
     if m.has_exactly(&[In, Out])
         && let Some(b) = iface_out(m)
-        && iface_in(m) == Some(b)
     {
-        return accept(b, BridgeAcceptKind::IntraBridge);
+        if iface_in(m) == Some(b) {
+            return accept(b, BridgeAcceptKind::IntraBridge);
+        }
+        if not_in(m) == Some(b) {
+            return accept(b, BridgeAcceptKind::Inbound);
+        }
     }
     if m.has_exactly(&[Dst, In, Out, Proto, Dport]) {
         let dst = m.dst.as_ref().and_then(|d| d.positive()).filter(|d| d.is_host());

@@ -44,6 +44,9 @@ pub enum BridgeAcceptKind {
     Outbound,
     /// `-i BR -o BR -j ACCEPT`: containers of one network talking to each other.
     IntraBridge,
+    /// 28+ `DOCKER ! -i BR -o BR -j ACCEPT`: anything entering BR from elsewhere, every port
+    /// (gateway mode `nat-unprotected`).
+    Inbound,
 }
 
 /// What a rule is for, in Docker's scheme.

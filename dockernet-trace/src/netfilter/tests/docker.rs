@@ -213,6 +213,34 @@ fn docker28_layout() {
     assert_eq!(missing, ["nat chain DOCKER is missing"]);
 }
 
+/// Docker 28.5's gateway modes, as captured live: nat-unprotected accepts every port into its
+/// bridge; routed publishes ports by ACCEPT alone and masquerades nothing.
+#[test]
+fn docker28_5_gateway_modes() {
+    let rs = ruleset(DOCKER28_5_GATEWAY_MODES);
+    let (unprot, routed) = ("br-d82f80ed1e1b", "br-cae3e2671c6c");
+    assert_eq!(
+        role(&rs, &format!("-A DOCKER ! -i {unprot} -o {unprot} -j ACCEPT")),
+        Role::BridgeAccept { bridge: br(unprot), kind: Inbound }
+    );
+    assert_eq!(
+        role(&rs, &format!("-A DOCKER ! -i {routed} -o {routed} -j DROP")),
+        Role::InboundDrop { bridge: br(routed) }
+    );
+    assert_eq!(
+        role(
+            &rs,
+            &format!(
+                "-A DOCKER -d 192.168.223.2/32 ! -i {routed} -o {routed} -p tcp -m tcp --dport 80 -j ACCEPT"
+            )
+        ),
+        Role::PublishedAccept { proto: "tcp".into(), ip: ip("192.168.223.2"), port: 80, bridge: br(routed) }
+    );
+    assert!(has_masquerade(&rs, &net("192.168.222.0/24"), unprot));
+    assert!(!has_masquerade(&rs, &net("192.168.223.0/24"), routed));
+    assert!(missing_docker_chains(&rs).is_empty(), "{:?}", missing_docker_chains(&rs));
+}
+
 #[test]
 fn look_alikes_are_not_docker() {
     let save = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:MYCHAIN - [0:0]\n:ISO-A - [0:0]\n:ISO-B - [0:0]\n:DOCKER-ISOLATION-STAGE-2 - [0:0]\n\

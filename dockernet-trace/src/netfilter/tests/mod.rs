@@ -29,6 +29,7 @@ pub const NFT_USER: &str = include_str!("../fixtures/nft-user.json");
 pub const NFT_USER_TEXT: &str = include_str!("../fixtures/nft-user.txt");
 pub const DOCKER28: &str = include_str!("../fixtures/docker28-bridge1.iptables");
 pub const DOCKER28_0: &str = include_str!("../fixtures/docker28.0-isolation.iptables");
+pub const DOCKER28_5_GATEWAY_MODES: &str = include_str!("../fixtures/docker28.5-gateway-modes.iptables");
 
 /// A rule set made of one iptables-save listing.
 pub fn ruleset(save: &str) -> Ruleset {

@@ -23,92 +23,76 @@ pub fn refused(cx: &Context) -> Option<TraceVerdict> {
         return None;
     }
     let netns = answer.map(|a| a.netns.clone());
-    let iface = answer.map(|a| a.iface.clone());
     let family = cx.plan.family();
-    let function = Some(answer.map_or(AnswerKind::Reset, |a| a.kind).function(family).to_string());
+    let location = Location {
+        iface: answer.map(|a| a.iface.clone()),
+        netns: netns.clone(),
+        function: Some(answer.map_or(AnswerKind::Reset, |a| a.kind).function(family).to_string()),
+        rule: None,
+        drop_reason: None,
+    };
     let port = cx.to.port.unwrap_or(0);
-    let who = netns.as_ref().map(|n| n.to_string()).unwrap_or_else(|| "the target".into());
-    if let Some(d) = &cx.plan.dnat {
+    if let Some(d) = &cx.plan.dnat
+        && netns.as_ref().is_some_and(NetnsLabel::is_host)
+    {
         // Docker publishes this port for a container, yet the host itself answered.
-        let from_host = netns.as_ref().is_some_and(NetnsLabel::is_host);
-        if from_host {
-            let f = cx.finding(Cause::DnatMissing);
-            return Some(TraceVerdict {
-                cause: Cause::DnatMissing,
-                summary: format!(
-                    "port {port} is published for {} ({}:{}), but no DNAT sent the probe there: the host itself answered that nothing listens",
-                    d.container, d.ip, d.port
-                ),
-                location: Location { iface, netns, function, rule: None, drop_reason: None },
-                evidence: f.map(|f| f.evidence.clone()).unwrap_or_default(),
-                fix: f.map(|f| f.fix.clone()).unwrap_or_else(|| {
-                    vec!["systemctl restart docker   # rewrites Docker's NAT rules".into()]
-                }),
-            });
-        }
+        let f = cx.finding(Cause::DnatMissing);
+        return Some(TraceVerdict {
+            cause: Cause::DnatMissing,
+            summary: format!(
+                "port {port} is published for {} ({}:{}), but no DNAT sent the probe there: the host itself answered that nothing listens",
+                d.container, d.ip, d.port
+            ),
+            location,
+            evidence: f.map(|f| f.evidence.clone()).unwrap_or_default(),
+            fix: f
+                .map(|f| f.fix.clone())
+                .unwrap_or_else(|| vec!["systemctl restart docker   # rewrites Docker's NAT rules".into()]),
+        });
     }
+    let (who, summary, port) = refuser(cx, netns.as_ref(), port);
+    let place = if who == "the host" { "on the host".to_string() } else { format!("in {who}") };
     Some(TraceVerdict {
         cause: Cause::NoListener,
-        summary: format!("the probe reached {who}, which answered that nothing listens on port {port}"),
-        location: Location { iface, netns, function, rule: None, drop_reason: None },
+        summary,
+        location,
         evidence: cx
             .facts
             .drops
             .iter()
             .filter(|d| d.kind() == DropKind::NoListener)
             .take(1)
-            .map(|d| {
-                format!("{} dropped it in {} ({}): no socket on port {port}", d.netns, d.location, d.reason)
-            })
+            .map(|d| format!("{} found no socket for port {port} ({} in {})", d.netns, d.reason, d.location))
             .collect(),
         fix: vec![format!(
-            "start the service on port {port} in {who}, or trace the port it really listens on"
+            "start the service on port {port} {place}, or trace the port it really listens on"
         )],
     })
 }
 
-/// A published port "answered", but the probe never reached the container behind it: the
-/// host accepted the connection itself (Docker 20.10 without the userland proxy holds the port
-/// in dockerd, which completes handshakes and forwards nothing) because no DNAT sent it on.
-pub fn answered_by_host_instead(cx: &Context) -> Option<TraceVerdict> {
-    let d = cx.plan.dnat.as_ref()?;
-    let target = NetnsLabel::Container(d.container.clone());
-    if cx.hops.iter().any(|h| h.forward && h.netns == target) {
-        return None;
-    }
-    let proto = if cx.plan.proto == crate::flow::Proto::Udp { "udp" } else { "tcp" };
-    let port = cx.to.port.unwrap_or(0);
-    let listener = crate::model::listeners::host_listener(proto, port);
-    if listener.as_ref().is_some_and(|l| l.serves()) {
-        return None;
-    }
-    let holder = listener.and_then(|l| l.command.map(|c| format!("{c} (pid {})", l.pid.unwrap_or(0))));
-    let mut evidence =
-        vec![format!("the probe never reached {target}; the host itself completed the handshake")];
-    if let Some(h) = holder {
-        evidence.push(format!("port {port} on the host is held by {h}, which only reserves it"));
-    }
-    let f = cx.finding(Cause::DnatMissing);
-    evidence.extend(f.iter().flat_map(|f| f.evidence.iter().cloned()));
-    let last = cx.hops.iter().rev().find(|h| h.forward);
-    Some(TraceVerdict {
-        cause: Cause::DnatMissing,
-        summary: format!(
-            "port {port} is published for {} ({}:{}), but no DNAT sends it there: the host accepted the connection itself and nothing reaches the container",
-            d.container, d.ip, d.port
+/// Who refused, the sentence, and the port that matters (behind DNAT: the container's).
+fn refuser(cx: &Context, netns: Option<&NetnsLabel>, port: u16) -> (String, String, u16) {
+    match (&cx.plan.dnat, netns) {
+        (Some(d), Some(NetnsLabel::Container(c))) if *c == d.container => (
+            c.clone(),
+            format!(
+                "the probe reached {c} ({}) through port {port} published on the host, and {c} answered that nothing listens on its port {}",
+                d.ip, d.port
+            ),
+            d.port,
         ),
-        location: Location {
-            iface: last.map(|h| h.iface.clone()),
-            netns: Some(NetnsLabel::Host),
-            function: None,
-            drop_reason: None,
-            rule: None,
-        },
-        evidence,
-        fix: f
-            .map(|f| f.fix.clone())
-            .unwrap_or_else(|| vec!["systemctl restart docker   # rewrites Docker's NAT rules".into()]),
-    })
+        (_, netns) => {
+            let who = match netns {
+                Some(NetnsLabel::Container(c)) => c.clone(),
+                Some(NetnsLabel::Host) => "the host".into(),
+                Some(other) => other.to_string(),
+                None => "the target".into(),
+            };
+            let summary =
+                format!("the probe reached {who}, which answered that nothing listens on port {port}");
+            (who, summary, port)
+        }
+    }
 }
 
 pub(super) fn drop_location(d: &DropSighting, rule: Option<String>) -> Location {
@@ -121,9 +105,11 @@ pub(super) fn drop_location(d: &DropSighting, rule: Option<String>) -> Location 
     }
 }
 
-fn drop_line(d: &DropSighting) -> String {
+/// What the kernel showed of a drop, as one line of evidence; `verb` says what happened
+/// ("dropped", or "rejected" for a REJECT rule).
+pub(super) fn drop_line(d: &DropSighting, verb: &str) -> String {
     format!(
-        "probe {} {} {} → {} dropped in {} on {} at {} ({})",
+        "probe {} {} {} → {} {verb} in {} on {} at {} ({})",
         d.probe + 1,
         if d.forward { "packet" } else { "answer" },
         d.tuple.src_str(),
@@ -138,7 +124,7 @@ fn drop_line(d: &DropSighting) -> String {
 /// A drop: netfilter (the rule), neighbour failure, no route, STP, or what the model says.
 pub fn dropped(cx: &Context) -> Option<TraceVerdict> {
     let d = cx.facts.decisive_drop()?;
-    let evidence = vec![drop_line(d)];
+    let evidence = vec![drop_line(d, "dropped")];
     match d.kind() {
         DropKind::Netfilter => Some(netfilter_drop(cx, d, evidence)),
         DropKind::BridgePortBlocked => Some(with_finding(cx, d, evidence, || {

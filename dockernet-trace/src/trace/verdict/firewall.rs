@@ -1,12 +1,16 @@
 //! Verdicts for a probe netfilter dropped: the rule (explain::rule_attribution, from the
 //! counters that moved, or nftrace's own account), and whether Docker's isolation, a broken
 //! shared network, a subnet conflict or another firewall is to blame.
-use super::{Context, TraceVerdict, drops::drop_location};
+use super::{
+    Context, TraceVerdict,
+    drops::{drop_line, drop_location},
+};
 use crate::{
     cause::Cause,
     explain::rule_attribution::{self, Attributed},
     probe::Answer,
     trace::facts::DropSighting,
+    words::count,
 };
 
 pub fn netfilter_drop(cx: &Context, d: &DropSighting, mut evidence: Vec<String>) -> TraceVerdict {
@@ -17,12 +21,17 @@ pub fn netfilter_drop(cx: &Context, d: &DropSighting, mut evidence: Vec<String>)
     let Some(a) = rule_attribution::for_probe(cx.deltas, cx.rules, (family, n), Some(&d.iface), hint) else {
         return unidentified(cx, d, evidence);
     };
+    let verb = if a.rejects { "rejected" } else { "dropped" };
+    if a.rejects {
+        // The kernel's NETFILTER_DROP is REJECT's drop too: say what the rule did.
+        evidence[0] = drop_line(d, verb);
+    }
     evidence.push(format!(
-        "{} {}: counter moved by {} ({} dropped probe packets){}",
+        "{} {}: counter moved by {} ({} {verb}){}",
         a.table,
         a.rule.as_deref().unwrap_or(&a.chain),
         a.packets,
-        n,
+        count(n, "probe packet"),
         if a.exact { "" } else { ", other traffic too" }
     ));
     if a.cause == Cause::NetworkIsolation {
@@ -130,19 +139,24 @@ fn isolation(cx: &Context, d: &DropSighting, a: &Attributed, mut evidence: Vec<S
 
 /// A rule Docker did not write for isolation.
 fn firewall(cx: &Context, d: &DropSighting, a: Attributed, mut evidence: Vec<String>) -> TraceVerdict {
-    let rejected = a.rule.as_deref().is_some_and(|r| r.contains("-j REJECT"));
+    let rejected = a.rejects;
     if rejected && cx.probes.iter().any(|p| matches!(p.answer, Answer::Refused | Answer::PortUnreachable)) {
         evidence.push("the probe was refused: the REJECT rule answered in the target's place".into());
     }
+    let verb = if rejected { "rejected" } else { "dropped" };
+    let summary = match (&a.policy, &a.rule) {
+        (Some(policy), _) => format!(
+            "the policy {policy} of chain {} (table {}) {verb} the probe: no rule of the chain accepted it",
+            a.chain, a.table
+        ),
+        (None, Some(rule)) => {
+            format!("the firewall rule `{rule}` (table {}, chain {}) {verb} the probe", a.table, a.chain)
+        }
+        (None, None) => format!("a rule of chain {} (table {}) {verb} the probe", a.chain, a.table),
+    };
     TraceVerdict {
         cause: Cause::FirewallDrop,
-        summary: format!(
-            "the firewall rule `{}` (table {}, chain {}) {} the probe",
-            a.rule.as_deref().unwrap_or("policy"),
-            a.table,
-            a.chain,
-            if rejected { "rejected" } else { "dropped" }
-        ),
+        summary,
         location: drop_location(d, a.rule.clone()),
         evidence,
         fix: a.delete.into_iter().collect(),

@@ -2,14 +2,18 @@
 //! what the kernel showed (answers, drops, route lookups, hops), the rule counters that moved,
 //! and the faults the model finds on the expected path. Each rule below looks at one kind of
 //! outcome and either decides or passes; the first that decides wins.
+mod by_design;
+pub mod dns;
 mod drops;
 mod firewall;
+mod outcome;
 mod path;
+mod published;
 mod silent;
 
 pub use path::on_path;
 
-use super::{collect::ProbeRecord, facts::Facts, hops::Hop, plan::Plan};
+use super::{collect::ProbeRecord, facts::Facts, hops::Hop, plan::Plan, sockets::Sockets};
 use crate::{
     cause::{Cause, Finding},
     explain::NetnsLabel,
@@ -18,6 +22,7 @@ use crate::{
     model::{ResolvedEndpoint, Topology},
     netfilter::{CounterDelta, Ruleset},
     probe::Answer,
+    words::count,
 };
 
 /// Where the probe stopped, or the faulty object (CONTRACT's `verdict.location`).
@@ -57,6 +62,8 @@ pub struct Context<'a> {
     pub findings: Vec<&'a Finding>,
     /// Events the kernel could not deliver (ring buffer full).
     pub lost: u64,
+    /// The sockets at the probe's end, read after the probes.
+    pub sockets: &'a Sockets,
 }
 
 impl Context<'_> {
@@ -80,7 +87,9 @@ impl Context<'_> {
 
 impl Context<'_> {
     /// A verdict that rests on a fault the model found on the path. `observed` is where the
-    /// kernel showed the probe stop, when it did; otherwise the place is the fault's own.
+    /// kernel showed the probe stop, when it did; otherwise the place is the fault's own. A
+    /// bridge, or a bridge port, at fault is the location itself (CONTRACT.md: the location
+    /// names the faulty object), and where the probe was last seen goes into the evidence.
     pub fn from_finding(
         &self,
         f: &Finding,
@@ -88,28 +97,58 @@ impl Context<'_> {
         observed: Option<Location>,
         mut evidence: Vec<String>,
     ) -> TraceVerdict {
+        let object =
+            matches!(f.cause, Cause::BridgeGatewayMissing | Cause::BridgeDown | Cause::BridgePortBlocked);
         let location = match observed {
+            Some(l) if object && f.iface.is_some() && l.iface != f.iface => {
+                evidence.push(format!("last seen: {}", seen_at(&l)));
+                self.faulty_object(f)
+            }
             Some(mut l) => {
                 if l.iface.is_none() {
                     l.iface = f.iface.clone();
                 }
                 l
             }
-            None => Location {
-                netns: f.iface.as_deref().and_then(|i| {
-                    if self.topology.link_by_name(i).is_some() {
-                        Some(NetnsLabel::Host)
-                    } else {
-                        f.container.clone().map(NetnsLabel::Container)
-                    }
-                }),
-                iface: f.iface.clone(),
-                ..Location::default()
-            },
+            None => {
+                if object && let Some(h) = self.last_forward_hop() {
+                    evidence.push(format!("last seen: {} {} ({})", h.netns, h.iface, h.hook.name()));
+                }
+                self.faulty_object(f)
+            }
         };
         evidence.extend(f.evidence.iter().cloned());
         TraceVerdict { cause: f.cause, summary, location, evidence, fix: f.fix.clone() }
     }
+
+    /// The interface a finding names, in the namespace that holds it.
+    fn faulty_object(&self, f: &Finding) -> Location {
+        Location {
+            netns: f.iface.as_deref().and_then(|i| {
+                if self.topology.link_by_name(i).is_some() {
+                    Some(NetnsLabel::Host)
+                } else {
+                    f.container.clone().map(NetnsLabel::Container)
+                }
+            }),
+            iface: f.iface.clone(),
+            ..Location::default()
+        }
+    }
+}
+
+/// A location as one line of evidence: namespace, interface, function, reason.
+fn seen_at(l: &Location) -> String {
+    let parts: Vec<String> = [
+        l.netns.as_ref().map(ToString::to_string),
+        l.iface.clone(),
+        l.function.clone(),
+        l.drop_reason.as_ref().map(ToString::to_string),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    parts.join(" ")
 }
 
 /// What each probe's socket saw, as evidence lines.
@@ -121,27 +160,37 @@ fn probe_evidence(cx: &Context) -> Vec<String> {
                 Answer::Unreachable { error, .. } => format!("error: {error}"),
                 other => other.name().replace('_', " "),
             };
-            format!("probe {} (source port {}): {a} after {:.1} ms", p.index + 1, p.sport, p.elapsed_ms)
+            let id = if cx.plan.proto == Proto::Icmp { "id" } else { "source port" };
+            format!("probe {} ({id} {}): {a} after {:.1} ms", p.index + 1, p.sport, p.elapsed_ms)
         })
         .collect()
 }
 
 pub fn decide(cx: &Context) -> TraceVerdict {
-    // A wrong route comes before drops: whatever drops the probe after it went the wrong way
-    // (a gateway outside that knows nothing of container addresses) is a consequence.
     let mut v = inconclusive(cx)
-        .or_else(|| reached(cx))
-        .or_else(|| drops::refused(cx))
-        .or_else(|| silent::wrong_way(cx))
-        .or_else(|| silent::answer_wrong_way(cx))
-        .or_else(|| drops::dropped(cx))
-        .or_else(|| silent::decide(cx))
-        .unwrap_or_else(|| unknown(cx));
+        .or_else(|| published::answered_instead(cx))
+        .or_else(|| outcome::all_through(cx))
+        .or_else(|| outcome::partial(cx))
+        .unwrap_or_else(|| stopped(cx));
     let mut evidence = probe_evidence(cx);
     evidence.append(&mut v.evidence);
     evidence.dedup();
     v.evidence = evidence;
     v
+}
+
+/// Why the probes (all of those in `cx`) stopped.
+/// A wrong route comes before drops: whatever drops the probe after it went the wrong way
+/// (a gateway outside that knows nothing of container addresses) is a consequence.
+fn stopped(cx: &Context) -> TraceVerdict {
+    published::refused_elsewhere(cx)
+        .or_else(|| drops::refused(cx))
+        .or_else(|| by_design::decide(cx))
+        .or_else(|| silent::wrong_way(cx))
+        .or_else(|| silent::answer_wrong_way(cx))
+        .or_else(|| drops::dropped(cx))
+        .or_else(|| silent::decide(cx))
+        .unwrap_or_else(|| unknown(cx))
 }
 
 fn inconclusive(cx: &Context) -> Option<TraceVerdict> {
@@ -151,38 +200,11 @@ fn inconclusive(cx: &Context) -> Option<TraceVerdict> {
     Some(TraceVerdict {
         cause: Cause::Unknown,
         summary: format!(
-            "inconclusive: the kernel lost {} events while tracing (ring buffer full), so a drop may have gone unseen; run the trace again",
-            cx.lost
+            "inconclusive: the kernel lost {} while tracing (ring buffer full), so a drop may have gone unseen; run the trace again",
+            count(cx.lost, "event")
         ),
         location: Location::default(),
-        evidence: vec![format!("{} events lost", cx.lost)],
-        fix: vec![],
-    })
-}
-
-fn reached(cx: &Context) -> Option<TraceVerdict> {
-    let ok = cx.probes.iter().filter(|p| p.answer.reached()).count();
-    if ok == 0 {
-        return None;
-    }
-    if let Some(v) = drops::answered_by_host_instead(cx) {
-        return Some(v);
-    }
-    let last = cx.hops.iter().rev().find(|h| h.forward);
-    Some(TraceVerdict {
-        cause: Cause::Ok,
-        summary: format!(
-            "{} reached {}: {ok} of {} probes answered",
-            cx.from.name,
-            cx.target(),
-            cx.probes.len()
-        ),
-        location: Location {
-            iface: last.map(|h| h.iface.clone()),
-            netns: last.map(|h| h.netns.clone()),
-            ..Location::default()
-        },
-        evidence: vec![],
+        evidence: vec![format!("{} lost", count(cx.lost, "event"))],
         fix: vec![],
     })
 }

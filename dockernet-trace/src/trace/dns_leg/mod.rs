@@ -1,0 +1,123 @@
+//! The DNS leg of a trace whose target is a DNS name: the name resolved as the source resolves
+//! it (its own resolv.conf and hosts, from its own namespace, through Docker's embedded DNS
+//! where it uses it), within `--timeout`, while the kernel programs follow the queries: the
+//! source's own (from a port of the run's own) and the ones the embedded DNS forwards to its
+//! upstreams (any port, to port 53 of an upstream). Then the trace goes on to the answer's
+//! address, or explains why there is none ([`explain::unresolved`]).
+pub mod explain;
+pub mod flows;
+pub mod plan;
+pub mod source;
+
+use std::{
+    net::IpAddr,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use self::{
+    flows::{DnsFlows, SourcePlace, Upstream},
+    plan::LegPlan,
+};
+use super::{attach::Attached, endpoints::Endpoints, exited, hops::Hop};
+use crate::{
+    cli::TraceArgs,
+    dns::{self, DNS_PORT, DnsName, Resolution, ResolveOptions, ResolverView, UpstreamNetns},
+    ebpf::{KernelEvent, config, events::EventReader},
+    error::{Error, Result},
+    kernel::DropReasons,
+    model::EndpointArg,
+    probe::ProbePorts,
+};
+
+/// Events still in flight when the resolution ends (the last answer's way back).
+const TRAILING: Duration = Duration::from_millis(50);
+
+pub struct DnsLeg {
+    pub resolution: Resolution,
+    /// The resolv.conf the source reads.
+    pub resolv_conf: PathBuf,
+    pub plan: LegPlan,
+    pub flows: DnsFlows,
+    pub events: Vec<KernelEvent>,
+    pub budget: Duration,
+}
+
+/// What the report shows of the leg.
+pub struct DnsReport {
+    pub resolution: Resolution,
+    pub hops: Vec<Hop>,
+}
+
+/// Resolves `name` as the trace's source does, following the queries in the kernel. A source
+/// whose resolver files cannot be read is a usage error (one line); every nameserver failure is
+/// in the outcome.
+pub async fn run(
+    args: &TraceArgs,
+    ends: &Endpoints,
+    from: &EndpointArg,
+    name: &DnsName,
+    ports: &ProbePorts,
+    a: &mut Attached,
+) -> Result<DnsLeg> {
+    let kind = source::source_kind(&ends.topology, from, &ends.from);
+    let view = ResolverView::load(&kind).map_err(|e| Error::Usage(e.to_string()))?;
+    let plan = LegPlan::new(&ends.topology, &ends.from, &view, ports.dns_port());
+    a.add_tc(plan.tc_ifaces());
+    let cfg = config::for_dns(a.session.config(), &plan.ports, &plan.path_addrs, DNS_PORT, &plan.dns_addrs);
+    a.session.set_config(cfg)?;
+    let opts = ResolveOptions::new(plan.ports.base, args.timeout);
+    let (resolved, events) = following(&view, name, &opts, &mut a.reader, &a.kernel.drop_reasons).await;
+    let resolution = match resolved {
+        Ok(r) => r,
+        Err(_) if exited::exited(&ends.from) => return Err(exited::source_exited(&ends.from)),
+        Err(e) => return Err(Error::Usage(e.to_string())),
+    };
+    let addrs = source_addrs(ends);
+    let place = SourcePlace { netns: ends.source_netns, addrs: &addrs };
+    let flows = DnsFlows::learn(plan.ports.base, upstreams(&resolution), &place, &events);
+    Ok(DnsLeg { resolution, resolv_conf: view.resolv_conf_path, plan, flows, events, budget: args.timeout })
+}
+
+/// The resolution, with the kernel's events read while it runs and shortly after.
+async fn following(
+    view: &ResolverView,
+    name: &DnsName,
+    opts: &ResolveOptions,
+    reader: &mut EventReader,
+    reasons: &DropReasons,
+) -> (std::result::Result<Resolution, dns::DnsError>, Vec<KernelEvent>) {
+    let mut events = Vec::new();
+    let work = dns::resolve(view, name, opts);
+    tokio::pin!(work);
+    let resolved = loop {
+        tokio::select! {
+            r = &mut work => break r,
+            batch = reader.next_batch(Duration::from_millis(20)) => {
+                events.extend(batch.iter().filter_map(|raw| KernelEvent::from_raw(raw, reasons)));
+            }
+        }
+    };
+    let until = Instant::now() + TRAILING;
+    while Instant::now() < until {
+        let batch = reader.next_batch(Duration::from_millis(10)).await;
+        events.extend(batch.iter().filter_map(|raw| KernelEvent::from_raw(raw, reasons)));
+    }
+    (resolved, events)
+}
+
+/// Every address of the source: a container's on each of its networks.
+fn source_addrs(ends: &Endpoints) -> Vec<IpAddr> {
+    let t = &ends.topology;
+    let mut addrs = vec![ends.from.ip];
+    let container = ends.from.container.as_ref().and_then(|c| t.container(&c.id).ok());
+    for e in container.iter().flat_map(|c| t.endpoints_of(c)) {
+        addrs.extend(e.ips());
+    }
+    addrs
+}
+
+fn upstreams(r: &Resolution) -> Vec<Upstream> {
+    let Some(u) = r.upstreams.as_ref().filter(|_| r.via_embedded_dns()) else { return vec![] };
+    u.servers.iter().map(|s| Upstream { addr: s.addr, from_host: s.from == UpstreamNetns::Host }).collect()
+}
