@@ -6,7 +6,7 @@ mod common;
 use std::net::{TcpListener, UdpSocket};
 
 use common::{LAB_IP, OUTSIDE_IP, assert_cause, heima, in_netns, outside_server, trace};
-use dockernet_trace_tests::{Lab, LabOptions};
+use dockernet_trace_tests::{Lab, LabOptions, lab::Engine};
 use serde_json::Value;
 
 fn location(json: &Value) -> &Value {
@@ -190,12 +190,24 @@ fn an_internal_network_has_no_way_out() {
     );
     assert!(fixes(&json).contains("docker network connect bridge i2"), "{json:#}");
     assert!(!fixes(&json).contains("both"), "{json:#}");
-    // Docker 20.10: its isolation rule drops what leaves the bridge.
-    assert_cause(&json, "network_isolation");
     let loc = location(&json);
-    assert_eq!((loc["netns"].as_str(), loc["iface"].as_str()), (Some("host"), Some(net.bridge.as_str())));
-    let rule = format!("-A DOCKER-ISOLATION-STAGE-1 ! -d {} -i {} -j DROP", net.subnet, net.bridge);
-    assert_eq!(loc["rule"], rule.as_str(), "{json:#}");
+    match lab.engine {
+        // Docker 20.10: its isolation rule drops what leaves the bridge.
+        Engine::Docker20 => {
+            assert_cause(&json, "network_isolation");
+            assert_eq!(
+                (loc["netns"].as_str(), loc["iface"].as_str()),
+                (Some("host"), Some(net.bridge.as_str()))
+            );
+            let rule = format!("-A DOCKER-ISOLATION-STAGE-1 ! -d {} -i {} -j DROP", net.subnet, net.bridge);
+            assert_eq!(loc["rule"], rule.as_str(), "{json:#}");
+        }
+        // Docker 28: an internal network's containers get no default route at all.
+        Engine::Docker28 => {
+            assert_cause(&json, "no_route");
+            assert_eq!(loc["netns"].as_str(), Some("container:i2"), "{json:#}");
+        }
+    }
 }
 
 /// Item 8: the host cannot reach a macvlan or ipvlan child of its own interface, by design;
@@ -326,9 +338,11 @@ fn a_network_without_icc_is_named() {
         "{json:#}"
     );
     assert!(!s.contains("share no Docker network"), "{json:#}");
+    // Docker 28 keeps its per-bridge rules in DOCKER-FORWARD.
+    let chain = if lab.engine == Engine::Docker28 { "DOCKER-FORWARD" } else { "FORWARD" };
     assert_eq!(
         location(&json)["rule"],
-        format!("-A FORWARD -i {0} -o {0} -j DROP", net.bridge).as_str(),
+        format!("-A {chain} -i {0} -o {0} -j DROP", net.bridge).as_str(),
         "{json:#}"
     );
     assert!(!fixes(&json).contains("docker network connect iccnet"), "{json:#}");

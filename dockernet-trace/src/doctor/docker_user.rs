@@ -77,7 +77,7 @@ fn finding(r: &RuleRef<'_>, s: Subject) -> Finding {
         container: s.container,
         summary: format!("a DOCKER-USER rule drops {whom}: {}", r.rule.text),
         fix: vec![format!("{tool} {table}{delete}   # if the rule is not intended")],
-        evidence: vec![format!("{} packets matched so far", r.rule.counter.packets)],
+        evidence: vec![format!("{} packets matched so far", r.rule.counter.unwrap_or_default().packets)],
         family: match r.table.family {
             Family::Ip => Some(IpFamily::V4),
             Family::Ip6 => Some(IpFamily::V6),

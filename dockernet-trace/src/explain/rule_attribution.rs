@@ -14,6 +14,7 @@ use crate::{
     netfilter::{
         Chain, CounterDelta, Family, IfaceMatch, Matches, Rule, Ruleset, Source, Table,
         docker::{DropCause, drop_cause},
+        eval::{CtState, NamedRule},
     },
 };
 
@@ -42,6 +43,18 @@ impl<'a> Candidate<'a> {
 
     fn rule(&self) -> Option<&'a Rule> {
         self.place.and_then(|(_, _, r)| r)
+    }
+
+    /// The rule (or policy) as the evaluator names it, when the rule set holds it.
+    pub fn named(&self) -> Option<NamedRule> {
+        let (t, c, r) = self.place?;
+        match r {
+            Some(r) => {
+                let i = c.rules.iter().position(|x| std::ptr::eq(x, r))?;
+                Some(NamedRule::rule(t, c, i, r))
+            }
+            None => Some(NamedRule::policy(t, c)),
+        }
     }
 
     /// Docker's isolation or another firewall (`ingress`: the device the packet came in by,
@@ -99,6 +112,8 @@ pub struct Attributed {
     /// The counter moved by exactly the probe's drops (else other traffic hit it too).
     pub exact: bool,
     pub delete: Option<String>,
+    /// The rule as the evaluator names it (for the cross-check with the evaluation).
+    pub named: Option<NamedRule>,
     /// The chain's policy did it (no rule matched).
     pub policy: Option<crate::netfilter::Verdict>,
     /// A REJECT rule: it answered the probe as it dropped it.
@@ -139,6 +154,7 @@ pub fn for_probe(
         packets: d.packets,
         exact,
         delete: c.delete_command(),
+        named: c.named(),
         policy: d.policy.clone().filter(|_| d.rule.is_none()),
         rejects: matches!(d.target, Some(crate::netfilter::Target::Reject(_))),
     })
@@ -156,6 +172,8 @@ pub struct FlowDrops {
     /// Docker bridges of the source's and destination's networks.
     pub src_bridge: Option<String>,
     pub dst_bridge: Option<String>,
+    /// Conntrack's state of the dropped packets, when the packets tell it (a SYN is new).
+    pub ct: Option<CtState>,
 }
 
 /// The rule to blame for a flow, and whether it is Docker's isolation or another firewall.
@@ -163,15 +181,17 @@ pub struct FlowDrops {
 pub struct Hit {
     pub rule: Option<String>,
     pub cause: Cause,
+    /// The rule as the evaluator names it, when the counters named one the rule set holds.
+    pub named: Option<NamedRule>,
 }
 
 impl Hit {
     fn unknown() -> Self {
-        Hit { rule: None, cause: Cause::FirewallDrop }
+        Hit { rule: None, cause: Cause::FirewallDrop, named: None }
     }
 
     fn of(c: &Candidate, g: &FlowDrops) -> Self {
-        Hit { rule: c.rule_text(), cause: c.cause(g.iface.as_deref()) }
+        Hit { rule: c.rule_text(), cause: c.cause(g.iface.as_deref()), named: c.named() }
     }
 }
 

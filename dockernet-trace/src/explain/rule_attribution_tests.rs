@@ -33,6 +33,7 @@ fn group(src: &str, dst: &str, dport: u16, count: u64, iface: &str, dst_bridge: 
         in_host: true,
         src_bridge: Some(iface.into()),
         dst_bridge: dst_bridge.map(str::to_string),
+        ct: None,
     }
 }
 
@@ -57,13 +58,16 @@ fn a_docker_user_rule_is_a_firewall_drop() {
     let g = [group("172.17.0.3", "172.18.0.2", 3306, 2, "docker0", Some(HEIMA))];
     let hits = for_flows(&d, &rs(USER_DROP), &g, &bridges(), &HashMap::new());
     assert_eq!(
-        hits[0],
-        Hit {
-            rule: Some(
-                "-A DOCKER-USER -s 172.17.0.0/16 -d 172.18.0.2/32 -p tcp -m tcp --dport 3306 -j DROP".into()
-            ),
-            cause: Cause::FirewallDrop
-        }
+        (hits[0].rule.as_deref(), hits[0].cause),
+        (
+            Some("-A DOCKER-USER -s 172.17.0.0/16 -d 172.18.0.2/32 -p tcp -m tcp --dport 3306 -j DROP"),
+            Cause::FirewallDrop
+        )
+    );
+    let named = hits[0].named.as_ref().expect("the counted rule, as the evaluator names it");
+    assert_eq!(
+        (named.table.as_str(), named.chain.as_str(), named.position),
+        ("filter", "DOCKER-USER", Some(0))
     );
 }
 
@@ -73,7 +77,7 @@ fn a_rule_that_cannot_match_the_flow_is_not_blamed() {
     let d = diff(&rs(TWO_NETWORKS), &rs(USER_DROP));
     let g = [group("172.17.0.3", "172.18.0.2", 5432, 2, "docker0", Some(HEIMA))];
     let hits = for_flows(&d, &rs(USER_DROP), &g, &bridges(), &HashMap::new());
-    assert_eq!(hits[0], Hit { rule: None, cause: Cause::FirewallDrop });
+    assert_eq!(hits[0], Hit { rule: None, cause: Cause::FirewallDrop, named: None });
 }
 
 #[test]
@@ -81,13 +85,14 @@ fn a_chain_policy_is_blamed_when_no_rule_moved() {
     let d = diff(&rs(USER_DROP), &rs(POLICY_DROP));
     let g = [group("10.200.0.1", "172.17.0.2", 80, 5, "uplink0", Some("docker0"))];
     let hits = for_flows(&d, &rs(POLICY_DROP), &g, &bridges(), &HashMap::new());
-    assert_eq!(hits[0], Hit { rule: Some("-P FORWARD DROP".into()), cause: Cause::FirewallDrop });
+    assert_eq!((hits[0].rule.as_deref(), hits[0].cause), (Some("-P FORWARD DROP"), Cause::FirewallDrop));
+    assert!(hits[0].named.as_ref().is_some_and(|n| n.is_policy() && n.chain == "FORWARD"));
 }
 
 #[test]
 fn a_flow_keeps_its_rule_when_the_counters_say_nothing_new() {
     let g = [group("172.17.0.3", "172.18.0.2", 3306, 1, "docker0", Some(HEIMA))];
-    let known = Hit { rule: Some("-A X -j DROP".into()), cause: Cause::FirewallDrop };
+    let known = Hit { rule: Some("-A X -j DROP".into()), cause: Cause::FirewallDrop, named: None };
     let remembered = HashMap::from([(g[0].tuple, known.clone())]);
     let hits = for_flows(&[], &rs(USER_DROP), &g, &bridges(), &remembered);
     assert_eq!(hits[0], known);
@@ -182,6 +187,7 @@ fn a_probe_is_attributed_to_a_rule_of_its_own_family() {
         in_host: true,
         src_bridge: None,
         dst_bridge: Some("br-x".into()),
+        ct: None,
     };
     let d = diff(&both_families(0, 0), &both_families(3, 3));
     let hits = for_flows(&d, &both_families(3, 3), &[g], &bridges(), &HashMap::new());

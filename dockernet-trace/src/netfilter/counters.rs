@@ -68,7 +68,9 @@ fn counters(table: &Table) -> Vec<(Key, Counter)> {
                     Key::Text { chain: chain.name.clone(), text: rule.text.clone(), nth: *nth }
                 }
             };
-            out.push((key, rule.counter));
+            if let Some(c) = rule.counter {
+                out.push((key, c));
+            }
         }
     }
     out

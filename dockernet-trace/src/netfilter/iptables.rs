@@ -143,9 +143,9 @@ fn parse_rule_line(line: &str, table: &Table) -> Option<(String, Rule)> {
     let (counter, text) = match line.strip_prefix('[') {
         Some(_) => {
             let (c, rest) = line.split_once(']')?;
-            (parse_counter(&format!("{c}]"))?, rest.trim())
+            (Some(parse_counter(&format!("{c}]"))?), rest.trim())
         }
-        None => (Counter::default(), line),
+        None => (None, line),
     };
     let args = rule_args::tokenize(text);
     if args.len() < 2 || args[0] != "-A" {

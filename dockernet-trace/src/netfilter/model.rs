@@ -116,7 +116,8 @@ pub struct Rule {
     /// The rule as `iptables -S` prints it (`-A FORWARD -o docker0 -j DOCKER`) or as
     /// `nft list ruleset` prints it (`oifname "docker0" counter packets 0 bytes 0 jump DOCKER`).
     pub text: String,
-    pub counter: Counter,
+    /// None for a rule that keeps no counter (an nft rule without `counter`).
+    pub counter: Option<Counter>,
     pub matches: Matches,
     pub target: Target,
     /// What the rule changes besides deciding (a mark set), in order.

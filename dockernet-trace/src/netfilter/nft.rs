@@ -226,7 +226,7 @@ fn parse_rule(body: &Value) -> Rule {
     let read = statements::read(stmts);
     Rule {
         text: text.join(" "),
-        counter: read.counter.unwrap_or_default(),
+        counter: read.counter,
         matches: read.matches,
         target: read.target,
         effects: read.effects,

@@ -175,7 +175,7 @@ mod tests {
         assert_eq!(c(Kind::Reset, Reason::Reset(ResetReason::NO_SOCKET)), Cause::NoListener);
         let failed = Reason::Neighbour(crate::explain::neighbour::NeighbourState::Failed);
         assert_eq!(c(Kind::RouteFailure, failed), Cause::NeighborUnreachable);
-        let hit = Hit { rule: Some("-A X".into()), cause: Cause::NetworkIsolation };
+        let hit = Hit { rule: Some("-A X".into()), cause: Cause::NetworkIsolation, named: None };
         assert_eq!(
             cause(&incident(Kind::Drop, dropped("NETFILTER_DROP"), "1.2.3.4"), Some(&hit), &names, None),
             Cause::NetworkIsolation

@@ -1,15 +1,21 @@
 //! The rule counters `watch` reads: at start, and again (at most once per second) when
 //! netfilter drops arrive; the rules whose drop counters moved in between are attributed to the
-//! interval's flows by the explanation core (`explain::rule_attribution::for_flows`). A flow
-//! keeps the rule it was last given when the counters of an interval say nothing new (its drops
-//! were counted just before the previous reading).
+//! interval's flows by the explanation core (`explain::rule_attribution::for_flows`), and each
+//! flow's rule is then the one the ruleset evaluator names for its packets, cross-checked by
+//! those counters (`explain::flow_rule`, the explanation a trace gets too). A flow keeps the
+//! rule it was last given when the counters of an interval say nothing new (its drops were
+//! counted just before the previous reading).
 use std::{
     collections::{BTreeSet, HashMap},
     time::{Duration, Instant},
 };
 
 use crate::{
-    explain::rule_attribution::{FlowDrops, Hit, for_flows},
+    explain::{
+        flow_rule::for_flow,
+        netfilter_path::HostView,
+        rule_attribution::{FlowDrops, Hit, for_flows},
+    },
     flow::Tuple,
     netfilter::{self, Ruleset},
 };
@@ -40,7 +46,12 @@ impl RuleTracker {
 
     /// Reads the counters again (unless that was done less than a second ago) and attributes
     /// each group's drops.
-    pub async fn attribute(&mut self, groups: &[FlowDrops], bridges: &BTreeSet<String>) -> Vec<Hit> {
+    pub async fn attribute(
+        &mut self,
+        groups: &[FlowDrops],
+        bridges: &BTreeSet<String>,
+        host: &HostView,
+    ) -> Vec<Hit> {
         let mut deltas = Vec::new();
         if self.read_at.elapsed() >= MIN_INTERVAL {
             let started = Instant::now();
@@ -54,7 +65,9 @@ impl RuleTracker {
                 Err(e) => log::warn!("reading netfilter counters: {e}"),
             }
         }
-        let hits = for_flows(&deltas, &self.last, groups, bridges, &self.remembered);
+        let counted = for_flows(&deltas, &self.last, groups, bridges, &self.remembered);
+        let hits: Vec<Hit> =
+            groups.iter().zip(&counted).map(|(g, c)| for_flow(&self.last, host, &deltas, g, c)).collect();
         for (g, h) in groups.iter().zip(&hits) {
             if h.rule.is_some() {
                 self.remembered.insert(g.tuple, h.clone());

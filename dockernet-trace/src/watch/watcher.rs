@@ -37,12 +37,13 @@ use crate::{
     error::{Error, Result},
     explain::{
         DropKind, Names,
+        netfilter_path::HostView,
         rule_attribution::{FlowDrops, Hit},
     },
     flow::Tuple,
     kernel::{DropReasons, Kallsyms, ResetReasons},
     model::{HostNet, Topology},
-    netfilter,
+    netfilter::{self, eval::CtState},
 };
 
 pub struct Watcher {
@@ -311,6 +312,7 @@ impl Watcher {
                     in_host,
                     src_bridge: self.names.bridge_for(i.tuple.src).map(str::to_string),
                     dst_bridge: self.names.bridge_for(i.tuple.dst).map(str::to_string),
+                    ct: first_of_connection(i).then_some(CtState::New),
                 }
             })
             .collect();
@@ -318,7 +320,8 @@ impl Watcher {
             return;
         }
         let bridges: BTreeSet<String> = self.names.bridges().map(str::to_string).collect();
-        let hits = self.rules.attribute(&groups, &bridges).await;
+        let host = HostView::of(&self.topology);
+        let hits = self.rules.attribute(&groups, &bridges, &host).await;
         for (g, h) in groups.iter().zip(hits) {
             self.hits.insert(g.tuple, h);
         }
@@ -427,6 +430,12 @@ impl Watcher {
 
 /// Changes that may wait for the loop; more are counted as lost (the sources never wait).
 const CHANGES_QUEUED: usize = 4096;
+
+/// A TCP SYN without ACK: the first packet of its connection, as conntrack sees it (a dropped
+/// SYN is never confirmed, so its retransmissions are new too).
+fn first_of_connection(i: &Incident) -> bool {
+    i.tuple.proto == crate::flow::Proto::Tcp && i.tcp_flags.is_some_and(|f| f & 0x12 == 0x02)
+}
 
 /// A drop by a netfilter rule, whose rule the counters may tell.
 fn netfilter_drop(i: &Incident) -> bool {

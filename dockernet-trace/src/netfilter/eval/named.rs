@@ -101,6 +101,31 @@ impl NamedRule {
         }
     }
 
+    /// The rule as its own tool lists it: `iptables -S` (`-A CHAIN …`, `-P CHAIN DROP`), or
+    /// `nft -a list` (`tcp dport 3306 drop # handle 7`, `policy drop`).
+    pub fn listed(&self) -> String {
+        match (self.source, self.handle) {
+            (Source::Nft, Some(h)) => format!("{} # handle {h}", self.text),
+            _ => self.text.clone(),
+        }
+    }
+
+    /// `table inet fw, chain forward, handle 7` / `table filter, chain INPUT` / `table ip6
+    /// filter, …`.
+    pub fn place(&self) -> String {
+        let handle = self.handle.map(|h| format!(", handle {h}")).unwrap_or_default();
+        format!("table {}, chain {}{handle}", self.table_words(), self.chain)
+    }
+
+    /// The table as its tool names it: `filter`, `ip6 filter`, `inet fw`.
+    pub fn table_words(&self) -> String {
+        match (self.source, &self.family) {
+            (Source::Nft, f) => format!("{f} {}", self.table),
+            (Source::Iptables { .. }, Family::Ip6) => format!("ip6 {}", self.table),
+            (Source::Iptables { .. }, _) => self.table.clone(),
+        }
+    }
+
     pub fn is_policy(&self) -> bool {
         self.position.is_none()
     }

@@ -73,12 +73,24 @@ pub fn fix(
     bridges: &BTreeSet<String>,
     traffic: &Traffic,
 ) -> Option<Fix> {
+    fix_at(rs, e.hook, o, bridges, traffic)
+}
+
+/// [`fix`] for an outcome at `hook` (one a caller built from the counters, without an
+/// evaluation).
+pub fn fix_at(
+    rs: &Ruleset,
+    hook: Hook,
+    o: &Outcome,
+    bridges: &BTreeSet<String>,
+    traffic: &Traffic,
+) -> Option<Fix> {
     let rule = o.by.as_ref()?;
     let who = owner(rs, rule, &o.path);
     let (commands, alternatives) = match who {
         Owner::Docker => return None,
-        Owner::Firewalld => firewalld::fix(e.hook, o, bridges),
-        Owner::Ufw => ufw::fix(e.hook, traffic, rule),
+        Owner::Firewalld => firewalld::fix(hook, o, bridges),
+        Owner::Ufw => ufw::fix(hook, traffic, rule),
         Owner::Other => match rule.source {
             Source::Nft => nft::fix(traffic, rule),
             Source::Iptables { legacy } => iptables::fix(traffic, rule, program(rs, rule, legacy)),

@@ -24,7 +24,7 @@ fn parses_real_docker20_listing() {
     let stage2 = filter.chain("DOCKER-ISOLATION-STAGE-2").unwrap();
     let drop = &stage2.rules[0];
     assert_eq!(drop.text, "-A DOCKER-ISOLATION-STAGE-2 -o br-6bd8ac3e1bc2 -j DROP");
-    assert_eq!(drop.counter, Counter { packets: 4, bytes: 240 });
+    assert_eq!(drop.counter, Some(Counter { packets: 4, bytes: 240 }));
     assert_eq!(drop.target, Target::Drop);
     let out = drop.matches.out_iface.as_ref().unwrap();
     assert_eq!((out.name.as_str(), out.negated), ("br-6bd8ac3e1bc2", false));
@@ -104,7 +104,7 @@ fn keeps_unknown_options_with_their_module() {
     let t = &parse_iptables_save(save).unwrap()[0];
     let rules = &t.chain("INPUT").unwrap().rules;
     let ssh = &rules[0];
-    assert_eq!(ssh.counter, Counter { packets: 1, bytes: 2 });
+    assert_eq!(ssh.counter, Some(Counter { packets: 1, bytes: 2 }));
     assert_eq!(ssh.matches.dports.as_ref().unwrap().single(), Some(22));
     assert_eq!(
         ssh.matches.other,

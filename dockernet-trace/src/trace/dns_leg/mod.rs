@@ -25,6 +25,7 @@ use crate::{
     dns::{self, DNS_PORT, DnsName, Resolution, ResolveOptions, ResolverView, UpstreamNetns},
     ebpf::{KernelEvent, config, events::EventReader},
     error::{Error, Result},
+    explain::{Names, NetnsLabel},
     kernel::DropReasons,
     model::EndpointArg,
     probe::ProbePorts,
@@ -67,7 +68,13 @@ pub async fn run(
     let cfg = config::for_dns(a.session.config(), &plan.ports, &plan.path_addrs, DNS_PORT, &plan.dns_addrs);
     a.session.set_config(cfg)?;
     let opts = ResolveOptions::new(plan.ports.base, args.timeout);
-    let (resolved, events) = following(&view, name, &opts, &mut a.reader, &a.kernel.drop_reasons).await;
+    let (resolved, mut events) = following(&view, name, &opts, &mut a.reader, &a.kernel.drop_reasons).await;
+    // Port 53 to a nameserver is anyone's lookup: namespaces this host does not know (another
+    // host's containers in nested namespaces, with the same addresses) are not the leg's.
+    let names = Names::new(&ends.topology).with_named_namespaces();
+    let known =
+        |netns| netns == ends.source_netns || !matches!(names.netns_label(netns), NetnsLabel::Inode(_));
+    events.retain(|e| known(e.place.netns));
     let resolution = match resolved {
         Ok(r) => r,
         Err(_) if exited::exited(&ends.from) => return Err(exited::source_exited(&ends.from)),

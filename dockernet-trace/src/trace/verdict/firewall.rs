@@ -1,13 +1,20 @@
-//! Verdicts for a probe netfilter dropped: the rule (explain::rule_attribution, from the
-//! counters that moved, or nftrace's own account), and whether Docker's isolation, a broken
-//! shared network, a subnet conflict or another firewall is to blame.
+//! Verdicts for a probe netfilter dropped or rejected: the rule, from the ruleset evaluator run
+//! on the probe as the kernel saw it, cross-checked by the counters that moved
+//! (explain::dropping_rule; the counters alone, or nftrace's own account, when it cannot
+//! name it), and whether Docker's isolation, a broken shared network, a subnet conflict or
+//! another firewall is to blame.
 use super::{
     Context, TraceVerdict,
     drops::{drop_line, drop_location},
 };
 use crate::{
     cause::Cause,
-    explain::rule_attribution::{self, Attributed},
+    explain::{
+        dropping_rule::{Blamed, Counters, DroppingRule, How, dropping_rule},
+        netfilter_path::{DropDevice, Dropped, HostView},
+        rule_attribution::{self, Attributed},
+    },
+    netfilter::eval::{CtState, Evaluator},
     probe::Answer,
     trace::facts::DropSighting,
     words::count,
@@ -18,26 +25,73 @@ pub fn netfilter_drop(cx: &Context, d: &DropSighting, mut evidence: Vec<String>)
     evidence.extend(judged_by(cx, hint));
     let n = cx.facts.netfilter_drops();
     let family = cx.plan.family();
-    let Some(a) = rule_attribution::for_probe(cx.deltas, cx.rules, (family, n), Some(&d.iface), hint) else {
+    let counted = rule_attribution::for_probe(cx.deltas, cx.rules, (family, n), Some(&d.iface), hint);
+    if let Some(a) = &counted {
+        let verb = if a.rejects { "rejected" } else { "dropped" };
+        evidence.push(format!(
+            "{} {}: counter moved by {} ({} {verb}){}",
+            a.table,
+            a.rule.as_deref().unwrap_or(&a.chain),
+            a.packets,
+            count(n, "probe packet"),
+            if a.exact { "" } else { ", other traffic too" }
+        ));
+    }
+    let Some(found) = evaluated(cx, d, counted.as_ref()) else {
+        // Dropped inside a container: its own rules, not the host's we read.
+        return match counted {
+            Some(a) if a.cause == Cause::NetworkIsolation => isolation(cx, d, a.rule.clone(), evidence),
+            Some(a) => counted_only(cx, d, a, evidence),
+            None => unidentified(cx, d, evidence),
+        };
+    };
+    evidence.extend(found.evidence.iter().cloned());
+    let Some(first) = found.rules.first() else {
         return unidentified(cx, d, evidence);
     };
-    let verb = if a.rejects { "rejected" } else { "dropped" };
-    if a.rejects {
-        // The kernel's NETFILTER_DROP is REJECT's drop too: say what the rule did.
-        evidence[0] = drop_line(d, verb);
+    if found.named().is_some_and(|b| b.rejects().is_some()) {
+        // The kernel's NETFILTER_DROP is a reject's drop too: say what the rule did.
+        evidence[0] = drop_line(d, "rejected");
     }
-    evidence.push(format!(
-        "{} {}: counter moved by {} ({} {verb}){}",
-        a.table,
-        a.rule.as_deref().unwrap_or(&a.chain),
-        a.packets,
-        count(n, "probe packet"),
-        if a.exact { "" } else { ", other traffic too" }
-    ));
-    if a.cause == Cause::NetworkIsolation {
-        return isolation(cx, d, &a, evidence);
+    if found.cause == Cause::NetworkIsolation {
+        return isolation(cx, d, Some(first.rule.listed()), evidence);
     }
-    firewall(cx, d, a, evidence)
+    firewall(cx, d, &found, counted, evidence)
+}
+
+/// The evaluator's answer for a drop in the host's namespace (None elsewhere).
+fn evaluated(cx: &Context, d: &DropSighting, counted: Option<&Attributed>) -> Option<DroppingRule> {
+    if !d.netns.is_host() {
+        return None;
+    }
+    let host = HostView::of(cx.topology);
+    let entered = cx.hops.iter().find(|h| h.forward && h.probe == d.probe && h.netns.is_host());
+    let local_origin = cx.source_netns.is_host();
+    let iif = entered
+        .filter(|h| {
+            use dockernet_trace_common::Hook;
+            !local_origin && matches!(h.hook, Hook::TcIngress | Hook::NetifReceive)
+        })
+        .map(|h| h.iface.clone());
+    let dropped = Dropped {
+        tuple: d.tuple,
+        entry: entered.map(|h| h.tuple),
+        local_origin,
+        iif,
+        // The route lookups seen are not told apart by namespace (the source's own comes
+        // first): the host's routes say where it goes.
+        oif: None,
+        drop_device: DropDevice::Device(d.iface.clone()),
+        // Each probe is a connection of its own: its packets towards the target are its first.
+        ct: d.forward.then_some(CtState::New),
+        hook: None,
+    };
+    let counters = Counters {
+        deltas: Some(cx.deltas),
+        strict: true,
+        pick: counted.and_then(|a| a.named.clone().map(|r| (r, a.exact))),
+    };
+    Some(dropping_rule(&Evaluator::new(cx.rules), cx.rules, &host, &dropped, &counters))
 }
 
 /// What netfilter's own trace, or the enrichment hooks, showed of the chains.
@@ -94,7 +148,12 @@ fn unidentified(cx: &Context, d: &DropSighting, mut evidence: Vec<String>) -> Tr
 
 /// Docker's isolation rule dropped it: unless the two share a network (then the shared link
 /// is broken) or the address is no container's (then a subnet conflict routed it into Docker).
-fn isolation(cx: &Context, d: &DropSighting, a: &Attributed, mut evidence: Vec<String>) -> TraceVerdict {
+fn isolation(
+    cx: &Context,
+    d: &DropSighting,
+    rule: Option<String>,
+    mut evidence: Vec<String>,
+) -> TraceVerdict {
     if share_a_network(cx) {
         // Docker says they share a network, so the probe should never have crossed the
         // isolation rules: it left the source another way, because the shared link is broken.
@@ -131,15 +190,99 @@ fn isolation(cx: &Context, d: &DropSighting, a: &Attributed, mut evidence: Vec<S
             cx.plan.dnat.as_ref().map(|x| x.container.clone()).unwrap_or_else(|| cx.to.name.clone()),
             d.iface
         ),
-        location: drop_location(d, a.rule.clone()),
+        location: drop_location(d, rule),
         evidence,
         fix,
     }
 }
 
-/// A rule Docker did not write for isolation.
-fn firewall(cx: &Context, d: &DropSighting, a: Attributed, mut evidence: Vec<String>) -> TraceVerdict {
+/// A rule Docker did not write for isolation: the rule the evaluation named (or the counters,
+/// or the ranked rules that may have), called a reject when it rejects, and the fix that
+/// deletes or bypasses exactly that rule.
+fn firewall(
+    cx: &Context,
+    d: &DropSighting,
+    found: &DroppingRule,
+    counted: Option<Attributed>,
+    mut evidence: Vec<String>,
+) -> TraceVerdict {
+    let b = &found.rules[0];
+    let did = match b.rejects() {
+        Some(with) => format!("rejected the probe (answering with {with})"),
+        None => "dropped the probe".into(),
+    };
+    if b.rejects().is_some()
+        && found.how != How::Ranked
+        && cx.probes.iter().any(|p| {
+            matches!(p.answer, Answer::Refused | Answer::PortUnreachable | Answer::Unreachable { .. })
+        })
+    {
+        evidence
+            .push("the rule answered in the target's place: the target itself never saw the probe".into());
+    }
+    let whose = owner_words(b);
+    let summary = match found.how {
+        How::Ranked => format!(
+            "one of {} rules that may have stopped the probe did, most likely{whose} `{}` ({}); see evidence",
+            found.rules.len(),
+            b.rule.text,
+            b.rule.place()
+        ),
+        _ if b.rule.is_policy() => format!(
+            "the policy {} of chain {} (table {}) {did}: no rule of the chain accepted it",
+            b.rule.text.rsplit(' ').next().unwrap_or_default(),
+            b.rule.chain,
+            b.rule.table_words()
+        ),
+        _ => format!("the firewall rule{whose} `{}` ({}) {did}", b.rule.text, b.rule.place()),
+    };
+    let mut fix: Vec<String> = b.fix.as_ref().map(|f| f.lines()).unwrap_or_default();
+    if fix.is_empty() {
+        fix.extend(counted.and_then(|a| a.delete));
+    }
+    if found.how == How::Ranked {
+        fix = ranked_fixes(&found.rules);
+    }
+    TraceVerdict {
+        cause: Cause::FirewallDrop,
+        summary,
+        // A ranked guess is no rule to state as the one: the candidates are in the evidence.
+        location: drop_location(d, (found.how != How::Ranked).then(|| b.rule.listed())),
+        evidence,
+        fix,
+    }
+}
+
+/// " of firewalld" / " of ufw"; nothing for an admin's own rule.
+fn owner_words(b: &Blamed) -> &'static str {
+    use crate::netfilter::owner::Owner;
+    match b.owner {
+        Owner::Firewalld => " of firewalld",
+        Owner::Ufw => " of ufw",
+        Owner::Docker => " written by Docker",
+        Owner::Other => "",
+    }
+}
+
+/// For ranked candidates: each one's fix, numbered as the evidence ranks them.
+fn ranked_fixes(rules: &[Blamed]) -> Vec<String> {
+    rules
+        .iter()
+        .take(3)
+        .enumerate()
+        .flat_map(|(i, b)| {
+            let lines = b.fix.as_ref().map(|f| f.lines()).unwrap_or_default();
+            lines.into_iter().map(move |l| format!("{l}   # if it is candidate {}", i + 1))
+        })
+        .collect()
+}
+
+/// The counters named the rule of a drop the host's rules cannot be evaluated for.
+fn counted_only(cx: &Context, d: &DropSighting, a: Attributed, mut evidence: Vec<String>) -> TraceVerdict {
     let rejected = a.rejects;
+    if rejected {
+        evidence[0] = drop_line(d, "rejected");
+    }
     if rejected && cx.probes.iter().any(|p| matches!(p.answer, Answer::Refused | Answer::PortUnreachable)) {
         evidence.push("the probe was refused: the REJECT rule answered in the target's place".into());
     }

@@ -5,6 +5,7 @@
 //! Which interfaces count
 //! is the [`Interest`], which the watch updates when Docker's view changes.
 use std::{
+    collections::HashSet,
     net::IpAddr,
     time::{Duration, Instant},
 };
@@ -27,6 +28,9 @@ use super::{Change, PortState, Route, Sink, What, interest::Named, netlink_links
 #[derive(Debug, Default)]
 pub struct Tracker {
     pub links: Links,
+    /// The addresses there are, by interface: a new message for one of them is an update of
+    /// its flags or lifetimes (an IPv6 address that passed duplicate detection), no news.
+    addresses: HashSet<(u32, IpNet)>,
     /// Ports found disabled, held for [`HOLD`]: a port leaving its bridge is disabled first,
     /// and then its leaving is the change, not the disabling.
     held: Vec<(Instant, u32, Change)>,
@@ -112,22 +116,30 @@ impl Tracker {
             .collect()
     }
 
-    fn address(&self, interest: &Interest, a: &AddressMessage, added: bool) -> (Option<Named>, Vec<What>) {
-        let ip = a.attributes.iter().find_map(|x| match x {
-            AddressAttribute::Local(ip) => Some(*ip),
-            _ => None,
-        });
-        let ip = ip.or_else(|| {
-            a.attributes.iter().find_map(|x| match x {
-                AddressAttribute::Address(ip) => Some(*ip),
-                _ => None,
-            })
-        });
-        let Some(net) = ip.and_then(|ip| IpNet::new(ip, a.header.prefix_len).ok()) else {
-            return (None, vec![]);
+    /// Learns an address that is there (the dump at start).
+    pub fn learn_address(&mut self, a: &AddressMessage) {
+        if let Some(net) = address_of(a) {
+            self.addresses.insert((a.header.index, net));
+        }
+    }
+
+    fn address(
+        &mut self,
+        interest: &Interest,
+        a: &AddressMessage,
+        added: bool,
+    ) -> (Option<Named>, Vec<What>) {
+        let Some(net) = address_of(a) else { return (None, vec![]) };
+        let key = (a.header.index, net);
+        // A deletion is always news (the kernel had it); an addition only the first time.
+        let news = if added {
+            self.addresses.insert(key)
+        } else {
+            self.addresses.remove(&key);
+            true
         };
         // Every interface gets an IPv6 link-local address when it comes up: no news.
-        if matches!(net.addr(), IpAddr::V6(v6) if v6.is_unicast_link_local()) {
+        if !news || matches!(net.addr(), IpAddr::V6(v6) if v6.is_unicast_link_local()) {
             return (None, vec![]);
         }
         let what = if added { What::AddressAdded(net) } else { What::AddressRemoved(net) };
@@ -179,7 +191,19 @@ const GROUPS: &[MulticastGroup] = &[
     MulticastGroup::Ipv6Route,
 ];
 
-/// Subscribes (in the calling thread's namespace), learns the links there are, then reports
+/// The address (with its prefix) a message is about.
+fn address_of(a: &AddressMessage) -> Option<IpNet> {
+    let attr = |local: bool| {
+        a.attributes.iter().find_map(|x| match x {
+            AddressAttribute::Local(ip) if local => Some(*ip),
+            AddressAttribute::Address(ip) if !local => Some(*ip),
+            _ => None,
+        })
+    };
+    attr(true).or_else(|| attr(false)).and_then(|ip| IpNet::new(ip, a.header.prefix_len).ok())
+}
+
+/// Subscribes (in the calling thread's namespace), learns the links and addresses there are, then reports
 /// changes until the sink closes. Subscribing comes before the dump, so nothing falls between.
 pub async fn start(sink: Sink, interest: watch::Receiver<Interest>) -> std::io::Result<JoinHandle<()>> {
     let (conn, handle, mut messages) = rtnetlink::new_multicast_connection(GROUPS)?;
@@ -188,6 +212,10 @@ pub async fn start(sink: Sink, interest: watch::Receiver<Interest>) -> std::io::
     let mut dump = handle.link().get().execute();
     while let Some(Ok(l)) = dump.next().await {
         tracker.links.on_new(&l);
+    }
+    let mut dump = handle.address().get().execute();
+    while let Some(Ok(a)) = dump.next().await {
+        tracker.learn_address(&a);
     }
     Ok(tokio::spawn(async move {
         let never = tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);

@@ -66,9 +66,23 @@ fn a_bridge_losing_its_address_is_named_with_its_network() {
     );
     let up = t.on_message(&i, &RouteNetlinkMessage::NewAddress(address(2, "10.0.0.5", 24)));
     assert_eq!(up[0].what, What::AddressAdded("10.0.0.5/24".parse().unwrap()));
+    let again = t.on_message(&i, &RouteNetlinkMessage::NewAddress(address(2, "10.0.0.5", 24)));
+    assert!(again.is_empty(), "an address already there is no news (a flags update): {again:?}");
     let mut ll = address(7, "fe80::1", 64);
     ll.header.family = AddressFamily::Inet6;
     assert!(t.on_message(&i, &RouteNetlinkMessage::NewAddress(ll)).is_empty(), "link-local is no news");
+}
+
+#[test]
+fn an_address_there_at_start_is_no_news_until_it_goes_and_comes_back() {
+    let (mut t, i) = host();
+    t.learn_address(&address(5, "fd00:212::1", 64)); // the dump at start
+    let update = RouteNetlinkMessage::NewAddress(address(5, "fd00:212::1", 64));
+    assert!(t.on_message(&i, &update).is_empty(), "duplicate detection done: no news");
+    let gone = t.on_message(&i, &RouteNetlinkMessage::DelAddress(address(5, "fd00:212::1", 64)));
+    assert_eq!(gone[0].what, What::AddressRemoved("fd00:212::1/64".parse().unwrap()));
+    let back = t.on_message(&i, &update);
+    assert_eq!(back[0].what, What::AddressAdded("fd00:212::1/64".parse().unwrap()));
 }
 
 #[test]
