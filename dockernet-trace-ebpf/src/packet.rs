@@ -82,6 +82,10 @@ pub fn is_unspecified6(a: &[u8; 16]) -> bool {
 
 /// Reads header bytes at an offset of a packet. Implemented for kernel memory and tc.
 pub trait Bytes {
+    /// Parse in eBPF functions of their own (see `parse_ip_into`). Not for tc: its packet
+    /// pointers would reach the callee through the caller's stack, which 6.1's verifier
+    /// refuses; the tc programs' frames have room for the parser inlined.
+    const OWN_FRAME: bool;
     fn load<T>(&self, off: usize) -> Option<T>;
 }
 
@@ -89,6 +93,7 @@ pub trait Bytes {
 pub struct KernelPacket(pub u64);
 
 impl Bytes for KernelPacket {
+    const OWN_FRAME: bool = true;
     #[inline(always)]
     fn load<T>(&self, off: usize) -> Option<T> {
         read::<T>(self.0 + off as u64, 0).ok()
@@ -115,6 +120,7 @@ impl<'a> TcPacket<'a> {
 const DIRECT_MAX: usize = 0x3ff;
 
 impl Bytes for TcPacket<'_> {
+    const OWN_FRAME: bool = false;
     #[inline(always)]
     fn load<T>(&self, off: usize) -> Option<T> {
         if off <= DIRECT_MAX {
@@ -148,7 +154,8 @@ pub type L4Offset = Option<usize>;
 #[inline(always)]
 pub fn parse_ip<B: Bytes>(b: &B, family: u8) -> Option<(Packet, L4Offset)> {
     let mut p = Packet::default();
-    match parse_ip_into(b, family, &mut p) {
+    let l4 = if B::OWN_FRAME { parse_ip_into(b, family, &mut p) } else { parse_ip_inline(b, family, &mut p) };
+    match l4 {
         NOT_PARSED => None,
         NO_L4 => Some((p, None)),
         l4 => Some((p, Some(l4))),
@@ -167,6 +174,11 @@ const NO_L4: usize = usize::MAX;
 /// function's prototype. Returns the transport header's offset, `NO_L4` or `NOT_PARSED`.
 #[inline(never)]
 fn parse_ip_into<B: Bytes>(b: &B, family: u8, out: &mut Packet) -> usize {
+    parse_ip_inline(b, family, out)
+}
+
+#[inline(always)]
+fn parse_ip_inline<B: Bytes>(b: &B, family: u8, out: &mut Packet) -> usize {
     let l4 = if family == FAMILY_V6 { parse_ip6(b, out) } else { parse_ip4(b, out) };
     l4.unwrap_or(NOT_PARSED)
 }
@@ -241,13 +253,20 @@ fn transport<B: Bytes>(b: &B, first: u8) -> (u8, Option<usize>) {
 /// header at `l4`. A transport header that cannot be read (or found) leaves them zero.
 #[inline(always)]
 pub fn parse_l4<B: Bytes>(b: &B, p: &mut Packet, l4: L4Offset) {
-    if let Some(l4) = l4 {
-        parse_l4_at(b, p, l4);
+    match l4 {
+        Some(l4) if B::OWN_FRAME => parse_l4_at(b, p, l4),
+        Some(l4) => parse_l4_inline(b, p, l4),
+        None => {}
     }
 }
 
 #[inline(never)]
 fn parse_l4_at<B: Bytes>(b: &B, p: &mut Packet, l4: usize) {
+    parse_l4_inline(b, p, l4)
+}
+
+#[inline(always)]
+fn parse_l4_inline<B: Bytes>(b: &B, p: &mut Packet, l4: usize) {
     match p.proto {
         IPPROTO_TCP => {
             let Some(t) = b.load::<[u8; 14]>(l4) else { return };
