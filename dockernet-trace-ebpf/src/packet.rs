@@ -15,6 +15,9 @@ const ETH_P_IPV6_BE: u16 = 0xdd86; // htons(0x86DD)
 const IPV6_HLEN: usize = 40;
 /// IPv6 extension headers walked before giving up on finding the transport header.
 const MAX_EXT_HEADERS: usize = 6;
+/// Where the transport header may start at most: what follows it (an ICMPv6 error's quoted
+/// headers) stays within `DIRECT_MAX`.
+const MAX_L4: usize = 512;
 
 /// The fields of one packet that filters and events need.
 #[derive(Clone, Copy, Default)]
@@ -115,22 +118,23 @@ impl<'a> TcPacket<'a> {
     }
 }
 
-/// Offsets read in place at most (IPv4 options and ICMP quotes stay far below it; IPv6
-/// extension headers may go beyond, and are then copied out): a bound the verifier needs.
+/// The bound of every header offset read (an AND the verifier can see, not a branch: 6.1's
+/// verifier walks the branch a bound check makes impossible, with impossible bounds, and
+/// refuses it). No offset exceeds it: IPv4 options and ICMP quotes stay far below, and the
+/// IPv6 extension headers are walked up to `MAX_L4` only.
 const DIRECT_MAX: usize = 0x3ff;
 
 impl Bytes for TcPacket<'_> {
     const OWN_FRAME: bool = false;
+
     #[inline(always)]
     fn load<T>(&self, off: usize) -> Option<T> {
-        if off <= DIRECT_MAX {
-            let at = self.data + ETH_HLEN + (off & DIRECT_MAX);
-            if at + core::mem::size_of::<T>() <= self.end {
-                // SAFETY: the bounds check above is the one the verifier wants for packet data.
-                return Some(unsafe { (at as *const T).read_unaligned() });
-            }
+        let at = self.data + ETH_HLEN + (off & DIRECT_MAX);
+        if at + core::mem::size_of::<T>() <= self.end {
+            // SAFETY: the bounds check above is the one the verifier wants for packet data.
+            return Some(unsafe { (at as *const T).read_unaligned() });
         }
-        self.ctx.load::<T>(ETH_HLEN + off).ok()
+        self.ctx.load::<T>(ETH_HLEN + (off & DIRECT_MAX)).ok()
     }
 }
 
@@ -227,6 +231,10 @@ fn transport<B: Bytes>(b: &B, first: u8) -> (u8, Option<usize>) {
     let mut off = IPV6_HLEN;
     // A fixed bound the verifier can see: each header is one iteration.
     for _ in 0..MAX_EXT_HEADERS {
+        // Beyond this the transport header is not looked for (see `DIRECT_MAX`).
+        if off > MAX_L4 {
+            return (next, None);
+        }
         let step = match next {
             // Hop-by-hop, routing, destination options: 8-byte units, not counting the first.
             0 | 43 | 60 => b.load::<[u8; 2]>(off).map(|h| (h[0], (h[1] as usize + 1) * 8)),
