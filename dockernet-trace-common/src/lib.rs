@@ -694,7 +694,7 @@ mod tests {
         assert_eq!(core::mem::size_of::<EnrichLayout>(), 38);
         // 16 up to dns_port, probe_addrs + probe_addrs6 + dns_addrs, then offsets, argument
         // layout, enrichment, and padding up to the 4-byte alignment of the whole.
-        assert_eq!(core::mem::size_of::<Config>(), 16 + 32 + 128 + 32 + 24 + 28 + 20 + 4 + 38 + 2);
+        assert_eq!(core::mem::size_of::<Config>(), 16 + 32 + 128 + 4 * DNS_ADDRS + 24 + 28 + 20 + 4 + 38 + 2);
         assert_eq!(core::mem::align_of::<Config>(), 4);
         // Where the addresses sit in an event: the same for every hook and both families.
         assert_eq!(core::mem::offset_of!(Event, saddr), 32);

@@ -57,7 +57,6 @@ fn a_port_published_on_loopback_only() {
 /// From a container, the host's uplink address is not where the port is published: nothing
 /// listens there, and the binding is the explanation, not a missing DNAT.
 #[test]
-#[ignore = "reason: issue 11 (item 3): the trace says dnat_missing, fix `systemctl restart docker`, while the DNAT for 127.0.0.1 is there"]
 fn a_port_published_on_loopback_is_not_reached_at_the_uplink_address() {
     let lab = Lab::start(LabOptions::default()).unwrap();
     lab.server("web", 80, &["-p", "127.0.0.1:13307:80"]).unwrap();
@@ -122,7 +121,6 @@ fn an_internal_network() {
 }
 
 #[test]
-#[ignore = "reason: issue 11 (item 7): an internal network's container going out is told 'i2 and 10.201.0.7 share no Docker network' (20.10) or no_route with fix `ip route get` (28), not 'network intnet is internal' with a non-internal network to connect"]
 fn an_internal_network_is_named_as_the_reason() {
     let lab = Lab::start(LabOptions::default()).unwrap();
     lab.create_network("intnet", &["--internal", "--subnet", "192.168.220.0/24"]).unwrap();
@@ -157,7 +155,6 @@ fn a_network_without_inter_container_communication() {
 }
 
 #[test]
-#[ignore = "reason: issue 11: an ICC drop between two containers of one network is told as 'k2 and k1 share no Docker network', fix `docker network connect iccnet k2` (both are on iccnet)"]
 fn an_icc_drop_is_explained_as_icc() {
     let lab = Lab::start(LabOptions::default()).unwrap();
     lab.create_network("iccnet", &["-o", "com.docker.network.bridge.enable_icc=false"]).unwrap();
@@ -193,7 +190,6 @@ fn direct_routing_to_a_container_from_outside() {
 }
 
 #[test]
-#[ignore = "reason: issue 11: for Docker 28's raw direct-access drop the fix is `iptables -t raw -D PREROUTING ...` (deleting Docker's own protection) instead of publishing the port"]
 fn direct_routing_fix_publishes_the_port() {
     let lab = engine28();
     let net = heima(&lab, false);

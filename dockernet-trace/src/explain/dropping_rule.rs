@@ -124,7 +124,7 @@ pub fn dropping_rule(
                 .into(),
         );
     }
-    let cause = rules.first().map_or(Cause::FirewallDrop, |b| cause_of(rs, &b.rule, d));
+    let cause = rules.first().map_or(Cause::FirewallDrop, |b| cause_of(rs, host, &b.rule, d));
     DroppingRule { cause, how, rules, evidence }
 }
 
@@ -329,9 +329,11 @@ fn keeps_counter(rs: &Ruleset, rule: &NamedRule) -> bool {
 }
 
 /// Docker's isolation, or another firewall.
-fn cause_of(rs: &Ruleset, rule: &NamedRule, d: &Dropped) -> Cause {
-    let ingress = d.iif.as_deref();
-    match rs.locate(rule).map(|(t, c, r)| drop_cause(t, c, r, ingress)) {
+fn cause_of(rs: &Ruleset, host: &HostView, rule: &NamedRule, d: &Dropped) -> Cause {
+    // The device the IP layer's rules see, as the walk gives it: a bridge port's bridge (a
+    // container's packet comes in by its veth, and `-i` matches docker0, not the veth).
+    let ingress = d.iif.as_deref().map(|i| host.ip_device(i));
+    match rs.locate(rule).map(|(t, c, r)| drop_cause(t, c, r, ingress.as_deref())) {
         Some(DropCause::NetworkIsolation) => Cause::NetworkIsolation,
         _ => Cause::FirewallDrop,
     }

@@ -4,7 +4,7 @@
 //! name it), and whether Docker's isolation, a broken shared network, a subnet conflict or
 //! another firewall is to blame.
 use super::{
-    Context, TraceVerdict,
+    Context, TraceVerdict, direct_access,
     drops::{drop_line, drop_location},
 };
 use crate::{
@@ -55,6 +55,9 @@ pub fn netfilter_drop(cx: &Context, d: &DropSighting, mut evidence: Vec<String>)
     }
     if found.cause == Cause::NetworkIsolation {
         return isolation(cx, d, Some(first.rule.listed()), evidence);
+    }
+    if let Some(v) = found.named().and_then(|b| direct_access::decide(cx, d, &b.rule, &evidence)) {
+        return v;
     }
     firewall(cx, d, &found, counted, evidence)
 }

@@ -3,6 +3,7 @@
 //! and the faults the model finds on the expected path. Each rule below looks at one kind of
 //! outcome and either decides or passes; the first that decides wins.
 mod by_design;
+mod direct_access;
 pub mod dns;
 mod drops;
 mod firewall;
