@@ -16,6 +16,8 @@ pub mod maps {
     pub const COUNTERS: &str = "COUNTERS";
     pub const TC_PACKETS: &str = "TC_PACKETS";
     pub const WATCH_NETS: &str = "WATCH_NETS";
+    /// Watch mode: the IPv6 prefixes of interest (see [`super::Ipv6Prefix`]).
+    pub const WATCH_NETS6: &str = "WATCH_NETS6";
     pub const WATCH_NETNS: &str = "WATCH_NETNS";
     /// Watch mode: one bit per /16 that a watched prefix touches (see [`super::net16_slot`]).
     pub const WATCH_NET16: &str = "WATCH_NET16";
@@ -50,6 +52,8 @@ pub mod programs {
     /// tcp_send_reset with the reset's reason (6.10+).
     pub const TCP_RESET_RSN: &str = "tcp_reset_rsn";
     pub const FIB_TABLE_LOOKUP: &str = "fib_table_lookup";
+    /// fib6:fib6_table_lookup (IPv6 route decisions).
+    pub const FIB6_TABLE_LOOKUP: &str = "fib6_table_lookup";
     pub const NEIGH_UPDATE: &str = "neigh_update";
     pub const NEIGH_CREATE: &str = "neigh_create";
     /// Enrichment: fexit/fentry (`dnt_fx_`/`dnt_fe_`) and kprobe (`dnt_kp_`) variants.
@@ -157,7 +161,8 @@ impl TryFrom<u8> for Hook {
 
 /// One observation made by a kernel program. Fields that do not apply to a hook are zero.
 ///
-/// Addresses are in network byte order as read from the packet; ports are in host order.
+/// Addresses are the bytes the packet (or kernel structure) holds, IPv4 in the first four of
+/// the sixteen (`family` says which); ports are in host order.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct Event {
@@ -168,16 +173,18 @@ pub struct Event {
     /// kfree_skb: the caller that dropped the packet, a kernel text address.
     pub location: u64,
     pub hook: u8,
-    /// IP protocol number (6 tcp, 17 udp, 1 icmp).
+    /// IP protocol number (6 tcp, 17 udp, 1 icmp, 58 icmpv6), after IPv6 extension headers.
     pub proto: u8,
     pub tcp_flags: u8,
     pub icmp_type: u8,
     pub icmp_code: u8,
     /// For ICMP errors: the protocol of the packet quoted inside.
     pub inner_proto: u8,
-    pub _pad: [u8; 2],
-    pub saddr: u32,
-    pub daddr: u32,
+    /// [`FAMILY_V4`] or [`FAMILY_V6`]: how to read `saddr`, `daddr` and `addr`.
+    pub family: u8,
+    pub _pad: u8,
+    pub saddr: [u8; 16],
+    pub daddr: [u8; 16],
     pub sport: u16,
     pub dport: u16,
     pub ifindex: u32,
@@ -191,15 +198,20 @@ pub struct Event {
     pub value: i32,
     /// fib lookup: routing table id; nf hook: hook number.
     pub table: u32,
-    /// fib lookup: output ifindex chosen; neigh: the neighbour's IPv4 key.
+    /// fib lookup: output ifindex chosen.
     pub aux: u32,
-    /// fib lookup: IPv4 gateway.
-    pub gateway: u32,
     pub len: u32,
+    /// fib lookup: the gateway; neigh: the neighbour's address (its table's key).
+    pub addr: [u8; 16],
     pub ifname: [u8; IFNAMSIZ],
     /// Enrichment: `table chain` names (netfilter), NUL-padded.
     pub label: [u8; LABEL_LEN],
 }
+
+/// `Event::family` of IPv4 addresses (the IP version, not the kernel's AF_* number).
+pub const FAMILY_V4: u8 = 4;
+/// `Event::family` of IPv6 addresses.
+pub const FAMILY_V6: u8 = 6;
 
 /// `reason` of an NfVerdict event when only the hook entry was seen (kprobe: no verdict).
 /// i32::MIN: nf_hook_slow returns 1, 0 or a small negative errno (a drop is -EPERM, i.e.
@@ -236,17 +248,18 @@ impl Event {
     pub fn fib_oif(&self) -> u32 {
         self.aux
     }
-    /// fib_table_lookup: the IPv4 gateway, network byte order (0: none).
-    pub fn fib_gateway(&self) -> u32 {
-        self.gateway
+    /// fib_table_lookup / fib6_table_lookup: the gateway, bytes of `family` (zero: none).
+    pub fn fib_gateway(&self) -> &[u8; 16] {
+        &self.addr
     }
     /// neigh_update / neigh_create: the new NUD state.
     pub fn neigh_state(&self) -> u8 {
         self.value as u8
     }
-    /// neigh_update / neigh_create: the neighbour's IPv4 key, network byte order.
-    pub fn neigh_addr(&self) -> u32 {
-        self.aux
+    /// neigh_update / neigh_create: the neighbour's address (ARP or neighbour discovery),
+    /// bytes of `family`.
+    pub fn neigh_addr(&self) -> &[u8; 16] {
+        &self.addr
     }
     /// net_dev_xmit: the driver's return code (hops: 0 elsewhere).
     pub fn xmit_rc(&self) -> i32 {
@@ -280,11 +293,29 @@ impl Event {
 /// Length of `Event::label`.
 pub const LABEL_LEN: usize = 32;
 
+/// An address of `family` from the sixteen bytes an [`Event`] carries it in.
+pub fn event_ip(family: u8, bytes: &[u8; 16]) -> Option<core::net::IpAddr> {
+    match family {
+        FAMILY_V4 => {
+            Some(core::net::IpAddr::V4(core::net::Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3])))
+        }
+        FAMILY_V6 => Some(core::net::IpAddr::V6(core::net::Ipv6Addr::from(*bytes))),
+        _ => None,
+    }
+}
+
 /// ICMP types that quote the packet they are about (destination unreachable, time exceeded,
 /// parameter problem).
 #[inline(always)]
 pub fn is_icmp_error(icmp_type: u8) -> bool {
     matches!(icmp_type, 3 | 11 | 12)
+}
+
+/// ICMPv6 types that quote the packet they are about (destination unreachable, packet too
+/// big, time exceeded, parameter problem).
+#[inline(always)]
+pub fn is_icmpv6_error(icmp_type: u8) -> bool {
+    matches!(icmp_type, 1..=4)
 }
 
 impl Event {
@@ -298,9 +329,10 @@ impl Event {
         icmp_type: 0,
         icmp_code: 0,
         inner_proto: 0,
-        _pad: [0; 2],
-        saddr: 0,
-        daddr: 0,
+        family: 0,
+        _pad: 0,
+        saddr: [0; 16],
+        daddr: [0; 16],
         sport: 0,
         dport: 0,
         ifindex: 0,
@@ -309,8 +341,8 @@ impl Event {
         value: 0,
         table: 0,
         aux: 0,
-        gateway: 0,
         len: 0,
+        addr: [0; 16],
         ifname: [0; IFNAMSIZ],
         label: [0; LABEL_LEN],
     };
@@ -365,6 +397,27 @@ pub struct RouteOffsets {
     pub _pad: u16,
 }
 
+/// Where the structures `fib6:fib6_table_lookup` receives keep what its program reads
+/// (`struct flowi6`, `fib6_result`, `fib6_table`; the next hop is a `fib6_nh`, whose first
+/// member is the `fib_nh_common` of [`RouteOffsets`]), from BTF.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Route6Offsets {
+    pub fl6_oif: u16,
+    pub fl6_proto: u16,
+    pub fl6_saddr: u16,
+    pub fl6_daddr: u16,
+    pub fl6_sport: u16,
+    pub fl6_dport: u16,
+    /// fib6_result.nh (a `struct fib6_nh *`)
+    pub res_nh: u16,
+    /// fib6_result.fib6_type (RTN_*)
+    pub res_type: u16,
+    /// fib6_table.tb6_id
+    pub tb6_id: u16,
+    pub _pad: u16,
+}
+
 /// Argument positions of BTF tracepoints whose prototype changed across kernels.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -379,7 +432,7 @@ pub struct ArgLayout {
 
 pub const NO_ARG: u8 = 0xff;
 
-/// Slots in `Config::probe_addrs`.
+/// Slots in `Config::probe_addrs` (and `probe_addrs6`).
 pub const PROBE_ADDRS: usize = 8;
 
 /// Slots in `Config::dns_addrs`: a resolver's three nameservers, the embedded DNS's three
@@ -436,18 +489,27 @@ pub struct Config {
     pub probe_port: u16,
     /// ... and how many consecutive ports the probes use (one per probe).
     pub probe_port_count: u16,
+    /// Probe mode: [`FAMILY_V4`] or [`FAMILY_V6`], the family of the probe's packets.
+    pub probe_family: u8,
+    /// Watch mode: 1 when an IPv6 prefix is watched (IPv6 packets are parsed only then).
+    pub watch_v6: u8,
     /// Probe mode, name resolution: the nameservers' port (53), 0 = off. UDP and TCP packets to
     /// this port of an address in `dns_addrs`, or from it, are followed too: the queries that
-    /// Docker's embedded DNS forwards leave from a port of dockerd's choosing.
+    /// Docker's embedded DNS forwards leave from a port of dockerd's choosing. (IPv4
+    /// nameservers: their packets are followed whatever the probe's family.)
     pub dns_port: u16,
-    /// Probe mode: addresses on the probe's path (ends, NAT forms, gateways), for hooks that
-    /// see addresses but no ports (route lookups, neighbour resolution). 0 = unused slot.
+    /// Probe mode: IPv4 addresses on the probe's path (ends, NAT forms, gateways), for hooks
+    /// that see addresses but no ports (route lookups, neighbour resolution). 0 = unused slot.
     pub probe_addrs: [u32; PROBE_ADDRS],
+    /// Probe mode: the same for an IPv6 probe, each address as four words of its bytes (as
+    /// `u32::from_ne_bytes` reads them). All zero = unused slot.
+    pub probe_addrs6: [[u32; 4]; PROBE_ADDRS],
     /// Probe mode: the nameservers (and the embedded DNS's upstreams) `dns_port` applies to.
     /// 0 = unused slot.
     pub dns_addrs: [u32; DNS_ADDRS],
     pub skb: SkbOffsets,
     pub route: RouteOffsets,
+    pub route6: Route6Offsets,
     pub args: ArgLayout,
     pub enrich: EnrichLayout,
 }
@@ -472,7 +534,7 @@ pub const DROP_POLICY_LEN: u32 = 1024;
 pub mod drop_policy {
     /// Never an incident (the packet was used, or a copy was discarded).
     pub const IGNORE: u8 = 1;
-    /// No incident for ICMP packets (an echo reply no ping socket claimed).
+    /// No incident for ICMP and ICMPv6 packets (an echo reply no ping socket claimed).
     pub const IGNORE_ICMP: u8 = 2;
     /// No incident for TCP packets (reported as the reset the kernel answers with).
     pub const IGNORE_TCP: u8 = 4;
@@ -486,8 +548,9 @@ pub mod drop_policy {
 pub struct DropKey {
     /// kfree_skb's caller (0 for resets).
     pub location: u64,
-    pub saddr: u32,
-    pub daddr: u32,
+    /// Addresses as [`Event`] carries them (IPv4 in the first four bytes; `family` says which).
+    pub saddr: [u8; 16],
+    pub daddr: [u8; 16],
     pub sport: u16,
     pub dport: u16,
     /// `enum skb_drop_reason` (drops) or `enum sk_rst_reason` (resets).
@@ -499,8 +562,10 @@ pub struct DropKey {
     pub proto: u8,
     pub inner_proto: u8,
     pub icmp_type: u8,
+    /// [`FAMILY_V4`] or [`FAMILY_V6`].
+    pub family: u8,
     /// Zero: a hash key's bytes must all be defined.
-    pub _pad: u32,
+    pub _pad: [u8; 3],
 }
 
 /// Per-CPU value of `DROP_COUNTS`. `packets` only grows while the entry lives (user space
@@ -547,6 +612,9 @@ pub mod counters {
 
 /// Key of the `WATCH_NETS` LPM trie: an IPv4 prefix (address in network byte order).
 pub type Ipv4Prefix = u32;
+
+/// Key of the `WATCH_NETS6` LPM trie: an IPv6 prefix (the address's bytes as on the wire).
+pub type Ipv6Prefix = [u8; 16];
 
 #[cfg(feature = "user")]
 mod pod {
@@ -599,6 +667,16 @@ mod tests {
     }
 
     #[test]
+    fn event_addresses_read_per_family() {
+        let mut b = [0u8; 16];
+        b[..4].copy_from_slice(&[172, 18, 0, 2]);
+        assert_eq!(event_ip(FAMILY_V4, &b), Some("172.18.0.2".parse().unwrap()));
+        let v6: core::net::Ipv6Addr = "fd00:18::2".parse().unwrap();
+        assert_eq!(event_ip(FAMILY_V6, &v6.octets()), Some(v6.into()));
+        assert_eq!(event_ip(0, &b), None);
+    }
+
+    #[test]
     fn net16_slot_is_the_first_two_octets() {
         let be = |a: [u8; 4]| u32::from_ne_bytes(a);
         assert_eq!(net16_slot(be([172, 18, 0, 2])), (172 << 8) | 18);
@@ -609,11 +687,19 @@ mod tests {
     fn layout_is_stable() {
         // The kernel and user space must agree on these sizes; a change here is a change of
         // the binary interface between the two halves.
-        assert_eq!(core::mem::size_of::<Event>(), 128);
+        assert_eq!(core::mem::size_of::<Event>(), 160);
         assert_eq!(core::mem::size_of::<SkbOffsets>(), 24);
+        assert_eq!(core::mem::size_of::<RouteOffsets>(), 28);
+        assert_eq!(core::mem::size_of::<Route6Offsets>(), 20);
         assert_eq!(core::mem::size_of::<EnrichLayout>(), 38);
-        assert_eq!(core::mem::size_of::<Config>(), 12 + 32 + 4 * DNS_ADDRS + 24 + 28 + 4 + 38 + 2);
-        assert_eq!(core::mem::size_of::<DropKey>(), 40);
+        // 16 up to dns_port, probe_addrs + probe_addrs6 + dns_addrs, then offsets, argument
+        // layout, enrichment, and padding up to the 4-byte alignment of the whole.
+        assert_eq!(core::mem::size_of::<Config>(), 16 + 32 + 128 + 4 * DNS_ADDRS + 24 + 28 + 20 + 4 + 38 + 2);
+        assert_eq!(core::mem::align_of::<Config>(), 4);
+        // Where the addresses sit in an event: the same for every hook and both families.
+        assert_eq!(core::mem::offset_of!(Event, saddr), 32);
+        assert_eq!(core::mem::offset_of!(Event, addr), 96);
+        assert_eq!(core::mem::size_of::<DropKey>(), 64);
         assert_eq!(core::mem::size_of::<DropCount>(), 32);
         assert_eq!(core::mem::size_of::<NoiseSite>(), 16);
     }

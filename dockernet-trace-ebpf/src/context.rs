@@ -101,9 +101,20 @@ pub struct Device {
 pub fn device<M: Kmem>(dev: u64) -> Device {
     let mut d = device_id::<M>(dev);
     if dev != 0 {
-        d.name = M::get::<[u8; IFNAMSIZ]>(dev, layout!(dev_name));
+        d.name = name_of::<M>(dev);
     }
     d
+}
+
+/// The name of the `struct net_device` at `dev`, read as two 8-byte words: a plain load of a
+/// 16-byte array is split into one load (and, under pressure, one stack slot) per byte.
+#[inline(always)]
+pub fn name_of<M: Kmem>(dev: u64) -> [u8; IFNAMSIZ] {
+    let off = layout!(dev_name);
+    let lo = M::get::<u64>(dev, off);
+    let hi = M::get::<u64>(dev, off + 8);
+    // The target is little-endian (bpfel): the first word's bytes come first.
+    ((lo as u128) | ((hi as u128) << 64)).to_le_bytes()
 }
 
 /// ifindex and namespace only: what filters and counting keys need (the name is read once,

@@ -6,7 +6,7 @@ use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_ns};
 use dockernet_trace_common::{COUNTED_IN_MAP, Config, DropCount, DropKey, Hook, IFNAMSIZ, NoiseSite};
 
 use crate::{
-    context::{Device, Kmem, Typed, layout},
+    context::{Device, Typed, name_of},
     emit::emit,
     filter::is_watched,
     maps::{DROP_COUNTS, NOISE_SITES},
@@ -28,8 +28,8 @@ pub fn count_incident(
 ) {
     let key = DropKey {
         location,
-        saddr: p.saddr,
-        daddr: p.daddr,
+        saddr: p.src_bytes(),
+        daddr: p.dst_bytes(),
         sport: p.sport,
         dport: p.dport,
         reason,
@@ -39,7 +39,8 @@ pub fn count_incident(
         proto: p.proto,
         inner_proto: p.inner_proto,
         icmp_type: p.icmp_type,
-        _pad: 0,
+        family: p.family,
+        _pad: [0; 3],
     };
     // The flood's path: a key that is counted already passed every filter below.
     if bump(&key) {
@@ -51,7 +52,7 @@ pub fn count_incident(
     let mut first = DropCount { packets: 1, first_ns: 0, ifname: [0; IFNAMSIZ] };
     // SAFETY: helper without preconditions.
     first.first_ns = unsafe { bpf_ktime_get_ns() };
-    first.ifname = Typed::get::<[u8; IFNAMSIZ]>(dev_ptr, layout!(dev_name));
+    first.ifname = name_of::<Typed>(dev_ptr);
     let counted = match DROP_COUNTS.insert(&key, &first, BPF_NOEXIST as u64) {
         Ok(()) => true,
         // Another CPU created the key just now (and reports it): count on ours.

@@ -69,8 +69,9 @@ pub fn emit(hook: Hook, skb: u64, p: &Packet, dev: &Device, fill: impl FnOnce(&m
         e.icmp_type = p.icmp_type;
         e.icmp_code = p.icmp_code;
         e.inner_proto = p.inner_proto;
-        e.saddr = p.saddr;
-        e.daddr = p.daddr;
+        e.family = p.family;
+        e.saddr = p.src_bytes();
+        e.daddr = p.dst_bytes();
         e.sport = p.sport;
         e.dport = p.dport;
         e.len = p.len as u32;

@@ -4,37 +4,36 @@
 //! that works. Only probe packets produce events (the filter comes first, as everywhere).
 use aya_ebpf::{
     bindings::pt_regs,
-    helpers::bpf_probe_read_kernel,
     macros::{fentry, fexit, kprobe},
     programs::{FEntryContext, FExitContext, ProbeContext},
 };
-use dockernet_trace_common::{Config, Hook, LABEL_LEN, VERDICT_UNKNOWN};
+use dockernet_trace_common::{Config, FAMILY_V6, Hook, LABEL_LEN, VERDICT_UNKNOWN};
 
 use crate::{
     context::{Probed, config, device, read, read_buf, skb_dev},
     emit::emit,
-    packet::Packet,
+    packet::{Packet, v4_bytes},
     skb::probe_packet,
 };
 
 /// Argument `n` of a kprobed function. `n` comes from the config map (the argument order
 /// differs across kernels), and the verifier lets a program read its context only at constant
-/// offsets ("dereference of modified ctx ptr"): so the registers are copied to the stack with
-/// one helper call and the argument picked from the copy.
+/// offsets ("dereference of modified ctx ptr"): so the register is read with a helper at the
+/// offset its position gives (one word: a copy of all of pt_regs, 168 bytes, would crowd the
+/// 512-byte stack).
 #[inline(always)]
 fn kprobe_arg(ctx: &ProbeContext, n: u8) -> u64 {
-    // SAFETY: ctx.regs is the kernel's pt_regs for this probe; the helper checks the read.
-    let Ok(regs) = (unsafe { bpf_probe_read_kernel(ctx.regs as *const pt_regs) }) else { return 0 };
     // x86-64 System V: rdi, rsi, rdx, rcx, r8, r9.
-    match n {
-        0 => regs.rdi,
-        1 => regs.rsi,
-        2 => regs.rdx,
-        3 => regs.rcx,
-        4 => regs.r8,
-        5 => regs.r9,
-        _ => 0,
-    }
+    let off = match n {
+        0 => core::mem::offset_of!(pt_regs, rdi),
+        1 => core::mem::offset_of!(pt_regs, rsi),
+        2 => core::mem::offset_of!(pt_regs, rdx),
+        3 => core::mem::offset_of!(pt_regs, rcx),
+        4 => core::mem::offset_of!(pt_regs, r8),
+        5 => core::mem::offset_of!(pt_regs, r9),
+        _ => return 0,
+    };
+    read::<u64>(ctx.regs as u64, off as u16).unwrap_or(0)
 }
 
 #[inline(always)]
@@ -198,10 +197,18 @@ pub fn dnt_kp_nat(ctx: ProbeContext) -> u32 {
     let dev = device::<Probed>(skb_dev::<Probed>(skb));
     emit(Hook::NatRewrite, skb, &p, &dev, |e| {
         if target != 0 {
-            // The rewritten tuple replaces the packet's.
-            e.saddr = read(target, l.ct_src_ip).unwrap_or(0);
+            // The rewritten tuple replaces the packet's (`union nf_inet_addr`: IPv4 in its
+            // first four bytes, IPv6 in all sixteen, as an event carries them).
+            let addr = |off: u16| {
+                if p.family == FAMILY_V6 {
+                    read::<[u8; 16]>(target, off).unwrap_or([0; 16])
+                } else {
+                    v4_bytes(read(target, off).unwrap_or(0))
+                }
+            };
+            e.saddr = addr(l.ct_src_ip);
             e.sport = u16::from_be(read(target, l.ct_src_port).unwrap_or(0));
-            e.daddr = read(target, l.ct_dst_ip).unwrap_or(0);
+            e.daddr = addr(l.ct_dst_ip);
             e.dport = u16::from_be(read(target, l.ct_dst_port).unwrap_or(0));
         }
         e.value = mtype as i32;

@@ -1,13 +1,27 @@
 //! Does a packet belong to what user space asked for? The few comparisons every packet pays,
-//! cheapest first: what is in the configuration, then one array word, and only for packets
-//! that pass those a hash or trie lookup.
+//! cheapest first: the family (from `skb->protocol`, against the configuration), then what is
+//! in the configuration, then one array word (IPv4 watch), and only for packets that pass
+//! those a hash or trie lookup.
 use aya_ebpf::maps::lpm_trie::Key;
-use dockernet_trace_common::{Config, MODE_PROBE, MODE_WATCH, net16_slot};
+use dockernet_trace_common::{Config, FAMILY_V4, FAMILY_V6, MODE_PROBE, MODE_WATCH, net16_slot};
 
 use crate::{
-    maps::{WATCH_NET16, WATCH_NETNS, WATCH_NETS},
-    packet::{IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, Packet},
+    maps::{WATCH_NET16, WATCH_NETNS, WATCH_NETS, WATCH_NETS6},
+    packet::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, Packet, is_unspecified6, word},
 };
+
+/// Is a packet of `family` (from `skb->protocol`) worth parsing? A probe's packets are of its
+/// family; a watch parses IPv6 only while it watches an IPv6 prefix. One comparison on the
+/// configuration, before any packet byte is read.
+#[inline(always)]
+pub fn wants_family(cfg: &Config, family: u8) -> bool {
+    match cfg.mode {
+        // (The DNS leg's lookups go to IPv4 nameservers, whatever the probe's family.)
+        MODE_PROBE => family == cfg.probe_family || (cfg.dns_port != 0 && family == FAMILY_V4),
+        MODE_WATCH => family != FAMILY_V6 || cfg.watch_v6 != 0,
+        _ => false,
+    }
+}
 
 /// The probe's flow, in any NAT-translated form: same protocol, one of the probes' ports (ICMP:
 /// echo identifier) as either port, and one address of the probe's path. NAT keeps ports unless
@@ -23,24 +37,35 @@ pub fn is_probe(cfg: &Config, p: &Packet) -> bool {
         || is_dns(cfg, p)
 }
 
-/// What the IPv4 header alone tells (before the transport header is read): the packet may be
+/// What the IP header alone tells (before the transport header is read): the packet may be
 /// the probe's (see `may_be_probe_flow`) or a name lookup's (see `may_be_dns`).
 #[inline(always)]
 pub fn may_be_probe(cfg: &Config, p: &Packet) -> bool {
     may_be_probe_flow(cfg, p) || may_be_dns(cfg, p)
 }
 
-/// The protocol is the probe's or ICMP (an error quoting the probe), and an address is on the
+/// The protocol is the probe's or ICMP / ICMPv6 (an error quoting the probe), and an address is on the
 /// probe's path.
 #[inline(always)]
 fn may_be_probe_flow(cfg: &Config, p: &Packet) -> bool {
     cfg.mode == MODE_PROBE
-        && (p.proto == cfg.probe_proto || p.proto == IPPROTO_ICMP)
-        && (is_probe_addr(cfg, p.daddr) || is_probe_addr(cfg, p.saddr))
+        && (p.proto == cfg.probe_proto || p.proto == IPPROTO_ICMP || p.proto == IPPROTO_ICMPV6)
+        && on_probe_path(cfg, p)
+}
+
+/// An address of the packet is on the probe's path.
+#[inline(always)]
+fn on_probe_path(cfg: &Config, p: &Packet) -> bool {
+    if p.family == FAMILY_V6 {
+        is_probe_addr6(cfg, &p.daddr6) || is_probe_addr6(cfg, &p.saddr6)
+    } else {
+        is_probe_addr(cfg, p.daddr) || is_probe_addr(cfg, p.saddr)
+    }
 }
 
 /// A lookup may be on: user space set `dns_port`, the protocol is UDP, TCP or ICMP (an error
-/// quoting a query), and an address is a nameserver's.
+/// quoting a query), and an address is a nameserver's (IPv4: the DNS leg's nameservers are;
+/// an IPv6 packet's IPv4 address fields are zero, which no slot holds).
 #[inline(always)]
 fn may_be_dns(cfg: &Config, p: &Packet) -> bool {
     cfg.mode == MODE_PROBE
@@ -83,7 +108,7 @@ fn is_dns_addr(cfg: &Config, addr: u32) -> bool {
     false
 }
 
-/// Addresses the probe's path involves (ends, translations, gateways); 0 ends the list.
+/// IPv4 addresses the probe's path involves (ends, translations, gateways); 0 ends the list.
 #[inline(always)]
 pub fn is_probe_addr(cfg: &Config, addr: u32) -> bool {
     if addr == 0 {
@@ -92,6 +117,24 @@ pub fn is_probe_addr(cfg: &Config, addr: u32) -> bool {
     let mut i = 0;
     while i < cfg.probe_addrs.len() {
         if cfg.probe_addrs[i] == addr {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// The same for IPv6 addresses (compared word by word: no memcmp in eBPF).
+#[inline(always)]
+pub fn is_probe_addr6(cfg: &Config, addr: &[u8; 16]) -> bool {
+    if is_unspecified6(addr) {
+        return false;
+    }
+    let a = [word(addr, 0), word(addr, 1), word(addr, 2), word(addr, 3)];
+    let mut i = 0;
+    while i < cfg.probe_addrs6.len() {
+        let s = &cfg.probe_addrs6[i];
+        if s[0] == a[0] && s[1] == a[1] && s[2] == a[2] && s[3] == a[3] {
             return true;
         }
         i += 1;
@@ -112,20 +155,39 @@ fn watched_addr(addr: u32) -> bool {
     in_watched_net16(addr) && WATCH_NETS.get(Key::new(32, addr)).is_some()
 }
 
-/// Watch mode, first pass (IPv4 header only): could an address of the packet be watched?
+/// IPv6 has no bitmap in front of its trie: IPv6 packets get here only while a watch has an
+/// IPv6 prefix (`wants_family`), and the trie is its own cheap rejection.
+#[inline(always)]
+fn watched_addr6(addr: &[u8; 16]) -> bool {
+    WATCH_NETS6.get(Key::new(128, *addr)).is_some()
+}
+
+/// Watch mode, first pass (IP header only): could an address of the packet be watched? For
+/// IPv4 the /16 bitmap; for IPv6 the trie itself.
 #[inline(always)]
 pub fn may_be_watched(cfg: &Config, p: &Packet) -> bool {
-    cfg.mode == MODE_WATCH && (in_watched_net16(p.saddr) || in_watched_net16(p.daddr))
+    if cfg.mode != MODE_WATCH {
+        return false;
+    }
+    if p.family == FAMILY_V6 {
+        cfg.watch_v6 != 0 && (watched_addr6(&p.saddr6) || watched_addr6(&p.daddr6))
+    } else {
+        in_watched_net16(p.saddr) || in_watched_net16(p.daddr)
+    }
 }
 
 /// Watch mode: an address of the packet lies in a watched prefix, and the namespace (when
 /// known and when user space restricts namespaces) is watched.
 #[inline(always)]
 pub fn is_watched(cfg: &Config, p: &Packet, netns: u32) -> bool {
-    if cfg.mode != MODE_WATCH {
+    if cfg.mode != MODE_WATCH || !netns_watched(cfg, netns) {
         return false;
     }
-    netns_watched(cfg, netns) && (watched_addr(p.saddr) || watched_addr(p.daddr))
+    if p.family == FAMILY_V6 {
+        cfg.watch_v6 != 0 && (watched_addr6(&p.saddr6) || watched_addr6(&p.daddr6))
+    } else {
+        watched_addr(p.saddr) || watched_addr(p.daddr)
+    }
 }
 
 /// Watch mode: is namespace `netns` (0: unknown) one user space watches?
@@ -137,4 +199,9 @@ pub fn netns_watched(cfg: &Config, netns: u32) -> bool {
 #[inline(always)]
 pub fn is_watched_addr(cfg: &Config, addr: u32) -> bool {
     cfg.mode == MODE_WATCH && watched_addr(addr)
+}
+
+#[inline(always)]
+pub fn is_watched_addr6(cfg: &Config, addr: &[u8; 16]) -> bool {
+    cfg.mode == MODE_WATCH && cfg.watch_v6 != 0 && watched_addr6(addr)
 }

@@ -16,6 +16,7 @@ mod maps;
 mod names;
 mod packet;
 mod route;
+mod route6;
 mod skb;
 mod tc;
 

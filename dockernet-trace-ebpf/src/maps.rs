@@ -5,7 +5,8 @@ use aya_ebpf::{
     maps::{Array, HashMap, LpmTrie, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use dockernet_trace_common::{
-    Config, DROP_POLICY_LEN, DropCount, DropKey, Ipv4Prefix, NoiseSite, WATCH_NET16_WORDS, counters,
+    Config, DROP_POLICY_LEN, DropCount, DropKey, Ipv4Prefix, Ipv6Prefix, NoiseSite, WATCH_NET16_WORDS,
+    counters,
 };
 
 /// Events to user space. 1 MiB: room for bursts of drops while user space is busy.
@@ -29,6 +30,11 @@ pub static TC_PACKETS: PerCpuHashMap<u32, u64> = PerCpuHashMap::with_max_entries
 /// Watch mode: IPv4 prefixes (Docker subnets or container addresses) of interest.
 #[map]
 pub static WATCH_NETS: LpmTrie<Ipv4Prefix, u8> = LpmTrie::with_max_entries(1024, 0);
+
+/// Watch mode: IPv6 prefixes (Docker subnets or container addresses) of interest. No bitmap
+/// in front: IPv6 packets reach it only while an IPv6 prefix is watched (`Config::watch_v6`).
+#[map]
+pub static WATCH_NETS6: LpmTrie<Ipv6Prefix, u8> = LpmTrie::with_max_entries(1024, 0);
 
 /// Watch mode: the /16s that `WATCH_NETS` touches, one bit each. An array lookup costs a few
 /// instructions (the verifier inlines it), a trie lookup a walk: most packets that are not

@@ -1,20 +1,36 @@
-//! IPv4 + L4 header parsing, from kernel memory (tracepoints) or from a tc context.
+//! IPv4 / IPv6 + L4 header parsing, from kernel memory (tracepoints) or from a tc context.
+//! IPv6 extension headers are walked (a bounded number of them) up to the transport header.
 use aya_ebpf::programs::TcContext;
-use dockernet_trace_common::is_icmp_error;
+use dockernet_trace_common::{FAMILY_V4, FAMILY_V6, is_icmp_error, is_icmpv6_error};
 
 use crate::context::read;
 
 pub const IPPROTO_ICMP: u8 = 1;
 pub const IPPROTO_TCP: u8 = 6;
 pub const IPPROTO_UDP: u8 = 17;
+pub const IPPROTO_ICMPV6: u8 = 58;
 const ETH_HLEN: usize = 14;
 const ETH_P_IP_BE: u16 = 0x0008; // htons(0x0800) as the kernel stores it
+const ETH_P_IPV6_BE: u16 = 0xdd86; // htons(0x86DD)
+const IPV6_HLEN: usize = 40;
+/// IPv6 extension headers walked before giving up on finding the transport header.
+const MAX_EXT_HEADERS: usize = 6;
+/// Where the transport header may start at most: what follows it (an ICMPv6 error's quoted
+/// headers) stays within `DIRECT_MAX`.
+const MAX_L4: usize = 512;
 
 /// The fields of one packet that filters and events need.
 #[derive(Clone, Copy, Default)]
 pub struct Packet {
+    /// `FAMILY_V4` or `FAMILY_V6`: which of the address pairs below holds the addresses.
+    pub family: u8,
+    /// IPv4 addresses, as `u32::from_ne_bytes` of the header's bytes.
     pub saddr: u32,
     pub daddr: u32,
+    /// IPv6 addresses, the header's bytes.
+    pub saddr6: [u8; 16],
+    pub daddr6: [u8; 16],
+    /// The transport protocol (after IPv6 extension headers).
     pub proto: u8,
     pub sport: u16,
     pub dport: u16,
@@ -33,17 +49,54 @@ impl Packet {
     pub fn flow_proto(&self) -> u8 {
         if self.inner_proto != 0 { self.inner_proto } else { self.proto }
     }
+
+    /// The source address in an event's sixteen bytes (IPv4 in the first four).
+    #[inline(always)]
+    pub fn src_bytes(&self) -> [u8; 16] {
+        if self.family == FAMILY_V6 { self.saddr6 } else { v4_bytes(self.saddr) }
+    }
+
+    #[inline(always)]
+    pub fn dst_bytes(&self) -> [u8; 16] {
+        if self.family == FAMILY_V6 { self.daddr6 } else { v4_bytes(self.daddr) }
+    }
+}
+
+/// An IPv4 address (as read from the packet) in the first four of sixteen bytes.
+#[inline(always)]
+pub fn v4_bytes(addr: u32) -> [u8; 16] {
+    // As one 128-bit value: built byte by byte, the array costs a stack slot per byte. The
+    // target is little-endian (bpfel), so the address's bytes come first.
+    (addr as u128).to_le_bytes()
+}
+
+/// Word `i` (0-3) of an IPv6 address, as `u32::from_ne_bytes` reads it (how the
+/// configuration holds the probe's IPv6 addresses).
+#[inline(always)]
+pub fn word(a: &[u8; 16], i: usize) -> u32 {
+    u32::from_ne_bytes([a[4 * i], a[4 * i + 1], a[4 * i + 2], a[4 * i + 3]])
+}
+
+/// `::`, as a lookup's source is before a source address is chosen.
+#[inline(always)]
+pub fn is_unspecified6(a: &[u8; 16]) -> bool {
+    word(a, 0) | word(a, 1) | word(a, 2) | word(a, 3) == 0
 }
 
 /// Reads header bytes at an offset of a packet. Implemented for kernel memory and tc.
 pub trait Bytes {
+    /// Parse in eBPF functions of their own (see `parse_ip_into`). Not for tc: its packet
+    /// pointers would reach the callee through the caller's stack, which 6.1's verifier
+    /// refuses; the tc programs' frames have room for the parser inlined.
+    const OWN_FRAME: bool;
     fn load<T>(&self, off: usize) -> Option<T>;
 }
 
-/// A packet in kernel memory, starting at its IPv4 header.
+/// A packet in kernel memory, starting at its IP header.
 pub struct KernelPacket(pub u64);
 
 impl Bytes for KernelPacket {
+    const OWN_FRAME: bool = true;
     #[inline(always)]
     fn load<T>(&self, off: usize) -> Option<T> {
         read::<T>(self.0 + off as u64, 0).ok()
@@ -65,31 +118,78 @@ impl<'a> TcPacket<'a> {
     }
 }
 
+/// The bound of every header offset read (an AND the verifier can see, not a branch: 6.1's
+/// verifier walks the branch a bound check makes impossible, with impossible bounds, and
+/// refuses it). No offset exceeds it: IPv4 options and ICMP quotes stay far below, and the
+/// IPv6 extension headers are walked up to `MAX_L4` only.
+const DIRECT_MAX: usize = 0x3ff;
+
 impl Bytes for TcPacket<'_> {
+    const OWN_FRAME: bool = false;
+
     #[inline(always)]
     fn load<T>(&self, off: usize) -> Option<T> {
-        // Offsets come from IHL fields, which are at most 60: bounded, as the verifier needs.
-        let at = self.data + ETH_HLEN + (off & 0xff);
+        let at = self.data + ETH_HLEN + (off & DIRECT_MAX);
         if at + core::mem::size_of::<T>() <= self.end {
             // SAFETY: the bounds check above is the one the verifier wants for packet data.
             return Some(unsafe { (at as *const T).read_unaligned() });
         }
-        self.ctx.load::<T>(ETH_HLEN + off).ok()
+        self.ctx.load::<T>(ETH_HLEN + (off & DIRECT_MAX)).ok()
     }
 }
 
+/// The IP family of an `skb->protocol` (network byte order), if it is IPv4 or IPv6.
 #[inline(always)]
-pub fn skb_protocol_is_ipv4(proto_be: u16) -> bool {
-    proto_be == ETH_P_IP_BE
+pub fn family_of(proto_be: u16) -> Option<u8> {
+    match proto_be {
+        ETH_P_IP_BE => Some(FAMILY_V4),
+        ETH_P_IPV6_BE => Some(FAMILY_V6),
+        _ => None,
+    }
 }
 
-/// Where the transport header starts, or None for a fragment (which has none of its own).
+/// Where the transport header starts, or None when it cannot be found (a non-first fragment,
+/// ESP, more IPv6 extension headers than we walk).
 pub type L4Offset = Option<usize>;
 
-/// The IPv4 header alone (addresses, protocol, length): enough for the filters that reject
-/// most packets, before the transport header is read.
+/// The IP header alone (addresses, transport protocol, length): enough for the filters that
+/// reject most packets, before the transport header is read. IPv6 extension headers are
+/// walked here, as the transport protocol is only known after them.
 #[inline(always)]
-pub fn parse_ip<B: Bytes>(b: &B) -> Option<(Packet, L4Offset)> {
+pub fn parse_ip<B: Bytes>(b: &B, family: u8) -> Option<(Packet, L4Offset)> {
+    let mut p = Packet::default();
+    let l4 = if B::OWN_FRAME { parse_ip_into(b, family, &mut p) } else { parse_ip_inline(b, family, &mut p) };
+    match l4 {
+        NOT_PARSED => None,
+        NO_L4 => Some((p, None)),
+        l4 => Some((p, Some(l4))),
+    }
+}
+
+/// `parse_ip_into`: not an IP header of the family.
+const NOT_PARSED: usize = 0;
+/// `parse_ip_into`: parsed, without a transport header to read.
+const NO_L4: usize = usize::MAX;
+
+/// `parse_ip` as an eBPF function of its own (not inlined), as is `parse_l4_at`: their header
+/// copies get stack frames of their own, next to the program's (a frame has 512 bytes at most,
+/// and the programs that also build an event and count drops would not fit one with them).
+/// Plain argument and result types: the kernel refuses the BTF of a Rust enum's layout in a
+/// function's prototype. Returns the transport header's offset, `NO_L4` or `NOT_PARSED`.
+#[inline(never)]
+fn parse_ip_into<B: Bytes>(b: &B, family: u8, out: &mut Packet) -> usize {
+    parse_ip_inline(b, family, out)
+}
+
+#[inline(always)]
+fn parse_ip_inline<B: Bytes>(b: &B, family: u8, out: &mut Packet) -> usize {
+    let l4 = if family == FAMILY_V6 { parse_ip6(b, out) } else { parse_ip4(b, out) };
+    l4.unwrap_or(NOT_PARSED)
+}
+
+/// Fills `p` (all zero) from an IPv4 header: the transport header's offset or `NO_L4`.
+#[inline(always)]
+fn parse_ip4<B: Bytes>(b: &B, p: &mut Packet) -> Option<usize> {
     let ip: [u8; 20] = b.load(0)?;
     if ip[0] >> 4 != 4 {
         return None;
@@ -98,67 +198,160 @@ pub fn parse_ip<B: Bytes>(b: &B) -> Option<(Packet, L4Offset)> {
     if ihl < 20 {
         return None;
     }
-    let p = Packet {
-        saddr: u32::from_ne_bytes([ip[12], ip[13], ip[14], ip[15]]),
-        daddr: u32::from_ne_bytes([ip[16], ip[17], ip[18], ip[19]]),
-        proto: ip[9],
-        len: u16::from_be_bytes([ip[2], ip[3]]),
-        ..Packet::default()
-    };
+    p.family = FAMILY_V4;
+    p.saddr = u32::from_ne_bytes([ip[12], ip[13], ip[14], ip[15]]);
+    p.daddr = u32::from_ne_bytes([ip[16], ip[17], ip[18], ip[19]]);
+    p.proto = ip[9];
+    p.len = u16::from_be_bytes([ip[2], ip[3]]);
     let frag_off = u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff;
-    Some((p, (frag_off == 0).then_some(ihl)))
+    Some(if frag_off == 0 { ihl } else { NO_L4 })
 }
 
-/// Ports, TCP flags, ICMP type and, for ICMP errors, the quoted flow. A transport header that
-/// cannot be read leaves them zero.
+/// The same from an IPv6 header and its extension headers.
+#[inline(always)]
+fn parse_ip6<B: Bytes>(b: &B, p: &mut Packet) -> Option<usize> {
+    let fixed: [u8; 8] = b.load(0)?;
+    if fixed[0] >> 4 != 6 {
+        return None;
+    }
+    p.family = FAMILY_V6;
+    p.saddr6 = b.load(8)?;
+    p.daddr6 = b.load(24)?;
+    p.len = u16::from_be_bytes([fixed[4], fixed[5]]).wrapping_add(IPV6_HLEN as u16);
+    let (proto, l4) = transport(b, fixed[6]);
+    p.proto = proto;
+    Some(l4.unwrap_or(NO_L4))
+}
+
+/// Walks IPv6 extension headers from the fixed header's `next`: the transport protocol and
+/// where its header starts (None: a non-first fragment, ESP, or more headers than we walk).
+#[inline(always)]
+fn transport<B: Bytes>(b: &B, first: u8) -> (u8, Option<usize>) {
+    let mut next = first;
+    let mut off = IPV6_HLEN;
+    // A fixed bound the verifier can see: each header is one iteration.
+    for _ in 0..MAX_EXT_HEADERS {
+        // Beyond this the transport header is not looked for (see `DIRECT_MAX`).
+        if off > MAX_L4 {
+            return (next, None);
+        }
+        let step = match next {
+            // Hop-by-hop, routing, destination options: 8-byte units, not counting the first.
+            0 | 43 | 60 => b.load::<[u8; 2]>(off).map(|h| (h[0], (h[1] as usize + 1) * 8)),
+            // Authentication header: 4-byte units, not counting the first two.
+            51 => b.load::<[u8; 2]>(off).map(|h| (h[0], (h[1] as usize + 2) * 4)),
+            // Fragment: only the first fragment carries the transport header.
+            44 => match b.load::<[u8; 4]>(off) {
+                Some(f) if u16::from_be_bytes([f[2], f[3]]) & 0xfff8 == 0 => Some((f[0], 8)),
+                Some(f) => return (f[0], None),
+                None => None,
+            },
+            // ESP hides what follows; 59 is "no next header".
+            50 | 59 => return (next, None),
+            _ => return (next, Some(off)),
+        };
+        let Some((n, len)) = step else { return (next, None) };
+        next = n;
+        off += len;
+    }
+    (next, None)
+}
+
+/// Ports, TCP flags, ICMP type and, for ICMP errors, the quoted flow, from the transport
+/// header at `l4`. A transport header that cannot be read (or found) leaves them zero.
 #[inline(always)]
 pub fn parse_l4<B: Bytes>(b: &B, p: &mut Packet, l4: L4Offset) {
-    let Some(ihl) = l4 else { return };
+    match l4 {
+        Some(l4) if B::OWN_FRAME => parse_l4_at(b, p, l4),
+        Some(l4) => parse_l4_inline(b, p, l4),
+        None => {}
+    }
+}
+
+#[inline(never)]
+fn parse_l4_at<B: Bytes>(b: &B, p: &mut Packet, l4: usize) {
+    parse_l4_inline(b, p, l4)
+}
+
+#[inline(always)]
+fn parse_l4_inline<B: Bytes>(b: &B, p: &mut Packet, l4: usize) {
     match p.proto {
         IPPROTO_TCP => {
-            let Some(t) = b.load::<[u8; 14]>(ihl) else { return };
+            let Some(t) = b.load::<[u8; 14]>(l4) else { return };
             p.sport = u16::from_be_bytes([t[0], t[1]]);
             p.dport = u16::from_be_bytes([t[2], t[3]]);
             p.tcp_flags = t[13];
         }
         IPPROTO_UDP => {
-            let Some(u) = b.load::<[u8; 4]>(ihl) else { return };
+            let Some(u) = b.load::<[u8; 4]>(l4) else { return };
             p.sport = u16::from_be_bytes([u[0], u[1]]);
             p.dport = u16::from_be_bytes([u[2], u[3]]);
         }
         IPPROTO_ICMP => {
-            let Some(ic) = b.load::<[u8; 8]>(ihl) else { return };
+            let Some(ic) = b.load::<[u8; 8]>(l4) else { return };
             p.icmp_type = ic[0];
             p.icmp_code = ic[1];
             if is_icmp_error(ic[0]) {
-                quoted(b, p, ihl + 8);
+                quoted4(b, p, l4 + 8);
             } else {
                 // Echo request/reply: the identifier plays the role of both ports.
-                let id = u16::from_be_bytes([ic[4], ic[5]]);
-                p.sport = id;
-                p.dport = id;
+                echo_id(p, &ic);
+            }
+        }
+        IPPROTO_ICMPV6 => {
+            let Some(ic) = b.load::<[u8; 8]>(l4) else { return };
+            p.icmp_type = ic[0];
+            p.icmp_code = ic[1];
+            if is_icmpv6_error(ic[0]) {
+                quoted6(b, p, l4 + 8);
+            } else if ic[0] == 128 || ic[0] == 129 {
+                // Only echoes carry an identifier (neighbour discovery has none).
+                echo_id(p, &ic);
             }
         }
         _ => {}
     }
 }
 
-/// The flow an ICMP error quotes (its IP header and first 8 bytes, at `at`).
 #[inline(always)]
-fn quoted<B: Bytes>(b: &B, p: &mut Packet, at: usize) {
+fn echo_id(p: &mut Packet, icmp: &[u8; 8]) {
+    let id = u16::from_be_bytes([icmp[4], icmp[5]]);
+    p.sport = id;
+    p.dport = id;
+}
+
+/// The quoted packet's transport header (first 8 bytes) at `at`: its ports, or an echo's id.
+#[inline(always)]
+fn quoted_ports<B: Bytes>(b: &B, p: &mut Packet, at: usize, echo: bool) {
+    let Some(qp) = b.load::<[u8; 8]>(at) else { return };
+    if echo {
+        echo_id(p, &qp);
+    } else {
+        p.sport = u16::from_be_bytes([qp[0], qp[1]]);
+        p.dport = u16::from_be_bytes([qp[2], qp[3]]);
+    }
+}
+
+/// The flow an ICMP error quotes (its IPv4 header and first 8 bytes, at `at`).
+#[inline(always)]
+fn quoted4<B: Bytes>(b: &B, p: &mut Packet, at: usize) {
     let Some(q) = b.load::<[u8; 20]>(at) else { return };
     let qihl = ((q[0] & 0x0f) as usize) * 4;
     if qihl < 20 {
         return;
     }
     p.inner_proto = q[9];
-    let Some(qp) = b.load::<[u8; 8]>(at + qihl) else { return };
-    if p.inner_proto == IPPROTO_ICMP {
-        let id = u16::from_be_bytes([qp[4], qp[5]]);
-        p.sport = id;
-        p.dport = id;
-    } else {
-        p.sport = u16::from_be_bytes([qp[0], qp[1]]);
-        p.dport = u16::from_be_bytes([qp[2], qp[3]]);
+    quoted_ports(b, p, at + qihl, p.inner_proto == IPPROTO_ICMP);
+}
+
+/// The flow an ICMPv6 error quotes (its IPv6 header and what follows, at `at`). Our probes
+/// carry no extension headers, so the quoted transport header follows the fixed header.
+#[inline(always)]
+fn quoted6<B: Bytes>(b: &B, p: &mut Packet, at: usize) {
+    let Some(q) = b.load::<[u8; 8]>(at) else { return };
+    if q[0] >> 4 != 6 {
+        return;
     }
+    p.inner_proto = q[6];
+    quoted_ports(b, p, at + IPV6_HLEN, p.inner_proto == IPPROTO_ICMPV6);
 }

@@ -1,25 +1,27 @@
 //! BTF tracepoints about routing and neighbours. They get the kernel's own structures (a
-//! `flowi4`, a `neighbour`) and read them through offsets user space resolved from BTF into
-//! `Config::route`. Raw tracepoints rather than classic ones: a classic tracepoint formats its
+//! `flowi4`, a `neighbour` of the ARP or the neighbour discovery table) and read them through
+//! offsets user space resolved from BTF into `Config::route` (IPv6 routes: `route6`, in
+//! route6.rs). Raw tracepoints rather than classic ones: a classic tracepoint formats its
 //! whole record before our program looks at it, and detaching one waits for RCU grace periods.
 use aya_ebpf::{EbpfContext, macros::btf_tracepoint, programs::BtfTracePointContext};
-use dockernet_trace_common::{Config, Hook, IFNAMSIZ, MODE_PROBE, MODE_WATCH};
+use dockernet_trace_common::{Config, FAMILY_V4, FAMILY_V6, Hook, IFNAMSIZ, MODE_PROBE, MODE_WATCH};
 
 use crate::{
     context::{Kmem, Probed, config, device, layout, read},
     emit::emit_raw,
-    filter::{is_probe_addr, is_watched_addr, netns_watched},
-    packet::{IPPROTO_TCP, IPPROTO_UDP, Packet},
+    filter::{is_probe_addr, is_probe_addr6, is_watched_addr, is_watched_addr6, netns_watched},
+    packet::{IPPROTO_TCP, IPPROTO_UDP, Packet, v4_bytes},
 };
 
-const EAGAIN: i32 = 11;
+pub(crate) const EAGAIN: i32 = 11;
 const NUD_FAILED: u8 = 0x20;
 const AF_INET: u8 = 2;
+const AF_INET6: u8 = 10;
 
 /// The name of the `struct net_device` at `dev` ("-" when there is none, as the kernel's own
 /// tracepoint prints it).
 #[inline(always)]
-fn dev_name(dev: u64) -> [u8; IFNAMSIZ] {
+pub(crate) fn dev_name(dev: u64) -> [u8; IFNAMSIZ] {
     let mut name = [0u8; IFNAMSIZ];
     if dev == 0 {
         name[0] = b'-';
@@ -42,9 +44,10 @@ pub fn fib_table_lookup(ctx: BtfTracePointContext) -> i32 {
     let failed = err != 0 && err != -EAGAIN;
     // Every routed packet comes here: a watch only wants failures, which the error tells
     // without reading anything.
+    // An IPv6 probe's routes are decided in fib6_table_lookup.
     match cfg.mode {
         MODE_WATCH if failed => {}
-        MODE_PROBE => {}
+        MODE_PROBE if cfg.probe_family == FAMILY_V4 => {}
         _ => return 0,
     }
     let r = &cfg.route;
@@ -72,7 +75,8 @@ pub fn fib_table_lookup(ctx: BtfTracePointContext) -> i32 {
         (0, 0)
     };
     if cfg.mode == MODE_PROBE {
-        let p = Packet { saddr: src, daddr: dst, proto, sport, dport, ..Packet::default() };
+        let p =
+            Packet { family: FAMILY_V4, saddr: src, daddr: dst, proto, sport, dport, ..Packet::default() };
         let probe = (src == 0 || is_probe_addr(cfg, src)) && (sport == 0 || crate::filter::is_probe(cfg, &p));
         if !probe {
             return 0;
@@ -91,44 +95,76 @@ pub fn fib_table_lookup(ctx: BtfTracePointContext) -> i32 {
     let name = dev_name(dev);
     emit_raw(Hook::FibLookup, |e| {
         e.proto = proto;
-        e.saddr = src;
-        e.daddr = dst;
+        e.family = FAMILY_V4;
+        e.saddr = v4_bytes(src);
+        e.daddr = v4_bytes(dst);
         e.sport = sport;
         e.dport = dport;
         e.value = err;
         e.table = table;
         e.aux = oif;
-        e.gateway = gateway;
+        e.addr = v4_bytes(gateway);
         e.ifname = name;
     });
     0
 }
 
-/// The IPv4 key of a neighbour table entry, if the table is the ARP table.
+/// The key (address) of a neighbour table entry, with its family: the ARP table's IPv4
+/// addresses, the neighbour discovery table's IPv6 ones.
+#[derive(Clone, Copy)]
+struct NeighKey {
+    family: u8,
+    /// IPv4 key as read (`u32::from_ne_bytes`), when `family` is IPv4.
+    v4: u32,
+    bytes: [u8; 16],
+}
+
+impl NeighKey {
+    #[inline(always)]
+    fn on_probe_path(&self, cfg: &Config) -> bool {
+        if self.family == FAMILY_V6 { is_probe_addr6(cfg, &self.bytes) } else { is_probe_addr(cfg, self.v4) }
+    }
+
+    #[inline(always)]
+    fn watched(&self, cfg: &Config) -> bool {
+        if self.family == FAMILY_V6 {
+            is_watched_addr6(cfg, &self.bytes)
+        } else {
+            is_watched_addr(cfg, self.v4)
+        }
+    }
+}
+
 #[inline(always)]
-fn ipv4_key(cfg: &Config, tbl: u64, pkey: u64) -> Option<u32> {
+fn neigh_key(cfg: &Config, tbl: u64, pkey: u64) -> Option<NeighKey> {
     if tbl == 0 || pkey == 0 {
         return None;
     }
     // `int family`, the first member of struct neigh_table.
     let family: u32 = read(tbl, cfg.route.tbl_family).ok()?;
-    if family != AF_INET as u32 {
-        return None;
+    if family == AF_INET as u32 {
+        let v4 = read::<u32>(pkey, 0).ok()?;
+        return Some(NeighKey { family: FAMILY_V4, v4, bytes: v4_bytes(v4) });
     }
-    read::<u32>(pkey, 0).ok()
+    if family == AF_INET6 as u32 {
+        return Some(NeighKey { family: FAMILY_V6, v4: 0, bytes: read::<[u8; 16]>(pkey, 0).ok()? });
+    }
+    None
 }
 
 #[inline(always)]
-fn neigh_event(hook: Hook, key: u32, dev: u64, state: u8) {
+fn neigh_event(hook: Hook, key: &NeighKey, dev: u64, state: u8) {
     let name = dev_name(dev);
     emit_raw(hook, |e| {
-        e.aux = key;
+        e.family = key.family;
+        e.addr = key.bytes;
         e.value = state as i32;
         e.ifname = name;
     });
 }
 
-/// Neighbour (ARP) state changes for addresses on the probe's path; failures while watching.
+/// Neighbour state changes (ARP, neighbour discovery) for addresses on the probe's path;
+/// failures while watching.
 #[btf_tracepoint(function = "neigh_update")]
 pub fn neigh_update(ctx: BtfTracePointContext) -> i32 {
     // (struct neighbour *n, const u8 *lladdr, u8 new, u32 flags, u32 nlmsg_pid)
@@ -145,14 +181,13 @@ pub fn neigh_update(ctx: BtfTracePointContext) -> i32 {
     }
     let r = &cfg.route;
     let tbl: u64 = read(n, r.neigh_tbl).unwrap_or(0);
-    let Some(key) = ipv4_key(cfg, tbl, n + r.neigh_key as u64) else { return 0 };
+    let Some(key) = neigh_key(cfg, tbl, n + r.neigh_key as u64) else { return 0 };
     let dev: u64 = read(n, r.neigh_dev).unwrap_or(0);
     // A failure while watching counts only in a watched namespace (the entry's device's).
-    let watched = || {
-        state == NUD_FAILED && is_watched_addr(cfg, key) && netns_watched(cfg, device::<Probed>(dev).netns)
-    };
-    if is_probe_addr(cfg, key) || watched() {
-        neigh_event(Hook::NeighUpdate, key, dev, state);
+    let watched =
+        || state == NUD_FAILED && key.watched(cfg) && netns_watched(cfg, device::<Probed>(dev).netns);
+    if key.on_probe_path(cfg) || watched() {
+        neigh_event(Hook::NeighUpdate, &key, dev, state);
     }
     0
 }
@@ -169,9 +204,9 @@ pub fn neigh_create(ctx: BtfTracePointContext) -> i32 {
     // them) refuse to let a program load from its context (neither a struct pointer nor a
     // bare `void *`), so its slot in the argument array is copied instead.
     let pkey = read::<u64>(ctx.as_ptr() as u64 + 2 * 8, 0).unwrap_or(0);
-    let Some(key) = ipv4_key(cfg, ctx.arg::<u64>(0), pkey) else { return 0 };
-    if is_probe_addr(cfg, key) {
-        neigh_event(Hook::NeighCreate, key, ctx.arg::<u64>(1), 0);
+    let Some(key) = neigh_key(cfg, ctx.arg::<u64>(0), pkey) else { return 0 };
+    if key.on_probe_path(cfg) {
+        neigh_event(Hook::NeighCreate, &key, ctx.arg::<u64>(1), 0);
     }
     0
 }

@@ -2,8 +2,9 @@
 //!
 //! These fire for every packet in every namespace, so each rejects what is not wanted with the
 //! cheapest test that can: the mode and the drop reason (no memory read), the skb's protocol
-//! (one read), the IPv4 header against the probe's addresses or the watched /16s (one more),
-//! and only then the transport header, the device and the maps.
+//! (one read: IPv4, or IPv6 when the probe is IPv6 or a watch has IPv6 prefixes), the IP
+//! header against the probe's addresses, the watched /16s (IPv4) or the IPv6 trie, and only
+//! then the transport header, the device and the maps.
 use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
 use dockernet_trace_common::{Config, Hook, MODE_PROBE, MODE_WATCH, drop_policy};
 
@@ -11,12 +12,14 @@ use crate::{
     context::{Device, Kmem, Probed, Typed, config, device, device_id, layout, skb_dev},
     counting::count_incident,
     emit::emit,
-    filter::{is_probe, may_be_probe, may_be_watched},
+    filter::{is_probe, may_be_probe, may_be_watched, wants_family},
     maps::DROP_POLICY,
-    packet::{IPPROTO_ICMP, IPPROTO_TCP, KernelPacket, Packet, parse_ip, parse_l4, skb_protocol_is_ipv4},
+    packet::{
+        IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, KernelPacket, Packet, family_of, parse_ip, parse_l4,
+    },
 };
 
-/// Where the IPv4 header is, at this hook.
+/// Where the IP header is, at this hook.
 #[derive(Clone, Copy)]
 enum Start {
     /// `skb->data`: on receive, after the link-layer header was pulled.
@@ -25,13 +28,14 @@ enum Start {
     NetworkHeader,
 }
 
-/// The address of the skb's IPv4 header, if it is IPv4.
+/// The address of the skb's IP header and its family, if the configuration wants that family.
 #[inline(always)]
-fn ipv4_header<M: Kmem>(skb: u64, start: Start) -> Option<u64> {
+fn ip_header<M: Kmem>(cfg: &Config, skb: u64, start: Start) -> Option<(KernelPacket, u8)> {
     if skb == 0 {
         return None;
     }
-    if !skb_protocol_is_ipv4(M::get::<u16>(skb, layout!(protocol))) {
+    let family = family_of(M::get::<u16>(skb, layout!(protocol)))?;
+    if !wants_family(cfg, family) {
         return None;
     }
     let at = match start {
@@ -45,14 +49,14 @@ fn ipv4_header<M: Kmem>(skb: u64, start: Start) -> Option<u64> {
             }
         }
     };
-    (at != 0).then_some(at)
+    (at != 0).then_some((KernelPacket(at), family))
 }
 
 /// The probe's packet in this skb, if it is one (probe mode).
 #[inline(always)]
 fn probe_at<M: Kmem>(cfg: &Config, skb: u64, start: Start) -> Option<Packet> {
-    let b = KernelPacket(ipv4_header::<M>(skb, start)?);
-    let (mut p, l4) = parse_ip(&b)?;
+    let (b, family) = ip_header::<M>(cfg, skb, start)?;
+    let (mut p, l4) = parse_ip(&b, family)?;
     if !may_be_probe(cfg, &p) {
         return None;
     }
@@ -71,14 +75,14 @@ pub fn probe_packet(cfg: &Config, skb: u64) -> Option<Packet> {
 /// counting), with its transport header, unless `policy` says its protocol is no incident.
 #[inline(always)]
 fn watched_at(cfg: &Config, skb: u64, policy: u8) -> Option<Packet> {
-    let b = KernelPacket(ipv4_header::<Typed>(skb, Start::NetworkHeader)?);
-    let (mut p, l4) = parse_ip(&b)?;
+    let (b, family) = ip_header::<Typed>(cfg, skb, Start::NetworkHeader)?;
+    let (mut p, l4) = parse_ip(&b, family)?;
     if !may_be_watched(cfg, &p) {
         return None;
     }
     parse_l4(&b, &mut p, l4);
     let ignored = match p.flow_proto() {
-        IPPROTO_ICMP => policy & drop_policy::IGNORE_ICMP != 0,
+        IPPROTO_ICMP | IPPROTO_ICMPV6 => policy & drop_policy::IGNORE_ICMP != 0,
         IPPROTO_TCP => policy & drop_policy::IGNORE_TCP != 0,
         _ => false,
     };

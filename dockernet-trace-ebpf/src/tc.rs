@@ -8,9 +8,9 @@ use dockernet_trace_common::Hook;
 use crate::{
     context::{Device, config},
     emit::emit,
-    filter::{is_probe, may_be_probe},
+    filter::{is_probe, may_be_probe, wants_family},
     maps::TC_PACKETS,
-    packet::{TcPacket, parse_ip, parse_l4, skb_protocol_is_ipv4},
+    packet::{TcPacket, family_of, parse_ip, parse_l4},
 };
 
 /// TC_ACT_UNSPEC / TCX_NEXT: let the packet go on exactly as if we were not here.
@@ -34,13 +34,14 @@ fn observe(ctx: &TcContext, hook: Hook) {
     let (ifindex, proto) = unsafe { ((*ctx.skb.skb).ifindex, (*ctx.skb.skb).protocol) };
     count_packet(ifindex);
     // skb->protocol is in the context (network order in its low 16 bits): no load needed
-    // to turn away what is not IPv4.
-    if !skb_protocol_is_ipv4(proto as u16) {
+    // to turn away what is neither IPv4 nor IPv6, nor of the family the probe uses.
+    let Some(family) = family_of(proto as u16) else { return };
+    let Some(cfg) = config() else { return };
+    if !wants_family(cfg, family) {
         return;
     }
-    let Some(cfg) = config() else { return };
     let b = TcPacket::new(ctx);
-    let Some((mut p, l4)) = parse_ip(&b) else { return };
+    let Some((mut p, l4)) = parse_ip(&b, family) else { return };
     if !may_be_probe(cfg, &p) {
         return;
     }

@@ -2,6 +2,8 @@
 //! and the `Finding` a static check produces.
 use serde::{Deserialize, Serialize};
 
+use crate::flow::IpFamily;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cause {
@@ -84,6 +86,11 @@ pub struct Finding {
     /// Facts read from the host that support the finding.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<String>,
+    /// The address family the fault breaks (an IPv6 gateway, IPv6 forwarding, an ip6tables
+    /// rule); None for both. A trace weighs only the faults of its own family. Not part of
+    /// CONTRACT's JSON.
+    #[serde(skip)]
+    pub family: Option<IpFamily>,
 }
 
 #[cfg(test)]

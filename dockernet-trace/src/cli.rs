@@ -3,7 +3,7 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::flow::Proto;
+use crate::flow::{IpFamily, Proto};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -13,6 +13,10 @@ Examples:
       The same between two containers, as one JSON object.
   sudo dockernet-trace --from host --to 172.18.0.2 --proto icmp
       Can the host ping that container address?
+  sudo dockernet-trace -6 --from nacos --to mysql:3306
+      The same over IPv6, between the containers' IPv6 addresses (dual-stack networks).
+  sudo dockernet-trace --from nacos --to '[fd00:18::2]:3306'
+      An IPv6 address, with its port after the brackets.
   sudo dockernet-trace doctor
       Find broken bridges, routes, NAT and firewall rules without sending anything.
   sudo dockernet-trace watch --network heima-net --record drops.jsonl
@@ -21,7 +25,9 @@ Examples:
       Summarise a recording.
 
 ENDPOINT: a container name, ID or unique ID prefix; `host` (this network namespace); an IPv4
-address; a DNS name; netns:NAME (/run/netns/NAME); pid:PID (that process's namespace).
+address; an IPv6 address as [ADDR] ([ADDR]:PORT with a port); a DNS name; netns:NAME
+(/run/netns/NAME); pid:PID (that process's namespace). When both ends have IPv4 and IPv6
+addresses the trace uses IPv4 unless -6 is given; an IPv6 address makes it IPv6.
 Exit codes: 0 reachable / no findings, 1 not reachable / findings, 2 usage or environment error.";
 
 #[derive(Parser, Debug)]
@@ -86,9 +92,17 @@ pub struct TraceArgs {
     /// Where the probe starts (see ENDPOINT below).
     #[arg(long, value_name = "ENDPOINT", required = true, help_heading = "Path")]
     pub from: Option<String>,
-    /// Where it should arrive, with the port for tcp/udp (e.g. mysql:3306, host:3306).
+    /// Where it should arrive, with the port for tcp/udp (e.g. mysql:3306, host:3306,
+    /// [fd00:18::2]:3306).
     #[arg(long, value_name = "ENDPOINT[:PORT]", required = true, help_heading = "Path")]
     pub to: Option<String>,
+    /// Use the IPv4 addresses of containers and of the host (the default when both ends have
+    /// one).
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6", help_heading = "Path")]
+    pub ipv4: bool,
+    /// Use the IPv6 addresses of containers and of the host (their networks need --ipv6).
+    #[arg(short = '6', long = "ipv6", help_heading = "Path")]
+    pub ipv6: bool,
 
     /// Protocol of the probe: tcp connects (SYN, answered by SYN-ACK or RST), udp sends a
     /// datagram, icmp an echo request.
@@ -117,6 +131,17 @@ pub struct TraceArgs {
     pub output: OutputArgs,
     #[command(flatten)]
     pub docker: DockerArgs,
+}
+
+impl TraceArgs {
+    /// The family `-4`/`-6` asked for, if any.
+    pub fn family(&self) -> Option<IpFamily> {
+        match (self.ipv4, self.ipv6) {
+            (true, _) => Some(IpFamily::V4),
+            (_, true) => Some(IpFamily::V6),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -221,6 +246,16 @@ mod tests {
         assert!(c.trace.output.json);
         assert_eq!(c.trace.count, 3);
         assert_eq!(c.trace.timeout, Duration::from_secs(1));
+        assert_eq!(c.trace.family(), None);
+    }
+
+    #[test]
+    fn family_flags() {
+        let c = Cli::try_parse_from(["dnt", "-6", "--from", "a", "--to", "[fd00::2]:80"]).unwrap();
+        assert_eq!((c.trace.family(), c.trace.to.as_deref()), (Some(IpFamily::V6), Some("[fd00::2]:80")));
+        let c = Cli::try_parse_from(["dnt", "--ipv4", "--from", "a", "--to", "b:80"]).unwrap();
+        assert_eq!(c.trace.family(), Some(IpFamily::V4));
+        assert!(Cli::try_parse_from(["dnt", "-4", "-6", "--from", "a", "--to", "b:80"]).is_err());
     }
 
     #[test]

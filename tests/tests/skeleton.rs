@@ -10,7 +10,7 @@ use std::{
 use aya::programs::{SchedClassifier, TcAttachType};
 use dockernet_trace::{
     ebpf::{KernelEvent, Session, config, events::Detail, hooks::Purpose, session::KernelInfo},
-    flow::Proto,
+    flow::{IpFamily, Proto},
     kernel::Kallsyms,
     probe::ProbePorts,
 };
@@ -27,7 +27,8 @@ fn session(purpose: Option<Purpose>, id: u16, addrs: [Ipv4Addr; 2]) -> (KernelIn
         s.attach_tracepoints(&kernel, p).expect("attach tracepoints");
     }
     let probes = ProbePorts { proto: Proto::Icmp, base: id, count: 1 };
-    s.set_config(config::for_probe(s.config(), &probes, &addrs)).expect("configure");
+    let addrs = addrs.map(IpAddr::V4);
+    s.set_config(config::for_probe(s.config(), &probes, IpFamily::V4, &addrs)).expect("configure");
     (kernel, s)
 }
 

@@ -66,8 +66,11 @@ run_scenario() {
     . "$1"
     world_up > /tmp/setup 2>&1
     fault >> /tmp/setup 2>&1
-    # shellcheck disable=SC2086 # CHECK is three words on purpose
+    # CHECK is three words on purpose; no globbing, as an IPv6 address in brackets is a pattern.
+    set -f
+    # shellcheck disable=SC2086
     check $CHECK
+    set +f
     t0=$(now_ms)
     timeout "$TOOL_TIMEOUT" dockernet-trace --from "$FROM" --to "$TO" --json > /tmp/out 2> /tmp/err
     rc=$?

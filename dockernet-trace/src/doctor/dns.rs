@@ -13,6 +13,7 @@ use super::subnets;
 use crate::{
     cause::{Cause, Finding},
     dns::{DNS_PORT, EMBEDDED_DNS, ResolverView, SourceKind, UpstreamNetns},
+    flow::IpFamily,
     model::{NetworkMode, Topology},
     netfilter::{
         Ruleset,
@@ -124,14 +125,16 @@ fn who_asks(a: &Asked) -> String {
 /// The nameserver's address lies in a Docker network's subnet, and nothing of Docker's holds
 /// it: the host routes the queries into that bridge.
 fn inside_a_subnet(t: &Topology, a: &Asked) -> Option<Finding> {
-    let n = t.network_containing(a.addr).filter(|n| n.bridge.is_some())?;
-    let gateway = n.subnets.iter().any(|s| s.gateway == Some(a.addr));
-    if gateway || t.container_by_ip(a.addr).is_some() || t.host.owner_of(a.addr).is_some() {
+    // The DNS checks are about IPv4 nameservers.
+    let addr = IpAddr::V4(a.addr);
+    let n = t.network_containing(addr).filter(|n| n.bridge.is_some())?;
+    let gateway = n.subnets.iter().any(|s| s.gateway == Some(addr));
+    if gateway || t.container_by_ip(addr).is_some() || t.host.owner_of(addr).is_some() {
         return None;
     }
-    let subnet = n.subnet_of(a.addr).map(|s| s.subnet.to_string()).unwrap_or_default();
+    let subnet = n.subnet_of(addr).map(|s| s.subnet.to_string()).unwrap_or_default();
     let bridge = n.bridge.clone().unwrap_or_default();
-    let mut fix = vec![subnets::move_network(n, subnets::free_subnet(t))];
+    let mut fix = vec![subnets::move_network(n, subnets::free_subnet(t, IpFamily::V4))];
     fix.push("or give the containers a nameserver outside Docker's subnets: docker run --dns ADDRESS".into());
     Some(Finding {
         cause: Cause::SubnetConflict,
@@ -150,23 +153,26 @@ fn inside_a_subnet(t: &Topology, a: &Asked) -> Option<Finding> {
             format!("{} {} {}", who_asks(a), a.addr, a.how),
             format!("no container and no gateway holds {}", a.addr),
         ],
+        family: Some(IpFamily::V4),
     })
 }
 
 /// A rule drops the queries on their way out of the host (prerouting, forward, postrouting).
 fn dropped(t: &Topology, rs: &Ruleset, a: &Asked) -> Option<Finding> {
+    // The DNS checks are about IPv4 nameservers.
+    let addr = IpAddr::V4(a.addr);
     let net = t.network(&a.network)?;
     let bridge = net.bridge.as_deref()?;
     // Queries to the network's own subnet, the host, or another Docker network take another path.
-    if net.subnet_of(a.addr).is_some()
-        || t.host.owner_of(a.addr).is_some()
-        || t.network_containing(a.addr).is_some()
+    if net.subnet_of(addr).is_some()
+        || t.host.owner_of(addr).is_some()
+        || t.network_containing(addr).is_some()
     {
         return None;
     }
-    let route = t.host.routes_covering(a.addr).into_iter().find(|r| !r.linkdown);
+    let route = t.host.routes_covering(addr).into_iter().find(|r| !r.linkdown);
     let out = route.and_then(|r| r.oif).and_then(|i| t.link_by_index(i)).map(|l| l.name.clone());
-    let mut p = Packet::udp(IpAddr::V4(a.from), CLIENT_PORT, IpAddr::V4(a.addr), DNS_PORT)
+    let mut p = Packet::udp(IpAddr::V4(a.from), CLIENT_PORT, addr, DNS_PORT)
         .iif(bridge)
         .to_local(false)
         .from_local(false);
@@ -211,6 +217,7 @@ fn dropped(t: &Topology, rs: &Ruleset, a: &Asked) -> Option<Finding> {
                 e.hook.name()
             ),
         ],
+        family: Some(IpFamily::V4),
     })
 }
 

@@ -5,8 +5,9 @@ use std::net::IpAddr;
 
 use crate::{
     cause::{Cause, Finding},
+    flow::IpFamily,
     model::Topology,
-    netfilter::{IpNet, Matches, NetExt, RuleRef, Ruleset},
+    netfilter::{Family, IpNet, Matches, NetExt, RuleRef, Ruleset},
 };
 
 pub fn drops(rs: &Ruleset, t: &Topology, out: &mut Vec<Finding>) {
@@ -48,7 +49,7 @@ pub fn subject(m: &Matches, t: &Topology) -> Subject {
 
 /// The Docker network an address match lies in, and the container when it is one's /32.
 fn owner(net: &IpNet, t: &Topology) -> Option<(String, Option<String>)> {
-    let IpAddr::V4(ip) = net.addr() else { return None };
+    let ip: IpAddr = net.addr();
     if net.is_host()
         && let Some((c, e)) = t.container_by_ip(ip)
     {
@@ -63,6 +64,7 @@ fn owner(net: &IpNet, t: &Topology) -> Option<(String, Option<String>)> {
 fn finding(r: &RuleRef<'_>, s: Subject) -> Finding {
     let delete = r.rule.text.replacen("-A ", "-D ", 1);
     let table = if r.table.name == "filter" { String::new() } else { format!("-t {} ", r.table.name) };
+    let tool = if r.table.family == Family::Ip6 { "ip6tables" } else { "iptables" };
     let whom = match (&s.container, &s.network) {
         (Some(c), _) => format!("container {c}"),
         (None, Some(n)) => format!("network {n}"),
@@ -74,8 +76,13 @@ fn finding(r: &RuleRef<'_>, s: Subject) -> Finding {
         iface: s.iface,
         container: s.container,
         summary: format!("a DOCKER-USER rule drops {whom}: {}", r.rule.text),
-        fix: vec![format!("iptables {table}{delete}   # if the rule is not intended")],
+        fix: vec![format!("{tool} {table}{delete}   # if the rule is not intended")],
         evidence: vec![format!("{} packets matched so far", r.rule.counter.unwrap_or_default().packets)],
+        family: match r.table.family {
+            Family::Ip => Some(IpFamily::V4),
+            Family::Ip6 => Some(IpFamily::V6),
+            _ => None,
+        },
     }
 }
 
@@ -154,5 +161,35 @@ mod tests {
             "iptables -D DOCKER-USER -o docker0 -j DROP   # if the rule is not intended"
         );
         assert!(out[0].summary.contains("network bridge"), "{}", out[0].summary);
+    }
+
+    #[test]
+    fn ip6tables_drops_name_the_ipv6_container_and_ip6tables() {
+        let mysql = crate::model::container::tests_support6::with_ipv6(
+            container("aaaa1111", "mysql", &[("heima-net", "172.18.0.2")]),
+            "heima-net",
+            "fd00:18::2",
+        );
+        let t = topology(
+            vec![mysql],
+            vec![crate::model::topology::tests::dual_stack(
+                "heima-net",
+                "73a00eba170c99",
+                "172.18.0.0/16",
+                "fd00:18::/64",
+            )],
+        );
+        let text = "*filter\n:FORWARD DROP [0:0]\n:DOCKER-USER - [0:0]\n-A FORWARD -j DOCKER-USER\n\
+                    -A DOCKER-USER -d fd00:18::2/128 -p tcp -m tcp --dport 3306 -j DROP\nCOMMIT\n";
+        let rs =
+            Ruleset { tables: crate::netfilter::parse_ip6tables_save(text).unwrap(), ..Default::default() };
+        let mut out = vec![];
+        drops(&rs, &t, &mut out);
+        assert_eq!(out.len(), 1, "{out:#?}");
+        assert_eq!(
+            (out[0].container.as_deref(), out[0].network.as_deref()),
+            (Some("mysql"), Some("heima-net"))
+        );
+        assert!(out[0].fix[0].starts_with("ip6tables -D DOCKER-USER -d fd00:18::2/128"), "{}", out[0].fix[0]);
     }
 }

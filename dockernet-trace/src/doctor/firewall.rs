@@ -3,6 +3,7 @@
 //! DROP rules in DOCKER-USER: docker_user.rs.
 use crate::{
     cause::{Cause, Finding},
+    flow::IpFamily,
     model::{Container, DockerNetwork, Topology},
     netfilter::{
         Ruleset, Source, Verdict,
@@ -24,8 +25,42 @@ pub fn ip_forward(t: &Topology, out: &mut Vec<Finding>) {
                 "and keep it: echo net.ipv4.ip_forward=1 > /etc/sysctl.d/99-docker.conf".into(),
             ],
             evidence: vec!["/proc/sys/net/ipv4/ip_forward = 0".into()],
+            family: Some(IpFamily::V4),
         });
     }
+    ipv6_forwarding(t, out);
+}
+
+/// IPv6 forwarding off while a Docker network has IPv6: its containers' IPv6 traffic goes
+/// nowhere beyond their bridge (`ip6_forward` drops it).
+fn ipv6_forwarding(t: &Topology, out: &mut Vec<Finding>) {
+    let Some(v6) = &t.host.sysctls.ipv6 else { return };
+    let nets: Vec<&str> = t
+        .docker
+        .networks
+        .iter()
+        .filter(|n| n.bridge.is_some() && !n.internal && n.subnets_of(IpFamily::V6).next().is_some())
+        .map(|n| n.name.as_str())
+        .collect();
+    if nets.is_empty() || v6.forwarding {
+        return;
+    }
+    out.push(Finding {
+        cause: Cause::IpForwardDisabled,
+        network: None,
+        iface: None,
+        container: None,
+        summary: format!(
+            "net.ipv6.conf.all.forwarding is 0: the host routes no IPv6 between the IPv6 networks ({}) and the outside",
+            nets.join(", ")
+        ),
+        fix: vec![
+            "sysctl -w net.ipv6.conf.all.forwarding=1".into(),
+            "and keep it: echo net.ipv6.conf.all.forwarding=1 > /etc/sysctl.d/99-docker.conf".into(),
+        ],
+        evidence: vec!["/proc/sys/net/ipv6/conf/all/forwarding = 0".into()],
+        family: Some(IpFamily::V6),
+    });
 }
 
 /// The roles of the rules the forward hook reaches: an ACCEPT in a chain nothing jumps to any
@@ -128,6 +163,7 @@ pub fn forward_accepts(n: &DockerNetwork, rs: &Ruleset, out: &mut Vec<Finding>) 
         ),
         fix,
         evidence,
+        family: Some(IpFamily::V4),
     });
 }
 
@@ -217,13 +253,51 @@ fn port_not_accepted(
         ),
         fix,
         evidence,
+        family: Some(IpFamily::V4),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{model::topology::tests::network, netfilter::parse_iptables_save};
+    use crate::{
+        model::{
+            Ipv6Sysctls,
+            topology::tests::{dual_stack, network, topology},
+        },
+        netfilter::parse_iptables_save,
+    };
+
+    fn forwarding(v4: bool, v6: Option<bool>, ipv6_net: bool) -> Vec<Finding> {
+        let net = if ipv6_net {
+            dual_stack("labnet", "fd26fbfb41d5", "172.30.0.0/24", "fd00:30::/64")
+        } else {
+            network("labnet", "fd26fbfb41d5", "172.30.0.0/24")
+        };
+        let mut t = topology(vec![], vec![net]);
+        t.host.sysctls.ip_forward = v4;
+        t.host.sysctls.ipv6 = v6.map(|forwarding| Ipv6Sysctls { forwarding, ..Default::default() });
+        let mut out = vec![];
+        ip_forward(&t, &mut out);
+        out
+    }
+
+    #[test]
+    fn ipv6_forwarding_off_matters_only_with_an_ipv6_network() {
+        let f = forwarding(true, Some(false), true);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!((f[0].cause, f[0].family), (Cause::IpForwardDisabled, Some(IpFamily::V6)));
+        assert_eq!(f[0].fix[0], "sysctl -w net.ipv6.conf.all.forwarding=1");
+        assert!(f[0].summary.contains("(labnet)"), "{}", f[0].summary);
+        assert!(forwarding(true, Some(false), false).is_empty(), "no IPv6 network");
+        assert!(forwarding(true, Some(true), true).is_empty());
+        assert!(forwarding(true, None, true).is_empty(), "a kernel without IPv6");
+        let both = forwarding(false, Some(false), true);
+        assert_eq!(
+            both.iter().map(|f| f.family).collect::<Vec<_>>(),
+            [Some(IpFamily::V4), Some(IpFamily::V6)]
+        );
+    }
 
     /// Docker 28.5's filter table for heima-net (br-73a00eba170c), as the lab shows it;
     /// `forward` is FORWARD's own rules.

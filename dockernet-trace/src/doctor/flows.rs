@@ -4,8 +4,11 @@
 //! kernel sees it at each hook on its way (the published port's: up to the DNAT).
 use std::net::{IpAddr, Ipv4Addr};
 
+use ipnet::IpNet;
+
 use crate::{
-    model::{DockerNetwork, Topology, listeners, prefix::PrefixExt, routes::default_route},
+    flow::IpFamily,
+    model::{DockerNetwork, Topology, listeners, routes::default_route},
     netfilter::{
         eval::{CtState, Hook, Packet},
         fix::Traffic,
@@ -73,10 +76,11 @@ struct Uplink {
 }
 
 fn uplink(t: &Topology) -> Option<Uplink> {
-    let r = default_route(&t.host.routes)?;
+    // These flows are IPv4 (the ones Docker's iptables rules carry).
+    let r = default_route(&t.host.routes, IpFamily::V4)?;
     let dev = t.link_by_index(r.oif?)?.name.clone();
-    let host_ip = t.addresses_of(r.oif?).first().map(|a| IpAddr::V4(a.ip));
-    let peer = IpAddr::V4(r.gateway.unwrap_or(Ipv4Addr::new(198, 51, 100, 1)));
+    let host_ip = t.addresses_of(r.oif?).iter().find(|a| a.ip.is_ipv4()).map(|a| a.ip);
+    let peer = r.gateway.unwrap_or(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)));
     Some(Uplink { dev, peer, host_ip })
 }
 
@@ -101,7 +105,11 @@ fn network_flows(
     up: Option<&Uplink>,
     services: &[(IpAddr, u16)],
 ) -> Vec<Flow> {
-    let (Some(bridge), Some(subnet)) = (n.bridge.clone(), n.subnets.first()) else { return vec![] };
+    let subnet4 = n.subnets.iter().find_map(|s| match s.subnet {
+        IpNet::V4(net) => Some((net, s.gateway)),
+        IpNet::V6(_) => None,
+    });
+    let (Some(bridge), Some((subnet, gateway))) = (n.bridge.clone(), subnet4) else { return vec![] };
     let members: Vec<(String, Ipv4Addr)> = t
         .docker
         .containers
@@ -109,8 +117,11 @@ fn network_flows(
         .filter(|c| c.is_running())
         .filter_map(|c| Some((c.name.clone(), t.endpoint(c, &n.name)?.ip?)))
         .collect();
-    let gateway = subnet.gateway.unwrap_or(subnet.subnet.first_host());
-    let nth_host = |k: u32| Ipv4Addr::from(u32::from(subnet.subnet.network()) + k);
+    let nth_host = |k: u32| Ipv4Addr::from(u32::from(subnet.network()) + k);
+    let gateway = match gateway {
+        Some(IpAddr::V4(g)) => g,
+        _ => nth_host(1),
+    };
     let me = members.first().map_or(nth_host(2), |m| m.1);
     let peer =
         members.get(1).map_or_else(|| if me == nth_host(3) { nth_host(2) } else { nth_host(3) }, |m| m.1);

@@ -194,6 +194,8 @@ fn finding(rs: &Ruleset, flow: &Flow, e: &Evaluation, o: &Outcome) -> Finding {
         summary: format!("{} {}", whose(rs, rule, o), verb(&o.fate)),
         fix: vec![],
         evidence,
+        // The flows are IPv4 (see flows.rs): a trace over IPv6 does not weigh this finding.
+        family: Some(crate::flow::IpFamily::V4),
     }
 }
 

@@ -38,11 +38,11 @@ fn link(index: u32, name: &str) -> Link {
 /// A host with eth0 (10.0.0.2/24, default route via 10.0.0.1) and br_netfilter on.
 fn host(mut t: Topology) -> Topology {
     t.host.links.push(link(2, "eth0"));
-    t.host.addresses.push(Address { ifindex: 2, ip: Ipv4Addr::new(10, 0, 0, 2), prefix: 24 });
+    t.host.addresses.push(Address { ifindex: 2, ip: Ipv4Addr::new(10, 0, 0, 2).into(), prefix: 24 });
     t.host.routes.push(Route {
         table: 254,
         dst: prefix::parse("0.0.0.0/0").unwrap(),
-        gateway: Some(Ipv4Addr::new(10, 0, 0, 1)),
+        gateway: Some(Ipv4Addr::new(10, 0, 0, 1).into()),
         oif: Some(2),
         prefsrc: None,
         metric: 0,

@@ -1,24 +1,36 @@
 //! NAT: what Docker should have written in the nat table. Flushing it (`iptables -t nat -F`)
 //! leaves containers leaving the host with their private source address and published ports
 //! not forwarded to their containers.
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use crate::{
     cause::{Cause, Finding},
+    flow::IpFamily,
     model::{DockerNetwork, Topology},
     netfilter::{
-        IpNet, Ruleset,
-        docker::{Missing, has_dnat, has_masquerade},
+        Ruleset,
+        docker::{Missing, has_dnat, has_masquerade, manages_ip6tables},
     },
 };
 
+/// Docker NATs a family only where it writes that family's rules: IPv4 always (with
+/// iptables on), IPv6 when it manages ip6tables (else IPv6 is routed as is).
+fn nats(family: IpFamily, rs: &Ruleset) -> bool {
+    family == IpFamily::V4 || manages_ip6tables(rs)
+}
+
 pub fn masquerade(n: &DockerNetwork, rs: &Ruleset, out: &mut Vec<Finding>) {
     let Some(bridge) = n.bridge.as_deref() else { return };
-    if !n.masquerade || n.internal {
+    if n.internal {
         return;
     }
     for s in &n.subnets {
-        let cidr = IpNet::V4(s.subnet);
+        let family = s.family();
+        let wanted = if family == IpFamily::V4 { n.masquerade } else { n.masquerade6 };
+        if !wanted || !nats(family, rs) {
+            continue;
+        }
+        let cidr = s.subnet;
         if has_masquerade(rs, &cidr, bridge) {
             continue;
         }
@@ -32,24 +44,33 @@ pub fn masquerade(n: &DockerNetwork, rs: &Ruleset, out: &mut Vec<Finding>) {
                 s.subnet, n.name
             ),
             fix: vec![
-                format!("iptables -t nat -A POSTROUTING -s {} ! -o {bridge} -j MASQUERADE", s.subnet),
+                format!(
+                    "{} -t nat -A POSTROUTING -s {} ! -o {bridge} -j MASQUERADE",
+                    family.iptables(),
+                    s.subnet
+                ),
                 "or: systemctl restart docker   # rewrites all of Docker's rules".into(),
             ],
             evidence: vec![format!("nat POSTROUTING reaches no MASQUERADE/SNAT for {}", s.subnet)],
+            family: Some(family),
         });
     }
 }
 
-/// Published ports without DNAT: a finding, unless something serves the host's port without
-/// NAT (any service but dockerd's mere reservation of the port); docker-proxy serving it alone
-/// is worth a note, since the container then sees every client as the gateway.
+/// Published ports of a family Docker NATs without a DNAT to the container's address of that
+/// family: a finding, unless something serves the host's port without NAT (any service but
+/// dockerd's mere reservation of the port); docker-proxy serving it alone is worth a note,
+/// since the container then sees every client as the gateway.
 pub fn published_ports(t: &Topology, rs: &Ruleset, out: &mut Vec<Finding>, notes: &mut Vec<String>) {
     for c in t.docker.containers.iter().filter(|c| c.is_running()) {
-        let ips: Vec<Ipv4Addr> = t.endpoints_of(c).iter().filter_map(|e| e.ip).collect();
-        for p in c.ports.iter().filter(|p| p.host_ip.is_ipv4()) {
-            let forwarded =
-                ips.iter().any(|ip| has_dnat(rs, &p.proto, p.host_port, IpAddr::V4(*ip), p.container_port));
-            if forwarded {
+        for p in &c.ports {
+            let family = IpFamily::of(&p.host_ip);
+            let ips: Vec<IpAddr> = t.endpoints_of(c).iter().filter_map(|e| e.ip_of(family)).collect();
+            // An IPv6 binding of a container without IPv6 is served by docker-proxy alone.
+            if !nats(family, rs) || (family == IpFamily::V6 && ips.is_empty()) {
+                continue;
+            }
+            if ips.iter().any(|ip| has_dnat(rs, &p.proto, p.host_port, *ip, p.container_port)) {
                 continue;
             }
             let holder = crate::model::listeners::host_listener(&p.proto, p.host_port);
@@ -59,9 +80,13 @@ pub fn published_ports(t: &Topology, rs: &Ruleset, out: &mut Vec<Finding>, notes
                 }
                 continue;
             }
-            let ep = t.endpoints_of(c).iter().find(|e| e.ip.is_some());
+            let ep = t.endpoints_of(c).iter().find(|e| e.ip_of(family).is_some());
             let bridge = ep.and_then(|e| t.network(&e.network)).and_then(|n| n.bridge.clone());
-            let ip = ips.first().map(|i| i.to_string()).unwrap_or_default();
+            let ip = match ips.first() {
+                Some(IpAddr::V6(v6)) => format!("[{v6}]"),
+                Some(v4) => v4.to_string(),
+                None => String::new(),
+            };
             let not_bridge = bridge.as_deref().map(|b| format!("! -i {b} ")).unwrap_or_default();
             out.push(Finding {
                 cause: Cause::DnatMissing,
@@ -74,12 +99,16 @@ pub fn published_ports(t: &Topology, rs: &Ruleset, out: &mut Vec<Finding>, notes
                 ),
                 fix: vec![
                     format!(
-                        "iptables -t nat -A DOCKER {not_bridge}-p {0} -m {0} --dport {1} -j DNAT --to-destination {ip}:{2}",
-                        p.proto, p.host_port, p.container_port
+                        "{3} -t nat -A DOCKER {not_bridge}-p {0} -m {0} --dport {1} -j DNAT --to-destination {ip}:{2}",
+                        p.proto,
+                        p.host_port,
+                        p.container_port,
+                        family.iptables()
                     ),
                     "or: systemctl restart docker   # rewrites all of Docker's rules".into(),
                 ],
                 evidence: vec![format!("nat PREROUTING reaches no DNAT of {}/{} to {ip}:{}", p.proto, p.host_port, p.container_port)],
+                family: Some(family),
             });
         }
     }
@@ -120,5 +149,6 @@ pub fn missing_chains(missing: &[Missing], out: &mut Vec<Finding>) {
         ),
         fix: vec!["systemctl restart docker   # Docker rewrites its chains and rules".into()],
         evidence: nat,
+        family: Some(IpFamily::V4),
     });
 }

@@ -16,6 +16,7 @@ pub fn check(t: &Topology, c: &Container, e: &Endpoint, n: &DockerNetwork, out: 
         summary,
         fix,
         evidence,
+        family: None,
     };
     if !link.admin_up {
         let pid = c.pid.unwrap_or(0);

@@ -1,13 +1,13 @@
 //! Raw kernel events turned into typed ones, one factory per hook, and the ring buffer reader.
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use aya::maps::{MapData, RingBuf};
-use dockernet_trace_common::{Event, Hook};
+use dockernet_trace_common::{Event, Hook, event_ip};
 use netlink_packet_route::neighbour::NeighbourState;
 use tokio::io::unix::AsyncFd;
 
 use crate::{
-    flow::{Proto, Tuple},
+    flow::{IcmpMessage, IpFamily, Proto, Tuple},
     kernel::{DropReason, DropReasons},
 };
 
@@ -21,18 +21,20 @@ pub struct Place {
 
 #[derive(Clone, Debug)]
 pub enum Detail {
-    /// The packet passed a tc hook or a device.
-    Hop { tcp_flags: u8, icmp_type: u8, icmp_code: u8, inner_proto: u8, rc: i32 },
+    /// The packet passed a tc hook or a device (its ICMP message, if any, is the event's
+    /// `icmp`; `quotes`: it is an ICMP error quoting a packet of that protocol number).
+    Hop { tcp_flags: u8, quotes: u8, rc: i32 },
     /// The packet was freed as a drop.
     Drop { reason: DropReason, location: u64 },
-    /// A route lookup and its result.
-    Route { table: u32, err: i32, oif: u32, gateway: Ipv4Addr },
-    /// The kernel answered a packet with an ICMP error.
-    IcmpError { icmp_type: u8, icmp_code: u8 },
+    /// A route lookup and its result (`gateway` of the lookup's family).
+    Route { table: u32, err: i32, oif: u32, gateway: Option<IpAddr> },
+    /// The kernel answered a packet with an ICMP error (`icmp:icmp_send`, IPv4 only).
+    IcmpError { message: IcmpMessage },
     /// The kernel answered a packet with a TCP reset.
     Reset { reason: u32 },
-    /// ARP state of a neighbour changed (or resolution began: `created`).
-    Neighbour { addr: Ipv4Addr, state: NeighbourState, created: bool },
+    /// Neighbour state (ARP, or IPv6 neighbour discovery) changed, or resolution began
+    /// (`created`).
+    Neighbour { addr: IpAddr, state: NeighbourState, created: bool },
     /// A netfilter hook (NF_INET_*) ran on the packet; `verdict` when the kernel let us see it
     /// (fexit): 1 accept, negative errno when dropped.
     Netfilter { hook: String, verdict: Option<i32> },
@@ -62,15 +64,12 @@ pub struct KernelEvent {
     pub skb: u64,
     pub place: Place,
     pub tuple: Option<Tuple>,
-    /// The ICMP type, when the packet itself is ICMP (echo, or an error quoting another).
-    pub icmp_type: Option<u8>,
+    /// The packet's own ICMP (ICMPv6) message, when it is one (echo, or an error quoting
+    /// another packet, whose flow `tuple` then is).
+    pub icmp: Option<IcmpMessage>,
     /// The TCP flags, when the packet itself is TCP.
     pub tcp_flags: Option<u8>,
     pub detail: Detail,
-}
-
-fn ip(be: u32) -> Ipv4Addr {
-    Ipv4Addr::from(u32::from_be(be))
 }
 
 fn ifname(raw: &[u8]) -> String {
@@ -78,15 +77,16 @@ fn ifname(raw: &[u8]) -> String {
     String::from_utf8_lossy(&raw[..end]).into_owned()
 }
 
-fn tuple(e: &Event) -> Tuple {
+/// The event's flow (the quoted one for ICMP errors); None without a known family.
+fn tuple(e: &Event) -> Option<Tuple> {
     let proto = if e.inner_proto != 0 { e.inner_proto } else { e.proto };
-    Tuple {
+    Some(Tuple {
         proto: Proto::from_number(proto),
-        src: IpAddr::V4(ip(e.saddr)),
+        src: event_ip(e.family, &e.saddr)?,
         sport: e.sport,
-        dst: IpAddr::V4(ip(e.daddr)),
+        dst: event_ip(e.family, &e.daddr)?,
         dport: e.dport,
-    }
+    })
 }
 
 impl KernelEvent {
@@ -100,7 +100,7 @@ impl KernelEvent {
             skb: e.skb,
             place: place.clone(),
             tuple,
-            icmp_type: (e.proto == 1).then_some(e.icmp_type),
+            icmp: IcmpMessage::of(Proto::from_number(e.proto), e.icmp_type, e.icmp_code),
             tcp_flags: (e.proto == 6).then_some(e.tcp_flags),
             detail,
         };
@@ -110,21 +110,24 @@ impl KernelEvent {
             | Hook::NetifReceive
             | Hook::NetDevXmit
             | Hook::BrForward
-            | Hook::BrPassUp => base(Some(tuple(e)), hop(e)),
+            | Hook::BrPassUp => base(tuple(e), hop(e)),
             Hook::KfreeSkb => base(
-                Some(tuple(e)),
+                tuple(e),
                 Detail::Drop { reason: reasons.name(e.drop_reason()), location: e.drop_location() },
             ),
-            Hook::FibLookup => base(Some(tuple(e)), route(e)),
-            Hook::IcmpSend => {
-                base(Some(tuple(e)), Detail::IcmpError { icmp_type: e.icmp_type, icmp_code: e.icmp_code })
-            }
-            Hook::TcpSendReset => base(Some(tuple(e)), Detail::Reset { reason: e.reset_reason() }),
-            Hook::NeighUpdate | Hook::NeighCreate => base(None, neighbour(e, hook)),
-            Hook::NfVerdict => base(Some(tuple(e)), netfilter(e)),
-            Hook::NfTable => base(Some(tuple(e)), nf_table(e)),
+            Hook::FibLookup => base(tuple(e), route(e)),
+            Hook::IcmpSend => base(
+                tuple(e),
+                Detail::IcmpError {
+                    message: IcmpMessage { family: IpFamily::V4, kind: e.icmp_type, code: e.icmp_code },
+                },
+            ),
+            Hook::TcpSendReset => base(tuple(e), Detail::Reset { reason: e.reset_reason() }),
+            Hook::NeighUpdate | Hook::NeighCreate => base(None, neighbour(e, hook)?),
+            Hook::NfVerdict => base(tuple(e), netfilter(e)),
+            Hook::NfTable => base(tuple(e), nf_table(e)),
             Hook::NatRewrite => base(
-                Some(tuple(e)),
+                tuple(e),
                 Detail::Nat { rewrites: if e.nat_rewrites_destination() { "destination" } else { "source" } },
             ),
         })
@@ -132,13 +135,7 @@ impl KernelEvent {
 }
 
 fn hop(e: &Event) -> Detail {
-    Detail::Hop {
-        tcp_flags: e.tcp_flags,
-        icmp_type: e.icmp_type,
-        icmp_code: e.icmp_code,
-        inner_proto: e.inner_proto,
-        rc: e.xmit_rc(),
-    }
+    Detail::Hop { tcp_flags: e.tcp_flags, quotes: e.inner_proto, rc: e.xmit_rc() }
 }
 
 fn netfilter(e: &Event) -> Detail {
@@ -152,15 +149,16 @@ fn nf_table(e: &Event) -> Detail {
 }
 
 fn route(e: &Event) -> Detail {
-    Detail::Route { table: e.fib_table(), err: e.fib_error(), oif: e.fib_oif(), gateway: ip(e.fib_gateway()) }
+    let gateway = event_ip(e.family, e.fib_gateway()).filter(|g| !g.is_unspecified());
+    Detail::Route { table: e.fib_table(), err: e.fib_error(), oif: e.fib_oif(), gateway }
 }
 
-fn neighbour(e: &Event, hook: Hook) -> Detail {
-    Detail::Neighbour {
-        addr: ip(e.neigh_addr()),
+fn neighbour(e: &Event, hook: Hook) -> Option<Detail> {
+    Some(Detail::Neighbour {
+        addr: event_ip(e.family, e.neigh_addr())?,
         state: NeighbourState::from(u16::from(e.neigh_state())),
         created: hook == Hook::NeighCreate,
-    }
+    })
 }
 
 /// Reads raw events from the ring buffer as they arrive.
@@ -232,5 +230,63 @@ impl EventReader {
             Err(_) => tokio::time::sleep(timeout.min(std::time::Duration::from_millis(50))).await,
         }
         self.drain()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use dockernet_trace_common::{FAMILY_V4, FAMILY_V6};
+
+    use super::*;
+
+    fn raw(hook: Hook, family: u8, src: IpAddr, dst: IpAddr) -> Event {
+        let bytes = |ip: IpAddr| match ip {
+            IpAddr::V4(v4) => {
+                let mut b = [0u8; 16];
+                b[..4].copy_from_slice(&v4.octets());
+                b
+            }
+            IpAddr::V6(v6) => v6.octets(),
+        };
+        Event { hook: hook as u8, family, saddr: bytes(src), daddr: bytes(dst), ..Event::ZERO }
+    }
+
+    #[test]
+    fn ipv6_events_decode_to_ipv6_tuples_and_icmpv6() {
+        let (a, b) = ("fd00:30::2".parse().unwrap(), "fd00:31::2".parse().unwrap());
+        let mut e = raw(Hook::NetDevXmit, FAMILY_V6, a, b);
+        (e.proto, e.icmp_type, e.icmp_code, e.inner_proto, e.sport, e.dport) = (58, 1, 4, 6, 40000, 80);
+        let k = KernelEvent::from_raw(&e, &DropReasons::default()).unwrap();
+        let t = k.tuple.unwrap();
+        assert_eq!((t.src, t.dst, t.proto, t.sport), (a, b, Proto::Tcp, 40000), "the quoted flow");
+        assert_eq!(k.icmp.unwrap().to_string(), "ICMPv6 1/4");
+        assert!(matches!(k.detail, Detail::Hop { quotes: 6, .. }));
+    }
+
+    #[test]
+    fn ipv6_route_and_neighbour_addresses() {
+        let (a, b) = ("fd00:30::2".parse().unwrap(), "fd00:31::2".parse().unwrap());
+        let mut e = raw(Hook::FibLookup, FAMILY_V6, a, b);
+        (e.table, e.value) = (254, -113);
+        e.addr = "fd00:31::1".parse::<std::net::Ipv6Addr>().unwrap().octets();
+        let k = KernelEvent::from_raw(&e, &DropReasons::default()).unwrap();
+        let Detail::Route { table, err, gateway, .. } = k.detail else { panic!() };
+        assert_eq!((table, err, gateway), (254, -113, Some("fd00:31::1".parse().unwrap())));
+        let mut n = raw(Hook::NeighUpdate, FAMILY_V6, a, b);
+        n.addr = "fd00:31::9".parse::<std::net::Ipv6Addr>().unwrap().octets();
+        n.value = 0x20;
+        let k = KernelEvent::from_raw(&n, &DropReasons::default()).unwrap();
+        let Detail::Neighbour { addr, .. } = k.detail else { panic!() };
+        assert_eq!(addr, "fd00:31::9".parse::<IpAddr>().unwrap());
+        // An IPv4 event reads the first four bytes; one without family has no addresses.
+        let v4 = raw(Hook::KfreeSkb, FAMILY_V4, "172.17.0.2".parse().unwrap(), "172.18.0.2".parse().unwrap());
+        let k = KernelEvent::from_raw(&v4, &DropReasons::default()).unwrap();
+        assert_eq!(k.tuple.unwrap().dst, "172.18.0.2".parse::<IpAddr>().unwrap());
+        assert!(
+            KernelEvent::from_raw(&Event { family: 0, ..v4 }, &DropReasons::default())
+                .unwrap()
+                .tuple
+                .is_none()
+        );
     }
 }

@@ -34,6 +34,8 @@ pub struct HookContext<'a> {
     pub features: &'a Features,
     /// Whether the route/neighbour structures were found in BTF (else why not).
     pub route_layout: &'a Result<(), String>,
+    /// Whether the IPv6 route structures were found in BTF (else why not).
+    pub route6_layout: &'a Result<(), String>,
     /// Set when the kernel refused a trampoline program outright (EPERM: no fentry here),
     /// so the other enrichment hooks skip the attempt instead of paying for it again.
     pub trampolines_refused: std::cell::Cell<bool>,
@@ -71,8 +73,19 @@ pub struct BtfTracepoint {
     pub required: bool,
     /// Another program for kernels whose tracepoint has at least this many arguments.
     pub wider: Option<(&'static str, usize)>,
-    /// It reads route and neighbour structures (`Config::route`).
-    pub needs_route_layout: bool,
+    /// The kernel structures it reads besides the skb's.
+    pub needs: Layout,
+}
+
+/// Kernel structures a tracepoint program reads, resolved from BTF into the configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Only the skb's (always there).
+    Skb,
+    /// Route and neighbour structures (`Config::route`).
+    Route,
+    /// IPv6 route structures (`Config::route6`) and the next hop's of `Config::route`.
+    Route6,
 }
 
 impl Attachable for BtfTracepoint {
@@ -88,9 +101,10 @@ impl Attachable for BtfTracepoint {
         if cx.btf.tracepoint_args(self.name).is_none() {
             return Err(format!("this kernel has no tracepoint {}", self.label));
         }
-        match cx.route_layout {
-            Err(why) if self.needs_route_layout => Err(why.clone()),
-            _ => Ok(()),
+        match self.needs {
+            Layout::Skb => Ok(()),
+            Layout::Route => cx.route_layout.clone(),
+            Layout::Route6 => cx.route_layout.clone().and(cx.route6_layout.clone()),
         }
     }
     fn attach(&self, ebpf: &mut Ebpf, cx: &HookContext) -> Result<HookKind, EbpfError> {
@@ -229,19 +243,19 @@ pub enum Purpose {
 
 pub fn tracepoints(purpose: Purpose) -> Vec<Box<dyn Attachable>> {
     // Each program is named after its tracepoint.
-    let tp = |program, label, required, needs_route_layout| -> Box<dyn Attachable> {
-        Box::new(BtfTracepoint { program, name: program, label, required, wider: None, needs_route_layout })
+    let tp = |program, label, required, needs| -> Box<dyn Attachable> {
+        Box::new(BtfTracepoint { program, name: program, label, required, wider: None, needs })
     };
-    let mut hooks = vec![tp(programs::KFREE_SKB, "skb:kfree_skb", true, false)];
+    let mut hooks = vec![tp(programs::KFREE_SKB, "skb:kfree_skb", true, Layout::Skb)];
     if purpose == Purpose::Drops {
         return hooks;
     }
     if purpose == Purpose::Trace {
-        hooks.push(tp(programs::NETIF_RECEIVE_SKB, "net:netif_receive_skb", false, false));
-        hooks.push(tp(programs::NET_DEV_XMIT, "net:net_dev_xmit", false, false));
-        hooks.push(tp(programs::NEIGH_CREATE, "neigh:neigh_create", false, true));
+        hooks.push(tp(programs::NETIF_RECEIVE_SKB, "net:netif_receive_skb", false, Layout::Skb));
+        hooks.push(tp(programs::NET_DEV_XMIT, "net:net_dev_xmit", false, Layout::Skb));
+        hooks.push(tp(programs::NEIGH_CREATE, "neigh:neigh_create", false, Layout::Route));
         // A watch reports the drop that comes with an ICMP error, never the error itself.
-        hooks.push(tp(programs::ICMP_SEND, "icmp:icmp_send", false, false));
+        hooks.push(tp(programs::ICMP_SEND, "icmp:icmp_send", false, Layout::Skb));
     }
     // 6.10 added the reset's reason as a third argument.
     hooks.push(Box::new(BtfTracepoint {
@@ -250,10 +264,11 @@ pub fn tracepoints(purpose: Purpose) -> Vec<Box<dyn Attachable>> {
         label: "tcp:tcp_send_reset",
         required: false,
         wider: Some((programs::TCP_RESET_RSN, 3)),
-        needs_route_layout: false,
+        needs: Layout::Skb,
     }));
-    hooks.push(tp(programs::FIB_TABLE_LOOKUP, "fib:fib_table_lookup", false, true));
-    hooks.push(tp(programs::NEIGH_UPDATE, "neigh:neigh_update", false, true));
+    hooks.push(tp(programs::FIB_TABLE_LOOKUP, "fib:fib_table_lookup", false, Layout::Route));
+    hooks.push(tp(programs::FIB6_TABLE_LOOKUP, "fib6:fib6_table_lookup", false, Layout::Route6));
+    hooks.push(tp(programs::NEIGH_UPDATE, "neigh:neigh_update", false, Layout::Route));
     hooks
 }
 

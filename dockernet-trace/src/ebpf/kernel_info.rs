@@ -51,6 +51,8 @@ pub struct KernelInfo {
     pub base_config: Config,
     /// Whether BTF described the structures the route and neighbour hooks read (else why not).
     pub route_layout: Result<(), String>,
+    /// Whether BTF described the structures the IPv6 route hook reads (else why not).
+    pub route6_layout: Result<(), String>,
     /// What the kprobe/fentry programs can read on this kernel (module BTF: ~100 ms).
     enrichment: Later<Enrichment>,
 }
@@ -64,9 +66,9 @@ impl KernelInfo {
         log::debug!("btf parsed: {} ms", t.elapsed().as_millis());
         let drop_reasons = DropReasons::from_btf(&btf)?;
         log::debug!("drop reasons: {} ms", t.elapsed().as_millis());
-        let (base_config, route_layout) = super::config::for_kernel(&btf)?;
+        let (base_config, route_layout, route6_layout) = super::config::for_kernel(&btf)?;
         log::debug!("offsets: {} ms", t.elapsed().as_millis());
-        Ok(Self { features, btf, drop_reasons, base_config, route_layout, enrichment })
+        Ok(Self { features, btf, drop_reasons, base_config, route_layout, route6_layout, enrichment })
     }
 
     /// The enrichment layout (waits for its thread the first time).

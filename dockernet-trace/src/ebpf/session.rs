@@ -5,12 +5,12 @@ use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, HashMap, LpmTrie, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
 };
-use dockernet_trace_common::{Config, Ipv4Prefix, counters, maps};
-use ipnet::Ipv4Net;
+use dockernet_trace_common::{Config, Ipv4Prefix, Ipv6Prefix, counters, maps};
+use ipnet::IpNet;
 
 pub use super::kernel_info::KernelInfo;
 use super::{
-    EbpfError, OBJECT,
+    EbpfError, OBJECT, config,
     events::EventReader,
     hooks::{self, Coverage, HookContext, HookStatus, Purpose},
     tc,
@@ -128,6 +128,7 @@ impl Session {
             btf: &kernel.btf,
             features: &kernel.features,
             route_layout: &kernel.route_layout,
+            route6_layout: &kernel.route6_layout,
             trampolines_refused: Default::default(),
         };
         let status = hooks::attach_all(&mut self.ebpf, &cx, list, &mut self.coverage)?;
@@ -229,22 +230,39 @@ impl Session {
         }
     }
 
-    /// Replaces nothing: adds a prefix to the watched set.
-    pub fn watch_prefix(&mut self, prefix: &Ipv4Net) -> Result<(), EbpfError> {
-        let mut trie: LpmTrie<&mut MapData, Ipv4Prefix, u8> = self.map_mut(maps::WATCH_NETS)?;
-        let key = super::config::watch_key(prefix);
-        trie.insert(&key, 1, 0).map_err(|source| EbpfError::Map { map: maps::WATCH_NETS.into(), source })?;
-        self.watched_prefixes.insert((u32::from(prefix.network()), prefix.prefix_len()));
-        self.sync_net16()
+    /// Replaces nothing: adds a prefix (IPv4 or IPv6: a trie each) to the watched set. IPv4
+    /// prefixes also set their /16s in the bitmap in front of their trie.
+    pub fn watch_prefix(&mut self, prefix: &IpNet) -> Result<(), EbpfError> {
+        let err = |map: &'static str| move |source| EbpfError::Map { map: map.into(), source };
+        match prefix {
+            IpNet::V4(p) => {
+                let mut trie: LpmTrie<&mut MapData, Ipv4Prefix, u8> = self.map_mut(maps::WATCH_NETS)?;
+                trie.insert(&config::watch_key(p), 1, 0).map_err(err(maps::WATCH_NETS))?;
+                self.watched_prefixes.insert((u32::from(p.network()), p.prefix_len()));
+                self.sync_net16()
+            }
+            IpNet::V6(p) => {
+                let mut trie: LpmTrie<&mut MapData, Ipv6Prefix, u8> = self.map_mut(maps::WATCH_NETS6)?;
+                trie.insert(&config::watch_key6(p), 1, 0).map_err(err(maps::WATCH_NETS6))
+            }
+        }
     }
 
-    pub fn unwatch_prefix(&mut self, prefix: &Ipv4Net) -> Result<(), EbpfError> {
-        self.watched_prefixes.remove(&(u32::from(prefix.network()), prefix.prefix_len()));
+    pub fn unwatch_prefix(&mut self, prefix: &IpNet) -> Result<(), EbpfError> {
+        let err = |map: &'static str| move |source| EbpfError::Map { map: map.into(), source };
         self.scope_shrunk = true;
-        self.sync_net16()?;
-        let mut trie: LpmTrie<&mut MapData, Ipv4Prefix, u8> = self.map_mut(maps::WATCH_NETS)?;
-        let key = super::config::watch_key(prefix);
-        trie.remove(&key).map_err(|source| EbpfError::Map { map: maps::WATCH_NETS.into(), source })
+        match prefix {
+            IpNet::V4(p) => {
+                self.watched_prefixes.remove(&(u32::from(p.network()), p.prefix_len()));
+                self.sync_net16()?;
+                let mut trie: LpmTrie<&mut MapData, Ipv4Prefix, u8> = self.map_mut(maps::WATCH_NETS)?;
+                trie.remove(&config::watch_key(p)).map_err(err(maps::WATCH_NETS))
+            }
+            IpNet::V6(p) => {
+                let mut trie: LpmTrie<&mut MapData, Ipv6Prefix, u8> = self.map_mut(maps::WATCH_NETS6)?;
+                trie.remove(&config::watch_key6(p)).map_err(err(maps::WATCH_NETS6))
+            }
+        }
     }
 
     pub fn watch_netns(&mut self, inode: u32, on: bool) -> Result<(), EbpfError> {

@@ -34,6 +34,7 @@ impl CountedKey {
             proto: k.proto,
             icmp_type: k.icmp_type,
             inner_proto: k.inner_proto,
+            family: k.family,
             saddr: k.saddr,
             daddr: k.daddr,
             sport: k.sport,
@@ -65,7 +66,8 @@ pub fn counted_key(e: &Event) -> Option<DropKey> {
         proto: e.proto,
         inner_proto: e.inner_proto,
         icmp_type: e.icmp_type,
-        _pad: 0,
+        family: e.family,
+        _pad: [0; 3],
     })
 }
 
@@ -201,8 +203,8 @@ mod tests {
         let c = CountedKey {
             key: DropKey {
                 location: 0xffff_ffff_8100_0000,
-                saddr: 1,
-                daddr: 2,
+                saddr: [1; 16],
+                daddr: [2; 16],
                 sport: 3,
                 dport: 4,
                 reason: 12,
@@ -212,7 +214,8 @@ mod tests {
                 proto: 1,
                 inner_proto: 6,
                 icmp_type: 3,
-                _pad: 0,
+                family: dockernet_trace_common::FAMILY_V6,
+                _pad: [0; 3],
             },
             packets: 9,
             first_ns: 77,

@@ -20,7 +20,20 @@ pub enum DropKind {
     Other,
 }
 
+/// Kernel functions that free the packets queued for a neighbour whose resolution failed (ARP
+/// or neighbour discovery got no answer). IPv4 gives them the reason NEIGH_FAILED; IPv6's
+/// `ndisc_error_report` frees them without one, so the place tells.
+pub const NEIGHBOUR_FAILURE_SITES: &[&str] = &["neigh_invalidate", "ndisc_error_report", "arp_error_report"];
+
 impl DropKind {
+    /// The kind of a drop with `reason` in kernel function `function` (when known).
+    pub fn at(reason: &DropReason, function: Option<&str>) -> Self {
+        if function.is_some_and(|f| NEIGHBOUR_FAILURE_SITES.contains(&f)) {
+            return Self::Neighbour;
+        }
+        Self::of(reason)
+    }
+
     pub fn of(reason: &DropReason) -> Self {
         if *reason == DropReason::NETFILTER_DROP {
             Self::Netfilter
@@ -65,5 +78,7 @@ mod tests {
         assert_eq!(c("IP_INNOROUTES"), Cause::NoRoute);
         assert_eq!(c("TCP_OFO_DROP"), Cause::Unknown);
         assert_eq!(DropKind::of(&DropReason::NETFILTER_DROP), DropKind::Netfilter);
+        assert_eq!(DropKind::at(&DropReason::NOT_SPECIFIED, Some("neigh_invalidate")), DropKind::Neighbour);
+        assert_eq!(DropKind::at(&DropReason::NOT_SPECIFIED, Some("ip6_rcv_finish")), DropKind::Other);
     }
 }

@@ -2,13 +2,9 @@
 //! a [`NetnsLabel`], an ifindex of the host an interface name, an address the container and
 //! network holding it, a subnet its network, bridge and gateway. Trace and watch both name
 //! through this; watch rebuilds it whenever Docker's view changes.
-use std::{
-    collections::HashMap,
-    net::{IpAddr, Ipv4Addr},
-    os::unix::fs::MetadataExt,
-};
+use std::{collections::HashMap, net::IpAddr, os::unix::fs::MetadataExt};
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 
 use super::NetnsLabel;
 use crate::model::{NetworkMode, Topology, plain};
@@ -16,10 +12,10 @@ use crate::model::{NetworkMode, Topology, plain};
 /// A Docker subnet, its network, bridge and gateway.
 #[derive(Clone, Debug)]
 struct SubnetOf {
-    subnet: Ipv4Net,
+    subnet: IpNet,
     network: String,
     bridge: Option<String>,
-    gateway: Option<Ipv4Addr>,
+    gateway: Option<IpAddr>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -27,7 +23,7 @@ pub struct Names {
     host_inode: u32,
     netns: HashMap<u32, NetnsLabel>,
     host_links: HashMap<u32, String>,
-    by_ip: HashMap<Ipv4Addr, (String, String)>,
+    by_ip: HashMap<IpAddr, (String, String)>,
     /// Containers started with `--network container:OWNER`, by their owner's name.
     sharers: HashMap<String, Vec<String>>,
     subnets: Vec<SubnetOf>,
@@ -62,7 +58,7 @@ impl Names {
                 continue;
             }
             for e in t.endpoints_of(c) {
-                if let Some(ip) = e.ip {
+                for ip in e.ips() {
                     n.by_ip.insert(ip, (c.name.clone(), e.network.clone()));
                 }
             }
@@ -130,7 +126,6 @@ impl Names {
 
     /// The container holding `ip`, and the network it holds it on.
     pub fn container(&self, ip: IpAddr) -> Option<(&str, &str)> {
-        let IpAddr::V4(ip) = ip else { return None };
         self.by_ip.get(&ip).map(|(c, n)| (c.as_str(), n.as_str()))
     }
 
@@ -140,7 +135,6 @@ impl Names {
     }
 
     fn subnet_of(&self, ip: IpAddr) -> Option<&SubnetOf> {
-        let IpAddr::V4(ip) = ip else { return None };
         self.subnets.iter().find(|s| s.subnet.contains(&ip))
     }
 
@@ -155,7 +149,7 @@ impl Names {
     }
 
     /// The gateway of the subnet that contains `ip`.
-    pub fn gateway_for(&self, ip: IpAddr) -> Option<Ipv4Addr> {
+    pub fn gateway_for(&self, ip: IpAddr) -> Option<IpAddr> {
         self.subnet_of(ip).and_then(|s| s.gateway)
     }
 
@@ -191,6 +185,27 @@ mod tests {
         assert_eq!(n.netns_label(0), NetnsLabel::Host);
         assert_eq!(n.netns_label(1), NetnsLabel::Host, "the topology's own namespace");
         assert_eq!(n.netns_label(7).to_string(), "netns:7");
+    }
+
+    #[test]
+    fn names_ipv6_addresses_and_subnets() {
+        let db = crate::model::container::tests_support6::with_ipv6(
+            container("aaaa2222", "db", &[("labnet", "172.30.0.3")]),
+            "labnet",
+            "fd00:30::3",
+        );
+        let net = crate::model::topology::tests::dual_stack(
+            "labnet",
+            "fd26fbfb41d5aa",
+            "172.30.0.0/24",
+            "fd00:30::/64",
+        );
+        let n = Names::new(&topology(vec![db], vec![net]));
+        assert_eq!(n.container(ip("fd00:30::3")), Some(("db", "labnet")));
+        assert_eq!(n.network(ip("fd00:30::99")), Some("labnet"));
+        assert_eq!(n.gateway_for(ip("fd00:30::3")), Some(ip("fd00:30::1")));
+        assert_eq!(n.bridge_for(ip("fd00:30::3")), Some("br-fd26fbfb41d5"));
+        assert_eq!(n.network(ip("fd00:31::1")), None);
     }
 
     #[test]

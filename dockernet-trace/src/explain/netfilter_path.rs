@@ -42,11 +42,11 @@ impl HostView {
             .routes
             .iter()
             .filter(|r| r.table == crate::model::routes::MAIN_TABLE)
-            .map(|r| (IpNet::V4(r.dst), if r.kind.discards() { None } else { r.oif.and_then(name) }))
+            .map(|r| (r.dst, if r.kind.discards() { None } else { r.oif.and_then(name) }))
             .collect();
         routes.sort_by_key(|(net, _)| std::cmp::Reverse(net.prefix_len()));
         HostView {
-            local: h.addresses.iter().map(|a| IpAddr::V4(a.ip)).collect(),
+            local: h.addresses.iter().map(|a| a.ip).collect(),
             routes,
             masters: h.links.iter().filter_map(|l| Some((l.name.clone(), name(l.master?)?))).collect(),
             bridges: t.docker.networks.iter().filter_map(|n| n.bridge.clone()).collect(),
@@ -229,6 +229,7 @@ impl Walker<'_> {
             Proto::Tcp => Packet::tcp(t.src, t.sport, t.dst, t.dport),
             Proto::Udp => Packet::udp(t.src, t.sport, t.dst, t.dport),
             Proto::Icmp => Packet::icmp(t.src, t.dst),
+            Proto::Icmpv6 => Packet { proto: L4::Icmpv6, ..Packet::icmp(t.src, t.dst) },
             Proto::Other(n) => {
                 Packet { proto: L4::Other(n), sport: None, dport: None, ..Packet::icmp(t.src, t.dst) }
             }

@@ -7,7 +7,12 @@ use std::{fmt, net::IpAddr};
 use nix::errno::Errno;
 
 use super::Names;
-use crate::{cause::Cause, model::HostNet};
+use crate::{
+    cause::Cause,
+    flow::IpFamily,
+    kernel::DropReason,
+    model::{HostNet, routes::LOCAL_TABLE},
+};
 
 /// The errno a failed lookup returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -49,6 +54,16 @@ impl FibOutcome {
         }
     }
 
+    /// One lookup of a route to `dst` in `table`. IPv6 looks in the local table first and,
+    /// when the address is not local, goes on to main: `fib6:fib6_table_lookup` reports that
+    /// first miss as EHOSTUNREACH, which only means "try the next table".
+    pub fn of_lookup(dst: IpAddr, table: u32, err: i32) -> Self {
+        if dst.is_ipv6() && table == LOCAL_TABLE && err != 0 {
+            return Self::TryNextTable;
+        }
+        Self::of(err)
+    }
+
     pub fn failure(self) -> Option<RouteError> {
         match self {
             Self::Failed(e) => Some(e),
@@ -72,13 +87,32 @@ pub fn route_cause(dst: IpAddr, names: &Names, host: Option<&HostNet>) -> Cause 
     }
 }
 
-/// A packet the kernel refused to route in `ip_error` with no failed lookup before it: with
-/// forwarding off, `ip_error` refuses everything the host would forward.
+/// A packet the kernel refused to route with no failed lookup before it: with forwarding of
+/// its family off, `ip_error` (`ip6_forward`) refuses everything the host would forward.
 pub fn refused_unrouted(dst: IpAddr, names: &Names, host: Option<&HostNet>) -> Cause {
-    if host.is_some_and(|h| !h.sysctls.ip_forward) {
+    if host.is_some_and(|h| !h.sysctls.forwarding(IpFamily::of(&dst))) {
         return Cause::IpForwardDisabled;
     }
     route_cause(dst, names, host)
+}
+
+/// The kernel functions that drop a packet because its route is an error: `ip_error` (IPv4:
+/// no route, an unreachable route, forwarding off), `ip6_pkt_discard[_out]` (IPv6: no route,
+/// an unreachable route) and `ip6_forward` when it refuses to forward (IPv6 forwarding off:
+/// IP_INADDRERRORS). Drops there are route failures, named by this static name.
+pub fn route_refusal(function: &str, reason: &DropReason) -> Option<&'static str> {
+    match function {
+        "ip_error" => Some("ip_error"),
+        "ip6_pkt_discard" => Some("ip6_pkt_discard"),
+        "ip6_pkt_discard_out" => Some("ip6_pkt_discard_out"),
+        "ip6_forward" if *reason == DropReason::IP_INADDRERRORS => Some("ip6_forward"),
+        _ => None,
+    }
+}
+
+/// A route refusal that means "forwarding is off" when no lookup failed before it.
+pub fn refuses_forwarding(function: &str) -> bool {
+    matches!(function, "ip_error" | "ip6_forward")
 }
 
 #[cfg(test)]
@@ -93,5 +127,17 @@ mod tests {
         assert_eq!((e.to_string(), e.errno()), ("ENETUNREACH".to_string(), Errno::ENETUNREACH));
         assert_eq!(FibOutcome::of(-113).failure().unwrap().to_string(), "EHOSTUNREACH");
         assert_eq!(FibOutcome::of(-4095).failure().unwrap().to_string(), "errno 4095");
+    }
+
+    #[test]
+    fn an_ipv6_miss_in_the_local_table_is_no_failure() {
+        let v6: IpAddr = "fd00:b::2".parse().unwrap();
+        assert_eq!(FibOutcome::of_lookup(v6, 255, -113), FibOutcome::TryNextTable);
+        assert_eq!(FibOutcome::of_lookup(v6, 254, -113).failure().unwrap().errno(), Errno::EHOSTUNREACH);
+        let v4: IpAddr = "10.0.0.1".parse().unwrap();
+        assert!(FibOutcome::of_lookup(v4, 255, -101).failure().is_some());
+        assert_eq!(route_refusal("ip6_forward", &DropReason::IP_INADDRERRORS), Some("ip6_forward"));
+        assert_eq!(route_refusal("ip6_forward", &DropReason::named("IP_INHDR")), None);
+        assert_eq!(route_refusal("ip6_pkt_discard", &DropReason::IP_INNOROUTES), Some("ip6_pkt_discard"));
     }
 }

@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::{
     cause::Cause,
-    flow::{Proto, Tuple},
+    flow::{IpFamily, Proto, Tuple},
     netfilter::{
         Chain, CounterDelta, Family, IfaceMatch, Matches, Rule, Ruleset, Source, Table,
         docker::{DropCause, drop_cause},
@@ -75,16 +75,18 @@ impl<'a> Candidate<'a> {
         d.rule.clone().or_else(|| d.policy.as_ref().map(|p| format!("-P {} {p}", d.chain)))
     }
 
-    /// The command that removes the rule (or opens the policy), for iptables.
+    /// The command that removes the rule (or opens the policy), for iptables (ip6tables for
+    /// an IPv6 table).
     pub fn delete_command(&self) -> Option<String> {
         let d = self.delta;
         let table_arg = if d.table == "filter" { String::new() } else { format!("-t {} ", d.table) };
+        let tool = if d.family == Family::Ip6 { "ip6tables" } else { "iptables" };
         match (&d.rule, d.source) {
             (Some(text), Source::Iptables { .. }) if text.starts_with("-A ") => {
-                Some(format!("iptables {table_arg}{}", text.replacen("-A ", "-D ", 1)))
+                Some(format!("{tool} {table_arg}{}", text.replacen("-A ", "-D ", 1)))
             }
             (None, Source::Iptables { .. }) => Some(format!(
-                "iptables {table_arg}-P {} ACCEPT   # or add an ACCEPT rule for this traffic",
+                "{tool} {table_arg}-P {} ACCEPT   # or add an ACCEPT rule for this traffic",
                 d.chain
             )),
             _ => None,
@@ -92,9 +94,11 @@ impl<'a> Candidate<'a> {
     }
 }
 
-/// Dropping rules and policies whose counters moved.
-fn dropping(deltas: &[CounterDelta]) -> impl Iterator<Item = &CounterDelta> {
-    deltas.iter().filter(|d| d.drops() && d.packets > 0)
+/// Dropping rules and policies whose counters moved, in tables that see packets of `family`
+/// (`ip` or `ip6`, `inet`, and the bridge and netdev families, which see frames of both).
+fn dropping(deltas: &[CounterDelta], family: IpFamily) -> impl Iterator<Item = &CounterDelta> {
+    let sees = move |f: &Family| f.carries(family) || matches!(f, Family::Bridge | Family::Netdev);
+    deltas.iter().filter(move |d| d.drops() && d.packets > 0 && sees(&d.family))
 }
 
 /// The rule that dropped a trace's probes.
@@ -116,17 +120,17 @@ pub struct Attributed {
     pub rejects: bool,
 }
 
-/// The rule whose counter moved by the `drops` probe packets netfilter dropped; `chain_hint`
-/// (table, base chain) is where the kernel saw netfilter judge the probe last, `ingress` the
-/// device it was dropped on.
+/// The rule whose counter moved by the `drops` probe packets (of `family`) netfilter dropped;
+/// `chain_hint` (table, base chain) is where the kernel saw netfilter judge the probe last,
+/// `ingress` the device it was dropped on.
 pub fn for_probe(
     deltas: &[CounterDelta],
     rules: &Ruleset,
-    drops: u64,
+    (family, drops): (IpFamily, u64),
     ingress: Option<&str>,
     chain_hint: Option<(&str, Option<&str>)>,
 ) -> Option<Attributed> {
-    let dropping: Vec<&CounterDelta> = dropping(deltas).collect();
+    let dropping: Vec<&CounterDelta> = dropping(deltas, family).collect();
     let exact: Vec<&CounterDelta> = dropping.iter().copied().filter(|d| d.packets == drops).collect();
     let in_chain =
         |d: &&CounterDelta| chain_hint.is_some_and(|(t, c)| d.table == t && c.is_some_and(|c| d.chain == c));
@@ -191,13 +195,14 @@ impl Hit {
     }
 }
 
-/// Candidates a watch can judge: IPv4 rules found in the rule set they came from.
-fn flow_candidates<'a>(deltas: &'a [CounterDelta], rules: &'a Ruleset) -> Vec<Candidate<'a>> {
-    dropping(deltas)
-        .filter(|d| !matches!(d.family, Family::Ip6 | Family::Arp))
-        .map(|d| Candidate::new(d, rules))
-        .filter(|c| c.place.is_some())
-        .collect()
+/// Candidates a watch can judge for flows of `family`: rules found in the rule set they came
+/// from.
+fn flow_candidates<'a>(
+    deltas: &'a [CounterDelta],
+    rules: &'a Ruleset,
+    family: IpFamily,
+) -> Vec<Candidate<'a>> {
+    dropping(deltas, family).map(|d| Candidate::new(d, rules)).filter(|c| c.place.is_some()).collect()
 }
 
 /// Each flow's rule: one that could match it and moved by its count (or by the interval's
@@ -210,8 +215,13 @@ pub fn for_flows(
     bridges: &BTreeSet<String>,
     remembered: &HashMap<Tuple, Hit>,
 ) -> Vec<Hit> {
-    let all = flow_candidates(deltas, rules);
-    let total: u64 = flows.iter().filter(|g| g.in_host).map(|g| g.count).sum();
+    let by_family = [IpFamily::V4, IpFamily::V6].map(|f| (f, flow_candidates(deltas, rules, f)));
+    let family_of = |g: &FlowDrops| IpFamily::of(&g.tuple.src);
+    // The interval's total over the flows of each family (the rules of a family count only
+    // its packets).
+    let total = |f: IpFamily| -> u64 {
+        flows.iter().filter(|g| g.in_host && family_of(g) == f).map(|g| g.count).sum()
+    };
     flows
         .iter()
         .map(|g| {
@@ -219,6 +229,9 @@ pub fn for_flows(
                 // A container's own firewall: its rules are not the ones we read.
                 return Hit::unknown();
             }
+            let family = family_of(g);
+            let all = &by_family.iter().find(|(f, _)| *f == family).map(|(_, c)| c).expect("both families");
+            let total = total(family);
             let fits: Vec<&Candidate> =
                 all.iter().filter(|c| c.rule().is_none_or(|r| compatible(&r.matches, g, bridges))).collect();
             let rules_only: Vec<&Candidate> = fits.iter().copied().filter(|c| c.rule().is_some()).collect();

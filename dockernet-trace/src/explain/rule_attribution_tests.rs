@@ -124,23 +124,72 @@ fn interfaces_are_judged_against_every_device_the_packet_may_have_had() {
 fn a_probes_drops_name_the_rule_that_moved_by_exactly_as_many() {
     // Isolation rules moved by 4 and by 3: three dropped probes are the second's.
     let d = diff(&rs(FRESH), &rs(TWO_NETWORKS));
-    let a = for_probe(&d, &rs(TWO_NETWORKS), 3, Some("docker0"), None).unwrap();
+    let a = for_probe(&d, &rs(TWO_NETWORKS), (IpFamily::V4, 3), Some("docker0"), None).unwrap();
     assert_eq!(a.rule.as_deref(), Some("-A DOCKER-ISOLATION-STAGE-2 -o br-4ebb9b640f67 -j DROP"));
     assert_eq!((a.cause, a.exact, a.packets), (Cause::NetworkIsolation, true, 3));
     assert_eq!(a.delete.as_deref(), Some("iptables -D DOCKER-ISOLATION-STAGE-2 -o br-4ebb9b640f67 -j DROP"));
     // Two probes: no counter moved by exactly two; the smallest above is taken, not exact.
-    let b = for_probe(&d, &rs(TWO_NETWORKS), 2, Some("docker0"), None).unwrap();
+    let b = for_probe(&d, &rs(TWO_NETWORKS), (IpFamily::V4, 2), Some("docker0"), None).unwrap();
     assert_eq!((b.packets, b.exact), (3, false));
-    assert!(for_probe(&d, &rs(TWO_NETWORKS), 9, Some("docker0"), None).is_none(), "none moved that far");
+    assert!(
+        for_probe(&d, &rs(TWO_NETWORKS), (IpFamily::V4, 9), Some("docker0"), None).is_none(),
+        "none moved that far"
+    );
 }
 
 #[test]
 fn a_probe_dropped_by_a_policy_blames_the_policy() {
     let d = diff(&rs(USER_DROP), &rs(POLICY_DROP));
-    let a = for_probe(&d, &rs(POLICY_DROP), 5, Some("uplink0"), None).unwrap();
+    let a = for_probe(&d, &rs(POLICY_DROP), (IpFamily::V4, 5), Some("uplink0"), None).unwrap();
     assert_eq!((a.rule.as_deref(), a.cause), (Some("-P FORWARD DROP"), Cause::FirewallDrop));
     assert_eq!(
         a.delete.as_deref(),
         Some("iptables -P FORWARD ACCEPT   # or add an ACCEPT rule for this traffic")
     );
+}
+
+/// One ip6tables DOCKER-USER drop that moved by `n6`, and an iptables one by `n4`.
+fn both_families(n4: u64, n6: u64) -> Ruleset {
+    let save = |n: u64, addr: &str| {
+        format!(
+            "*filter\n:FORWARD DROP [0:0]\n:DOCKER-USER - [0:0]\n[0:0] -A FORWARD -j DOCKER-USER\n\
+             [{n}:{}] -A DOCKER-USER -d {addr} -j DROP\nCOMMIT\n",
+            n * 60
+        )
+    };
+    let mut tables = parse_iptables_save(&save(n4, "172.18.0.2/32")).unwrap();
+    tables.extend(crate::netfilter::parse_ip6tables_save(&save(n6, "fd00:18::2/128")).unwrap());
+    Ruleset { tables, notes: vec![] }
+}
+
+#[test]
+fn a_probe_is_attributed_to_a_rule_of_its_own_family() {
+    let d = diff(&both_families(0, 0), &both_families(3, 3));
+    let a = for_probe(&d, &both_families(3, 3), (IpFamily::V6, 3), Some("br-x"), None).unwrap();
+    assert_eq!(a.rule.as_deref(), Some("-A DOCKER-USER -d fd00:18::2/128 -j DROP"));
+    assert_eq!(a.delete.as_deref(), Some("ip6tables -D DOCKER-USER -d fd00:18::2/128 -j DROP"));
+    let a = for_probe(&d, &both_families(3, 3), (IpFamily::V4, 3), Some("br-x"), None).unwrap();
+    assert_eq!(a.rule.as_deref(), Some("-A DOCKER-USER -d 172.18.0.2/32 -j DROP"));
+    // Only the IPv4 rule moved: an IPv6 probe's drop is not explained by it.
+    let d = diff(&both_families(0, 0), &both_families(3, 0));
+    assert!(for_probe(&d, &both_families(3, 0), (IpFamily::V6, 3), Some("br-x"), None).is_none());
+    // A watched IPv6 flow gets the ip6tables rule.
+    let g = FlowDrops {
+        tuple: Tuple {
+            proto: Proto::Tcp,
+            src: "fd00:17::2".parse().unwrap(),
+            sport: 1,
+            dst: "fd00:18::2".parse().unwrap(),
+            dport: 3306,
+        },
+        count: 3,
+        iface: Some("br-x".into()),
+        in_host: true,
+        src_bridge: None,
+        dst_bridge: Some("br-x".into()),
+        ct: None,
+    };
+    let d = diff(&both_families(0, 0), &both_families(3, 3));
+    let hits = for_flows(&d, &both_families(3, 3), &[g], &bridges(), &HashMap::new());
+    assert_eq!(hits[0].rule.as_deref(), Some("-A DOCKER-USER -d fd00:18::2/128 -j DROP"));
 }

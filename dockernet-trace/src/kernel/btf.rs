@@ -2,7 +2,7 @@
 //! `reasons`), and tracepoint prototypes.
 
 use btf_rs::{Btf, BtfType, Type};
-use dockernet_trace_common::{RouteOffsets, SkbOffsets};
+use dockernet_trace_common::{Route6Offsets, RouteOffsets, SkbOffsets};
 
 use super::KernelError;
 
@@ -155,6 +155,23 @@ impl KernelBtf {
             neigh_dev: self.offset16("neighbour", &["dev"])?,
             neigh_key: self.offset16("neighbour", &["primary_key"])?,
             tbl_family: self.offset16("neigh_table", &["family"])?,
+            _pad: 0,
+        })
+    }
+
+    /// Where `flowi6`, `fib6_result` and `fib6_table` keep what the IPv6 route tracepoint
+    /// reads (`fib6:fib6_table_lookup`, the IPv6 counterpart of `fib:fib_table_lookup`).
+    pub fn route6_offsets(&self) -> Result<Route6Offsets, KernelError> {
+        Ok(Route6Offsets {
+            fl6_oif: self.offset16("flowi6", &["__fl_common", "flowic_oif"])?,
+            fl6_proto: self.offset16("flowi6", &["__fl_common", "flowic_proto"])?,
+            fl6_saddr: self.offset16("flowi6", &["saddr"])?,
+            fl6_daddr: self.offset16("flowi6", &["daddr"])?,
+            fl6_sport: self.offset16("flowi6", &["uli", "ports", "sport"])?,
+            fl6_dport: self.offset16("flowi6", &["uli", "ports", "dport"])?,
+            res_nh: self.offset16("fib6_result", &["nh"])?,
+            res_type: self.offset16("fib6_result", &["fib6_type"])?,
+            tb6_id: self.offset16("fib6_table", &["tb6_id"])?,
             _pad: 0,
         })
     }

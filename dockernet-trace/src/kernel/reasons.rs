@@ -23,6 +23,9 @@ impl DropReason {
     /// No route for a packet coming in, or going out.
     pub const IP_INNOROUTES: Self = Self::known("IP_INNOROUTES");
     pub const IP_OUTNOROUTES: Self = Self::known("IP_OUTNOROUTES");
+    /// The destination (or source) address is not one to forward to: `ip6_forward` with IPv6
+    /// forwarding off.
+    pub const IP_INADDRERRORS: Self = Self::known("IP_INADDRERRORS");
 
     /// A socket's queue emptied as it closed.
     pub const QUEUE_PURGE: Self = Self::known("QUEUE_PURGE");

@@ -1,7 +1,7 @@
 //! A container as the engine describes it: state, namespace, network endpoints, published ports.
 use std::{
     fmt,
-    net::{IpAddr, Ipv4Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     path::PathBuf,
 };
 
@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::netns::pid_netns_path;
 use crate::dns::DockerDnsSettings;
+use crate::flow::IpFamily;
 
 /// `docker run --network ...`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -78,23 +79,70 @@ pub struct Endpoint {
     pub prefix_len: u8,
     pub mac: Option<String>,
     pub gateway: Option<Ipv4Addr>,
+    /// The IPv6 address (GlobalIPv6Address) on a `--ipv6` network; None otherwise or while
+    /// stopped.
+    pub ip6: Option<Ipv6Addr>,
+    pub prefix_len6: u8,
+    pub gateway6: Option<Ipv6Addr>,
     /// Filled in from the namespaces after the engine was read; None when not found.
     pub link: Option<EndpointLink>,
 }
 
 impl Endpoint {
     pub fn from_api(network: &str, s: &EndpointSettings) -> Self {
-        let ip = |v: &Option<String>| v.as_deref().and_then(|v| v.parse().ok());
+        let len = |v: Option<i64>| v.and_then(|p| u8::try_from(p).ok()).unwrap_or(0);
         Self {
             network: network.to_string(),
             network_id: s.network_id.clone().unwrap_or_default(),
-            ip: ip(&s.ip_address),
-            prefix_len: s.ip_prefix_len.and_then(|p| u8::try_from(p).ok()).unwrap_or(0),
+            ip: parsed(&s.ip_address),
+            prefix_len: len(s.ip_prefix_len),
             mac: s.mac_address.clone().filter(|m| !m.is_empty()),
-            gateway: ip(&s.gateway),
+            gateway: parsed(&s.gateway),
+            ip6: parsed(&s.global_ipv6_address),
+            prefix_len6: len(s.global_ipv6_prefix_len),
+            gateway6: parsed(&s.ipv6_gateway),
             link: None,
         }
     }
+
+    /// The endpoint's address of `family`.
+    pub fn ip_of(&self, family: IpFamily) -> Option<IpAddr> {
+        match family {
+            IpFamily::V4 => self.ip.map(IpAddr::V4),
+            IpFamily::V6 => self.ip6.map(IpAddr::V6),
+        }
+    }
+
+    /// The prefix length of its address of `family`.
+    pub fn prefix_len_of(&self, family: IpFamily) -> u8 {
+        match family {
+            IpFamily::V4 => self.prefix_len,
+            IpFamily::V6 => self.prefix_len6,
+        }
+    }
+
+    /// The gateway Docker gave it for `family`.
+    pub fn gateway_of(&self, family: IpFamily) -> Option<IpAddr> {
+        match family {
+            IpFamily::V4 => self.gateway.map(IpAddr::V4),
+            IpFamily::V6 => self.gateway6.map(IpAddr::V6),
+        }
+    }
+
+    /// Its addresses, IPv4 first.
+    pub fn ips(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        [IpFamily::V4, IpFamily::V6].into_iter().filter_map(|f| self.ip_of(f))
+    }
+
+    /// Its gateways, IPv4 first.
+    pub fn gateways(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        [IpFamily::V4, IpFamily::V6].into_iter().filter_map(|f| self.gateway_of(f))
+    }
+}
+
+/// An address field of the engine's answer ("" while stopped).
+fn parsed<T: std::str::FromStr>(v: &Option<String>) -> Option<T> {
+    v.as_deref().and_then(|v| v.parse().ok())
 }
 
 /// `-p [HOST_IP:]HOST_PORT:CONTAINER_PORT[/PROTO]`.
@@ -220,6 +268,9 @@ pub(crate) mod tests_support {
                     prefix_len: 24,
                     mac: None,
                     gateway: Some(Ipv4Addr::new(o[0], o[1], o[2], 1)),
+                    ip6: None,
+                    prefix_len6: 0,
+                    gateway6: None,
                     link: None,
                 }
             })
@@ -238,6 +289,22 @@ pub(crate) mod tests_support {
             ports: vec![],
             dns: DockerDnsSettings::default(),
         }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests_support6 {
+    use super::*;
+
+    /// `c` given the IPv6 address `ip6` (/64, gateway the subnet's ::1) on `network`.
+    pub(crate) fn with_ipv6(mut c: Container, network: &str, ip6: &str) -> Container {
+        let ip6: Ipv6Addr = ip6.parse().unwrap();
+        let mut gw = ip6.segments();
+        gw[4..].copy_from_slice(&[0, 0, 0, 1]);
+        let e =
+            c.endpoints.iter_mut().find(|e| e.network == network).expect("the container is on the network");
+        (e.ip6, e.prefix_len6, e.gateway6) = (Some(ip6), 64, Some(Ipv6Addr::from(gw)));
+        c
     }
 }
 
@@ -282,12 +349,36 @@ mod tests {
         assert_eq!((e.prefix_len, e.network_id.as_str()), (24, "fd26fbfb41d5"));
         assert_eq!(e.gateway, Some("172.30.0.1".parse().unwrap()));
         assert_eq!(e.mac.as_deref(), Some("02:42:ac:1e:00:02"));
+        assert_eq!((e.ip6, e.gateway6), (None, None));
         assert_eq!(c.ports.len(), 2, "443 is exposed, not published");
         assert_eq!((c.ports[0].container_port, c.ports[0].host_port), (80, 8080));
         assert_eq!(c.ports[0].proto, "tcp");
         assert!(c.is_named("web") && c.is_named("/web") && !c.is_named("316b"));
         assert_eq!(c.dns.dns, vec!["10.0.0.2".parse::<IpAddr>().unwrap()]);
         assert_eq!(c.dns.dns_search, vec!["corp.example"]);
+    }
+
+    #[test]
+    fn dual_stack_endpoint_has_both_addresses() {
+        let s: EndpointSettings = serde_json::from_str(
+            r#"{"NetworkID":"fd26","IPAddress":"172.30.0.2","IPPrefixLen":24,"Gateway":"172.30.0.1",
+            "GlobalIPv6Address":"fd00:18::2","GlobalIPv6PrefixLen":64,"IPv6Gateway":"fd00:18::1"}"#,
+        )
+        .unwrap();
+        let e = Endpoint::from_api("dual", &s);
+        assert_eq!(e.ip_of(IpFamily::V6), Some("fd00:18::2".parse().unwrap()));
+        assert_eq!((e.prefix_len_of(IpFamily::V6), e.prefix_len_of(IpFamily::V4)), (64, 24));
+        assert_eq!(e.gateway_of(IpFamily::V6), Some("fd00:18::1".parse().unwrap()));
+        assert_eq!(e.ips().count(), 2);
+        let v6only: EndpointSettings = serde_json::from_str(
+            r#"{"IPAddress":"","GlobalIPv6Address":"fd00:18::3","GlobalIPv6PrefixLen":64}"#,
+        )
+        .unwrap();
+        let e = Endpoint::from_api("v6only", &v6only);
+        assert_eq!(
+            (e.ip, e.ips().collect::<Vec<_>>()),
+            (None, vec!["fd00:18::3".parse::<IpAddr>().unwrap()])
+        );
     }
 
     #[test]

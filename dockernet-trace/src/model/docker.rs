@@ -125,7 +125,7 @@ fn fill_gateways(state: &mut DockerState) {
             .iter()
             .flat_map(|c| &c.endpoints)
             .filter(|e| e.network_id == net.id || e.network == net.name)
-            .filter_map(|e| e.gateway)
+            .flat_map(|e| e.gateways())
             .collect();
         net.fill_gateways(&seen);
     }

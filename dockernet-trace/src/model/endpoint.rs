@@ -1,6 +1,10 @@
 //! Parsing the ENDPOINT arguments of `--from` and `--to` (see CONTRACT.md). Pure: what an
 //! argument *names* is decided here, what it *is* on this host in `resolve`.
-use std::{fmt, net::Ipv4Addr, str::FromStr};
+use std::{
+    fmt,
+    net::{IpAddr, Ipv6Addr},
+    str::FromStr,
+};
 
 use super::ModelError;
 
@@ -9,7 +13,8 @@ use super::ModelError;
 pub enum EndpointSpec {
     /// `host`: the Docker host, i.e. the namespace the tool runs in.
     Host,
-    Address(Ipv4Addr),
+    /// An IPv4 address, or an IPv6 one (`[fd00::2]`, `[fd00::2]:3306`, bare `fd00::2`).
+    Address(IpAddr),
     /// `netns:NAME`, a namespace under /run/netns.
     Netns(String),
     /// `pid:PID`, the namespace of a process.
@@ -45,8 +50,13 @@ impl EndpointArg {
             let pid = pid.ok_or_else(|| bad("pid: needs a process ID (a positive number)"))?;
             return Ok(Self::new(EndpointSpec::Pid(pid), port, input));
         }
-        if input.matches(':').count() > 1 || input.starts_with('[') {
-            return Err(bad("IPv6 is not supported"));
+        if let Some(rest) = input.strip_prefix('[') {
+            let (ip, port) = bracketed(input, rest)?;
+            return Ok(Self::new(EndpointSpec::Address(ip), port, input));
+        }
+        if input.matches(':').count() > 1 {
+            // Without brackets an IPv6 address has no room for a port: all of it is the address.
+            return Ok(Self::new(EndpointSpec::Address(ipv6(input, input)?), None, input));
         }
         let (name, port) = split_port(input, input)?;
         let spec = if name.is_empty() {
@@ -56,7 +66,7 @@ impl EndpointArg {
         } else if name.chars().all(|c| c.is_ascii_digit() || c == '.') {
             // All digits and dots is meant as an address; never hand "1.2.3" to DNS (the
             // resolver would read it as 1.2.0.3).
-            EndpointSpec::Address(name.parse().map_err(|_| bad("not a valid IPv4 address"))?)
+            EndpointSpec::Address(IpAddr::V4(name.parse().map_err(|_| bad("not a valid IPv4 address"))?))
         } else {
             check_name(name).map_err(|r| bad(&r))?;
             EndpointSpec::Name(name.into())
@@ -105,6 +115,43 @@ impl fmt::Display for EndpointArg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.input)
     }
+}
+
+/// `[ADDR]` or `[ADDR]:PORT`, `rest` being what follows the `[`.
+fn bracketed(input: &str, rest: &str) -> Result<(IpAddr, Option<u16>), ModelError> {
+    let bad = |reason: &str| ModelError::BadEndpoint { input: input.into(), reason: reason.into() };
+    let (addr, after) = rest.split_once(']').ok_or_else(|| bad("'[' without its ']'"))?;
+    let ip = ipv6(input, addr)?;
+    if after.is_empty() {
+        return Ok((ip, None));
+    }
+    if !after.starts_with(':') {
+        return Err(bad("only ':PORT' may follow ']'"));
+    }
+    let (_, port) = split_port(input, after)?;
+    Ok((ip, port))
+}
+
+/// An IPv6 address as an endpoint: IPv4-mapped ones (`::ffff:10.0.0.1`) are the IPv4 address;
+/// link-local ones need an interface, which an endpoint cannot name.
+fn ipv6(input: &str, text: &str) -> Result<IpAddr, ModelError> {
+    let bad = |reason: &str| ModelError::BadEndpoint { input: input.into(), reason: reason.into() };
+    let ip: Ipv6Addr = text.parse().map_err(|_| {
+        if text.contains('%') {
+            bad("an IPv6 zone (%IFACE) cannot be traced; use a global or unique local address")
+        } else {
+            bad("not a valid IPv6 address (with a port, write [ADDR]:PORT)")
+        }
+    })?;
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return Ok(IpAddr::V4(v4));
+    }
+    if super::prefix::is_link_local(IpAddr::V6(ip)) {
+        return Err(bad(
+            "a link-local IPv6 address is valid only on one link, which an endpoint cannot name; use the global or unique local address",
+        ));
+    }
+    Ok(IpAddr::V6(ip))
 }
 
 /// Splits `rest` at its last `:` into the endpoint and a port (1-65535).
@@ -169,6 +216,11 @@ mod tests {
         assert_eq!(spec("db.example.com:5432"), (Name("db.example.com".into()), Some(5432)));
         assert_eq!(spec("10.1.2.3"), (Address("10.1.2.3".parse().unwrap()), None));
         assert_eq!(spec("10.1.2.3:3306"), (Address("10.1.2.3".parse().unwrap()), Some(3306)));
+        assert_eq!(spec("[fd00:18::2]:3306"), (Address("fd00:18::2".parse().unwrap()), Some(3306)));
+        assert_eq!(spec("[fd00:18::3]"), (Address("fd00:18::3".parse().unwrap()), None));
+        assert_eq!(spec("fd00:18::3"), (Address("fd00:18::3".parse().unwrap()), None));
+        assert_eq!(spec("[::1]:80"), (Address("::1".parse().unwrap()), Some(80)));
+        assert_eq!(spec("[::ffff:10.1.2.3]:80"), (Address("10.1.2.3".parse().unwrap()), Some(80)));
         assert_eq!(spec("netns:lab"), (Netns("lab".into()), None));
         assert_eq!(spec("netns:lab-1:80"), (Netns("lab-1".into()), Some(80)));
         assert_eq!(spec("pid:4242"), (Pid(4242), None));
@@ -203,7 +255,13 @@ mod tests {
             "300.1.1.1",
             "1.2.3.4.5",
             "fe80::1",
-            "[::1]:80",
+            "[fe80::1]:80",
+            "[fd00::1",
+            "[fd00::1]80",
+            "[fd00::1]:",
+            "[10.0.0.1]",
+            "fd00::1%eth0",
+            "fd00:::1",
             "-x",
             "a/b",
             "a b",
@@ -221,6 +279,8 @@ mod tests {
         }
         assert!(err("1.2.3").contains("not a valid IPv4 address"));
         assert!(err("fe80::1").contains("IPv6"));
+        assert!(err("fd00::2:3306x").contains("[ADDR]:PORT"), "{}", err("fd00::2:3306x"));
+        assert!(err("[fd00::1]:").starts_with("invalid port"));
     }
 
     #[test]

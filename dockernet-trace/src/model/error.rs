@@ -38,18 +38,23 @@ pub enum ModelError {
 
     #[error(
         "invalid endpoint '{input}': {reason}; expected a container name or ID, host, an IPv4 \
-         address, a DNS name, netns:NAME or pid:PID"
+         address, an IPv6 address ([ADDR] or [ADDR]:PORT), a DNS name, netns:NAME or pid:PID"
     )]
     BadEndpoint { input: String, reason: String },
 
     #[error("invalid port in '{input}': {reason}")]
     BadPort { input: String, reason: String },
 
-    #[error("cannot resolve the DNS name '{name}' to an IPv4 address ({reason}); use an IP address instead")]
-    Dns { name: String, reason: String },
+    #[error(
+        "cannot resolve the DNS name '{name}' to an {family} address ({reason}); use an IP address instead"
+    )]
+    Dns { name: String, family: String, reason: String },
 
-    #[error("{what} has no IPv4 address to trace with; give an endpoint that has one")]
-    NoAddress { what: String },
+    #[error("{what} has no {family} address to trace with; {hint}")]
+    NoAddress { what: String, family: String, hint: String },
+
+    #[error("{from} and {to} share no address family ({detail}); give addresses of one family")]
+    NoCommonFamily { from: String, to: String, detail: String },
 }
 
 impl ModelError {

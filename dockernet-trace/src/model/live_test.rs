@@ -89,7 +89,7 @@ async fn load_and_print_topology() {
     for from in names.iter().chain(std::iter::once(&"host".to_string())) {
         for to in &names {
             let (f, g) = (EndpointArg::parse_source(from).unwrap(), EndpointArg::parse(to).unwrap());
-            match resolve_pair(&t, &f, &g).await {
+            match resolve_pair(&t, &f, &g, None).await {
                 Ok((s, d)) => {
                     let route = if s.issue.is_none() && d.issue.is_none() && !d.ip.is_unspecified() {
                         let ns = s.netns.as_ref().and_then(|n| match n {
@@ -112,7 +112,7 @@ async fn load_and_print_topology() {
     // Lookups the kernel answers with an error, and input lookups as if from a container's veth.
     let outside = route_get_in(None, "8.8.8.8".parse().unwrap(), None, None).await.unwrap();
     println!("host -> 8.8.8.8: {outside:?}");
-    if routes::default_route(&t.host.routes).is_none() {
+    if routes::default_route(&t.host.routes, crate::flow::IpFamily::V4).is_none() {
         assert!(outside.is_unreachable());
     }
     for c in t.docker.containers.iter().filter(|c| c.is_running()) {
@@ -120,7 +120,7 @@ async fn load_and_print_topology() {
             let veth = e.link.as_ref().and_then(|l| l.host_veth_ifindex);
             for n in t.docker.networks.iter().flat_map(|n| &n.subnets) {
                 let Some(gw) = n.gateway else { continue };
-                let answer = route_get_in(None, gw, e.ip, veth).await.unwrap();
+                let answer = route_get_in(None, gw, e.ip.map(Into::into), veth).await.unwrap();
                 println!("from {} {:?} iif {:?} to {gw}: {answer:?}", c.name, e.ip, veth);
             }
         }
@@ -130,13 +130,13 @@ async fn load_and_print_topology() {
         t.docker.containers.iter().find(|c| c.is_running() && c.endpoints.iter().any(|e| e.ip.is_some()))
     {
         let from = EndpointArg::parse(&format!("pid:{}", db.pid.unwrap())).unwrap();
-        let (s, d) = resolve_pair(&t, &from, &EndpointArg::parse("host").unwrap()).await.unwrap();
+        let (s, d) = resolve_pair(&t, &from, &EndpointArg::parse("host").unwrap(), None).await.unwrap();
         println!("pid:{} -> host: {s:?} -> {d:?}", db.pid.unwrap());
         assert_eq!(s.container.as_ref().map(|c| c.name.as_str()), Some(db.name.as_str()));
         if let Ok(peer) = std::env::var("DNT_PEER_NETNS") {
             let from = EndpointArg::parse(&format!("netns:{peer}")).unwrap();
             let to = EndpointArg::parse(&db.name).unwrap();
-            let (s, d) = resolve_pair(&t, &from, &to).await.unwrap();
+            let (s, d) = resolve_pair(&t, &from, &to, None).await.unwrap();
             println!("netns:{peer} -> {}: {s:?} -> {d:?}", db.name);
             let there = HostNet::load(s.netns.as_ref().and_then(|n| match n {
                 NetnsRef::Path(p) => Some(p.as_path()),
@@ -149,7 +149,7 @@ async fn load_and_print_topology() {
     }
     let host_to = EndpointArg::parse("host:80").unwrap();
     for from in &names {
-        if let Ok((s, d)) = resolve_pair(&t, &EndpointArg::parse(from).unwrap(), &host_to).await {
+        if let Ok((s, d)) = resolve_pair(&t, &EndpointArg::parse(from).unwrap(), &host_to, None).await {
             println!("{from} -> host:80: {} -> {} {:?}", s.ip, d.ip, d.netns);
         }
     }

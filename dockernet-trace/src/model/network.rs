@@ -1,17 +1,20 @@
 //! A Docker network as the engine describes it, with the facts the packet path depends on:
 //! subnets and gateways, the Linux bridge behind it, masquerading, ICC, `--internal`.
-use std::{collections::HashMap, net::Ipv4Addr};
+use std::{collections::HashMap, net::IpAddr};
 
 use bollard::models::Network;
 use serde::Serialize;
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 
 use super::prefix::{self, PrefixExt};
+use crate::flow::IpFamily;
 
 pub const OPT_BRIDGE_NAME: &str = "com.docker.network.bridge.name";
 pub const OPT_MASQUERADE: &str = "com.docker.network.bridge.enable_ip_masquerade";
 pub const OPT_ICC: &str = "com.docker.network.bridge.enable_icc";
+/// Docker 27+: `nat` (default), `nat-unprotected`, `routed` (no NAT), `isolated`, for IPv6.
+pub const OPT_GATEWAY_MODE_V6: &str = "com.docker.network.bridge.gateway_mode_ipv6";
 /// Docker 28+: `nat` (default), `nat-unprotected`, `routed` (no NAT), `isolated`.
 pub const OPT_GATEWAY_MODE_V4: &str = "com.docker.network.bridge.gateway_mode_ipv4";
 
@@ -30,9 +33,15 @@ pub enum GatewaySource {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Subnet {
-    pub subnet: Ipv4Net,
-    pub gateway: Option<Ipv4Addr>,
+    pub subnet: IpNet,
+    pub gateway: Option<IpAddr>,
     pub gateway_source: GatewaySource,
+}
+
+impl Subnet {
+    pub fn family(&self) -> IpFamily {
+        prefix::family(&self.subnet)
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -41,13 +50,18 @@ pub struct DockerNetwork {
     pub id: String,
     /// bridge, host, null, overlay, macvlan...
     pub driver: String,
-    /// IPv4 subnets only.
+    /// IPv4 and IPv6 subnets, as IPAM lists them.
     pub subnets: Vec<Subnet>,
+    /// `--ipv6` (EnableIPv6): the network has IPv6 subnets and its containers IPv6 addresses.
+    pub ipv6: bool,
     /// The Linux bridge interface, for the bridge driver.
     pub bridge: Option<String>,
     /// Containers' traffic leaving the host is masqueraded (enable_ip_masquerade, and a
     /// gateway mode that NATs: not `routed`).
     pub masquerade: bool,
+    /// Containers' IPv6 traffic leaving the host is masqueraded: enable_ip_masquerade and an
+    /// IPv6 gateway mode that NATs (Docker 27+ does NAT66 when it manages ip6tables).
+    pub masquerade6: bool,
     /// Containers of this network may talk to each other (enable_icc).
     pub icc: bool,
     /// `--internal`: no traffic to or from outside the network.
@@ -79,7 +93,10 @@ impl DockerNetwork {
             bridge: bridge_name(&name, &id, &driver, options),
             masquerade: option_flag(options, OPT_MASQUERADE, true)
                 && options.get(OPT_GATEWAY_MODE_V4).is_none_or(|m| m != "routed"),
+            masquerade6: option_flag(options, OPT_MASQUERADE, true)
+                && options.get(OPT_GATEWAY_MODE_V6).is_none_or(|m| m != "routed"),
             icc: option_flag(options, OPT_ICC, true),
+            ipv6: n.enable_ipv6.unwrap_or(false),
             internal: n.internal.unwrap_or(false),
             parent: parent(&driver, options),
             name,
@@ -90,13 +107,18 @@ impl DockerNetwork {
     }
 
     /// The subnet that contains `ip`.
-    pub fn subnet_of(&self, ip: Ipv4Addr) -> Option<&Subnet> {
+    pub fn subnet_of(&self, ip: IpAddr) -> Option<&Subnet> {
         self.subnets.iter().find(|s| s.subnet.contains(&ip))
+    }
+
+    /// The subnets of one family.
+    pub fn subnets_of(&self, family: IpFamily) -> impl Iterator<Item = &Subnet> {
+        self.subnets.iter().filter(move |s| s.family() == family)
     }
 
     /// Gives subnets without a gateway one: a container endpoint's gateway from `seen` when it
     /// lies in the subnet, else (bridge driver only) the first address, as Docker's IPAM does.
-    pub fn fill_gateways(&mut self, seen: &[Ipv4Addr]) {
+    pub fn fill_gateways(&mut self, seen: &[IpAddr]) {
         let is_bridge = self.driver == "bridge";
         for s in self.subnets.iter_mut().filter(|s| s.gateway.is_none()) {
             if let Some(g) = seen.iter().find(|g| s.subnet.contains(*g)) {
@@ -196,9 +218,15 @@ mod tests {
         let n = DockerNetwork::from_api(&n).unwrap();
         assert_eq!(n.bridge.as_deref(), Some("br-e685d9c814c0"));
         assert!(n.internal && !n.masquerade && n.icc);
-        assert_eq!(n.subnets.len(), 1, "IPv6 subnets are left out");
+        assert!(!n.ipv6, "EnableIPv6 absent");
+        assert_eq!(n.subnets.len(), 2, "IPv4 and IPv6 subnets");
         assert_eq!(n.subnets[0].gateway, Some("172.18.0.1".parse().unwrap()));
         assert!(n.subnet_of("172.18.3.4".parse().unwrap()).is_some());
+        assert_eq!(
+            n.subnet_of("fd00::9".parse().unwrap()).unwrap().gateway,
+            Some("fd00::1".parse().unwrap())
+        );
+        assert_eq!(n.subnets_of(IpFamily::V6).count(), 1);
         assert_eq!(n.parent, None);
         let mv = api_network(
             r#"{"Name":"mv","Id":"ab12","Driver":"macvlan","Options":{"parent":"eth0"},
@@ -218,6 +246,29 @@ mod tests {
         };
         assert!(!mode("routed"));
         assert!(mode("nat") && mode("nat-unprotected"));
+    }
+
+    /// Docker 28.5's answer for `docker network create --ipv6 --subnet fd00:18::/64 ...`.
+    #[test]
+    fn dual_stack_network_of_docker_28() {
+        let api = api_network(&format!(
+            r#"{{"Name":"dual","Id":"{ID}","Driver":"bridge","EnableIPv4":true,"EnableIPv6":true,
+            "IPAM":{{"Driver":"default","Config":[{{"Subnet":"fd00:18::/64","Gateway":"fd00:18::1"}},
+            {{"Subnet":"172.30.0.0/24","Gateway":"172.30.0.1"}}]}},
+            "Options":{{"com.docker.network.bridge.gateway_mode_ipv6":"routed"}}}}"#
+        ));
+        let n = DockerNetwork::from_api(&api).unwrap();
+        assert!(n.ipv6 && n.masquerade && !n.masquerade6);
+        let v6: Vec<String> = n.subnets_of(IpFamily::V6).map(|s| s.subnet.to_string()).collect();
+        assert_eq!(v6, ["fd00:18::/64"]);
+        let mut bare = n.clone();
+        bare.subnets.iter_mut().for_each(|s| s.gateway = None);
+        bare.fill_gateways(&[]);
+        assert_eq!(
+            bare.subnets[0].gateway,
+            Some("fd00:18::1".parse().unwrap()),
+            "Docker's default: the first address"
+        );
     }
 
     #[test]

@@ -7,10 +7,11 @@ fn addr(ifindex: u32, cidr: &str) -> Address {
 }
 
 fn default_via(oif: u32, gw: &str) -> Route {
+    let gateway: std::net::IpAddr = gw.parse().unwrap();
     Route {
         table: MAIN_TABLE,
-        dst: ipnet::Ipv4Net::default(),
-        gateway: Some(gw.parse().unwrap()),
+        dst: crate::model::prefix::everything(crate::flow::IpFamily::of(&gateway)),
+        gateway: Some(gateway),
         oif: Some(oif),
         prefsrc: None,
         metric: 0,
@@ -91,4 +92,27 @@ fn a_veth_whose_peer_does_not_point_back_is_not_a_member() {
     h.links[2].peer_ifindex = Some(9);
     let s = infer(&h, &members()[..1]);
     assert!(s.containers.is_empty(), "{:?}", s.containers);
+}
+
+#[test]
+fn dual_stack_members_make_dual_stack_networks() {
+    let mut ms = members();
+    for (m, (ip, gw)) in ms.iter_mut().zip([("fd00:30::2/64", "fd00:30::1"), ("fd00:30::3/64", "fd00:30::1")])
+    {
+        m.net.addresses.push(addr(2, "fe80::42/64"));
+        m.net.addresses.push(addr(2, ip));
+        m.net.routes.push(default_via(2, gw));
+    }
+    let s = infer(&host(Some("172.30.0.1/24")), &ms);
+    let n = &s.networks[0];
+    let subnets: Vec<String> = n.subnets.iter().map(|s| s.subnet.to_string()).collect();
+    assert_eq!(subnets, ["172.30.0.0/24", "fd00:30::/64"], "link-local addresses make no subnet");
+    assert!(n.ipv6);
+    assert_eq!(n.subnets[1].gateway, Some("fd00:30::1".parse().unwrap()));
+    let e = &s.containers[0].endpoints[0];
+    assert_eq!(
+        (e.ip6, e.gateway6),
+        (Some("fd00:30::2".parse().unwrap()), Some("fd00:30::1".parse().unwrap()))
+    );
+    assert_eq!(e.ip, Some("172.30.0.2".parse().unwrap()));
 }

@@ -1,114 +1,18 @@
-//! Turning parsed `--from`/`--to` arguments into concrete endpoints on this host: an IPv4
-//! address, the namespace to send from or arrive in, and what they are (container, host...).
+//! Turning parsed `--from`/`--to` arguments into concrete endpoints on this host: an address
+//! of the trace's family (see `family`), the namespace to send from or arrive in, and what they
+//! are (container, host...).
 use std::{
-    fmt,
-    net::{Ipv4Addr, SocketAddr, ToSocketAddrs},
+    net::{IpAddr, Ipv4Addr, ToSocketAddrs},
     path::PathBuf,
 };
 
-use serde::{Serialize, Serializer};
-
+pub use super::resolved::{ContainerRef, EndpointIssue, EndpointKind, NetnsRef, ResolvedEndpoint};
 use super::{
-    Container, Endpoint, EndpointArg, EndpointSpec, HostNet, ModelError, NetworkMode, Topology, netns,
+    Container, Endpoint, EndpointArg, EndpointSpec, HostNet, ModelError, NetworkMode, Topology,
+    family::{self, Families, Offer},
+    netns,
 };
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EndpointKind {
-    Container,
-    Host,
-    Address,
-    Netns,
-    Pid,
-}
-
-impl EndpointKind {
-    /// The kind as JSON spells it (`container`, `host`, ...).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Container => "container",
-            Self::Host => "host",
-            Self::Address => "address",
-            Self::Netns => "netns",
-            Self::Pid => "pid",
-        }
-    }
-}
-
-/// A network namespace: the tool's own ("host") or one named by a path.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NetnsRef {
-    Host,
-    Path(PathBuf),
-}
-
-impl fmt::Display for NetnsRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Host => f.write_str("host"),
-            Self::Path(p) => write!(f, "{}", p.display()),
-        }
-    }
-}
-
-impl Serialize for NetnsRef {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-/// Why a resolved endpoint cannot take part in a trace as is; the trace explains it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "issue", rename_all = "snake_case")]
-pub enum EndpointIssue {
-    /// The container is not running (state as Docker says: exited, created, paused...).
-    NotRunning { state: String },
-    /// `--network host`: the container's namespace is the host's.
-    HostNetwork,
-    /// `--network none`: only loopback.
-    NoNetwork,
-    /// Running, but no IPv4 address on any network.
-    NoAddress,
-    /// A DNS name that did not resolve as the source resolves it: the trace's DNS leg says why.
-    Unresolved,
-}
-
-/// The container behind an endpoint.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ContainerRef {
-    pub id: String,
-    pub name: String,
-    pub state: String,
-    pub network_mode: NetworkMode,
-}
-
-impl ContainerRef {
-    fn of(c: &Container) -> Self {
-        Self {
-            id: c.id.clone(),
-            name: c.name.clone(),
-            state: c.state.clone(),
-            network_mode: c.network_mode.clone(),
-        }
-    }
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct ResolvedEndpoint {
-    pub kind: EndpointKind,
-    /// Container name, `host`, the address or DNS name given, `netns:NAME`, `pid:PID`.
-    pub name: String,
-    /// 0.0.0.0 when the endpoint has no address; `issue` then says why.
-    pub ip: Ipv4Addr,
-    /// Where packets leave (source) or arrive (target); None for an address not on this host.
-    pub netns: Option<NetnsRef>,
-    pub port: Option<u16>,
-    /// The container this endpoint is, or whose address or namespace it names.
-    pub container: Option<ContainerRef>,
-    /// The Docker network the chosen address is on.
-    pub network: Option<String>,
-    pub issue: Option<EndpointIssue>,
-}
+use crate::flow::IpFamily;
 
 /// How `--to`'s DNS name resolved as the source resolves it (the trace's DNS leg asks).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,8 +25,9 @@ pub enum NameAnswer {
 enum Identity<'a> {
     Host,
     Container(&'a Container),
+    /// An address, or what a DNS name resolved to (IPv4 addresses first).
     Address {
-        ip: Ipv4Addr,
+        ips: Vec<IpAddr>,
         label: String,
         /// A namespace under /run/netns that holds the address, when no container and not the
         /// host does.
@@ -143,14 +48,16 @@ enum Identity<'a> {
     },
 }
 
-/// Resolves both ends of a trace; the choice of each end's address depends on the other end.
-/// A target that is a DNS name comes out without an address (see [`resolve_pair_answered`]).
+/// Resolves both ends of a trace: first the address family (`asked`: `-4`/`-6`), then each
+/// end's address, which depends on the other end. A target that is a DNS name comes out
+/// without an address (see [`resolve_pair_answered`]).
 pub async fn resolve_pair(
     topo: &Topology,
     from: &EndpointArg,
     to: &EndpointArg,
+    asked: Option<IpFamily>,
 ) -> Result<(ResolvedEndpoint, ResolvedEndpoint), ModelError> {
-    resolve_pair_answered(topo, from, to, None).await
+    resolve_pair_answered(topo, from, to, asked, None).await
 }
 
 /// [`resolve_pair`], with the answer to `--to`'s DNS name as the source resolved it.
@@ -158,12 +65,14 @@ pub async fn resolve_pair_answered(
     topo: &Topology,
     from: &EndpointArg,
     to: &EndpointArg,
+    asked: Option<IpFamily>,
     answer: Option<NameAnswer>,
 ) -> Result<(ResolvedEndpoint, ResolvedEndpoint), ModelError> {
     let src = identify(topo, from, None).await?;
     let dst = identify(topo, to, Some(answer.unwrap_or(NameAnswer::Unresolved))).await?;
-    let target = resolve_target(topo, &dst, to.port, &src)?;
-    let source = resolve_source(topo, &src, from.port, &target)?;
+    let family = family::choose(asked, &offer(topo, &src, from), &offer(topo, &dst, to))?;
+    let target = resolve_target(topo, &dst, to.port, &src, family)?;
+    let source = resolve_source(topo, &src, from.port, &target, family)?;
     Ok((source, target))
 }
 
@@ -187,19 +96,14 @@ async fn identify<'a>(
 ) -> Result<Identity<'a>, ModelError> {
     match &arg.spec {
         EndpointSpec::Host => Ok(Identity::Host),
-        EndpointSpec::Address(ip) => {
-            Ok(Identity::Address { ip: *ip, label: ip.to_string(), holder: holder(topo, *ip).await })
-        }
+        EndpointSpec::Address(ip) => Ok(address(topo, vec![*ip], address_label(*ip)).await),
         EndpointSpec::Name(name) => match (dns_name(topo, arg)?, answer) {
             (None, _) => topo.container(name).map(Identity::Container),
             (Some(_), Some(NameAnswer::Address(ip))) => {
-                Ok(Identity::Address { ip, label: name.clone(), holder: holder(topo, ip).await })
+                Ok(address(topo, vec![IpAddr::V4(ip)], name.clone()).await)
             }
             (Some(_), Some(NameAnswer::Unresolved)) => Ok(Identity::Unresolved { label: name.clone() }),
-            (Some(_), None) => {
-                let ip = lookup_dns(name).await?;
-                Ok(Identity::Address { ip, label: name.clone(), holder: holder(topo, ip).await })
-            }
+            (Some(_), None) => Ok(address(topo, lookup_dns(name).await?, name.clone()).await),
         },
         EndpointSpec::Netns(name) => {
             namespace(topo, EndpointKind::Netns, format!("netns:{name}"), netns::named_netns_path(name)).await
@@ -207,6 +111,14 @@ async fn identify<'a>(
         EndpointSpec::Pid(pid) => {
             namespace(topo, EndpointKind::Pid, format!("pid:{pid}"), netns::pid_netns_path(*pid)).await
         }
+    }
+}
+
+/// An address as endpoints name it: `10.0.0.1`, `[fd00::2]`.
+fn address_label(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
     }
 }
 
@@ -225,11 +137,21 @@ async fn namespace<'a>(
     Ok(Identity::Namespace { kind, label, path, container, net })
 }
 
+/// An address end (`ips`: one address, or what a DNS name resolved to), with the namespace
+/// that holds it when there is one address.
+async fn address<'a>(topo: &Topology, ips: Vec<IpAddr>, label: String) -> Identity<'a> {
+    let holder = match ips.as_slice() {
+        [one] => holder(topo, *one).await,
+        _ => None,
+    };
+    Identity::Address { ips, label, holder }
+}
+
 /// The named namespace (under /run/netns) holding `ip`, when no container and not the host
 /// holds it: an address endpoint then sends from, or arrives in, that namespace. Only a
 /// namespace linked to this one (a veth between them) counts, and only when it is the one:
 /// other namespaces on the machine may hold the same address for networks of their own.
-async fn holder(topo: &Topology, ip: Ipv4Addr) -> Option<PathBuf> {
+async fn holder(topo: &Topology, ip: IpAddr) -> Option<PathBuf> {
     if topo.container_by_ip(ip).is_some() || topo.host.owner_of(ip).is_some() || ip.is_loopback() {
         return None;
     }
@@ -249,21 +171,82 @@ async fn holder(topo: &Topology, ip: Ipv4Addr) -> Option<PathBuf> {
 }
 
 /// The host's system resolver, for a source named by DNS (blocking, so off the async
-/// threads); the first IPv4 answer.
-async fn lookup_dns(name: &str) -> Result<Ipv4Addr, ModelError> {
+/// threads): every address, IPv4 first.
+async fn lookup_dns(name: &str) -> Result<Vec<IpAddr>, ModelError> {
     let owned = name.to_string();
     let answer = tokio::task::spawn_blocking(move || (owned.as_str(), 0).to_socket_addrs())
         .await
-        .map_err(|e| ModelError::Dns { name: name.into(), reason: e.to_string() })?;
-    let dns_err = |reason: String| ModelError::Dns { name: name.into(), reason };
-    let addrs = answer.map_err(|e| dns_err(e.to_string()))?;
-    addrs
-        .filter_map(|a| match a {
-            SocketAddr::V4(v4) => Some(*v4.ip()),
-            SocketAddr::V6(_) => None,
-        })
-        .next()
-        .ok_or_else(|| dns_err("it has no IPv4 address".into()))
+        .map_err(|e| dns_error(name, e.to_string()))?;
+    let mut ips: Vec<IpAddr> = answer.map_err(|e| dns_error(name, e.to_string()))?.map(|a| a.ip()).collect();
+    ips.sort_by_key(|ip| ip.is_ipv6());
+    ips.dedup();
+    if ips.is_empty() {
+        return Err(dns_error(name, "it has no address".into()));
+    }
+    Ok(ips)
+}
+
+fn dns_error(name: &str, reason: String) -> ModelError {
+    ModelError::Dns { name: name.into(), family: "IP".into(), reason }
+}
+
+/// The families an end has, with what to do when it lacks one.
+fn offer(topo: &Topology, id: &Identity, arg: &EndpointArg) -> Offer {
+    let host = |net: &HostNet| {
+        Some(Families::of([IpFamily::V4, IpFamily::V6].into_iter().filter(|f| net.has_family(*f))))
+    };
+    let (families, hint) = match id {
+        Identity::Host => {
+            (host(&topo.host), "the host has no such address besides loopback and link-local".into())
+        }
+        Identity::Container(c) => (container_families(topo, c), container_hint(c)),
+        Identity::Address { ips, .. } => {
+            (Some(Families::of(ips.iter().map(IpFamily::of))), "it is an address of the other family".into())
+        }
+        // Its address comes from the DNS leg (IPv4: A records), or it has none.
+        Identity::Unresolved { .. } => (None, "it resolves to no such address".into()),
+        Identity::Namespace { container: Some(c), .. } => (container_families(topo, c), container_hint(c)),
+        Identity::Namespace { net: Some(n), .. } => {
+            (host(n), "add one to an interface of that namespace".into())
+        }
+        Identity::Namespace { .. } => (host(&topo.host), "the host has no such address".into()),
+    };
+    let what = match id {
+        Identity::Host => "the host".into(),
+        Identity::Container(c) => format!("container {}", c.name),
+        _ => arg.input.clone(),
+    };
+    Offer { what, families, hint }
+}
+
+fn container_hint(c: &Container) -> String {
+    format!(
+        "connect it to a network that has one (docker network create --ipv6 ...; docker network connect NETWORK {})",
+        c.name
+    )
+}
+
+/// The families of a container's addresses; None while it has none to choose from (not
+/// running, `--network none`): the trace refuses it for that.
+fn container_families(topo: &Topology, c: &Container) -> Option<Families> {
+    let owner = match &c.network_mode {
+        NetworkMode::Container(x) => topo.container(x).unwrap_or(c),
+        _ => c,
+    };
+    if !c.is_running() {
+        return None;
+    }
+    match owner.network_mode {
+        NetworkMode::Host => {
+            Some(Families::of([IpFamily::V4, IpFamily::V6].into_iter().filter(|f| topo.host.has_family(*f))))
+        }
+        NetworkMode::None => None,
+        _ => {
+            let f =
+                Families::of(topo.endpoints_of(c).iter().flat_map(|e| e.ips()).map(|ip| IpFamily::of(&ip)));
+            (f != Families::default()).then_some(f)
+        }
+    }
 }
 
 fn resolve_target(
@@ -271,10 +254,11 @@ fn resolve_target(
     dst: &Identity,
     port: Option<u16>,
     src: &Identity,
+    family: IpFamily,
 ) -> Result<ResolvedEndpoint, ModelError> {
     let peer_container = container_of(src);
     let peer_ip = match src {
-        Identity::Address { ip, .. } => Some(*ip),
+        Identity::Address { ips, .. } => ips.iter().copied().find(|ip| IpFamily::of(ip) == family),
         _ => None,
     };
     match dst {
@@ -282,24 +266,35 @@ fn resolve_target(
             // From a container, the host is where the container reaches it: the gateway of its
             // bridge network (what host-gateway and host.docker.internal give). Otherwise the
             // host's main address.
-            let gateway = peer_container.and_then(|c| host_gateway(topo, c));
-            let ip = gateway.or_else(|| topo.host.default_route_ipv4()).or_else(|| topo.host.primary_ipv4());
-            let ip = ip.ok_or_else(|| ModelError::NoAddress { what: "the Docker host".into() })?;
+            let gateway = peer_container.and_then(|c| host_gateway(topo, c, family));
+            let host = &topo.host;
+            let ip = gateway.or_else(|| host.default_route_ip(family)).or_else(|| host.primary(family));
+            let ip = ip.ok_or_else(|| no_address("the Docker host", family))?;
             Ok(plain(EndpointKind::Host, "host", ip, Some(NetnsRef::Host), port))
         }
         Identity::Unresolved { label } => {
-            let mut r = plain(EndpointKind::Address, label, Ipv4Addr::UNSPECIFIED, None, port);
+            let mut r = plain(EndpointKind::Address, label, family.unspecified(), None, port);
             r.issue = Some(EndpointIssue::Unresolved);
             Ok(r)
         }
-        Identity::Address { ip, label, .. } if ip.is_loopback() => {
-            // A container's 127.0.0.0/8 is its own loopback, never the host's.
-            match peer_container.filter(|c| c.is_running() && own_namespace(topo, c)) {
-                Some(c) => Ok(own_loopback(c, *ip, label, port)),
-                None => resolve_side(topo, dst, port, peer_container, peer_ip, false),
+        Identity::Address { ips, label, .. } => {
+            // A container's 127.0.0.0/8 (::1) is its own loopback, never the host's.
+            let lo = ips.iter().copied().find(|ip| IpFamily::of(ip) == family && ip.is_loopback());
+            let own = peer_container.filter(|c| c.is_running() && own_namespace(topo, c));
+            match (lo, own) {
+                (Some(ip), Some(c)) => Ok(own_loopback(c, ip, label, port)),
+                _ => resolve_side(topo, dst, port, (peer_container, peer_ip), false, family),
             }
         }
-        _ => resolve_side(topo, dst, port, peer_container, peer_ip, false),
+        _ => resolve_side(topo, dst, port, (peer_container, peer_ip), false, family),
+    }
+}
+
+fn no_address(what: &str, family: IpFamily) -> ModelError {
+    ModelError::NoAddress {
+        what: what.into(),
+        family: family.name().into(),
+        hint: "give an endpoint that has one".into(),
     }
 }
 
@@ -308,59 +303,75 @@ fn resolve_source(
     src: &Identity,
     port: Option<u16>,
     target: &ResolvedEndpoint,
+    family: IpFamily,
 ) -> Result<ResolvedEndpoint, ModelError> {
     let target_container = target.container.as_ref().and_then(|c| topo.container(&c.id).ok());
     let target_ip = Some(target.ip).filter(|ip| !ip.is_unspecified());
-    resolve_side(topo, src, port, target_container, target_ip, true)
+    resolve_side(topo, src, port, (target_container, target_ip), true, family)
 }
 
-/// One end, given what is known of the other end (`peer_*`).
+/// What is known of the other end: its container, its address.
+type Peer<'a> = (Option<&'a Container>, Option<IpAddr>);
+
+/// One end, given what is known of the other end.
 fn resolve_side(
     topo: &Topology,
     id: &Identity,
     port: Option<u16>,
-    peer_container: Option<&Container>,
-    peer_ip: Option<Ipv4Addr>,
+    (peer_container, peer_ip): Peer,
     is_source: bool,
+    family: IpFamily,
 ) -> Result<ResolvedEndpoint, ModelError> {
+    let from_net = |net: &HostNet| peer_ip.and_then(|p| net.source_for(p)).or_else(|| net.primary(family));
     match id {
         Identity::Host => {
-            let ip = peer_ip.and_then(|p| topo.host.source_for(p)).or_else(|| topo.host.primary_ipv4());
-            let ip = ip.ok_or_else(|| ModelError::NoAddress { what: "the Docker host".into() })?;
+            let ip = from_net(&topo.host).ok_or_else(|| no_address("the Docker host", family))?;
             Ok(plain(EndpointKind::Host, "host", ip, Some(NetnsRef::Host), port))
         }
         Identity::Container(c) => {
-            Ok(container_side(topo, c, EndpointKind::Container, &c.name, None, port, peer_container, peer_ip))
+            let side = ContainerSide { kind: EndpointKind::Container, label: &c.name, netns: None, port };
+            Ok(container_side(topo, c, side, (peer_container, peer_ip), family))
         }
-        Identity::Address { ip, label, holder } => {
-            let mut r = address_side(topo, *ip, label, port, is_source);
+        Identity::Address { ips, label, holder } => {
+            let ip = ips.iter().copied().find(|ip| IpFamily::of(ip) == family);
+            let ip = ip.ok_or_else(|| no_address(label, family))?;
+            let mut r = address_side(topo, ip, label, port, is_source);
             if r.netns.is_none() {
                 r.netns = holder.clone().map(NetnsRef::Path);
             }
             Ok(r)
         }
-        Identity::Unresolved { label } => Err(ModelError::NoAddress { what: label.clone() }),
+        Identity::Unresolved { label } => Err(no_address(label, family)),
         Identity::Namespace { kind, label, path, container: Some(c), .. } => {
-            let ns = Some(NetnsRef::Path(path.clone()));
-            Ok(container_side(topo, c, *kind, label, ns, port, peer_container, peer_ip))
+            let side = ContainerSide { kind: *kind, label, netns: Some(NetnsRef::Path(path.clone())), port };
+            Ok(container_side(topo, c, side, (peer_container, peer_ip), family))
         }
         Identity::Namespace { kind, label, path, container: None, net } => {
             let (net, ns) = match net {
                 Some(n) => (n, NetnsRef::Path(path.clone())),
                 None => (&topo.host, NetnsRef::Host),
             };
-            let ip = peer_ip.and_then(|p| net.source_for(p)).or_else(|| net.primary_ipv4());
-            let ip = ip.ok_or_else(|| ModelError::NoAddress { what: label.clone() })?;
+            let ip = from_net(net).ok_or_else(|| no_address(label, family))?;
             Ok(plain(*kind, label, ip, Some(ns), port))
         }
     }
 }
 
-/// The host's address on the bridge network `c` reaches the host through (its gateway).
-fn host_gateway(topo: &Topology, c: &Container) -> Option<Ipv4Addr> {
-    let e = pick_endpoint(topo, c, None, None)?;
+/// How a container end is named and where it sends from.
+struct ContainerSide<'a> {
+    kind: EndpointKind,
+    label: &'a str,
+    /// The namespace given (`netns:`/`pid:`), instead of the container's own path.
+    netns: Option<NetnsRef>,
+    port: Option<u16>,
+}
+
+/// The host's address (of `family`) on the bridge network `c` reaches the host through (its
+/// gateway).
+fn host_gateway(topo: &Topology, c: &Container, family: IpFamily) -> Option<IpAddr> {
+    let e = pick_endpoint(topo, c, None, None, family)?;
     let bridged = topo.network(&e.network).is_some_and(|n| n.bridge.is_some());
-    e.gateway.filter(|_| bridged)
+    e.gateway_of(family).filter(|_| bridged)
 }
 
 /// Whether `c` has a namespace of its own (not the host's).
@@ -373,26 +384,23 @@ fn own_namespace(topo: &Topology, c: &Container) -> bool {
 }
 
 /// A loopback address as the container `c` itself holds it.
-fn own_loopback(c: &Container, ip: Ipv4Addr, label: &str, port: Option<u16>) -> ResolvedEndpoint {
+fn own_loopback(c: &Container, ip: IpAddr, label: &str, port: Option<u16>) -> ResolvedEndpoint {
     let mut r = plain(EndpointKind::Address, label, ip, c.netns.clone().map(NetnsRef::Path), port);
     r.container = Some(ContainerRef::of(c));
     r
 }
 
 /// A container end: its address on the subnet of the peer's address, else on a network shared
-/// with the peer, else on its first network; flagged when it cannot take part.
-#[allow(clippy::too_many_arguments)]
+/// with the peer, else on its first network (of the trace's family); flagged when it cannot
+/// take part.
 fn container_side(
     topo: &Topology,
     c: &Container,
-    kind: EndpointKind,
-    label: &str,
-    netns_override: Option<NetnsRef>,
-    port: Option<u16>,
-    peer_container: Option<&Container>,
-    peer_ip: Option<Ipv4Addr>,
+    side: ContainerSide,
+    (peer_container, peer_ip): Peer,
+    family: IpFamily,
 ) -> ResolvedEndpoint {
-    let mut r = plain(kind, label, Ipv4Addr::UNSPECIFIED, None, port);
+    let mut r = plain(side.kind, side.label, family.unspecified(), None, side.port);
     r.container = Some(ContainerRef::of(c));
     // With `container:X` the namespace, and so the network mode that matters, is X's.
     let owner = match &c.network_mode {
@@ -403,18 +411,18 @@ fn container_side(
         r.issue = Some(EndpointIssue::NotRunning { state: c.state.clone() });
         return r;
     }
-    r.netns = netns_override.or_else(|| c.netns.clone().map(NetnsRef::Path));
+    r.netns = side.netns.or_else(|| c.netns.clone().map(NetnsRef::Path));
     match owner.network_mode {
         NetworkMode::Host => {
             r.issue = Some(EndpointIssue::HostNetwork);
             r.netns = Some(NetnsRef::Host);
-            let ip = peer_ip.and_then(|p| topo.host.source_for(p)).or_else(|| topo.host.primary_ipv4());
-            r.ip = ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
+            let ip = peer_ip.and_then(|p| topo.host.source_for(p)).or_else(|| topo.host.primary(family));
+            r.ip = ip.unwrap_or(family.unspecified());
         }
         NetworkMode::None => r.issue = Some(EndpointIssue::NoNetwork),
-        _ => match pick_endpoint(topo, c, peer_container, peer_ip) {
+        _ => match pick_endpoint(topo, c, peer_container, peer_ip, family) {
             Some(e) => {
-                r.ip = e.ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
+                r.ip = e.ip_of(family).unwrap_or(family.unspecified());
                 r.network = Some(e.network.clone());
             }
             None => r.issue = Some(EndpointIssue::NoAddress),
@@ -428,12 +436,13 @@ fn pick_endpoint<'a>(
     topo: &'a Topology,
     c: &'a Container,
     peer_container: Option<&Container>,
-    peer_ip: Option<Ipv4Addr>,
+    peer_ip: Option<IpAddr>,
+    family: IpFamily,
 ) -> Option<&'a Endpoint> {
-    let mut with_ip = topo.endpoints_of(c).iter().filter(|e| e.ip.is_some());
+    let mut with_ip = topo.endpoints_of(c).iter().filter(|e| e.ip_of(family).is_some());
     let shared = peer_container.map(|p| topo.shared_networks(c, p)).unwrap_or_default();
     let on_subnet = |e: &&Endpoint| {
-        let net = e.ip.and_then(|ip| super::prefix::prefix(ip, e.prefix_len));
+        let net = e.ip_of(family).and_then(|ip| super::prefix::prefix(ip, e.prefix_len_of(family)));
         peer_ip.is_some_and(|p| net.is_some_and(|n| n.contains(&p)))
     };
     // The peer's own subnet first: for a container peer it is the shared network anyway, and
@@ -447,20 +456,21 @@ fn pick_endpoint<'a>(
 
 /// A peer named only by its address (a nameserver): in the container or on the host that
 /// holds it, if any; `port` as given.
-pub fn address_endpoint(topo: &Topology, ip: Ipv4Addr, port: Option<u16>) -> ResolvedEndpoint {
+pub fn address_endpoint(topo: &Topology, ip: IpAddr, port: Option<u16>) -> ResolvedEndpoint {
     address_side(topo, ip, &ip.to_string(), port, false)
 }
 
 /// The host as a source towards `peer`: the address it would send from.
-pub fn host_endpoint(topo: &Topology, peer: Ipv4Addr) -> ResolvedEndpoint {
-    let ip = topo.host.source_for(peer).or_else(|| topo.host.primary_ipv4()).unwrap_or(Ipv4Addr::UNSPECIFIED);
+pub fn host_endpoint(topo: &Topology, peer: IpAddr) -> ResolvedEndpoint {
+    let family = IpFamily::of(&peer);
+    let ip = topo.host.source_for(peer).or_else(|| topo.host.primary(family)).unwrap_or(family.unspecified());
     plain(EndpointKind::Host, "host", ip, Some(NetnsRef::Host), None)
 }
 
 /// An address end: inside the container or on the host that holds it, if any.
 fn address_side(
     topo: &Topology,
-    ip: Ipv4Addr,
+    ip: IpAddr,
     label: &str,
     port: Option<u16>,
     is_source: bool,
@@ -479,7 +489,7 @@ fn address_side(
 fn plain(
     kind: EndpointKind,
     name: &str,
-    ip: Ipv4Addr,
+    ip: IpAddr,
     netns: Option<NetnsRef>,
     port: Option<u16>,
 ) -> ResolvedEndpoint {

@@ -66,18 +66,31 @@ fn lab(with_default_route: bool) -> Topology {
 }
 
 async fn pair(t: &Topology, from: &str, to: &str) -> (ResolvedEndpoint, ResolvedEndpoint) {
+    pair_in(t, from, to, None).await
+}
+
+async fn pair_in(
+    t: &Topology,
+    from: &str,
+    to: &str,
+    family: Option<IpFamily>,
+) -> (ResolvedEndpoint, ResolvedEndpoint) {
     let from = EndpointArg::parse_source(from).unwrap();
     let to = EndpointArg::parse_target(to, false).unwrap();
-    resolve_pair(t, &from, &to).await.unwrap_or_else(|e| panic!("{e}"))
+    resolve_pair(t, &from, &to, family).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
 async fn error(t: &Topology, from: &str, to: &str) -> String {
-    let from = EndpointArg::parse(from).unwrap();
-    let to = EndpointArg::parse(to).unwrap();
-    resolve_pair(t, &from, &to).await.unwrap_err().to_string()
+    error_in(t, from, to, None).await
 }
 
-fn ip(s: &str) -> Ipv4Addr {
+async fn error_in(t: &Topology, from: &str, to: &str, family: Option<IpFamily>) -> String {
+    let from = EndpointArg::parse(from).unwrap();
+    let to = EndpointArg::parse(to).unwrap();
+    resolve_pair(t, &from, &to, family).await.unwrap_err().to_string()
+}
+
+fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
@@ -136,7 +149,7 @@ async fn flags_stopped_none_and_host_mode_containers() {
     let t = lab(true);
     let (_, d) = pair(&t, "web", "stopped").await;
     assert_eq!(d.issue, Some(EndpointIssue::NotRunning { state: "exited".into() }));
-    assert_eq!((d.ip, d.netns.as_ref()), (Ipv4Addr::UNSPECIFIED, None));
+    assert_eq!((d.ip, d.netns.as_ref()), (ip("0.0.0.0"), None));
     assert_eq!(d.container.as_ref().unwrap().name, "stopped");
     let (s, _) = pair(&t, "nonet", "web").await;
     assert_eq!(s.issue, Some(EndpointIssue::NoNetwork));
@@ -202,22 +215,22 @@ async fn pid_of_the_host_namespace_is_the_host() {
 async fn dotted_names_that_are_not_containers_go_to_dns() {
     // A source named by DNS is resolved by the host's system resolver ("localhost" is in
     // /etc/hosts on any Linux host).
-    assert_eq!(lookup_dns("localhost").await.unwrap(), Ipv4Addr::LOCALHOST);
+    assert_eq!(lookup_dns("localhost").await.unwrap()[0], ip("127.0.0.1"));
     // A target's name is resolved as the source sees it, by the trace's DNS leg: until then it
     // has no address, and the trace (not a usage error) says why.
     let t = lab(true);
     let (s, d) = pair(&t, "web", "db.nonexistent.invalid:80").await;
     assert_eq!(
         (d.kind, d.ip, d.issue),
-        (EndpointKind::Address, Ipv4Addr::UNSPECIFIED, Some(EndpointIssue::Unresolved))
+        (EndpointKind::Address, ip("0.0.0.0"), Some(EndpointIssue::Unresolved))
     );
     assert_eq!((d.name.as_str(), d.port), ("db.nonexistent.invalid", Some(80)));
     assert_eq!(s.ip, ip("172.30.0.2"));
     let to = EndpointArg::parse("db.corp.example:80").unwrap();
     assert_eq!(dns_name(&t, &to).unwrap(), Some("db.corp.example"));
-    let answer = Some(NameAnswer::Address(ip("172.17.0.2")));
+    let answer = Some(NameAnswer::Address("172.17.0.2".parse().unwrap()));
     let from = EndpointArg::parse("loner").unwrap();
-    let (s, d) = resolve_pair_answered(&t, &from, &to, answer).await.unwrap();
+    let (s, d) = resolve_pair_answered(&t, &from, &to, None, answer).await.unwrap();
     assert_eq!(
         (d.name.as_str(), d.ip, d.container.map(|c| c.name)),
         ("db.corp.example", ip("172.17.0.2"), Some("db".into()))
@@ -227,4 +240,69 @@ async fn dotted_names_that_are_not_containers_go_to_dns() {
     // unknown container, not a DNS query.
     assert_eq!(dns_name(&t, &EndpointArg::parse("web").unwrap()).unwrap(), None);
     assert!(error(&t, "web", "nonexistent").await.contains("docker ps -a"));
+}
+
+/// `lab` with labnet dual-stack (fd00:30::/64): web and db have IPv6 there, the host's bridge
+/// holds fd00:30::1 and the uplink fd00:99::5 with a default route.
+fn dual(with_default_route: bool) -> Topology {
+    let mut t = lab(with_default_route);
+    let labnet = t.docker.networks.iter_mut().find(|n| n.name == "labnet").unwrap();
+    *labnet =
+        crate::model::topology::tests::dual_stack("labnet", "fd26fbfb41d5", "172.30.0.0/24", "fd00:30::/64");
+    for (name, v6) in [("web", "fd00:30::2"), ("db", "fd00:30::3")] {
+        let c = t.docker.containers.iter_mut().find(|c| c.name == name).unwrap();
+        *c = crate::model::container::tests_support6::with_ipv6(c.clone(), "labnet", v6);
+    }
+    t.host.addresses.extend([addr(4, "fd00:30::1", 64), addr(4, "fe80::1", 64), addr(2, "fd00:99::5", 64)]);
+    let mut lab6 = route(MAIN_TABLE, "fd00:30::/64", 4, 256);
+    lab6.prefsrc = None;
+    t.host.routes.push(lab6);
+    t.host.routes.push(route(MAIN_TABLE, "fd00:99::/64", 2, 256));
+    if with_default_route {
+        let mut default = route(MAIN_TABLE, "::/0", 2, 1024);
+        default.gateway = Some(ip("fe80::99"));
+        t.host.routes.push(default);
+    }
+    t
+}
+
+#[tokio::test]
+async fn ipv4_by_default_and_ipv6_with_dash_6() {
+    let t = dual(true);
+    let (s, d) = pair(&t, "web", "db:5432").await;
+    assert_eq!((s.ip, d.ip), (ip("172.30.0.2"), ip("172.30.0.3")), "IPv4 when both have it");
+    let (s, d) = pair_in(&t, "web", "db:5432", Some(IpFamily::V6)).await;
+    assert_eq!((s.ip, d.ip), (ip("fd00:30::2"), ip("fd00:30::3")));
+    assert_eq!((d.network.as_deref(), d.family()), (Some("labnet"), IpFamily::V6));
+}
+
+#[tokio::test]
+async fn an_ipv6_address_makes_the_trace_ipv6() {
+    let t = dual(true);
+    let (s, d) = pair(&t, "web", "[fd00:30::3]:80").await;
+    assert_eq!(
+        (s.ip, d.ip, d.name.as_str()),
+        (ip("fd00:30::2"), ip("fd00:30::3"), "[fd00:30::3]"),
+        "named as --to writes it, without the port"
+    );
+    assert_eq!(d.container.as_ref().unwrap().name, "db");
+    let (s, _) = pair(&t, "host", "[fd00:30::3]").await;
+    assert_eq!(s.ip, ip("fd00:30::1"), "the host's address on the bridge, not its link-local one");
+    let (s, d) = pair(&t, "[fd00:30::2]", "host").await;
+    assert_eq!((s.container.as_ref().unwrap().name.as_str(), d.ip), ("web", ip("fd00:99::5")));
+    let (_, d) = pair_in(&dual(false), "web", "host", Some(IpFamily::V6)).await;
+    assert_eq!(d.ip, ip("fd00:30::1"), "no IPv6 default route: web's IPv6 gateway");
+}
+
+#[tokio::test]
+async fn a_missing_family_is_an_error_that_says_what_to_do() {
+    let t = dual(true);
+    let e = error_in(&t, "loner", "db", Some(IpFamily::V6)).await;
+    assert!(e.contains("container loner has no IPv6 address") && e.contains("--ipv6"), "{e}");
+    let e = error(&t, "loner", "[fd00:30::3]").await;
+    assert!(e.contains("share no address family") && e.contains("only IPv4"), "{e}");
+    let e = error_in(&t, "web", "172.30.0.3", Some(IpFamily::V6)).await;
+    assert!(e.contains("172.30.0.3 has no IPv6 address") && e.contains("drop -6"), "{e}");
+    let e = error_in(&lab(true), "host", "web", Some(IpFamily::V6)).await;
+    assert!(e.contains("the host has no IPv6 address"), "{e}");
 }

@@ -1,7 +1,7 @@
 //! Asking the kernel which way it would send a packet: the netlink form of `ip route get`.
 //! The kernel runs its real lookup (policy rules, all tables, rp_filter for input lookups), so
 //! the answer is exactly what a packet would get, including the error it would die with.
-use std::{net::Ipv4Addr, path::Path};
+use std::{net::IpAddr, path::Path};
 
 use futures::StreamExt;
 use netlink_packet_route::{
@@ -12,6 +12,7 @@ use rtnetlink::Handle;
 use serde::Serialize;
 
 use super::{ModelError, Route, RouteKind, netlink, netns};
+use crate::flow::IpFamily;
 
 /// What the kernel answered.
 #[derive(Clone, Debug, Serialize)]
@@ -31,8 +32,8 @@ pub struct FoundRoute {
     pub kind: RouteKind,
     pub table: u32,
     pub oif: Option<u32>,
-    pub gateway: Option<Ipv4Addr>,
-    pub prefsrc: Option<Ipv4Addr>,
+    pub gateway: Option<IpAddr>,
+    pub prefsrc: Option<IpAddr>,
 }
 
 impl RouteLookup {
@@ -50,17 +51,22 @@ impl RouteLookup {
     }
 }
 
-/// The RTM_GETROUTE request for `ip route get DST [from SRC] [iif IIF]`.
-pub fn lookup_message(dst: Ipv4Addr, src: Option<Ipv4Addr>, iif: Option<u32>) -> RouteMessage {
+/// The RTM_GETROUTE request for `ip route get DST [from SRC] [iif IIF]` (`src` of the same
+/// family as `dst`; one of the other family is left out).
+pub fn lookup_message(dst: IpAddr, src: Option<IpAddr>, iif: Option<u32>) -> RouteMessage {
+    let family = IpFamily::of(&dst);
     let mut msg = RouteMessage::default();
-    msg.header.address_family = AddressFamily::Inet;
-    msg.header.destination_prefix_length = 32;
+    msg.header.address_family = match family {
+        IpFamily::V4 => AddressFamily::Inet,
+        IpFamily::V6 => AddressFamily::Inet6,
+    };
+    msg.header.destination_prefix_length = family.host_prefix_len();
     // Report the table the answer came from instead of always "main".
     msg.header.flags = RouteFlags::LookupTable;
-    msg.attributes.push(RouteAttribute::Destination(RouteAddress::Inet(dst)));
-    if let Some(src) = src {
-        msg.header.source_prefix_length = 32;
-        msg.attributes.push(RouteAttribute::Source(RouteAddress::Inet(src)));
+    msg.attributes.push(RouteAttribute::Destination(RouteAddress::from(dst)));
+    if let Some(src) = src.filter(|s| IpFamily::of(s) == family) {
+        msg.header.source_prefix_length = family.host_prefix_len();
+        msg.attributes.push(RouteAttribute::Source(RouteAddress::from(src)));
     }
     if let Some(iif) = iif {
         msg.attributes.push(RouteAttribute::Iif(iif));
@@ -73,8 +79,8 @@ pub fn lookup_message(dst: Ipv4Addr, src: Option<Ipv4Addr>, iif: Option<u32>) ->
 /// without, one sent by a local socket.
 pub async fn route_get(
     handle: &Handle,
-    dst: Ipv4Addr,
-    src: Option<Ipv4Addr>,
+    dst: IpAddr,
+    src: Option<IpAddr>,
     iif: Option<u32>,
 ) -> Result<RouteLookup, ModelError> {
     let request = handle.route().get(lookup_message(dst, src, iif));
@@ -92,8 +98,8 @@ pub async fn route_get(
 /// [`route_get`] inside the namespace at `ns` (None: the tool's own namespace).
 pub async fn route_get_in(
     ns: Option<&Path>,
-    dst: Ipv4Addr,
-    src: Option<Ipv4Addr>,
+    dst: IpAddr,
+    src: Option<IpAddr>,
     iif: Option<u32>,
 ) -> Result<RouteLookup, ModelError> {
     netns::block_on_in_netns(ns, move || async move {
@@ -128,6 +134,12 @@ mod tests {
         let bare = lookup_message("8.8.8.8".parse().unwrap(), None, None);
         assert_eq!(bare.attributes.len(), 1);
         assert_eq!(bare.header.source_prefix_length, 0);
+        let v6 = lookup_message("fd00::2".parse().unwrap(), Some("172.17.0.2".parse().unwrap()), None);
+        assert_eq!(
+            (v6.header.address_family, v6.header.destination_prefix_length),
+            (AddressFamily::Inet6, 128)
+        );
+        assert_eq!(v6.attributes.len(), 1, "a source of the other family is left out");
     }
 
     #[test]
@@ -141,7 +153,7 @@ mod tests {
     #[tokio::test]
     async fn looks_up_loopback_in_own_namespace() {
         // Any Linux namespace routes 127.0.0.1 through the local table once lo is up.
-        let answer = route_get_in(None, Ipv4Addr::LOCALHOST, None, None).await.unwrap();
+        let answer = route_get_in(None, std::net::Ipv4Addr::LOCALHOST.into(), None, None).await.unwrap();
         if let RouteLookup::Found(f) = answer {
             assert_eq!(f.kind, RouteKind::Local);
         }

@@ -1,6 +1,6 @@
-//! IPv4 routing tables of one namespace (all tables, as `ip route show table all` lists them)
-//! and the longest-prefix match over them.
-use std::net::Ipv4Addr;
+//! IPv4 and IPv6 routing tables of one namespace (all tables, as `ip route show table all` and
+//! `ip -6 route show table all` list them) and the longest-prefix match over them.
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use netlink_packet_route::{
     AddressFamily,
@@ -9,9 +9,10 @@ use netlink_packet_route::{
 use rtnetlink::Handle;
 use serde::Serialize;
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 
 use super::{ModelError, netlink, prefix};
+use crate::flow::IpFamily;
 
 /// The main routing table (`ip route` without `table`).
 pub const MAIN_TABLE: u32 = 254;
@@ -60,12 +61,12 @@ impl RouteKind {
 #[derive(Clone, Debug, Serialize)]
 pub struct Route {
     pub table: u32,
-    pub dst: Ipv4Net,
-    pub gateway: Option<Ipv4Addr>,
+    pub dst: IpNet,
+    pub gateway: Option<IpAddr>,
     /// Output interface index.
     pub oif: Option<u32>,
     /// Preferred source address (`src` in `ip route`).
-    pub prefsrc: Option<Ipv4Addr>,
+    pub prefsrc: Option<IpAddr>,
     pub metric: u32,
     /// In `ip route` words: global, site, link, host, nowhere.
     pub scope: String,
@@ -76,17 +77,27 @@ pub struct Route {
     pub linkdown: bool,
 }
 
+/// An address attribute of either family.
+fn address(a: &RouteAddress) -> Option<IpAddr> {
+    match a {
+        RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
+        RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    }
+}
+
 impl Route {
-    /// Decodes one RTM_NEWROUTE message; None for non-IPv4 families.
+    /// Decodes one RTM_NEWROUTE message; None for families other than IPv4 and IPv6.
     pub fn from_message(msg: &RouteMessage) -> Option<Self> {
         let h = &msg.header;
-        if h.address_family != AddressFamily::Inet {
-            return None;
-        }
-        let mut dst = Ipv4Addr::UNSPECIFIED;
+        let mut dst = match h.address_family {
+            AddressFamily::Inet => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            AddressFamily::Inet6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            _ => return None,
+        };
         let mut route = Route {
             table: u32::from(h.table),
-            dst: Ipv4Net::default(),
+            dst: prefix::everything(IpFamily::of(&dst)),
             gateway: None,
             oif: None,
             prefsrc: None,
@@ -98,9 +109,9 @@ impl Route {
         };
         for attr in &msg.attributes {
             match attr {
-                RouteAttribute::Destination(RouteAddress::Inet(a)) => dst = *a,
-                RouteAttribute::Gateway(RouteAddress::Inet(a)) => route.gateway = Some(*a),
-                RouteAttribute::PrefSource(RouteAddress::Inet(a)) => route.prefsrc = Some(*a),
+                RouteAttribute::Destination(a) => dst = address(a).unwrap_or(dst),
+                RouteAttribute::Gateway(a) => route.gateway = address(a),
+                RouteAttribute::PrefSource(a) => route.prefsrc = address(a),
                 RouteAttribute::Oif(i) => route.oif = Some(*i),
                 RouteAttribute::Priority(p) => route.metric = *p,
                 // RTA_TABLE carries table ids above 255, which the header's u8 cannot.
@@ -111,7 +122,7 @@ impl Route {
                         route.oif = route.oif.or(Some(hop.interface_index));
                         route.gateway = route.gateway.or_else(|| {
                             hop.attributes.iter().find_map(|a| match a {
-                                RouteAttribute::Gateway(RouteAddress::Inet(g)) => Some(*g),
+                                RouteAttribute::Gateway(g) => address(g),
                                 _ => None,
                             })
                         });
@@ -133,28 +144,33 @@ fn scope_name(s: RouteScope) -> String {
     }
 }
 
-/// All IPv4 routes of all tables of the namespace the handle's socket lives in.
+/// All IPv4 and IPv6 routes of all tables of the namespace the handle's socket lives in.
 pub async fn dump_routes(handle: &Handle) -> Result<Vec<Route>, ModelError> {
-    let mut query = RouteMessage::default();
-    query.header.address_family = AddressFamily::Inet;
-    query.header.table = RouteHeader::RT_TABLE_UNSPEC;
-    let msgs = netlink::collect("list routes", handle.route().get(query).execute()).await?;
-    Ok(msgs.iter().filter_map(Route::from_message).collect())
+    let mut routes = Vec::new();
+    for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+        let mut query = RouteMessage::default();
+        query.header.address_family = family;
+        query.header.table = RouteHeader::RT_TABLE_UNSPEC;
+        let msgs = netlink::collect("list routes", handle.route().get(query).execute()).await?;
+        routes.extend(msgs.iter().filter_map(Route::from_message));
+    }
+    Ok(routes)
 }
 
 /// The routes of `table` whose destination contains `ip`, most specific first (then lowest
 /// metric): the first one is the route the kernel uses, unless it is linkdown.
-pub fn routes_covering(routes: &[Route], table: u32, ip: Ipv4Addr) -> Vec<&Route> {
+pub fn routes_covering(routes: &[Route], table: u32, ip: IpAddr) -> Vec<&Route> {
     let mut hits: Vec<&Route> = routes.iter().filter(|r| r.table == table && r.dst.contains(&ip)).collect();
     hits.sort_by_key(|r| (std::cmp::Reverse(r.dst.prefix_len()), r.linkdown, r.metric));
     hits
 }
 
-/// The main table's default route with the lowest metric.
-pub fn default_route(routes: &[Route]) -> Option<&Route> {
+/// The main table's default route of `family` with the lowest metric.
+pub fn default_route(routes: &[Route], family: IpFamily) -> Option<&Route> {
     routes
         .iter()
         .filter(|r| r.table == MAIN_TABLE && r.dst.prefix_len() == 0 && r.kind == RouteKind::Unicast)
+        .filter(|r| prefix::family(&r.dst) == family)
         .min_by_key(|r| r.metric)
 }
 
@@ -194,6 +210,7 @@ pub(crate) mod tests {
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0].dst.prefix_len(), 0);
         assert!(routes_covering(&routes[1..], MAIN_TABLE, "8.8.8.8".parse().unwrap()).is_empty());
+        assert!(routes_covering(&routes, MAIN_TABLE, "fd00::1".parse().unwrap()).is_empty(), "no v6 route");
     }
 
     #[test]
@@ -211,9 +228,11 @@ pub(crate) mod tests {
         a.gateway = Some("10.0.0.1".parse().unwrap());
         let b = route(MAIN_TABLE, "0.0.0.0/0", 2, 100);
         let c = route(100, "0.0.0.0/0", 3, 0);
-        let routes = vec![a, b, c];
-        assert_eq!(default_route(&routes).unwrap().oif, Some(2));
-        assert!(default_route(&routes[2..]).is_none());
+        let d6 = route(MAIN_TABLE, "::/0", 9, 0);
+        let routes = vec![a, b, c, d6];
+        assert_eq!(default_route(&routes, IpFamily::V4).unwrap().oif, Some(2));
+        assert_eq!(default_route(&routes, IpFamily::V6).unwrap().oif, Some(9));
+        assert!(default_route(&routes[2..3], IpFamily::V4).is_none());
     }
 
     #[test]
@@ -240,5 +259,15 @@ pub(crate) mod tests {
         assert_eq!((r.table, r.oif, r.scope.as_str()), (254, Some(3), "link"));
         assert_eq!(r.prefsrc, Some("172.18.0.1".parse().unwrap()));
         assert_eq!(r.kind, RouteKind::Unicast);
+
+        m.header.address_family = AddressFamily::Inet6;
+        m.header.destination_prefix_length = 0;
+        m.attributes = vec![
+            RouteAttribute::Table(254),
+            RouteAttribute::Gateway(RouteAddress::Inet6("fd00:99::1".parse().unwrap())),
+            RouteAttribute::Oif(2),
+        ];
+        let r = Route::from_message(&m).unwrap();
+        assert_eq!((r.dst.to_string(), r.gateway), ("::/0".into(), Some("fd00:99::1".parse().unwrap())));
     }
 }

@@ -1,8 +1,9 @@
-//! The network sysctls that decide whether a Docker host forwards container traffic.
+//! The network sysctls that decide whether a Docker host forwards container traffic, for IPv4
+//! and IPv6.
 //! /proc/sys/net shows the namespace of the *reading thread*, so reading them from a thread
 //! that entered another namespace gives that namespace's values.
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
 };
 
@@ -25,6 +26,23 @@ pub struct Sysctls {
     pub rp_filter_default: u8,
     /// net.ipv4.conf.IFACE.rp_filter per interface.
     pub rp_filter: BTreeMap<String, u8>,
+    /// IPv6; None when the kernel has none here (booted with ipv6.disable=1).
+    pub ipv6: Option<Ipv6Sysctls>,
+}
+
+/// The IPv6 sysctls of a namespace.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Ipv6Sysctls {
+    /// net.ipv6.conf.all.forwarding: the switch `ip6_forward` checks; without it the host
+    /// routes no IPv6 between bridges and out.
+    pub forwarding: bool,
+    /// net.ipv6.conf.IFACE.forwarding per interface (router or host behaviour of that
+    /// interface: setting `all` sets every one of them).
+    pub forwarding_iface: BTreeMap<String, bool>,
+    /// Interfaces with net.ipv6.conf.IFACE.disable_ipv6 = 1 (no IPv6 there at all).
+    pub disabled: BTreeSet<String>,
+    /// net.bridge.bridge-nf-call-ip6tables; None without br_netfilter.
+    pub bridge_nf_call_ip6tables: Option<bool>,
 }
 
 impl Sysctls {
@@ -63,7 +81,21 @@ impl Sysctls {
             rp_filter_all: to_u8(required("net/ipv4/conf/all/rp_filter")?),
             rp_filter_default: to_u8(required("net/ipv4/conf/default/rp_filter")?),
             rp_filter,
+            ipv6: read_ipv6(root),
         })
+    }
+
+    /// net.ipv6.conf.all.forwarding is on (false without IPv6).
+    pub fn ipv6_forwarding(&self) -> bool {
+        self.ipv6.as_ref().is_some_and(|v6| v6.forwarding)
+    }
+
+    /// Forwarding of `family` is on.
+    pub fn forwarding(&self, family: crate::flow::IpFamily) -> bool {
+        match family {
+            crate::flow::IpFamily::V4 => self.ip_forward,
+            crate::flow::IpFamily::V6 => self.ipv6_forwarding(),
+        }
     }
 
     /// The rp_filter mode the kernel applies on `iface`: the higher of `all` and the
@@ -72,6 +104,31 @@ impl Sysctls {
         let own = self.rp_filter.get(iface).copied().unwrap_or(self.rp_filter_default);
         own.max(self.rp_filter_all)
     }
+}
+
+/// net/ipv6 under `root`, if the kernel has IPv6.
+fn read_ipv6(root: &Path) -> Option<Ipv6Sysctls> {
+    let conf = root.join("net/ipv6/conf");
+    let forwarding = read_value(&conf.join("all/forwarding"))? != 0;
+    let mut v6 = Ipv6Sysctls {
+        forwarding,
+        bridge_nf_call_ip6tables: read_value(&root.join("net/bridge/bridge-nf-call-ip6tables"))
+            .map(|v| v != 0),
+        ..Ipv6Sysctls::default()
+    };
+    for entry in std::fs::read_dir(&conf).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == "all" || name == "default" {
+            continue;
+        }
+        if let Some(v) = read_value(&entry.path().join("forwarding")) {
+            v6.forwarding_iface.insert(name.clone(), v != 0);
+        }
+        if read_value(&entry.path().join("disable_ipv6")).is_some_and(|v| v != 0) {
+            v6.disabled.insert(name);
+        }
+    }
+    Some(v6)
 }
 
 /// A sysctl file's value: one decimal number and a newline.
@@ -109,10 +166,31 @@ mod tests {
         write(r, "net/ipv4/conf/default/rp_filter", "2\n");
         write(r, "net/ipv4/conf/eth0/rp_filter", "1\n");
         write(r, "net/ipv4/conf/docker0/rp_filter", "2\n");
+        write(r, "net/ipv6/conf/all/forwarding", "1\n");
+        write(r, "net/ipv6/conf/default/forwarding", "1\n");
+        write(r, "net/ipv6/conf/docker0/forwarding", "1\n");
+        write(r, "net/ipv6/conf/docker0/disable_ipv6", "0\n");
+        write(r, "net/ipv6/conf/eth0/forwarding", "0\n");
+        write(r, "net/ipv6/conf/eth0/disable_ipv6", "1\n");
         if bridge {
             write(r, "net/bridge/bridge-nf-call-iptables", "1\n");
         }
         dir
+    }
+
+    #[test]
+    fn reads_ipv6_forwarding_and_disabled_interfaces() {
+        let dir = tree(false);
+        let s = Sysctls::read_from(dir.path()).unwrap();
+        let v6 = s.ipv6.as_ref().unwrap();
+        assert!(v6.forwarding && s.forwarding(crate::flow::IpFamily::V6));
+        assert_eq!(v6.forwarding_iface.get("eth0"), Some(&false));
+        assert_eq!(v6.forwarding_iface.get("docker0"), Some(&true));
+        assert!(!v6.forwarding_iface.contains_key("all"));
+        assert_eq!(v6.disabled.iter().collect::<Vec<_>>(), ["eth0"]);
+        std::fs::remove_dir_all(dir.path().join("net/ipv6")).unwrap();
+        let s = Sysctls::read_from(dir.path()).unwrap();
+        assert!(s.ipv6.is_none() && !s.ipv6_forwarding(), "a kernel without IPv6");
     }
 
     #[test]

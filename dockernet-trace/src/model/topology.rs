@@ -1,6 +1,6 @@
 //! The whole host model: what Docker says plus what the kernel of the tool's namespace says,
 //! with the lookups `doctor` and `trace` need.
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use serde::Serialize;
 
@@ -64,7 +64,7 @@ impl Topology {
     }
 
     /// The network whose subnet contains `ip`.
-    pub fn network_containing(&self, ip: Ipv4Addr) -> Option<&DockerNetwork> {
+    pub fn network_containing(&self, ip: IpAddr) -> Option<&DockerNetwork> {
         self.docker.networks.iter().find(|n| n.subnet_of(ip).is_some())
     }
 
@@ -73,12 +73,12 @@ impl Topology {
         find_container(&self.docker.containers, key)
     }
 
-    /// The container holding `ip` on one of its networks, with that endpoint.
-    pub fn container_by_ip(&self, ip: Ipv4Addr) -> Option<(&Container, &Endpoint)> {
+    /// The container holding `ip` (IPv4 or IPv6) on one of its networks, with that endpoint.
+    pub fn container_by_ip(&self, ip: IpAddr) -> Option<(&Container, &Endpoint)> {
         self.docker
             .containers
             .iter()
-            .find_map(|c| c.endpoints.iter().find(|e| e.ip == Some(ip)).map(|e| (c, e)))
+            .find_map(|c| c.endpoints.iter().find(|e| e.ips().any(|a| a == ip)).map(|e| (c, e)))
     }
 
     /// The container living in the namespace with this inode (the owner of the endpoints
@@ -86,7 +86,7 @@ impl Topology {
     pub fn container_by_netns_inode(&self, inode: u64) -> Option<&Container> {
         let in_ns: Vec<&Container> =
             self.docker.containers.iter().filter(|c| c.netns_inode == Some(inode)).collect();
-        let has_address = |c: &&&Container| c.endpoints.iter().any(|e| e.ip.is_some());
+        let has_address = |c: &&&Container| c.endpoints.iter().any(|e| e.ips().next().is_some());
         in_ns.iter().find(has_address).or(in_ns.first()).copied()
     }
 
@@ -142,7 +142,7 @@ impl Topology {
     }
 
     /// Main-table routes of the host covering `ip`, most specific first.
-    pub fn routes_covering(&self, ip: Ipv4Addr) -> Vec<&Route> {
+    pub fn routes_covering(&self, ip: IpAddr) -> Vec<&Route> {
         self.host.routes_covering(ip)
     }
 }
@@ -204,11 +204,26 @@ pub(crate) mod tests {
             } else {
                 format!("br-{}", &id[..id.len().min(12)])
             }),
+            ipv6: false,
             masquerade: true,
+            masquerade6: true,
             icc: true,
             internal: false,
             parent: None,
         }
+    }
+
+    /// `network` with an IPv6 subnet too (`--ipv6`), its gateway the first address.
+    pub(crate) fn dual_stack(name: &str, id: &str, subnet: &str, subnet6: &str) -> DockerNetwork {
+        let mut n = network(name, id, subnet);
+        let v6 = prefix::parse(subnet6).unwrap();
+        n.subnets.push(crate::model::Subnet {
+            subnet: v6,
+            gateway: Some(v6.first_host()),
+            gateway_source: crate::model::GatewaySource::Ipam,
+        });
+        n.ipv6 = true;
+        n
     }
 
     fn sample() -> Vec<Container> {

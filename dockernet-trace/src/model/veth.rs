@@ -52,7 +52,7 @@ pub async fn attach_links(state: &mut DockerState, host: &HostNet) {
         }
         // host, none and container:X modes have no interface of their own to match (Docker
         // still lists a "host"/"none" endpoint, without address).
-        if c.endpoints.iter().all(|e| e.ip.is_none() && e.mac.is_none()) {
+        if c.endpoints.iter().all(|e| e.ips().next().is_none() && e.mac.is_none()) {
             continue;
         }
         let inode = c.netns_inode.unwrap_or_default();
@@ -83,11 +83,11 @@ fn attach_container(
         e.link = endpoint_link(e, view, host);
         match &e.link {
             Some(_) if sub_interface.contains(&e.network) => {}
-            None if e.ip.is_some() => notes.push(format!(
+            None if e.ips().next().is_some() => notes.push(format!(
                 "container {}: no interface holds its {} address {}",
                 c.name,
                 e.network,
-                e.ip.map(|ip| ip.to_string()).unwrap_or_default()
+                e.ips().next().map(|ip| ip.to_string()).unwrap_or_default()
             )),
             Some(l) if l.host_veth.is_none() => notes.push(format!(
                 "container {} {}: its veth peer (ifindex {}) is not a veth of this namespace; \
@@ -103,7 +103,7 @@ fn attach_container(
 
 /// The container interface of endpoint `e` and its host veth.
 pub fn endpoint_link(e: &Endpoint, view: &NamespaceLinks, host: &HostNet) -> Option<EndpointLink> {
-    let by_ip = e.ip.and_then(|ip| view.addresses.iter().find(|a| a.ip == ip).map(|a| a.ifindex));
+    let by_ip = view.addresses.iter().find(|a| e.ips().any(|ip| ip == a.ip)).map(|a| a.ifindex);
     let by_mac = || {
         let mac = e.mac.as_deref()?.to_ascii_lowercase();
         view.links.iter().find(|l| l.mac.as_deref() == Some(mac.as_str())).map(|l| l.index)
@@ -138,6 +138,9 @@ mod tests {
             prefix_len: 24,
             mac: mac.map(str::to_string),
             gateway: None,
+            ip6: None,
+            prefix_len6: 0,
+            gateway6: None,
             link: None,
         }
     }
@@ -171,6 +174,15 @@ mod tests {
         let l = endpoint_link(&e, &container_side(), &host_side(99)).unwrap();
         assert_eq!(l.ifname, "eth0");
         assert_eq!(l.host_veth, None, "host veth 6 points at index 99, not at eth0");
+    }
+
+    #[test]
+    fn an_ipv6_only_endpoint_is_found_by_its_ipv6_address() {
+        let mut view = container_side();
+        view.addresses[0] = Address { ifindex: 5, ip: "fd00:18::2".parse().unwrap(), prefix: 64 };
+        let mut e = endpoint(None, None);
+        e.ip6 = Some("fd00:18::2".parse().unwrap());
+        assert_eq!(endpoint_link(&e, &view, &host_side(5)).unwrap().ifname, "eth0");
     }
 
     #[test]

@@ -45,6 +45,12 @@ impl Family {
         }
     }
 
+    /// Does a table of this family see packets of `ip`'s family (an `inet` table sees both)?
+    pub fn carries(&self, ip: crate::flow::IpFamily) -> bool {
+        use crate::flow::IpFamily;
+        matches!((self, ip), (Self::Ip, IpFamily::V4) | (Self::Ip6, IpFamily::V6) | (Self::Inet, _))
+    }
+
     pub fn as_str(&self) -> &str {
         match self {
             Self::Ip => "ip",

@@ -22,7 +22,8 @@ pub fn header(t: &Tuple, tcp_flags: Option<u8>, icmp: Option<Icmp>) -> Option<He
             Proto::Udp => L4::Udp { sport: t.sport, dport: t.dport },
             // An echo's identifier is the flow's "port"; the sequence number is not recorded.
             Proto::Icmp => L4::Icmp { kind: 8, code: 0, id: t.sport, seq: 0, quoted: None },
-            Proto::Other(_) => return None,
+            // (IPv6 packets are not written: the pcap records IPv4.)
+            Proto::Icmpv6 | Proto::Other(_) => return None,
         };
         (!t.src.is_unspecified()).then_some(Header { src: t.src, dst: t.dst, l4 })
     };

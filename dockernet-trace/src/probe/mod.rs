@@ -1,7 +1,7 @@
-//! The probes the tool sends: a TCP connect, a UDP datagram or an ICMP echo, from inside the
-//! source's network namespace, each with its own source port (ICMP: identifier) so the kernel
-//! programs can follow exactly these packets. Only the socket is created in the namespace, on
-//! a dedicated thread; the sending and waiting happen on tokio.
+//! The probes the tool sends: a TCP connect, a UDP datagram or an ICMP (ICMPv6) echo, over
+//! IPv4 or IPv6, from inside the source's network namespace, each with its own source port
+//! (ICMP: identifier) so the kernel programs can follow exactly these packets. Only the socket
+//! is created in the namespace, on a dedicated thread; the sending and waiting happen on tokio.
 mod icmp;
 mod ports;
 mod tcp;
@@ -10,7 +10,7 @@ mod udp;
 pub use ports::{Locate, ProbePorts};
 
 use std::{
-    net::{Ipv4Addr, SocketAddrV4},
+    net::{IpAddr, SocketAddr},
     path::Path,
     time::Duration,
 };
@@ -19,7 +19,7 @@ use serde::Serialize;
 use socket2::Socket;
 
 use crate::{
-    flow::Proto,
+    flow::{IpFamily, Proto},
     model::{ModelError, netns::run_in_netns_async},
 };
 
@@ -27,7 +27,8 @@ use crate::{
 #[derive(Clone, Copy, Debug)]
 pub struct Probe {
     pub proto: Proto,
-    pub dst: Ipv4Addr,
+    /// The family of the socket is the family of this address.
+    pub dst: IpAddr,
     /// Destination port (ignored for ICMP).
     pub dport: u16,
     /// Source port, or the echo identifier for ICMP.
@@ -87,12 +88,26 @@ impl Answer {
     }
 }
 
+/// The wildcard address of a family, bound with a port (`0.0.0.0:P`, `[::]:P`).
+fn any(family: IpFamily, port: u16) -> socket2::SockAddr {
+    SocketAddr::new(family.unspecified(), port).into()
+}
+
+/// The socket domain of a family.
+fn domain(family: IpFamily) -> socket2::Domain {
+    match family {
+        IpFamily::V4 => socket2::Domain::IPV4,
+        IpFamily::V6 => socket2::Domain::IPV6,
+    }
+}
+
 /// Creates the probe's socket in the namespace `ns` (None: ours), bound to its source port.
 pub async fn open(ns: Option<&Path>, probe: Probe) -> Result<Socket, ModelError> {
+    let family = IpFamily::of(&probe.dst);
     let result = run_in_netns_async(ns, move || match probe.proto {
-        Proto::Tcp => tcp::socket(probe.sport),
-        Proto::Udp => udp::socket(probe.sport),
-        Proto::Icmp => icmp::socket(),
+        Proto::Tcp => tcp::socket(family, probe.sport),
+        Proto::Udp => udp::socket(family, probe.sport),
+        Proto::Icmp | Proto::Icmpv6 => icmp::socket(family),
         Proto::Other(n) => Err(std::io::Error::other(format!("no probe for IP protocol {n}"))),
     })
     .await?;
@@ -104,12 +119,12 @@ pub async fn open(ns: Option<&Path>, probe: Probe) -> Result<Socket, ModelError>
 
 /// Sends the probe on its socket and waits for the answer (at most `probe.timeout`).
 pub async fn send(socket: Socket, probe: Probe) -> Answer {
-    let dst = SocketAddrV4::new(probe.dst, probe.dport);
+    let dst = SocketAddr::new(probe.dst, probe.dport);
     let work = async {
         match probe.proto {
             Proto::Tcp => tcp::connect(socket, dst).await,
             Proto::Udp => udp::exchange(socket, dst).await,
-            Proto::Icmp => icmp::echo(socket, probe.dst, probe.sport, probe.seq).await,
+            Proto::Icmp | Proto::Icmpv6 => icmp::echo(socket, probe.dst, probe.sport, probe.seq).await,
             // `open` made no socket for it.
             Proto::Other(_) => Answer::NoAnswer,
         }

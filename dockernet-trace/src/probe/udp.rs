@@ -1,21 +1,25 @@
 //! UDP probe: one datagram; a reply, an ICMP port unreachable, or silence.
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Protocol, Socket, Type};
 
-use super::Answer;
+use super::{Answer, any, domain};
+use crate::flow::IpFamily;
 
 const PAYLOAD: &[u8] = b"dockernet-trace probe\n";
 
-pub fn socket(sport: u16) -> std::io::Result<Socket> {
-    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+pub fn socket(family: IpFamily, sport: u16) -> std::io::Result<Socket> {
+    let s = Socket::new(domain(family), Type::DGRAM, Some(Protocol::UDP))?;
+    if family == IpFamily::V6 {
+        s.set_only_v6(true)?;
+    }
     s.set_reuse_address(true)?;
-    s.bind(&std::net::SocketAddr::from(([0, 0, 0, 0], sport)).into())?;
+    s.bind(&any(family, sport))?;
     s.set_nonblocking(true)?;
     Ok(s)
 }
 
-pub async fn exchange(socket: Socket, dst: SocketAddrV4) -> Answer {
+pub async fn exchange(socket: Socket, dst: SocketAddr) -> Answer {
     let s = match tokio::net::UdpSocket::from_std(socket.into()) {
         Ok(s) => s,
         Err(e) => return Answer::from_io(&e),

@@ -63,7 +63,7 @@ impl Attached {
     /// tc programs on the plan's interfaces, and the filter set to its probes.
     pub fn follow(&mut self, plan: &Plan) -> Result<()> {
         self.add_tc(&plan.tc_ifaces);
-        let cfg = config::for_probe(self.session.config(), &plan.ports, &plan.probe_addrs);
+        let cfg = config::for_probe(self.session.config(), &plan.ports, plan.family(), &plan.probe_addrs);
         self.session.set_config(cfg)?;
         Ok(())
     }

@@ -30,7 +30,7 @@ pub async fn resolve(args: &TraceArgs, from: &EndpointArg, to: &EndpointArg) -> 
         .map(|n| DnsName::parse(n).map_err(|e| Error::Usage(e.to_string())))
         .transpose()?;
     let answer = dns_name.as_ref().map(|_| NameAnswer::Unresolved);
-    let (from, to) = resolve_pair_answered(&topology, from, to, answer).await?;
+    let (from, to) = resolve_pair_answered(&topology, from, to, args.family(), answer).await?;
     check_endpoints(&from, &to)?;
     let source_netns = match &from.netns {
         Some(NetnsRef::Path(path)) => netns_inode(path).map(|i| i as u32).unwrap_or(0),
@@ -48,7 +48,8 @@ impl Endpoints {
         to: &EndpointArg,
         ip: std::net::Ipv4Addr,
     ) -> Result<()> {
-        let (f, t) = resolve_pair_answered(&self.topology, from, to, Some(NameAnswer::Address(ip))).await?;
+        let (f, t) =
+            resolve_pair_answered(&self.topology, from, to, None, Some(NameAnswer::Address(ip))).await?;
         check_endpoints(&f, &t)?;
         (self.from, self.to) = (f, t);
         Ok(())

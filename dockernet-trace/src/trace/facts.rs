@@ -1,6 +1,6 @@
 //! The kernel's observations of one trace, sorted into the kinds of fact the verdict reasons
 //! about: drops, route lookups, ICMP errors, resets, neighbour states, netfilter verdicts.
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use dockernet_trace_common::Hook;
 
@@ -15,7 +15,7 @@ use crate::{
         neighbour::NeighbourState,
         route_failure::{FibOutcome, RouteError},
     },
-    flow::Tuple,
+    flow::{IcmpMessage, IpFamily, Tuple},
     kernel::{DropReason, Kallsyms},
     probe::Locate,
 };
@@ -38,7 +38,7 @@ pub struct DropSighting {
 
 impl DropSighting {
     pub fn kind(&self) -> DropKind {
-        DropKind::of(&self.reason)
+        DropKind::at(&self.reason, self.function.as_deref())
     }
 }
 
@@ -51,36 +51,41 @@ pub struct RouteSighting {
     /// 0 on success, a negative errno on failure.
     pub err: i32,
     pub oif: String,
-    pub gateway: Option<Ipv4Addr>,
+    pub gateway: Option<IpAddr>,
 }
 
 impl RouteSighting {
     /// The lookup failed (not merely "try the next table").
     pub fn failure(&self) -> Option<RouteError> {
-        FibOutcome::of(self.err).failure()
+        FibOutcome::of_lookup(self.dst, self.table, self.err).failure()
     }
 }
 
 /// How the kernel answered a probe in the target's (or a router's) place.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AnswerKind {
-    /// An ICMP error about the probe.
-    IcmpError { icmp_type: u8, icmp_code: u8 },
+    /// An ICMP (ICMPv6) error about the probe.
+    IcmpError(IcmpMessage),
     /// A TCP reset.
     Reset,
 }
 
 impl AnswerKind {
-    /// Reset, or ICMP port unreachable: nothing listens.
+    /// Reset, or port unreachable: nothing listens.
     pub fn refuses(self) -> bool {
-        matches!(self, Self::Reset | Self::IcmpError { icmp_type: 3, icmp_code: 3 })
+        match self {
+            Self::Reset => true,
+            Self::IcmpError(m) => m.is_port_unreachable(),
+        }
     }
 
-    /// The kernel function that sends such an answer.
-    pub fn function(self) -> &'static str {
-        match self {
-            Self::IcmpError { .. } => "icmp_send",
-            Self::Reset => "tcp_v4_send_reset",
+    /// The kernel function that sends such an answer for a packet of `family`.
+    pub fn function(self, family: IpFamily) -> &'static str {
+        match (self, family) {
+            (Self::IcmpError(_), IpFamily::V4) => "icmp_send",
+            (Self::IcmpError(_), IpFamily::V6) => "icmp6_send",
+            (Self::Reset, IpFamily::V4) => "tcp_v4_send_reset",
+            (Self::Reset, IpFamily::V6) => "tcp_v6_send_reset",
         }
     }
 }
@@ -97,7 +102,7 @@ pub struct Answered {
 
 #[derive(Clone, Debug)]
 pub struct Neighbour {
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     pub iface: String,
     pub state: NeighbourState,
     pub created: bool,
@@ -123,6 +128,9 @@ pub struct Facts {
     pub nat: Vec<(String, Tuple)>,
     /// netfilter's own trace of the probe (only with --allow-system-changes).
     pub nftrace: Vec<Step>,
+    /// Probes whose ICMPv6 error was seen already (only its first sighting is where it was
+    /// sent).
+    icmpv6_answered: Vec<u16>,
 }
 
 impl Facts {
@@ -169,12 +177,20 @@ impl Facts {
                 table: *table,
                 err: *err,
                 oif: e.place.ifname.clone(),
-                gateway: (!gateway.is_unspecified()).then_some(*gateway),
+                gateway: *gateway,
             }),
-            (Detail::IcmpError { icmp_type, icmp_code }, Some(tuple), Some((probe, _))) => {
-                let kind = AnswerKind::IcmpError { icmp_type: *icmp_type, icmp_code: *icmp_code };
-                self.answers.push(Answered { probe, kind, netns, iface, tuple })
-            }
+            (Detail::IcmpError { message }, Some(tuple), Some((probe, _))) => self.answers.push(Answered {
+                probe,
+                kind: AnswerKind::IcmpError(*message),
+                netns,
+                iface,
+                tuple,
+            }),
+            (Detail::Hop { .. }, Some(tuple), Some((probe, false))) => self.icmpv6_answer(
+                e.icmp,
+                probe,
+                Answered { probe, kind: AnswerKind::Reset, netns, iface, tuple },
+            ),
             (Detail::Reset { .. }, Some(tuple), Some((probe, _))) => {
                 self.answers.push(Answered { probe, kind: AnswerKind::Reset, netns, iface, tuple })
             }
@@ -200,6 +216,19 @@ impl Facts {
             }
             _ => {}
         }
+    }
+
+    /// IPv6 has no tracepoint where the kernel sends an ICMPv6 error: the error itself, first
+    /// seen where it was sent (events come in time order), is the answer. `at` is that
+    /// sighting, its kind still to be set.
+    fn icmpv6_answer(&mut self, icmp: Option<IcmpMessage>, probe: u16, mut at: Answered) {
+        let Some(m) = icmp.filter(|m| m.is_error() && m.family == IpFamily::V6) else { return };
+        if self.icmpv6_answered.contains(&probe) {
+            return;
+        }
+        self.icmpv6_answered.push(probe);
+        at.kind = AnswerKind::IcmpError(m);
+        self.answers.push(at);
     }
 
     /// The facts about the probes `keep` selects (route lookups, neighbours and netfilter

@@ -2,19 +2,19 @@
 //! namespace named (container:nacos, host) and the 5-tuple as it was at that point.
 use std::net::IpAddr;
 
-use dockernet_trace_common::{Hook, is_icmp_error};
+use dockernet_trace_common::Hook;
 
 use crate::{
     ebpf::{KernelEvent, events::Detail},
     explain::{Names, NetnsLabel},
-    flow::{Proto, Tuple},
+    flow::{IcmpMessage, Proto, Tuple},
     kernel::DropReason,
     probe::Locate,
 };
 
 /// Which probe an event's packet belongs to, and whether it travels towards the target.
 pub fn locate(ports: &dyn Locate, e: &KernelEvent) -> Option<(u16, bool)> {
-    ports.locate(e.tuple.as_ref()?, e.icmp_type)
+    ports.locate(e.tuple.as_ref()?, e.icmp)
 }
 
 /// The interface of an event: its own name, else (tc hooks) the host's interface by ifindex.
@@ -65,13 +65,10 @@ pub struct IcmpSeen {
 }
 
 fn icmp_seen(e: &KernelEvent) -> Option<IcmpSeen> {
+    let m = e.icmp?;
     match &e.detail {
-        Detail::Hop { icmp_type, icmp_code, inner_proto, .. }
-            if *inner_proto != 0 || e.icmp_type.is_some() =>
-        {
-            Some(IcmpSeen { kind: *icmp_type, code: *icmp_code, quoting: *inner_proto != 0 })
-        }
-        _ => e.icmp_type.map(|kind| IcmpSeen { kind, code: 0, quoting: is_icmp_error(kind) }),
+        Detail::Hop { quotes, .. } => Some(IcmpSeen { kind: m.kind, code: m.code, quoting: *quotes != 0 }),
+        _ => Some(IcmpSeen { kind: m.kind, code: 0, quoting: m.is_error() }),
     }
 }
 
@@ -105,7 +102,7 @@ fn relevant(e: &KernelEvent, forward: bool) -> bool {
     let f = match &e.detail {
         Detail::Drop { .. } => return true,
         // An ICMP error about the probe, on its way back.
-        Detail::Hop { .. } if e.icmp_type.is_some_and(is_icmp_error) => return true,
+        Detail::Hop { .. } if e.icmp.is_some_and(IcmpMessage::is_error) => return true,
         Detail::Hop { tcp_flags, .. } => *tcp_flags,
         _ => return false,
     };
@@ -117,14 +114,12 @@ fn relevant(e: &KernelEvent, forward: bool) -> bool {
 }
 
 fn packet_label(e: &KernelEvent) -> Option<String> {
-    match (&e.detail, e.tuple.map(|t| t.proto)) {
-        // The tuple shown with it is the quoted packet's (see `quoted`).
-        (Detail::Hop { inner_proto, icmp_type, icmp_code, .. }, _) if *inner_proto != 0 => {
-            Some(format!("ICMP {icmp_type}/{icmp_code} from {} about", e.tuple?.src))
-        }
-        (Detail::Hop { tcp_flags: f, .. }, Some(Proto::Tcp)) => Some(tcp_flags(*f)),
-        (Detail::Hop { icmp_type: 8, .. }, Some(Proto::Icmp)) => Some("echo request".into()),
-        (Detail::Hop { icmp_type: 0, .. }, Some(Proto::Icmp)) => Some("echo reply".into()),
+    let Detail::Hop { tcp_flags: f, quotes, .. } = &e.detail else { return None };
+    match (e.icmp, e.tuple.map(|t| t.proto)) {
+        (Some(m), _) if *quotes != 0 => Some(format!("{m} from {} about", e.tuple?.src)),
+        (_, Some(Proto::Tcp)) => Some(tcp_flags(*f)),
+        (Some(m), _) if m.is_echo_request() => Some("echo request".into()),
+        (Some(m), _) if m.is_echo_reply() => Some("echo reply".into()),
         _ => None,
     }
 }
@@ -163,7 +158,7 @@ pub fn hops(events: &[KernelEvent], names: &Names, probes: &dyn Locate) -> Vec<H
             icmp_from: None,
             after_delivery: false,
         };
-        if matches!(e.detail, Detail::Hop { inner_proto, .. } if inner_proto != 0) {
+        if matches!(e.detail, Detail::Hop { quotes, .. } if quotes != 0) {
             hop.icmp_from = Some(t.src);
         }
         out.push(hop);
@@ -244,12 +239,12 @@ mod tests {
                 dst: dst.parse().unwrap(),
                 dport,
             }),
-            icmp_type: None,
+            icmp: None,
             tcp_flags: Some(flags),
             detail: if hook == Hook::KfreeSkb {
                 Detail::Drop { reason: DropReason::NETFILTER_DROP, location: 0 }
             } else {
-                Detail::Hop { tcp_flags: flags, icmp_type: 0, icmp_code: 0, inner_proto: 0, rc: 0 }
+                Detail::Hop { tcp_flags: flags, quotes: 0, rc: 0 }
             },
         }
     }
@@ -287,6 +282,22 @@ mod tests {
         assert_eq!(h[2].probe, 1);
         assert!(h.iter().all(|x| x.forward));
         assert_eq!(h[0].packet.as_deref(), Some("SYN"));
+    }
+
+    #[test]
+    fn ipv6_hops_and_icmpv6_answers_are_labelled() {
+        let t = topology(vec![], vec![]);
+        let names = Names::new(&t);
+        let ports = ProbePorts { proto: Proto::Tcp, base: 40000, count: 1 };
+        let syn = ev(100, Hook::NetDevXmit, "eth0", 0, "fd00:30::2", 40000, "fd00:31::2", 80, 0x02);
+        // The host's port unreachable quoting the SYN: its tuple is the quoted flow.
+        let mut unreachable = ev(200, Hook::NetDevXmit, "br-x", 0, "fd00:30::2", 40000, "fd00:31::2", 80, 0);
+        unreachable.icmp = IcmpMessage::of(Proto::Icmpv6, 1, 4);
+        unreachable.detail = Detail::Hop { tcp_flags: 0, quotes: 6, rc: 0 };
+        let h = hops(&[syn, unreachable], &names, &ports);
+        assert_eq!(h.len(), 2, "{h:#?}");
+        assert_eq!((h[0].forward, h[0].tuple.src_str().as_str()), (true, "[fd00:30::2]:40000"));
+        assert_eq!((h[1].forward, h[1].packet.as_deref()), (false, Some("ICMPv6 1/4 from fd00:30::2 about")));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use crate::{flow::Proto, probe::ProbePorts};
+use crate::probe::ProbePorts;
 
 const PREFIX: &str = "dnt_trace_";
 
@@ -119,8 +119,9 @@ impl NfTrace {
         let table = format!("{PREFIX}{}", std::process::id());
         let last = ports.base + ports.count.saturating_sub(1);
         let proto = ports.proto.name();
-        let (sport, dport) = if ports.proto == Proto::Icmp {
-            (format!("icmp id {}-{last}", ports.base), String::new())
+        // `icmp id` or `icmpv6 id`: the echo identifier of the probe's family.
+        let (sport, dport) = if ports.proto.is_icmp() {
+            (format!("{proto} id {}-{last}", ports.base), String::new())
         } else {
             (format!("{proto} sport {}-{last}", ports.base), format!("{proto} dport {}-{last}", ports.base))
         };

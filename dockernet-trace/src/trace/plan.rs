@@ -1,15 +1,12 @@
 //! The expected path of a trace, from the model: where the probe leaves from, which of the
 //! host's interfaces it should cross (tc programs go there), the addresses it involves
 //! (for the hooks that see no ports), and what Docker promised about it (DNAT, networks).
-use std::{
-    net::{IpAddr, Ipv4Addr},
-    path::PathBuf,
-};
+use std::{net::IpAddr, path::PathBuf};
 
 use dockernet_trace_common::PROBE_ADDRS;
 
 use crate::{
-    flow::Proto,
+    flow::{IpFamily, Proto},
     model::{Container, EndpointKind, NetnsRef, ResolvedEndpoint, Topology},
     probe::ProbePorts,
 };
@@ -19,7 +16,7 @@ use crate::{
 pub struct Dnat {
     pub container: String,
     pub network: String,
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     pub port: u16,
 }
 
@@ -38,14 +35,15 @@ pub struct PublishedElsewhere {
 pub struct Plan {
     /// The namespace the probe is sent from; None: the tool's own.
     pub send_from: Option<PathBuf>,
-    pub dst: Ipv4Addr,
+    /// The trace's family is this address's.
+    pub dst: IpAddr,
     pub dport: u16,
     pub proto: Proto,
     /// The probes' ports (ICMP: identifiers), by which the kernel programs know them.
     pub ports: ProbePorts,
     /// Host interfaces to attach tc programs to.
     pub tc_ifaces: Vec<String>,
-    pub probe_addrs: Vec<Ipv4Addr>,
+    pub probe_addrs: Vec<IpAddr>,
     pub dnat: Option<Dnat>,
     /// The target's port is published on the host, but not where the probe goes.
     pub elsewhere: Option<PublishedElsewhere>,
@@ -98,11 +96,22 @@ impl Plan {
             p.add_published(t, to, own_loopback);
         }
         p.expected_route(t);
-        for a in [t.host.primary_ipv4(), t.host.source_for(to.ip)].into_iter().flatten() {
+        for a in [t.host.primary(p.family()), t.host.source_for(to.ip)].into_iter().flatten() {
             push(&mut p.probe_addrs, a);
         }
         p.probe_addrs.truncate(PROBE_ADDRS);
         p
+    }
+
+    /// IPv4 or IPv6: the family of the probe.
+    pub fn family(&self) -> IpFamily {
+        IpFamily::of(&self.dst)
+    }
+
+    /// Where the probe is meant to arrive: the container behind a published port, else the
+    /// target.
+    pub fn final_dst(&self) -> IpAddr {
+        self.dnat.as_ref().map(|d| d.ip).unwrap_or(self.dst)
     }
 
     /// The container's veths and bridges (all its networks: which one the packet takes is for
@@ -122,7 +131,7 @@ impl Plan {
             {
                 push(&mut self.tc_ifaces, b);
             }
-            if let Some(g) = e.gateway.filter(|_| chosen) {
+            if let Some(g) = e.gateway_of(self.family()).filter(|_| chosen) {
                 push(&mut self.probe_addrs, g);
             }
             // macvlan/ipvlan: the host's side is the parent interface.
@@ -139,15 +148,17 @@ impl Plan {
         // Docker publishes tcp and udp ports; an ICMP probe asks about the tcp one.
         let proto = if self.proto == Proto::Udp { Proto::Udp } else { Proto::Tcp }.name();
         let Some(port) = to.port else { return };
+        let family = self.family();
         for c in t.docker.containers.iter().filter(|c| c.is_running()) {
+            // Docker forwards a port published on an address of the probe's family (or on
+            // all addresses) to the container's address of that family.
             let bindings: Vec<_> = c
                 .ports
                 .iter()
-                .filter(|p| p.host_port == port && p.proto == proto && p.host_ip.is_ipv4())
+                .filter(|p| p.host_port == port && p.proto == proto && IpFamily::of(&p.host_ip) == family)
                 .collect();
             let Some(first) = bindings.first() else { continue };
-            let reached =
-                bindings.iter().any(|p| p.host_ip.is_unspecified() || p.host_ip == IpAddr::V4(to.ip));
+            let reached = bindings.iter().any(|p| p.host_ip.is_unspecified() || p.host_ip == to.ip);
             if own_loopback || !reached {
                 self.elsewhere = Some(PublishedElsewhere {
                     container: c.name.clone(),
@@ -157,8 +168,8 @@ impl Plan {
                 });
                 return;
             }
-            let Some(e) = t.endpoints_of(c).iter().find(|e| e.ip.is_some()) else { continue };
-            let ip = e.ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
+            let Some(e) = t.endpoints_of(c).iter().find(|e| e.ip_of(family).is_some()) else { continue };
+            let ip = e.ip_of(family).unwrap_or(family.unspecified());
             self.dnat = Some(Dnat {
                 container: c.name.clone(),
                 network: e.network.clone(),
@@ -173,7 +184,7 @@ impl Plan {
 
     /// Which host interface a correct route takes to the destination.
     fn expected_route(&mut self, t: &Topology) {
-        let dst = self.dnat.as_ref().map(|d| d.ip).unwrap_or(self.dst);
+        let dst = self.final_dst();
         if t.host.owner_of(dst).is_some() {
             return;
         }

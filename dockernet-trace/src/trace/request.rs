@@ -1,10 +1,12 @@
 //! What the user asked to trace: the endpoint arguments checked before anything is read, and
 //! the resolved endpoints checked before anything is sent (exit 2, with what to do).
+use std::net::IpAddr;
+
 use crate::{
     cli::TraceArgs,
     error::{Error, Result},
     flow::Proto,
-    model::{EndpointArg, EndpointIssue, EndpointKind, ResolvedEndpoint},
+    model::{EndpointArg, EndpointIssue, EndpointKind, EndpointSpec, ResolvedEndpoint},
 };
 
 /// `--from` and `--to`, parsed; a tcp/udp target without a port is a usage error.
@@ -12,11 +14,15 @@ pub fn parse(args: &TraceArgs) -> Result<(EndpointArg, EndpointArg)> {
     let from = EndpointArg::parse_source(args.from.as_deref().unwrap_or_default())?;
     let to = EndpointArg::parse_target(args.to.as_deref().unwrap_or_default(), args.proto == Proto::Icmp)?;
     if args.proto != Proto::Icmp && to.port.is_none() {
+        // An IPv6 address with a port goes in brackets (without them, all of it is the address).
+        let example = match &to.spec {
+            EndpointSpec::Address(IpAddr::V6(ip)) => format!("[{ip}]:3306"),
+            _ => format!("{}:3306", to.input),
+        };
         return Err(Error::Usage(format!(
-            "--to {} needs a port for {} (e.g. {}:3306), or use --proto icmp",
+            "--to {} needs a port for {} (e.g. {example}), or use --proto icmp",
             to.input,
-            args.proto.name(),
-            to.input
+            args.proto.name()
         )));
     }
     Ok((from, to))
@@ -46,7 +52,13 @@ pub fn check_endpoints(from: &ResolvedEndpoint, to: &ResolvedEndpoint) -> Result
             start(&to.name)
         ))),
         (_, Some(EndpointIssue::NoAddress)) | (Some(EndpointIssue::NoAddress), _) => {
-            Err(Error::Usage("an endpoint has no IPv4 address to trace with".into()))
+            let end = if to.issue == Some(EndpointIssue::NoAddress) { to } else { from };
+            Err(Error::Usage(format!(
+                "{} has no {} address to trace with; connect it to a network that has one{}",
+                end.name,
+                end.family(),
+                if end.family() == crate::flow::IpFamily::V6 { " (created with --ipv6)" } else { "" }
+            )))
         }
         _ => Ok(()),
     }

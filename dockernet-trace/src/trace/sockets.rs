@@ -102,10 +102,7 @@ async fn holder(t: &Topology, proto: &'static str, port: u16) -> Option<HostHold
     };
     let proxy = match target {
         Some((pid, (ip, cport))) => {
-            let owner = match ip {
-                IpAddr::V4(v4) => t.container_by_ip(v4),
-                IpAddr::V6(_) => None,
-            };
+            let owner = t.container_by_ip(ip);
             let listening = match owner.and_then(|(c, _)| c.netns.clone()) {
                 Some(path) => bound(Some(path), proto, cport).await,
                 None => None,

@@ -5,7 +5,7 @@ use crate::{
     cause::Cause,
     explain::{
         DropKind, Names,
-        route_failure::{refused_unrouted, route_cause},
+        route_failure::{refused_unrouted, refuses_forwarding, route_cause},
         rule_attribution::Hit,
     },
     kernel::{Kallsyms, ResetReason},
@@ -36,8 +36,8 @@ pub fn cause(i: &Incident, hit: Option<&Hit>, names: &Names, host: Option<&HostN
             other => other.cause(),
         },
         (Kind::RouteFailure, Reason::Neighbour(_)) => Cause::NeighborUnreachable,
-        // Dropped in ip_error without a failed lookup before it.
-        (Kind::RouteFailure, _) if i.function == Function::Named("ip_error") => {
+        // Dropped in ip_error (ip6_forward) without a failed lookup before it.
+        (Kind::RouteFailure, _) if matches!(i.function, Function::Named(f) if refuses_forwarding(f)) => {
             refused_unrouted(i.tuple.dst, names, host)
         }
         (Kind::RouteFailure, _) => route_cause(i.tuple.dst, names, host),
@@ -131,6 +131,36 @@ mod tests {
         let outside = incident(Kind::RouteFailure, unreachable, "10.9.9.9");
         assert_eq!(cause(&outside, None, &names, Some(&host(true, true))), Cause::NoRoute);
         assert!(needs_host_state(&fail));
+    }
+
+    #[test]
+    fn ipv6_route_failures_are_told_apart_too() {
+        let net = crate::model::topology::tests::dual_stack(
+            "labnet",
+            "fd26fbfb41d5aa",
+            "172.30.0.0/24",
+            "fd00:30::/64",
+        );
+        let names = Names::new(&topology(vec![], vec![net]));
+        let mut h = host(true, true);
+        let unreachable = Reason::Route(FibOutcome::of(-113).failure().unwrap());
+        let mut fail = incident(Kind::RouteFailure, unreachable, "fd00:30::5");
+        fail.tuple.src = "fd00:99::2".parse().unwrap();
+        assert_eq!(
+            cause(&fail, None, &names, Some(&h)),
+            Cause::BridgeGatewayMissing,
+            "the IPv6 gateway is gone"
+        );
+        h.addresses.push(Address { ifindex: 7, ip: "fd00:30::1".parse().unwrap(), prefix: 64 });
+        assert_eq!(cause(&fail, None, &names, Some(&h)), Cause::NoRoute);
+        // ip6_forward refused it, no lookup failed: forwarding of IPv6 is off.
+        let mut refused = incident(Kind::RouteFailure, dropped("IP_INADDRERRORS"), "fd00:30::5");
+        refused.function = Function::Named("ip6_forward");
+        h.sysctls.ipv6 = Some(crate::model::Ipv6Sysctls { forwarding: false, ..Default::default() });
+        assert_eq!(cause(&refused, None, &names, Some(&h)), Cause::IpForwardDisabled);
+        h.sysctls.ipv6 = Some(crate::model::Ipv6Sysctls { forwarding: true, ..Default::default() });
+        h.sysctls.ip_forward = false;
+        assert_eq!(cause(&refused, None, &names, Some(&h)), Cause::NoRoute, "IPv4 forwarding is not IPv6's");
     }
 
     #[test]

@@ -6,16 +6,16 @@
 use std::{
     fmt,
     hash::{Hash, Hasher},
-    net::{IpAddr, Ipv4Addr},
 };
 
 use crate::{
     ebpf::{KernelEvent, events::Detail},
     explain::{
+        drop_cause::NEIGHBOUR_FAILURE_SITES,
         neighbour::{self, NeighbourState},
-        route_failure::{FibOutcome, RouteError},
+        route_failure::{FibOutcome, RouteError, route_refusal},
     },
-    flow::{Proto, Tuple},
+    flow::{IpFamily, Proto, Tuple},
     kernel::{DropReason, Kallsyms, ResetReason, ResetReasons},
 };
 
@@ -92,10 +92,11 @@ impl Incident {
         (p(self.tuple.sport), p(self.tuple.dport))
     }
 
-    /// The protocol as the line names it: `arp` for neighbour failures, `ip` when the hook
-    /// knows no protocol.
+    /// The protocol as the line names it: `arp` (IPv6: `ndp`, neighbour discovery) for
+    /// neighbour failures, `ip` when the hook knows no protocol.
     pub fn proto_label(&self) -> String {
         match (&self.reason, self.tuple.proto) {
+            (Reason::Neighbour(_), _) if self.tuple.dst.is_ipv6() => "ndp".into(),
             (Reason::Neighbour(_), _) => "arp".into(),
             (_, Proto::Other(0)) => "ip".into(),
             (_, p) => p.name(),
@@ -129,7 +130,7 @@ pub fn from_event(
         iface: iface.clone(),
         netns: e.place.netns,
         tcp_flags: e.tcp_flags,
-        icmp_type: e.icmp_type,
+        icmp_type: e.icmp.map(|m| m.kind),
     };
     match &e.detail {
         Detail::Drop { reason, location } => {
@@ -140,33 +141,39 @@ pub fn from_event(
                 return None;
             }
             // Cached from here on: every reported drop's function is named when it is printed.
-            if syms.resolve(*location).is_some_and(|s| s.name == "ip_error") {
+            let function = syms.resolve(*location).map(|s| s.name);
+            if function.as_deref().is_some_and(|f| NEIGHBOUR_FAILURE_SITES.contains(&f)) {
+                // A packet that waited for a neighbour nobody answered for (ARP, neighbour
+                // discovery): the neighbour failed, in the namespace that asked.
+                let reason = Reason::Neighbour(NeighbourState::Failed);
+                return Some(base(Kind::RouteFailure, t, reason, Function::Named("neigh_invalidate")));
+            }
+            if let Some(refused) = syms.resolve(*location).and_then(|s| route_refusal(&s.name, reason)) {
                 // The packet's route was an error (a failed lookup, an unreachable route, or
                 // forwarding off): a route failure, in the namespace of the device it came in by.
+                let lookup = if t.dst.is_ipv6() { "fib6_table_lookup" } else { "fib_table_lookup" };
                 let (why, function) = match routes.error_for(e.t_ns, t.src, t.dst) {
-                    Some(err) => (Reason::Route(err), Function::Named("fib_table_lookup")),
-                    None => (Reason::Drop(reason.clone()), Function::Named("ip_error")),
+                    Some(err) => (Reason::Route(err), Function::Named(lookup)),
+                    None => (Reason::Drop(reason.clone()), Function::Named(refused)),
                 };
                 return Some(base(Kind::RouteFailure, t, why, function));
             }
             Some(base(Kind::Drop, t, Reason::Drop(reason.clone()), Function::Address(*location)))
         }
-        Detail::Reset { reason } => Some(base(
-            Kind::Reset,
-            e.tuple?,
-            Reason::Reset(resets.name(*reason)),
-            Function::Named("tcp_v4_send_reset"),
-        )),
-        Detail::Route { err, .. } => {
-            let failed = FibOutcome::of(*err).failure()?;
+        Detail::Reset { reason } => {
             let t = e.tuple?;
+            let function = if t.src.is_ipv6() { "tcp_v6_send_reset" } else { "tcp_v4_send_reset" };
+            Some(base(Kind::Reset, t, Reason::Reset(resets.name(*reason)), Function::Named(function)))
+        }
+        Detail::Route { err, table, .. } => {
+            let t = e.tuple?;
+            let failed = FibOutcome::of_lookup(t.dst, *table, *err).failure()?;
             routes.note(e.t_ns, t.src, t.dst, failed);
             None
         }
         Detail::Neighbour { addr, state, .. } if neighbour::failed(*state) => {
-            let unspecified = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
-            let dst = IpAddr::V4(*addr);
-            let tuple = Tuple { proto: Proto::Other(0), src: unspecified, sport: 0, dst, dport: 0 };
+            let unspecified = IpFamily::of(addr).unspecified();
+            let tuple = Tuple { proto: Proto::Other(0), src: unspecified, sport: 0, dst: *addr, dport: 0 };
             Some(base(Kind::RouteFailure, tuple, Reason::Neighbour(*state), Function::Named("neigh_update")))
         }
         _ => None,
@@ -176,6 +183,8 @@ pub fn from_event(
 #[cfg(test)]
 mod tests {
     use dockernet_trace_common::Hook;
+
+    use std::net::IpAddr;
 
     use super::*;
     use crate::{ebpf::events::Place, explain::neighbour::NeighbourState};
@@ -193,7 +202,7 @@ mod tests {
                 dst: "172.18.0.2".parse().unwrap(),
                 dport: 3306,
             }),
-            icmp_type: None,
+            icmp: None,
             tcp_flags: Some(0x02),
             detail,
         }
@@ -221,9 +230,7 @@ mod tests {
 
     #[test]
     fn a_failed_lookup_is_reported_through_its_packets_drop_in_ip_error() {
-        let route = |table, err| {
-            event(Detail::Route { table, err, oif: 0, gateway: Ipv4Addr::UNSPECIFIED }, Hook::FibLookup)
-        };
+        let route = |table, err| event(Detail::Route { table, err, oif: 0, gateway: None }, Hook::FibLookup);
         let mut syms_file = tempfile::NamedTempFile::new().unwrap();
         std::io::Write::write_all(
             &mut syms_file,
@@ -251,14 +258,42 @@ mod tests {
     }
 
     #[test]
+    fn a_packet_freed_by_a_failed_neighbour_discovery_is_a_neighbour_failure() {
+        let mut syms_file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(
+            &mut syms_file,
+            b"ffffffff81234000 t neigh_invalidate
+",
+        )
+        .unwrap();
+        let mut syms = Kallsyms::new(syms_file.path());
+        let mut e = event(
+            Detail::Drop { reason: DropReason::NOT_SPECIFIED, location: 0xffff_ffff_8123_407e },
+            Hook::KfreeSkb,
+        );
+        let t = e.tuple.as_mut().unwrap();
+        (t.proto, t.src, t.dst) =
+            (Proto::Icmpv6, "fd00:60::4".parse().unwrap(), "fd00:60::99".parse().unwrap());
+        let i =
+            super::from_event(&e, &ResetReasons::default(), HOOKS, &mut syms, &mut RouteFailures::default());
+        let i = i.unwrap();
+        assert_eq!((i.kind, i.reason.to_string().as_str()), (Kind::RouteFailure, "NUD_FAILED"));
+        assert_eq!((i.proto_label().as_str(), i.function), ("ndp", Function::Named("neigh_invalidate")));
+    }
+
+    #[test]
     fn failed_arp_is_a_route_failure_without_ports() {
-        let addr: Ipv4Addr = "172.18.0.9".parse().unwrap();
+        let addr: IpAddr = "172.18.0.9".parse().unwrap();
         let failed = NeighbourState::Failed;
         let e = event(Detail::Neighbour { addr, state: failed, created: false }, Hook::NeighUpdate);
         let i = from_event(&e, &ResetReasons::default(), HOOKS).unwrap();
+        assert_eq!((i.tuple.dst, i.proto_label().as_str(), i.ports()), (addr, "arp", (None, None)));
+        let addr6: IpAddr = "fd00:18::9".parse().unwrap();
+        let e = event(Detail::Neighbour { addr: addr6, state: failed, created: false }, Hook::NeighUpdate);
+        let i = from_event(&e, &ResetReasons::default(), HOOKS).unwrap();
         assert_eq!(
-            (i.tuple.dst, i.proto_label().as_str(), i.ports()),
-            (IpAddr::V4(addr), "arp", (None, None))
+            (i.tuple.dst, i.tuple.src, i.proto_label().as_str()),
+            (addr6, "::".parse().unwrap(), "ndp")
         );
         let reachable = NeighbourState::Reachable;
         let reachable =
@@ -272,7 +307,8 @@ mod tests {
         let i = from_event(&event(Detail::Reset { reason: 2 }, Hook::TcpSendReset), &r, HOOKS).unwrap();
         assert_eq!((i.kind, i.reason.to_string().as_str()), (Kind::Reset, "NO_SOCKET"));
         assert_eq!(ResetReasons::default().name(0).name(), "NOT_SPECIFIED");
-        let icmp = event(Detail::IcmpError { icmp_type: 3, icmp_code: 3 }, Hook::IcmpSend);
+        let message = crate::flow::IcmpMessage { family: IpFamily::V4, kind: 3, code: 3 };
+        let icmp = event(Detail::IcmpError { message }, Hook::IcmpSend);
         assert!(from_event(&icmp, &r, HOOKS).is_none());
     }
 }

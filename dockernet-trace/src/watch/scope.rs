@@ -3,11 +3,12 @@
 //! maps in step when containers come and go.
 use std::collections::BTreeSet;
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 
 use crate::{
     ebpf::{EbpfError, Session},
     error::{Error, Result},
+    flow::IpFamily,
     model::{Topology, prefix},
 };
 
@@ -54,7 +55,8 @@ impl Filter {
 /// The kernel filter's content.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Scope {
-    pub prefixes: BTreeSet<Ipv4Net>,
+    /// IPv4 and IPv6 prefixes.
+    pub prefixes: BTreeSet<IpNet>,
     pub netns: BTreeSet<u32>,
 }
 
@@ -77,8 +79,8 @@ pub fn compute(t: &Topology, filter: &Filter) -> Scope {
         s.prefixes.extend(subnets(n));
     }
     for c in filter.containers.iter().filter_map(|c| t.container(c).ok()).filter(|c| c.is_running()) {
-        for ip in t.endpoints_of(c).iter().filter_map(|e| e.ip) {
-            s.prefixes.extend(prefix::prefix(ip, 32));
+        for ip in t.endpoints_of(c).iter().flat_map(|e| e.ips()) {
+            s.prefixes.extend(prefix::prefix(ip, IpFamily::of(&ip).host_prefix_len()));
         }
     }
     s
@@ -103,6 +105,11 @@ impl Installed {
         }
         for n in self.0.netns.difference(&next.netns) {
             session.watch_netns(*n, false)?;
+        }
+        // The kernel parses IPv6 packets only while an IPv6 prefix is watched.
+        let v6 = u8::from(next.prefixes.iter().any(|p| matches!(p, IpNet::V6(_))));
+        if session.config().watch_v6 != v6 {
+            session.set_config(dockernet_trace_common::Config { watch_v6: v6, ..session.config() })?;
         }
         self.0 = next;
         Ok(())
@@ -155,6 +162,27 @@ mod tests {
         let f = Filter { containers: vec!["loner".into()], networks: vec!["labnet".into()] };
         assert_eq!(nets(&compute(&t, &f)), ["172.30.0.0/24"], "a stopped container has no address yet");
         assert!(f.covers(&t, "web"), "web is on labnet");
+    }
+
+    #[test]
+    fn ipv6_subnets_and_addresses_are_watched_too() {
+        let mut t = world();
+        t.docker.networks[0] = crate::model::topology::tests::dual_stack(
+            "labnet",
+            "fd26fbfb41d5aa",
+            "172.30.0.0/24",
+            "fd00:30::/64",
+        );
+        let web = t.docker.containers.remove(0);
+        t.docker
+            .containers
+            .insert(0, crate::model::container::tests_support6::with_ipv6(web, "labnet", "fd00:30::2"));
+        assert_eq!(
+            nets(&compute(&t, &Filter::default())),
+            ["172.17.0.0/16", "172.30.0.0/24", "fd00:30::/64"]
+        );
+        let f = Filter { containers: vec!["web".into()], networks: vec![] };
+        assert_eq!(nets(&compute(&t, &f)), ["172.30.0.2/32", "fd00:30::2/128"]);
     }
 
     #[test]

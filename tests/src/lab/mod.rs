@@ -7,6 +7,7 @@ mod daemons;
 mod engine;
 mod faults;
 mod image;
+mod ipv6;
 mod net;
 mod stale;
 mod tool;
@@ -23,7 +24,10 @@ use anyhow::{Context, Result, bail};
 pub use builders::{Container, Network};
 pub use engine::{DOCKER28_DIR, DOCKER28_READY, ENGINE_VAR, Engine};
 pub use image::IMAGE;
-pub use net::{LAB_IP, OUTSIDE_IP, SINK_IP, UPLINK_IF, UPLINK_NET};
+pub use ipv6::{Net6, ipv6_options};
+pub use net::{
+    LAB_IP, LAB_IP6, OUTSIDE_IP, OUTSIDE_IP6, SINK_IP, SINK_IP6, UPLINK_IF, UPLINK_NET, UPLINK_NET6,
+};
 pub use tool::{ToolOutput, tool_path};
 
 /// Where labs keep their runtime state (sockets, pids) and their Docker data.

@@ -34,7 +34,7 @@ pub struct VmTestArgs {
     #[arg(long)]
     keep: bool,
     /// Hard time limit for one VM, in seconds; qemu is killed when it is reached.
-    #[arg(long, default_value_t = 480, value_name = "SECS")]
+    #[arg(long, default_value_t = 720, value_name = "SECS")]
     timeout: u64,
     /// Use this static dockernet-trace instead of building one (the README's table is then left
     /// alone).
@@ -45,7 +45,7 @@ pub struct VmTestArgs {
 /// What `cargo xtask vm-test` does without options (for `cargo xtask test` to call).
 impl Default for VmTestArgs {
     fn default() -> Self {
-        Self { kernel: "all".into(), keep: false, timeout: 480, tool: None }
+        Self { kernel: "all".into(), keep: false, timeout: 720, tool: None }
     }
 }
 

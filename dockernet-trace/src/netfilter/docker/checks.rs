@@ -113,6 +113,16 @@ fn expect(out: &mut Vec<Missing>, name: &str, t: Option<&Table>, chains: &[&str]
     }
 }
 
+/// Docker writes ip6tables rules (Docker 27+ by default, 20.10 with `"ip6tables": true`): an
+/// IPv6 table holds a chain of Docker's. Without them it has no IPv6 NAT or isolation to
+/// check.
+pub fn manages_ip6tables(rs: &Ruleset) -> bool {
+    rs.tables
+        .iter()
+        .filter(|t| t.family == Family::Ip6 && t.source != Source::Nft)
+        .any(|t| t.chains.iter().any(|c| c.name == "DOCKER" || c.name.starts_with("DOCKER-")))
+}
+
 /// The policy of filter FORWARD in the backend Docker uses.
 pub fn forward_policy(rs: &Ruleset) -> Option<Verdict> {
     docker_table(rs, "filter").and_then(|t| t.chain("FORWARD")).and_then(|c| c.policy.clone())
@@ -128,7 +138,8 @@ pub fn dropping_policies<'a>(rs: &'a Ruleset, hook: &str) -> Vec<(&'a Table, &'a
 /// SNATed) by a rule the postrouting hook reaches. Docker's `-s SUBNET ! -o BR -j MASQUERADE`
 /// counts, and so does a broader rule of the user's (`-s 172.16.0.0/12 -o eth0`).
 pub fn has_masquerade(rs: &Ruleset, subnet: &IpNet, bridge: &str) -> bool {
-    rs.tables.iter().any(|t| {
+    let family = crate::flow::IpFamily::of(&subnet.addr());
+    rs.tables.iter().filter(|t| t.family.carries(family)).any(|t| {
         let reachable = t.reachable(&["postrouting"]);
         t.chains.iter().filter(|c| reachable.contains(c.name.as_str())).flat_map(|c| &c.rules).any(|r| {
             let m = &r.matches;
@@ -153,7 +164,8 @@ pub fn has_dnat(
     container_ip: IpAddr,
     container_port: u16,
 ) -> bool {
-    rs.tables.iter().any(|t| {
+    let family = crate::flow::IpFamily::of(&container_ip);
+    rs.tables.iter().filter(|t| t.family.carries(family)).any(|t| {
         let reachable = t.reachable(&["prerouting"]);
         t.chains.iter().filter(|c| reachable.contains(c.name.as_str())).flat_map(|c| &c.rules).any(|r| {
             let Some((ip, port)) = r.target.nat_to().filter(|_| matches!(r.target, Target::Dnat { .. }))

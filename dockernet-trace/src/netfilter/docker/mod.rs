@@ -27,7 +27,8 @@ use serde::Serialize;
 
 pub use cause::{DropCause, drop_cause};
 pub use checks::{
-    Missing, dropping_policies, forward_policy, has_dnat, has_masquerade, missing_docker_chains,
+    Missing, dropping_policies, forward_policy, has_dnat, has_masquerade, manages_ip6tables,
+    missing_docker_chains,
 };
 pub use classify::classify;
 

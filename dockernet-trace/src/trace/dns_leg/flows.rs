@@ -4,12 +4,10 @@
 //! source's namespace or carrying one of its addresses).
 use std::net::IpAddr;
 
-use dockernet_trace_common::is_icmp_error;
-
 use crate::{
     dns::DNS_PORT,
     ebpf::KernelEvent,
-    flow::{Proto, Tuple},
+    flow::{IcmpMessage, Proto, Tuple},
     probe::Locate,
 };
 
@@ -47,7 +45,7 @@ impl DnsFlows {
         let mut forwarded = Vec::new();
         for e in events {
             let Some(t) = e.tuple.filter(|t| t.proto.has_ports() && t.dport == DNS_PORT) else { continue };
-            if e.icmp_type.is_some() || t.sport == sport {
+            if e.icmp.is_some() || t.sport == sport {
                 continue;
             }
             let Some(up) = upstreams.iter().find(|u| u.addr == t.dst) else { continue };
@@ -73,12 +71,12 @@ impl DnsFlows {
 }
 
 impl Locate for DnsFlows {
-    fn locate(&self, t: &Tuple, icmp_type: Option<u8>) -> Option<(u16, bool)> {
+    fn locate(&self, t: &Tuple, icmp: Option<IcmpMessage>) -> Option<(u16, bool)> {
         if !t.proto.has_ports() {
             return None;
         }
         // An ICMP error carries the quoted query's ports, and comes back.
-        let error = icmp_type.is_some_and(is_icmp_error);
+        let error = icmp.is_some_and(IcmpMessage::is_error);
         if t.sport == self.sport {
             return Some((QUERY, !error));
         }
@@ -104,6 +102,10 @@ mod tests {
     use super::*;
     use crate::ebpf::events::{Detail, Place};
 
+    fn icmp4(kind: u8) -> Option<IcmpMessage> {
+        IcmpMessage::of(Proto::Icmp, kind, 0)
+    }
+
     fn tuple(proto: Proto, src: &str, sport: u16, dst: &str, dport: u16) -> Tuple {
         Tuple { proto, src: src.parse().unwrap(), sport, dst: dst.parse().unwrap(), dport }
     }
@@ -115,9 +117,9 @@ mod tests {
             skb: 1,
             place: Place { ifindex: 2, ifname: "eth0".into(), netns },
             tuple: Some(t),
-            icmp_type: None,
+            icmp: None,
             tcp_flags: None,
-            detail: Detail::Hop { tcp_flags: 0, icmp_type: 0, icmp_code: 0, inner_proto: 0, rc: 0 },
+            detail: Detail::Hop { tcp_flags: 0, quotes: 0, rc: 0 },
         }
     }
 
@@ -142,7 +144,7 @@ mod tests {
             Some((FORWARDED, false))
         );
         assert_eq!(
-            at(tuple(Proto::Udp, "10.0.0.1", 51000, "10.200.0.2", 53), Some(3)),
+            at(tuple(Proto::Udp, "10.0.0.1", 51000, "10.200.0.2", 53), icmp4(3)),
             Some((FORWARDED, false))
         );
         assert_eq!(at(tuple(Proto::Udp, "172.18.0.3", 52000, "10.0.0.2", 53), None), None);
@@ -152,7 +154,7 @@ mod tests {
             Some((QUERY, true))
         );
         assert_eq!(at(tuple(Proto::Tcp, "127.0.0.11", 53, "127.0.0.11", 41000), None), Some((QUERY, false)));
-        assert_eq!(at(tuple(Proto::Icmp, "1.1.1.1", 41000, "2.2.2.2", 41000), Some(8)), None);
+        assert_eq!(at(tuple(Proto::Icmp, "1.1.1.1", 41000, "2.2.2.2", 41000), icmp4(8)), None);
     }
 
     #[test]

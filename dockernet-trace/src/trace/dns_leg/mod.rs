@@ -116,10 +116,10 @@ async fn following(
 /// Every address of the source: a container's on each of its networks.
 fn source_addrs(ends: &Endpoints) -> Vec<IpAddr> {
     let t = &ends.topology;
-    let mut addrs = vec![IpAddr::V4(ends.from.ip)];
+    let mut addrs = vec![ends.from.ip];
     let container = ends.from.container.as_ref().and_then(|c| t.container(&c.id).ok());
     for e in container.iter().flat_map(|c| t.endpoints_of(c)) {
-        addrs.extend(e.ip.map(IpAddr::V4));
+        addrs.extend(e.ips());
     }
     addrs
 }

@@ -83,8 +83,9 @@ impl LegPlan {
             }),
         };
         let path = server.map(|server| {
-            let sender = if server.from_host { host_endpoint(t, server.addr) } else { from.clone() };
-            let target = address_endpoint(t, server.addr, Some(crate::dns::DNS_PORT));
+            let sender =
+                if server.from_host { host_endpoint(t, IpAddr::V4(server.addr)) } else { from.clone() };
+            let target = address_endpoint(t, IpAddr::V4(server.addr), Some(crate::dns::DNS_PORT));
             let plan = Plan::new(t, &sender, &target, ports);
             LegPath { server, sender, target, plan }
         });
@@ -94,9 +95,11 @@ impl LegPlan {
         }
         dns_addrs.truncate(DNS_ADDRS);
         let mut path_addrs = dns_addrs.clone();
-        push(&mut path_addrs, from.ip);
-        for a in path.iter().flat_map(|p| p.plan.probe_addrs.iter()) {
-            push(&mut path_addrs, *a);
+        if let Some(ip) = v4(&from.ip) {
+            push(&mut path_addrs, ip);
+        }
+        for a in path.iter().flat_map(|p| p.plan.probe_addrs.iter()).filter_map(v4) {
+            push(&mut path_addrs, a);
         }
         path_addrs.truncate(PROBE_ADDRS);
         Self { path, ports, path_addrs, dns_addrs }
@@ -155,11 +158,17 @@ mod tests {
         let path = p.path.unwrap();
         assert_eq!(path.server.addr, Ipv4Addr::new(10, 0, 0, 2));
         assert!(path.server.forwarded && !path.server.from_host);
-        assert_eq!((path.plan.dst, path.plan.dport, path.plan.proto), (path.server.addr, 53, Proto::Udp));
+        assert_eq!(
+            (path.plan.dst, path.plan.dport, path.plan.proto),
+            (IpAddr::V4(path.server.addr), 53, Proto::Udp)
+        );
         assert_eq!(path.sender.name, "app");
         let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
         assert_eq!(p.dns_addrs, vec![ip("127.0.0.11"), ip("10.0.0.2"), ip("127.0.0.53")]);
-        assert_eq!(&p.path_addrs[..4], &[ip("127.0.0.11"), ip("10.0.0.2"), ip("127.0.0.53"), from.ip]);
+        assert_eq!(
+            &p.path_addrs[..4],
+            &[ip("127.0.0.11"), ip("10.0.0.2"), ip("127.0.0.53"), v4(&from.ip).unwrap()]
+        );
         assert_eq!((p.ports.base, p.ports.count), (41000, 1));
     }
 

@@ -2,7 +2,7 @@
 //! way in but for its members), a network with inter-container communication off, and a
 //! macvlan/ipvlan network, whose parent interface cannot reach the containers hanging off it. What the kernel showed (the rule that dropped the probe,
 //! the failed route or ARP) stays the location and evidence; the story and the fix change.
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use super::{Context, Location, TraceVerdict, drops, silent};
 use crate::{
@@ -20,7 +20,7 @@ fn source_container<'a>(cx: &Context<'a>) -> Option<&'a Container> {
 }
 
 /// Where the probe is meant to end: the container behind a published port, else the target.
-fn destination(cx: &Context) -> Ipv4Addr {
+fn destination(cx: &Context) -> IpAddr {
     cx.plan.dnat.as_ref().map_or(cx.to.ip, |d| d.ip)
 }
 

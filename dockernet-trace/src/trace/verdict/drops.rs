@@ -6,7 +6,7 @@ use crate::{
     cause::Cause,
     explain::{DropKind, NetnsLabel},
     probe::Answer,
-    trace::facts::DropSighting,
+    trace::facts::{AnswerKind, DropSighting},
 };
 
 /// The target (or the host, for a published port without DNAT) answered with a reset or an
@@ -23,10 +23,11 @@ pub fn refused(cx: &Context) -> Option<TraceVerdict> {
         return None;
     }
     let netns = answer.map(|a| a.netns.clone());
+    let family = cx.plan.family();
     let location = Location {
         iface: answer.map(|a| a.iface.clone()),
         netns: netns.clone(),
-        function: Some(answer.map_or("tcp_v4_send_reset", |a| a.kind.function()).to_string()),
+        function: Some(answer.map_or(AnswerKind::Reset, |a| a.kind).function(family).to_string()),
         rule: None,
         drop_reason: None,
     };
@@ -161,9 +162,16 @@ fn with_finding(
     }
 }
 
-fn neighbour(cx: &Context, d: &DropSighting, evidence: Vec<String>) -> TraceVerdict {
-    // A missing neighbour is the symptom; a detached veth, a down link or a subnet that belongs
-    // elsewhere is the cause when the model finds one on the path.
+fn neighbour(cx: &Context, d: &DropSighting, mut evidence: Vec<String>) -> TraceVerdict {
+    // A missing neighbour is the symptom; a gateway address gone from the bridge, a detached
+    // veth, a down link or a subnet that belongs elsewhere is the cause when the model finds
+    // one on the path.
+    if let Some((f, gw)) = gateway_unanswered(cx, d) {
+        let protocol = crate::flow::IpFamily::of(&gw).neighbour_protocol();
+        evidence
+            .push(format!("nobody answers {protocol} for the gateway {gw}: the bridge no longer holds it"));
+        return cx.from_finding(f, f.summary.clone(), Some(drop_location(d, None)), evidence);
+    }
     for cause in [
         Cause::VethDetached,
         Cause::LinkDown,
@@ -178,13 +186,31 @@ fn neighbour(cx: &Context, d: &DropSighting, evidence: Vec<String>) -> TraceVerd
     TraceVerdict {
         cause: d.kind().cause(),
         summary: format!(
-            "nobody answered ARP for the next hop of {} on {}, so the packet was dropped",
-            d.tuple.dst, d.iface
+            "nobody answered {} for the next hop of {} on {}, so the packet was dropped",
+            crate::flow::IpFamily::of(&d.tuple.dst).neighbour_protocol(),
+            d.tuple.dst,
+            d.iface
         ),
         location: drop_location(d, None),
         evidence,
         fix: vec![format!("check that {} exists and is up on the link of {}", d.tuple.dst, d.iface)],
     }
+}
+
+/// A bridge that lost its gateway address no longer answers neighbour resolution for it: the
+/// containers' packets to anything beyond their subnet wait for a gateway that is gone. The
+/// finding, and the gateway, when the packet needed it.
+fn gateway_unanswered<'a>(
+    cx: &'a Context,
+    d: &DropSighting,
+) -> Option<(&'a crate::cause::Finding, std::net::IpAddr)> {
+    let f = cx.finding(Cause::BridgeGatewayMissing)?;
+    let net = f.network.as_deref().and_then(|n| cx.topology.network(n))?;
+    let family = crate::flow::IpFamily::of(&d.tuple.dst);
+    let gateway = net.subnets_of(family).find_map(|s| s.gateway)?;
+    let asked = cx.facts.neighbours.iter().any(|n| n.addr == gateway);
+    let beyond = net.subnet_of(d.tuple.dst).is_none() && net.subnet_of(d.tuple.src).is_some();
+    (asked || beyond).then_some((f, gateway))
 }
 
 fn no_route(cx: &Context, d: &DropSighting, evidence: Vec<String>) -> TraceVerdict {

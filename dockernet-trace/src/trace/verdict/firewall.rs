@@ -24,7 +24,8 @@ pub fn netfilter_drop(cx: &Context, d: &DropSighting, mut evidence: Vec<String>)
     let hint = cx.facts.dropping_chain();
     evidence.extend(judged_by(cx, hint));
     let n = cx.facts.netfilter_drops();
-    let counted = rule_attribution::for_probe(cx.deltas, cx.rules, n, Some(&d.iface), hint);
+    let family = cx.plan.family();
+    let counted = rule_attribution::for_probe(cx.deltas, cx.rules, (family, n), Some(&d.iface), hint);
     if let Some(a) = &counted {
         let verb = if a.rejects { "rejected" } else { "dropped" };
         evidence.push(format!(
@@ -144,7 +145,7 @@ fn unidentified(cx: &Context, d: &DropSighting, mut evidence: Vec<String>) -> Tr
         ),
         location: drop_location(d, None),
         evidence,
-        fix: vec!["inspect: iptables-save -c; nft list ruleset".into()],
+        fix: vec![format!("inspect: {}-save -c; nft list ruleset", cx.plan.family().iptables())],
     }
 }
 

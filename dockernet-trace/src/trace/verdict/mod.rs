@@ -188,6 +188,7 @@ fn stopped(cx: &Context) -> TraceVerdict {
         .or_else(|| drops::refused(cx))
         .or_else(|| by_design::decide(cx))
         .or_else(|| silent::wrong_way(cx))
+        .or_else(|| silent::answer_wrong_way(cx))
         .or_else(|| drops::dropped(cx))
         .or_else(|| silent::decide(cx))
         .unwrap_or_else(|| unknown(cx))

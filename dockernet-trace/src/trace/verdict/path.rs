@@ -33,6 +33,9 @@ pub fn on_path<'a>(
     let dst_ip = plan.dnat.as_ref().map(|d| d.ip).unwrap_or(to.ip);
     findings
         .iter()
+        // A fault of the other address family (an IPv6 gateway lost, for an IPv4 probe) is
+        // not on this path.
+        .filter(|f| f.family.is_none_or(|fam| fam == plan.family()))
         .filter(|f| {
             let net = f.network.as_deref();
             let in_plan = net.is_some_and(|n| plan.networks.iter().any(|p| p == n));

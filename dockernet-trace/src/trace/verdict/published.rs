@@ -124,7 +124,7 @@ pub fn refused_elsewhere(cx: &Context) -> Option<TraceVerdict> {
     let location = Location {
         iface: answer.map(|a| a.iface.clone()),
         netns: answer.map(|a| a.netns.clone()),
-        function: answer.map(|a| a.kind.function().to_string()),
+        function: answer.map(|a| a.kind.function(cx.plan.family()).to_string()),
         ..Location::default()
     };
     let port = cx.to.port.unwrap_or(0);

@@ -1,15 +1,15 @@
 //! Verdicts for probes that vanished without a drop: the route took the packet the wrong
 //! way, it left the host without source NAT, the stack refused to send it, or it stalled
 //! waiting for a neighbour. The kernel's route lookups and hops say where; the model says why.
-use std::net::IpAddr;
-
 use dockernet_trace_common::Hook;
 
 use super::{Context, Location, TraceVerdict};
 use crate::{
     cause::Cause,
     explain::{NetnsLabel, neighbour},
+    flow::IpFamily,
     model::EndpointIssue,
+    netfilter::docker::manages_ip6tables,
     probe::Answer,
 };
 
@@ -18,8 +18,8 @@ pub fn decide(cx: &Context) -> Option<TraceVerdict> {
 }
 
 fn route_line(cx: &Context) -> Option<String> {
-    let dst = cx.plan.dnat.as_ref().map(|d| d.ip).unwrap_or(cx.plan.dst);
-    cx.facts.route_for(IpAddr::V4(dst)).map(|r| {
+    let dst = cx.plan.final_dst();
+    cx.facts.route_for(dst).map(|r| {
         format!(
             "route lookup for {dst} (table {}) chose {}{}",
             r.table,
@@ -43,7 +43,7 @@ fn stack_error(cx: &Context) -> Option<TraceVerdict> {
     evidence.extend(route_line(cx));
     let location = Location {
         netns: Some(cx.source_netns.clone()),
-        function: Some("fib_table_lookup".into()),
+        function: Some(cx.plan.family().route_lookup().into()),
         ..Location::default()
     };
     if cx.from.issue == Some(EndpointIssue::NoNetwork) {
@@ -76,8 +76,8 @@ fn stack_error(cx: &Context) -> Option<TraceVerdict> {
 /// The host routed a Docker address anywhere but its network's bridge.
 pub fn wrong_way(cx: &Context) -> Option<TraceVerdict> {
     let expected = cx.plan.expected_oif.as_deref()?;
-    let dst = cx.plan.dnat.as_ref().map(|d| d.ip).unwrap_or(cx.plan.dst);
-    let chosen = cx.facts.route_for(IpAddr::V4(dst)).map(|r| r.oif.clone());
+    let dst = cx.plan.final_dst();
+    let chosen = cx.facts.route_for(dst).map(|r| r.oif.clone());
     let went = cx
         .hops
         .iter()
@@ -100,7 +100,7 @@ pub fn wrong_way(cx: &Context) -> Option<TraceVerdict> {
     let location = Location {
         iface: Some(chosen.clone()),
         netns: Some(NetnsLabel::Host),
-        function: Some("fib_table_lookup".into()),
+        function: Some(cx.plan.family().route_lookup().into()),
         ..Location::default()
     };
     for cause in [Cause::BridgeGatewayMissing, Cause::BridgeDown, Cause::SubnetConflict] {
@@ -118,6 +118,38 @@ pub fn wrong_way(cx: &Context) -> Option<TraceVerdict> {
     })
 }
 
+/// The answer came back to the host, which routed it away from the source's bridge (the
+/// network's route gone with the bridge's gateway address, or the bridge down): whatever then
+/// dropped it (a FORWARD policy, the outside) is a consequence.
+pub fn answer_wrong_way(cx: &Context) -> Option<TraceVerdict> {
+    let net = cx.from.network.as_deref().and_then(|n| cx.topology.network(n))?;
+    let expected = net.bridge.as_deref()?;
+    let route = cx.facts.route_for(cx.from.ip)?;
+    if route.oif == expected || cx.topology.link_by_name(&route.oif).is_none() {
+        return None;
+    }
+    let f = [Cause::BridgeGatewayMissing, Cause::BridgeDown]
+        .into_iter()
+        .filter_map(|c| cx.finding(c))
+        .find(|f| f.network.as_deref() == Some(net.name.as_str()))?;
+    let src = cx.from.ip;
+    let mut evidence = vec![
+        format!("route lookup for the answer to {src} (table {}) chose {}", route.table, route.oif),
+        format!("expected: {expected}, the bridge of {}", net.name),
+    ];
+    if let Some(d) = cx.facts.decisive_drop() {
+        evidence.push(format!("then dropped in {} on {} ({})", d.netns, d.iface, d.reason));
+    }
+    let location = Location {
+        iface: Some(route.oif.clone()),
+        netns: Some(NetnsLabel::Host),
+        function: Some(cx.plan.family().route_lookup().into()),
+        ..Location::default()
+    };
+    let summary = format!("{}; the answer to {src} went to {} instead", f.summary, route.oif);
+    Some(cx.from_finding(f, summary, Some(location), evidence))
+}
+
 /// The probe left the host through its uplink still carrying a container's private address.
 fn unmasqueraded(cx: &Context) -> Option<TraceVerdict> {
     if !cx.plan.leaves_host {
@@ -125,8 +157,14 @@ fn unmasqueraded(cx: &Context) -> Option<TraceVerdict> {
     }
     let out = cx.plan.expected_oif.as_deref()?;
     let hop = cx.hops.iter().find(|h| h.forward && h.netns.is_host() && h.iface == out)?;
-    let IpAddr::V4(src_ip) = hop.tuple.src else { return None };
+    let src_ip = hop.tuple.src;
     let net = cx.topology.network_containing(src_ip)?;
+    let family = IpFamily::of(&src_ip);
+    // Docker NATs IPv6 only where it writes ip6tables rules and the network's IPv6 gateway
+    // mode NATs; otherwise an unchanged IPv6 source is by design (routed).
+    if family == IpFamily::V6 && !(net.masquerade6 && manages_ip6tables(cx.rules)) {
+        return None;
+    }
     let (src, dst) = (hop.tuple.src_str(), hop.tuple.dst_str());
     let mut evidence = vec![format!("probe left {out} as {src} → {dst} (source not translated)")];
     let location =
@@ -144,11 +182,12 @@ fn unmasqueraded(cx: &Context) -> Option<TraceVerdict> {
         location,
         evidence,
         fix: net
-            .subnets
-            .first()
+            .subnets_of(family)
+            .next()
             .map(|s| {
                 format!(
-                    "iptables -t nat -A POSTROUTING -s {} ! -o {} -j MASQUERADE",
+                    "{} -t nat -A POSTROUTING -s {} ! -o {} -j MASQUERADE",
+                    family.iptables(),
                     s.subnet,
                     net.bridge.clone().unwrap_or_default()
                 )
@@ -181,7 +220,8 @@ fn stalled(cx: &Context) -> Option<TraceVerdict> {
         .find(|n| neighbour::failed(n.state) || neighbour::waiting(n.state) || n.created);
     if let Some(n) = pending {
         evidence.push(format!(
-            "ARP for {} on {} {}",
+            "{} for {} on {} {}",
+            IpFamily::of(&n.addr).neighbour_protocol(),
             n.addr,
             n.iface,
             if neighbour::failed(n.state) { "failed" } else { "got no answer" }
@@ -203,7 +243,12 @@ fn stalled(cx: &Context) -> Option<TraceVerdict> {
     let n = pending?;
     Some(TraceVerdict {
         cause: Cause::NeighborUnreachable,
-        summary: format!("nobody answers ARP for {} on {}: the next hop is not there", n.addr, n.iface),
+        summary: format!(
+            "nobody answers {} for {} on {}: the next hop is not there",
+            IpFamily::of(&n.addr).neighbour_protocol(),
+            n.addr,
+            n.iface
+        ),
         location: Location { iface: Some(n.iface.clone()), ..location },
         evidence,
         fix: vec![format!("check that {} is up and on the link of {}", n.addr, n.iface)],

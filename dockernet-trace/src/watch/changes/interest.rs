@@ -1,6 +1,7 @@
 //! Which interfaces' changes are reported, and the names that go with them: Docker's bridges
 //! (with their network), the host-side veths of containers (with the container), and the
 //! uplink (the default route's interface). Rebuilt whenever the watch reads Docker again.
+use crate::flow::IpFamily;
 use std::collections::{HashMap, HashSet};
 
 use crate::model::{Topology, routes::default_route};
@@ -35,10 +36,12 @@ impl Interest {
                 }
             }
         }
-        let uplink = default_route(&t.host.routes)
-            .and_then(|r| r.oif)
-            .and_then(|oif| t.host.links.iter().find(|l| l.index == oif));
-        i.uplinks.extend(uplink.map(|l| l.name.clone()));
+        for family in [IpFamily::V4, IpFamily::V6] {
+            let uplink = default_route(&t.host.routes, family)
+                .and_then(|r| r.oif)
+                .and_then(|oif| t.host.links.iter().find(|l| l.index == oif));
+            i.uplinks.extend(uplink.map(|l| l.name.clone()));
+        }
         i
     }
 
