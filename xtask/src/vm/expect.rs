@@ -295,7 +295,15 @@ mod tests {
         let causes: Vec<&str> = exps.iter().map(|e| e.cause.as_str()).collect();
         assert_eq!(
             causes,
-            ["ok", "network_isolation", "bridge_gateway_missing", "veth_detached", "no_listener"]
+            [
+                "ok",
+                "network_isolation",
+                "bridge_gateway_missing",
+                "veth_detached",
+                "no_listener",
+                "ok",
+                "bridge_gateway_missing"
+            ]
         );
         assert!(exps[0].reachable && exps[0].exit == 0);
         assert!(exps[0].bridge_hop, "the healthy path shows its bridge");

@@ -4,7 +4,7 @@
 //! its bridge, other than a published port. That is by design: the fix publishes the port (and,
 //! under NAT, uses the host's address) or changes the network's gateway mode, never deleting
 //! the rule that keeps unpublished ports closed.
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use super::{Context, TraceVerdict, drops::drop_location};
 use crate::{
@@ -56,7 +56,7 @@ pub fn decide(cx: &Context, d: &DropSighting, rule: &NamedRule, evidence: &[Stri
         rule.place(),
         d.iface
     );
-    let reach = if nat { host_address(cx, d) } else { Some(dst) };
+    let reach = if nat { host_address(cx, d, dst) } else { Some(dst) };
     Some(TraceVerdict {
         cause: Cause::FirewallDrop,
         summary,
@@ -72,13 +72,13 @@ fn published(c: &Container, port: Option<u16>, proto: Proto) -> Option<&Publishe
     c.ports.iter().find(|p| p.container_port == port && p.proto.eq_ignore_ascii_case(&proto.name()))
 }
 
-/// The host's address on the interface the probe came in by.
-fn host_address(cx: &Context, d: &DropSighting) -> Option<Ipv4Addr> {
+/// The host's address (of `dst`'s family) on the interface the probe came in by.
+fn host_address(cx: &Context, d: &DropSighting, dst: IpAddr) -> Option<IpAddr> {
     if !d.netns.is_host() {
         return None;
     }
     let link = cx.topology.link_by_name(&d.iface)?;
-    cx.topology.addresses_of(link.index).first().map(|a| a.ip)
+    cx.topology.addresses_of(link.index).iter().map(|a| a.ip).find(|ip| ip.is_ipv4() == dst.is_ipv4())
 }
 
 /// What to do: use (or create) a published port, reached at `reach` (under NAT the host's
@@ -88,7 +88,7 @@ fn fixes(
     net: &str,
     port: Option<u16>,
     published: Option<&PublishedPort>,
-    reach: Option<Ipv4Addr>,
+    reach: Option<IpAddr>,
     nat: bool,
 ) -> Vec<String> {
     let at = |ip: Option<String>| ip.unwrap_or_else(|| "the host's address".into());
@@ -126,12 +126,13 @@ fn fixes(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn port(host_ip: &str, host_port: u16, container_port: u16) -> PublishedPort {
         PublishedPort { container_port, proto: "tcp".into(), host_ip: host_ip.parse().unwrap(), host_port }
     }
 
-    const UPLINK: Option<Ipv4Addr> = Some(Ipv4Addr::new(10, 200, 0, 2));
+    const UPLINK: Option<IpAddr> = Some(IpAddr::V4(Ipv4Addr::new(10, 200, 0, 2)));
 
     #[test]
     fn an_unpublished_port_is_published_and_reached_at_the_host() {
@@ -153,7 +154,8 @@ mod tests {
 
     #[test]
     fn a_routed_network_is_reached_at_the_container() {
-        let f = fixes("r1", "routed", Some(80), None, Some(Ipv4Addr::new(192, 168, 223, 2)), false);
+        let f =
+            fixes("r1", "routed", Some(80), None, Some(IpAddr::V4(Ipv4Addr::new(192, 168, 223, 2))), false);
         assert!(f[0].ends_with("connect to 192.168.223.2:80"), "{f:?}");
         assert!(f[1].contains("=nat-unprotected") && !f[1].contains("=routed"), "{f:?}");
     }
