@@ -27,6 +27,9 @@ pub const RECENT: Duration = Duration::from_secs(60);
 /// A change stamped this little after a burst's first line still counts as before it (the
 /// drop and the change are seen by different parts, each with its own small delay).
 const SLACK: Duration = Duration::from_millis(250);
+/// Changes this close together are one change and its consequences (a subnet's route goes
+/// with its address): the first of them is the one to name.
+const CONSEQUENCE: Duration = Duration::from_millis(100);
 /// Bursts kept: the largest, when a recording has more.
 pub const MAX_BURSTS: usize = 100;
 /// Recent changes kept per subject (network, interface, container, ruleset, sysctls).
@@ -100,7 +103,8 @@ fn subjects_of_event(e: &EventLine) -> Vec<Subject> {
 
 type Key = (Kind, Cause, Option<String>);
 
-/// The change picked for a burst: related ones beat unrelated ones, later beat earlier.
+/// The change picked for a burst: related ones beat unrelated ones, later beat earlier (but a
+/// change beats its own consequences, see [`CONSEQUENCE`]).
 #[derive(Clone, Debug)]
 struct Pick {
     related: bool,
@@ -127,6 +131,7 @@ impl Open {
         }
         let better = match &self.pick {
             None => true,
+            Some(p) if related == p.related && t.max(p.t) <= t.min(p.t) + CONSEQUENCE => t < p.t,
             Some(p) => (related, t) > (p.related, p.t),
         };
         if better {

@@ -139,3 +139,15 @@ fn the_largest_bursts_are_kept() {
     assert!(bursts.iter().all(|b| b.count == 10));
     assert!(bursts.windows(2).all(|w| w[0].from < w[1].from), "in time order");
 }
+
+#[test]
+fn a_change_is_named_before_its_own_consequences() {
+    let mut b = Bursts::default();
+    let lost = change(ChangeWhat::AddressRemoved, ChangeSource::Netlink, Some("br-a"), Some("fa"));
+    let route = change(ChangeWhat::RouteRemoved, ChangeSource::Netlink, Some("br-a"), Some("fa"));
+    b.add_change(at(0), &lost);
+    b.add_change(at(1), &route);
+    b.add_event(at(3000), &drop_to("10.201.0.7", Some("fa"), Cause::NeighborUnreachable, 3));
+    let (bursts, _) = b.finish();
+    assert_eq!(bursts[0].change_before.as_ref(), Some(&lost), "the address, not the route that went with it");
+}
