@@ -38,6 +38,9 @@ pub struct SourcePlace<'a> {
     /// Its namespace's inode (0: the tool's own).
     pub netns: u32,
     pub addrs: &'a [IpAddr],
+    /// The inode of the tool's own namespace, the host's: a query from the source's address
+    /// counts only there (other namespaces may hold the same addresses for networks of theirs).
+    pub host_netns: u32,
 }
 
 impl DnsFlows {
@@ -49,9 +52,9 @@ impl DnsFlows {
                 continue;
             }
             let Some(up) = upstreams.iter().find(|u| u.addr == t.dst) else { continue };
-            let ours = up.from_host
-                || (source.netns != 0 && e.place.netns == source.netns)
-                || source.addrs.contains(&t.src);
+            let in_host = e.place.netns == 0 || e.place.netns == source.host_netns;
+            let ours = (in_host && (up.from_host || source.addrs.contains(&t.src)))
+                || (source.netns != 0 && e.place.netns == source.netns);
             let key = (t.proto, t.dst, t.sport);
             if ours && !forwarded.contains(&key) {
                 forwarded.push(key);
@@ -127,13 +130,15 @@ mod tests {
     fn forwarded_queries_are_those_the_source_caused() {
         let up = Upstream { addr: "10.0.0.2".parse().unwrap(), from_host: false };
         let me: Vec<IpAddr> = vec!["172.18.0.2".parse().unwrap()];
-        let source = SourcePlace { netns: 20, addrs: &me };
+        let source = SourcePlace { netns: 20, addrs: &me, host_netns: 10 };
         let events = vec![
             // dockerd's query from the container's namespace, and its masqueraded form
             ev(20, tuple(Proto::Udp, "172.18.0.2", 51000, "10.0.0.2", 53)),
             ev(10, tuple(Proto::Udp, "10.200.0.2", 51000, "10.0.0.2", 53)),
             // another container's query to the same upstream
             ev(30, tuple(Proto::Udp, "172.18.0.3", 52000, "10.0.0.2", 53)),
+            // a namespace of someone else's holding the source's address (a nested host)
+            ev(40, tuple(Proto::Udp, "172.18.0.2", 53000, "10.0.0.2", 53)),
         ];
         let f = DnsFlows::learn(41000, vec![up], &source, &events);
         assert_eq!(f.forwarded, vec![(Proto::Udp, up.addr, 51000)]);
@@ -160,9 +165,11 @@ mod tests {
     #[test]
     fn an_upstream_asked_from_the_host_takes_every_query_to_it() {
         let up = Upstream { addr: "127.0.0.53".parse().unwrap(), from_host: true };
-        let source = SourcePlace { netns: 20, addrs: &[] };
+        let source = SourcePlace { netns: 20, addrs: &[], host_netns: 10 };
         let events = vec![ev(10, tuple(Proto::Udp, "127.0.0.1", 40999, "127.0.0.53", 53))];
         let f = DnsFlows::learn(41000, vec![up], &source, &events);
         assert!(f.forwarded_seen());
+        let elsewhere = vec![ev(40, tuple(Proto::Udp, "127.0.0.1", 40999, "127.0.0.53", 53))];
+        assert!(!DnsFlows::learn(41000, vec![up], &source, &elsewhere).forwarded_seen());
     }
 }

@@ -81,7 +81,8 @@ pub async fn run(
         Err(e) => return Err(Error::Usage(e.to_string())),
     };
     let addrs = source_addrs(ends);
-    let place = SourcePlace { netns: ends.source_netns, addrs: &addrs };
+    let host_netns = ends.topology.host_netns_inode as u32;
+    let place = SourcePlace { netns: ends.source_netns, addrs: &addrs, host_netns };
     let flows = DnsFlows::learn(plan.ports.base, upstreams(&resolution), &place, &events);
     Ok(DnsLeg { resolution, resolv_conf: view.resolv_conf_path, plan, flows, events, budget: args.timeout })
 }
