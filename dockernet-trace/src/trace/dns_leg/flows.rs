@@ -39,7 +39,8 @@ pub struct SourcePlace<'a> {
     pub netns: u32,
     pub addrs: &'a [IpAddr],
     /// The inode of the tool's own namespace, the host's: a query from the source's address
-    /// counts only there (other namespaces may hold the same addresses for networks of theirs).
+    /// counts only when seen there (other namespaces may hold the same addresses for networks
+    /// of theirs).
     pub host_netns: u32,
 }
 
@@ -52,7 +53,8 @@ impl DnsFlows {
                 continue;
             }
             let Some(up) = upstreams.iter().find(|u| u.addr == t.dst) else { continue };
-            let in_host = e.place.netns == 0 || e.place.netns == source.host_netns;
+            // Strictly: a route lookup's event (netns 0: the hook cannot tell) may be anyone's.
+            let in_host = e.place.netns == source.host_netns;
             let ours = (in_host && (up.from_host || source.addrs.contains(&t.src)))
                 || (source.netns != 0 && e.place.netns == source.netns);
             let key = (t.proto, t.dst, t.sport);
@@ -139,6 +141,8 @@ mod tests {
             ev(30, tuple(Proto::Udp, "172.18.0.3", 52000, "10.0.0.2", 53)),
             // a namespace of someone else's holding the source's address (a nested host)
             ev(40, tuple(Proto::Udp, "172.18.0.2", 53000, "10.0.0.2", 53)),
+            // a hook that cannot tell the namespace (a route lookup's) may be anyone's
+            ev(0, tuple(Proto::Udp, "172.18.0.2", 54000, "10.0.0.2", 53)),
         ];
         let f = DnsFlows::learn(41000, vec![up], &source, &events);
         assert_eq!(f.forwarded, vec![(Proto::Udp, up.addr, 51000)]);
