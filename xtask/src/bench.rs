@@ -13,6 +13,7 @@
 //! - verdict: a trace's start → verdict and its phases; attach + detach (kernel-check);
 //! - scale: doctor, a trace and watch's start at 5/50/150 containers, 2/10/30 networks,
 //!   100/2k/10k extra iptables rules;
+//! - recording: `report` on a 200k-line recording (it must stream);
 //! - pwru: in the 6.12 VM, pwru beside a trace on the isolation scenario.
 mod blast;
 mod bpfstats;
@@ -20,6 +21,7 @@ mod cost;
 mod observer;
 mod overhead;
 mod pwru;
+mod recording;
 mod report;
 mod scale;
 mod tool;
@@ -38,10 +40,11 @@ pub enum Part {
     Cost,
     Verdict,
     Scale,
+    Recording,
     Pwru,
 }
 
-const ORDER: &[&str] = &["overhead", "cost", "verdict", "memory", "scale", "pwru"];
+const ORDER: &[&str] = &["overhead", "cost", "verdict", "memory", "scale", "recording", "pwru"];
 
 #[derive(Args, Default)]
 pub struct BenchArgs {
@@ -101,6 +104,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if wanted(Part::Scale) {
         sections.push(scale::run(args.quick)?);
+    }
+    if wanted(Part::Recording) {
+        sections.push(recording::run(&bin, args.quick)?);
     }
     if wanted(Part::Pwru) {
         sections.push(pwru::run(args.quick)?);

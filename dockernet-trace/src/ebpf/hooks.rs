@@ -63,6 +63,11 @@ pub trait Attachable {
     fn can_run(&self, cx: &HookContext) -> Result<(), String>;
     /// Attaches, returning the kind of program that ended up attached.
     fn attach(&self, ebpf: &mut Ebpf, cx: &HookContext) -> Result<HookKind, EbpfError>;
+    /// The (program, tracepoint) to verify ahead of `attach`, side by side with others
+    /// (see `verify`); None when the hook loads its own way or cannot run.
+    fn verified_ahead(&self, _cx: &HookContext) -> Option<(&'static str, &'static str)> {
+        None
+    }
 }
 
 /// A BTF-enabled tracepoint (`tp_btf`): raw arguments, cheapest to run.
@@ -111,11 +116,16 @@ impl Attachable for BtfTracepoint {
         let name = self.program_for(cx);
         let err = |source| EbpfError::Program { program: name.into(), source };
         let prog: &mut BtfTracePoint = program(ebpf, name)?.try_into().map_err(err)?;
-        let t = std::time::Instant::now();
-        prog.load(self.name, cx.aya_btf).map_err(err)?;
-        log::debug!("{name} loaded (verified) in {} ms", t.elapsed().as_millis());
+        if prog.fd().is_err() {
+            let t = std::time::Instant::now();
+            prog.load(self.name, cx.aya_btf).map_err(err)?;
+            log::debug!("{name} loaded (verified) in {} ms", t.elapsed().as_millis());
+        }
         prog.attach().map_err(err)?;
         Ok(HookKind::Tracepoint)
+    }
+    fn verified_ahead(&self, cx: &HookContext) -> Option<(&'static str, &'static str)> {
+        self.can_run(cx).is_ok().then(|| (self.program_for(cx), self.name))
     }
 }
 

@@ -6,6 +6,7 @@ pub mod hooks;
 pub mod kernel_info;
 pub mod session;
 pub mod tc;
+mod verify;
 pub mod watch_maps;
 
 pub use events::KernelEvent;

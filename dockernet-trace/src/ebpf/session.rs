@@ -5,7 +5,7 @@ use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, HashMap, LpmTrie, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
 };
-use dockernet_trace_common::{Config, Ipv4Prefix, Ipv6Prefix, counters, maps};
+use dockernet_trace_common::{Config, Ipv4Prefix, Ipv6Prefix, counters, maps, programs};
 use ipnet::IpNet;
 
 pub use super::kernel_info::KernelInfo;
@@ -13,7 +13,7 @@ use super::{
     EbpfError, OBJECT, config,
     events::EventReader,
     hooks::{self, Coverage, HookContext, HookStatus, Purpose},
-    tc,
+    tc, verify,
 };
 use crate::kernel::KernelError;
 
@@ -109,10 +109,12 @@ impl Session {
     }
 
     /// Attaches hooks, with aya's parse of the kernel's BTF (kept until `attached`).
+    /// `classifiers`: tc programs to verify beside the hooks' (the trace attaches them next).
     fn attach_hooks(
         &mut self,
         kernel: &KernelInfo,
         list: &[Box<dyn hooks::Attachable>],
+        classifiers: &[&str],
     ) -> Result<(), EbpfError> {
         if self.aya_btf.is_none() {
             let t = std::time::Instant::now();
@@ -131,6 +133,8 @@ impl Session {
             route6_layout: &kernel.route6_layout,
             trampolines_refused: Default::default(),
         };
+        let ahead: Vec<_> = list.iter().filter_map(|h| h.verified_ahead(&cx)).collect();
+        verify::verify_ahead(&mut self.ebpf, aya_btf, &ahead, classifiers);
         let status = hooks::attach_all(&mut self.ebpf, &cx, list, &mut self.coverage)?;
         self.hooks.extend(status);
         Ok(())
@@ -138,7 +142,12 @@ impl Session {
 
     /// Attaches the tracepoints a purpose needs; optional ones that fail become notes.
     pub fn attach_tracepoints(&mut self, kernel: &KernelInfo, purpose: Purpose) -> Result<(), EbpfError> {
-        self.attach_hooks(kernel, &hooks::tracepoints(purpose))
+        // A trace attaches tc next: its classifiers are verified with the tracepoints.
+        let classifiers: &[&str] = match purpose {
+            Purpose::Trace => &[programs::TC_INGRESS, programs::TC_EGRESS],
+            Purpose::Watch | Purpose::Drops => &[],
+        };
+        self.attach_hooks(kernel, &hooks::tracepoints(purpose), classifiers)
     }
 
     /// Attaches what the kernel allows of the kprobe/fentry enrichment; failures are notes.
@@ -160,7 +169,7 @@ impl Session {
             log::info!("enrichment layout not written: {e}");
             return;
         }
-        if let Err(e) = self.attach_hooks(kernel, &hooks::enrichment(&enrichment)) {
+        if let Err(e) = self.attach_hooks(kernel, &hooks::enrichment(&enrichment), &[]) {
             log::info!("enrichment not attached: {e}");
         }
     }

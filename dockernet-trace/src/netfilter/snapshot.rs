@@ -2,11 +2,12 @@
 //!
 //! Sources, in this order:
 //! 1. `iptables-save -c` (whichever backend `iptables` points to: the active one), then
-//!    `iptables-legacy-save -c` and `iptables-nft-save -c`, keeping one listing per backend
-//!    (the plain command is the same as one of the other two); the same for ip6tables.
-//! 2. `nft -j list ruleset`, without the tables iptables-nft made: those appear in nft too,
-//!    with their matches hidden in `xt` expressions nft cannot print, so they are taken from
-//!    iptables-nft-save instead.
+//!    whichever of `iptables-legacy-save -c` and `iptables-nft-save -c` is the other backend
+//!    (the plain command is the same as one of the two); the same for ip6tables.
+//! 2. nft, without the tables iptables-nft made: those appear in nft too, with their matches
+//!    hidden in `xt` expressions nft cannot print, so they are taken from iptables-nft-save
+//!    instead. The tables are learnt from `nft -j list chains` and each other one is listed
+//!    with `nft -j list table`; without iptables-nft, `nft -j list ruleset` lists them all.
 //!
 //! Which nft tables are skipped: exactly those (family and name) that an iptables-nft listing
 //! returned, so nothing is lost. When no iptables-nft listing could be made (binary missing),
@@ -135,6 +136,14 @@ fn collect_iptables(runner: &dyn Runner, c: &mut Collected, family: Family, tool
         (format!("{tool}-nft-save"), Some(false)),
     ];
     for (program, known) in commands {
+        if known.is_some_and(|l| done.contains(&l)) {
+            // The plain command was this backend: the same listing again (megabytes with
+            // thousands of rules) would only be skipped.
+            if known == Some(false) {
+                c.saw_iptables_nft = true;
+            }
+            continue;
+        }
         let Some(text) = run(runner, c, &program, &["-c"]) else { continue };
         let legacy = match (known, backend_of(&text)) {
             (Some(l), _) => l,
@@ -164,22 +173,52 @@ fn collect_iptables(runner: &dyn Runner, c: &mut Collected, family: Family, tool
 }
 
 fn collect_nft(runner: &dyn Runner, c: &mut Collected) {
-    let Some(json) = run(runner, c, "nft", &["-j", "list", "ruleset"]) else { return };
-    let listing = match parse_nft_listing(&json) {
-        Ok(l) => l,
-        Err(e) => {
-            c.ruleset.notes.push(Note::gap(format!("nft: {e}")));
-            return;
+    if !c.saw_iptables_nft {
+        // Nothing else lists any table: every one comes from nft.
+        if let Some(json) = run(runner, c, "nft", &["-j", "list", "ruleset"]) {
+            add_nft_listing(c, &json, None);
         }
+        return;
+    }
+    // Only the tables iptables-nft did not list: with thousands of iptables rules, the whole
+    // ruleset as JSON is megabytes that nft and we would read only to skip. `list chains` is
+    // the cheap way to learn the tables (nft 1.0's `list tables` fetches every rule); a table
+    // without chains has no rule to list.
+    let Some(json) = run(runner, c, "nft", &["-j", "list", "chains"]) else { return };
+    let mut names: Vec<(Family, String)> = vec![];
+    match parse_nft_listing(&json) {
+        Ok(listing) => {
+            for t in listing.tables {
+                if !names.iter().any(|(f, n)| *f == t.family && *n == t.name) {
+                    names.push((t.family, t.name));
+                }
+            }
+        }
+        Err(e) => return c.ruleset.notes.push(Note::gap(format!("nft: {e}"))),
+    }
+    for (family, name) in names {
+        if c.iptables_nft.contains(&(family.clone(), name.clone())) {
+            c.ruleset.notes.push(Note::from(format!(
+                "nft table {family} {name} is iptables-nft's; its rules are listed from iptables-nft-save"
+            )));
+            continue;
+        }
+        let family_word = family.to_string();
+        if let Some(json) = run(runner, c, "nft", &["-j", "list", "table", &family_word, &name]) {
+            add_nft_listing(c, &json, Some((&family, &name)));
+        }
+    }
+}
+
+/// Adds the tables of one nft listing (only the table `only`, when given).
+fn add_nft_listing(c: &mut Collected, json: &str, only: Option<(&Family, &str)>) {
+    let listing = match parse_nft_listing(json) {
+        Ok(l) => l,
+        Err(e) => return c.ruleset.notes.push(Note::gap(format!("nft: {e}"))),
     };
     c.ruleset.notes.extend(listing.gaps.into_iter().map(Note::gap));
     for mut t in listing.tables {
-        let key = (t.family.clone(), t.name.clone());
-        if c.saw_iptables_nft && c.iptables_nft.contains(&key) {
-            c.ruleset.notes.push(Note::from(format!(
-                "nft table {} {} is iptables-nft's; its rules are listed from iptables-nft-save",
-                t.family, t.name
-            )));
+        if only.is_some_and(|(f, n)| *f != t.family || n != t.name) {
             continue;
         }
         if !c.saw_iptables_nft && looks_like_iptables_nft(&t) {

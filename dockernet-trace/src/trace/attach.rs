@@ -1,7 +1,7 @@
 //! The attach step of a trace: the running kernel probed, what crashed runs left removed, the
 //! programs loaded and attached (tracepoints, enrichment, tc on the plan's interfaces), and the
 //! kernel filter set to the plan's probes.
-use super::{nftrace, plan::Plan};
+use super::{nftrace, phase::Phases, plan::Plan};
 use crate::{
     ebpf::{
         Coverage, Session, config,
@@ -37,23 +37,21 @@ impl Attached {
     }
 }
 
-/// Loads and attaches everything for `plan` and sets the filter to its probes.
-pub async fn attach(plan: &Plan) -> Result<Attached> {
-    let mut a = load().await?;
-    a.follow(plan)?;
-    Ok(a)
-}
-
 /// The programs loaded and the tracepoints attached, following nothing yet.
-pub async fn load() -> Result<Attached> {
+pub async fn load(phases: Phases) -> Result<Attached> {
     let kernel = tokio::task::spawn_blocking(KernelInfo::probe)
         .await
         .map_err(|e| Error::Usage(format!("kernel probe failed: {e}")))??;
+    phases.mark("kernel probe");
     tc::remove_stale();
     nftrace::remove_stale();
+    phases.mark("stale cleanup");
     let mut session = Session::load(&kernel)?;
+    phases.mark("load");
     session.attach_tracepoints(&kernel, Purpose::Trace)?;
+    phases.mark("tracepoints");
     session.attach_enrichment(&kernel);
+    phases.mark("enrichment");
     session.attached();
     let reader = session.events()?;
     Ok(Attached { kernel, session, reader, tc_ifaces: vec![] })

@@ -1,9 +1,10 @@
-//! Sending the probes one after another while reading the kernel's events, and stopping early
+//! Sending the probes, all at once, while reading the kernel's events, and stopping early
 //! once the kernel has shown a probe's fate (a drop, an ICMP error, a reset): a dropped SYN
 //! would otherwise keep us waiting for the whole timeout.
 use std::time::{Duration, Instant};
 
 use dockernet_trace_common::Hook;
+use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::{
     attach::Attached,
@@ -74,16 +75,16 @@ pub async fn collect(
     Ok(Collected { probes, events, nftrace })
 }
 
+/// Sends every probe at once (each on its own socket and source port, so each event still
+/// names its probe): the verdict waits for the slowest probe, not for the sum of them.
 async fn send(
     plan: &Plan,
     timeout: Duration,
     reader: &mut EventReader,
     reasons: &DropReasons,
 ) -> Result<(Vec<ProbeRecord>, Vec<KernelEvent>), ModelError> {
-    let mut events = Vec::new();
-    let mut probes = Vec::new();
-    for index in 0..plan.ports.count {
-        let p = Probe {
+    let probes: Vec<Probe> = (0..plan.ports.count)
+        .map(|index| Probe {
             proto: plan.proto,
             dst: plan.dst,
             dport: plan.dport,
@@ -91,41 +92,60 @@ async fn send(
             sport: plan.ports.base + index,
             seq: index,
             timeout,
-        };
-        let socket = probe::open(plan.send_from.as_deref(), p).await?;
-        let started = Instant::now();
-        let send = probe::send(socket, p);
-        tokio::pin!(send);
-        let mut settled_at: Option<Instant> = None;
-        let answer = loop {
-            tokio::select! {
-                a = &mut send => break a,
-                batch = reader.next_batch(Duration::from_millis(20)) => {
-                    for raw in batch {
-                        let Some(e) = KernelEvent::from_raw(&raw, reasons) else { continue };
-                        if settled_at.is_none() && decisive(&e, &plan.ports, index) {
-                            settled_at = Some(Instant::now());
+        })
+        .collect();
+    let sockets =
+        futures::future::try_join_all(probes.iter().map(|p| probe::open(plan.send_from.as_deref(), *p)))
+            .await?;
+    let started = Instant::now();
+    let mut pending: FuturesUnordered<_> = sockets
+        .into_iter()
+        .zip(&probes)
+        .enumerate()
+        .map(|(i, (socket, p))| async move { (i, probe::send(socket, *p).await) })
+        .collect();
+    let mut answers: Vec<Option<(Answer, f64)>> = vec![None; probes.len()];
+    let mut settled_at: Vec<Option<Instant>> = vec![None; probes.len()];
+    let mut events = Vec::new();
+    let ms = |t: Instant| t.duration_since(started).as_secs_f64() * 1000.0;
+    while answers.iter().any(Option::is_none) {
+        tokio::select! {
+            Some((i, a)) = pending.next() => {
+                answers[i].get_or_insert((a, ms(Instant::now())));
+            }
+            batch = reader.next_batch(Duration::from_millis(20)) => {
+                for raw in batch {
+                    let Some(e) = KernelEvent::from_raw(&raw, reasons) else { continue };
+                    for (i, settled) in settled_at.iter_mut().enumerate() {
+                        if settled.is_none() && decisive(&e, &plan.ports, i as u16) {
+                            *settled = Some(Instant::now());
                         }
-                        events.push(e);
                     }
-                    if settled_at.is_some_and(|t| t.elapsed() >= GRACE) {
-                        break Answer::Stopped;
+                    events.push(e);
+                }
+                for (answer, settled) in answers.iter_mut().zip(&settled_at) {
+                    if answer.is_none() && settled.is_some_and(|t| t.elapsed() >= GRACE) {
+                        *answer = Some((Answer::Stopped, ms(Instant::now())));
                     }
                 }
             }
-        };
-        probes.push(ProbeRecord {
-            index,
-            sport: p.sport,
-            answer,
-            elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
-        });
-        let until = Instant::now() + TRAILING;
-        while Instant::now() < until {
-            for raw in reader.next_batch(Duration::from_millis(10)).await {
-                events.extend(KernelEvent::from_raw(&raw, reasons));
-            }
         }
     }
-    Ok((probes, events))
+    drop(pending);
+    let until = Instant::now() + TRAILING;
+    while Instant::now() < until {
+        for raw in reader.next_batch(Duration::from_millis(10)).await {
+            events.extend(KernelEvent::from_raw(&raw, reasons));
+        }
+    }
+    let records = probes
+        .iter()
+        .zip(answers)
+        .enumerate()
+        .map(|(i, (p, a))| {
+            let (answer, elapsed_ms) = a.expect("the loop ends once every probe has an answer");
+            ProbeRecord { index: i as u16, sport: p.sport, answer, elapsed_ms }
+        })
+        .collect();
+    Ok((records, events))
 }

@@ -9,6 +9,7 @@ use super::{
     exited,
     facts::Facts,
     hops::{self, Hop},
+    phase::Phases,
     plan::Plan,
     sockets,
     verdict::{self, Context, TraceVerdict, dns::Leg},
@@ -39,6 +40,7 @@ pub async fn explain(
     collected: Collected,
     before: Ruleset,
     lost: u64,
+    phases: Phases,
 ) -> Result<Explanation> {
     let t = &ends.topology;
     let names = Names::new(t).with_named_namespaces();
@@ -49,6 +51,7 @@ pub async fn explain(
     let mut facts = Facts::gather(&collected.events, &names, &plan.ports, &mut Kallsyms::default());
     facts.nftrace = collected.nftrace;
     let after = rules_after(&facts, &before).await?;
+    phases.mark("rules after");
     let deltas = netfilter::diff(&before, &after);
     let doctor = doctor::diagnose(t, &after);
     let sockets = sockets::read(ends, plan, &names).await;

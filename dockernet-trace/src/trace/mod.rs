@@ -14,6 +14,7 @@ pub mod explanation;
 pub mod facts;
 pub mod hops;
 pub mod nftrace;
+pub mod phase;
 pub mod plan;
 pub mod report;
 pub mod request;
@@ -26,7 +27,7 @@ pub mod verdict;
 
 use std::time::Instant;
 
-use self::{explanation::Explanation, plan::Plan, report::TraceReport, spinner::Spinner};
+use self::{explanation::Explanation, phase::Phases, plan::Plan, report::TraceReport, spinner::Spinner};
 use crate::{
     cli::TraceArgs,
     error::{Error, Result, require_privileges},
@@ -36,8 +37,9 @@ use crate::{
 };
 
 pub async fn run(args: &TraceArgs) -> Result<u8> {
-    let started = Instant::now();
-    let phase = |what: &str| log::debug!("{what}: {} ms", started.elapsed().as_millis());
+    let phases = Phases::start();
+    let started = phases.started();
+    let phase = |what: &str| phases.mark(what);
     let (from, to) = request::parse(args)?;
     require_privileges()?;
     let pcap = args.pcap.as_deref().map(evidence::create).transpose()?;
@@ -62,9 +64,9 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
     phase("model");
     // The rules before the probes, read while the programs are loaded.
     let before = tokio::task::spawn_blocking(netfilter::snapshot);
-    let mut attached = attach::load().await?;
+    let mut attached = attach::load(phases).await?;
     let before = rules(before).await?;
-    phase("attached");
+    phase("rules before");
     let mut leg = None;
     if let Some(name) = ends.dns_name.clone() {
         spinner.say(format!("resolving {name} as {} does", ends.from.name));
@@ -83,13 +85,13 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
     }
     let plan = Plan::new(&ends.topology, &ends.from, &ends.to, probes);
     attached.follow(&plan)?;
-    phase("plan");
+    phase("tc");
     spinner.say(format!("probing {} → {}", ends.from.name, args.to.as_deref().unwrap_or_default()));
     let collected = collect::collect(args, &plan, &ends.from, &mut attached).await?;
     phase("probes");
     spinner.say("explaining".into());
     let lost = attached.visibility().lost;
-    let mut explained = explanation::explain(&ends, &plan, collected, before, lost).await?;
+    let mut explained = explanation::explain(&ends, &plan, collected, before, lost, phases).await?;
     if let Some(l) = &leg {
         let names = Names::new(&ends.topology).with_named_namespaces();
         explained.dns = Some(dns_leg::explain::report(l, &names));

@@ -126,7 +126,51 @@ fn missing_tools_are_not_errors_but_failures_are() {
     let rs = snapshot_with(&fake).unwrap();
     assert_eq!(rs.tables.len(), 2);
     assert_eq!(rs.notes.len(), 1);
-    assert!(rs.notes[0].contains("nft -j list ruleset"));
+    assert!(rs.notes[0].contains("nft -j list chains") && rs.notes[0].gap, "{:?}", rs.notes);
+}
+
+/// Canned outputs by whole command line, remembering what ran.
+struct Scripted(HashMap<&'static str, &'static str>, std::cell::RefCell<Vec<String>>);
+
+impl Runner for Scripted {
+    fn run(&self, program: &str, args: &[&str]) -> Outcome {
+        let line = format!("{program} {}", args.join(" "));
+        self.1.borrow_mut().push(line.clone());
+        self.0.get(line.as_str()).map(|s| out(s)).unwrap_or(Outcome::NotFound)
+    }
+}
+
+#[test]
+fn an_iptables_nft_host_lists_each_backend_once_and_only_native_nft_tables() {
+    // Thousands of iptables rules must not be listed three times (iptables-save,
+    // iptables-nft-save, nft's JSON): only the native table is asked of nft.
+    let chains = r#"{"nftables": [
+        {"chain": {"family": "ip", "table": "filter", "name": "FORWARD", "hook": "forward", "prio": 0, "policy": "accept"}},
+        {"chain": {"family": "ip", "table": "nat", "name": "DOCKER"}},
+        {"chain": {"family": "inet", "table": "fw", "name": "fwd", "hook": "forward", "prio": 0, "policy": "accept"}}]}"#;
+    let fake = Scripted(
+        HashMap::from([
+            ("iptables-save -c", TWO_NETWORKS),
+            ("iptables-legacy-save -c", ""),
+            ("nft -j list chains", chains),
+            // More than asked for: only the table asked for is taken.
+            ("nft -j list table inet fw", NFT_USER),
+        ]),
+        Default::default(),
+    );
+    let rs = snapshot_with(&fake).unwrap();
+    let nft = Source::Iptables { legacy: false };
+    assert_eq!(
+        sources(&rs),
+        [
+            (nft, "ip".into(), "filter".into()),
+            (nft, "ip".into(), "nat".into()),
+            (Source::Nft, "inet".into(), "fw".into())
+        ]
+    );
+    let ran = fake.1.borrow();
+    assert!(!ran.iter().any(|c| c.starts_with("iptables-nft-save") || c.contains("list ruleset")), "{ran:?}");
+    assert_eq!(rs.notes.len(), 2, "{:?}", rs.notes);
 }
 
 #[test]
