@@ -1,6 +1,6 @@
-//! Sending the probes, all at once, while reading the kernel's events, and stopping early
-//! once the kernel has shown a probe's fate (a drop, an ICMP error, a reset): a dropped SYN
-//! would otherwise keep us waiting for the whole timeout.
+//! Sending the probes, each once the previous one's fate is known, while reading the kernel's
+//! events, and stopping early once the kernel has shown a probe's fate (a drop, an ICMP error,
+//! a reset): a dropped SYN would otherwise keep us waiting for the whole timeout.
 use std::time::{Duration, Instant};
 
 use dockernet_trace_common::Hook;
@@ -75,57 +75,56 @@ pub async fn collect(
     Ok(Collected { probes, events, nftrace })
 }
 
-/// Sends every probe at once (each on its own socket and source port, so each event still
-/// names its probe): the verdict waits for the slowest probe, not for the sum of them.
+/// Sends the probes one after another, each as soon as the previous one's fate is known: its
+/// answer, or the kernel's decisive event (a drop, an ICMP error, a reset). The wait for what
+/// follows a decisive event (`GRACE`) overlaps the next probes, so a dropped path costs one
+/// grace, not one per probe; a probe that vanishes silently still has the next wait for its
+/// timeout (and `TRAILING`), as neighbour discovery or a bridge's learning take their time.
 async fn send(
     plan: &Plan,
     timeout: Duration,
     reader: &mut EventReader,
     reasons: &DropReasons,
 ) -> Result<(Vec<ProbeRecord>, Vec<KernelEvent>), ModelError> {
-    let probes: Vec<Probe> = (0..plan.ports.count)
-        .map(|index| Probe {
-            proto: plan.proto,
-            dst: plan.dst,
-            dport: plan.dport,
-            // ICMP: the echo identifier, one per probe like the ports.
-            sport: plan.ports.base + index,
-            seq: index,
-            timeout,
-        })
-        .collect();
-    let sockets =
-        futures::future::try_join_all(probes.iter().map(|p| probe::open(plan.send_from.as_deref(), *p)))
-            .await?;
-    let started = Instant::now();
-    let mut pending: FuturesUnordered<_> = sockets
-        .into_iter()
-        .zip(&probes)
-        .enumerate()
-        .map(|(i, (socket, p))| async move { (i, probe::send(socket, *p).await) })
-        .collect();
-    let mut answers: Vec<Option<(Answer, f64)>> = vec![None; probes.len()];
-    let mut settled_at: Vec<Option<Instant>> = vec![None; probes.len()];
+    let count = plan.ports.count as usize;
+    let mut pending = FuturesUnordered::new();
+    let mut started: Vec<Instant> = Vec::with_capacity(count);
+    let mut answers: Vec<Option<(Answer, f64)>> = vec![None; count];
+    let mut settled_at: Vec<Option<Instant>> = vec![None; count];
+    let mut answered_at: Vec<Option<Instant>> = vec![None; count];
     let mut events = Vec::new();
-    let ms = |t: Instant| t.duration_since(started).as_secs_f64() * 1000.0;
-    while answers.iter().any(Option::is_none) {
+    while answers.iter().any(Option::is_none) || started.len() < count {
+        let next = started.len();
+        // An answered probe's events in flight get `TRAILING` before the next probe starts,
+        // as they always did: a timed-out probe's successor then still sees what follows it.
+        let previous_known = next == 0
+            || settled_at[next - 1].is_some()
+            || answered_at[next - 1].is_some_and(|t| t.elapsed() >= TRAILING);
+        if next < count && previous_known {
+            let p = probe_of(plan, next as u16, timeout);
+            let socket = probe::open(plan.send_from.as_deref(), p).await?;
+            started.push(Instant::now());
+            pending.push(async move { (next, probe::send(socket, p).await) });
+            continue;
+        }
         tokio::select! {
             Some((i, a)) = pending.next() => {
-                answers[i].get_or_insert((a, ms(Instant::now())));
+                answers[i].get_or_insert((a, ms_since(started[i])));
+                answered_at[i].get_or_insert_with(Instant::now);
             }
             batch = reader.next_batch(Duration::from_millis(20)) => {
                 for raw in batch {
                     let Some(e) = KernelEvent::from_raw(&raw, reasons) else { continue };
-                    for (i, settled) in settled_at.iter_mut().enumerate() {
+                    for (i, settled) in settled_at.iter_mut().enumerate().take(started.len()) {
                         if settled.is_none() && decisive(&e, &plan.ports, i as u16) {
                             *settled = Some(Instant::now());
                         }
                     }
                     events.push(e);
                 }
-                for (answer, settled) in answers.iter_mut().zip(&settled_at) {
+                for (i, (answer, settled)) in answers.iter_mut().zip(&settled_at).enumerate() {
                     if answer.is_none() && settled.is_some_and(|t| t.elapsed() >= GRACE) {
-                        *answer = Some((Answer::Stopped, ms(Instant::now())));
+                        *answer = Some((Answer::Stopped, ms_since(started[i])));
                     }
                 }
             }
@@ -138,14 +137,30 @@ async fn send(
             events.extend(KernelEvent::from_raw(&raw, reasons));
         }
     }
-    let records = probes
-        .iter()
-        .zip(answers)
+    let records = answers
+        .into_iter()
         .enumerate()
-        .map(|(i, (p, a))| {
+        .map(|(i, a)| {
             let (answer, elapsed_ms) = a.expect("the loop ends once every probe has an answer");
-            ProbeRecord { index: i as u16, sport: p.sport, answer, elapsed_ms }
+            ProbeRecord { index: i as u16, sport: plan.ports.base + i as u16, answer, elapsed_ms }
         })
         .collect();
     Ok((records, events))
+}
+
+/// Probe `index` of the plan.
+fn probe_of(plan: &Plan, index: u16, timeout: Duration) -> Probe {
+    Probe {
+        proto: plan.proto,
+        dst: plan.dst,
+        dport: plan.dport,
+        // ICMP: the echo identifier, one per probe like the ports.
+        sport: plan.ports.base + index,
+        seq: index,
+        timeout,
+    }
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
 }
