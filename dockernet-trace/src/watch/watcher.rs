@@ -397,8 +397,9 @@ impl Watcher {
     /// The last flush (events still in the ring buffer included) and the summary. Detaching
     /// happens when the watcher is dropped, after the summary is out.
     pub async fn finish(&mut self) {
-        let rest = self.reader.drain();
-        self.take(rest);
+        // The events still in the ring buffer, then the packets the kernel counted since the
+        // last tick: up to a second of a drop flood.
+        self.fold_kernel_counts();
         self.rules.allow_read_now();
         self.attribute().await;
         let batch = self.folder.take();
