@@ -29,6 +29,9 @@ const PHASES: &[&str] = &[
     "detached",
 ];
 
+/// What the phases hold, under their table.
+const PHASE_NOTE: &str = "\nWhat each phase holds: *tracepoints* is the kernel's verifier checking each program (the tracepoint programs and, for a trace, the two tc classifiers; a few hundred ms each for the larger ones, verified on every core at once: `ebpf/verify.rs`) and attaching them; *tc* attaches the classifiers to the path's interfaces; *probes* is the probes (each starts once the previous one's fate is known); *rules before/after* read the rule set (once per iptables backend, nft's own tables only); *detached* waits for tcx links' RCU grace periods.";
+
 /// (phase, ms since start) from the trace's debug log.
 fn phases(stderr: &str) -> Vec<(String, f64)> {
     stderr
@@ -134,6 +137,7 @@ pub fn run(lab: &Lab, quick: bool) -> Result<Measured> {
         }
         sec.line(row);
     }
+    sec.line(PHASE_NOTE);
     for (t, goal_s) in &timings {
         let m = stats(&t.verdict).median;
         let slowest = t.phase_ms.iter().max_by(|a, b| stats(a.1).median.total_cmp(&stats(b.1).median));
