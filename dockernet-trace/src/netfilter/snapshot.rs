@@ -139,9 +139,6 @@ fn collect_iptables(runner: &dyn Runner, c: &mut Collected, family: Family, tool
         if known.is_some_and(|l| done.contains(&l)) {
             // The plain command was this backend: the same listing again (megabytes with
             // thousands of rules) would only be skipped.
-            if known == Some(false) {
-                c.saw_iptables_nft = true;
-            }
             continue;
         }
         let Some(text) = run(runner, c, &program, &["-c"]) else { continue };
@@ -185,17 +182,11 @@ fn collect_nft(runner: &dyn Runner, c: &mut Collected) {
     // the cheap way to learn the tables (nft 1.0's `list tables` fetches every rule); a table
     // without chains has no rule to list.
     let Some(json) = run(runner, c, "nft", &["-j", "list", "chains"]) else { return };
-    let mut names: Vec<(Family, String)> = vec![];
-    match parse_nft_listing(&json) {
-        Ok(listing) => {
-            for t in listing.tables {
-                if !names.iter().any(|(f, n)| *f == t.family && *n == t.name) {
-                    names.push((t.family, t.name));
-                }
-            }
-        }
+    // The parser gathers the chains into their tables: one entry per table.
+    let names: Vec<(Family, String)> = match parse_nft_listing(&json) {
+        Ok(listing) => listing.tables.into_iter().map(|t| (t.family, t.name)).collect(),
         Err(e) => return c.ruleset.notes.push(Note::gap(format!("nft: {e}"))),
-    }
+    };
     for (family, name) in names {
         if c.iptables_nft.contains(&(family.clone(), name.clone())) {
             c.ruleset.notes.push(Note::from(format!(

@@ -89,17 +89,17 @@ async fn send(
     let count = plan.ports.count as usize;
     let mut pending = FuturesUnordered::new();
     let mut started: Vec<Instant> = Vec::with_capacity(count);
-    let mut answers: Vec<Option<(Answer, f64)>> = vec![None; count];
+    // Each probe's answer and when it came.
+    let mut answers: Vec<Option<(Answer, Instant)>> = vec![None; count];
     let mut settled_at: Vec<Option<Instant>> = vec![None; count];
-    let mut answered_at: Vec<Option<Instant>> = vec![None; count];
     let mut events = Vec::new();
-    while answers.iter().any(Option::is_none) || started.len() < count {
+    while answers.iter().any(Option::is_none) {
         let next = started.len();
         // An answered probe's events in flight get `TRAILING` before the next probe starts,
         // as they always did: a timed-out probe's successor then still sees what follows it.
         let previous_known = next == 0
             || settled_at[next - 1].is_some()
-            || answered_at[next - 1].is_some_and(|t| t.elapsed() >= TRAILING);
+            || answers[next - 1].as_ref().is_some_and(|(_, t)| t.elapsed() >= TRAILING);
         if next < count && previous_known {
             let p = probe_of(plan, next as u16, timeout);
             let socket = probe::open(plan.send_from.as_deref(), p).await?;
@@ -109,8 +109,7 @@ async fn send(
         }
         tokio::select! {
             Some((i, a)) = pending.next() => {
-                answers[i].get_or_insert((a, ms_since(started[i])));
-                answered_at[i].get_or_insert_with(Instant::now);
+                answers[i].get_or_insert((a, Instant::now()));
             }
             batch = reader.next_batch(Duration::from_millis(20)) => {
                 for raw in batch {
@@ -122,9 +121,9 @@ async fn send(
                     }
                     events.push(e);
                 }
-                for (i, (answer, settled)) in answers.iter_mut().zip(&settled_at).enumerate() {
+                for (answer, settled) in answers.iter_mut().zip(&settled_at) {
                     if answer.is_none() && settled.is_some_and(|t| t.elapsed() >= GRACE) {
-                        *answer = Some((Answer::Stopped, ms_since(started[i])));
+                        *answer = Some((Answer::Stopped, Instant::now()));
                     }
                 }
             }
@@ -139,9 +138,11 @@ async fn send(
     }
     let records = answers
         .into_iter()
+        .zip(started)
         .enumerate()
-        .map(|(i, a)| {
-            let (answer, elapsed_ms) = a.expect("the loop ends once every probe has an answer");
+        .map(|(i, (a, started))| {
+            let (answer, at) = a.expect("the loop ends once every probe has an answer");
+            let elapsed_ms = at.duration_since(started).as_secs_f64() * 1000.0;
             ProbeRecord { index: i as u16, sport: plan.ports.base + i as u16, answer, elapsed_ms }
         })
         .collect();
@@ -159,8 +160,4 @@ fn probe_of(plan: &Plan, index: u16, timeout: Duration) -> Probe {
         seq: index,
         timeout,
     }
-}
-
-fn ms_since(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64() * 1000.0
 }

@@ -25,8 +25,6 @@ pub mod text;
 pub mod unprobed;
 pub mod verdict;
 
-use std::time::Instant;
-
 use self::{explanation::Explanation, phase::Phases, plan::Plan, report::TraceReport, spinner::Spinner};
 use crate::{
     cli::TraceArgs,
@@ -39,7 +37,6 @@ use crate::{
 pub async fn run(args: &TraceArgs) -> Result<u8> {
     let phases = Phases::start();
     let started = phases.started();
-    let phase = |what: &str| phases.mark(what);
     let (from, to) = request::parse(args)?;
     require_privileges()?;
     let pcap = args.pcap.as_deref().map(evidence::create).transpose()?;
@@ -61,34 +58,34 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
         return Ok(1);
     }
     let probes = ProbePorts::new(args.proto, args.count as u16);
-    phase("model");
+    phases.mark("model");
     // The rules before the probes, read while the programs are loaded.
     let before = tokio::task::spawn_blocking(netfilter::snapshot);
     let mut attached = attach::load(phases).await?;
     let before = rules(before).await?;
-    phase("rules before");
+    phases.mark("rules before");
     let mut leg = None;
     if let Some(name) = ends.dns_name.clone() {
         spinner.say(format!("resolving {name} as {} does", ends.from.name));
         let l = dns_leg::run(args, &ends, &from, &name, &probes, &mut attached).await?;
-        phase("dns");
+        phases.mark("dns");
         match l.resolution.ipv4() {
             Some(ip) => ends.answered(&from, &to, ip).await?,
             None => {
                 spinner.say("explaining".into());
                 let lost = attached.visibility().lost;
                 let explained = dns_leg::explain::unresolved(&ends, &l, before, lost).await?;
-                return finish(args, started, spinner, &ends, explained, attached, pcap);
+                return finish(args, phases, spinner, &ends, explained, attached, pcap);
             }
         }
         leg = Some(l);
     }
     let plan = Plan::new(&ends.topology, &ends.from, &ends.to, probes);
     attached.follow(&plan)?;
-    phase("tc");
+    phases.mark("tc");
     spinner.say(format!("probing {} → {}", ends.from.name, args.to.as_deref().unwrap_or_default()));
     let collected = collect::collect(args, &plan, &ends.from, &mut attached).await?;
-    phase("probes");
+    phases.mark("probes");
     spinner.say("explaining".into());
     let lost = attached.visibility().lost;
     let mut explained = explanation::explain(&ends, &plan, collected, before, lost, phases).await?;
@@ -96,31 +93,31 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
         let names = Names::new(&ends.topology).with_named_namespaces();
         explained.dns = Some(dns_leg::explain::report(l, &names));
     }
-    finish(args, started, spinner, &ends, explained, attached, pcap)
+    finish(args, phases, spinner, &ends, explained, attached, pcap)
 }
 
 /// The report out, then the programs detached; the exit code.
 fn finish(
     args: &TraceArgs,
-    started: Instant,
+    phases: Phases,
     spinner: Spinner,
     ends: &endpoints::Endpoints,
     explained: Explanation,
     attached: attach::Attached,
     pcap: Option<evidence::Evidence>,
 ) -> Result<u8> {
-    log::debug!("verdict: {} ms", started.elapsed().as_millis());
+    phases.mark("verdict");
     spinner.clear();
     if let Some(pcap) = pcap {
         pcap.write(&explained.hops)?;
     }
-    let elapsed_ms = started.elapsed().as_millis() as u64;
+    let elapsed_ms = phases.started().elapsed().as_millis() as u64;
     let report = TraceReport::new(ends, args.proto, explained, attached.visibility(), elapsed_ms);
     report.print(args.output.json);
     // Detaching waits for RCU grace periods (tens of ms per tcx link): the verdict is out
     // first, then the programs go.
     drop(attached);
-    log::debug!("detached: {} ms", started.elapsed().as_millis());
+    phases.mark("detached");
     Ok(if report.reachable { 0 } else { 1 })
 }
 

@@ -105,12 +105,8 @@ pub fn remove_stale() {
     // 10k iptables rules), and our tables always have chains (made in one transaction).
     let Ok(out) = Command::new("nft").args(["list", "chains", "inet"]).output() else { return };
     let text = String::from_utf8_lossy(&out.stdout);
-    let mut names: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("table inet "))
-        .map(|n| n.trim_end_matches(" {"))
-        .collect();
-    names.dedup();
+    // One `table inet NAME {` line per table, its chains inside.
+    let names = text.lines().filter_map(|l| l.strip_prefix("table inet ")).map(|n| n.trim_end_matches(" {"));
     for name in names {
         let Some(pid) = name.strip_prefix(PREFIX).and_then(|p| p.parse::<i32>().ok()) else { continue };
         if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err() {

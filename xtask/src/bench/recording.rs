@@ -10,7 +10,10 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
-use super::report::{Section, goal, stats};
+use super::{
+    report::{Section, goal, stats},
+    tool,
+};
 
 const LINES: usize = 200_000;
 const CONTAINERS: usize = 150;
@@ -83,13 +86,11 @@ fn measure(bin: &Path, file: &Path) -> Result<(f64, u64)> {
         .stderr(Stdio::inherit())
         .output()?;
     let seconds = started.elapsed().as_secs_f64();
-    let text = std::fs::read_to_string(&rss_file).unwrap_or_default();
-    let _ = std::fs::remove_file(&rss_file);
+    let kb = tool::peak_rss_kb(&rss_file);
     let summary = String::from_utf8_lossy(&out.stdout);
     // A report that did not read every line measured nothing.
     if !out.status.success() || !summary.contains(&format!("{LINES} events")) {
         bail!("report failed ({}): {}", out.status, summary.lines().take(3).collect::<Vec<_>>().join(" / "));
     }
-    let kb = text.lines().last().and_then(|l| l.trim().parse().ok());
-    Ok((seconds, kb.with_context(|| format!("GNU time wrote {text:?}"))?))
+    Ok((seconds, kb?))
 }

@@ -68,13 +68,17 @@ impl ToolChild {
     /// Waits for the tool; its exit code and peak RSS (kB).
     pub fn wait(mut self) -> Result<(i32, u64)> {
         let status = self.child.wait()?;
-        let text = std::fs::read_to_string(&self.rss_file).context("GNU time wrote no figure")?;
-        let _ = std::fs::remove_file(&self.rss_file);
-        // "Command exited with non-zero status 1" may come first; the figure is the last line.
-        let rss = text.lines().last().and_then(|l| l.trim().parse().ok());
-        let rss = rss.with_context(|| format!("GNU time wrote {text:?}"))?;
-        Ok((status.code().unwrap_or(-1), rss))
+        Ok((status.code().unwrap_or(-1), peak_rss_kb(&self.rss_file)?))
     }
+}
+
+/// The peak RSS (kB) GNU time's `-f %M -o FILE` wrote; the file is removed.
+pub fn peak_rss_kb(file: &std::path::Path) -> Result<u64> {
+    let text = std::fs::read_to_string(file).context("GNU time wrote no figure")?;
+    let _ = std::fs::remove_file(file);
+    // "Command exited with non-zero status 1" may come first; the figure is the last line.
+    let rss = text.lines().last().and_then(|l| l.trim().parse().ok());
+    rss.with_context(|| format!("GNU time wrote {text:?}"))
 }
 
 /// Direct children of a process.
