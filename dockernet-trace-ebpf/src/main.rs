@@ -12,6 +12,7 @@ mod counting;
 mod emit;
 mod enrich;
 mod filter;
+mod ipv6_ext;
 mod maps;
 mod names;
 mod packet;

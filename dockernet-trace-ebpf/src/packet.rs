@@ -1,23 +1,18 @@
 //! IPv4 / IPv6 + L4 header parsing, from kernel memory (tracepoints) or from a tc context.
-//! IPv6 extension headers are walked (a bounded number of them) up to the transport header.
+//! IPv6 extension headers are walked up to the transport header (see `ipv6_ext`).
 use aya_ebpf::programs::TcContext;
 use dockernet_trace_common::{FAMILY_V4, FAMILY_V6, is_icmp_error, is_icmpv6_error};
 
-use crate::context::read;
+use crate::{context::read, ipv6_ext};
 
 pub const IPPROTO_ICMP: u8 = 1;
 pub const IPPROTO_TCP: u8 = 6;
 pub const IPPROTO_UDP: u8 = 17;
 pub const IPPROTO_ICMPV6: u8 = 58;
-const ETH_HLEN: usize = 14;
+pub const ETH_HLEN: usize = 14;
 const ETH_P_IP_BE: u16 = 0x0008; // htons(0x0800) as the kernel stores it
 const ETH_P_IPV6_BE: u16 = 0xdd86; // htons(0x86DD)
-const IPV6_HLEN: usize = 40;
-/// IPv6 extension headers walked before giving up on finding the transport header.
-const MAX_EXT_HEADERS: usize = 6;
-/// Where the transport header may start at most: what follows it (an ICMPv6 error's quoted
-/// headers) stays within `DIRECT_MAX`.
-const MAX_L4: usize = 512;
+pub const IPV6_HLEN: usize = 40;
 
 /// The fields of one packet that filters and events need.
 #[derive(Clone, Copy, Default)]
@@ -90,6 +85,13 @@ pub trait Bytes {
     /// refuses; the tc programs' frames have room for the parser inlined.
     const OWN_FRAME: bool;
     fn load<T>(&self, off: usize) -> Option<T>;
+
+    /// The transport protocol and header offset after the IPv6 extension headers that start
+    /// with `first` (see `ipv6_ext`). Kernel memory and tc call a global eBPF function.
+    #[inline(always)]
+    fn after_extensions(&self, first: u8) -> (u8, Option<usize>) {
+        ipv6_ext::walk(self, first)
+    }
 }
 
 /// A packet in kernel memory, starting at its IP header.
@@ -100,6 +102,17 @@ impl Bytes for KernelPacket {
     #[inline(always)]
     fn load<T>(&self, off: usize) -> Option<T> {
         read::<T>(self.0 + off as u64, 0).ok()
+    }
+
+    #[inline(always)]
+    fn after_extensions(&self, first: u8) -> (u8, Option<usize>) {
+        // A global function takes numbers, and the verifier may see the header's address as a
+        // pointer (it came from the skb's BTF-typed fields): copied by the helper, it is one.
+        let at = self.0;
+        match read::<u64>(&raw const at as u64, 0) {
+            Ok(at) => ipv6_ext::unpack(ipv6_ext::dnt_ipv6_ext_kernel(at, first)),
+            Err(_) => (first, None),
+        }
     }
 }
 
@@ -121,7 +134,7 @@ impl<'a> TcPacket<'a> {
 /// The bound of every header offset read (an AND the verifier can see, not a branch: 6.1's
 /// verifier walks the branch a bound check makes impossible, with impossible bounds, and
 /// refuses it). No offset exceeds it: IPv4 options and ICMP quotes stay far below, and the
-/// IPv6 extension headers are walked up to `MAX_L4` only.
+/// IPv6 extension headers are walked up to `ipv6_ext::MAX_L4` only.
 const DIRECT_MAX: usize = 0x3ff;
 
 impl Bytes for TcPacket<'_> {
@@ -135,6 +148,11 @@ impl Bytes for TcPacket<'_> {
             return Some(unsafe { (at as *const T).read_unaligned() });
         }
         self.ctx.load::<T>(ETH_HLEN + (off & DIRECT_MAX)).ok()
+    }
+
+    #[inline(always)]
+    fn after_extensions(&self, first: u8) -> (u8, Option<usize>) {
+        ipv6_ext::unpack(ipv6_ext::dnt_ipv6_ext_tc(self.ctx.skb.skb, first))
     }
 }
 
@@ -218,43 +236,13 @@ fn parse_ip6<B: Bytes>(b: &B, p: &mut Packet) -> Option<usize> {
     p.saddr6 = b.load(8)?;
     p.daddr6 = b.load(24)?;
     p.len = u16::from_be_bytes([fixed[4], fixed[5]]).wrapping_add(IPV6_HLEN as u16);
-    let (proto, l4) = transport(b, fixed[6]);
+    let (proto, l4) = if ipv6_ext::is_extension(fixed[6]) {
+        b.after_extensions(fixed[6])
+    } else {
+        (fixed[6], Some(IPV6_HLEN))
+    };
     p.proto = proto;
     Some(l4.unwrap_or(NO_L4))
-}
-
-/// Walks IPv6 extension headers from the fixed header's `next`: the transport protocol and
-/// where its header starts (None: a non-first fragment, ESP, or more headers than we walk).
-#[inline(always)]
-fn transport<B: Bytes>(b: &B, first: u8) -> (u8, Option<usize>) {
-    let mut next = first;
-    let mut off = IPV6_HLEN;
-    // A fixed bound the verifier can see: each header is one iteration.
-    for _ in 0..MAX_EXT_HEADERS {
-        // Beyond this the transport header is not looked for (see `DIRECT_MAX`).
-        if off > MAX_L4 {
-            return (next, None);
-        }
-        let step = match next {
-            // Hop-by-hop, routing, destination options: 8-byte units, not counting the first.
-            0 | 43 | 60 => b.load::<[u8; 2]>(off).map(|h| (h[0], (h[1] as usize + 1) * 8)),
-            // Authentication header: 4-byte units, not counting the first two.
-            51 => b.load::<[u8; 2]>(off).map(|h| (h[0], (h[1] as usize + 2) * 4)),
-            // Fragment: only the first fragment carries the transport header.
-            44 => match b.load::<[u8; 4]>(off) {
-                Some(f) if u16::from_be_bytes([f[2], f[3]]) & 0xfff8 == 0 => Some((f[0], 8)),
-                Some(f) => return (f[0], None),
-                None => None,
-            },
-            // ESP hides what follows; 59 is "no next header".
-            50 | 59 => return (next, None),
-            _ => return (next, Some(off)),
-        };
-        let Some((n, len)) = step else { return (next, None) };
-        next = n;
-        off += len;
-    }
-    (next, None)
 }
 
 /// Ports, TCP flags, ICMP type and, for ICMP errors, the quoted flow, from the transport

@@ -51,7 +51,7 @@ pub async fn run(json: bool) -> Result<u8> {
     let t = Instant::now();
     s.attach_tracepoints(&kernel, Purpose::Trace)?;
     s.attach_enrichment(&kernel);
-    let tc = s.attach_tc("lo", &kernel);
+    let tc = s.attach_tc(&["lo".to_string()], &kernel).and_then(|mut r| r.remove(0));
     timing.attach_ms = ms(t);
     let mut hooks = s.hooks.clone();
     hooks.push(HookStatus {

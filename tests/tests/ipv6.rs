@@ -7,7 +7,7 @@ mod common;
 use common::{assert_cause, trace};
 use dockernet_trace_tests::{
     Lab,
-    lab::{Engine, LAB_IP6, OUTSIDE_IP6, ipv6_options},
+    lab::{Engine, LAB_IP6, OUTSIDE_IP6, ipv6_options, send_udp6_with_dest_options},
 };
 use serde_json::Value;
 
@@ -299,4 +299,32 @@ fn watch_names_ipv6_drops_and_stays_quiet_on_healthy_ipv6() {
         count += l["count"].as_u64().unwrap_or(0);
     }
     assert_eq!(count, 3, "three pings, three drops: {drops:#?}");
+}
+
+/// The kernel programs walk IPv6 extension headers to the transport header: a datagram with a
+/// Destination Options header that isolation drops is reported as UDP, with its port, as one
+/// without is.
+#[test]
+fn watch_reads_past_ipv6_extension_headers() {
+    let lab = Lab::start(ipv6_options()).unwrap();
+    dual(&lab);
+    lab.create_dual_network("v6x", "172.30.66.0/24", "fd00:66::/64").unwrap();
+    lab.run("b1", &["--network", "v6x"], &[]).unwrap();
+    let b16 = lab.ip6("b1", "v6x").unwrap();
+    let c1 = lab.container("c1").unwrap();
+    let to_b1 = |l: &&Value| l["dst"]["ip"] == b16.as_str();
+    let counted = |v: &[Value]| v.iter().filter(to_b1).filter_map(|l| l["count"].as_u64()).sum::<u64>();
+    let act = || send_udp6_with_dest_options(&c1.netns_path(), &b16, 9753, 3).unwrap();
+    let lines = watch_while(&lab, &["--network", "dual6", "--network", "v6x"], act, |v| counted(v) >= 3);
+    let drops: Vec<&Value> = lines.iter().filter(to_b1).collect();
+    assert!(!drops.is_empty(), "no drop line: {lines:#?}");
+    for l in &drops {
+        assert_eq!(
+            (l["kind"].as_str(), l["proto"].as_str(), l["dst"]["port"].as_u64()),
+            (Some("drop"), Some("udp"), Some(9753)),
+            "{l}"
+        );
+        assert_eq!(l["src"]["container"], "c1", "{l}");
+    }
+    assert_eq!(counted(&lines), 3, "three datagrams, three drops: {drops:#?}");
 }

@@ -62,7 +62,8 @@ fn tc_program_counts_a_containers_pings() {
     let v = veth.clone();
     let (replies, ingress, egress, all) = common::in_netns(&lab.netns_path(), move || {
         let (kernel, mut s) = session(None, id, [me, gw]);
-        s.attach_tc(&v, &kernel).expect("attach tc to the veth");
+        let attached = s.attach_tc(std::slice::from_ref(&v), &kernel).expect("load the tc programs");
+        attached.into_iter().next().unwrap().expect("attach tc to the veth");
         let mut events = s.events().unwrap();
         let replies = common::ping(&container_ns, gw, id, PINGS);
         let raw = runtime().block_on(async {

@@ -25,6 +25,9 @@ pub struct Counters {
     pub inspected: u64,
 }
 
+/// How tc programs were attached to one interface, or why not.
+pub type TcResult = Result<tc::Attachment, EbpfError>;
+
 pub struct Session {
     ebpf: Ebpf,
     /// Declared after `ebpf`, so it drops after it: once the programs' filters are detached,
@@ -49,7 +52,7 @@ impl Drop for Session {
     fn drop(&mut self) {
         // Everything else goes with `ebpf`, one link after the other; tcx links each wait for
         // an RCU grace period, so they go first, side by side.
-        tc::detach_all(&mut self.ebpf, std::mem::take(&mut self.tc_links));
+        tc::detach_all(std::mem::take(&mut self.tc_links));
     }
 }
 
@@ -199,15 +202,16 @@ impl Session {
         self.aya_btf = None;
     }
 
-    /// Attaches the tc classifiers to `iface` in the current network namespace.
-    pub fn attach_tc(&mut self, iface: &str, kernel: &KernelInfo) -> Result<tc::Attachment, EbpfError> {
+    /// Attaches the tc classifiers to each of `ifaces` in the current network namespace, all at
+    /// once: how, or why not, per interface (the error: the programs did not load).
+    pub fn attach_tc(&mut self, ifaces: &[String], kernel: &KernelInfo) -> Result<Vec<TcResult>, EbpfError> {
         let t = std::time::Instant::now();
         tc::load(&mut self.ebpf)?;
-        let (how, links) = tc::attach(&mut self.ebpf, iface, kernel.features.tcx)?;
-        log::debug!("tc on {iface} ({how:?}): {} ms", t.elapsed().as_millis());
+        let (results, links) = tc::attach(&mut self.ebpf, ifaces, kernel.features.tcx);
+        log::debug!("tc on {ifaces:?} ({} tcx links): {} ms", links.len(), t.elapsed().as_millis());
         self.tc_links.extend(links);
-        self.coverage.tc = true;
-        Ok(how)
+        self.coverage.tc |= results.iter().any(Result::is_ok);
+        Ok(results)
     }
 
     /// The event stream (can be taken once).

@@ -10,10 +10,7 @@ use std::{fs, os::unix::fs::MetadataExt, path::PathBuf};
 
 use aya::{
     Ebpf,
-    programs::{
-        LinkOrder, SchedClassifier, TcAttachType, tc,
-        tc::{SchedClassifierLink, SchedClassifierLinkId},
-    },
+    programs::{LinkOrder, SchedClassifier, TcAttachType, tc, tc::SchedClassifierLink},
 };
 
 use dockernet_trace_common::programs::{TC_EGRESS as EGRESS, TC_INGRESS as INGRESS};
@@ -41,68 +38,88 @@ pub fn load(ebpf: &mut Ebpf) -> Result<(), EbpfError> {
     Ok(())
 }
 
-/// A tcx link made, by the program it belongs to.
-pub type TcxLink = (&'static str, SchedClassifierLinkId);
+/// A tcx link made: it detaches when dropped (see `detach_all`).
+pub type TcxLink = SchedClassifierLink;
 
-/// Attaches both directions to `iface` (programs must be loaded). Returns how, and the tcx
-/// links made (the caller detaches them; see `detach_all`).
+/// Attaches both directions to each of `ifaces` (programs must be loaded): how, per interface,
+/// and the tcx links made (the caller detaches them; see `detach_all`).
 pub fn attach(
     ebpf: &mut Ebpf,
-    iface: &str,
+    ifaces: &[String],
     prefer_tcx: bool,
-) -> Result<(Attachment, Vec<TcxLink>), EbpfError> {
-    let links = if prefer_tcx { tcx_both(ebpf, iface) } else { vec![] };
-    let mut how = Attachment::Tcx;
-    for (name, dir) in [(INGRESS, TcAttachType::Ingress), (EGRESS, TcAttachType::Egress)] {
-        if links.iter().any(|(n, _)| *n == name) {
-            continue;
+) -> (Vec<Result<Attachment, EbpfError>>, Vec<TcxLink>) {
+    let made = if prefer_tcx { tcx_all(ebpf, ifaces) } else { vec![] };
+    let mut results = Vec::with_capacity(ifaces.len());
+    for iface in ifaces {
+        let mut how = Ok(Attachment::Tcx);
+        for (name, dir) in [(INGRESS, TcAttachType::Ingress), (EGRESS, TcAttachType::Egress)] {
+            if made.iter().any(|(i, n, _)| i == iface && *n == name) {
+                continue;
+            }
+            if let Err(e) = attach_netlink(ebpf, iface, name, dir) {
+                how = Err(e);
+                break;
+            }
+            how = Ok(Attachment::Netlink);
         }
-        let p: &mut SchedClassifier = program(ebpf, name)?
-            .try_into()
-            .map_err(|source| EbpfError::Program { program: name.into(), source })?;
-        how = Attachment::Netlink;
-        register_owner()?;
-        ensure_clsact(iface)?;
-        p.attach_with_options(iface, dir, tc::TcAttachOptions::Netlink(Default::default()))
-            .map_err(|e| EbpfError::Tc { iface: iface.into(), reason: e.to_string() })?;
+        results.push(how);
     }
-    Ok((how, links))
+    (results, made.into_iter().map(|(_, _, link)| link).collect())
 }
 
-/// Both directions through tcx, at the same time: each attach waits for an RCU grace period
-/// (the kernel swaps the device's program list), and two waits side by side share one.
-fn tcx_both(ebpf: &mut Ebpf, iface: &str) -> Vec<TcxLink> {
-    let progs: Vec<(&'static str, &mut aya::programs::Program)> = ebpf
-        .programs_mut()
-        .filter_map(|(n, p)| [INGRESS, EGRESS].into_iter().find(|x| *x == n).map(|x| (x, p)))
-        .collect();
+/// A direct-action cls_bpf filter (kernels without tcx), behind a clsact qdisc.
+fn attach_netlink(
+    ebpf: &mut Ebpf,
+    iface: &str,
+    name: &'static str,
+    dir: TcAttachType,
+) -> Result<(), EbpfError> {
+    let p: &mut SchedClassifier = program(ebpf, name)?
+        .try_into()
+        .map_err(|source| EbpfError::Program { program: name.into(), source })?;
+    register_owner()?;
+    ensure_clsact(iface)?;
+    p.attach_with_options(iface, dir, tc::TcAttachOptions::Netlink(Default::default()))
+        .map(drop)
+        .map_err(|e| EbpfError::Tc { iface: iface.into(), reason: e.to_string() })
+}
+
+/// Every interface and direction through tcx at the same time: each attach waits for an RCU
+/// grace period (the kernel swaps the device's program list), and waits side by side share
+/// one. Each thread attaches through a handle of its own on the same loaded program (aya's
+/// attach takes the program mutably); the links it makes are taken out of it.
+fn tcx_all(ebpf: &mut Ebpf, ifaces: &[String]) -> Vec<(String, &'static str, TcxLink)> {
+    let mut jobs = Vec::new();
+    for (name, dir) in [(INGRESS, TcAttachType::Ingress), (EGRESS, TcAttachType::Egress)] {
+        let Ok(p) = program(ebpf, name) else { continue };
+        let Ok(p): Result<&mut SchedClassifier, _> = p.try_into() else { continue };
+        for iface in ifaces {
+            match p.info().and_then(|info| SchedClassifier::from_program_info(info, name.into())) {
+                Ok(handle) => jobs.push((iface.clone(), name, dir, handle)),
+                Err(e) => log::debug!("{name}: no second handle: {e}"),
+            }
+        }
+    }
     std::thread::scope(|s| {
-        let handles: Vec<_> = progs
+        let threads: Vec<_> = jobs
             .into_iter()
-            .map(|(name, p)| {
+            .map(|(iface, name, dir, mut p)| {
                 s.spawn(move || {
-                    let dir = if name == INGRESS { TcAttachType::Ingress } else { TcAttachType::Egress };
-                    let p: &mut SchedClassifier = p.try_into().ok()?;
                     let order = tc::TcAttachOptions::TcxOrder(LinkOrder::default());
-                    p.attach_with_options(iface, dir, order).ok().map(|id| (name, id))
+                    let id = p.attach_with_options(&iface, dir, order).ok()?;
+                    Some((iface, name, p.take_link(id).ok()?))
                 })
             })
             .collect();
-        handles.into_iter().filter_map(|h| h.join().ok().flatten()).collect()
+        threads.into_iter().filter_map(|t| t.join().ok().flatten()).collect()
     })
 }
 
 /// Detaches tcx links, all at the same time (each detach waits for an RCU grace period; the
 /// waits overlap instead of adding up).
-pub fn detach_all(ebpf: &mut Ebpf, links: Vec<TcxLink>) {
-    let mut taken: Vec<SchedClassifierLink> = Vec::new();
-    for (name, id) in links {
-        let Ok(p) = program(ebpf, name) else { continue };
-        let Ok(p): Result<&mut SchedClassifier, _> = p.try_into() else { continue };
-        taken.extend(p.take_link(id).ok());
-    }
+pub fn detach_all(links: Vec<TcxLink>) {
     std::thread::scope(|s| {
-        for link in taken {
+        for link in links {
             s.spawn(move || drop(link));
         }
     });

@@ -68,12 +68,17 @@ impl Attached {
 
     /// tc programs on `ifaces` that do not have them yet; one that fails is a warning.
     pub fn add_tc(&mut self, ifaces: &[String]) {
-        for iface in ifaces {
-            if self.tc_ifaces.contains(iface) {
-                continue;
-            }
-            match self.session.attach_tc(iface, &self.kernel) {
-                Ok(_) => self.tc_ifaces.push(iface.clone()),
+        let new: Vec<String> = ifaces.iter().filter(|i| !self.tc_ifaces.contains(i)).cloned().collect();
+        if new.is_empty() {
+            return;
+        }
+        let results = match self.session.attach_tc(&new, &self.kernel) {
+            Ok(r) => r,
+            Err(e) => return log::warn!("tc: {e}"),
+        };
+        for (iface, result) in new.into_iter().zip(results) {
+            match result {
+                Ok(_) => self.tc_ifaces.push(iface),
                 Err(e) => log::warn!("tc on {iface}: {e}"),
             }
         }

@@ -27,6 +27,8 @@ use crate::{
 const GRACE: Duration = Duration::from_millis(120);
 /// Events still in flight when a probe's answer arrives.
 const TRAILING: Duration = Duration::from_millis(30);
+/// The longest wait for kernel events before the loop looks at its probes again.
+const BATCH: Duration = Duration::from_millis(20);
 
 /// What one probe's socket saw.
 #[derive(Clone, Debug)]
@@ -107,11 +109,16 @@ async fn send(
             pending.push(async move { (next, probe::send(socket, p).await) });
             continue;
         }
+        // Wake when the previous probe's `TRAILING` ends, not only at the next batch.
+        let trailing_left = match next.checked_sub(1).map(|i| (&answers[i], settled_at[i])) {
+            Some((Some((_, t)), None)) if next < count => TRAILING.saturating_sub(t.elapsed()),
+            _ => BATCH,
+        };
         tokio::select! {
             Some((i, a)) = pending.next() => {
                 answers[i].get_or_insert((a, Instant::now()));
             }
-            batch = reader.next_batch(Duration::from_millis(20)) => {
+            batch = reader.next_batch(trailing_left.clamp(Duration::from_millis(1), BATCH)) => {
                 for raw in batch {
                     let Some(e) = KernelEvent::from_raw(&raw, reasons) else { continue };
                     for (i, settled) in settled_at.iter_mut().enumerate().take(started.len()) {
@@ -131,8 +138,8 @@ async fn send(
     }
     drop(pending);
     let until = Instant::now() + TRAILING;
-    while Instant::now() < until {
-        for raw in reader.next_batch(Duration::from_millis(10)).await {
+    while let Some(left) = until.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) {
+        for raw in reader.next_batch(left.min(BATCH)).await {
             events.extend(KernelEvent::from_raw(&raw, reasons));
         }
     }

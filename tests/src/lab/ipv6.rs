@@ -83,3 +83,39 @@ fn first_host6(subnet: &str) -> Result<String> {
     let base: std::net::Ipv6Addr = subnet.split('/').next().unwrap_or_default().parse()?;
     Ok(std::net::Ipv6Addr::from(u128::from(base) + 1).to_string())
 }
+
+/// Sends `count` UDP datagrams to `[dst]:port` from inside the namespace at `netns`, each with
+/// an IPv6 Destination Options header (one PadN option) between the fixed header and UDP: an
+/// extension header the tool must walk to find the ports. On a thread of its own, as `setns`
+/// changes the calling thread's namespace.
+pub fn send_udp6_with_dest_options(netns: &str, dst: &str, port: u16, count: usize) -> Result<()> {
+    let path = netns.to_string();
+    let to: std::net::SocketAddr = format!("[{dst}]:{port}").parse()?;
+    std::thread::spawn(move || -> Result<()> {
+        let ns = std::fs::File::open(&path).with_context(|| format!("opening {path}"))?;
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+            .with_context(|| format!("entering {path}"))?;
+        let socket = std::net::UdpSocket::bind("[::]:0")?;
+        // Next header (the kernel fills it in), length 0 (8 bytes in all), PadN of 4 bytes.
+        let options: [u8; 8] = [0, 0, 1, 4, 0, 0, 0, 0];
+        // SAFETY: a valid socket and a buffer of the length given.
+        let rc = unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(&socket),
+                libc::IPPROTO_IPV6,
+                libc::IPV6_DSTOPTS,
+                options.as_ptr().cast(),
+                options.len() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            bail!("IPV6_DSTOPTS: {}", std::io::Error::last_os_error());
+        }
+        for _ in 0..count {
+            socket.send_to(b"extension headers", to).context("sending")?;
+        }
+        Ok(())
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the sending thread panicked"))?
+}

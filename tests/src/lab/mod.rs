@@ -24,7 +24,7 @@ use anyhow::{Context, Result, bail};
 pub use builders::{Container, Network};
 pub use engine::{DOCKER28_DIR, DOCKER28_READY, ENGINE_VAR, Engine};
 pub use image::IMAGE;
-pub use ipv6::{Net6, ipv6_options};
+pub use ipv6::{Net6, ipv6_options, send_udp6_with_dest_options};
 pub use net::{
     LAB_IP, LAB_IP6, OUTSIDE_IP, OUTSIDE_IP6, SINK_IP, SINK_IP6, UPLINK_IF, UPLINK_NET, UPLINK_NET6,
 };
