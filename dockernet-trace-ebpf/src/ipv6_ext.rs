@@ -65,7 +65,7 @@ impl Bytes for SkbBytes {
 /// Walks IPv6 extension headers from the fixed header's `next`: the transport protocol and
 /// where its header starts (None: a non-first fragment, ESP, or more headers than we walk).
 #[inline(always)]
-pub fn walk<B: Bytes + ?Sized>(b: &B, first: u8) -> (u8, Option<usize>) {
+pub fn walk<B: Bytes>(b: &B, first: u8) -> (u8, Option<usize>) {
     let mut next = first;
     let mut off = IPV6_HLEN;
     // A fixed bound the verifier can see: each header is one iteration.

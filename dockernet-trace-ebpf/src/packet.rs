@@ -79,7 +79,7 @@ pub fn is_unspecified6(a: &[u8; 16]) -> bool {
 }
 
 /// Reads header bytes at an offset of a packet. Implemented for kernel memory and tc.
-pub trait Bytes {
+pub trait Bytes: Sized {
     /// Parse in eBPF functions of their own (see `parse_ip_into`). Not for tc: its packet
     /// pointers would reach the callee through the caller's stack, which 6.1's verifier
     /// refuses; the tc programs' frames have room for the parser inlined.
@@ -91,6 +91,13 @@ pub trait Bytes {
     #[inline(always)]
     fn after_extensions(&self, first: u8) -> (u8, Option<usize>) {
         ipv6_ext::walk(self, first)
+    }
+
+    /// `parse_l4`'s fields from the transport header at `l4` (`p.proto` says which header).
+    /// Kernel memory calls a global eBPF function (see `dnt_l4_kernel`).
+    #[inline(always)]
+    fn transport_fields(&self, p: &mut Packet, l4: usize) {
+        parse_l4_inline(self, p, l4)
     }
 }
 
@@ -114,6 +121,43 @@ impl Bytes for KernelPacket {
             Err(_) => (first, None),
         }
     }
+
+    /// Not inlined: the copy of the address stays out of the callers' frames.
+    #[inline(never)]
+    fn transport_fields(&self, p: &mut Packet, l4: usize) {
+        // A number for the global function, as in `after_extensions`.
+        let at = self.0;
+        if let Ok(at) = read::<u64>(&raw const at as u64, 0) {
+            unpack_l4(p, dnt_l4_kernel(at, p.proto, l4 as u64));
+        }
+    }
+}
+
+/// The transport header of a packet in kernel memory at `at` (its IP header), `l4` bytes in:
+/// a global eBPF function, checked once on its own, like `ipv6_ext`'s walk. Inlined, its four
+/// protocols and the quoted headers of ICMP errors were checked again on every path that
+/// reached it. Its one number packs the fields (see `unpack_l4`).
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn dnt_l4_kernel(at: u64, proto: u8, l4: u64) -> u64 {
+    let mut p = Packet { proto, ..Packet::default() };
+    parse_l4_inline(&KernelPacket(at), &mut p, l4 as usize);
+    p.sport as u64
+        | (p.dport as u64) << 16
+        | (p.tcp_flags as u64) << 32
+        | (p.icmp_type as u64) << 40
+        | (p.icmp_code as u64) << 48
+        | (p.inner_proto as u64) << 56
+}
+
+#[inline(always)]
+fn unpack_l4(p: &mut Packet, v: u64) {
+    p.sport = v as u16;
+    p.dport = (v >> 16) as u16;
+    p.tcp_flags = (v >> 32) as u8;
+    p.icmp_type = (v >> 40) as u8;
+    p.icmp_code = (v >> 48) as u8;
+    p.inner_proto = (v >> 56) as u8;
 }
 
 /// A packet seen by tc, starting at its Ethernet header: read in place where the headers are
@@ -189,8 +233,8 @@ const NOT_PARSED: usize = 0;
 /// `parse_ip_into`: parsed, without a transport header to read.
 const NO_L4: usize = usize::MAX;
 
-/// `parse_ip` as an eBPF function of its own (not inlined), as is `parse_l4_at`: their header
-/// copies get stack frames of their own, next to the program's (a frame has 512 bytes at most,
+/// `parse_ip` as an eBPF function of its own (not inlined): its header copies get a stack
+/// frame of its own, next to the program's (a frame has 512 bytes at most,
 /// and the programs that also build an event and count drops would not fit one with them).
 /// Plain argument and result types: the kernel refuses the BTF of a Rust enum's layout in a
 /// function's prototype. Returns the transport header's offset, `NO_L4` or `NOT_PARSED`.
@@ -249,16 +293,9 @@ fn parse_ip6<B: Bytes>(b: &B, p: &mut Packet) -> Option<usize> {
 /// header at `l4`. A transport header that cannot be read (or found) leaves them zero.
 #[inline(always)]
 pub fn parse_l4<B: Bytes>(b: &B, p: &mut Packet, l4: L4Offset) {
-    match l4 {
-        Some(l4) if B::OWN_FRAME => parse_l4_at(b, p, l4),
-        Some(l4) => parse_l4_inline(b, p, l4),
-        None => {}
+    if let Some(l4) = l4 {
+        b.transport_fields(p, l4);
     }
-}
-
-#[inline(never)]
-fn parse_l4_at<B: Bytes>(b: &B, p: &mut Packet, l4: usize) {
-    parse_l4_inline(b, p, l4)
 }
 
 #[inline(always)]

@@ -8,6 +8,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::{
     attach::Attached,
+    early_reads::EarlyReads,
     exited,
     hops::locate,
     nftrace::{NfTrace, Step},
@@ -44,6 +45,8 @@ pub struct Collected {
     pub events: Vec<KernelEvent>,
     /// netfilter's own trace of the probes (`--allow-system-changes` only).
     pub nftrace: Vec<Step>,
+    /// Reads for the explanation, started once every probe's fate was known (see `send`).
+    pub early: EarlyReads,
 }
 
 /// Does this event settle the fate of probe `index`?
@@ -70,11 +73,11 @@ pub async fn collect(
         Some(t) => tokio::task::spawn_blocking(move || t.finish()).await.unwrap_or_default(),
         None => vec![],
     };
-    let (probes, events) = match sent {
+    let (probes, events, early) = match sent {
         Err(_) if exited::exited(from) => return Err(exited::source_exited(from)),
         other => other?,
     };
-    Ok(Collected { probes, events, nftrace })
+    Ok(Collected { probes, events, nftrace, early })
 }
 
 /// Sends the probes one after another, each as soon as the previous one's fate is known: its
@@ -82,12 +85,14 @@ pub async fn collect(
 /// follows a decisive event (`GRACE`) overlaps the next probes, so a dropped path costs one
 /// grace, not one per probe; a probe that vanishes silently still has the next wait for its
 /// timeout (and `TRAILING`), as neighbour discovery or a bridge's learning take their time.
+/// Once every probe's fate is known, what the explanation reads about the drops is started
+/// (`EarlyReads`), side by side with the grace.
 async fn send(
     plan: &Plan,
     timeout: Duration,
     reader: &mut EventReader,
     reasons: &DropReasons,
-) -> Result<(Vec<ProbeRecord>, Vec<KernelEvent>), ModelError> {
+) -> Result<(Vec<ProbeRecord>, Vec<KernelEvent>, EarlyReads), ModelError> {
     let count = plan.ports.count as usize;
     let mut pending = FuturesUnordered::new();
     let mut started: Vec<Instant> = Vec::with_capacity(count);
@@ -95,7 +100,16 @@ async fn send(
     let mut answers: Vec<Option<(Answer, Instant)>> = vec![None; count];
     let mut settled_at: Vec<Option<Instant>> = vec![None; count];
     let mut events = Vec::new();
+    // Which of `events` settled a probe's fate.
+    let mut decisive_events: Vec<usize> = Vec::new();
+    let mut early = EarlyReads::default();
     while answers.iter().any(Option::is_none) {
+        let all_known = started.len() == count
+            && answers.iter().zip(&settled_at).all(|(a, s)| a.is_some() || s.is_some());
+        if all_known && !decisive_events.is_empty() {
+            let decisive: Vec<&KernelEvent> = decisive_events.iter().map(|&i| &events[i]).collect();
+            early.start(&decisive, &events);
+        }
         let next = started.len();
         // An answered probe's events in flight get `TRAILING` before the next probe starts,
         // as they always did: a timed-out probe's successor then still sees what follows it.
@@ -124,6 +138,7 @@ async fn send(
                     for (i, settled) in settled_at.iter_mut().enumerate().take(started.len()) {
                         if settled.is_none() && decisive(&e, &plan.ports, i as u16) {
                             *settled = Some(Instant::now());
+                            decisive_events.push(events.len());
                         }
                     }
                     events.push(e);
@@ -153,7 +168,7 @@ async fn send(
             ProbeRecord { index: i as u16, sport: plan.ports.base + i as u16, answer, elapsed_ms }
         })
         .collect();
-    Ok((records, events))
+    Ok((records, events, early))
 }
 
 /// Probe `index` of the plan.

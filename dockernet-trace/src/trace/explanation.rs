@@ -5,6 +5,7 @@ use super::{
     bridge_hops,
     collect::{Collected, ProbeRecord},
     dns_leg::DnsReport,
+    early_reads::RulesRead,
     endpoints::Endpoints,
     exited,
     facts::Facts,
@@ -18,7 +19,6 @@ use crate::{
     doctor,
     error::{Error, Result},
     explain::Names,
-    kernel::Kallsyms,
     netfilter::{self, Ruleset},
 };
 
@@ -48,9 +48,10 @@ pub async fn explain(
     let reached: Vec<u16> = collected.probes.iter().filter(|p| p.answer.reached()).map(|p| p.index).collect();
     hops::mark_after_delivery(&mut hops, |i| reached.contains(&i), &names.netns_label(ends.source_netns));
     let hops = bridge_hops::add_bridges(hops, t);
-    let mut facts = Facts::gather(&collected.events, &names, &plan.ports, &mut Kallsyms::default());
+    let mut early = collected.early;
+    let mut facts = Facts::gather(&collected.events, &names, &plan.ports, &mut early.kallsyms().await);
     facts.nftrace = collected.nftrace;
-    let after = rules_after(&facts, &before).await?;
+    let after = rules_after(&facts, &before, early.rules).await?;
     phases.mark("rules after");
     let deltas = netfilter::diff(&before, &after);
     let doctor = doctor::diagnose(t, &after);
@@ -74,12 +75,15 @@ pub async fn explain(
     Ok(Explanation { verdict, leg: Leg::Target, hops, probes: collected.probes, dns: None })
 }
 
-/// The rules after the probes. Counters only matter when netfilter dropped a probe; reading
-/// the rules again costs a few hundred milliseconds of iptables-save.
-pub async fn rules_after(facts: &Facts, before: &Ruleset) -> Result<Ruleset> {
+/// The rules after the probes (`early`: the read `collect` started). Counters only matter
+/// when netfilter dropped a probe; reading the rules again costs ~0.1 s of iptables-save.
+pub async fn rules_after(facts: &Facts, before: &Ruleset, early: Option<RulesRead>) -> Result<Ruleset> {
     if facts.netfilter_drops() == 0 && facts.nftrace.is_empty() {
         return Ok(before.clone());
     }
-    let read = tokio::task::spawn_blocking(netfilter::snapshot).await;
+    let read = match early {
+        Some(read) => read.await,
+        None => tokio::task::spawn_blocking(netfilter::snapshot).await,
+    };
     Ok(read.map_err(|e| Error::Usage(e.to_string()))?.unwrap_or_default())
 }

@@ -7,6 +7,7 @@ pub mod attach;
 pub mod bridge_hops;
 pub mod collect;
 pub mod dns_leg;
+pub mod early_reads;
 pub mod endpoints;
 pub mod evidence;
 pub mod exited;

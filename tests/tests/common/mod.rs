@@ -21,6 +21,34 @@ pub fn in_netns<T: Send + 'static>(path: &str, f: impl FnOnce() -> T + Send + 's
     .expect("netns thread panicked")
 }
 
+/// Sends `bytes` over one TCP connection from the namespace at `client_ns` to a listener on
+/// `server:port` that this opens in `server_ns`, at full speed, and ends it cleanly: the
+/// receiver reads to the end before it closes, so no segment finds its socket gone. (iperf3's
+/// end of test closes a socket with data unread, and the kernel rightly answers the client's
+/// last segments with a reset.) Returns the bytes received.
+pub fn bulk_tcp(server_ns: &str, client_ns: &str, server: Ipv4Addr, port: u16, bytes: usize) -> u64 {
+    use std::io::{Read, Write};
+    let listener = in_netns(server_ns, move || std::net::TcpListener::bind((server, port)).expect("bind"));
+    let receiver = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        std::io::copy(&mut s, &mut std::io::sink()).expect("receive")
+    });
+    in_netns(client_ns, move || {
+        let mut c = std::net::TcpStream::connect((server, port)).expect("connect");
+        let chunk = vec![0u8; 64 * 1024];
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            c.write_all(&chunk[..n]).expect("send");
+            left -= n;
+        }
+        c.shutdown(std::net::Shutdown::Write).expect("shutdown");
+        // The receiver's close, once it has read everything: then ours.
+        let _ = c.read(&mut [0u8; 1]);
+    });
+    receiver.join().expect("the receiver panicked")
+}
+
 /// Sends `count` ICMP echo requests with identifier `id` from the namespace at `netns` to
 /// `dst`, and returns how many replies came back (each awaited up to a second: a busy machine
 /// can be slow to answer, and a dropped echo costs the test that second).

@@ -57,7 +57,7 @@ pub async fn unresolved(ends: &Endpoints, leg: &DnsLeg, before: Ruleset, lost: u
     let verdict = match path {
         None => verdict::dns::decide(None, &outcome),
         Some(p) => {
-            let after = rules_after(&facts, &before).await?;
+            let after = rules_after(&facts, &before, None).await?;
             let deltas = netfilter::diff(&before, &after);
             let doctor = doctor::diagnose(t, &after);
             let probes = records(&leg.resolution);
