@@ -46,6 +46,10 @@ pub struct Session {
     scope_shrunk: bool,
     /// tcx links of the tc programs, detached together at the end (see `Drop`).
     tc_links: Vec<tc::TcxLink>,
+    /// Interfaces to attach the tc programs to while the programs are verified (tcx only).
+    tc_ahead: Vec<String>,
+    /// Interfaces that got both tc programs that way.
+    tc_ready: Vec<String>,
 }
 
 impl Drop for Session {
@@ -78,6 +82,8 @@ impl Session {
             net16: vec![0; dockernet_trace_common::WATCH_NET16_WORDS as usize],
             scope_shrunk: false,
             tc_links: Vec::new(),
+            tc_ahead: Vec::new(),
+            tc_ready: Vec::new(),
         };
         s.set_config(kernel.base_config)?;
         Ok(s)
@@ -137,9 +143,12 @@ impl Session {
             trampolines_refused: Default::default(),
         };
         let ahead: Vec<_> = list.iter().filter_map(|h| h.verified_ahead(&cx)).collect();
-        verify::verify_ahead(&mut self.ebpf, aya_btf, &ahead, classifiers);
-        let status = hooks::attach_all(&mut self.ebpf, &cx, list, &mut self.coverage)?;
-        self.hooks.extend(status);
+        // tc ahead only through tcx: cls_bpf filters need the qdisc bookkeeping of `attach_tc`.
+        let tc_ifaces = if kernel.features.tcx { std::mem::take(&mut self.tc_ahead) } else { vec![] };
+        let made = verify::verify_ahead(&mut self.ebpf, aya_btf, &ahead, classifiers, &tc_ifaces);
+        let status = hooks::attach_all(&mut self.ebpf, &cx, list, &mut self.coverage);
+        self.tc_attached_ahead(made);
+        self.hooks.extend(status?);
         Ok(())
     }
 
@@ -202,16 +211,51 @@ impl Session {
         self.aya_btf = None;
     }
 
+    /// The interfaces a trace will attach tc to, known before the programs are verified:
+    /// `attach_tracepoints` attaches tc to them as soon as the classifiers are verified.
+    pub fn attach_tc_ahead(&mut self, ifaces: Vec<String>) {
+        self.tc_ahead = ifaces;
+    }
+
+    /// Keeps the links `verify_ahead` made for interfaces that got both directions; one that
+    /// got only one is detached again, for `attach_tc` to do whole.
+    fn tc_attached_ahead(&mut self, made: Vec<tc::TcxMade>) {
+        let both = |iface: &str| made.iter().filter(|(i, ..)| i == iface).count() == 2;
+        let ready: Vec<String> = made.iter().map(|(i, ..)| i.clone()).filter(|i| both(i)).collect();
+        let mut partial = Vec::new();
+        for (iface, _, link) in made {
+            if ready.contains(&iface) { self.tc_links.push(link) } else { partial.push(link) }
+        }
+        tc::detach_all(partial);
+        self.coverage.tc |= !ready.is_empty();
+        for iface in ready {
+            if !self.tc_ready.contains(&iface) {
+                self.tc_ready.push(iface);
+            }
+        }
+    }
+
     /// Attaches the tc classifiers to each of `ifaces` in the current network namespace, all at
-    /// once: how, or why not, per interface (the error: the programs did not load).
+    /// once: how, or why not, per interface (the error: the programs did not load). Those
+    /// attached ahead (see `attach_tc_ahead`) are not attached again.
     pub fn attach_tc(&mut self, ifaces: &[String], kernel: &KernelInfo) -> Result<Vec<TcResult>, EbpfError> {
         let t = std::time::Instant::now();
         tc::load(&mut self.ebpf)?;
-        let (results, links) = tc::attach(&mut self.ebpf, ifaces, kernel.features.tcx);
-        log::debug!("tc on {ifaces:?} ({} tcx links): {} ms", links.len(), t.elapsed().as_millis());
+        let todo: Vec<String> = ifaces.iter().filter(|i| !self.tc_ready.contains(i)).cloned().collect();
+        let (results, links) = tc::attach(&mut self.ebpf, &todo, kernel.features.tcx);
+        log::debug!("tc on {todo:?} ({} tcx links): {} ms", links.len(), t.elapsed().as_millis());
         self.tc_links.extend(links);
         self.coverage.tc |= results.iter().any(Result::is_ok);
-        Ok(results)
+        let mut results = results.into_iter();
+        Ok(ifaces
+            .iter()
+            .map(|i| match self.tc_ready.contains(i) {
+                true => Ok(tc::Attachment::Tcx),
+                false => results.next().unwrap_or_else(|| {
+                    Err(EbpfError::Tc { iface: i.clone(), reason: "not attached".into() })
+                }),
+            })
+            .collect())
     }
 
     /// The event stream (can be taken once).

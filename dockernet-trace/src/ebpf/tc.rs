@@ -84,20 +84,42 @@ fn attach_netlink(
         .map_err(|e| EbpfError::Tc { iface: iface.into(), reason: e.to_string() })
 }
 
-/// Every interface and direction through tcx at the same time: each attach waits for an RCU
-/// grace period (the kernel swaps the device's program list), and waits side by side share
-/// one. Each thread attaches through a handle of its own on the same loaded program (aya's
-/// attach takes the program mutably); the links it makes are taken out of it.
-fn tcx_all(ebpf: &mut Ebpf, ifaces: &[String]) -> Vec<(String, &'static str, TcxLink)> {
-    let mut jobs = Vec::new();
-    for (name, dir) in [(INGRESS, TcAttachType::Ingress), (EGRESS, TcAttachType::Egress)] {
+/// A tcx link made on an interface by one of the two programs.
+pub type TcxMade = (String, &'static str, TcxLink);
+
+/// A handle of its own on the loaded classifier `p` (aya's attach takes a program mutably, so
+/// each thread that attaches needs one); `name` must be one of the two classifiers.
+pub fn handle(p: &SchedClassifier, name: &str) -> Option<(&'static str, SchedClassifier)> {
+    let name = [INGRESS, EGRESS].into_iter().find(|n| *n == name)?;
+    match p.info().and_then(|info| SchedClassifier::from_program_info(info, name.into())) {
+        Ok(h) => Some((name, h)),
+        Err(e) => {
+            log::debug!("{name}: no second handle: {e}");
+            None
+        }
+    }
+}
+
+fn tcx_all(ebpf: &mut Ebpf, ifaces: &[String]) -> Vec<TcxMade> {
+    let mut handles = Vec::new();
+    for name in [INGRESS, EGRESS] {
         let Ok(p) = program(ebpf, name) else { continue };
         let Ok(p): Result<&mut SchedClassifier, _> = p.try_into() else { continue };
+        handles.extend(handle(p, name));
+    }
+    tcx_attach(&handles, ifaces)
+}
+
+/// Every interface and direction through tcx at the same time, with `programs` (handles of
+/// the loaded classifiers: see `handle`). Each attach waits for an RCU grace period (the
+/// kernel swaps the device's program list); the kernel takes them in turn, but none waits for
+/// our thread to come round. The links are taken out of the handles that made them.
+pub fn tcx_attach(programs: &[(&'static str, SchedClassifier)], ifaces: &[String]) -> Vec<TcxMade> {
+    let mut jobs = Vec::new();
+    for (name, p) in programs {
+        let dir = if *name == INGRESS { TcAttachType::Ingress } else { TcAttachType::Egress };
         for iface in ifaces {
-            match p.info().and_then(|info| SchedClassifier::from_program_info(info, name.into())) {
-                Ok(handle) => jobs.push((iface.clone(), name, dir, handle)),
-                Err(e) => log::debug!("{name}: no second handle: {e}"),
-            }
+            jobs.extend(handle(p, name).map(|(_, h)| (iface.clone(), *name, dir, h)));
         }
     }
     std::thread::scope(|s| {

@@ -37,8 +37,9 @@ impl Attached {
     }
 }
 
-/// The programs loaded and the tracepoints attached, following nothing yet.
-pub async fn load(phases: Phases) -> Result<Attached> {
+/// The programs loaded and the tracepoints attached, following nothing yet; tc is attached to
+/// `tc_ahead` (the plan's interfaces, when known this early) while the programs are verified.
+pub async fn load(phases: Phases, tc_ahead: Vec<String>) -> Result<Attached> {
     let kernel = tokio::task::spawn_blocking(KernelInfo::probe)
         .await
         .map_err(|e| Error::Usage(format!("kernel probe failed: {e}")))??;
@@ -48,6 +49,7 @@ pub async fn load(phases: Phases) -> Result<Attached> {
     phases.mark("stale cleanup");
     let mut session = Session::load(&kernel)?;
     phases.mark("load");
+    session.attach_tc_ahead(tc_ahead);
     session.attach_tracepoints(&kernel, Purpose::Trace)?;
     phases.mark("tracepoints");
     session.attach_enrichment(&kernel);

@@ -62,7 +62,13 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
     phases.mark("model");
     // The rules before the probes, read while the programs are loaded.
     let before = tokio::task::spawn_blocking(netfilter::snapshot);
-    let mut attached = attach::load(phases).await?;
+    // The path's interfaces, known now unless a name is resolved first: tc goes on them
+    // while the tracepoint programs are verified.
+    let tc_ahead = match ends.dns_name {
+        None => Plan::new(&ends.topology, &ends.from, &ends.to, probes).tc_ifaces,
+        Some(_) => vec![],
+    };
+    let mut attached = attach::load(phases, tc_ahead).await?;
     let before = rules(before).await?;
     phases.mark("rules before");
     let mut leg = None;
