@@ -42,6 +42,7 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
     require_privileges()?;
     let pcap = args.pcap.as_deref().map(evidence::create).transpose()?;
     let spinner = Spinner::start("reading Docker and the kernel's view of the network");
+    let kernel = attach::KernelProbe::start();
     let mut ends = endpoints::resolve(args, &from, &to).await?;
     if let Some(verdict) = unprobed::verdict(&ends.to) {
         spinner.clear();
@@ -68,7 +69,7 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
         None => Plan::new(&ends.topology, &ends.from, &ends.to, probes).tc_ifaces,
         Some(_) => vec![],
     };
-    let mut attached = attach::load(phases, tc_ahead).await?;
+    let mut attached = attach::load(kernel, phases, tc_ahead).await?;
     let before = rules(before).await?;
     phases.mark("rules before");
     let mut leg = None;
