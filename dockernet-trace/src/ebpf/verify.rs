@@ -1,6 +1,7 @@
 //! Verifying programs side by side before they are attached. The kernel's verifier spends
-//! a few hundred milliseconds on each of the larger programs, and for root it runs without a
-//! global lock: with one thread per core, N programs cost about the slowest of them.
+//! tens of milliseconds on each of the larger programs (see `ipv6_ext` in the eBPF crate),
+//! and for root it runs without a global lock: with one thread per core, N programs cost
+//! about the slowest of them.
 //!
 //! A trace that knows its interfaces attaches the tc classifiers (through tcx) as soon as they
 //! are verified, while the tracepoint programs still are: those attaches mostly wait for the

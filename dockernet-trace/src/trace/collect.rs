@@ -107,8 +107,7 @@ async fn send(
         let all_known = started.len() == count
             && answers.iter().zip(&settled_at).all(|(a, s)| a.is_some() || s.is_some());
         if all_known && !decisive_events.is_empty() {
-            let decisive: Vec<&KernelEvent> = decisive_events.iter().map(|&i| &events[i]).collect();
-            early.start(&decisive, &events);
+            early.start(&decisive_events, &events);
         }
         let next = started.len();
         // An answered probe's events in flight get `TRAILING` before the next probe starts,

@@ -24,13 +24,13 @@ pub struct EarlyReads {
 }
 
 impl EarlyReads {
-    /// Starts the reads the drops among `decisive` (the events that settled the probes' fates)
-    /// call for, once: `events` are all the events so far, whose drop locations get resolved.
-    pub fn start(&mut self, decisive: &[&KernelEvent], events: &[KernelEvent]) {
+    /// Starts the reads the drops among `events[decisive]` (the events that settled the
+    /// probes' fates) call for, once: every drop location in `events` (all so far) is resolved.
+    pub fn start(&mut self, decisive: &[usize], events: &[KernelEvent]) {
         if std::mem::replace(&mut self.started, true) {
             return;
         }
-        let netfilter = decisive.iter().any(|e| drop_kind(e) == Some(DropKind::Netfilter));
+        let netfilter = decisive.iter().any(|&i| drop_kind(&events[i]) == Some(DropKind::Netfilter));
         if netfilter {
             self.rules = Some(tokio::task::spawn_blocking(netfilter::snapshot));
         }

@@ -191,7 +191,10 @@ impl Facts {
                 probe,
                 Answered { probe, kind: AnswerKind::Reset, netns, iface, tuple },
             ),
-            (Detail::Reset { .. }, Some(tuple), Some((probe, _))) => {
+            // A reset answers the packet it was made for: the probe's, where nothing listens.
+            // A reset for a reply (the source turning away the target's SYN-ACK) is the
+            // source's doing, not a refusal: its drop says so.
+            (Detail::Reset { .. }, Some(tuple), Some((probe, true))) => {
                 self.answers.push(Answered { probe, kind: AnswerKind::Reset, netns, iface, tuple })
             }
             (Detail::Neighbour { addr, state, created }, _, _) => {

@@ -285,6 +285,26 @@ mod tests {
     }
 
     #[test]
+    fn only_a_reset_made_for_the_probe_is_its_answer() {
+        let t = topology(vec![], vec![]);
+        let names = Names::new(&t);
+        let ports = ProbePorts { proto: Proto::Tcp, base: 40000, count: 3 };
+        let reset = |src, sport, dst, dport| KernelEvent {
+            detail: Detail::Reset { reason: 0 },
+            ..ev(100, Hook::TcpSendReset, "eth0", 20, src, sport, dst, dport, 0x02)
+        };
+        let events = [
+            // The target turns away probe 1's SYN: nothing listens.
+            reset("172.17.0.2", 40001, "172.18.0.2", 3306),
+            // The source turns away the target's SYN-ACK to probe 2: not a refusal.
+            reset("172.18.0.2", 3306, "172.17.0.2", 40002),
+        ];
+        let mut syms = crate::kernel::Kallsyms::new("/nonexistent");
+        let f = crate::trace::facts::Facts::gather(&events, &names, &ports, &mut syms);
+        assert_eq!(f.answers.iter().map(|a| a.probe).collect::<Vec<_>>(), vec![1]);
+    }
+
+    #[test]
     fn ipv6_hops_and_icmpv6_answers_are_labelled() {
         let t = topology(vec![], vec![]);
         let names = Names::new(&t);

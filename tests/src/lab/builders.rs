@@ -88,7 +88,9 @@ impl Lab {
             argv.extend_from_slice(cmd);
         }
         self.docker(&argv).with_context(|| format!("starting container {name}"))?;
-        self.container(name)
+        let c = self.container(name)?;
+        wait_addresses_usable(&c)?;
+        Ok(c)
     }
 
     /// A container that serves TCP on `port` (busybox httpd) on the given networks.
@@ -121,7 +123,9 @@ impl Lab {
     /// `docker network connect` and the refreshed container.
     pub fn connect(&self, network: &str, container: &str) -> Result<Container> {
         self.docker(&["network", "connect", network, container])?;
-        self.container(container)
+        let c = self.container(container)?;
+        wait_addresses_usable(&c)?;
+        Ok(c)
     }
 
     /// Runs a command inside a container.
@@ -151,4 +155,32 @@ fn first_host(subnet: &str) -> String {
     base.parse::<std::net::Ipv4Addr>()
         .map(|a| std::net::Ipv4Addr::from(u32::from(a) + 1).to_string())
         .unwrap_or_default()
+}
+
+/// Waits until none of the container's IPv6 addresses is still tentative (duplicate address
+/// detection, ~1.5 s for the link-local one after the interface comes up): a trace started
+/// earlier saw the first reply to its first probe turned away in the container. Nothing to
+/// wait for without IPv6.
+fn wait_addresses_usable(c: &Container) -> Result<()> {
+    let net = format!("--net={}", c.netns_path());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let tentative = super::cmd::run(std::process::Command::new("nsenter").args([
+            net.as_str(),
+            "ip",
+            "-6",
+            "addr",
+            "show",
+            "tentative",
+        ]))?;
+        if tentative.trim().is_empty() {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "{}: addresses still tentative: {tentative}",
+            c.name
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }

@@ -99,7 +99,8 @@ Reproduce (as root, on the build machine): `cargo xtask bench` (all sections, ab
 `cargo xtask bench --quick` (fewer, shorter repetitions), or `cargo xtask bench --only SECTION[,SECTION]`.\n\n\
 Measured in an isolated lab (own network namespace and dockerd) with the release binary, on a \
 2-core x86_64 VM shared with other work: ratios are taken within one run, with the tool and \
-without it alternating, and shown as median (min–max).\n";
+without it alternating, and shown as median (min–max). Each section below is written by the bench; \
+its goals are printed as met or not met, with the reason.\n";
 
 /// BENCHMARKS.md with `sections` replaced (or added, in `order`), everything else kept.
 pub fn merge(existing: &str, sections: &[Section], order: &[&str]) -> String {
