@@ -41,6 +41,7 @@ async fn interrupted() -> &'static str {
 }
 
 fn main() -> ExitCode {
+    one_allocator_arena();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // --help and --version are answers, not errors.
@@ -69,5 +70,16 @@ fn main() -> ExitCode {
             eprintln!("dockernet-trace: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// glibc gives each thread that allocates at the same time as another an arena of its own,
+/// and keeps what it freed there: with the kernel probe, the verifier threads and the reads
+/// beside the probes, a trace stayed ~15 MB larger for it. The few threads share one arena.
+fn one_allocator_arena() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: called first thing, before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }

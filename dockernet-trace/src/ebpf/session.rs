@@ -206,11 +206,6 @@ impl Session {
         !refused
     }
 
-    /// aya's parse of the kernel BTF, made ahead (else attaching makes it).
-    pub fn use_aya_btf(&mut self, btf: aya::Btf) {
-        self.aya_btf = Some(btf);
-    }
-
     /// Frees what only attaching needed (aya's copy of the kernel BTF: megabytes).
     pub fn attached(&mut self) {
         self.aya_btf = None;
