@@ -48,8 +48,8 @@ pub struct Session {
     tc_links: Vec<tc::TcxLink>,
     /// Interfaces to attach the tc programs to while the programs are verified (tcx only).
     tc_ahead: Vec<String>,
-    /// Interfaces that got both tc programs that way.
-    tc_ready: Vec<String>,
+    /// Interfaces that have both tc programs (ahead or later), and how they were attached.
+    tc_attached: Vec<(String, tc::Attachment)>,
 }
 
 impl Drop for Session {
@@ -83,7 +83,7 @@ impl Session {
             scope_shrunk: false,
             tc_links: Vec::new(),
             tc_ahead: Vec::new(),
-            tc_ready: Vec::new(),
+            tc_attached: Vec::new(),
         };
         s.set_config(kernel.base_config)?;
         Ok(s)
@@ -229,30 +229,44 @@ impl Session {
         tc::detach_all(partial);
         self.coverage.tc |= !ready.is_empty();
         for iface in ready {
-            if !self.tc_ready.contains(&iface) {
-                self.tc_ready.push(iface);
+            if self.tc_how(&iface).is_none() {
+                self.tc_attached.push((iface, tc::Attachment::Tcx));
             }
         }
     }
 
+    /// How `iface` got both tc programs, if it has them.
+    fn tc_how(&self, iface: &str) -> Option<tc::Attachment> {
+        self.tc_attached.iter().find(|(i, _)| i == iface).map(|(_, how)| *how)
+    }
+
     /// Attaches the tc classifiers to each of `ifaces` in the current network namespace, all at
-    /// once: how, or why not, per interface (the error: the programs did not load). Those
-    /// attached ahead (see `attach_tc_ahead`) are not attached again.
+    /// once: how, or why not, per interface (the error: the programs did not load). An
+    /// interface that has them already (attached ahead, or by an earlier call) keeps them.
     pub fn attach_tc(&mut self, ifaces: &[String], kernel: &KernelInfo) -> Result<Vec<TcResult>, EbpfError> {
         let t = std::time::Instant::now();
         tc::load(&mut self.ebpf)?;
-        let todo: Vec<String> = ifaces.iter().filter(|i| !self.tc_ready.contains(i)).cloned().collect();
+        let known: Vec<Option<tc::Attachment>> = ifaces.iter().map(|i| self.tc_how(i)).collect();
+        let todo: Vec<String> =
+            ifaces.iter().zip(&known).filter(|(_, k)| k.is_none()).map(|(i, _)| i.clone()).collect();
         let (results, links) = tc::attach(&mut self.ebpf, &todo, kernel.features.tcx);
         log::debug!("tc on {todo:?} ({} tcx links): {} ms", links.len(), t.elapsed().as_millis());
         self.tc_links.extend(links);
         self.coverage.tc |= results.iter().any(Result::is_ok);
-        let mut results = results.into_iter();
-        Ok(ifaces
-            .iter()
-            .map(|i| match self.tc_ready.contains(i) {
-                true => Ok(tc::Attachment::Tcx),
-                false => results.next().unwrap_or_else(|| {
-                    Err(EbpfError::Tc { iface: i.clone(), reason: "not attached".into() })
+        for (iface, result) in todo.iter().zip(&results) {
+            if let Ok(how) = result {
+                self.tc_attached.push((iface.clone(), *how));
+            }
+        }
+        // `todo`'s results, in order, where nothing was known.
+        let mut fresh = results.into_iter();
+        Ok(known
+            .into_iter()
+            .zip(ifaces)
+            .map(|(k, iface)| match k {
+                Some(how) => Ok(how),
+                None => fresh.next().unwrap_or_else(|| {
+                    Err(EbpfError::Tc { iface: iface.clone(), reason: "not attached".into() })
                 }),
             })
             .collect())

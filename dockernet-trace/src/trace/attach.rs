@@ -19,8 +19,6 @@ pub struct Attached {
     /// Dropping it detaches everything.
     pub session: Session,
     pub reader: EventReader,
-    /// Interfaces that have our tc programs (a second leg adds only the new ones).
-    tc_ifaces: Vec<String>,
 }
 
 /// What the attached programs could see, for the verdict and the report.
@@ -66,7 +64,7 @@ pub async fn load(probe: KernelProbe, phases: Phases, tc_ahead: Vec<String>) -> 
     phases.mark("enrichment");
     session.attached();
     let reader = session.events()?;
-    Ok(Attached { kernel, session, reader, tc_ifaces: vec![] })
+    Ok(Attached { kernel, session, reader })
 }
 
 impl Attached {
@@ -78,20 +76,16 @@ impl Attached {
         Ok(())
     }
 
-    /// tc programs on `ifaces` that do not have them yet; one that fails is a warning.
+    /// tc programs on `ifaces` (those that have them keep them: a second leg adds only the
+    /// new ones); one that fails is a warning.
     pub fn add_tc(&mut self, ifaces: &[String]) {
-        let new: Vec<String> = ifaces.iter().filter(|i| !self.tc_ifaces.contains(i)).cloned().collect();
-        if new.is_empty() {
-            return;
-        }
-        let results = match self.session.attach_tc(&new, &self.kernel) {
+        let results = match self.session.attach_tc(ifaces, &self.kernel) {
             Ok(r) => r,
             Err(e) => return log::warn!("tc: {e}"),
         };
-        for (iface, result) in new.into_iter().zip(results) {
-            match result {
-                Ok(_) => self.tc_ifaces.push(iface),
-                Err(e) => log::warn!("tc on {iface}: {e}"),
+        for (iface, result) in ifaces.iter().zip(results) {
+            if let Err(e) = result {
+                log::warn!("tc on {iface}: {e}");
             }
         }
     }

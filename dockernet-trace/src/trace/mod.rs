@@ -63,12 +63,10 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
     phases.mark("model");
     // The rules before the probes, read while the programs are loaded.
     let before = tokio::task::spawn_blocking(netfilter::snapshot);
-    // The path's interfaces, known now unless a name is resolved first: tc goes on them
-    // while the tracepoint programs are verified.
-    let tc_ahead = match ends.dns_name {
-        None => Plan::new(&ends.topology, &ends.from, &ends.to, probes).tc_ifaces,
-        Some(_) => vec![],
-    };
+    // The plan, known now unless a name is resolved first: tc goes on its interfaces while
+    // the tracepoint programs are verified.
+    let early_plan = ends.dns_name.is_none().then(|| Plan::new(&ends.topology, &ends.from, &ends.to, probes));
+    let tc_ahead = early_plan.as_ref().map(|p| p.tc_ifaces.clone()).unwrap_or_default();
     let mut attached = attach::load(kernel, phases, tc_ahead).await?;
     let before = rules(before).await?;
     phases.mark("rules before");
@@ -88,7 +86,8 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
         }
         leg = Some(l);
     }
-    let plan = Plan::new(&ends.topology, &ends.from, &ends.to, probes);
+    // (After a name's resolution, the target it answered.)
+    let plan = early_plan.unwrap_or_else(|| Plan::new(&ends.topology, &ends.from, &ends.to, probes));
     attached.follow(&plan)?;
     phases.mark("tc");
     spinner.say(format!("probing {} → {}", ends.from.name, args.to.as_deref().unwrap_or_default()));
