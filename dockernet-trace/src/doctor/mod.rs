@@ -31,6 +31,21 @@ pub struct Diagnosis {
 
 /// Runs every check against a model and a rule snapshot.
 pub fn diagnose(t: &Topology, rs: &Ruleset) -> Diagnosis {
+    uncounted(t, rs).with_counted(t, rs)
+}
+
+/// The findings of the checks that read no rule counter, not yet ordered: a trace runs them
+/// on the rules read before its probes, while the probes fly, and adds the counted ones to
+/// the rules read after.
+pub struct Uncounted {
+    findings: Vec<Finding>,
+    notes: Vec<String>,
+    /// Where the counted checks' findings go (their order among equals stays doctor's).
+    counted_at: usize,
+}
+
+/// Every check but those whose evidence counts packets.
+pub fn uncounted(t: &Topology, rs: &Ruleset) -> Uncounted {
     let mut findings = Vec::new();
     firewall::ip_forward(t, &mut findings);
     // Docker writes its chains and jumps with its first bridge network (`--bridge=none` and
@@ -54,16 +69,28 @@ pub fn diagnose(t: &Topology, rs: &Ruleset) -> Diagnosis {
     let mut notes = t.docker.notes.clone();
     nat::published_ports(t, rs, &mut findings, &mut notes);
     firewall::published_accepts(t, rs, &mut findings);
-    docker_user::drops(rs, t, &mut findings);
+    let counted_at = findings.len();
     foreign::drops(t, rs, &flows::host_services(), &mut findings, &mut notes);
-    findings.sort_by_key(|f| f.cause.severity());
-    findings.dedup();
     // With FORWARD accepting by default, missing filter chains cut nothing off (the checks
     // above find what a DROP policy cuts off), but DOCKER-USER and isolation no longer apply.
     notes.extend(missing.iter().filter(|m| m.table != "nat").map(|m| {
         format!("Docker's filter rules: {m}; DOCKER-USER and network isolation may not apply (fix: systemctl restart docker)")
     }));
-    Diagnosis { findings, notes }
+    Uncounted { findings, notes, counted_at }
+}
+
+impl Uncounted {
+    /// Adds the checks whose evidence counts packets (DOCKER-USER drops, "N packets matched
+    /// so far") on `rs`, the rules as they are now, and orders the findings.
+    pub fn with_counted(self, t: &Topology, rs: &Ruleset) -> Diagnosis {
+        let Uncounted { mut findings, notes, counted_at } = self;
+        let mut counted = Vec::new();
+        docker_user::drops(rs, t, &mut counted);
+        findings.splice(counted_at..counted_at, counted);
+        findings.sort_by_key(|f| f.cause.severity());
+        findings.dedup();
+        Diagnosis { findings, notes }
+    }
 }
 
 /// `d` with the checks of each network's name resolution, which read the containers' own
@@ -87,8 +114,9 @@ pub async fn ruleset() -> Result<Ruleset> {
 
 pub async fn run(args: &DoctorArgs) -> Result<u8> {
     require_privileges()?;
-    let topology = Topology::load(args.docker.docker_host.as_deref()).await?;
-    let rules = ruleset().await?;
+    // The rules are read by other processes: beside the reading of Docker and the kernel.
+    let (topology, rules) = tokio::join!(Topology::load(args.docker.docker_host.as_deref()), ruleset());
+    let (topology, rules) = (topology?, rules?);
     let d = with_name_resolution(diagnose(&topology, &rules), &topology, &rules);
     if args.output.json {
         println!("{}", report::json(&d));

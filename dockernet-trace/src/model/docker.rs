@@ -7,6 +7,7 @@ use bollard::{
     errors::Error as BollardError,
     query_parameters::{ListContainersOptionsBuilder, ListNetworksOptions},
 };
+use futures::StreamExt;
 use serde::Serialize;
 
 use super::{Container, DockerNetwork, ModelError};
@@ -15,6 +16,9 @@ pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
 
 /// Requests to a local engine answer in milliseconds; a hung engine should not hang us long.
 const REQUEST_TIMEOUT_SECS: u64 = 30;
+
+/// Container inspections in flight at once (the engine answers them on its own threads).
+const INSPECTIONS_AT_ONCE: usize = 8;
 
 /// What the engine said, plus notes about what could not be read.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -92,10 +96,19 @@ impl DockerEngine {
             .list_containers(Some(options))
             .await
             .map_err(|e| self.api_error("list containers", &e))?;
+        // A few inspections at once: one after another, 150 containers are 150 round trips.
+        let ids = list.into_iter().filter_map(|summary| summary.id);
+        let inspected: Vec<_> = futures::stream::iter(ids)
+            .map(|id| async move {
+                let detail = self.client.inspect_container(&id, None).await;
+                (id, detail)
+            })
+            .buffered(INSPECTIONS_AT_ONCE)
+            .collect()
+            .await;
         let mut containers = Vec::new();
-        for summary in list {
-            let Some(id) = summary.id else { continue };
-            match self.client.inspect_container(&id, None).await {
+        for (id, detail) in inspected {
+            match detail {
                 Ok(detail) => containers.extend(Container::from_inspect(&detail)),
                 Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => {
                     notes.push(format!(

@@ -23,9 +23,14 @@ impl Topology {
     /// Reads the engine (see `DockerEngine::connect` for how it is found), the tool's own
     /// namespace, and each running container's interfaces.
     pub async fn load(docker_host: Option<&str>) -> Result<Self, ModelError> {
-        let engine = DockerEngine::connect(docker_host).await?;
-        let mut docker = engine.read_state().await?;
-        let host = HostNet::load(None).await?;
+        // The engine's view and the host's links are independent reads.
+        let engine_view = async {
+            let engine = DockerEngine::connect(docker_host).await?;
+            let state = engine.read_state().await?;
+            Ok::<_, ModelError>((engine, state))
+        };
+        let (engine_view, host) = tokio::join!(engine_view, HostNet::load(None));
+        let ((engine, mut docker), host) = (engine_view?, host?);
         veth::attach_links(&mut docker, &host).await;
         Ok(Self {
             docker_host: engine.host().to_string(),

@@ -4,15 +4,17 @@
 //! endpoint's IP (or MAC) has IFLA_LINK = the index of its veth peer in the host namespace;
 //! the host link with that index must be a veth whose own IFLA_LINK points back at the
 //! container interface (indexes are per namespace, so checking both ends avoids false matches).
-use std::{
-    collections::{HashMap, hash_map::Entry},
-    path::PathBuf,
-};
+use std::{collections::HashMap, path::PathBuf};
+
+use futures::StreamExt;
 
 use super::{
     Address, Container, DockerState, EndpointLink, HostNet, Link, dump_addresses, dump_links, netlink, netns,
 };
 use crate::model::container::Endpoint;
+
+/// Namespaces read at once (each on its own thread, mostly waiting on netlink).
+const NAMESPACES_AT_ONCE: usize = 8;
 
 /// The links and addresses inside one container namespace.
 #[derive(Clone, Debug, Default)]
@@ -37,10 +39,10 @@ impl NamespaceLinks {
 /// Fills each container's `netns_inode` and each endpoint's `link`. Failures (a container
 /// that stopped meanwhile) become notes, never errors.
 pub async fn attach_links(state: &mut DockerState, host: &HostNet) {
-    let mut views: HashMap<u64, Option<NamespaceLinks>> = HashMap::new();
     // macvlan/ipvlan endpoints hang off a parent interface: they have no veth by design.
     let sub_interface: Vec<String> =
         state.networks.iter().filter(|n| n.parent.is_some()).map(|n| n.name.clone()).collect();
+    let mut to_read: Vec<(u64, PathBuf, String)> = vec![];
     for c in &mut state.containers {
         let Some(path) = c.netns.clone() else { continue };
         match netns::netns_inode(&path) {
@@ -50,26 +52,38 @@ pub async fn attach_links(state: &mut DockerState, host: &HostNet) {
                 continue;
             }
         }
-        // host, none and container:X modes have no interface of their own to match (Docker
-        // still lists a "host"/"none" endpoint, without address).
-        if c.endpoints.iter().all(|e| e.ips().next().is_none() && e.mac.is_none()) {
-            continue;
-        }
         let inode = c.netns_inode.unwrap_or_default();
         // Containers sharing a namespace (container:X) are read once.
-        if let Entry::Vacant(slot) = views.entry(inode) {
-            let view = match NamespaceLinks::read(path).await {
-                Ok(v) => Some(v),
+        if has_own_interface(c) && !to_read.iter().any(|(i, ..)| *i == inode) {
+            to_read.push((inode, path, c.name.clone()));
+        }
+    }
+    // Each read runs on a thread of its own inside the namespace: a few at once.
+    let views: HashMap<u64, NamespaceLinks> = futures::stream::iter(to_read)
+        .map(|(inode, path, name)| async move { (inode, name, NamespaceLinks::read(path).await) })
+        .buffered(NAMESPACES_AT_ONCE)
+        .filter_map(|(inode, name, view)| {
+            let kept = match view {
+                Ok(v) => Some((inode, v)),
                 Err(e) => {
-                    state.notes.push(format!("cannot read the interfaces of container {}: {e}", c.name));
+                    state.notes.push(format!("cannot read the interfaces of container {name}: {e}"));
                     None
                 }
             };
-            slot.insert(view);
-        }
-        let Some(Some(view)) = views.get(&inode) else { continue };
+            async move { kept }
+        })
+        .collect()
+        .await;
+    for c in state.containers.iter_mut().filter(|c| has_own_interface(c)) {
+        let Some(view) = c.netns_inode.and_then(|inode| views.get(&inode)) else { continue };
         attach_container(c, view, host, &sub_interface, &mut state.notes);
     }
+}
+
+/// host, none and container:X modes have no interface of their own to match (Docker still
+/// lists a "host"/"none" endpoint, without address).
+fn has_own_interface(c: &Container) -> bool {
+    !c.endpoints.iter().all(|e| e.ips().next().is_none() && e.mac.is_none())
 }
 
 fn attach_container(

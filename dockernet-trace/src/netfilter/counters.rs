@@ -42,30 +42,31 @@ impl CounterDelta {
 
 /// Identifies one counter across snapshots. iptables rules have no handle, so a rule is its
 /// text plus how many identical rules come before it in the chain; that survives rules being
-/// inserted or deleted elsewhere between the two snapshots.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum Key {
-    Policy { chain: String },
-    Handle { chain: String, handle: u64 },
-    Text { chain: String, text: String, nth: usize },
+/// inserted or deleted elsewhere between the two snapshots. Borrowed from the snapshots: with
+/// thousands of rules, copies of every text would be megabytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Key<'a> {
+    Policy { chain: &'a str },
+    Handle { chain: &'a str, handle: u64 },
+    Text { chain: &'a str, text: &'a str, nth: usize },
 }
 
-type TableKey = (Family, String, Source);
+type TableKey<'a> = (&'a Family, &'a str, Source);
 
-fn counters(table: &Table) -> Vec<(Key, Counter)> {
+fn counters(table: &Table) -> Vec<(Key<'_>, Counter)> {
     let mut out = vec![];
     for chain in &table.chains {
         if let Some(c) = chain.policy_counter {
-            out.push((Key::Policy { chain: chain.name.clone() }, c));
+            out.push((Key::Policy { chain: &chain.name }, c));
         }
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for rule in &chain.rules {
             let key = match rule.handle {
-                Some(handle) => Key::Handle { chain: chain.name.clone(), handle },
+                Some(handle) => Key::Handle { chain: &chain.name, handle },
                 None => {
                     let nth = seen.entry(rule.text.as_str()).or_default();
                     *nth += 1;
-                    Key::Text { chain: chain.name.clone(), text: rule.text.clone(), nth: *nth }
+                    Key::Text { chain: &chain.name, text: &rule.text, nth: *nth }
                 }
             };
             if let Some(c) = rule.counter {
@@ -81,18 +82,16 @@ fn counters(table: &Table) -> Vec<(Key, Counter)> {
 /// A rule missing from `before` counts from zero. A counter that went down was reset (the
 /// rule was replaced, or `iptables -Z`), so its whole value is the delta.
 pub fn diff(before: &Ruleset, after: &Ruleset) -> Vec<CounterDelta> {
-    let mut old: HashMap<(TableKey, Key), Counter> = HashMap::new();
+    let mut old: HashMap<(TableKey<'_>, Key<'_>), Counter> = HashMap::new();
     for t in &before.tables {
-        let tk = (t.family.clone(), t.name.clone(), t.source);
-        for (k, c) in counters(t) {
-            old.insert((tk.clone(), k), c);
-        }
+        let tk = (&t.family, t.name.as_str(), t.source);
+        old.extend(counters(t).into_iter().map(|(k, c)| ((tk, k), c)));
     }
     let mut out = vec![];
     for t in &after.tables {
-        let tk = (t.family.clone(), t.name.clone(), t.source);
+        let tk = (&t.family, t.name.as_str(), t.source);
         for (k, now) in counters(t) {
-            let was = old.get(&(tk.clone(), k.clone())).copied().unwrap_or_default();
+            let was = old.get(&(tk, k)).copied().unwrap_or_default();
             let (packets, bytes) = if now.packets >= was.packets {
                 (now.packets - was.packets, now.bytes.saturating_sub(was.bytes))
             } else {
@@ -114,7 +113,7 @@ fn delta(t: &Table, key: &Key, packets: u64, bytes: u64) -> CounterDelta {
             (chain, t.chain(chain).and_then(|c| c.rules.iter().find(|r| r.handle == Some(*handle))))
         }
         Key::Text { chain, text, .. } => {
-            (chain, t.chain(chain).and_then(|c| c.rules.iter().find(|r| r.text == *text)))
+            (chain, t.chain(chain).and_then(|c| c.rules.iter().find(|r| r.text == **text)))
         }
     };
     let policy = if rule.is_none() { t.chain(chain).and_then(|c| c.policy.clone()) } else { None };
@@ -122,7 +121,7 @@ fn delta(t: &Table, key: &Key, packets: u64, bytes: u64) -> CounterDelta {
         family: t.family.clone(),
         table: t.name.clone(),
         source: t.source,
-        chain: chain.clone(),
+        chain: chain.to_string(),
         rule: rule.map(|r| r.text.clone()),
         target: rule.map(|r| r.target.clone()),
         policy,

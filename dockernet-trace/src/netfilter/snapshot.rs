@@ -55,9 +55,11 @@ impl Runner for System {
             last = match out {
                 Err(e) if e.kind() == ErrorKind::NotFound => continue,
                 Err(e) => Outcome::Failed(e.to_string()),
-                Ok(o) if o.status.success() => {
-                    Outcome::Output(String::from_utf8_lossy(&o.stdout).into_owned())
-                }
+                // Valid UTF-8 (the rule), kept without a copy: megabytes with thousands of rules.
+                Ok(o) if o.status.success() => Outcome::Output(
+                    String::from_utf8(o.stdout)
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+                ),
                 Ok(o) => {
                     let err = String::from_utf8_lossy(&o.stderr).trim().to_string();
                     Outcome::Failed(if err.is_empty() { o.status.to_string() } else { err })

@@ -19,6 +19,7 @@ use crate::{
     doctor,
     error::{Error, Result},
     explain::Names,
+    model::Topology,
     netfilter::{self, Ruleset},
 };
 
@@ -32,17 +33,34 @@ pub struct Explanation {
     pub dns: Option<DnsReport>,
 }
 
-/// `before`: the rules as they were before the probes; `lost`: events the kernel could not
-/// deliver.
+/// The doctor's checks that read no rule counter, on the rules before the probes: on a thread
+/// of their own while the probes fly (tens of ms with thousands of rules); the rules come
+/// back with their findings.
+pub struct EarlyChecks(tokio::task::JoinHandle<(Ruleset, doctor::Uncounted)>);
+
+impl EarlyChecks {
+    pub fn start(t: &Topology, before: Ruleset) -> Self {
+        let t = t.clone();
+        EarlyChecks(tokio::task::spawn_blocking(move || {
+            let found = doctor::uncounted(&t, &before);
+            (before, found)
+        }))
+    }
+}
+
+/// `checks`: the rules as they were before the probes and the checks made on them; `lost`:
+/// events the kernel could not deliver.
 pub async fn explain(
     ends: &Endpoints,
     plan: &Plan,
     collected: Collected,
-    before: Ruleset,
+    checks: EarlyChecks,
     lost: u64,
     phases: Phases,
 ) -> Result<Explanation> {
     let t = &ends.topology;
+    let (before, uncounted) =
+        checks.0.await.map_err(|e| Error::Usage(format!("checking the host's configuration failed: {e}")))?;
     let names = Names::new(t).with_named_namespaces();
     let mut hops = hops::hops(&collected.events, &names, &plan.ports);
     let reached: Vec<u16> = collected.probes.iter().filter(|p| p.answer.reached()).map(|p| p.index).collect();
@@ -54,7 +72,8 @@ pub async fn explain(
     let after = rules_after(&facts, &before, early.rules).await?;
     phases.mark("rules after");
     let deltas = netfilter::diff(&before, &after);
-    let doctor = doctor::diagnose(t, &after);
+    drop(before); // megabytes with thousands of rules; the counters' moves are what it was for
+    let doctor = uncounted.with_counted(t, &after);
     let sockets = sockets::read(ends, plan, &names).await;
     let cx = Context {
         topology: t,

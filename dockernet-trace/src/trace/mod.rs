@@ -91,11 +91,12 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
     attached.follow(&plan)?;
     phases.mark("tc");
     spinner.say(format!("probing {} → {}", ends.from.name, args.to.as_deref().unwrap_or_default()));
+    let checks = explanation::EarlyChecks::start(&ends.topology, before);
     let collected = collect::collect(args, &plan, &ends.from, &mut attached).await?;
     phases.mark("probes");
     spinner.say("explaining".into());
     let lost = attached.visibility().lost;
-    let mut explained = explanation::explain(&ends, &plan, collected, before, lost, phases).await?;
+    let mut explained = explanation::explain(&ends, &plan, collected, checks, lost, phases).await?;
     if let Some(l) = &leg {
         let names = Names::new(&ends.topology).with_named_namespaces();
         explained.dns = Some(dns_leg::explain::report(l, &names));

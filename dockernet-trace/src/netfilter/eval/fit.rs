@@ -53,47 +53,48 @@ impl Fit {
 
 /// Whether every condition of `m` holds for `p`; `table` holds the named sets.
 pub fn fit(m: &Matches, p: &Packet, table: &Table) -> Fit {
+    // The first condition that surely fails decides: most rules a packet meets are not for it.
     let mut f = Fit::Yes;
-    let mut add = |g: Fit| {
-        let cur = std::mem::replace(&mut f, Fit::Yes);
-        f = cur.and(g);
-    };
-    if let Some(i) = &m.in_iface {
-        add(iface(i, &p.iif, "input"));
+    let mut checks = fixed_conditions(m, p).chain(m.other.iter().map(|o| match &o.meaning {
+        Meaning::Inert | Meaning::UnknownAction => Fit::Yes,
+        Meaning::Conds { all } => all_of(all, p, table),
+        Meaning::Unknown { needs } => {
+            all_of(needs, p, table).and(Fit::maybe(format!("`{}` is not understood", o.text)))
+        }
+    }));
+    for g in &mut checks {
+        f = f.and(g);
+        if f == Fit::No {
+            return Fit::No;
+        }
     }
-    if let Some(o) = &m.out_iface {
-        add(iface(o, &p.oif, "output"));
-    }
-    if let Some(a) = &m.src {
-        add(addr(a, &p.src));
-    }
-    if let Some(a) = &m.dst {
-        add(addr(a, &p.dst));
-    }
-    if let Some(pr) = &m.proto {
-        add(proto(pr, p.proto));
-    }
-    if let Some(ports) = &m.dports {
-        add(p.dport.map_or(Fit::No, |d| Fit::from_bool(ports.matches(d))));
-    }
-    if let Some(ct) = &m.ct_state {
-        add(ct_state(ct, p));
-    }
-    if let Some(t) = &m.src_type {
-        add(addr_type(t, &p.src, p.src_local));
-    }
-    if let Some(t) = &m.dst_type {
-        add(addr_type(t, &p.dst, p.dst_local));
-    }
-    for o in &m.other {
-        add(match &o.meaning {
-            Meaning::Inert | Meaning::UnknownAction => Fit::Yes,
-            Meaning::Conds { all } => all.iter().fold(Fit::Yes, |f, c| f.and(cond(c, p, table))),
-            Meaning::Unknown { needs } => {
-                let needs = needs.iter().fold(Fit::Yes, |f, c| f.and(cond(c, p, table)));
-                needs.and(Fit::maybe(format!("`{}` is not understood", o.text)))
-            }
-        });
+    f
+}
+
+/// The conditions iptables names with options, one at a time (addresses first: they tell
+/// most rules apart), so that the first that fails ends the check.
+fn fixed_conditions<'m>(m: &'m Matches, p: &'m Packet) -> impl Iterator<Item = Fit> + 'm {
+    (0..9).filter_map(move |i| match i {
+        0 => m.src.as_ref().map(|a| addr(a, &p.src)),
+        1 => m.dst.as_ref().map(|a| addr(a, &p.dst)),
+        2 => m.in_iface.as_ref().map(|i| iface(i, &p.iif, "input")),
+        3 => m.out_iface.as_ref().map(|o| iface(o, &p.oif, "output")),
+        4 => m.proto.as_ref().map(|pr| proto(pr, p.proto)),
+        5 => m.dports.as_ref().map(|ports| p.dport.map_or(Fit::No, |d| Fit::from_bool(ports.matches(d)))),
+        6 => m.ct_state.as_ref().map(|ct| ct_state(ct, p)),
+        7 => m.src_type.as_ref().map(|t| addr_type(t, &p.src, p.src_local)),
+        _ => m.dst_type.as_ref().map(|t| addr_type(t, &p.dst, p.dst_local)),
+    })
+}
+
+/// Every condition of a list, stopping at the first that surely fails.
+fn all_of(conds: &[Cond], p: &Packet, table: &Table) -> Fit {
+    let mut f = Fit::Yes;
+    for c in conds {
+        f = f.and(cond(c, p, table));
+        if f == Fit::No {
+            break;
+        }
     }
     f
 }

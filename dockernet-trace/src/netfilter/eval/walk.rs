@@ -75,18 +75,26 @@ impl<'a> Walker<'a> {
         let chain = &self.table(t).chains[c];
         let mut todo = vec![(0usize, branch)];
         let mut endings = vec![];
-        while let Some((i, b)) = todo.pop() {
-            if self.budget == 0 {
-                self.exhausted = true;
-                return endings;
-            }
-            self.budget -= 1;
-            let Some(rule) = chain.rules.get(i) else {
+        while let Some((mut i, b)) = todo.pop() {
+            // Rules that surely do not match are passed here, the branch staying where it is:
+            // a chain may hold thousands of them.
+            let (rule, f) = loop {
+                if self.budget == 0 {
+                    self.exhausted = true;
+                    return endings;
+                }
+                self.budget -= 1;
+                let Some(rule) = chain.rules.get(i) else { break (None, Fit::No) };
+                match fit(&rule.matches, &b.packet, self.table(t)) {
+                    Fit::No => i += 1,
+                    f => break (Some(rule), f),
+                }
+            };
+            let Some(rule) = rule else {
                 endings.push(self.fell_off(t, c, chain, b));
                 continue;
             };
             let loc = Loc { table: t, chain: c, rule: Some(i) };
-            let f = fit(&rule.matches, &b.packet, self.table(t));
             // A rule that could not be read matters unless it surely does not match.
             if f != Fit::No
                 && rule.matches.other.iter().any(|o| o.is_unknown())
