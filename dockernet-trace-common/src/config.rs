@@ -9,6 +9,9 @@ pub const MODE_PROBE: u32 = 1;
 /// Drops, route failures and resets whose addresses fall in `WATCH_NETS`, seen in a namespace of
 /// `WATCH_NETNS` (if that map is non-empty).
 pub const MODE_WATCH: u32 = 2;
+/// What an object is loaded for (the global `LOADED_FOR`), when it may run in any mode
+/// (`kernel-check`, which proves that every program loads).
+pub const MODE_ANY: u32 = u32::MAX;
 
 /// Byte offsets of kernel structure members, resolved from the running kernel's BTF by user
 /// space (this crate's programs are not CO-RE-relocated, so they read through these).

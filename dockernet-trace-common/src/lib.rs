@@ -43,6 +43,9 @@ pub mod globals {
     /// [`super::SkbOffsets`]: the programs read `sk_buff` and `net_device` fields at these
     /// offsets with plain loads (`Config::skb` is the same, for user space's own use).
     pub const SKB_LAYOUT: &str = "SKB_LAYOUT";
+    /// The mode the programs are loaded for (`MODE_PROBE`, `MODE_WATCH` or `MODE_ANY`): the
+    /// verifier then skips the other mode's code.
+    pub const LOADED_FOR: &str = "LOADED_FOR";
 }
 
 /// Names of the programs in the eBPF object (a program's name is its function's name there;

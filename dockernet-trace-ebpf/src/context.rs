@@ -7,7 +7,7 @@
 //! ([`Typed`]), which the JIT guards against faults, instead of a helper call per field
 //! ([`Probed`], for addresses the verifier sees as plain numbers: kprobe arguments).
 use aya_ebpf::helpers::{bpf_probe_read_kernel, bpf_probe_read_kernel_buf};
-use dockernet_trace_common::{Config, IFNAMSIZ, SkbOffsets};
+use dockernet_trace_common::{Config, IFNAMSIZ, MODE_ANY, MODE_OFF, SkbOffsets};
 
 use crate::maps::CONFIG;
 
@@ -27,6 +27,25 @@ pub(crate) static SKB_LAYOUT: SkbOffsets = SkbOffsets {
     net_ns_inum: 0,
     _pad: 0,
 };
+
+/// The mode the object was loaded for, written by user space like `SKB_LAYOUT`. A trace's
+/// programs never run in watch mode, nor watch's in probe mode: knowing that, the verifier
+/// checks only one mode's code (a trace's start waits for the verifier).
+#[unsafe(no_mangle)]
+pub(crate) static LOADED_FOR: u32 = MODE_ANY;
+
+/// The configured mode, as far as the object was loaded for it (another is off).
+#[inline(always)]
+pub fn mode(cfg: &Config) -> u32 {
+    // SAFETY: as in `layout!`.
+    let loaded_for = unsafe { core::ptr::read_volatile(&raw const LOADED_FOR) };
+    match loaded_for {
+        MODE_ANY => cfg.mode,
+        // The constant, not the configuration's copy: that is what the verifier knows.
+        m if cfg.mode == m => m,
+        _ => MODE_OFF,
+    }
+}
 
 /// One offset of `SKB_LAYOUT`, read so that the compiler cannot assume its initial value (the
 /// verifier, which sees the frozen map's content, knows it as a constant).

@@ -6,7 +6,7 @@ use aya_ebpf::bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEU
 use dockernet_trace_common::{Event, Hook, MODE_WATCH, counters};
 
 use crate::{
-    context::{Device, config},
+    context::{Device, config, mode},
     maps::{COUNTERS, EVENTS, RING_BYTES},
     packet::Packet,
 };
@@ -25,7 +25,7 @@ pub fn count(index: u32) {
 #[inline(always)]
 fn submit_flags() -> u64 {
     match config() {
-        Some(cfg) if cfg.mode == MODE_WATCH => {
+        Some(cfg) if mode(cfg) == MODE_WATCH => {
             if EVENTS.query(BPF_RB_AVAIL_DATA as u64) > RING_BYTES as u64 / 4 {
                 BPF_RB_FORCE_WAKEUP as u64
             } else {

@@ -6,6 +6,7 @@ use aya_ebpf::maps::lpm_trie::Key;
 use dockernet_trace_common::{Config, FAMILY_V4, FAMILY_V6, MODE_PROBE, MODE_WATCH, net16_slot};
 
 use crate::{
+    context::mode,
     maps::{WATCH_NET16, WATCH_NETNS, WATCH_NETS, WATCH_NETS6},
     packet::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, Packet, is_unspecified6, word},
 };
@@ -15,7 +16,7 @@ use crate::{
 /// configuration, before any packet byte is read.
 #[inline(always)]
 pub fn wants_family(cfg: &Config, family: u8) -> bool {
-    match cfg.mode {
+    match mode(cfg) {
         // (The DNS leg's lookups go to IPv4 nameservers, whatever the probe's family.)
         MODE_PROBE => family == cfg.probe_family || (cfg.dns_port != 0 && family == FAMILY_V4),
         MODE_WATCH => family != FAMILY_V6 || cfg.watch_v6 != 0,
@@ -48,7 +49,7 @@ pub fn may_be_probe(cfg: &Config, p: &Packet) -> bool {
 /// probe's path.
 #[inline(always)]
 fn may_be_probe_flow(cfg: &Config, p: &Packet) -> bool {
-    cfg.mode == MODE_PROBE
+    mode(cfg) == MODE_PROBE
         && (p.proto == cfg.probe_proto || p.proto == IPPROTO_ICMP || p.proto == IPPROTO_ICMPV6)
         && on_probe_path(cfg, p)
 }
@@ -68,7 +69,7 @@ fn on_probe_path(cfg: &Config, p: &Packet) -> bool {
 /// an IPv6 packet's IPv4 address fields are zero, which no slot holds).
 #[inline(always)]
 fn may_be_dns(cfg: &Config, p: &Packet) -> bool {
-    cfg.mode == MODE_PROBE
+    mode(cfg) == MODE_PROBE
         && cfg.dns_port != 0
         && (p.proto == IPPROTO_UDP || p.proto == IPPROTO_TCP || p.proto == IPPROTO_ICMP)
         && (is_dns_addr(cfg, p.daddr) || is_dns_addr(cfg, p.saddr))
@@ -81,7 +82,7 @@ fn may_be_dns(cfg: &Config, p: &Packet) -> bool {
 #[inline(always)]
 fn is_dns(cfg: &Config, p: &Packet) -> bool {
     let port = cfg.dns_port;
-    if cfg.mode != MODE_PROBE || port == 0 || (p.dport != port && p.sport != port) {
+    if mode(cfg) != MODE_PROBE || port == 0 || (p.dport != port && p.sport != port) {
         return false;
     }
     let proto = p.flow_proto();
@@ -166,7 +167,7 @@ fn watched_addr6(addr: &[u8; 16]) -> bool {
 /// IPv4 the /16 bitmap; for IPv6 the trie itself.
 #[inline(always)]
 pub fn may_be_watched(cfg: &Config, p: &Packet) -> bool {
-    if cfg.mode != MODE_WATCH {
+    if mode(cfg) != MODE_WATCH {
         return false;
     }
     if p.family == FAMILY_V6 {
@@ -180,7 +181,7 @@ pub fn may_be_watched(cfg: &Config, p: &Packet) -> bool {
 /// known and when user space restricts namespaces) is watched.
 #[inline(always)]
 pub fn is_watched(cfg: &Config, p: &Packet, netns: u32) -> bool {
-    if cfg.mode != MODE_WATCH || !netns_watched(cfg, netns) {
+    if mode(cfg) != MODE_WATCH || !netns_watched(cfg, netns) {
         return false;
     }
     if p.family == FAMILY_V6 {
@@ -198,10 +199,10 @@ pub fn netns_watched(cfg: &Config, netns: u32) -> bool {
 
 #[inline(always)]
 pub fn is_watched_addr(cfg: &Config, addr: u32) -> bool {
-    cfg.mode == MODE_WATCH && watched_addr(addr)
+    mode(cfg) == MODE_WATCH && watched_addr(addr)
 }
 
 #[inline(always)]
 pub fn is_watched_addr6(cfg: &Config, addr: &[u8; 16]) -> bool {
-    cfg.mode == MODE_WATCH && cfg.watch_v6 != 0 && watched_addr6(addr)
+    mode(cfg) == MODE_WATCH && cfg.watch_v6 != 0 && watched_addr6(addr)
 }

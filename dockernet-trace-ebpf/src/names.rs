@@ -65,4 +65,5 @@ named! {
     crate::maps::DROP_COUNTS => maps::DROP_COUNTS,
     crate::maps::NOISE_SITES => maps::NOISE_SITES,
     crate::context::SKB_LAYOUT => globals::SKB_LAYOUT,
+    crate::context::LOADED_FOR => globals::LOADED_FOR,
 }

@@ -7,7 +7,7 @@ use aya_ebpf::{EbpfContext, macros::btf_tracepoint, programs::BtfTracePointConte
 use dockernet_trace_common::{Config, FAMILY_V4, FAMILY_V6, Hook, IFNAMSIZ, MODE_PROBE, MODE_WATCH};
 
 use crate::{
-    context::{Kmem, Probed, config, device, layout, read},
+    context::{Kmem, Probed, config, device, layout, mode, read},
     emit::emit_raw,
     filter::{is_probe_addr, is_probe_addr6, is_watched_addr, is_watched_addr6, netns_watched},
     packet::{IPPROTO_TCP, IPPROTO_UDP, Packet, v4_bytes},
@@ -45,7 +45,7 @@ pub fn fib_table_lookup(ctx: BtfTracePointContext) -> i32 {
     // Every routed packet comes here: a watch only wants failures, which the error tells
     // without reading anything.
     // An IPv6 probe's routes are decided in fib6_table_lookup.
-    match cfg.mode {
+    match mode(cfg) {
         MODE_WATCH if failed => {}
         MODE_PROBE if cfg.probe_family == FAMILY_V4 => {}
         _ => return 0,
@@ -56,11 +56,12 @@ pub fn fib_table_lookup(ctx: BtfTracePointContext) -> i32 {
         return 0;
     }
     let Ok(dst) = read::<u32>(flp, r.fl4_daddr) else { return 0 };
-    let wanted_dst = if cfg.mode == MODE_PROBE { is_probe_addr(cfg, dst) } else { is_watched_addr(cfg, dst) };
+    let wanted_dst =
+        if mode(cfg) == MODE_PROBE { is_probe_addr(cfg, dst) } else { is_watched_addr(cfg, dst) };
     let Ok(src) = read::<u32>(flp, r.fl4_saddr) else { return 0 };
     // A watch also wants failures from a watched source (a container whose packets the host
     // cannot route onwards); a trace wants its destination first.
-    if !wanted_dst && !(cfg.mode == MODE_WATCH && is_watched_addr(cfg, src)) {
+    if !wanted_dst && !(mode(cfg) == MODE_WATCH && is_watched_addr(cfg, src)) {
         return 0;
     }
     let proto: u8 = read(flp, r.fl4_proto).unwrap_or(0);
@@ -74,7 +75,7 @@ pub fn fib_table_lookup(ctx: BtfTracePointContext) -> i32 {
     } else {
         (0, 0)
     };
-    if cfg.mode == MODE_PROBE {
+    if mode(cfg) == MODE_PROBE {
         let p =
             Packet { family: FAMILY_V4, saddr: src, daddr: dst, proto, sport, dport, ..Packet::default() };
         let probe = (src == 0 || is_probe_addr(cfg, src)) && (sport == 0 || crate::filter::is_probe(cfg, &p));
@@ -171,7 +172,7 @@ pub fn neigh_update(ctx: BtfTracePointContext) -> i32 {
     let Some(cfg) = config() else { return 0 };
     let state = ctx.arg::<u8>(2);
     // A watch wants failures only; the new state is an argument, no read needed.
-    let wanted = match cfg.mode {
+    let wanted = match mode(cfg) {
         MODE_WATCH => state == NUD_FAILED,
         mode => mode == MODE_PROBE,
     };
@@ -197,7 +198,7 @@ pub fn neigh_update(ctx: BtfTracePointContext) -> i32 {
 pub fn neigh_create(ctx: BtfTracePointContext) -> i32 {
     // (struct neigh_table *tbl, struct net_device *dev, const void *pkey, ...)
     let Some(cfg) = config() else { return 0 };
-    if cfg.mode != MODE_PROBE {
+    if mode(cfg) != MODE_PROBE {
         return 0;
     }
     // `pkey` is a `const void *`, an argument type that older verifiers (6.1 and 6.12 among

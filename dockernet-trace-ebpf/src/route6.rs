@@ -7,7 +7,7 @@ use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
 use dockernet_trace_common::{Config, FAMILY_V6, Hook, MODE_PROBE, MODE_WATCH};
 
 use crate::{
-    context::{config, read},
+    context::{config, mode, read},
     emit::emit_raw,
     filter::{is_probe, is_probe_addr6, is_watched_addr6},
     packet::{IPPROTO_TCP, IPPROTO_UDP, Packet, is_unspecified6},
@@ -44,7 +44,7 @@ pub fn fib6_table_lookup(ctx: BtfTracePointContext) -> i32 {
     let r6 = &cfg.route6;
     // The route's type first: a watch wants failures only, which it tells in one read.
     let err = route_error(read::<u8>(res, r6.res_type).unwrap_or(0));
-    if cfg.mode == MODE_WATCH && (err == 0 || err == -EAGAIN) {
+    if mode(cfg) == MODE_WATCH && (err == 0 || err == -EAGAIN) {
         return 0;
     }
     let tb_id: u32 = read(table, r6.tb6_id).unwrap_or(0);
@@ -95,7 +95,7 @@ pub fn fib6_table_lookup(ctx: BtfTracePointContext) -> i32 {
 /// A trace of an IPv6 probe, or a watch of IPv6 prefixes.
 #[inline(always)]
 fn wanted_mode(cfg: &Config) -> bool {
-    match cfg.mode {
+    match mode(cfg) {
         MODE_PROBE => cfg.probe_family == FAMILY_V6,
         MODE_WATCH => cfg.watch_v6 != 0,
         _ => false,
@@ -104,7 +104,7 @@ fn wanted_mode(cfg: &Config) -> bool {
 
 #[inline(always)]
 fn wanted(cfg: &Config, p: &Packet, table: u32, err: i32) -> bool {
-    if cfg.mode == MODE_PROBE {
+    if mode(cfg) == MODE_PROBE {
         return is_probe_addr6(cfg, &p.daddr6)
             && (is_unspecified6(&p.saddr6) || is_probe_addr6(cfg, &p.saddr6))
             && (p.sport == 0 || is_probe(cfg, p));

@@ -9,7 +9,7 @@ use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
 use dockernet_trace_common::{Config, Hook, MODE_PROBE, MODE_WATCH, drop_policy};
 
 use crate::{
-    context::{Device, Kmem, Probed, Typed, config, device, device_id, layout, skb_dev},
+    context::{Device, Kmem, Probed, Typed, config, device, device_id, layout, mode, skb_dev},
     counting::count_incident,
     emit::emit,
     filter::{is_probe, may_be_probe, may_be_watched, wants_family},
@@ -108,7 +108,7 @@ fn watch_incident(cfg: &Config, hook: Hook, skb: u64, policy: u8, reason: u32, l
 #[inline(always)]
 fn hop(skb: u64, dev: u64, hook: Hook, start: Start, value: i32) {
     let Some(cfg) = config() else { return };
-    if cfg.mode != MODE_PROBE {
+    if mode(cfg) != MODE_PROBE {
         return;
     }
     let Some(p) = probe_at::<Typed>(cfg, skb, start) else { return };
@@ -137,7 +137,7 @@ pub fn kfree_skb(ctx: BtfTracePointContext) -> i32 {
     let skb = ctx.arg::<u64>(0);
     let location = ctx.arg::<u64>(1);
     let reason = if cfg.args.kfree_reason == 2 { ctx.arg::<u32>(2) } else { 0 };
-    match cfg.mode {
+    match mode(cfg) {
         MODE_WATCH => {
             // The reason first: it costs no memory read, and most drops of a healthy host
             // (TCP discarding what it already has) are no incident.
@@ -164,7 +164,7 @@ pub fn kfree_skb(ctx: BtfTracePointContext) -> i32 {
 pub fn icmp_send(ctx: BtfTracePointContext) -> i32 {
     // (skb_in, type, code): the packet the error is about.
     let Some(cfg) = config() else { return 0 };
-    if cfg.mode != MODE_PROBE {
+    if mode(cfg) != MODE_PROBE {
         return 0;
     }
     let skb = ctx.arg::<u64>(0);
@@ -197,7 +197,7 @@ pub fn tcp_reset_rsn(ctx: BtfTracePointContext) -> i32 {
 fn reset(skb: u64, reason: u32) -> i32 {
     let Some(cfg) = config() else { return 0 };
     let skb = if cfg.args.reset_skb == 1 { skb } else { 0 };
-    match cfg.mode {
+    match mode(cfg) {
         MODE_WATCH => watch_incident(cfg, Hook::TcpSendReset, skb, 0, reason, 0),
         MODE_PROBE => {
             let Some(p) = probe_at::<Typed>(cfg, skb, Start::NetworkHeader) else { return 0 };

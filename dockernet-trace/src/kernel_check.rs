@@ -46,7 +46,8 @@ pub async fn run(json: bool) -> Result<u8> {
     let kernel = KernelInfo::probe()?;
     timing.probe_ms = ms(t);
     let t = Instant::now();
-    let mut s = Session::load(&kernel)?;
+    // Every mode's code verified: the check proves that watch's programs load too.
+    let mut s = Session::load(&kernel, dockernet_trace_common::MODE_ANY)?;
     timing.load_ms = ms(t);
     let t = Instant::now();
     s.attach_tracepoints(&kernel, Purpose::Trace)?;

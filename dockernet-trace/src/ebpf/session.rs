@@ -1,5 +1,5 @@
 //! One loaded copy of the kernel programs: configure, attach, read events, detach on drop.
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, sync::mpsc};
 
 use aya::{
     Ebpf, EbpfLoader,
@@ -46,8 +46,9 @@ pub struct Session {
     scope_shrunk: bool,
     /// tcx links of the tc programs, detached together at the end (see `Drop`).
     tc_links: Vec<tc::TcxLink>,
-    /// Interfaces to attach the tc programs to while the programs are verified (tcx only).
-    tc_ahead: Vec<String>,
+    /// Where the interfaces to attach the tc programs to while the programs are verified come
+    /// from (tcx only): the trace's plan, which may be known only once verifying began.
+    tc_ahead: Option<mpsc::Receiver<Vec<String>>>,
     /// Interfaces that have both tc programs (ahead or later), and how they were attached.
     tc_attached: Vec<(String, tc::Attachment)>,
 }
@@ -61,28 +62,38 @@ impl Drop for Session {
 }
 
 impl Session {
-    pub fn load(kernel: &KernelInfo) -> Result<Self, EbpfError> {
+    /// `loaded_for`: the mode the programs will run in (`MODE_PROBE`, `MODE_WATCH`), or
+    /// `MODE_ANY`; the verifier checks only that mode's code.
+    pub fn load(kernel: &KernelInfo, loaded_for: u32) -> Result<Self, EbpfError> {
         if OBJECT.is_empty() {
             return Err(EbpfError::Missing("kernel programs".into()));
         }
         raise_memlock();
-        // The skb and device offsets are constants of the programs (see the eBPF crate's
-        // context.rs), fixed before anything is verified.
-        let ebpf = EbpfLoader::new()
-            .override_global(dockernet_trace_common::globals::SKB_LAYOUT, &kernel.base_config.skb, true)
-            .load(OBJECT)?;
+        // aya's parse of the kernel BTF (tens of ms), which attaching needs, beside the object's
+        // load; one that fails is made again by `attach_hooks`, which says why.
+        let (ebpf, aya_btf) = std::thread::scope(|s| {
+            let btf = s.spawn(|| kernel.aya_btf().ok());
+            // The skb and device offsets, and the mode, are constants of the programs (see the
+            // eBPF crate's context.rs), fixed before anything is verified.
+            let ebpf = EbpfLoader::new()
+                .override_global(dockernet_trace_common::globals::SKB_LAYOUT, &kernel.base_config.skb, true)
+                .override_global(dockernet_trace_common::globals::LOADED_FOR, &loaded_for, true)
+                .load(OBJECT);
+            (ebpf, btf.join().ok().flatten())
+        });
+        let ebpf = ebpf?;
         let mut s = Self {
             ebpf,
             _clsact: tc::ClsactCleanup,
             config: kernel.base_config,
             coverage: Coverage::default(),
             hooks: vec![],
-            aya_btf: None,
+            aya_btf,
             watched_prefixes: BTreeSet::new(),
             net16: vec![0; dockernet_trace_common::WATCH_NET16_WORDS as usize],
             scope_shrunk: false,
             tc_links: Vec::new(),
-            tc_ahead: Vec::new(),
+            tc_ahead: None,
             tc_attached: Vec::new(),
         };
         s.set_config(kernel.base_config)?;
@@ -144,8 +155,10 @@ impl Session {
         };
         let ahead: Vec<_> = list.iter().filter_map(|h| h.verified_ahead(&cx)).collect();
         // tc ahead only through tcx: cls_bpf filters need the qdisc bookkeeping of `attach_tc`.
-        let tc_ifaces = if kernel.features.tcx { std::mem::take(&mut self.tc_ahead) } else { vec![] };
-        let made = verify::verify_ahead(&mut self.ebpf, aya_btf, &ahead, classifiers, &tc_ifaces);
+        let told = self.tc_ahead.take().filter(|_| kernel.features.tcx);
+        // Nothing told (the sender gone): nothing ahead.
+        let tc_ifaces = move || told.and_then(|rx| rx.recv().ok()).unwrap_or_default();
+        let made = verify::verify_ahead(&mut self.ebpf, aya_btf, &ahead, classifiers, tc_ifaces);
         let status = hooks::attach_all(&mut self.ebpf, &cx, list, &mut self.coverage);
         self.tc_attached_ahead(made);
         self.hooks.extend(status?);
@@ -211,10 +224,11 @@ impl Session {
         self.aya_btf = None;
     }
 
-    /// The interfaces a trace will attach tc to, known before the programs are verified:
-    /// `attach_tracepoints` attaches tc to them as soon as the classifiers are verified.
-    pub fn attach_tc_ahead(&mut self, ifaces: Vec<String>) {
-        self.tc_ahead = ifaces;
+    /// Where the interfaces a trace will attach tc to will be told (an empty list: none):
+    /// `attach_tracepoints` attaches tc to them as soon as the classifiers are verified and
+    /// the interfaces known.
+    pub fn attach_tc_ahead(&mut self, ifaces: mpsc::Receiver<Vec<String>>) {
+        self.tc_ahead = Some(ifaces);
     }
 
     /// Keeps the links `verify_ahead` made for interfaces that got both directions; one that

@@ -47,13 +47,14 @@ impl Job<'_> {
 
 /// Loads (verifies) the programs named in `tracepoints` (program, tracepoint) and `classifiers`
 /// that are not loaded yet, on as many threads as there are cores, and attaches both
-/// classifiers through tcx to `tc_ifaces` once they are verified: the links made.
+/// classifiers through tcx to the interfaces `tc_ifaces` gives once they are verified (it may
+/// wait for them while the tracepoint programs are verified): the links made.
 pub fn verify_ahead(
     ebpf: &mut Ebpf,
     btf: &Btf,
     tracepoints: &[(&'static str, &'static str)],
     classifiers: &[&str],
-    tc_ifaces: &[String],
+    tc_ifaces: impl FnOnce() -> Vec<String>,
 ) -> Vec<tc::TcxMade> {
     let mut jobs: Vec<Job> = ebpf
         .programs_mut()
@@ -88,14 +89,15 @@ pub fn verify_ahead(
             });
         }
         drop(verified);
-        if tc_ifaces.is_empty() {
-            return vec![];
-        }
         // Both classifiers, or none here (the channel ends when the last worker does).
         let both: Vec<_> = handles.iter().take(2).collect();
         if both.len() < 2 {
             return vec![];
         }
-        tc::tcx_attach(&both, tc_ifaces)
+        let ifaces = tc_ifaces();
+        if ifaces.is_empty() {
+            return vec![];
+        }
+        tc::tcx_attach(&both, &ifaces)
     })
 }

@@ -1,6 +1,8 @@
 //! The running kernel's BTF: structure offsets for the eBPF programs, enum values (named in
 //! `reasons`), and tracepoint prototypes.
 
+use std::{collections::HashMap, sync::Mutex};
+
 use btf_rs::{Btf, BtfType, Type};
 use dockernet_trace_common::{Route6Offsets, RouteOffsets, SkbOffsets};
 
@@ -11,6 +13,9 @@ pub const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
 pub struct KernelBtf {
     btf: Btf,
     path: String,
+    /// Structures already found by name: a lookup by name scans every type of the mapped
+    /// BTF (~1 ms for vmlinux), and the offsets ask for a few structures dozens of times.
+    composites: Mutex<HashMap<String, btf_rs::Struct>>,
 }
 
 impl KernelBtf {
@@ -26,7 +31,7 @@ impl KernelBtf {
         let btf = Btf::from_file_with_backend(path, btf_rs::Backend::Mmap)
             .or_else(|_| Btf::from_file(path))
             .map_err(|e| KernelError::BadBtf { path: path.into(), reason: e.to_string() })?;
-        Ok(Self { btf, path: path.into() })
+        Ok(Self { btf, path: path.into(), composites: Mutex::default() })
     }
 
     /// Loads a kernel module's split BTF (e.g. /sys/kernel/btf/bridge) on top of vmlinux.
@@ -34,7 +39,7 @@ impl KernelBtf {
         let path = format!("/sys/kernel/btf/{module}");
         let btf = Btf::from_split_file(&path, &self.btf)
             .map_err(|e| KernelError::BadBtf { path: path.clone(), reason: e.to_string() })?;
-        Ok(Self { btf, path })
+        Ok(Self { btf, path, composites: Mutex::default() })
     }
 
     pub fn path(&self) -> &str {
@@ -47,14 +52,20 @@ impl KernelBtf {
 
     /// The struct (or union) named `name` with a body (not a forward declaration).
     fn composite(&self, name: &str) -> Result<btf_rs::Struct, KernelError> {
+        let mut known = self.composites.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = known.get(name) {
+            return Ok(s.clone());
+        }
         let types = self.btf.resolve_types_by_name(name).unwrap_or_default();
-        types
+        let found = types
             .into_iter()
             .find_map(|t| match t {
                 Type::Struct(s) | Type::Union(s) if !s.members.is_empty() => Some(s),
                 _ => None,
             })
-            .ok_or_else(|| KernelError::MissingType { what: format!("struct {name}") })
+            .ok_or_else(|| KernelError::MissingType { what: format!("struct {name}") })?;
+        known.insert(name.to_string(), found.clone());
+        Ok(found)
     }
 
     /// Follows typedefs and qualifiers down to the type they name.

@@ -1,6 +1,8 @@
 //! The attach step of a trace: the running kernel probed, what crashed runs left removed, the
 //! programs loaded and attached (tracepoints, enrichment, tc on the plan's interfaces), and the
 //! kernel filter set to the plan's probes.
+use std::sync::mpsc;
+
 use super::{nftrace, phase::Phases, plan::Plan};
 use crate::{
     ebpf::{
@@ -11,7 +13,6 @@ use crate::{
         tc,
     },
     error::{Error, Result},
-    kernel::KernelError,
 };
 
 pub struct Attached {
@@ -36,26 +37,43 @@ impl Attached {
     }
 }
 
-/// The running kernel probed on a blocking thread, started first thing, so that it overlaps
-/// the reading of Docker's view (which mostly waits for Docker). (aya's parse of the BTF is
-/// not made this early: held beside the model's allocations, it left ~15 MB more resident.)
-pub struct KernelProbe(tokio::task::JoinHandle<Result<KernelInfo, KernelError>>);
+/// The kernel probed, what crashed runs left removed, the programs loaded and the tracepoints
+/// attached, on a thread of their own started first thing: the kernel's verifier works while
+/// Docker's view is read (which mostly waits for Docker). tc goes on the interfaces the plan
+/// names (`tc_ahead`) as soon as both are known.
+pub struct Loading {
+    task: tokio::task::JoinHandle<Result<Attached>>,
+    tc_ahead: mpsc::Sender<Vec<String>>,
+}
 
-impl KernelProbe {
-    pub fn start() -> Self {
-        Self(tokio::task::spawn_blocking(KernelInfo::probe))
+impl Loading {
+    pub fn start(phases: Phases) -> Self {
+        let (tc_ahead, told) = mpsc::channel();
+        let task = tokio::task::spawn_blocking(move || load(phases, told));
+        Loading { task, tc_ahead }
+    }
+
+    /// The interfaces the plan puts tc on (none: `follow` attaches them, after a name's
+    /// resolution).
+    pub fn tc_ahead(&self, ifaces: Vec<String>) {
+        // The loading thread is gone only when it failed: `finish` says why.
+        let _ = self.tc_ahead.send(ifaces);
+    }
+
+    /// Everything attached, following nothing yet.
+    pub async fn finish(self) -> Result<Attached> {
+        drop(self.tc_ahead); // not told by now: nothing ahead
+        self.task.await.map_err(|e| Error::Usage(format!("loading the kernel programs failed: {e}")))?
     }
 }
 
-/// The programs loaded and the tracepoints attached, following nothing yet; tc is attached to
-/// `tc_ahead` (the plan's interfaces, when known this early) while the programs are verified.
-pub async fn load(probe: KernelProbe, phases: Phases, tc_ahead: Vec<String>) -> Result<Attached> {
-    let kernel = probe.0.await.map_err(|e| Error::Usage(format!("kernel probe failed: {e}")))??;
+fn load(phases: Phases, tc_ahead: mpsc::Receiver<Vec<String>>) -> Result<Attached> {
+    let kernel = KernelInfo::probe()?;
     phases.mark("kernel probe");
     tc::remove_stale();
     nftrace::remove_stale();
     phases.mark("stale cleanup");
-    let mut session = Session::load(&kernel)?;
+    let mut session = Session::load(&kernel, dockernet_trace_common::MODE_PROBE)?;
     phases.mark("load");
     session.attach_tc_ahead(tc_ahead);
     session.attach_tracepoints(&kernel, Purpose::Trace)?;

@@ -42,7 +42,7 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
     require_privileges()?;
     let pcap = args.pcap.as_deref().map(evidence::create).transpose()?;
     let spinner = Spinner::start("reading Docker and the kernel's view of the network");
-    let kernel = attach::KernelProbe::start();
+    let loading = attach::Loading::start(phases);
     let mut ends = endpoints::resolve(args, &from, &to).await?;
     if let Some(verdict) = unprobed::verdict(&ends.to) {
         spinner.clear();
@@ -66,8 +66,8 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
     // The plan, known now unless a name is resolved first: tc goes on its interfaces while
     // the tracepoint programs are verified.
     let early_plan = ends.dns_name.is_none().then(|| Plan::new(&ends.topology, &ends.from, &ends.to, probes));
-    let tc_ahead = early_plan.as_ref().map(|p| p.tc_ifaces.clone()).unwrap_or_default();
-    let mut attached = attach::load(kernel, phases, tc_ahead).await?;
+    loading.tc_ahead(early_plan.as_ref().map(|p| p.tc_ifaces.clone()).unwrap_or_default());
+    let mut attached = loading.finish().await?;
     let before = rules(before).await?;
     phases.mark("rules before");
     let mut leg = None;

@@ -13,11 +13,12 @@ use super::{
     tool,
 };
 
-/// The phases the trace logs, in order (trace/mod.rs).
+/// The phases the trace logs, in their usual order (trace/mod.rs; the model's end falls among
+/// the loading's phases, which run beside it).
 const PHASES: &[&str] = &[
-    "model",
     "kernel probe",
     "stale cleanup",
+    "model",
     "load",
     "tracepoints",
     "enrichment",
@@ -30,7 +31,7 @@ const PHASES: &[&str] = &[
 ];
 
 /// What the phases hold, under their table.
-const PHASE_NOTE: &str = "\nWhat each phase holds: *tracepoints* is the kernel's verifier checking each program (the tracepoint programs and, for a trace, the two tc classifiers, verified on every core at once: `ebpf/verify.rs`; 60–110 ms each for the larger tracepoint programs, 25 ms for a classifier, since the IPv6 extension-header walk and the transport header are global eBPF functions the verifier checks once: before, 150–300 ms each) and attaching them, and (tcx) the classifiers on the path's interfaces as soon as they are verified, beside the tracepoint programs' verification; *tc* is what is left of that (the interfaces a name's resolution decided, or cls_bpf filters on kernels without tcx); *probes* is the probes (each starts once the previous one's fate is known); *rules before/after* read the rule set (once per iptables backend, nft's own tables only; the read after, and the drop locations' kallsyms, start when every probe's fate is known, beside the grace of *probes*); *detached* waits for tcx links' RCU grace periods.";
+const PHASE_NOTE: &str = "\nEach figure is the time from the mark before it in the trace's log to its own. The loading (*kernel probe*, *stale cleanup*, *load*, *tracepoints*, *enrichment*) runs on a thread of its own from the start, beside the reading of Docker's and the kernel's view (*model*): the model's end falls among them, and they share the time they overlap. What each phase holds: *tracepoints* is the kernel's verifier checking each program (the tracepoint programs and, for a trace, the two tc classifiers, verified on every core at once: `ebpf/verify.rs`; 30–60 ms each for the larger tracepoint programs, 25–45 ms for a classifier: the IPv6 extension-header walk and the transport header are global eBPF functions the verifier checks once, and the programs are loaded for the trace's mode only (the global `LOADED_FOR`), so the verifier skips watch's code; before, 150–300 ms each) and attaching them, and (tcx) the classifiers on the path's interfaces as soon as they are verified, beside the tracepoint programs' verification; *tc* is what is left of that (the interfaces a name's resolution decided, or cls_bpf filters on kernels without tcx); *probes* is the probes (each starts once the previous one's fate is known); *rules before/after* read the rule set (once per iptables backend, nft's own tables only; the read after, and the drop locations' kallsyms, start when every probe's fate is known, beside the grace of *probes*); *detached* waits for tcx links' RCU grace periods.";
 
 /// (phase, ms since start) from the trace's debug log.
 fn phases(stderr: &str) -> Vec<(String, f64)> {
