@@ -39,13 +39,14 @@ pub(crate) fn dev_name(dev: u64) -> [u8; IFNAMSIZ] {
 pub fn fib_table_lookup(ctx: BtfTracePointContext) -> i32 {
     // (tb_id, const struct flowi4 *flp, const struct fib_nh_common *nhc, int err)
     let Some(cfg) = config() else { return 0 };
+    let mode = mode(cfg);
     let err = ctx.arg::<i32>(3);
     // -EAGAIN means "try the next table": not a failure worth reporting while watching.
     let failed = err != 0 && err != -EAGAIN;
     // Every routed packet comes here: a watch only wants failures, which the error tells
     // without reading anything.
     // An IPv6 probe's routes are decided in fib6_table_lookup.
-    match mode(cfg) {
+    match mode {
         MODE_WATCH if failed => {}
         MODE_PROBE if cfg.probe_family == FAMILY_V4 => {}
         _ => return 0,
@@ -56,12 +57,11 @@ pub fn fib_table_lookup(ctx: BtfTracePointContext) -> i32 {
         return 0;
     }
     let Ok(dst) = read::<u32>(flp, r.fl4_daddr) else { return 0 };
-    let wanted_dst =
-        if mode(cfg) == MODE_PROBE { is_probe_addr(cfg, dst) } else { is_watched_addr(cfg, dst) };
+    let wanted_dst = if mode == MODE_PROBE { is_probe_addr(cfg, dst) } else { is_watched_addr(cfg, dst) };
     let Ok(src) = read::<u32>(flp, r.fl4_saddr) else { return 0 };
     // A watch also wants failures from a watched source (a container whose packets the host
     // cannot route onwards); a trace wants its destination first.
-    if !wanted_dst && !(mode(cfg) == MODE_WATCH && is_watched_addr(cfg, src)) {
+    if !wanted_dst && !(mode == MODE_WATCH && is_watched_addr(cfg, src)) {
         return 0;
     }
     let proto: u8 = read(flp, r.fl4_proto).unwrap_or(0);
@@ -75,7 +75,7 @@ pub fn fib_table_lookup(ctx: BtfTracePointContext) -> i32 {
     } else {
         (0, 0)
     };
-    if mode(cfg) == MODE_PROBE {
+    if mode == MODE_PROBE {
         let p =
             Packet { family: FAMILY_V4, saddr: src, daddr: dst, proto, sport, dport, ..Packet::default() };
         let probe = (src == 0 || is_probe_addr(cfg, src)) && (sport == 0 || crate::filter::is_probe(cfg, &p));

@@ -37,14 +37,15 @@ pub fn fib6_table_lookup(ctx: BtfTracePointContext) -> i32 {
     // (const struct net *net, const struct fib6_result *res, struct fib6_table *table,
     //  const struct flowi6 *flp)
     let Some(cfg) = config() else { return 0 };
+    let mode = mode(cfg);
     let (res, table, flp) = (ctx.arg::<u64>(1), ctx.arg::<u64>(2), ctx.arg::<u64>(3));
-    if res == 0 || table == 0 || flp == 0 || !wanted_mode(cfg) {
+    if res == 0 || table == 0 || flp == 0 || !wanted_mode(cfg, mode) {
         return 0;
     }
     let r6 = &cfg.route6;
     // The route's type first: a watch wants failures only, which it tells in one read.
     let err = route_error(read::<u8>(res, r6.res_type).unwrap_or(0));
-    if mode(cfg) == MODE_WATCH && (err == 0 || err == -EAGAIN) {
+    if mode == MODE_WATCH && (err == 0 || err == -EAGAIN) {
         return 0;
     }
     let tb_id: u32 = read(table, r6.tb6_id).unwrap_or(0);
@@ -62,7 +63,7 @@ pub fn fib6_table_lookup(ctx: BtfTracePointContext) -> i32 {
         (0, 0)
     };
     let p = Packet { family: FAMILY_V6, saddr6: src, daddr6: dst, proto, sport, dport, ..Packet::default() };
-    if !wanted(cfg, &p, tb_id, err) {
+    if !wanted(cfg, mode, &p, tb_id, err) {
         return 0;
     }
     let oif = read::<i32>(flp, r6.fl6_oif).unwrap_or(0) as u32;
@@ -94,8 +95,8 @@ pub fn fib6_table_lookup(ctx: BtfTracePointContext) -> i32 {
 
 /// A trace of an IPv6 probe, or a watch of IPv6 prefixes.
 #[inline(always)]
-fn wanted_mode(cfg: &Config) -> bool {
-    match mode(cfg) {
+fn wanted_mode(cfg: &Config, mode: u32) -> bool {
+    match mode {
         MODE_PROBE => cfg.probe_family == FAMILY_V6,
         MODE_WATCH => cfg.watch_v6 != 0,
         _ => false,
@@ -103,8 +104,8 @@ fn wanted_mode(cfg: &Config) -> bool {
 }
 
 #[inline(always)]
-fn wanted(cfg: &Config, p: &Packet, table: u32, err: i32) -> bool {
-    if mode(cfg) == MODE_PROBE {
+fn wanted(cfg: &Config, mode: u32, p: &Packet, table: u32, err: i32) -> bool {
+    if mode == MODE_PROBE {
         return is_probe_addr6(cfg, &p.daddr6)
             && (is_unspecified6(&p.saddr6) || is_probe_addr6(cfg, &p.saddr6))
             && (p.sport == 0 || is_probe(cfg, p));

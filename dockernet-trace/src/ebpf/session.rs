@@ -69,26 +69,20 @@ impl Session {
             return Err(EbpfError::Missing("kernel programs".into()));
         }
         raise_memlock();
-        // aya's parse of the kernel BTF (tens of ms), which attaching needs, beside the object's
-        // load; one that fails is made again by `attach_hooks`, which says why.
-        let (ebpf, aya_btf) = std::thread::scope(|s| {
-            let btf = s.spawn(|| kernel.aya_btf().ok());
-            // The skb and device offsets, and the mode, are constants of the programs (see the
-            // eBPF crate's context.rs), fixed before anything is verified.
-            let ebpf = EbpfLoader::new()
-                .override_global(dockernet_trace_common::globals::SKB_LAYOUT, &kernel.base_config.skb, true)
-                .override_global(dockernet_trace_common::globals::LOADED_FOR, &loaded_for, true)
-                .load(OBJECT);
-            (ebpf, btf.join().ok().flatten())
-        });
-        let ebpf = ebpf?;
+        // The skb and device offsets, and the mode, are constants of the programs (see the eBPF
+        // crate's context.rs), fixed before anything is verified. (aya's parse of the kernel BTF
+        // is made after this load, not beside it: both at once left ~13 MB more resident.)
+        let ebpf = EbpfLoader::new()
+            .override_global(dockernet_trace_common::globals::SKB_LAYOUT, &kernel.base_config.skb, true)
+            .override_global(dockernet_trace_common::globals::LOADED_FOR, &loaded_for, true)
+            .load(OBJECT)?;
         let mut s = Self {
             ebpf,
             _clsact: tc::ClsactCleanup,
             config: kernel.base_config,
             coverage: Coverage::default(),
             hooks: vec![],
-            aya_btf,
+            aya_btf: None,
             watched_prefixes: BTreeSet::new(),
             net16: vec![0; dockernet_trace_common::WATCH_NET16_WORDS as usize],
             scope_shrunk: false,
