@@ -22,7 +22,6 @@ pub mod maps {
     pub const EVENTS: &str = "EVENTS";
     pub const CONFIG: &str = "CONFIG";
     pub const COUNTERS: &str = "COUNTERS";
-    pub const TC_PACKETS: &str = "TC_PACKETS";
     pub const WATCH_NETS: &str = "WATCH_NETS";
     /// Watch mode: the IPv6 prefixes of interest (see [`super::Ipv6Prefix`]).
     pub const WATCH_NETS6: &str = "WATCH_NETS6";

@@ -14,7 +14,7 @@ use crate::packet::{Bytes, ETH_HLEN, IPV6_HLEN, KernelPacket};
 /// IPv6 extension headers walked before giving up on finding the transport header.
 const MAX_EXT_HEADERS: usize = 6;
 /// Where the transport header may start at most: what follows it (an ICMPv6 error's quoted
-/// headers) stays within the packet readers' bound (`packet::DIRECT_MAX`).
+/// headers) stays within the packet readers' bound (`tc_packet::DIRECT_MAX`).
 pub const MAX_L4: usize = 512;
 
 /// Is `next` (an IPv6 header's next-header field) one of the headers the walk handles?
@@ -46,6 +46,10 @@ fn pack((proto, l4): (u8, Option<usize>)) -> u64 {
 
 #[inline(always)]
 pub fn unpack(walked: u64) -> (u8, Option<usize>) {
+    // Opaque to LLVM: it may know the walk's range of results and drop the bound that the
+    // packet readers put on offsets (`tc_packet::DIRECT_MAX`) as redundant, but the verifier
+    // knows nothing of a global function's result and needs that bound.
+    let walked = core::hint::black_box(walked);
     let l4 = (walked >> 8) as usize;
     (walked as u8, (l4 != 0).then_some(l4))
 }

@@ -20,6 +20,7 @@ mod route;
 mod route6;
 mod skb;
 mod tc;
+mod tc_packet;
 
 #[cfg(not(test))]
 #[panic_handler]

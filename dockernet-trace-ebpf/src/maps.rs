@@ -23,10 +23,6 @@ pub static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
 #[map]
 pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counters::LEN, 0);
 
-/// Packets seen by the tc programs, per ifindex (all packets, not only matching ones).
-#[map]
-pub static TC_PACKETS: PerCpuHashMap<u32, u64> = PerCpuHashMap::with_max_entries(1024, 0);
-
 /// Watch mode: IPv4 prefixes (Docker subnets or container addresses) of interest.
 #[map]
 pub static WATCH_NETS: LpmTrie<Ipv4Prefix, u8> = LpmTrie::with_max_entries(1024, 0);

@@ -56,7 +56,6 @@ named! {
     crate::maps::EVENTS => maps::EVENTS,
     crate::maps::CONFIG => maps::CONFIG,
     crate::maps::COUNTERS => maps::COUNTERS,
-    crate::maps::TC_PACKETS => maps::TC_PACKETS,
     crate::maps::WATCH_NETS => maps::WATCH_NETS,
     crate::maps::WATCH_NETS6 => maps::WATCH_NETS6,
     crate::maps::WATCH_NETNS => maps::WATCH_NETNS,

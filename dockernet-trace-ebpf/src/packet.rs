@@ -1,6 +1,6 @@
-//! IPv4 / IPv6 + L4 header parsing, from kernel memory (tracepoints) or from a tc context.
+//! IPv4 / IPv6 + L4 header parsing, from kernel memory (tracepoints) or from a tc context
+//! (`tc_packet`).
 //! IPv6 extension headers are walked up to the transport header (see `ipv6_ext`).
-use aya_ebpf::programs::TcContext;
 use dockernet_trace_common::{FAMILY_V4, FAMILY_V6, is_icmp_error, is_icmpv6_error};
 
 use crate::{context::read, ipv6_ext};
@@ -80,10 +80,13 @@ pub fn is_unspecified6(a: &[u8; 16]) -> bool {
 
 /// Reads header bytes at an offset of a packet. Implemented for kernel memory and tc.
 pub trait Bytes: Sized {
-    /// Parse in eBPF functions of their own (see `parse_ip_into`). Not for tc: its packet
+    /// Parse in eBPF functions of their own (see `parse_ip4_into`). Not for tc: its packet
     /// pointers would reach the callee through the caller's stack, which 6.1's verifier
     /// refuses; the tc programs' frames have room for the parser inlined.
     const OWN_FRAME: bool;
+    /// Read an IPv4 header together with the first bytes after it (see `parse_ip4`): where
+    /// each read is a helper call (kernel memory), not where it is a bounds check (tc).
+    const READ_AHEAD: bool = false;
     fn load<T>(&self, off: usize) -> Option<T>;
 
     /// The transport protocol and header offset after the IPv6 extension headers that start
@@ -106,6 +109,7 @@ pub struct KernelPacket(pub u64);
 
 impl Bytes for KernelPacket {
     const OWN_FRAME: bool = true;
+    const READ_AHEAD: bool = true;
     #[inline(always)]
     fn load<T>(&self, off: usize) -> Option<T> {
         read::<T>(self.0 + off as u64, 0).ok()
@@ -160,46 +164,6 @@ fn unpack_l4(p: &mut Packet, v: u64) {
     p.inner_proto = (v >> 56) as u8;
 }
 
-/// A packet seen by tc, starting at its Ethernet header: read in place where the headers are
-/// in the skb's linear part (no helper call), else copied out with bpf_skb_load_bytes.
-pub struct TcPacket<'a> {
-    ctx: &'a TcContext,
-    data: usize,
-    end: usize,
-}
-
-impl<'a> TcPacket<'a> {
-    #[inline(always)]
-    pub fn new(ctx: &'a TcContext) -> Self {
-        Self { ctx, data: ctx.data(), end: ctx.data_end() }
-    }
-}
-
-/// The bound of every header offset read (an AND the verifier can see, not a branch: 6.1's
-/// verifier walks the branch a bound check makes impossible, with impossible bounds, and
-/// refuses it). No offset exceeds it: IPv4 options and ICMP quotes stay far below, and the
-/// IPv6 extension headers are walked up to `ipv6_ext::MAX_L4` only.
-const DIRECT_MAX: usize = 0x3ff;
-
-impl Bytes for TcPacket<'_> {
-    const OWN_FRAME: bool = false;
-
-    #[inline(always)]
-    fn load<T>(&self, off: usize) -> Option<T> {
-        let at = self.data + ETH_HLEN + (off & DIRECT_MAX);
-        if at + core::mem::size_of::<T>() <= self.end {
-            // SAFETY: the bounds check above is the one the verifier wants for packet data.
-            return Some(unsafe { (at as *const T).read_unaligned() });
-        }
-        self.ctx.load::<T>(ETH_HLEN + (off & DIRECT_MAX)).ok()
-    }
-
-    #[inline(always)]
-    fn after_extensions(&self, first: u8) -> (u8, Option<usize>) {
-        ipv6_ext::unpack(ipv6_ext::dnt_ipv6_ext_tc(self.ctx.skb.skb, first))
-    }
-}
-
 /// The IP family of an `skb->protocol` (network byte order), if it is IPv4 or IPv6.
 #[inline(always)]
 pub fn family_of(proto_be: u16) -> Option<u8> {
@@ -210,37 +174,67 @@ pub fn family_of(proto_be: u16) -> Option<u8> {
     }
 }
 
-/// Where the transport header starts, or None when it cannot be found (a non-first fragment,
-/// ESP, more IPv6 extension headers than we walk).
-pub type L4Offset = Option<usize>;
+/// What `parse_ip` knows of the transport header.
+#[derive(Clone, Copy)]
+pub enum Transport {
+    /// It starts this many bytes into the packet; `parse_l4` reads it.
+    At(usize),
+    /// Its fields were read with the IP header.
+    Read,
+    /// It cannot be found (a non-first fragment, ESP, more IPv6 extension headers than we
+    /// walk).
+    Unknown,
+}
 
 /// The IP header alone (addresses, transport protocol, length): enough for the filters that
 /// reject most packets, before the transport header is read. IPv6 extension headers are
 /// walked here, as the transport protocol is only known after them.
 #[inline(always)]
-pub fn parse_ip<B: Bytes>(b: &B, family: u8) -> Option<(Packet, L4Offset)> {
+pub fn parse_ip<B: Bytes>(b: &B, family: u8) -> Option<(Packet, Transport)> {
     let mut p = Packet::default();
-    let l4 = if B::OWN_FRAME { parse_ip_into(b, family, &mut p) } else { parse_ip_inline(b, family, &mut p) };
+    let l4 = if B::OWN_FRAME {
+        // One function per family: a frame of its own each, the deeper of the two counts
+        // towards the 512 bytes the program and its callees share (before 6.13).
+        if family == FAMILY_V6 { parse_ip6_into(b, &mut p) } else { parse_ip4_into(b, &mut p) }
+    } else {
+        parse_ip_inline(b, family, &mut p)
+    };
+    Some((p, transport(l4)?))
+}
+
+/// `parse_ip4_into`'s or `parse_ip6_into`'s number as a `Transport` (None: not parsed).
+#[inline(always)]
+fn transport(l4: usize) -> Option<Transport> {
     match l4 {
         NOT_PARSED => None,
-        NO_L4 => Some((p, None)),
-        l4 => Some((p, Some(l4))),
+        NO_L4 => Some(Transport::Unknown),
+        L4_READ => Some(Transport::Read),
+        l4 => Some(Transport::At(l4)),
     }
 }
 
-/// `parse_ip_into`: not an IP header of the family.
+/// `parse_ip4_into` and `parse_ip6_into`: not an IP header of the family.
 const NOT_PARSED: usize = 0;
-/// `parse_ip_into`: parsed, without a transport header to read.
+/// `parse_ip4_into` and `parse_ip6_into`: parsed, without a transport header to read.
 const NO_L4: usize = usize::MAX;
+/// `parse_ip4_into` and `parse_ip6_into`: parsed, the transport header's fields too.
+const L4_READ: usize = usize::MAX - 1;
 
-/// `parse_ip` as an eBPF function of its own (not inlined): its header copies get a stack
+/// `parse_ip4` as an eBPF function of its own (not inlined): its header copies get a stack
 /// frame of its own, next to the program's (a frame has 512 bytes at most,
 /// and the programs that also build an event and count drops would not fit one with them).
 /// Plain argument and result types: the kernel refuses the BTF of a Rust enum's layout in a
-/// function's prototype. Returns the transport header's offset, `NO_L4` or `NOT_PARSED`.
+/// function's prototype. Returns the transport header's offset, `NO_L4`, `L4_READ` or
+/// `NOT_PARSED`.
 #[inline(never)]
-fn parse_ip_into<B: Bytes>(b: &B, family: u8, out: &mut Packet) -> usize {
-    parse_ip_inline(b, family, out)
+fn parse_ip4_into<B: Bytes>(b: &B, out: &mut Packet) -> usize {
+    parse_ip4(b, out).unwrap_or(NOT_PARSED)
+}
+
+/// `parse_ip6` as an eBPF function of its own, as `parse_ip4_into`.
+#[inline(never)]
+fn parse_ip6_into<B: Bytes>(b: &B, out: &mut Packet) -> usize {
+    parse_ip6(b, out).unwrap_or(NOT_PARSED)
 }
 
 #[inline(always)]
@@ -249,10 +243,50 @@ fn parse_ip_inline<B: Bytes>(b: &B, family: u8, out: &mut Packet) -> usize {
     l4.unwrap_or(NOT_PARSED)
 }
 
-/// Fills `p` (all zero) from an IPv4 header: the transport header's offset or `NO_L4`.
+/// An IPv4 header without options and the 16 bytes after it: the transport header's fields
+/// `parse_l4` wants, but for an ICMP error's quote. Read at once where each read is a helper
+/// call: the probe's filter, whose last test is the ports, then needs no other read for most
+/// packets. Aligned, so that LLVM reads its fields as words (a byte array's alignment, 1, left
+/// it one load and one stack slot per byte, and a frame too deep for older kernels).
+#[repr(C, align(8))]
+struct Ip4Ahead {
+    ip: [u8; IPV4_HLEN],
+    after: [u8; 16],
+}
+
+impl Ip4Ahead {
+    /// `parse_ip4` from these bytes: `L4_READ` when the transport header's fields were among
+    /// them.
+    #[inline(always)]
+    fn fill(&self, p: &mut Packet) -> Option<usize> {
+        let l4 = ip4_fields(&self.ip, p)?;
+        let quotes = p.proto == IPPROTO_ICMP && is_icmp_error(self.after[0]);
+        if l4 != IPV4_HLEN || quotes {
+            return Some(l4);
+        }
+        parse_l4_inline(&Ahead(&self.after), p, 0);
+        Some(L4_READ)
+    }
+}
+
+/// Fills `p` (all zero) from an IPv4 header: the transport header's offset, `NO_L4`, or
+/// `L4_READ` (see `Ip4Ahead`).
 #[inline(always)]
 fn parse_ip4<B: Bytes>(b: &B, p: &mut Packet) -> Option<usize> {
-    let ip: [u8; 20] = b.load(0)?;
+    if B::READ_AHEAD
+        && let Some(h) = b.load::<Ip4Ahead>(0)
+    {
+        return h.fill(p);
+    }
+    let ip: [u8; IPV4_HLEN] = b.load(0)?;
+    ip4_fields(&ip, p)
+}
+
+const IPV4_HLEN: usize = 20;
+
+/// `parse_ip4` from the header's fixed part.
+#[inline(always)]
+fn ip4_fields(ip: &[u8; IPV4_HLEN], p: &mut Packet) -> Option<usize> {
     if ip[0] >> 4 != 4 {
         return None;
     }
@@ -292,9 +326,24 @@ fn parse_ip6<B: Bytes>(b: &B, p: &mut Packet) -> Option<usize> {
 /// Ports, TCP flags, ICMP type and, for ICMP errors, the quoted flow, from the transport
 /// header at `l4`. A transport header that cannot be read (or found) leaves them zero.
 #[inline(always)]
-pub fn parse_l4<B: Bytes>(b: &B, p: &mut Packet, l4: L4Offset) {
-    if let Some(l4) = l4 {
+pub fn parse_l4<B: Bytes>(b: &B, p: &mut Packet, l4: Transport) {
+    if let Transport::At(l4) = l4 {
         b.transport_fields(p, l4);
+    }
+}
+
+/// The bytes `parse_ip4` read after an IPv4 header, parsed as the packet's.
+struct Ahead<'a>(&'a [u8; 16]);
+
+impl Bytes for Ahead<'_> {
+    const OWN_FRAME: bool = false;
+
+    #[inline(always)]
+    fn load<T>(&self, off: usize) -> Option<T> {
+        // (Offsets are constants here: the check folds away.)
+        (off + core::mem::size_of::<T>() <= self.0.len())
+            // SAFETY: within the array, checked just above; read_unaligned has no alignment needs.
+            .then(|| unsafe { (self.0.as_ptr().add(off) as *const T).read_unaligned() })
     }
 }
 

@@ -9,8 +9,8 @@ use crate::{
     context::{Device, config},
     emit::emit,
     filter::{is_probe, may_be_probe, wants_family},
-    maps::TC_PACKETS,
-    packet::{TcPacket, family_of, parse_ip, parse_l4},
+    packet::{family_of, parse_ip, parse_l4},
+    tc_packet::TcPacket,
 };
 
 /// TC_ACT_UNSPEC / TCX_NEXT: let the packet go on exactly as if we were not here.
@@ -32,7 +32,6 @@ pub fn dnt_tc_egress(ctx: TcContext) -> i32 {
 fn observe(ctx: &TcContext, hook: Hook) {
     // SAFETY: `skb` is the context pointer the kernel handed to this program.
     let (ifindex, proto) = unsafe { ((*ctx.skb.skb).ifindex, (*ctx.skb.skb).protocol) };
-    count_packet(ifindex);
     // skb->protocol is in the context (network order in its low 16 bits): no load needed
     // to turn away what is neither IPv4 nor IPv6, nor of the family the probe uses.
     let Some(family) = family_of(proto as u16) else { return };
@@ -52,15 +51,4 @@ fn observe(ctx: &TcContext, hook: Hook) {
     // tc runs in the namespace the tool attached it in; user space knows which that is.
     let dev = Device { ifindex, netns: 0, name: [0; 16] };
     emit(hook, 0, &p, &dev, |_| {});
-}
-
-#[inline(always)]
-fn count_packet(ifindex: u32) {
-    match TC_PACKETS.get_ptr_mut(&ifindex) {
-        // SAFETY: per-CPU value, no concurrent writer.
-        Some(n) => unsafe { *n += 1 },
-        None => {
-            let _ = TC_PACKETS.insert(&ifindex, &1, 0);
-        }
-    }
 }

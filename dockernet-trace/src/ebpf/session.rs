@@ -3,7 +3,7 @@ use std::{collections::BTreeSet, sync::mpsc};
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, HashMap, LpmTrie, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{Array, HashMap, LpmTrie, MapData, PerCpuArray, RingBuf},
 };
 use dockernet_trace_common::{Config, Ipv4Prefix, Ipv6Prefix, counters, maps, programs};
 use ipnet::IpNet;
@@ -289,12 +289,6 @@ impl Session {
         let ring =
             RingBuf::try_from(map).map_err(|source| EbpfError::Map { map: maps::EVENTS.into(), source })?;
         Ok(EventReader::new(ring))
-    }
-
-    /// Packets the tc programs saw on `ifindex`, all CPUs together.
-    pub fn tc_packets(&self, ifindex: u32) -> u64 {
-        let Ok(m) = self.map::<PerCpuHashMap<&MapData, u32, u64>>(maps::TC_PACKETS) else { return 0 };
-        m.get(&ifindex, 0).map(|v| v.iter().sum()).unwrap_or(0)
     }
 
     pub fn counters(&self) -> Counters {
