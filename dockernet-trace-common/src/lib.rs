@@ -45,6 +45,9 @@ pub mod globals {
     /// The mode the programs are loaded for (`MODE_PROBE`, `MODE_WATCH` or `MODE_ANY`): the
     /// verifier then skips the other mode's code.
     pub const LOADED_FOR: &str = "LOADED_FOR";
+    /// 1 when the programs may meet IPv6 packets of interest, 0 when not (a trace to an IPv4
+    /// target): the verifier then skips every IPv6 parse and comparison.
+    pub const LOADED_V6: &str = "LOADED_V6";
 }
 
 /// Names of the programs in the eBPF object (a program's name is its function's name there;

@@ -34,6 +34,19 @@ pub(crate) static SKB_LAYOUT: SkbOffsets = SkbOffsets {
 #[unsafe(no_mangle)]
 pub(crate) static LOADED_FOR: u32 = MODE_ANY;
 
+/// Whether IPv6 packets may be of interest (see `dockernet_trace_common::globals::LOADED_V6`),
+/// written by user space like `LOADED_FOR`.
+#[unsafe(no_mangle)]
+pub(crate) static LOADED_V6: u32 = 1;
+
+/// False when the object was loaded for IPv4 only: checked before any IPv6 work, so that the
+/// verifier drops it (a trace's start waits for the verifier).
+#[inline(always)]
+pub fn v6_loaded() -> bool {
+    // SAFETY: as in `layout!`.
+    unsafe { core::ptr::read_volatile(&raw const LOADED_V6) != 0 }
+}
+
 /// The configured mode, as far as the object was loaded for it (another is off). Every check
 /// of the mode goes through here, the filters' too: the verifier then drops the other mode's
 /// branches everywhere (a tracepoint program's verification 45–55 → 13–16 ms), for one read

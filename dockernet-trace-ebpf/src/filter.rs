@@ -6,7 +6,7 @@ use aya_ebpf::maps::lpm_trie::Key;
 use dockernet_trace_common::{Config, FAMILY_V4, FAMILY_V6, MODE_PROBE, MODE_WATCH, net16_slot};
 
 use crate::{
-    context::mode,
+    context::{mode, v6_loaded},
     maps::{WATCH_NET16, WATCH_NETNS, WATCH_NETS, WATCH_NETS6},
     packet::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, Packet, is_unspecified6, word},
 };
@@ -16,6 +16,9 @@ use crate::{
 /// configuration, before any packet byte is read.
 #[inline(always)]
 pub fn wants_family(cfg: &Config, family: u8) -> bool {
+    if family == FAMILY_V6 && !v6_loaded() {
+        return false;
+    }
     match mode(cfg) {
         // (The DNS leg's lookups go to IPv4 nameservers, whatever the probe's family.)
         MODE_PROBE => family == cfg.probe_family || (cfg.dns_port != 0 && family == FAMILY_V4),
@@ -57,7 +60,7 @@ fn may_be_probe_flow(cfg: &Config, p: &Packet) -> bool {
 /// An address of the packet is on the probe's path.
 #[inline(always)]
 fn on_probe_path(cfg: &Config, p: &Packet) -> bool {
-    if p.family == FAMILY_V6 {
+    if v6_loaded() && p.family == FAMILY_V6 {
         is_probe_addr6(cfg, &p.daddr6) || is_probe_addr6(cfg, &p.saddr6)
     } else {
         is_probe_addr(cfg, p.daddr) || is_probe_addr(cfg, p.saddr)

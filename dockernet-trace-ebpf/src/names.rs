@@ -65,4 +65,5 @@ named! {
     crate::maps::NOISE_SITES => maps::NOISE_SITES,
     crate::context::SKB_LAYOUT => globals::SKB_LAYOUT,
     crate::context::LOADED_FOR => globals::LOADED_FOR,
+    crate::context::LOADED_V6 => globals::LOADED_V6,
 }

@@ -7,7 +7,7 @@ use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
 use dockernet_trace_common::{Config, FAMILY_V6, Hook, MODE_PROBE, MODE_WATCH};
 
 use crate::{
-    context::{config, mode, read},
+    context::{config, mode, read, v6_loaded},
     emit::emit_raw,
     filter::{is_probe, is_probe_addr6, is_watched_addr6},
     packet::{IPPROTO_TCP, IPPROTO_UDP, Packet, is_unspecified6},
@@ -97,7 +97,7 @@ pub fn fib6_table_lookup(ctx: BtfTracePointContext) -> i32 {
 #[inline(always)]
 fn wanted_mode(cfg: &Config, mode: u32) -> bool {
     match mode {
-        MODE_PROBE => cfg.probe_family == FAMILY_V6,
+        MODE_PROBE => v6_loaded() && cfg.probe_family == FAMILY_V6,
         MODE_WATCH => cfg.watch_v6 != 0,
         _ => false,
     }

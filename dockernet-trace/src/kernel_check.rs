@@ -47,7 +47,7 @@ pub async fn run(json: bool) -> Result<u8> {
     timing.probe_ms = ms(t);
     let t = Instant::now();
     // Every mode's code verified: the check proves that watch's programs load too.
-    let mut s = Session::load(&kernel, dockernet_trace_common::MODE_ANY)?;
+    let mut s = Session::load(&kernel, dockernet_trace_common::MODE_ANY, true)?;
     timing.load_ms = ms(t);
     let t = Instant::now();
     s.attach_tracepoints(&kernel, Purpose::Trace)?;

@@ -22,7 +22,7 @@ const PINGS: u16 = 5;
 /// Loads the programs and points their filter at ICMP echo id `id` between `addrs`.
 fn session(purpose: Option<Purpose>, id: u16, addrs: [Ipv4Addr; 2]) -> (KernelInfo, Session) {
     let kernel = KernelInfo::probe().expect("kernel BTF");
-    let mut s = Session::load(&kernel, dockernet_trace_common::MODE_PROBE).expect("load eBPF object");
+    let mut s = Session::load(&kernel, dockernet_trace_common::MODE_PROBE, true).expect("load eBPF object");
     if let Some(p) = purpose {
         s.attach_tracepoints(&kernel, p).expect("attach tracepoints");
     }

@@ -63,8 +63,9 @@ impl Drop for Session {
 
 impl Session {
     /// `loaded_for`: the mode the programs will run in (`MODE_PROBE`, `MODE_WATCH`), or
-    /// `MODE_ANY`; the verifier checks only that mode's code.
-    pub fn load(kernel: &KernelInfo, loaded_for: u32) -> Result<Self, EbpfError> {
+    /// `MODE_ANY`; `ipv6`: whether IPv6 packets may be of interest. The verifier checks only
+    /// the code they leave.
+    pub fn load(kernel: &KernelInfo, loaded_for: u32, ipv6: bool) -> Result<Self, EbpfError> {
         if OBJECT.is_empty() {
             return Err(EbpfError::Missing("kernel programs".into()));
         }
@@ -75,6 +76,7 @@ impl Session {
         let ebpf = EbpfLoader::new()
             .override_global(dockernet_trace_common::globals::SKB_LAYOUT, &kernel.base_config.skb, true)
             .override_global(dockernet_trace_common::globals::LOADED_FOR, &loaded_for, true)
+            .override_global(dockernet_trace_common::globals::LOADED_V6, &u32::from(ipv6), true)
             .load(OBJECT)?;
         let mut s = Self {
             ebpf,
@@ -152,8 +154,9 @@ impl Session {
         let told = self.tc_ahead.take().filter(|_| kernel.features.tcx);
         // Nothing told (the sender gone): nothing ahead.
         let tc_ifaces = move || told.and_then(|rx| rx.recv().ok()).unwrap_or_default();
-        let made = verify::verify_ahead(&mut self.ebpf, aya_btf, &ahead, classifiers, tc_ifaces);
+        let tcx = verify::verify_ahead(&mut self.ebpf, aya_btf, &ahead, classifiers, tc_ifaces);
         let status = hooks::attach_all(&mut self.ebpf, &cx, list, &mut self.coverage);
+        let made = tcx.map(|t| t.join().unwrap_or_default()).unwrap_or_default();
         self.tc_attached_ahead(made);
         self.hooks.extend(status?);
         Ok(())

@@ -47,15 +47,16 @@ impl Job<'_> {
 
 /// Loads (verifies) the programs named in `tracepoints` (program, tracepoint) and `classifiers`
 /// that are not loaded yet, on as many threads as there are cores, and attaches both
-/// classifiers through tcx to the interfaces `tc_ifaces` gives once they are verified (it may
-/// wait for them while the tracepoint programs are verified): the links made.
+/// classifiers through tcx to the interfaces `tc_ifaces` gives once they are verified, on a
+/// thread of its own (it may wait for them while the tracepoint programs are verified, and
+/// attach while they are): the links it made, when joined.
 pub fn verify_ahead(
     ebpf: &mut Ebpf,
     btf: &Btf,
     tracepoints: &[(&'static str, &'static str)],
     classifiers: &[&str],
-    tc_ifaces: impl FnOnce() -> Vec<String>,
-) -> Vec<tc::TcxMade> {
+    tc_ifaces: impl FnOnce() -> Vec<String> + Send + 'static,
+) -> Option<std::thread::JoinHandle<Vec<tc::TcxMade>>> {
     let mut jobs: Vec<Job> = ebpf
         .programs_mut()
         .filter_map(|(name, p)| {
@@ -91,13 +92,13 @@ pub fn verify_ahead(
         drop(verified);
         // Both classifiers, or none here (the channel ends when the last worker does).
         let both: Vec<_> = handles.iter().take(2).collect();
-        if both.len() < 2 {
-            return vec![];
-        }
-        let ifaces = tc_ifaces();
-        if ifaces.is_empty() {
-            return vec![];
-        }
-        tc::tcx_attach(&both, &ifaces)
+        // Not scoped: the tracepoints' attaches, after this returns, go on beside these (each
+        // tcx attach waits for an RCU grace period).
+        (both.len() == 2).then(|| {
+            std::thread::spawn(move || {
+                let ifaces = tc_ifaces();
+                if ifaces.is_empty() { vec![] } else { tc::tcx_attach(&both, &ifaces) }
+            })
+        })
     })
 }

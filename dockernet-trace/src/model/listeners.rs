@@ -2,7 +2,7 @@
 //! container, or by docker-proxy. Docker 20.10 without the userland proxy still binds the
 //! port in dockerd itself, only to reserve it: that socket completes handshakes but forwards
 //! nothing, so it must not count as serving the port.
-use std::{fs, net::IpAddr};
+use std::{fs, io::Read, net::IpAddr};
 
 use serde::Serialize;
 
@@ -29,9 +29,8 @@ pub fn host_listener(proto: &str, port: u16) -> Option<Listener> {
     } else {
         &["/proc/net/tcp", "/proc/net/tcp6"]
     };
-    let inode = files
-        .iter()
-        .find_map(|f| listening_inode(&fs::read_to_string(f).unwrap_or_default(), proto, port))?;
+    let inode =
+        files.iter().find_map(|f| listening_inode(&read_table(f).unwrap_or_default(), proto, port))?;
     let (pid, command) = owner(inode).map_or((None, None), |(p, c)| (Some(p), Some(c)));
     Some(Listener { inode, pid, command })
 }
@@ -42,13 +41,38 @@ pub fn host_listener(proto: &str, port: u16) -> Option<Listener> {
 pub fn bound_here(proto: &str, port: u16) -> Option<bool> {
     let root = "/proc/thread-self/net";
     let names: &[&str] = if proto == "udp" { &["udp", "udp6"] } else { &["tcp", "tcp6"] };
-    let tables: Vec<String> =
-        names.iter().filter_map(|n| fs::read_to_string(format!("{root}/{n}")).ok()).collect();
-    if tables.is_empty() {
+    // Opened here (a table is the namespace's it was opened in), read side by side: each read
+    // walks the kernel's socket hash.
+    let files: Vec<fs::File> =
+        names.iter().filter_map(|n| fs::File::open(format!("{root}/{n}")).ok()).collect();
+    if files.is_empty() {
         return None;
     }
-    Some(tables.iter().any(|t| listening_inode(t, proto, port).is_some()))
+    Some(std::thread::scope(|s| {
+        let reads: Vec<_> = files
+            .into_iter()
+            .map(|f| s.spawn(|| read_all(f).is_some_and(|t| listening_inode(&t, proto, port).is_some())))
+            .collect();
+        // (The scope waits for a read `any` did not need.)
+        reads.into_iter().any(|r| r.join().unwrap_or(false))
+    }))
 }
+
+/// A /proc/net socket table, in as few reads as it allows: each read walks the kernel's whole
+/// socket hash from the start (milliseconds on a host sized for many connections), and
+/// `fs::read_to_string`, knowing no size, starts with reads of 32 bytes (a dozen walks).
+fn read_table(path: &str) -> Option<String> {
+    read_all(fs::File::open(path).ok()?)
+}
+
+fn read_all(mut f: fs::File) -> Option<String> {
+    let mut table = Vec::with_capacity(TABLE_READ);
+    f.read_to_end(&mut table).ok()?;
+    String::from_utf8(table).ok()
+}
+
+/// Room for a table at the start: with none, std's first read is a 32-byte probe.
+const TABLE_READ: usize = 64 * 1024;
 
 /// Where a docker-proxy process forwards to: its `-container-ip` and `-container-port`.
 pub fn proxy_target(pid: u32) -> Option<(IpAddr, u16)> {
@@ -86,7 +110,7 @@ pub fn host_sockets(proto: &str) -> Vec<(std::net::IpAddr, u16)> {
     } else {
         &["/proc/net/tcp", "/proc/net/tcp6"]
     };
-    files.iter().flat_map(|f| listening_sockets(&fs::read_to_string(f).unwrap_or_default(), proto)).collect()
+    files.iter().flat_map(|f| listening_sockets(&read_table(f).unwrap_or_default(), proto)).collect()
 }
 
 /// The listening (or bound) sockets of a /proc/net/{tcp,udp}[6] listing: local address and port.

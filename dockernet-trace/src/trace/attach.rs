@@ -1,7 +1,7 @@
 //! The attach step of a trace: the running kernel probed, what crashed runs left removed, the
 //! programs loaded and attached (tracepoints, enrichment, tc on the plan's interfaces), and the
 //! kernel filter set to the plan's probes.
-use std::sync::mpsc;
+use std::{sync::mpsc, time::Duration};
 
 use super::{nftrace, phase::Phases, plan::Plan};
 use crate::{
@@ -44,13 +44,28 @@ impl Attached {
 pub struct Loading {
     task: tokio::task::JoinHandle<Result<Attached>>,
     tc_ahead: mpsc::Sender<Vec<String>>,
+    ipv6: mpsc::Sender<bool>,
 }
+
+/// How long the loading waits, once ready, to learn whether the target is IPv6 (`Loading::ipv6`):
+/// told in time, the programs are loaded without the IPv6 code an IPv4 trace never runs, and
+/// the verifier spends tens of milliseconds less; not told, they are loaded whole. Docker's
+/// view is usually read by then; where it is slow (a busy host), waiting longer would only
+/// delay the load.
+const FAMILY_WAIT: Duration = Duration::from_millis(5);
 
 impl Loading {
     pub fn start(phases: Phases) -> Self {
         let (tc_ahead, told) = mpsc::channel();
-        let task = tokio::task::spawn_blocking(move || load(phases, told));
-        Loading { task, tc_ahead }
+        let (ipv6, ipv6_told) = mpsc::channel();
+        let task = tokio::task::spawn_blocking(move || load(phases, told, ipv6_told));
+        Loading { task, tc_ahead, ipv6 }
+    }
+
+    /// Whether the probes will be IPv6 (an IPv6 target).
+    pub fn ipv6(&self, ipv6: bool) {
+        // The loading thread is gone only when it failed: `finish` says why.
+        let _ = self.ipv6.send(ipv6);
     }
 
     /// The interfaces the plan puts tc on (none: `follow` attaches them, after a name's
@@ -67,13 +82,18 @@ impl Loading {
     }
 }
 
-fn load(phases: Phases, tc_ahead: mpsc::Receiver<Vec<String>>) -> Result<Attached> {
+fn load(
+    phases: Phases,
+    tc_ahead: mpsc::Receiver<Vec<String>>,
+    ipv6: mpsc::Receiver<bool>,
+) -> Result<Attached> {
     let kernel = KernelInfo::probe()?;
     phases.mark("kernel probe");
     tc::remove_stale();
     nftrace::remove_stale();
     phases.mark("stale cleanup");
-    let mut session = Session::load(&kernel, dockernet_trace_common::MODE_PROBE)?;
+    let ipv6 = ipv6.recv_timeout(FAMILY_WAIT).unwrap_or(true);
+    let mut session = Session::load(&kernel, dockernet_trace_common::MODE_PROBE, ipv6)?;
     phases.mark("load");
     session.attach_tc_ahead(tc_ahead);
     session.attach_tracepoints(&kernel, Purpose::Trace)?;

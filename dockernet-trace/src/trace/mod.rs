@@ -31,6 +31,7 @@ use crate::{
     cli::TraceArgs,
     error::{Error, Result, require_privileges},
     explain::Names,
+    flow::IpFamily,
     netfilter::{self, Ruleset},
     probe::ProbePorts,
 };
@@ -66,6 +67,8 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
     // The plan, known now unless a name is resolved first: tc goes on its interfaces while
     // the tracepoint programs are verified.
     let early_plan = ends.dns_name.is_none().then(|| Plan::new(&ends.topology, &ends.from, &ends.to, probes));
+    // (A name's resolution answers an IPv4 address: see below.)
+    loading.ipv6(early_plan.as_ref().is_some_and(|p| p.family() == IpFamily::V6));
     loading.tc_ahead(early_plan.as_ref().map(|p| p.tc_ifaces.clone()).unwrap_or_default());
     let mut attached = loading.finish().await?;
     let before = rules(before).await?;

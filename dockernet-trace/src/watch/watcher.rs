@@ -110,7 +110,7 @@ impl Watcher {
         let kernel = kernel.await.map_err(join)??;
         let baseline = rules.await.map_err(join)??;
 
-        let mut session = Session::load(&kernel, dockernet_trace_common::MODE_WATCH)?;
+        let mut session = Session::load(&kernel, dockernet_trace_common::MODE_WATCH, true)?;
         session.attach_tracepoints(&kernel, Purpose::Watch)?;
         session.attached();
         let resets = session.hooks.iter().any(|h| h.hook == "tcp:tcp_send_reset" && h.attached);
