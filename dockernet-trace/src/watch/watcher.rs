@@ -108,11 +108,14 @@ impl Watcher {
         filter.check(&topology)?;
         let join = |e: tokio::task::JoinError| Error::Usage(format!("startup task failed: {e}"));
         let kernel = kernel.await.map_err(join)??;
-        let baseline = rules.await.map_err(join)??;
 
         let mut session = Session::load(&kernel, dockernet_trace_common::MODE_WATCH, true)?;
         session.attach_tracepoints(&kernel, Purpose::Watch)?;
         session.attached();
+        // The counters read when the watch started (above), awaited only now: the programs
+        // load meanwhile, and aya's copy of the kernel BTF is gone before thousands of rules
+        // are held (both at once were the watch's peak).
+        let baseline = rules.await.map_err(join)??;
         let resets = session.hooks.iter().any(|h| h.hook == "tcp:tcp_send_reset" && h.attached);
         for h in session.hooks.iter().filter(|h| !h.attached) {
             note(&format!(
