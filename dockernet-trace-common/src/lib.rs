@@ -30,7 +30,8 @@ pub mod maps {
     pub const WATCH_NET16: &str = "WATCH_NET16";
     /// Watch mode: what to do with a drop reason (see [`super::drop_policy`]).
     pub const DROP_POLICY: &str = "DROP_POLICY";
-    /// Watch mode: drops and resets counted per [`super::DropKey`] (see [`super::DropCount`]).
+    /// Watch mode: drops and resets counted per [`super::DropKey`], keyed by its id (see
+    /// [`super::DropCount`]).
     pub const DROP_COUNTS: &str = "DROP_COUNTS";
     /// Watch mode: places where drops are no incident, learnt by user space (see [`super::NoiseSite`]).
     pub const NOISE_SITES: &str = "NOISE_SITES";
@@ -182,7 +183,47 @@ mod tests {
         assert_eq!(core::mem::offset_of!(Event, saddr), 32);
         assert_eq!(core::mem::offset_of!(Event, addr), 96);
         assert_eq!(core::mem::size_of::<DropKey>(), 64);
-        assert_eq!(core::mem::size_of::<DropCount>(), 32);
+        assert_eq!(core::mem::size_of::<DropCount>(), 96);
+    }
+
+    #[test]
+    fn drop_keys_that_differ_anywhere_have_different_ids() {
+        let base = DropKey {
+            location: 0xffff_ffff_8123_4567,
+            sport: 40000,
+            dport: 3306,
+            reason: 6,
+            ..DropKey::default()
+        };
+        let variants = [
+            DropKey { location: base.location + 1, ..base },
+            DropKey { saddr: [1; 16], ..base },
+            DropKey {
+                daddr: {
+                    let mut d = [0; 16];
+                    d[15] = 1;
+                    d
+                },
+                ..base
+            },
+            DropKey { sport: 40001, ..base },
+            DropKey { dport: 3307, ..base },
+            DropKey { reason: 7, ..base },
+            DropKey { ifindex: 9, ..base },
+            DropKey { netns: 4026531840, ..base },
+            DropKey { hook: 1, ..base },
+            DropKey { proto: 17, ..base },
+            DropKey { inner_proto: 6, ..base },
+            DropKey { icmp_type: 3, ..base },
+            DropKey { family: FAMILY_V6, ..base },
+        ];
+        assert!(base.same_as(&{ base }));
+        for v in variants {
+            assert_ne!(v.id(), base.id(), "{v:?}");
+            assert!(!v.same_as(&base), "{v:?}");
+        }
+        // Swapped ports are another flow.
+        assert_ne!(DropKey { sport: 3306, dport: 40000, ..base }.id(), base.id());
         assert_eq!(core::mem::size_of::<NoiseSite>(), 16);
     }
 }

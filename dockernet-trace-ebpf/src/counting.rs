@@ -3,13 +3,13 @@
 //! key's per-CPU count, which user space reads. So the ring buffer carries one event per flow,
 //! however many packets a flood drops, and every packet is still counted.
 use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_ns};
-use dockernet_trace_common::{COUNTED_IN_MAP, Config, DropCount, DropKey, Hook, IFNAMSIZ, NoiseSite};
+use dockernet_trace_common::{COUNTED_IN_MAP, Config, DropKey, Hook, IFNAMSIZ, NoiseSite};
 
 use crate::{
     context::{Device, Typed, name_of},
     emit::emit,
     filter::is_watched,
-    maps::{DROP_COUNTS, NOISE_SITES},
+    maps::{DROP_COUNTS, DROP_NEW, NOISE_SITES},
     packet::Packet,
 };
 
@@ -42,25 +42,28 @@ pub fn count_incident(
         family: p.family,
         _pad: [0; 3],
     };
+    let id = key.id();
     // The flood's path: a key that is counted already passed every filter below.
-    if bump(&key) {
+    let found = bump(id, &key);
+    if matches!(found, Bump::Counted) {
         return;
     }
     if !is_watched(cfg, p, dev.netns) || is_noise(&key, p) {
         return;
     }
-    let mut first = DropCount { packets: 1, first_ns: 0, ifname: [0; IFNAMSIZ] };
-    // SAFETY: helper without preconditions.
-    first.first_ns = unsafe { bpf_ktime_get_ns() };
-    first.ifname = name_of::<Typed>(dev_ptr);
-    let counted = match DROP_COUNTS.insert(&key, &first, BPF_NOEXIST as u64) {
-        Ok(()) => true,
-        // Another CPU created the key just now (and reports it): count on ours.
-        Err(_) if bump(&key) => return,
-        // The map is full: this packet is an event of its own.
-        Err(_) => false,
+    let name = name_of::<Typed>(dev_ptr);
+    let counted = match found {
+        // Another key holds the id (two 64-bit folds collided): an event of its own.
+        Bump::Taken => false,
+        _ => match start_count(id, &key, name) {
+            Ok(()) => true,
+            // Another CPU created the key just now (and reports it): count on ours.
+            Err(()) if matches!(bump(id, &key), Bump::Counted) => return,
+            // The map is full: this packet is an event of its own.
+            Err(()) => false,
+        },
     };
-    let named = Device { ifindex: dev.ifindex, netns: dev.netns, name: first.ifname };
+    let named = Device { ifindex: dev.ifindex, netns: dev.netns, name };
     emit(hook, skb, p, &named, |e| {
         e.reason = reason;
         e.location = location;
@@ -68,18 +71,45 @@ pub fn count_incident(
     });
 }
 
+/// Creates the key's entry, counting this packet, unless it exists (or the map is full).
+#[inline(always)]
+fn start_count(id: u64, key: &DropKey, ifname: [u8; IFNAMSIZ]) -> Result<(), ()> {
+    let new = DROP_NEW.get_ptr_mut(0).ok_or(())?;
+    // SAFETY: this CPU's scratch value, which nothing else uses while this program runs.
+    let new = unsafe { &mut *new };
+    new.key = *key;
+    new.packets = 1;
+    // SAFETY: helper without preconditions.
+    new.first_ns = unsafe { bpf_ktime_get_ns() };
+    new.ifname = ifname;
+    DROP_COUNTS.insert(&id, new, BPF_NOEXIST as u64).map_err(|_| ())
+}
+
+/// What `bump` found.
+enum Bump {
+    /// The key is counted, this packet included.
+    Counted,
+    /// Its id belongs to another key.
+    Taken,
+    /// Not counted (yet).
+    Missing,
+}
+
 /// Adds one to the key's count on this CPU, if the key is counted.
 #[inline(always)]
-fn bump(key: &DropKey) -> bool {
-    match DROP_COUNTS.get_ptr_mut(key) {
-        Some(v) => {
-            // SAFETY: this CPU's slot of the value; programs do not nest on one CPU, and the
-            // entry is freed only after an RCU grace period (BPF_F_NO_PREALLOC).
-            unsafe { (*v).packets += 1 };
-            true
-        }
-        None => false,
+fn bump(id: u64, key: &DropKey) -> Bump {
+    let Some(v) = DROP_COUNTS.get_ptr_mut(&id) else { return Bump::Missing };
+    // SAFETY: this CPU's slot of the value; programs do not nest on one CPU, and the entry is
+    // freed only after an RCU grace period (BPF_F_NO_PREALLOC).
+    let v = unsafe { &mut *v };
+    if v.packets == 0 {
+        // Another CPU created the entry: the kernel zeroed this CPU's slot.
+        v.key = *key;
+    } else if !v.key.same_as(key) {
+        return Bump::Taken;
     }
+    v.packets += 1;
+    Bump::Counted
 }
 
 #[inline(always)]

@@ -5,8 +5,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, LpmTrie, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use dockernet_trace_common::{
-    Config, DROP_POLICY_LEN, DropCount, DropKey, Ipv4Prefix, Ipv6Prefix, NoiseSite, WATCH_NET16_WORDS,
-    counters,
+    Config, DROP_POLICY_LEN, DropCount, Ipv4Prefix, Ipv6Prefix, NoiseSite, WATCH_NET16_WORDS, counters,
 };
 
 /// Events to user space. 1 MiB: room for bursts of drops while user space is busy.
@@ -46,12 +45,18 @@ pub static WATCH_NETNS: HashMap<u32, u8> = HashMap::with_max_entries(4096, 0);
 #[map]
 pub static DROP_POLICY: Array<u8> = Array::with_max_entries(DROP_POLICY_LEN, 0);
 
-/// Watch mode: drops and resets counted per flow, reason and place; only the first of a key
-/// becomes an event. Allocated on insert (BPF_F_NO_PREALLOC), so an entry user space deletes
-/// is freed only after every program that may still hold it has finished.
+/// Watch mode: drops and resets counted per flow, reason and place (a `DropKey`, by its id);
+/// only the first of a key becomes an event. Allocated on insert (BPF_F_NO_PREALLOC), so an
+/// entry user space deletes is freed only after every program that may still hold it has
+/// finished.
 #[map]
-pub static DROP_COUNTS: PerCpuHashMap<DropKey, DropCount> =
+pub static DROP_COUNTS: PerCpuHashMap<u64, DropCount> =
     PerCpuHashMap::with_max_entries(DROP_KEYS, BPF_F_NO_PREALLOC);
+
+/// Where a new `DROP_COUNTS` entry's value is put together (96 bytes the 512-byte stack of
+/// kfree_skb's program has no room for).
+#[map]
+pub static DROP_NEW: PerCpuArray<DropCount> = PerCpuArray::with_max_entries(1, 0);
 
 /// Flows counted at once; when full, drops become one event each (as before aggregation).
 pub const DROP_KEYS: u32 = 8192;

@@ -50,6 +50,10 @@ pub async fn run(json: bool) -> Result<u8> {
     let mut s = Session::load(&kernel, dockernet_trace_common::MODE_ANY, true)?;
     timing.load_ms = ms(t);
     let t = Instant::now();
+    // tc on lo as a trace attaches its path's interfaces: beside the tracepoints' verification.
+    let (lo, ahead) = std::sync::mpsc::channel();
+    let _ = lo.send(vec!["lo".to_string()]);
+    s.attach_tc_ahead(ahead);
     s.attach_tracepoints(&kernel, Purpose::Trace)?;
     s.attach_enrichment(&kernel);
     let tc = s.attach_tc(&["lo".to_string()], &kernel).and_then(|mut r| r.remove(0));

@@ -30,6 +30,8 @@ pub enum HookKind {
 /// What a hook may consult to decide and to attach.
 pub struct HookContext<'a> {
     pub aya_btf: &'a Btf,
+    /// Tracepoint programs `verify` attached as soon as they were verified.
+    pub attached_ahead: Vec<&'static str>,
     pub btf: &'a KernelBtf,
     pub features: &'a Features,
     /// Whether the route/neighbour structures were found in BTF (else why not).
@@ -114,6 +116,9 @@ impl Attachable for BtfTracepoint {
     }
     fn attach(&self, ebpf: &mut Ebpf, cx: &HookContext) -> Result<HookKind, EbpfError> {
         let name = self.program_for(cx);
+        if cx.attached_ahead.contains(&name) {
+            return Ok(HookKind::Tracepoint);
+        }
         let err = |source| EbpfError::Program { program: name.into(), source };
         let prog: &mut BtfTracePoint = program(ebpf, name)?.try_into().map_err(err)?;
         if prog.fd().is_err() {

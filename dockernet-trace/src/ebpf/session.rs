@@ -141,8 +141,9 @@ impl Session {
             self.aya_btf = Some(parsed);
         }
         let Some(aya_btf) = self.aya_btf.as_ref() else { return Ok(()) };
-        let cx = HookContext {
+        let mut cx = HookContext {
             aya_btf,
+            attached_ahead: Vec::new(),
             btf: &kernel.btf,
             features: &kernel.features,
             route_layout: &kernel.route_layout,
@@ -154,9 +155,10 @@ impl Session {
         let told = self.tc_ahead.take().filter(|_| kernel.features.tcx);
         // Nothing told (the sender gone): nothing ahead.
         let tc_ifaces = move || told.and_then(|rx| rx.recv().ok()).unwrap_or_default();
-        let tcx = verify::verify_ahead(&mut self.ebpf, aya_btf, &ahead, classifiers, tc_ifaces);
+        let done = verify::verify_ahead(&mut self.ebpf, aya_btf, &ahead, classifiers, tc_ifaces);
+        cx.attached_ahead = done.attached;
         let status = hooks::attach_all(&mut self.ebpf, &cx, list, &mut self.coverage);
-        let made = tcx.map(|t| t.join().unwrap_or_default()).unwrap_or_default();
+        let made = done.tcx.map(|t| t.join().unwrap_or_default()).unwrap_or_default();
         self.tc_attached_ahead(made);
         self.hooks.extend(status?);
         Ok(())

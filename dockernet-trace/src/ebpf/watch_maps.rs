@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use aya::maps::{Array, HashMap, MapData, PerCpuHashMap};
 use dockernet_trace_common::{
-    COUNTED_IN_MAP, DROP_POLICY_LEN, DropKey, Event, IFNAMSIZ, NoiseSite, WATCH_NET16_WORDS, maps,
+    COUNTED_IN_MAP, DROP_POLICY_LEN, DropCount, DropKey, Event, IFNAMSIZ, NoiseSite, WATCH_NET16_WORDS, maps,
 };
 
 use super::{EbpfError, Session};
@@ -47,6 +47,31 @@ impl CountedKey {
             ..Event::ZERO
         }
     }
+}
+
+/// One entry of `DROP_COUNTS` (`id`, each CPU's slot), all CPUs together; None while no CPU
+/// has counted a packet of it. A CPU's slot counts only if it holds a key of this id: the
+/// kernel writes a slot's key before its count, and a slot read while that happens is
+/// left for the next reading.
+fn counted_key_of<'a>(id: u64, slots: impl Iterator<Item = &'a DropCount>) -> Option<CountedKey> {
+    let mut out: Option<CountedKey> = None;
+    for v in slots.filter(|v| v.packets != 0 && v.key.id() == id) {
+        let c = out.get_or_insert(CountedKey {
+            key: v.key,
+            packets: 0,
+            first_ns: u64::MAX,
+            ifname: [0; IFNAMSIZ],
+        });
+        c.packets += v.packets;
+        // Only the CPU that created the entry has a first packet's time and device name.
+        if v.first_ns != 0 && v.first_ns < c.first_ns {
+            (c.first_ns, c.ifname) = (v.first_ns, v.ifname);
+        }
+    }
+    if let Some(c) = out.as_mut().filter(|c| c.first_ns == u64::MAX) {
+        c.first_ns = 0;
+    }
+    out
 }
 
 /// The key a drop or reset event of watch mode is counted under, if the kernel counts it
@@ -118,23 +143,12 @@ impl Session {
 
     /// Every key the kernel counts now.
     pub fn drop_counts(&self) -> Result<Vec<CountedKey>, EbpfError> {
-        let m: PerCpuHashMap<&MapData, DropKey, dockernet_trace_common::DropCount> =
-            self.map(maps::DROP_COUNTS)?;
+        let m: PerCpuHashMap<&MapData, u64, DropCount> = self.map(maps::DROP_COUNTS)?;
         let mut out = Vec::new();
         for entry in m.iter() {
             // A key deleted between listing and reading is simply gone.
-            let Ok((key, per_cpu)) = entry else { continue };
-            let mut c = CountedKey { key, packets: 0, first_ns: u64::MAX, ifname: [0; IFNAMSIZ] };
-            for v in per_cpu.iter() {
-                c.packets += v.packets;
-                if v.first_ns != 0 && v.first_ns < c.first_ns {
-                    (c.first_ns, c.ifname) = (v.first_ns, v.ifname);
-                }
-            }
-            if c.first_ns == u64::MAX {
-                c.first_ns = 0;
-            }
-            out.push(c);
+            let Ok((id, per_cpu)) = entry else { continue };
+            out.extend(counted_key_of(id, per_cpu.iter()));
         }
         Ok(out)
     }
@@ -142,11 +156,10 @@ impl Session {
     /// Deletes keys (their counts were taken); a packet of one of them afterwards starts it
     /// afresh, with an event.
     pub fn forget_drop_keys(&mut self, keys: &[DropKey]) -> Result<(), EbpfError> {
-        let mut m: PerCpuHashMap<&mut MapData, DropKey, dockernet_trace_common::DropCount> =
-            self.map_mut(maps::DROP_COUNTS)?;
+        let mut m: PerCpuHashMap<&mut MapData, u64, DropCount> = self.map_mut(maps::DROP_COUNTS)?;
         for k in keys {
             // Already gone is fine.
-            let _ = m.remove(k);
+            let _ = m.remove(&k.id());
         }
         Ok(())
     }
@@ -196,6 +209,29 @@ mod tests {
         // A /8 sets 256 bits.
         let w = net16_words(&[p([10, 0, 0, 0], 8)].into());
         assert_eq!(w.iter().map(|x| x.count_ones()).sum::<u32>(), 256);
+    }
+
+    #[test]
+    fn a_key_sums_the_cpus_that_hold_it_and_skips_a_slot_being_written() {
+        let key = DropKey {
+            location: 0xffff_ffff_8100_0000,
+            sport: 5,
+            dport: 53,
+            reason: 12,
+            ..DropKey::default()
+        };
+        let creator = DropCount { key, packets: 7, first_ns: 900, ifname: *b"br-x\0\0\0\0\0\0\0\0\0\0\0\0" };
+        let other = DropCount { key, packets: 3, ..DropCount::default() };
+        // A slot whose key is half written: its count waits for the next reading.
+        let torn =
+            DropCount { key: DropKey { sport: 5, ..DropKey::default() }, packets: 1, ..DropCount::default() };
+        let empty = DropCount::default();
+        let c = counted_key_of(key.id(), [empty, other, creator, torn].iter()).unwrap();
+        assert_eq!((c.key, c.packets, c.first_ns, c.ifname), (key, 10, 900, creator.ifname));
+        assert_eq!(counted_key_of(key.id(), [empty, empty].iter()), None, "nothing counted yet");
+        assert_eq!(counted_key_of(key.id(), [torn].iter()), None);
+        let c = counted_key_of(key.id(), [other].iter()).unwrap();
+        assert_eq!((c.packets, c.first_ns), (3, 0), "a creator's slot not seen: no time");
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub struct KernelBtf {
     /// Structures already found by name: a lookup by name scans every type of the mapped
     /// BTF (~1 ms for vmlinux), and the offsets ask for a few structures dozens of times.
     composites: Mutex<HashMap<String, btf_rs::Struct>>,
+    /// Tracepoint prototypes' argument counts, by tracepoint (each hook asks several times).
+    tracepoints: Mutex<HashMap<String, Option<usize>>>,
 }
 
 impl KernelBtf {
@@ -31,7 +33,7 @@ impl KernelBtf {
         let btf = Btf::from_file_with_backend(path, btf_rs::Backend::Mmap)
             .or_else(|_| Btf::from_file(path))
             .map_err(|e| KernelError::BadBtf { path: path.into(), reason: e.to_string() })?;
-        Ok(Self { btf, path: path.into(), composites: Mutex::default() })
+        Ok(Self { btf, path: path.into(), composites: Mutex::default(), tracepoints: Mutex::default() })
     }
 
     /// Loads a kernel module's split BTF (e.g. /sys/kernel/btf/bridge) on top of vmlinux.
@@ -39,7 +41,7 @@ impl KernelBtf {
         let path = format!("/sys/kernel/btf/{module}");
         let btf = Btf::from_split_file(&path, &self.btf)
             .map_err(|e| KernelError::BadBtf { path: path.clone(), reason: e.to_string() })?;
-        Ok(Self { btf, path, composites: Mutex::default() })
+        Ok(Self { btf, path, composites: Mutex::default(), tracepoints: Mutex::default() })
     }
 
     pub fn path(&self) -> &str {
@@ -207,6 +209,11 @@ impl KernelBtf {
     /// Number of arguments a BTF tracepoint passes to programs (from `btf_trace_<name>`,
     /// whose first parameter is the tracepoint's private data, not an argument).
     pub fn tracepoint_args(&self, name: &str) -> Option<usize> {
+        let mut known = self.tracepoints.lock().unwrap_or_else(|e| e.into_inner());
+        *known.entry(name.to_string()).or_insert_with(|| self.find_tracepoint_args(name))
+    }
+
+    fn find_tracepoint_args(&self, name: &str) -> Option<usize> {
         let t = self.btf.resolve_types_by_name(&format!("btf_trace_{name}")).ok()?;
         let mut t = self.strip(t.into_iter().next()?);
         if let Type::Ptr(p) = &t {

@@ -43,7 +43,10 @@ use crate::{
     flow::Tuple,
     kernel::{DropReasons, Kallsyms, ResetReasons},
     model::{HostNet, Topology},
-    netfilter::{self, eval::CtState},
+    netfilter::{
+        eval::CtState,
+        snapshot::{Listings, System},
+    },
 };
 
 pub struct Watcher {
@@ -102,7 +105,8 @@ impl Watcher {
             None => (None, None),
         };
         let kernel = tokio::task::spawn_blocking(KernelInfo::probe);
-        let rules = tokio::task::spawn_blocking(netfilter::snapshot);
+        // The rule counters as the watch starts, parsed once the programs are attached.
+        let listings = tokio::task::spawn_blocking(|| Listings::read(&System));
         let docker_read_at = std::time::SystemTime::now();
         let topology = Topology::load(args.docker.docker_host.as_deref()).await?;
         filter.check(&topology)?;
@@ -112,10 +116,11 @@ impl Watcher {
         let mut session = Session::load(&kernel, dockernet_trace_common::MODE_WATCH, true)?;
         session.attach_tracepoints(&kernel, Purpose::Watch)?;
         session.attached();
-        // The counters read when the watch started (above), awaited only now: the programs
-        // load meanwhile, and aya's copy of the kernel BTF is gone before thousands of rules
-        // are held (both at once were the watch's peak).
-        let baseline = rules.await.map_err(join)??;
+        // The counters read when the watch started (above), parsed only now: the programs
+        // load meanwhile, and aya's copy of the kernel BTF is gone before thousands of parsed
+        // rules are held (both at once were the watch's peak; their text is a fraction).
+        let listings = listings.await.map_err(join)?;
+        let baseline = tokio::task::spawn_blocking(move || listings.parse()).await.map_err(join)??;
         let resets = session.hooks.iter().any(|h| h.hook == "tcp:tcp_send_reset" && h.attached);
         for h in session.hooks.iter().filter(|h| !h.attached) {
             note(&format!(

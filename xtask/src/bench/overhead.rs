@@ -108,7 +108,7 @@ fn flow_count(lines: &[Value], src: &str, dst: &str) -> u64 {
 fn render(all: &[(Workload, Rows)], rounds: usize, secs: u64) -> Section {
     let mut sec = Section::new("overhead", "Cost of watching, beside what users would run instead");
     sec.line(format!(
-        "Each workload runs {secs} s, in {rounds} rounds; a round runs it unobserved and under each observer, in an order that turns every round. Ratio = the figure observed / the round's unobserved figure (1.00 = no cost); median (min–max) over the rounds. Workloads between containers of one bridge (c1 → c2, c1 → web), the flood from nacos (default bridge) to mysql (heima-net), all dropped by Docker's isolation. The observer's own CPU (its process, user + system, while the workload ran) in cores.\n"
+        "Each workload runs {secs} s, in {rounds} rounds; a round runs it unobserved and under each observer, in an order that turns every round. Ratio = the figure observed / the round's unobserved figure (1.00 = no cost); median (min–max) over the rounds. Workloads between containers of one bridge (c1 → c2, c1 → web), the flood from nacos (default bridge) to mysql (heima-net), all dropped by Docker's isolation. The observer's own CPU (its process, and the children it ran and waited for, such as watch's iptables-save and nft: user + system, while the workload ran) in cores.\n"
     ));
     let mut head = "| workload | unobserved |".to_string();
     let mut rule = "|---|---|".to_string();
