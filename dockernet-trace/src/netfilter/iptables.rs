@@ -103,6 +103,28 @@ pub(crate) fn parse_save(text: &str, family: Family) -> Result<Vec<Table>, Netfi
     Ok(tables)
 }
 
+/// The names of the tables `parse_save` finds in `text`, from its `*table` lines, without
+/// parsing a rule (a listing read now and parsed later tells which tables it holds); none
+/// where `parse_save` refuses the text (a line outside any table).
+pub(crate) fn save_table_names(text: &str) -> Vec<&str> {
+    let mut names = vec![];
+    let mut inside = false;
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('*') {
+            names.push(name.trim());
+            inside = true;
+        } else if !inside {
+            return vec![];
+        } else if line == "COMMIT" {
+            inside = false;
+        }
+    }
+    names
+}
+
 fn short(line: &str) -> String {
     line.chars().take(80).collect()
 }

@@ -29,7 +29,7 @@ use std::{collections::HashSet, io::ErrorKind, process::Command};
 
 use super::{
     NetfilterError,
-    iptables::{backend_of, parse_save},
+    iptables::{backend_of, parse_save, save_table_names},
     model::{Family, Note, Ruleset, Source, Table},
     nft::parse_nft_listing,
 };
@@ -207,7 +207,8 @@ impl Listings {
             }
             if !legacy {
                 self.saw_iptables_nft = true;
-                iptables_nft.extend(table_names(&text).map(|t| (family.clone(), t.to_string())));
+                let names = save_table_names(&text);
+                iptables_nft.extend(names.into_iter().map(|t| (family.clone(), t.to_string())));
             }
             done.push(legacy);
             self.iptables.push(SaveListing { family: family.clone(), command: program, legacy, text });
@@ -245,11 +246,6 @@ impl Listings {
             }
         }
     }
-}
-
-/// The tables an iptables-save listing holds (its `*table` lines).
-fn table_names(text: &str) -> impl Iterator<Item = &str> {
-    text.lines().filter_map(|l| l.trim().strip_prefix('*'))
 }
 
 /// Adds the tables of one nft listing (only the table `only`, when given).
