@@ -22,6 +22,7 @@ use serde_json::Value;
 
 const NET_A: &str = "192.168.210.0/24";
 const NET_B: &str = "192.168.211.0/24";
+const NET_C: &str = "192.168.218.0/24";
 
 fn two_networks(lab: &Lab) -> (dockernet_trace_tests::Network, dockernet_trace_tests::Network) {
     let a = lab.create_network("wa", &["--subnet", NET_A]).unwrap();
@@ -209,6 +210,39 @@ fn a_container_started_while_watching_is_named_and_dropped_from_the_filter_when_
         assert_eq!(l["cause"], "network_isolation", "{l}");
     }
     assert!(summary(&v)["containers"]["late1"].as_u64() >= Some(2));
+}
+
+/// A container already watched, connected to another network while watching: only it is read
+/// again (Docker's event names it), and the drops of its new address carry its name.
+#[test]
+fn a_container_connected_to_another_network_while_watching_is_named_there() {
+    let lab = Lab::start(LabOptions::default()).unwrap();
+    two_networks(&lab);
+    lab.create_network("wc", &["--subnet", NET_C]).unwrap();
+    let a1 = lab.run("a1", &["--network", "wa"], &[]).unwrap();
+    let b1 = lab.run("b1", &["--network", "wb"], &[]).unwrap();
+    let mut w = Watch::start(&lab, &["--json"]);
+
+    lab.docker(&["network", "connect", "wc", "a1"]).unwrap();
+    let note = w.wait_stderr("container a1 has other addresses now", Duration::from_secs(15));
+    let format = r#"{{(index .NetworkSettings.Networks "wc").IPAddress}}"#;
+    let a1_wc = lab.docker(&["inspect", "-f", format, "a1"]).unwrap();
+    assert!(note.contains(&format!("{a1_wc} on wc")) && note.contains(a1.ip("wa")), "{note}");
+    // b1 (wb) → a1's new address (wc): Docker's isolation drops it.
+    let b1_ip = b1.ip("wb").to_string();
+    assert_eq!(common::ping(&b1.netns_path(), a1_wc.parse().unwrap(), 0x6302, 2), 0);
+    w.wait_json(Duration::from_secs(15), |v| between(v, &b1_ip, &a1_wc).1 >= 2);
+    let (code, out, err) = w.stop(Signal::SIGTERM);
+    assert_eq!(code, 0, "stderr:\n{}", err.join("\n"));
+    let v = json_lines(&out);
+    let (lines, _) = between(&v, &b1_ip, &a1_wc);
+    for l in lines {
+        assert_eq!(
+            (l["src"]["container"].as_str(), l["dst"]["container"].as_str(), l["cause"].as_str()),
+            (Some("b1"), Some("a1"), Some("network_isolation")),
+            "{l}"
+        );
+    }
 }
 
 /// Programs (id → name) that process `pid` holds, from the `prog_id:` lines of its fdinfo

@@ -1,6 +1,9 @@
 //! Talking to the Docker Engine (bollard): finding it the way the docker CLI does and reading
 //! its networks and containers.
-use std::time::Duration;
+use std::{
+    collections::{BTreeSet, HashMap},
+    time::Duration,
+};
 
 use bollard::{
     Docker,
@@ -88,16 +91,53 @@ impl DockerEngine {
         Ok(networks)
     }
 
-    /// Lists then inspects each container; one removed between the two is skipped with a note.
+    /// Reads the networks and the list of containers again, but inspects only the containers
+    /// `changed` names and those `previous` does not hold: the others are as `previous` has
+    /// them (a watch, told by Docker's events which containers changed). Gives the state and
+    /// the IDs of the containers inspected.
+    pub async fn read_changed(
+        &self,
+        previous: &DockerState,
+        changed: &BTreeSet<String>,
+    ) -> Result<(DockerState, BTreeSet<String>), ModelError> {
+        let mut state = DockerState { networks: self.networks().await?, ..Default::default() };
+        let known: HashMap<&str, &Container> =
+            previous.containers.iter().map(|c| (c.id.as_str(), c)).collect();
+        let (kept, fresh): (Vec<String>, Vec<String>) = self
+            .container_ids()
+            .await?
+            .into_iter()
+            .partition(|id| !changed.contains(id) && known.contains_key(id.as_str()));
+        state.containers =
+            kept.iter().filter_map(|id| known.get(id.as_str()).map(|c| (*c).clone())).collect();
+        state.containers.extend(self.inspect(fresh.clone(), &mut state.notes).await?);
+        state.containers.sort_by(|a, b| a.name.cmp(&b.name));
+        fill_gateways(&mut state);
+        Ok((state, fresh.into_iter().collect()))
+    }
+
+    /// Lists then inspects each container.
     async fn containers(&self, notes: &mut Vec<String>) -> Result<Vec<Container>, ModelError> {
+        let ids = self.container_ids().await?;
+        let mut containers = self.inspect(ids, notes).await?;
+        containers.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(containers)
+    }
+
+    /// The IDs of all containers, running or not.
+    async fn container_ids(&self) -> Result<Vec<String>, ModelError> {
         let options = ListContainersOptionsBuilder::new().all(true).build();
         let list = self
             .client
             .list_containers(Some(options))
             .await
             .map_err(|e| self.api_error("list containers", &e))?;
-        // A few inspections at once: one after another, 150 containers are 150 round trips.
-        let ids = list.into_iter().filter_map(|summary| summary.id);
+        Ok(list.into_iter().filter_map(|summary| summary.id).collect())
+    }
+
+    /// Inspects the containers, a few at once (one after another, 150 containers are 150 round
+    /// trips); one removed since it was listed is skipped with a note.
+    async fn inspect(&self, ids: Vec<String>, notes: &mut Vec<String>) -> Result<Vec<Container>, ModelError> {
         let inspected: Vec<_> = futures::stream::iter(ids)
             .map(|id| async move {
                 let detail = self.client.inspect_container(&id, None).await;
@@ -121,7 +161,6 @@ impl DockerEngine {
                 }
             }
         }
-        containers.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(containers)
     }
 

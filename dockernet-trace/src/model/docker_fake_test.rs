@@ -87,3 +87,30 @@ async fn old_engine_and_vanished_container() {
     assert_eq!(bridge.subnets[0].gateway, Some("172.17.0.1".parse().unwrap()));
     assert_eq!(bridge.subnets[0].gateway_source, crate::model::GatewaySource::Endpoint);
 }
+
+#[tokio::test]
+async fn only_changed_or_new_containers_are_inspected_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("docker.sock");
+    serve(&sock).await;
+    let engine = DockerEngine::connect(Some(&format!("unix://{}", sock.display()))).await.unwrap();
+    let mut previous = engine.read_state().await.unwrap();
+    // What the watch had: `web` under another name (an inspection would say "web"), and a
+    // container the engine no longer lists.
+    previous.containers[0].name = "as-read-before".into();
+    let mut removed = previous.containers[0].clone();
+    removed.id = "77aa".repeat(16);
+    previous.containers.push(removed);
+
+    let (kept, inspected) = engine.read_changed(&previous, &BTreeSet::new()).await.unwrap();
+    let names: Vec<&str> = kept.containers.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["as-read-before"], "not inspected again; the unlisted one is gone");
+    // The one it did not hold was inspected (and found removed meanwhile).
+    assert_eq!(inspected, BTreeSet::from([GONE.to_string()]));
+    assert!(kept.notes.iter().any(|n| n.contains("9999aaaabbbb")), "{:?}", kept.notes);
+
+    let changed = BTreeSet::from([ALIVE.to_string()]);
+    let (fresh, inspected) = engine.read_changed(&previous, &changed).await.unwrap();
+    assert_eq!(fresh.containers[0].name, "web");
+    assert!(inspected.contains(ALIVE), "{inspected:?}");
+}

@@ -1,6 +1,6 @@
 //! The whole host model: what Docker says plus what the kernel of the tool's namespace says,
 //! with the lookups `doctor` and `trace` need.
-use std::net::IpAddr;
+use std::{collections::BTreeSet, net::IpAddr};
 
 use serde::Serialize;
 
@@ -37,6 +37,30 @@ impl Topology {
             docker,
             host,
             host_netns_inode: netns::current_netns_inode()?,
+        })
+    }
+
+    /// Reads again what Docker's events said changed (a watch): the networks, the host's
+    /// links, and the containers `changed` names (IDs) or this model does not hold; the other
+    /// containers are taken as they are here. `everything` reads it all again (events may have
+    /// been missed).
+    pub async fn reload(&self, changed: &BTreeSet<String>, everything: bool) -> Result<Self, ModelError> {
+        if everything {
+            return Self::load(Some(&self.docker_host)).await;
+        }
+        let engine_view = async {
+            let engine = DockerEngine::connect(Some(&self.docker_host)).await?;
+            let state = engine.read_changed(&self.docker, changed).await?;
+            Ok::<_, ModelError>((engine, state))
+        };
+        let (engine_view, host) = tokio::join!(engine_view, HostNet::load(None));
+        let ((engine, (mut docker, inspected)), host) = (engine_view?, host?);
+        veth::attach_links_of(&mut docker, &host, Some(&inspected)).await;
+        Ok(Self {
+            docker_host: engine.host().to_string(),
+            docker,
+            host,
+            host_netns_inode: self.host_netns_inode,
         })
     }
 

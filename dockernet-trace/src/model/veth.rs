@@ -4,7 +4,10 @@
 //! endpoint's IP (or MAC) has IFLA_LINK = the index of its veth peer in the host namespace;
 //! the host link with that index must be a veth whose own IFLA_LINK points back at the
 //! container interface (indexes are per namespace, so checking both ends avoids false matches).
-use std::{collections::HashMap, path::PathBuf};
+use std::{
+    collections::{BTreeSet, HashMap},
+    path::PathBuf,
+};
 
 use futures::StreamExt;
 
@@ -39,6 +42,13 @@ impl NamespaceLinks {
 /// Fills each container's `netns_inode` and each endpoint's `link`. Failures (a container
 /// that stopped meanwhile) become notes, never errors.
 pub async fn attach_links(state: &mut DockerState, host: &HostNet) {
+    attach_links_of(state, host, None).await
+}
+
+/// As `attach_links`, reading only the namespaces of the containers `only` names (by ID) when
+/// it is given: the others keep the links they have.
+pub async fn attach_links_of(state: &mut DockerState, host: &HostNet, only: Option<&BTreeSet<String>>) {
+    let chosen = |c: &Container| only.is_none_or(|ids| ids.contains(&c.id));
     // macvlan/ipvlan endpoints hang off a parent interface: they have no veth by design.
     let sub_interface: Vec<String> =
         state.networks.iter().filter(|n| n.parent.is_some()).map(|n| n.name.clone()).collect();
@@ -54,7 +64,7 @@ pub async fn attach_links(state: &mut DockerState, host: &HostNet) {
         }
         let inode = c.netns_inode.unwrap_or_default();
         // Containers sharing a namespace (container:X) are read once.
-        if has_own_interface(c) && !to_read.iter().any(|(i, ..)| *i == inode) {
+        if chosen(c) && has_own_interface(c) && !to_read.iter().any(|(i, ..)| *i == inode) {
             to_read.push((inode, path, c.name.clone()));
         }
     }
@@ -74,7 +84,7 @@ pub async fn attach_links(state: &mut DockerState, host: &HostNet) {
         })
         .collect()
         .await;
-    for c in state.containers.iter_mut().filter(|c| has_own_interface(c)) {
+    for c in state.containers.iter_mut().filter(|c| chosen(c) && has_own_interface(c)) {
         let Some(view) = c.netns_inode.and_then(|inode| views.get(&inode)) else { continue };
         attach_container(c, view, host, &sub_interface, &mut state.notes);
     }

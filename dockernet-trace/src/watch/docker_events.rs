@@ -1,5 +1,5 @@
-//! Docker's event stream, reduced to "containers or networks changed": the watch then reads
-//! Docker's view again and updates its filter and names. A broken stream is reopened (after a
+//! Docker's event stream, reduced to "this container or the networks changed": the watch then
+//! reads again what changed (`Topology::reload`) and updates its filter and names. A broken stream is reopened (after a
 //! pause), and a reopening counts as a change, since events may have been missed meanwhile.
 //! The stream starts at the moment the watch first read Docker, so a container started while
 //! the programs were being attached is not missed. Each event is also counted in the metrics
@@ -26,8 +26,11 @@ const NETWORK_ACTIONS: &[&str] = &["connect", "disconnect", "create", "destroy"]
 /// Why the watch should look at Docker again.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
-    /// `container start abc123`, `network connect heima-net`...
-    Event(String),
+    /// A container's addresses or namespace may differ: it started, died, was connected to a
+    /// network... `container` is its ID; `event` says what happened, for the log.
+    Container { id: String, event: String },
+    /// A network was created or removed: no container's own view changed.
+    Networks { event: String },
     /// The stream was reopened; events may have been missed.
     Reconnected,
 }
@@ -120,12 +123,15 @@ fn describe(ev: &bollard::models::EventMessage) -> Option<Change> {
         return None;
     }
     let actor = ev.actor.as_ref();
-    let name = actor
-        .and_then(|a| a.attributes.as_ref())
-        .and_then(|a| a.get("name").cloned())
-        .or_else(|| actor.and_then(|a| a.id.clone()))
-        .unwrap_or_default();
-    Some(Change::Event(format!("{kind} {action} {name}")))
+    let attr = |k: &str| actor.and_then(|a| a.attributes.as_ref()).and_then(|a| a.get(k).cloned());
+    let id = actor.and_then(|a| a.id.clone()).unwrap_or_default();
+    let event = format!("{kind} {action} {}", attr("name").unwrap_or_else(|| id.clone()));
+    // A network event names the container it connects or disconnects in its attributes.
+    let container = if kind == "container" { Some(id) } else { attr("container") };
+    Some(match container {
+        Some(id) => Change::Container { id, event },
+        None => Change::Networks { event },
+    })
 }
 
 #[cfg(test)]
@@ -141,9 +147,24 @@ mod tests {
             }))
             .unwrap()
         };
-        assert_eq!(describe(&ev("container", "start")), Some(Change::Event("container start late".into())));
-        assert_eq!(describe(&ev("network", "connect")), Some(Change::Event("network connect late".into())));
+        let container = |event: &str| Some(Change::Container { id: "abc123".into(), event: event.into() });
+        assert_eq!(describe(&ev("container", "start")), container("container start late"));
+        assert_eq!(
+            describe(&ev("network", "create")),
+            Some(Change::Networks { event: "network create late".into() })
+        );
         assert_eq!(describe(&ev("container", "exec_start: sh")), None);
         assert_eq!(describe(&ev("image", "pull")), None);
+    }
+
+    #[test]
+    fn a_network_connect_names_its_container() {
+        let ev: bollard::models::EventMessage = serde_json::from_value(serde_json::json!({
+            "Type": "network", "Action": "connect",
+            "Actor": {"ID": "5e2b9c", "Attributes": {"name": "heima-net", "container": "4f1c0aa2d3e1"}}
+        }))
+        .unwrap();
+        let event = "network connect heima-net".to_string();
+        assert_eq!(describe(&ev), Some(Change::Container { id: "4f1c0aa2d3e1".into(), event }));
     }
 }

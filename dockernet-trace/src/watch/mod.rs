@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod noise;
 mod output;
 mod recording;
+mod refresh;
 pub mod report;
 mod route_failures;
 mod rules;
@@ -73,14 +74,23 @@ pub async fn run(args: &WatchArgs) -> Result<u8> {
         tokio::select! {
             batch = w.reader.next_batch(Duration::from_millis(250)) => w.take(batch),
             _ = tick.tick() => w.flush().await,
+            result = w.rules.read() => w.rules_read(result).await,
             Some(c) = w.changes.recv() => w.change(c),
             Some(change) = recv(&mut changes) => {
                 log::debug!("docker: {change:?}");
+                w.refresh.note(change);
                 refresh_at.get_or_insert(Instant::now() + SETTLE);
             }
             _ = sleep_until(refresh_at.unwrap_or(far)), if refresh_at.is_some() => {
                 refresh_at = None;
-                w.refresh().await;
+                w.start_refresh();
+            }
+            reloaded = w.refresh.landed() => {
+                w.refreshed(reloaded);
+                // Changes that came while it was read: read again once they settle.
+                if w.refresh.stale() {
+                    refresh_at.get_or_insert(Instant::now() + SETTLE);
+                }
             }
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,

@@ -5,10 +5,17 @@
 //! those counters (`explain::flow_rule`, the explanation a trace gets too). A flow keeps the
 //! rule it was last given when the counters of an interval say nothing new (its drops were
 //! counted just before the previous reading).
+//!
+//! A reading runs in a task of its own (at 10k rules it takes a third of a second): the watch
+//! goes on draining the kernel's events meanwhile, and the flows waiting for it are attributed
+//! when it lands ([`RuleTracker::landed`]). Flows whose drops come while a reading is under way
+//! wait for the next one: the counters of the one under way may or may not hold their drops.
 use std::{
     collections::{BTreeSet, HashMap},
     time::{Duration, Instant},
 };
+
+use tokio::task::JoinHandle;
 
 use crate::{
     explain::{
@@ -17,62 +24,210 @@ use crate::{
         rule_attribution::{FlowDrops, Hit, for_flows},
     },
     flow::Tuple,
-    netfilter::{self, Ruleset},
+    netfilter::{self, NetfilterError, Ruleset},
 };
 
 /// Counters are read again at most once per flush, and flushes are a second apart; measured
 /// from the start of one read to the next, with slack for the timer's jitter.
 const MIN_INTERVAL: Duration = Duration::from_millis(950);
 
+/// What a reading's task gives back.
+pub type ReadResult = Result<Result<Ruleset, NetfilterError>, tokio::task::JoinError>;
+
+/// Flows given their rules: each flow's drops and the rule they were attributed to.
+pub type Attributed = Vec<(FlowDrops, Hit)>;
+
+/// A reading of the counters under way, and the flows whose drops it is to explain.
+struct Reading {
+    task: JoinHandle<Result<Ruleset, NetfilterError>>,
+    started: Instant,
+    flows: Vec<FlowDrops>,
+}
+
 pub struct RuleTracker {
     last: Ruleset,
     read_at: Instant,
     remembered: HashMap<Tuple, Hit>,
+    reading: Option<Reading>,
+    /// Flows whose drops came while a reading was under way: for the next one.
+    waiting: Vec<FlowDrops>,
+    /// Reads the counters (the host's rule set; a fake in unit tests).
+    reader: fn() -> Result<Ruleset, NetfilterError>,
 }
 
 impl RuleTracker {
     pub fn new(baseline: Ruleset) -> Self {
-        let mut t = Self { last: baseline, read_at: Instant::now(), remembered: HashMap::new() };
+        Self::with_reader(baseline, netfilter::snapshot)
+    }
+
+    fn with_reader(baseline: Ruleset, reader: fn() -> Result<Ruleset, NetfilterError>) -> Self {
+        let mut t = Self {
+            last: baseline,
+            read_at: Instant::now(),
+            remembered: HashMap::new(),
+            reading: None,
+            waiting: Vec::new(),
+            reader,
+        };
         t.allow_read_now();
         t
     }
 
-    /// Lets the next `attribute` read the counters at once (the last flush, at exit).
-    pub fn allow_read_now(&mut self) {
+    /// Starts a reading for the flows that wait, at once unless one is under way (the last
+    /// flush, at exit).
+    pub fn read_now(&mut self) {
+        self.allow_read_now();
+        self.next();
+    }
+
+    fn allow_read_now(&mut self) {
         if let Some(t) = Instant::now().checked_sub(MIN_INTERVAL) {
             self.read_at = t;
         }
     }
 
-    /// Reads the counters again (unless that was done less than a second ago) and attributes
-    /// each group's drops.
-    pub async fn attribute(
-        &mut self,
-        groups: &[FlowDrops],
-        bridges: &BTreeSet<String>,
-        host: &HostView,
-    ) -> Vec<Hit> {
-        let mut deltas = Vec::new();
-        if self.read_at.elapsed() >= MIN_INTERVAL {
-            let started = Instant::now();
-            match tokio::task::spawn_blocking(netfilter::snapshot).await {
-                Ok(Ok(now)) => {
-                    deltas = netfilter::diff(&self.last, &now);
-                    self.last = now;
-                    self.read_at = started;
-                }
-                Ok(Err(e)) => log::warn!("reading netfilter counters: {e}"),
-                Err(e) => log::warn!("reading netfilter counters: {e}"),
+    /// Flows wait for a reading, or one is under way.
+    pub fn waits(&self) -> bool {
+        self.reading.is_some() || !self.waiting.is_empty()
+    }
+
+    /// The flow's drops wait for a reading (under way or next).
+    pub fn pending(&self, tuple: &Tuple) -> bool {
+        let reading = self.reading.iter().flat_map(|r| &r.flows);
+        reading.chain(&self.waiting).any(|f| f.tuple == *tuple)
+    }
+
+    /// Takes new drops of flows: they wait for the next reading, which starts now unless one is
+    /// under way or the counters were read less than a second ago (then at the next flush).
+    pub fn add(&mut self, flows: Vec<FlowDrops>) {
+        for f in flows {
+            match self.waiting.iter_mut().find(|w| w.tuple == f.tuple) {
+                Some(w) => *w = FlowDrops { count: w.count + f.count, ..f },
+                None => self.waiting.push(f),
             }
         }
-        let counted = for_flows(&deltas, &self.last, groups, bridges, &self.remembered);
+        self.next();
+    }
+
+    /// Starts a reading for the waiting flows, if one may start.
+    fn next(&mut self) {
+        if self.reading.is_some() || self.waiting.is_empty() || self.read_at.elapsed() < MIN_INTERVAL {
+            return;
+        }
+        let flows = std::mem::take(&mut self.waiting);
+        let task = tokio::task::spawn_blocking(self.reader);
+        self.reading = Some(Reading { task, started: Instant::now(), flows });
+    }
+
+    /// The reading under way, once it has landed (never, when none is). Cancel-safe: the
+    /// reading goes on when the wait is dropped.
+    pub async fn read(&mut self) -> ReadResult {
+        match &mut self.reading {
+            Some(r) => (&mut r.task).await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Attributes the flows that waited for the reading that landed (see `read`), and starts
+    /// the next one if flows wait for it and it may start.
+    pub fn landed(&mut self, result: ReadResult, bridges: &BTreeSet<String>, host: &HostView) -> Attributed {
+        let Some(reading) = self.reading.take() else { return Vec::new() };
+        let mut deltas = Vec::new();
+        // A failed reading counts too: the next waits its turn.
+        self.read_at = reading.started;
+        match result {
+            Ok(Ok(now)) => {
+                deltas = netfilter::diff(&self.last, &now);
+                self.last = now;
+            }
+            Ok(Err(e)) => log::warn!("reading netfilter counters: {e}"),
+            Err(e) => log::warn!("reading netfilter counters: {e}"),
+        }
+        let out = self.attribute(reading.flows, &deltas, bridges, host);
+        self.next();
+        out
+    }
+
+    fn attribute(
+        &mut self,
+        flows: Vec<FlowDrops>,
+        deltas: &[netfilter::CounterDelta],
+        bridges: &BTreeSet<String>,
+        host: &HostView,
+    ) -> Attributed {
+        let counted = for_flows(deltas, &self.last, &flows, bridges, &self.remembered);
         let hits: Vec<Hit> =
-            groups.iter().zip(&counted).map(|(g, c)| for_flow(&self.last, host, &deltas, g, c)).collect();
-        for (g, h) in groups.iter().zip(&hits) {
+            flows.iter().zip(&counted).map(|(g, c)| for_flow(&self.last, host, deltas, g, c)).collect();
+        for (g, h) in flows.iter().zip(&hits) {
             if h.rule.is_some() {
                 self.remembered.insert(g.tuple, h.clone());
             }
         }
-        hits
+        flows.into_iter().zip(hits).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::Proto;
+
+    fn flow(dport: u16, count: u64) -> FlowDrops {
+        FlowDrops {
+            tuple: Tuple {
+                proto: Proto::Tcp,
+                src: "172.17.0.2".parse().unwrap(),
+                sport: 40000,
+                dst: "172.18.0.2".parse().unwrap(),
+                dport,
+            },
+            count,
+            iface: None,
+            in_host: true,
+            src_bridge: None,
+            dst_bridge: None,
+            ct: None,
+        }
+    }
+
+    fn empty_rules() -> Result<Ruleset, NetfilterError> {
+        Ok(Ruleset::default())
+    }
+
+    fn land(t: &mut RuleTracker, result: ReadResult) -> Vec<(u16, u64)> {
+        let host = HostView::default();
+        let out = t.landed(result, &BTreeSet::new(), &host);
+        out.iter().map(|(f, _)| (f.tuple.dport, f.count)).collect()
+    }
+
+    #[tokio::test]
+    async fn flows_wait_for_the_reading_that_follows_their_drops() {
+        let mut t = RuleTracker::with_reader(Ruleset::default(), empty_rules);
+        t.add(vec![flow(3306, 5)]);
+        assert!(t.pending(&flow(3306, 0).tuple), "a reading started for the first drops");
+        // Drops that come while it is under way: the next reading's, merged per flow.
+        t.add(vec![flow(3306, 2), flow(80, 1)]);
+        t.add(vec![flow(80, 4)]);
+        let first = t.read().await;
+        assert_eq!(land(&mut t, first), vec![(3306, 5)]);
+        // Less than a second after the last reading started: the next one waits for a flush.
+        assert!(t.pending(&flow(80, 0).tuple) && t.waits());
+        t.read_now();
+        let second = t.read().await;
+        assert_eq!(land(&mut t, second), vec![(3306, 2), (80, 5)]);
+        assert!(!t.waits() && !t.pending(&flow(3306, 0).tuple));
+    }
+
+    #[tokio::test]
+    async fn a_failed_reading_still_lets_its_flows_go() {
+        fn failing() -> Result<Ruleset, NetfilterError> {
+            Err(NetfilterError::NftJson("no listing".into()))
+        }
+        let mut t = RuleTracker::with_reader(Ruleset::default(), failing);
+        t.add(vec![flow(3306, 1)]);
+        let result = t.read().await;
+        let out = land(&mut t, result);
+        assert_eq!(out, vec![(3306, 1)]);
+        assert!(!t.waits());
     }
 }

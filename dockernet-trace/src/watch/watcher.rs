@@ -23,8 +23,9 @@ use super::{
     line::{ChangeSource, Clock, EventLine, Kind, mono_now_ns, timestamp},
     metrics::{Metrics, server},
     output::{Output, note},
+    refresh::{Refresh, Reloaded},
     route_failures::RouteFailures,
-    rules::RuleTracker,
+    rules::{ReadResult, RuleTracker},
     scope::{self, Filter, Installed},
     summary::Totals,
 };
@@ -64,7 +65,10 @@ pub struct Watcher {
     folder: Folder,
     /// Drops and resets the kernel counts (one event per key, then counts in a map).
     counts: KernelCounts,
-    rules: RuleTracker,
+    /// Taken by the loop like `reader`: its reading of the rule counters is waited for there.
+    pub rules: RuleTracker,
+    /// Reading Docker's view again after its events (waited for by the loop too).
+    pub refresh: Refresh,
     totals: Totals,
     out: Output,
     clock: Clock,
@@ -84,6 +88,8 @@ pub struct Watcher {
     evidence: Option<DropEvidence>,
     /// The rule each flow's netfilter drops were last attributed to, until its line is out.
     hits: HashMap<Tuple, Hit>,
+    /// Lines due whose netfilter drops wait for a reading of the rule counters.
+    held: Vec<Folded>,
 }
 
 impl Watcher {
@@ -175,6 +181,8 @@ impl Watcher {
             metrics_server,
             evidence,
             hits: HashMap::new(),
+            held: Vec::new(),
+            refresh: Refresh::default(),
         };
         log::debug!("watch ready after {} ms", started.elapsed().as_millis());
         w.announce_start();
@@ -290,24 +298,35 @@ impl Watcher {
         }
     }
 
-    /// Attributes the netfilter drops since the last tick, and reports the lines whose second
-    /// is over (see `fold`).
+    /// Hands the netfilter drops since the last tick to the rule tracker, and reports the lines
+    /// whose second is over (see `fold`) unless their drops wait for the rule counters.
     pub async fn flush(&mut self) {
         if let Some(m) = &self.metrics {
             m.lost_events(self.session.counters().lost);
         }
         self.fold_kernel_counts();
-        self.attribute().await;
-        let batch = self.folder.take_due(mono_now_ns());
-        self.report(batch).await;
+        let flows = self.fresh_netfilter_drops();
+        self.rules.add(flows);
+        self.held.extend(self.folder.take_due(mono_now_ns()));
+        self.report_ready().await;
     }
 
-    /// Reads the rule counters (at most once per second) when netfilter drops came since the
-    /// last reading, and gives those drops' flows their rules, whether or not their lines are
-    /// due: the counters moved when the packets were dropped.
-    async fn attribute(&mut self) {
-        let groups: Vec<FlowDrops> = self
-            .folder
+    /// A reading of the rule counters landed (see `RuleTracker::read`): the flows that waited
+    /// for it get their rules, and the lines that waited are reported.
+    pub async fn rules_read(&mut self, result: ReadResult) {
+        let bridges: BTreeSet<String> = self.names.bridges().map(str::to_string).collect();
+        let host = HostView::of(&self.topology);
+        for (flow, hit) in self.rules.landed(result, &bridges, &host) {
+            self.hits.insert(flow.tuple, hit);
+        }
+        self.report_ready().await;
+    }
+
+    /// The flows whose netfilter drops came since the last tick, and what is known of their
+    /// path. The counters moved when the packets were dropped, so each gets its rule from the
+    /// reading that follows, whether or not its line is due.
+    fn fresh_netfilter_drops(&mut self) -> Vec<FlowDrops> {
+        self.folder
             .take_fresh()
             .into_iter()
             .filter(|(i, _)| netfilter_drop(i))
@@ -323,16 +342,17 @@ impl Watcher {
                     ct: first_of_connection(i).then_some(CtState::New),
                 }
             })
-            .collect();
-        if groups.is_empty() {
-            return;
-        }
-        let bridges: BTreeSet<String> = self.names.bridges().map(str::to_string).collect();
-        let host = HostView::of(&self.topology);
-        let hits = self.rules.attribute(&groups, &bridges, &host).await;
-        for (g, h) in groups.iter().zip(hits) {
-            self.hits.insert(g.tuple, h);
-        }
+            .collect()
+    }
+
+    /// Reports the lines held that wait for no reading of the rule counters, in their order.
+    async fn report_ready(&mut self) {
+        let rules = &self.rules;
+        let (waiting, ready): (Vec<Folded>, Vec<Folded>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|f| netfilter_drop(&f.first) && rules.pending(&f.first.tuple));
+        self.held = waiting;
+        self.report(ready).await;
     }
 
     /// Reports folded lines: their causes (with the rules their flows were attributed), names,
@@ -365,34 +385,34 @@ impl Watcher {
         if let Some(e) = &mut self.evidence {
             e.flush();
         }
-        let folder = &self.folder;
-        self.hits.retain(|t, _| folder.holds(t));
+        let (folder, held) = (&self.folder, &self.held);
+        self.hits.retain(|t, _| folder.holds(t) || held.iter().any(|f| f.first.tuple == *t));
     }
 
-    /// Reads Docker's view again and brings the filter and the names up to date.
-    pub async fn refresh(&mut self) {
-        let t = match Topology::load(self.docker_host.as_deref()).await {
-            Ok(t) => t,
-            Err(e) => {
-                log::warn!("reading Docker again: {e}");
-                return;
-            }
+    /// Starts reading again what Docker's events said changed (see `refresh`).
+    pub fn start_refresh(&mut self) {
+        self.refresh.start(&self.topology);
+    }
+
+    /// Docker's view read again (see `refresh`): the filter and the names brought up to date.
+    pub fn refreshed(&mut self, reloaded: Reloaded) {
+        let t = match reloaded {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) => return log::warn!("reading Docker again: {e}"),
+            Err(e) => return log::warn!("reading Docker again: {e}"),
         };
         if let Err(e) = self.installed.apply(&mut self.session, scope::compute(&t, &self.filter)) {
             note(&format!("updating the kernel filter failed: {e}"));
         }
         let (before, after) = (self.covered(&self.topology), self.covered(&t));
         for name in after.difference(&before) {
-            let addrs: Vec<String> = t
-                .container(name)
-                .map(|c| {
-                    t.endpoints_of(c)
-                        .iter()
-                        .filter_map(|e| e.ip.map(|ip| format!("{ip} on {}", e.network)))
-                        .collect()
-                })
-                .unwrap_or_default();
-            note(&format!("now watching container {name} ({})", addrs.join(", ")));
+            note(&format!("now watching container {name} ({})", addresses(&t, name).join(", ")));
+        }
+        for name in after.intersection(&before) {
+            let (was, is) = (addresses(&self.topology, name), addresses(&t, name));
+            if was != is {
+                note(&format!("container {name} has other addresses now ({})", is.join(", ")));
+            }
         }
         for name in before.difference(&after) {
             note(&format!("no longer watching container {name} (it stopped)"));
@@ -408,10 +428,16 @@ impl Watcher {
         // The events still in the ring buffer, then the packets the kernel counted since the
         // last tick: up to a second of a drop flood.
         self.fold_kernel_counts();
-        self.rules.allow_read_now();
-        self.attribute().await;
-        let batch = self.folder.take();
-        self.report(batch).await;
+        let flows = self.fresh_netfilter_drops();
+        self.rules.add(flows);
+        // The readings under way or due, at once: nothing else is to be waited for now.
+        while self.rules.waits() {
+            self.rules.read_now();
+            let result = self.rules.read().await;
+            self.rules_read(result).await;
+        }
+        self.held.extend(self.folder.take());
+        self.report_ready().await;
         while let Ok(c) = self.changes.try_recv() {
             self.change(c);
         }
@@ -435,6 +461,15 @@ impl Watcher {
         );
         self.out.summary(&s);
     }
+}
+
+/// A container's addresses, each with its network, as the notes give them.
+fn addresses(t: &Topology, name: &str) -> Vec<String> {
+    let Ok(c) = t.container(name) else { return Vec::new() };
+    let endpoints = t.endpoints_of(c);
+    let v4 = endpoints.iter().filter_map(|e| e.ip.map(|ip| format!("{ip} on {}", e.network)));
+    let v6 = endpoints.iter().filter_map(|e| e.ip6.map(|ip| format!("{ip} on {}", e.network)));
+    v4.chain(v6).collect()
 }
 
 /// Changes that may wait for the loop; more are counted as lost (the sources never wait).

@@ -121,6 +121,8 @@ pub fn lines(r: impl Read + Send + 'static) -> Receiver<String> {
 pub struct Watch {
     pub tool: ToolChild,
     pub stdout: Receiver<String>,
+    /// Its lines after the ready line (kept until the watch is stopped).
+    pub stderr: Receiver<String>,
     /// From spawning to the ready line.
     pub ready_after: Duration,
 }
@@ -139,8 +141,7 @@ pub fn start_watch(lab: &Lab, extra: &[&str]) -> Result<Watch> {
         }
     }
     let ready_after = started.elapsed();
-    std::thread::spawn(move || stderr.iter().for_each(drop));
-    Ok(Watch { tool, stdout, ready_after })
+    Ok(Watch { tool, stdout, stderr, ready_after })
 }
 
 /// What a stopped watch printed.
