@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use tokio::task::JoinHandle;
 
-use super::docker_events::Change;
+use super::{docker_events::Change, scope::Filter};
 use crate::model::{ModelError, Topology};
 
 /// What a reading gives back.
@@ -60,6 +60,31 @@ impl Refresh {
         self.reading = None;
         result
     }
+}
+
+/// What the watch says on stderr about a reading: containers it watches now, containers it no
+/// longer watches, and containers watched before and after whose addresses changed.
+pub fn coverage_notes(before: &Topology, after: &Topology, filter: &Filter) -> Vec<String> {
+    let (was, is) = (filter.covered(before), filter.covered(after));
+    let started = is
+        .difference(&was)
+        .map(|name| format!("now watching container {name} ({})", addresses(after, name).join(", ")));
+    let moved = is.intersection(&was).filter_map(|name| {
+        let now = addresses(after, name);
+        (addresses(before, name) != now)
+            .then(|| format!("container {name} has other addresses now ({})", now.join(", ")))
+    });
+    let stopped = was.difference(&is).map(|name| format!("no longer watching container {name} (it stopped)"));
+    started.chain(moved).chain(stopped).collect()
+}
+
+/// A container's addresses, each with its network, as the notes give them.
+fn addresses(t: &Topology, name: &str) -> Vec<String> {
+    let Ok(c) = t.container(name) else { return Vec::new() };
+    let endpoints = t.endpoints_of(c);
+    let v4 = endpoints.iter().filter_map(|e| e.ip.map(|ip| format!("{ip} on {}", e.network)));
+    let v6 = endpoints.iter().filter_map(|e| e.ip6.map(|ip| format!("{ip} on {}", e.network)));
+    v4.chain(v6).collect()
 }
 
 impl Drop for Refresh {

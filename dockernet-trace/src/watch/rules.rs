@@ -17,14 +17,20 @@ use std::{
 
 use tokio::task::JoinHandle;
 
+use super::{
+    fold::Folder,
+    incident::{Incident, Reason},
+    line::Kind,
+};
 use crate::{
     explain::{
+        DropKind, Names,
         flow_rule::for_flow,
         netfilter_path::HostView,
         rule_attribution::{FlowDrops, Hit, for_flows},
     },
     flow::Tuple,
-    netfilter::{self, NetfilterError, Ruleset},
+    netfilter::{self, NetfilterError, Ruleset, eval::CtState},
 };
 
 /// Counters are read again at most once per flush, and flushes are a second apart; measured
@@ -165,6 +171,38 @@ impl RuleTracker {
         }
         flows.into_iter().zip(hits).collect()
     }
+}
+
+/// The flows whose netfilter drops were folded since the last tick, and what is known of their
+/// path. The counters moved when the packets were dropped, so each gets its rule from the
+/// reading that follows, whether or not its line is due.
+pub fn fresh_drops(folder: &mut Folder, names: &Names) -> Vec<FlowDrops> {
+    let fresh = folder.take_fresh().into_iter().filter(|(i, _)| netfilter_drop(i));
+    fresh
+        .map(|(i, count)| {
+            let in_host = names.is_host(i.netns);
+            FlowDrops {
+                tuple: i.tuple,
+                count,
+                iface: i.iface.clone().filter(|_| in_host),
+                in_host,
+                src_bridge: names.bridge_for(i.tuple.src).map(str::to_string),
+                dst_bridge: names.bridge_for(i.tuple.dst).map(str::to_string),
+                ct: first_of_connection(i).then_some(CtState::New),
+            }
+        })
+        .collect()
+}
+
+/// A TCP SYN without ACK: the first packet of its connection, as conntrack sees it (a dropped
+/// SYN is never confirmed, so its retransmissions are new too).
+fn first_of_connection(i: &Incident) -> bool {
+    i.tuple.proto == crate::flow::Proto::Tcp && i.tcp_flags.is_some_and(|f| f & 0x12 == 0x02)
+}
+
+/// A drop by a netfilter rule, whose rule the counters may tell.
+pub fn netfilter_drop(i: &Incident) -> bool {
+    i.kind == Kind::Drop && matches!(&i.reason, Reason::Drop(r) if DropKind::of(r) == DropKind::Netfilter)
 }
 
 #[cfg(test)]

@@ -20,6 +20,12 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// The running containers it covers in `t`, by name.
+    pub fn covered(&self, t: &Topology) -> BTreeSet<String> {
+        let covered = t.docker.containers.iter().filter(|c| c.is_running() && self.covers(t, &c.name));
+        covered.map(|c| c.name.clone()).collect()
+    }
+
     /// Checks that every name exists (a stopped container is fine: it is watched once it runs).
     pub fn check(&self, t: &Topology) -> Result<()> {
         for c in &self.containers {

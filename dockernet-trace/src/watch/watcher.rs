@@ -19,13 +19,13 @@ use super::{
     docker_events::Observers,
     evidence::DropEvidence,
     fold::{Folded, Folder, KernelCounts},
-    incident::{self, Hooks, Incident, Reason},
-    line::{ChangeSource, Clock, EventLine, Kind, mono_now_ns, timestamp},
+    incident::{self, Hooks},
+    line::{ChangeSource, Clock, EventLine, mono_now_ns, timestamp},
     metrics::{Metrics, server},
     output::{Output, note},
-    refresh::{Refresh, Reloaded},
+    refresh::{self, Refresh, Reloaded},
     route_failures::RouteFailures,
-    rules::{ReadResult, RuleTracker},
+    rules::{self, ReadResult, RuleTracker, netfilter_drop},
     scope::{self, Filter, Installed},
     summary::Totals,
 };
@@ -36,18 +36,11 @@ use crate::{
         watch_maps::counted_key,
     },
     error::{Error, Result},
-    explain::{
-        DropKind, Names,
-        netfilter_path::HostView,
-        rule_attribution::{FlowDrops, Hit},
-    },
+    explain::{Names, netfilter_path::HostView, rule_attribution::Hit},
     flow::Tuple,
     kernel::{DropReasons, Kallsyms, ResetReasons},
     model::{HostNet, Topology},
-    netfilter::{
-        eval::CtState,
-        snapshot::{Listings, System},
-    },
+    netfilter::snapshot::{Listings, System},
 };
 
 pub struct Watcher {
@@ -189,15 +182,6 @@ impl Watcher {
         Ok(w)
     }
 
-    fn covered(&self, t: &Topology) -> BTreeSet<String> {
-        t.docker
-            .containers
-            .iter()
-            .filter(|c| c.is_running() && self.filter.covers(t, &c.name))
-            .map(|c| c.name.clone())
-            .collect()
-    }
-
     /// The ready signal: printed once the programs are attached and the filter is in place, so
     /// anything dropped after it is reported.
     fn announce_start(&self) {
@@ -205,7 +189,7 @@ impl Watcher {
         let nets: Vec<String> = s.prefixes.iter().map(|p| p.to_string()).collect();
         note(&format!(
             "watching {} containers, addresses {} (Ctrl-C stops and prints a summary)",
-            self.covered(&self.topology).len(),
+            self.filter.covered(&self.topology).len(),
             if nets.is_empty() { "none yet".into() } else { nets.join(", ") }
         ));
     }
@@ -305,8 +289,7 @@ impl Watcher {
             m.lost_events(self.session.counters().lost);
         }
         self.fold_kernel_counts();
-        let flows = self.fresh_netfilter_drops();
-        self.rules.add(flows);
+        self.rules.add(rules::fresh_drops(&mut self.folder, &self.names));
         self.held.extend(self.folder.take_due(mono_now_ns()));
         self.report_ready().await;
     }
@@ -320,29 +303,6 @@ impl Watcher {
             self.hits.insert(flow.tuple, hit);
         }
         self.report_ready().await;
-    }
-
-    /// The flows whose netfilter drops came since the last tick, and what is known of their
-    /// path. The counters moved when the packets were dropped, so each gets its rule from the
-    /// reading that follows, whether or not its line is due.
-    fn fresh_netfilter_drops(&mut self) -> Vec<FlowDrops> {
-        self.folder
-            .take_fresh()
-            .into_iter()
-            .filter(|(i, _)| netfilter_drop(i))
-            .map(|(i, count)| {
-                let in_host = self.names.is_host(i.netns);
-                FlowDrops {
-                    tuple: i.tuple,
-                    count,
-                    iface: i.iface.clone().filter(|_| in_host),
-                    in_host,
-                    src_bridge: self.names.bridge_for(i.tuple.src).map(str::to_string),
-                    dst_bridge: self.names.bridge_for(i.tuple.dst).map(str::to_string),
-                    ct: first_of_connection(i).then_some(CtState::New),
-                }
-            })
-            .collect()
     }
 
     /// Reports the lines held that wait for no reading of the rule counters, in their order.
@@ -404,19 +364,7 @@ impl Watcher {
         if let Err(e) = self.installed.apply(&mut self.session, scope::compute(&t, &self.filter)) {
             note(&format!("updating the kernel filter failed: {e}"));
         }
-        let (before, after) = (self.covered(&self.topology), self.covered(&t));
-        for name in after.difference(&before) {
-            note(&format!("now watching container {name} ({})", addresses(&t, name).join(", ")));
-        }
-        for name in after.intersection(&before) {
-            let (was, is) = (addresses(&self.topology, name), addresses(&t, name));
-            if was != is {
-                note(&format!("container {name} has other addresses now ({})", is.join(", ")));
-            }
-        }
-        for name in before.difference(&after) {
-            note(&format!("no longer watching container {name} (it stopped)"));
-        }
+        refresh::coverage_notes(&self.topology, &t, &self.filter).iter().for_each(|n| note(n));
         self.interest.send_replace(Interest::of(&t));
         self.names = Names::new(&t).with_fallback(&self.names);
         self.topology = t;
@@ -428,8 +376,7 @@ impl Watcher {
         // The events still in the ring buffer, then the packets the kernel counted since the
         // last tick: up to a second of a drop flood.
         self.fold_kernel_counts();
-        let flows = self.fresh_netfilter_drops();
-        self.rules.add(flows);
+        self.rules.add(rules::fresh_drops(&mut self.folder, &self.names));
         // The readings under way or due, at once: nothing else is to be waited for now.
         while self.rules.waits() {
             self.rules.read_now();
@@ -463,25 +410,5 @@ impl Watcher {
     }
 }
 
-/// A container's addresses, each with its network, as the notes give them.
-fn addresses(t: &Topology, name: &str) -> Vec<String> {
-    let Ok(c) = t.container(name) else { return Vec::new() };
-    let endpoints = t.endpoints_of(c);
-    let v4 = endpoints.iter().filter_map(|e| e.ip.map(|ip| format!("{ip} on {}", e.network)));
-    let v6 = endpoints.iter().filter_map(|e| e.ip6.map(|ip| format!("{ip} on {}", e.network)));
-    v4.chain(v6).collect()
-}
-
 /// Changes that may wait for the loop; more are counted as lost (the sources never wait).
 const CHANGES_QUEUED: usize = 4096;
-
-/// A TCP SYN without ACK: the first packet of its connection, as conntrack sees it (a dropped
-/// SYN is never confirmed, so its retransmissions are new too).
-fn first_of_connection(i: &Incident) -> bool {
-    i.tuple.proto == crate::flow::Proto::Tcp && i.tcp_flags.is_some_and(|f| f & 0x12 == 0x02)
-}
-
-/// A drop by a netfilter rule, whose rule the counters may tell.
-fn netfilter_drop(i: &Incident) -> bool {
-    i.kind == Kind::Drop && matches!(&i.reason, Reason::Drop(r) if DropKind::of(r) == DropKind::Netfilter)
-}
