@@ -212,8 +212,9 @@ fn a_container_started_while_watching_is_named_and_dropped_from_the_filter_when_
     assert!(summary(&v)["containers"]["late1"].as_u64() >= Some(2));
 }
 
-/// A container already watched, connected to another network while watching: only it is read
-/// again (Docker's event names it), and the drops of its new address carry its name.
+/// A container already watched, connected to another network while watching: Docker's event
+/// names it, it is read again (the other containers are not: a watch that did not read it again
+/// would not know its new address), and the drops of its new address carry its name.
 #[test]
 fn a_container_connected_to_another_network_while_watching_is_named_there() {
     let lab = Lab::start(LabOptions::default()).unwrap();

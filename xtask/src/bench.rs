@@ -76,7 +76,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     println!(
         "bench: {} (this takes {})",
         bin.display(),
-        if args.quick { "a few minutes" } else { "about 15 minutes" }
+        if args.quick { "a few minutes" } else { "about 20 minutes" }
     );
     let mut sections: Vec<Section> = Vec::new();
     let lab_parts = [Part::Overhead, Part::Cost, Part::Verdict];

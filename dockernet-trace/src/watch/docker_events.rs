@@ -27,7 +27,7 @@ const NETWORK_ACTIONS: &[&str] = &["connect", "disconnect", "create", "destroy"]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
     /// A container's addresses or namespace may differ: it started, died, was connected to a
-    /// network... `container` is its ID; `event` says what happened, for the log.
+    /// network... `id` is its ID; `event` says what happened, for the log.
     Container { id: String, event: String },
     /// A network was created or removed: no container's own view changed.
     Networks { event: String },

@@ -48,10 +48,6 @@ use crate::{
     error::{Result, require_privileges},
 };
 
-/// Docker events come in bursts (a container start is create, connect, start): one refresh
-/// after the burst.
-const SETTLE: Duration = Duration::from_millis(150);
-
 pub async fn run(args: &WatchArgs) -> Result<u8> {
     require_privileges()?;
     // Signals are ours before anything is attached, so a Ctrl-C at any point ends cleanly.
@@ -79,7 +75,7 @@ pub async fn run(args: &WatchArgs) -> Result<u8> {
             Some(change) = recv(&mut changes) => {
                 log::debug!("docker: {change:?}");
                 w.refresh.note(change);
-                refresh_at.get_or_insert(Instant::now() + SETTLE);
+                refresh_at.get_or_insert(Instant::now() + w.refresh.delay());
             }
             _ = sleep_until(refresh_at.unwrap_or(far)), if refresh_at.is_some() => {
                 refresh_at = None;
@@ -87,9 +83,9 @@ pub async fn run(args: &WatchArgs) -> Result<u8> {
             }
             reloaded = w.refresh.landed() => {
                 w.refreshed(reloaded);
-                // Changes that came while it was read: read again once they settle.
+                // Changes that came while it was read, or a failed reading: read again.
                 if w.refresh.stale() {
-                    refresh_at.get_or_insert(Instant::now() + SETTLE);
+                    refresh_at.get_or_insert(Instant::now() + w.refresh.delay());
                 }
             }
             _ = sigint.recv() => break,

@@ -1,13 +1,20 @@
 //! Reading Docker's view again after its events, in a task of its own: the watch goes on
 //! draining the kernel's events meanwhile. Only what the events said changed is read again
-//! (`Topology::reload`): the networks, the host's links and the containers named; a reopened
-//! event stream (events may have been missed) reads everything.
-use std::collections::BTreeSet;
+//! (`Topology::reload`): the networks, the host's links, the containers named and those the
+//! model did not hold; a reopened event stream (events may have been missed) or a failed
+//! reading reads everything the next time.
+use std::{collections::BTreeSet, time::Duration};
 
 use tokio::task::JoinHandle;
 
 use super::{docker_events::Change, scope::Filter};
 use crate::model::{ModelError, Topology};
+
+/// Docker's events come in bursts (a container start is create, connect, start): one reading
+/// after the burst.
+const SETTLE: Duration = Duration::from_millis(150);
+/// After a failed reading (Docker restarting, say), the next waits this long.
+const RETRY: Duration = Duration::from_secs(2);
 
 /// What a reading gives back.
 pub type Reloaded = Result<Result<Topology, ModelError>, tokio::task::JoinError>;
@@ -18,6 +25,8 @@ pub struct Refresh {
     containers: BTreeSet<String>,
     networks: bool,
     everything: bool,
+    /// The last reading failed.
+    failed: bool,
     reading: Option<JoinHandle<Result<Topology, ModelError>>>,
 }
 
@@ -36,6 +45,16 @@ impl Refresh {
     /// Changes wait for a reading.
     pub fn stale(&self) -> bool {
         self.everything || self.networks || !self.containers.is_empty()
+    }
+
+    /// How long the next reading waits for more events (longer after a failed one).
+    pub fn delay(&self) -> Duration {
+        if self.failed { RETRY } else { SETTLE }
+    }
+
+    /// A reading is under way.
+    pub fn under_way(&self) -> bool {
+        self.reading.is_some()
     }
 
     /// Starts reading what changed since `current` was read, unless a reading is under way
@@ -58,6 +77,9 @@ impl Refresh {
             None => std::future::pending().await,
         };
         self.reading = None;
+        // What that reading was to bring is lost with it: the next reads everything again.
+        self.failed = !matches!(result, Ok(Ok(_)));
+        self.everything |= self.failed;
         result
     }
 }
@@ -111,5 +133,24 @@ mod tests {
         r.note(Change::Networks { event: "network create late".into() });
         r.note(Change::Reconnected);
         assert!(r.networks && r.everything);
+    }
+
+    #[tokio::test]
+    async fn a_failed_reading_reads_everything_again_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let topology = Topology {
+            docker_host: format!("unix://{}", dir.path().join("gone.sock").display()),
+            docker: Default::default(),
+            host: Default::default(),
+            host_netns_inode: 0,
+        };
+        let mut r = Refresh::default();
+        r.note(Change::Container { id: "4f1c".into(), event: "container start nacos".into() });
+        r.start(&topology);
+        assert!(r.under_way() && !r.stale(), "the container was handed to the reading");
+        let result = r.landed().await;
+        assert!(matches!(result, Ok(Err(ModelError::DockerUnreachable { .. }))), "{result:?}");
+        assert!(!r.under_way() && r.stale() && r.everything, "nothing the reading was to bring is lost");
+        assert_eq!(r.delay(), RETRY);
     }
 }

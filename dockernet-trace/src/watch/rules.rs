@@ -10,12 +10,17 @@
 //! goes on draining the kernel's events meanwhile, and the flows waiting for it are attributed
 //! when it lands ([`RuleTracker::landed`]). Flows whose drops come while a reading is under way
 //! wait for the next one: the counters of the one under way may or may not hold their drops.
+//! Readings are numbered; a line whose drops wait is held until the reading that covers them
+//! has landed ([`RuleTracker::covering`], [`RuleTracker::has_landed`]), however long its flow
+//! goes on dropping. Lines of other flows are not held: the output is in time order within a
+//! flow, not across flows.
 use std::{
-    collections::{BTreeSet, HashMap},
-    time::{Duration, Instant},
+    collections::{BTreeSet, HashMap, HashSet},
+    time::Duration,
 };
 
-use tokio::task::JoinHandle;
+// Tokio's clock, which `read` sleeps on (and which a test can pause).
+use tokio::{task::JoinHandle, time::Instant};
 
 use super::{
     fold::Folder,
@@ -33,12 +38,9 @@ use crate::{
     netfilter::{self, NetfilterError, Ruleset, eval::CtState},
 };
 
-/// Counters are read again at most once per flush, and flushes are a second apart; measured
-/// from the start of one read to the next, with slack for the timer's jitter.
+/// Readings start at most this often (measured from the start of one to the next): the
+/// counters of a second's drops, not a reader that never stops under a flood.
 const MIN_INTERVAL: Duration = Duration::from_millis(950);
-
-/// What a reading's task gives back.
-pub type ReadResult = Result<Result<Ruleset, NetfilterError>, tokio::task::JoinError>;
 
 /// Flows given their rules: each flow's drops and the rule they were attributed to.
 pub type Attributed = Vec<(FlowDrops, Hit)>;
@@ -48,6 +50,13 @@ struct Reading {
     task: JoinHandle<Result<Ruleset, NetfilterError>>,
     started: Instant,
     flows: Vec<FlowDrops>,
+    tuples: HashSet<Tuple>,
+}
+
+/// A reading that has landed (see `RuleTracker::read`), to hand to `RuleTracker::landed`.
+pub struct Landed {
+    result: Result<Result<Ruleset, NetfilterError>, tokio::task::JoinError>,
+    reading: Reading,
 }
 
 pub struct RuleTracker {
@@ -55,8 +64,13 @@ pub struct RuleTracker {
     read_at: Instant,
     remembered: HashMap<Tuple, Hit>,
     reading: Option<Reading>,
-    /// Flows whose drops came while a reading was under way: for the next one.
+    /// Flows whose drops came since the last reading started: for the next one (in the order
+    /// they came, with an index by tuple).
     waiting: Vec<FlowDrops>,
+    waiting_at: HashMap<Tuple, usize>,
+    /// Readings started and landed so far (each reading's number is its place in the count).
+    started: u64,
+    landed: u64,
     /// Reads the counters (the host's rule set; a fake in unit tests).
     reader: fn() -> Result<Ruleset, NetfilterError>,
 }
@@ -73,14 +87,16 @@ impl RuleTracker {
             remembered: HashMap::new(),
             reading: None,
             waiting: Vec::new(),
+            waiting_at: HashMap::new(),
+            started: 0,
+            landed: 0,
             reader,
         };
         t.allow_read_now();
         t
     }
 
-    /// Starts a reading for the flows that wait, at once unless one is under way (the last
-    /// flush, at exit).
+    /// Starts a reading for the flows that wait, at once unless one is under way (at exit).
     pub fn read_now(&mut self) {
         self.allow_read_now();
         self.next();
@@ -97,19 +113,37 @@ impl RuleTracker {
         self.reading.is_some() || !self.waiting.is_empty()
     }
 
-    /// The flow's drops wait for a reading (under way or next).
-    pub fn pending(&self, tuple: &Tuple) -> bool {
-        let reading = self.reading.iter().flat_map(|r| &r.flows);
-        reading.chain(&self.waiting).any(|f| f.tuple == *tuple)
+    /// The number of the reading that covers the drops of the flow so far (0: none needed, they
+    /// were all covered by readings that landed).
+    pub fn covering(&self, tuple: &Tuple) -> u64 {
+        if self.waiting_at.contains_key(tuple) {
+            self.started + 1
+        } else if self.reading.as_ref().is_some_and(|r| r.tuples.contains(tuple)) {
+            self.started
+        } else {
+            0
+        }
+    }
+
+    /// Reading number `n` has landed (0: always).
+    pub fn has_landed(&self, n: u64) -> bool {
+        n <= self.landed
     }
 
     /// Takes new drops of flows: they wait for the next reading, which starts now unless one is
-    /// under way or the counters were read less than a second ago (then at the next flush).
+    /// under way or the last started less than `MIN_INTERVAL` ago (then once that has passed:
+    /// see `read`).
     pub fn add(&mut self, flows: Vec<FlowDrops>) {
         for f in flows {
-            match self.waiting.iter_mut().find(|w| w.tuple == f.tuple) {
-                Some(w) => *w = FlowDrops { count: w.count + f.count, ..f },
-                None => self.waiting.push(f),
+            match self.waiting_at.get(&f.tuple) {
+                Some(&i) => {
+                    let w = &mut self.waiting[i];
+                    *w = FlowDrops { count: w.count + f.count, ..f };
+                }
+                None => {
+                    self.waiting_at.insert(f.tuple, self.waiting.len());
+                    self.waiting.push(f);
+                }
             }
         }
         self.next();
@@ -120,24 +154,38 @@ impl RuleTracker {
         if self.reading.is_some() || self.waiting.is_empty() || self.read_at.elapsed() < MIN_INTERVAL {
             return;
         }
+        self.waiting_at.clear();
         let flows = std::mem::take(&mut self.waiting);
+        let tuples = flows.iter().map(|f| f.tuple).collect();
         let task = tokio::task::spawn_blocking(self.reader);
-        self.reading = Some(Reading { task, started: Instant::now(), flows });
+        self.started += 1;
+        self.reading = Some(Reading { task, started: Instant::now(), flows, tuples });
     }
 
-    /// The reading under way, once it has landed (never, when none is). Cancel-safe: the
-    /// reading goes on when the wait is dropped.
-    pub async fn read(&mut self) -> ReadResult {
-        match &mut self.reading {
-            Some(r) => (&mut r.task).await,
-            None => std::future::pending().await,
+    /// The next reading, once it has landed: the one under way, or the one the waiting flows
+    /// need, started once `MIN_INTERVAL` has passed (never, when no flow waits). Cancel-safe:
+    /// a reading goes on when the wait is dropped.
+    pub async fn read(&mut self) -> Landed {
+        loop {
+            if let Some(r) = &mut self.reading {
+                let result = (&mut r.task).await;
+                // Taken at once: a finished task is never polled again.
+                let reading = self.reading.take().expect("the reading just awaited");
+                return Landed { result, reading };
+            }
+            if self.waiting.is_empty() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep_until(self.read_at + MIN_INTERVAL).await;
+            self.next();
         }
     }
 
     /// Attributes the flows that waited for the reading that landed (see `read`), and starts
     /// the next one if flows wait for it and it may start.
-    pub fn landed(&mut self, result: ReadResult, bridges: &BTreeSet<String>, host: &HostView) -> Attributed {
-        let Some(reading) = self.reading.take() else { return Vec::new() };
+    pub fn landed(&mut self, landed: Landed, bridges: &BTreeSet<String>, host: &HostView) -> Attributed {
+        let Landed { result, reading } = landed;
+        self.landed += 1;
         let mut deltas = Vec::new();
         // A failed reading counts too: the next waits its turn.
         self.read_at = reading.started;
@@ -232,28 +280,49 @@ mod tests {
         Ok(Ruleset::default())
     }
 
-    fn land(t: &mut RuleTracker, result: ReadResult) -> Vec<(u16, u64)> {
-        let host = HostView::default();
-        let out = t.landed(result, &BTreeSet::new(), &host);
+    /// Waits for the next reading and attributes it: the flows it explained.
+    async fn land(t: &mut RuleTracker) -> Vec<(u16, u64)> {
+        let landed = t.read().await;
+        let out = t.landed(landed, &BTreeSet::new(), &HostView::default());
         out.iter().map(|(f, _)| (f.tuple.dport, f.count)).collect()
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn flows_wait_for_the_reading_that_follows_their_drops() {
+        let (mysql, web) = (flow(3306, 0).tuple, flow(80, 0).tuple);
         let mut t = RuleTracker::with_reader(Ruleset::default(), empty_rules);
+        assert_eq!(t.covering(&mysql), 0);
         t.add(vec![flow(3306, 5)]);
-        assert!(t.pending(&flow(3306, 0).tuple), "a reading started for the first drops");
+        assert_eq!(t.covering(&mysql), 1, "a reading started for the first drops");
         // Drops that come while it is under way: the next reading's, merged per flow.
         t.add(vec![flow(3306, 2), flow(80, 1)]);
         t.add(vec![flow(80, 4)]);
-        let first = t.read().await;
-        assert_eq!(land(&mut t, first), vec![(3306, 5)]);
-        // Less than a second after the last reading started: the next one waits for a flush.
-        assert!(t.pending(&flow(80, 0).tuple) && t.waits());
-        t.read_now();
-        let second = t.read().await;
-        assert_eq!(land(&mut t, second), vec![(3306, 2), (80, 5)]);
-        assert!(!t.waits() && !t.pending(&flow(3306, 0).tuple));
+        assert_eq!((t.covering(&mysql), t.covering(&web)), (2, 2));
+        assert_eq!(land(&mut t).await, vec![(3306, 5)]);
+        assert!(t.has_landed(1) && !t.has_landed(2));
+        // The next starts once MIN_INTERVAL has passed since the first started (the clock is
+        // paused: the test's runtime skips the wait).
+        let before = Instant::now();
+        assert_eq!(land(&mut t).await, vec![(3306, 2), (80, 5)]);
+        assert!(before.elapsed() >= MIN_INTERVAL - Duration::from_millis(50), "{:?}", before.elapsed());
+        assert!(t.has_landed(2) && !t.waits() && t.covering(&mysql) == 0);
+    }
+
+    #[tokio::test]
+    async fn a_line_waits_for_its_own_reading_not_for_its_flows_later_ones() {
+        let mysql = flow(3306, 0).tuple;
+        let mut t = RuleTracker::with_reader(Ruleset::default(), empty_rules);
+        t.add(vec![flow(3306, 1)]);
+        let first_line = t.covering(&mysql);
+        // The flow goes on dropping while each reading is under way.
+        for round in 1..=3u64 {
+            t.add(vec![flow(3306, 1)]);
+            assert_eq!(t.covering(&mysql), round + 1);
+            land(&mut t).await;
+            // The flow still waits (the old rule, "held while its flow waits", never let go).
+            assert!(t.has_landed(first_line) && !t.has_landed(round + 1), "round {round}");
+            t.read_now();
+        }
     }
 
     #[tokio::test]
@@ -263,9 +332,7 @@ mod tests {
         }
         let mut t = RuleTracker::with_reader(Ruleset::default(), failing);
         t.add(vec![flow(3306, 1)]);
-        let result = t.read().await;
-        let out = land(&mut t, result);
-        assert_eq!(out, vec![(3306, 1)]);
-        assert!(!t.waits());
+        assert_eq!(land(&mut t).await, vec![(3306, 1)]);
+        assert!(!t.waits() && t.has_landed(1));
     }
 }

@@ -25,7 +25,7 @@ use super::{
     output::{Output, note},
     refresh::{self, Refresh, Reloaded},
     route_failures::RouteFailures,
-    rules::{self, ReadResult, RuleTracker, netfilter_drop},
+    rules::{self, Landed, RuleTracker, netfilter_drop},
     scope::{self, Filter, Installed},
     summary::Totals,
 };
@@ -58,7 +58,8 @@ pub struct Watcher {
     folder: Folder,
     /// Drops and resets the kernel counts (one event per key, then counts in a map).
     counts: KernelCounts,
-    /// Taken by the loop like `reader`: its reading of the rule counters is waited for there.
+    /// Public so that the loop can wait on its reading of the rule counters while the rest is
+    /// borrowed (like `reader`).
     pub rules: RuleTracker,
     /// Reading Docker's view again after its events (waited for by the loop too).
     pub refresh: Refresh,
@@ -81,8 +82,9 @@ pub struct Watcher {
     evidence: Option<DropEvidence>,
     /// The rule each flow's netfilter drops were last attributed to, until its line is out.
     hits: HashMap<Tuple, Hit>,
-    /// Lines due whose netfilter drops wait for a reading of the rule counters.
-    held: Vec<Folded>,
+    /// Lines due whose netfilter drops wait for a reading of the rule counters, each with the
+    /// number of the reading it waits for.
+    held: Vec<(u64, Folded)>,
 }
 
 impl Watcher {
@@ -290,29 +292,38 @@ impl Watcher {
         }
         self.fold_kernel_counts();
         self.rules.add(rules::fresh_drops(&mut self.folder, &self.names));
-        self.held.extend(self.folder.take_due(mono_now_ns()));
+        let due = self.folder.take_due(mono_now_ns());
+        self.hold(due);
         self.report_ready().await;
     }
 
     /// A reading of the rule counters landed (see `RuleTracker::read`): the flows that waited
     /// for it get their rules, and the lines that waited are reported.
-    pub async fn rules_read(&mut self, result: ReadResult) {
+    pub async fn rules_read(&mut self, landed: Landed) {
         let bridges: BTreeSet<String> = self.names.bridges().map(str::to_string).collect();
         let host = HostView::of(&self.topology);
-        for (flow, hit) in self.rules.landed(result, &bridges, &host) {
+        for (flow, hit) in self.rules.landed(landed, &bridges, &host) {
             self.hits.insert(flow.tuple, hit);
         }
         self.report_ready().await;
     }
 
-    /// Reports the lines held that wait for no reading of the rule counters, in their order.
+    /// Lines to report, each with the reading of the rule counters its netfilter drops wait
+    /// for (none for other lines).
+    fn hold(&mut self, lines: Vec<Folded>) {
+        for f in lines {
+            let reading = if netfilter_drop(&f.first) { self.rules.covering(&f.first.tuple) } else { 0 };
+            self.held.push((reading, f));
+        }
+    }
+
+    /// Reports the lines held whose reading has landed, in their order.
     async fn report_ready(&mut self) {
         let rules = &self.rules;
-        let (waiting, ready): (Vec<Folded>, Vec<Folded>) = std::mem::take(&mut self.held)
-            .into_iter()
-            .partition(|f| netfilter_drop(&f.first) && rules.pending(&f.first.tuple));
+        let (ready, waiting): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.held).into_iter().partition(|(n, _)| rules.has_landed(*n));
         self.held = waiting;
-        self.report(ready).await;
+        self.report(ready.into_iter().map(|(_, f)| f).collect()).await;
     }
 
     /// Reports folded lines: their causes (with the rules their flows were attributed), names,
@@ -345,8 +356,9 @@ impl Watcher {
         if let Some(e) = &mut self.evidence {
             e.flush();
         }
-        let (folder, held) = (&self.folder, &self.held);
-        self.hits.retain(|t, _| folder.holds(t) || held.iter().any(|f| f.first.tuple == *t));
+        let held: std::collections::HashSet<Tuple> = self.held.iter().map(|(_, f)| f.first.tuple).collect();
+        let folder = &self.folder;
+        self.hits.retain(|t, _| folder.holds(t) || held.contains(t));
     }
 
     /// Starts reading again what Docker's events said changed (see `refresh`).
@@ -373,6 +385,12 @@ impl Watcher {
     /// The last flush (events still in the ring buffer included) and the summary. Detaching
     /// happens when the watcher is dropped, after the summary is out.
     pub async fn finish(&mut self) {
+        // A reading of Docker under way (a container started just before the end) names them.
+        if self.refresh.under_way()
+            && let Ok(reloaded) = tokio::time::timeout(REFRESH_AT_EXIT, self.refresh.landed()).await
+        {
+            self.refreshed(reloaded);
+        }
         // The events still in the ring buffer, then the packets the kernel counted since the
         // last tick: up to a second of a drop flood.
         self.fold_kernel_counts();
@@ -383,7 +401,8 @@ impl Watcher {
             let result = self.rules.read().await;
             self.rules_read(result).await;
         }
-        self.held.extend(self.folder.take());
+        let rest = self.folder.take();
+        self.hold(rest);
         self.report_ready().await;
         while let Ok(c) = self.changes.try_recv() {
             self.change(c);
@@ -409,6 +428,9 @@ impl Watcher {
         self.out.summary(&s);
     }
 }
+
+/// How long the end waits for a reading of Docker under way.
+const REFRESH_AT_EXIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Changes that may wait for the loop; more are counted as lost (the sources never wait).
 const CHANGES_QUEUED: usize = 4096;

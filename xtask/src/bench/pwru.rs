@@ -10,7 +10,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use super::report::Section;
+use super::report::{Section, stats};
 use crate::vm;
 
 const CACHE: &str = "/var/cache/dockernet-trace/pwru";
@@ -71,7 +71,9 @@ fn pwru_names(out: &str) -> String {
         words.nth(1).unwrap_or("").to_string()
     };
     let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("0x")).collect();
-    let is_drop = |l: &&str| l.contains("kfree_skb") || l.contains("sk_skb_reason_drop");
+    // As tests/vm/bench.sh's DROP_FUNCTIONS (kfree_skbmem frees every packet, dropped or not).
+    let is_drop =
+        |l: &&str| ["kfree_skb", "kfree_skb_reason", "sk_skb_reason_drop"].contains(&func(l).as_str());
     let Some(at) = lines.iter().position(is_drop) else { return "no drop line".into() };
     let skb = lines[at].split_whitespace().next().unwrap_or("");
     let before = lines[..at].iter().rev().find(|l| l.starts_with(skb)).map(|l| func(l));
@@ -95,6 +97,39 @@ fn trace_names(out: &str) -> String {
     )
 }
 
+/// One tool's runs as a row: the time to the first report (median, min and max of the runs
+/// that reported), the exit codes, and what it named (each different naming once).
+fn row(name: &str, runs: &[&&Value]) -> String {
+    let secs: Vec<f64> = runs
+        .iter()
+        .filter_map(|b| b["ms"].as_i64())
+        .filter(|ms| *ms >= 0)
+        .map(|ms| ms as f64 / 1000.0)
+        .collect();
+    let mut exits: Vec<String> = runs.iter().map(|b| b["exit"].to_string()).collect();
+    exits.dedup();
+    let mut named: Vec<String> = Vec::new();
+    for b in runs {
+        let what = if b["ms"].as_i64().unwrap_or(-1) < 0 {
+            let err = hex(b["stderr_hex"].as_str().unwrap_or(""));
+            format!("no report: {}", err.lines().last().unwrap_or("").trim())
+        } else {
+            let out = hex(b["stdout_hex"].as_str().unwrap_or(""));
+            if name == "pwru" { pwru_names(&out) } else { trace_names(&out) }
+        };
+        if !named.contains(&what) {
+            named.push(what);
+        }
+    }
+    let reported = format!("{} of {}", secs.len(), runs.len());
+    format!(
+        "| {name} | {reported} reported | {} | {} | {} |",
+        stats(&secs).show(1),
+        exits.join(", "),
+        named.join("; ")
+    )
+}
+
 pub fn run(quick: bool) -> Result<Section> {
     let _ = quick;
     let pwru = pwru_binary()?;
@@ -110,24 +145,17 @@ pub fn run(quick: bool) -> Result<Section> {
         results.iter().find(|r| r["type"] == "kernel").and_then(|r| r["uname"].as_str()).unwrap_or("?");
     let mut sec = Section::new("pwru", "pwru beside a trace (6.12 VM)");
     sec.line(format!(
-        "`cargo xtask bench --only pwru`: Debian's {uname} kernel under qemu/TCG (about 20-50x slower than this host; compare the two with each other, not with the host), the isolation world of tests/vm (c1 on br-test → c3:8080 on br-other, Docker's isolation chains). pwru (sid) runs as `pwru --output-tuple 'dst host 172.31.0.2 and tcp dst port 8080'` while c1 retries a connection every 200 ms; `dockernet-trace --from netns:c1 --to netns:c3:8080` sends its own probe. Time from each one's start to its first report of the drop.\n"
+        "`cargo xtask bench --only pwru`: Debian's {uname} kernel under qemu/TCG (about 20-50x slower than this host; compare the two with each other, not with the host), the isolation world of tests/vm (c1 on br-test → c3:8080 on br-other, Docker's isolation chains). pwru (sid) runs as `pwru --output-tuple 'dst host 172.31.0.2 and tcp dst port 8080'` while c1 retries a connection every 200 ms; `dockernet-trace --from netns:c1 --to netns:c3:8080` sends its own probe. The two run in turn, three times each; time from each one's start to its first report of the drop, median (min–max) of the runs that reported.\n"
     ));
-    sec.line("| tool | start → first report of the drop | exit | what it names |\n|---|---|---|---|");
-    for b in &bench {
-        let name = b["name"].as_str().unwrap_or("?");
-        let out = hex(b["stdout_hex"].as_str().unwrap_or(""));
-        let ms = b["ms"].as_i64().unwrap_or(-1);
-        let names = if name == "pwru" { pwru_names(&out) } else { trace_names(&out) };
-        if ms < 0 {
-            let err = hex(b["stderr_hex"].as_str().unwrap_or(""));
-            sec.line(format!(
-                "| {name} | no report | {} | {} |",
-                b["exit"],
-                err.lines().last().unwrap_or("").trim()
-            ));
+    sec.line(
+        "| tool | runs | start → first report of the drop, s | exit | what it names |\n|---|---|---|---|---|",
+    );
+    for name in ["dockernet-trace", "pwru"] {
+        let runs: Vec<&&Value> = bench.iter().filter(|b| b["name"] == name).collect();
+        if runs.is_empty() {
             continue;
         }
-        sec.line(format!("| {name} | {:.1} s | {} | {names} |", ms as f64 / 1000.0, b["exit"]));
+        sec.line(row(name, &runs));
     }
     if bench.is_empty() {
         sec.line(format!("| — | the guest reported nothing | | console: {console} |"));
@@ -150,5 +178,25 @@ mod tests {
             "function sk_skb_reason_drop, after __dev_forward_skb2; no rule, no Docker names"
         );
         assert_eq!(super::pwru_names("nothing"), "no drop line");
+        let freed_only = "0xff175a3241aba4e8      1   [<empty>(729)]       kfree_skbmem 172.30.0.2:45106->172.31.0.2:8080(tcp)\n";
+        assert_eq!(super::pwru_names(freed_only), "no drop line", "a free is no drop");
+    }
+
+    #[test]
+    fn a_row_gives_the_median_of_the_runs_that_reported_and_each_naming_once() {
+        let hex = |s: &str| s.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+        let verdict = r#"{"verdict":{"cause":"network_isolation","location":{"function":"nft_do_chain","drop_reason":"NETFILTER_DROP","rule":"-A X -j DROP"}}}"#;
+        let run = |ms: i64, exit: i32| {
+            serde_json::json!({"name": "dockernet-trace", "ms": ms, "exit": exit,
+                "stdout_hex": hex(verdict), "stderr_hex": hex("timed out\n")})
+        };
+        let runs = [run(21_900, 1), run(-1, 124), run(20_100, 1)];
+        let refs: Vec<&serde_json::Value> = runs.iter().collect();
+        let row = super::row("dockernet-trace", &refs.iter().collect::<Vec<_>>());
+        assert_eq!(
+            row,
+            "| dockernet-trace | 2 of 3 reported | 21.0 (20.1–21.9) | 1, 124, 1 | cause network_isolation, \
+             function nft_do_chain, reason NETFILTER_DROP, rule `-A X -j DROP`; no report: timed out |"
+        );
     }
 }

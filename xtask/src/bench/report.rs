@@ -95,7 +95,7 @@ fn end_marker(id: &str) -> String {
 }
 
 const HEADER: &str = "# Benchmarks\n\n\
-Reproduce (as root, on the build machine): `cargo xtask bench` (all sections, about 15 minutes), \
+Reproduce (as root, on the build machine): `cargo xtask bench` (all sections, about 20 minutes), \
 `cargo xtask bench --quick` (fewer, shorter repetitions), or `cargo xtask bench --only SECTION[,SECTION]`.\n\n\
 Measured in an isolated lab (own network namespace and dockerd) with the release binary, on a \
 2-core x86_64 VM shared with other work: ratios are taken within one run, with the tool and \
