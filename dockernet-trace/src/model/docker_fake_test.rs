@@ -67,12 +67,18 @@ async fn serve(path: &Path) {
     });
 }
 
-#[tokio::test]
-async fn old_engine_and_vanished_container() {
+/// A connection to the fake engine, served from a directory that lives as long as the result.
+async fn fake_engine() -> (tempfile::TempDir, DockerEngine) {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("docker.sock");
     serve(&sock).await;
     let engine = DockerEngine::connect(Some(&format!("unix://{}", sock.display()))).await.unwrap();
+    (dir, engine)
+}
+
+#[tokio::test]
+async fn old_engine_and_vanished_container() {
+    let (_dir, engine) = fake_engine().await;
     let state = engine.read_state().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(state.containers.len(), 1);
     assert_eq!(state.containers[0].name, "web");
@@ -90,10 +96,7 @@ async fn old_engine_and_vanished_container() {
 
 #[tokio::test]
 async fn only_changed_or_new_containers_are_inspected_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let sock = dir.path().join("docker.sock");
-    serve(&sock).await;
-    let engine = DockerEngine::connect(Some(&format!("unix://{}", sock.display()))).await.unwrap();
+    let (_dir, engine) = fake_engine().await;
     let mut previous = engine.read_state().await.unwrap();
     // What the watch had: `web` under another name (an inspection would say "web"), and a
     // container the engine no longer lists.

@@ -356,9 +356,10 @@ impl Watcher {
         if let Some(e) = &mut self.evidence {
             e.flush();
         }
-        let held: std::collections::HashSet<Tuple> = self.held.iter().map(|(_, f)| f.first.tuple).collect();
-        let folder = &self.folder;
-        self.hits.retain(|t, _| folder.holds(t) || held.contains(t));
+        // The flows of lines not out yet keep theirs (a set: a flood may hold thousands).
+        let mut pending: std::collections::HashSet<Tuple> = self.folder.flows().collect();
+        pending.extend(self.held.iter().map(|(_, f)| f.first.tuple));
+        self.hits.retain(|t, _| pending.contains(t));
     }
 
     /// Starts reading again what Docker's events said changed (see `refresh`).
