@@ -14,6 +14,12 @@ bench_emit() { # NAME MS EXIT OUT ERR
     emit "{\"type\":\"bench\",\"name\":\"$1\",\"ms\":$2,\"exit\":$3,\"stdout_hex\":\"$(head -c 20000 "$4" | hex)\",\"stderr_hex\":\"$(tail -c 4000 "$5" | hex)\"}"
 }
 
+# The number of pwru's first line naming a drop function as a word of its own (kfree_skbmem
+# frees every packet, dropped or not); empty while there is none.
+first_drop_line() {
+    grep -nE "[[:space:]]($DROP_FUNCTIONS)[[:space:]]" /tmp/pwru.out 2>/dev/null | head -n 1 | cut -d: -f1
+}
+
 bench_pwru() {
     [ -x /usr/bin/pwru ] || { say "no pwru in the initramfs"; return; }
     # What someone chasing a drop would type: the destination and port, the 5-tuple printed.
@@ -25,8 +31,7 @@ bench_pwru() {
     load_pid=$!
     ms=-1
     while [ $(($(now_ms) - t0)) -lt $((BENCH_TIMEOUT * 1000)) ]; do
-        # A drop function as a word of its own (kfree_skbmem frees every packet, dropped or not).
-        if grep -qE "[[:space:]]($DROP_FUNCTIONS)[[:space:]]" /tmp/pwru.out 2>/dev/null; then
+        if [ -n "$(first_drop_line)" ]; then
             ms=$(($(now_ms) - t0))
             break
         fi
@@ -39,7 +44,7 @@ bench_pwru() {
     rc=$?
     say "pwru: first drop after $ms ms (exit $rc)"
     # What came up to the first drop line (the packets' paths before it can fill megabytes).
-    first=$(grep -nE "[[:space:]]($DROP_FUNCTIONS)[[:space:]]" /tmp/pwru.out | head -n 1 | cut -d: -f1)
+    first=$(first_drop_line)
     if [ -n "$first" ]; then
         head -n "$first" /tmp/pwru.out | tail -n 100 > /tmp/pwru.first
     else

@@ -3,7 +3,7 @@
 //! (`Topology::reload`): the networks, the host's links, the containers named and those the
 //! model did not hold; a reopened event stream (events may have been missed) or a failed
 //! reading reads everything the next time.
-use std::{collections::BTreeSet, time::Duration};
+use std::{collections::BTreeSet, net::IpAddr, time::Duration};
 
 use tokio::task::JoinHandle;
 
@@ -90,23 +90,27 @@ pub fn coverage_notes(before: &Topology, after: &Topology, filter: &Filter) -> V
     let (was, is) = (filter.covered(before), filter.covered(after));
     let started = is
         .difference(&was)
-        .map(|name| format!("now watching container {name} ({})", addresses(after, name).join(", ")));
+        .map(|name| format!("now watching container {name} ({})", shown(&addresses(after, name))));
     let moved = is.intersection(&was).filter_map(|name| {
         let now = addresses(after, name);
         (addresses(before, name) != now)
-            .then(|| format!("container {name} has other addresses now ({})", now.join(", ")))
+            .then(|| format!("container {name} has other addresses now ({})", shown(&now)))
     });
     let stopped = was.difference(&is).map(|name| format!("no longer watching container {name} (it stopped)"));
     started.chain(moved).chain(stopped).collect()
 }
 
-/// A container's addresses, each with its network, as the notes give them.
-fn addresses(t: &Topology, name: &str) -> Vec<String> {
+/// A container's addresses, each with its network.
+fn addresses<'a>(t: &'a Topology, name: &str) -> Vec<(IpAddr, &'a str)> {
     let Ok(c) = t.container(name) else { return Vec::new() };
     let endpoints = t.endpoints_of(c);
-    let v4 = endpoints.iter().filter_map(|e| e.ip.map(|ip| format!("{ip} on {}", e.network)));
-    let v6 = endpoints.iter().filter_map(|e| e.ip6.map(|ip| format!("{ip} on {}", e.network)));
-    v4.chain(v6).collect()
+    endpoints.iter().flat_map(|e| e.ips().map(|ip| (ip, e.network.as_str()))).collect()
+}
+
+/// Addresses as the notes give them: `172.30.0.2 on wa, fd00:30::2 on wa`.
+fn shown(addresses: &[(IpAddr, &str)]) -> String {
+    let each: Vec<String> = addresses.iter().map(|(ip, network)| format!("{ip} on {network}")).collect();
+    each.join(", ")
 }
 
 impl Drop for Refresh {
