@@ -29,7 +29,8 @@ pub struct SkbOffsets {
     pub dev_name: u16,
     pub dev_nd_net: u16,
     pub net_ns_inum: u16,
-    pub _pad: u16,
+    /// sk_buff._skb_refdst: the packet's route (`struct dst_entry *`, low bit a flag).
+    pub refdst: u16,
 }
 
 /// Where the structures that the route and neighbour tracepoints receive keep what the
@@ -50,7 +51,13 @@ pub struct RouteOffsets {
     pub neigh_dev: u16,
     pub neigh_key: u16,
     pub tbl_family: u16,
-    pub _pad: u16,
+    /// dst_entry.error: why a route is an error route (an errno; IPv6 stores it negated).
+    pub dst_error: u16,
+    /// net_device.ip_ptr (`struct in_device *`).
+    pub dev_ip_ptr: u16,
+    /// in_device.cnf.data: its first int is IPV4_DEVCONF_FORWARDING, the device's
+    /// net.ipv4.conf.DEV.forwarding.
+    pub in_dev_forwarding: u16,
 }
 
 /// Where the structures `fib6:fib6_table_lookup` receives keep what its program reads

@@ -116,7 +116,8 @@ pub struct Event {
     pub value: i32,
     /// fib lookup: routing table id; nf hook: hook number.
     pub table: u32,
-    /// fib lookup: output ifindex chosen.
+    /// fib lookup: output ifindex chosen; kfree_skb (watch): the route's errno, with
+    /// [`ROUTE_FORWARDING_OFF`].
     pub aux: u32,
     pub len: u32,
     /// fib lookup: the gateway; neigh: the neighbour's address (its table's key).
@@ -130,6 +131,10 @@ pub struct Event {
 pub const FAMILY_V4: u8 = 4;
 /// `Event::family` of IPv6 addresses.
 pub const FAMILY_V6: u8 = 6;
+
+/// kfree_skb in watch mode: the bit of `aux` that says forwarding was off (see
+/// `DropKey::forwarding_off`); the errno is the low byte.
+pub const ROUTE_FORWARDING_OFF: u32 = 0x100;
 
 /// `reason` of an NfVerdict event when only the hook entry was seen (kprobe: no verdict).
 /// i32::MIN: nf_hook_slow returns 1, 0 or a small negative errno (a drop is -EPERM, i.e.
@@ -149,6 +154,15 @@ impl Event {
     /// kfree_skb: the caller that freed the packet, a kernel text address.
     pub fn drop_location(&self) -> u64 {
         self.location
+    }
+    /// kfree_skb in watch mode: the errno of the packet's route when it is an error route
+    /// (see `DropKey::route_error`); 0 otherwise.
+    pub fn route_error(&self) -> u8 {
+        self.aux as u8
+    }
+    /// kfree_skb in watch mode: see `DropKey::forwarding_off`.
+    pub fn forwarding_off(&self) -> bool {
+        self.aux & ROUTE_FORWARDING_OFF != 0
     }
     /// tcp_send_reset: `enum sk_rst_reason` (6.10+; 0 before).
     pub fn reset_reason(&self) -> u32 {

@@ -172,12 +172,12 @@ mod tests {
         // the binary interface between the two halves.
         assert_eq!(core::mem::size_of::<Event>(), 160);
         assert_eq!(core::mem::size_of::<SkbOffsets>(), 24);
-        assert_eq!(core::mem::size_of::<RouteOffsets>(), 28);
+        assert_eq!(core::mem::size_of::<RouteOffsets>(), 32);
         assert_eq!(core::mem::size_of::<Route6Offsets>(), 20);
         assert_eq!(core::mem::size_of::<EnrichLayout>(), 38);
         // 16 up to dns_port, probe_addrs + probe_addrs6 + dns_addrs, then offsets, argument
         // layout, enrichment, and padding up to the 4-byte alignment of the whole.
-        assert_eq!(core::mem::size_of::<Config>(), 16 + 32 + 128 + 4 * DNS_ADDRS + 24 + 28 + 20 + 4 + 38 + 2);
+        assert_eq!(core::mem::size_of::<Config>(), 16 + 32 + 128 + 4 * DNS_ADDRS + 24 + 32 + 20 + 4 + 38 + 2);
         assert_eq!(core::mem::align_of::<Config>(), 4);
         // Where the addresses sit in an event: the same for every hook and both families.
         assert_eq!(core::mem::offset_of!(Event, saddr), 32);
@@ -216,6 +216,8 @@ mod tests {
             DropKey { inner_proto: 6, ..base },
             DropKey { icmp_type: 3, ..base },
             DropKey { family: FAMILY_V6, ..base },
+            DropKey { route_error: 113, ..base },
+            DropKey { forwarding_off: 1, ..base },
         ];
         assert!(base.same_as(&{ base }));
         for v in variants {

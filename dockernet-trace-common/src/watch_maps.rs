@@ -26,6 +26,9 @@ pub mod drop_policy {
     pub const IGNORE_ICMP: u8 = 2;
     /// No incident for TCP packets (reported as the reset the kernel answers with).
     pub const IGNORE_TCP: u8 = 4;
+    /// A reason the kernel gives when it refuses a packet whose route is an error route: the
+    /// program reads the route's errno ([`super::DropKey::route_error`]).
+    pub const ROUTE_ERROR: u8 = 8;
 }
 
 /// One flow, dropped (or reset) at one place for one reason: what a watch counts packets
@@ -53,8 +56,16 @@ pub struct DropKey {
     pub icmp_type: u8,
     /// [`FAMILY_V4`] or [`FAMILY_V6`].
     pub family: u8,
+    /// Drops only: the errno of the packet's route when that route is an error route (an
+    /// unreachable route, no route, forwarding off: what `ip_error` refuses); 0 otherwise.
+    /// Read only for reasons flagged [`drop_policy::ROUTE_ERROR`].
+    pub route_error: u8,
+    /// Drops with a `route_error`, IPv4: 1 when the device the packet came in by did not
+    /// forward (its net.ipv4.conf.DEV.forwarding was 0 at the drop: `ip_error` then refuses
+    /// whatever the route), else 0.
+    pub forwarding_off: u8,
     /// Zero: every byte takes part in the key's identity.
-    pub _pad: [u8; 3],
+    pub _pad: u8,
 }
 
 // `words` reads the key as eight words: no byte of it may be padding.

@@ -25,7 +25,7 @@ pub(crate) static SKB_LAYOUT: SkbOffsets = SkbOffsets {
     dev_name: 0,
     dev_nd_net: 0,
     net_ns_inum: 0,
-    _pad: 0,
+    refdst: 0,
 };
 
 /// The mode the object was loaded for, written by user space like `SKB_LAYOUT`. A trace's

@@ -3,7 +3,9 @@
 //! key's per-CPU count, which user space reads. So the ring buffer carries one event per flow,
 //! however many packets a flood drops, and every packet is still counted.
 use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_ns};
-use dockernet_trace_common::{COUNTED_IN_MAP, Config, DropKey, Hook, IFNAMSIZ, NoiseSite};
+use dockernet_trace_common::{
+    COUNTED_IN_MAP, Config, DropKey, Hook, IFNAMSIZ, NoiseSite, ROUTE_FORWARDING_OFF,
+};
 
 use crate::{
     context::{Device, Typed, name_of},
@@ -14,7 +16,8 @@ use crate::{
 };
 
 /// One drop (hook KfreeSkb) or reset (TcpSendReset) of packet `p`, which passed the cheap
-/// filters, on the device at `dev_ptr` (`dev`: its ifindex and namespace).
+/// filters, on the device at `dev_ptr` (`dev`: its ifindex and namespace); `route`: the error
+/// route it was refused for, if any.
 #[inline(always)]
 pub fn count_incident(
     cfg: &Config,
@@ -25,6 +28,7 @@ pub fn count_incident(
     dev: &Device,
     reason: u32,
     location: u64,
+    route: RefusedRoute,
 ) {
     let key = DropKey {
         location,
@@ -40,7 +44,9 @@ pub fn count_incident(
         inner_proto: p.inner_proto,
         icmp_type: p.icmp_type,
         family: p.family,
-        _pad: [0; 3],
+        route_error: route.error,
+        forwarding_off: route.forwarding_off as u8,
+        _pad: 0,
     };
     let id = key.id();
     // The flood's path: a key that is counted already passed every filter below.
@@ -67,8 +73,17 @@ pub fn count_incident(
     emit(hook, skb, p, &named, |e| {
         e.reason = reason;
         e.location = location;
+        e.aux = route.error as u32 | if route.forwarding_off { ROUTE_FORWARDING_OFF } else { 0 };
         e.value = if counted { COUNTED_IN_MAP } else { 0 };
     });
+}
+
+/// The error route a dropped packet was refused for (see `DropKey::route_error`): all zero
+/// for other drops.
+#[derive(Clone, Copy, Default)]
+pub struct RefusedRoute {
+    pub error: u8,
+    pub forwarding_off: bool,
 }
 
 /// Creates the key's entry, counting this packet, unless it exists (or the map is full).

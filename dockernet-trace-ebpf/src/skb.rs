@@ -6,11 +6,11 @@
 //! header against the probe's addresses, the watched /16s (IPv4) or the IPv6 trie, and only
 //! then the transport header, the device and the maps.
 use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
-use dockernet_trace_common::{Config, Hook, MODE_PROBE, MODE_WATCH, drop_policy};
+use dockernet_trace_common::{Config, FAMILY_V4, Hook, MODE_PROBE, MODE_WATCH, drop_policy};
 
 use crate::{
     context::{Device, Kmem, Probed, Typed, config, device, device_id, layout, mode, skb_dev},
-    counting::count_incident,
+    counting::{RefusedRoute, count_incident},
     emit::emit,
     filter::{is_probe, may_be_probe, may_be_watched, wants_family},
     maps::DROP_POLICY,
@@ -100,7 +100,36 @@ fn watch_incident(cfg: &Config, hook: Hook, skb: u64, policy: u8, reason: u32, l
     let Some(p) = watched_at(cfg, skb, policy) else { return };
     let dev_ptr = skb_dev::<Typed>(skb);
     let dev = device_id::<Typed>(dev_ptr);
-    count_incident(cfg, hook, skb, &p, dev_ptr, &dev, reason, location);
+    let route = if policy & drop_policy::ROUTE_ERROR != 0 {
+        refused_route(cfg, skb, dev_ptr, p.family)
+    } else {
+        RefusedRoute::default()
+    };
+    count_incident(cfg, hook, skb, &p, dev_ptr, &dev, reason, location, route);
+}
+
+/// The skb's route when it is an error route: its errno (`dst_entry.error`, what `ip_error`
+/// and IPv6's discard routes refuse a packet for; the kernel keeps it negated for IPv6), 0
+/// without a route or for a working one; and for IPv4 whether the device the packet came in
+/// by forwarded at that moment (without forwarding, `ip_error` refuses whatever the route).
+/// A watch learns a route failure from the dropped packet itself, rather than from the route
+/// lookups' tracepoints, which every routed packet of the host would pay for.
+#[inline(always)]
+fn refused_route(cfg: &Config, skb: u64, dev: u64, family: u8) -> RefusedRoute {
+    // The low bit says whether the route is held by reference: not part of the address.
+    let dst = Typed::get::<u64>(skb, layout!(refdst)) & !1;
+    if dst == 0 {
+        return RefusedRoute::default();
+    }
+    // (The route and the device's IPv4 settings are plain numbers to the verifier, and the
+    // configuration's offsets unknown to it: read through the helper.)
+    let error = Probed::get::<i16>(dst, cfg.route.dst_error).unsigned_abs().min(255) as u8;
+    let mut forwarding_off = false;
+    if error != 0 && family == FAMILY_V4 {
+        let in_dev = Probed::get::<u64>(dev, cfg.route.dev_ip_ptr);
+        forwarding_off = in_dev != 0 && Probed::get::<i32>(in_dev, cfg.route.in_dev_forwarding) == 0;
+    }
+    RefusedRoute { error, forwarding_off }
 }
 
 /// Hops are only recorded for the probe; watch mode does not pay for them. `dev` is the

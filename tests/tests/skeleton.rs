@@ -127,7 +127,7 @@ fn kfree_skb_reports_an_iptables_drop_by_name_and_symbol() {
     assert_eq!(drops.len(), usize::from(PINGS), "one kfree_skb per dropped echo: {drops:#?}");
     let mut syms = Kallsyms::default();
     for d in &drops {
-        let Detail::Drop { reason, location } = &d.detail else { panic!("not a drop: {d:?}") };
+        let Detail::Drop { reason, location, .. } = &d.detail else { panic!("not a drop: {d:?}") };
         assert_eq!(reason.name(), "NETFILTER_DROP");
         let sym = syms.resolve(*location).expect("location resolves through /proc/kallsyms");
         assert!(

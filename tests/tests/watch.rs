@@ -384,7 +384,7 @@ fn floods_fold_per_second_and_route_failures_name_their_container() {
             (Some("a1"), Some("wa")),
             "{l}"
         );
-        assert_eq!(l["function"], "fib_table_lookup", "{l}");
+        assert_eq!(l["function"], "ip_error", "{l}");
         assert_eq!(l["drop_reason"], "EHOSTUNREACH", "{l}");
     }
     assert_eq!(summary(&v)["lost_events"], 0);

@@ -7,6 +7,7 @@ use netlink_packet_route::neighbour::NeighbourState;
 use tokio::io::unix::AsyncFd;
 
 use crate::{
+    explain::route_failure::ErrorRoute,
     flow::{IcmpMessage, IpFamily, Proto, Tuple},
     kernel::{DropReason, DropReasons},
 };
@@ -24,8 +25,9 @@ pub enum Detail {
     /// The packet passed a tc hook or a device (its ICMP message, if any, is the event's
     /// `icmp`; `quotes`: it is an ICMP error quoting a packet of that protocol number).
     Hop { tcp_flags: u8, quotes: u8, rc: i32 },
-    /// The packet was freed as a drop.
-    Drop { reason: DropReason, location: u64 },
+    /// The packet was freed as a drop (`route`: the error route it was refused for, watch
+    /// mode only).
+    Drop { reason: DropReason, location: u64, route: Option<ErrorRoute> },
     /// A route lookup and its result (`gateway` of the lookup's family).
     Route { table: u32, err: i32, oif: u32, gateway: Option<IpAddr> },
     /// The kernel answered a packet with an ICMP error (`icmp:icmp_send`, IPv4 only).
@@ -113,7 +115,11 @@ impl KernelEvent {
             | Hook::BrPassUp => base(tuple(e), hop(e)),
             Hook::KfreeSkb => base(
                 tuple(e),
-                Detail::Drop { reason: reasons.name(e.drop_reason()), location: e.drop_location() },
+                Detail::Drop {
+                    reason: reasons.name(e.drop_reason()),
+                    location: e.drop_location(),
+                    route: ErrorRoute::reported(e.route_error(), e.forwarding_off()),
+                },
             ),
             Hook::FibLookup => base(tuple(e), route(e)),
             Hook::IcmpSend => base(

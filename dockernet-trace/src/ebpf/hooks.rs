@@ -281,8 +281,13 @@ pub fn tracepoints(purpose: Purpose) -> Vec<Box<dyn Attachable>> {
         wider: Some((programs::TCP_RESET_RSN, 3)),
         needs: Layout::Skb,
     }));
-    hooks.push(tp(programs::FIB_TABLE_LOOKUP, "fib:fib_table_lookup", false, Layout::Route));
-    hooks.push(tp(programs::FIB6_TABLE_LOOKUP, "fib6:fib6_table_lookup", false, Layout::Route6));
+    if purpose == Purpose::Trace {
+        // Every route lookup of the host runs these (two per forwarded IPv4 packet, one per
+        // new connection): a watch learns a route failure's errno from the refused packet's
+        // own route instead (see the kfree_skb program's `route_error`).
+        hooks.push(tp(programs::FIB_TABLE_LOOKUP, "fib:fib_table_lookup", false, Layout::Route));
+        hooks.push(tp(programs::FIB6_TABLE_LOOKUP, "fib6:fib6_table_lookup", false, Layout::Route6));
+    }
     hooks.push(tp(programs::NEIGH_UPDATE, "neigh:neigh_update", false, Layout::Route));
     hooks
 }

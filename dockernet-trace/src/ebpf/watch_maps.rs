@@ -1,11 +1,12 @@
 //! The maps only a watch uses, seen from user space: which drop reasons the kernel turns away
 //! (by name, resolved from the kernel's BTF), the /16 bitmap in front of the watched prefixes,
 //! the per-key counts of drops and resets, and the drop sites found to be no incident.
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aya::maps::{Array, HashMap, MapData, PerCpuHashMap};
 use dockernet_trace_common::{
-    COUNTED_IN_MAP, DROP_POLICY_LEN, DropCount, DropKey, Event, IFNAMSIZ, NoiseSite, WATCH_NET16_WORDS, maps,
+    COUNTED_IN_MAP, DROP_POLICY_LEN, DropCount, DropKey, Event, IFNAMSIZ, NoiseSite, ROUTE_FORWARDING_OFF,
+    WATCH_NET16_WORDS, maps,
 };
 
 use super::{EbpfError, Session};
@@ -44,6 +45,7 @@ impl CountedKey {
             reason: k.reason,
             value: COUNTED_IN_MAP,
             ifname: self.ifname,
+            aux: u32::from(k.route_error) | if k.forwarding_off != 0 { ROUTE_FORWARDING_OFF } else { 0 },
             ..Event::ZERO
         }
     }
@@ -92,7 +94,9 @@ pub fn counted_key(e: &Event) -> Option<DropKey> {
         inner_proto: e.inner_proto,
         icmp_type: e.icmp_type,
         family: e.family,
-        _pad: [0; 3],
+        route_error: e.route_error(),
+        forwarding_off: u8::from(e.forwarding_off()),
+        _pad: 0,
     })
 }
 
@@ -112,22 +116,26 @@ pub fn net16_words(prefixes: &BTreeSet<(u32, u8)>) -> Vec<u64> {
 }
 
 impl Session {
-    /// Writes the drop policy: `(reason name, flags)`; names this kernel does not have are
-    /// returned (older kernels lack newer reasons), not an error.
+    /// Writes the drop policy: `(reason name, flags)`, the flags of a name listed twice
+    /// together; names this kernel does not have are returned (older kernels lack newer
+    /// reasons), not an error.
     pub fn set_drop_policy<'a>(
         &mut self,
         reasons: &DropReasons,
         policy: &[(&'a str, u8)],
     ) -> Result<Vec<&'a str>, EbpfError> {
-        let mut arr: Array<&mut MapData, u8> = self.map_mut(maps::DROP_POLICY)?;
+        let mut flags_of: BTreeMap<u32, u8> = BTreeMap::new();
         let mut unknown = Vec::new();
         for &(name, flags) in policy {
             match reasons.value(name).filter(|v| *v < DROP_POLICY_LEN) {
-                Some(v) => arr
-                    .set(v, flags, 0)
-                    .map_err(|source| EbpfError::Map { map: maps::DROP_POLICY.into(), source })?,
+                Some(v) => *flags_of.entry(v).or_default() |= flags,
                 None => unknown.push(name),
             }
+        }
+        let mut arr: Array<&mut MapData, u8> = self.map_mut(maps::DROP_POLICY)?;
+        for (v, flags) in flags_of {
+            arr.set(v, flags, 0)
+                .map_err(|source| EbpfError::Map { map: maps::DROP_POLICY.into(), source })?;
         }
         Ok(unknown)
     }
@@ -251,7 +259,9 @@ mod tests {
                 inner_proto: 6,
                 icmp_type: 3,
                 family: dockernet_trace_common::FAMILY_V6,
-                _pad: [0; 3],
+                route_error: 113,
+                forwarding_off: 1,
+                _pad: 0,
             },
             packets: 9,
             first_ns: 77,

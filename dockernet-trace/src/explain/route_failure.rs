@@ -35,6 +35,31 @@ impl fmt::Display for RouteError {
     }
 }
 
+/// The error route a dropped packet was refused for, as watch's kfree_skb program read it
+/// from the packet when it was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ErrorRoute {
+    /// The route's errno (`dst_entry.error`).
+    pub error: RouteError,
+    /// IPv4: the device the packet came in by did not forward then, so `ip_error` refused it
+    /// whatever its route (the kernel makes every such route EHOSTUNREACH).
+    pub forwarding_off: bool,
+}
+
+impl ErrorRoute {
+    /// From the program's report: the errno's magnitude (0: no error route) and the flag.
+    pub fn reported(error: u8, forwarding_off: bool) -> Option<Self> {
+        (error != 0).then_some(Self { error: RouteError(i32::from(error)), forwarding_off })
+    }
+}
+
+/// The errno, as the line's `drop_reason` spells it.
+impl fmt::Display for ErrorRoute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
 /// The result of one route lookup.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FibOutcome {
@@ -109,6 +134,12 @@ pub fn route_refusal(function: &str, reason: &DropReason) -> Option<&'static str
         _ => None,
     }
 }
+
+/// The drop reasons those functions give (by kernel: `ip_error` gave none before 6.0 and
+/// still gives none for an unreachable or prohibited route; IPv6 tells no route from a bad
+/// address): the kfree_skb program reads the route's errno of drops with these reasons.
+pub const ROUTE_REFUSAL_REASONS: [&str; 4] =
+    ["NOT_SPECIFIED", "IP_INNOROUTES", "IP_INADDRERRORS", "IP_OUTNOROUTES"];
 
 /// A route refusal that means "forwarding is off" when no lookup failed before it.
 pub fn refuses_forwarding(function: &str) -> bool {

@@ -147,7 +147,7 @@ impl KernelBtf {
             dev_name: self.offset16("net_device", &["name"])?,
             dev_nd_net: self.offset16("net_device", &["nd_net", "net"])?,
             net_ns_inum: self.offset16("net", &["ns", "inum"])?,
-            _pad: 0,
+            refdst: self.offset16("sk_buff", &["_skb_refdst"])?,
         })
     }
 
@@ -168,7 +168,9 @@ impl KernelBtf {
             neigh_dev: self.offset16("neighbour", &["dev"])?,
             neigh_key: self.offset16("neighbour", &["primary_key"])?,
             tbl_family: self.offset16("neigh_table", &["family"])?,
-            _pad: 0,
+            dst_error: self.offset16("dst_entry", &["error"])?,
+            dev_ip_ptr: self.offset16("net_device", &["ip_ptr"])?,
+            in_dev_forwarding: self.offset16("in_device", &["cnf", "data"])?,
         })
     }
 

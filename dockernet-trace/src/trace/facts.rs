@@ -157,7 +157,7 @@ impl Facts {
         let iface = iface(names, e);
         let ours = locate(ports, e);
         match (&e.detail, e.tuple, ours) {
-            (Detail::Drop { reason, location }, Some(tuple), Some((probe, forward))) => {
+            (Detail::Drop { reason, location, .. }, Some(tuple), Some((probe, forward))) => {
                 let sym = syms.resolve(*location);
                 self.drops.push(DropSighting {
                     t_ns: e.t_ns,

@@ -242,7 +242,7 @@ mod tests {
             icmp: None,
             tcp_flags: Some(flags),
             detail: if hook == Hook::KfreeSkb {
-                Detail::Drop { reason: DropReason::NETFILTER_DROP, location: 0 }
+                Detail::Drop { reason: DropReason::NETFILTER_DROP, location: 0, route: None }
             } else {
                 Detail::Hop { tcp_flags: flags, quotes: 0, rc: 0 }
             },

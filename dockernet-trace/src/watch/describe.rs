@@ -36,7 +36,13 @@ pub fn cause(i: &Incident, hit: Option<&Hit>, names: &Names, host: Option<&HostN
             other => other.cause(),
         },
         (Kind::RouteFailure, Reason::Neighbour(_)) => Cause::NeighborUnreachable,
-        // Dropped in ip_error (ip6_forward) without a failed lookup before it.
+        // What the packet's device said when it was refused: not the sysctl as it is now.
+        (Kind::RouteFailure, Reason::Route(r)) if r.forwarding_off => Cause::IpForwardDisabled,
+        (Kind::RouteFailure, Reason::Route(_)) if i.tuple.dst.is_ipv4() => {
+            route_cause(i.tuple.dst, names, host)
+        }
+        // Refused without an error route known (IPv6's ip6_forward; a kernel whose route
+        // layout was not found): the host's forwarding as it is now decides.
         (Kind::RouteFailure, _) if matches!(i.function, Function::Named(f) if refuses_forwarding(f)) => {
             refused_unrouted(i.tuple.dst, names, host)
         }
@@ -75,7 +81,7 @@ pub fn resolve_locations(batch: &[Folded], syms: &mut Kallsyms) {
 mod tests {
     use super::*;
     use crate::{
-        explain::route_failure::FibOutcome,
+        explain::route_failure::ErrorRoute,
         flow::{Proto, Tuple},
         kernel::DropReason,
         model::{
@@ -108,6 +114,25 @@ mod tests {
         Reason::Drop(DropReason::named(r))
     }
 
+    fn route(errno: u8, forwarding_off: bool) -> Reason {
+        Reason::Route(ErrorRoute::reported(errno, forwarding_off).unwrap())
+    }
+
+    #[test]
+    fn an_ipv4_refusal_is_judged_by_the_forwarding_of_its_moment_not_of_now() {
+        let names = Names::new(&topology(vec![], vec![network("labnet", "fd26fbfb41d5aa", "172.30.0.0/24")]));
+        let mut refused = incident(Kind::RouteFailure, route(113, true), "10.9.9.9");
+        refused.function = Function::Named("ip_error");
+        let mut forwarding_now = host(true, true);
+        forwarding_now.sysctls.ip_forward = true;
+        assert_eq!(cause(&refused, None, &names, Some(&forwarding_now)), Cause::IpForwardDisabled);
+        // Refused for its route while the host forwarded; forwarding turned off since.
+        let mut not_forwarding_now = host(true, true);
+        not_forwarding_now.sysctls.ip_forward = false;
+        refused.reason = route(13, false);
+        assert_eq!(cause(&refused, None, &names, Some(&not_forwarding_now)), Cause::NoRoute);
+    }
+
     fn host(bridge_up: bool, gateway: bool) -> HostNet {
         let mut h = HostNet::default();
         let mut bridge = crate::model::links::tests::link(7, "br-fd26fbfb41d5", Some("bridge"));
@@ -122,7 +147,7 @@ mod tests {
     #[test]
     fn route_failures_are_told_apart_by_the_bridge() {
         let names = Names::new(&topology(vec![], vec![network("labnet", "fd26fbfb41d5aa", "172.30.0.0/24")]));
-        let unreachable = Reason::Route(FibOutcome::of(-101).failure().unwrap());
+        let unreachable = route(101, false);
         let fail = incident(Kind::RouteFailure, unreachable.clone(), "172.30.0.5");
         assert_eq!(cause(&fail, None, &names, Some(&host(true, false))), Cause::BridgeGatewayMissing);
         assert_eq!(cause(&fail, None, &names, Some(&host(false, true))), Cause::BridgeDown);
@@ -143,7 +168,7 @@ mod tests {
         );
         let names = Names::new(&topology(vec![], vec![net]));
         let mut h = host(true, true);
-        let unreachable = Reason::Route(FibOutcome::of(-113).failure().unwrap());
+        let unreachable = route(113, false);
         let mut fail = incident(Kind::RouteFailure, unreachable, "fd00:30::5");
         fail.tuple.src = "fd00:99::2".parse().unwrap();
         assert_eq!(

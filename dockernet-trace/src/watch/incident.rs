@@ -1,8 +1,9 @@
 //! Kernel events turned into what `watch` reports: a drop, a route failure or a reset, with the
 //! flow, the reason and where it happened. Everything else the watch-mode programs send (the
 //! ICMP errors the kernel answers with) is left out: each comes with a drop that is reported
-//! instead. A failed route lookup is reported through the drop of its packet in `ip_error`
-//! (see `route_failures`).
+//! instead. A packet refused for its route (no route, an unreachable route, forwarding off)
+//! is a route failure, reported with the errno of that route, which the kfree_skb program
+//! read from the packet.
 use std::{
     fmt,
     hash::{Hash, Hasher},
@@ -13,13 +14,13 @@ use crate::{
     explain::{
         drop_cause::NEIGHBOUR_FAILURE_SITES,
         neighbour::{self, NeighbourState},
-        route_failure::{FibOutcome, RouteError, route_refusal},
+        route_failure::{ErrorRoute, route_refusal},
     },
     flow::{IpFamily, Proto, Tuple},
     kernel::{DropReason, Kallsyms, ResetReason, ResetReasons},
 };
 
-use super::{line::Kind, noise, route_failures::RouteFailures};
+use super::{line::Kind, noise};
 
 /// Where the kernel function that is to blame comes from.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -34,8 +35,8 @@ pub enum Function {
 pub enum Reason {
     /// The drop reason (also of a packet `ip_error` refused with no failed lookup before it).
     Drop(DropReason),
-    /// The errno of the failed route lookup behind a drop in `ip_error`.
-    Route(RouteError),
+    /// The error route a packet was refused for (`ip_error`, IPv6's discard), by its errno.
+    Route(ErrorRoute),
     /// The neighbour state ARP ended in.
     Neighbour(NeighbourState),
     Reset(ResetReason),
@@ -118,7 +119,6 @@ pub fn from_event(
     resets: &ResetReasons,
     hooks: Hooks,
     syms: &mut Kallsyms,
-    routes: &mut RouteFailures,
 ) -> Option<Incident> {
     let iface = (!e.place.ifname.is_empty()).then(|| e.place.ifname.clone());
     let base = |kind, tuple: Tuple, reason: Reason, function| Incident {
@@ -133,7 +133,7 @@ pub fn from_event(
         icmp_type: e.icmp.map(|m| m.kind),
     };
     match &e.detail {
-        Detail::Drop { reason, location } => {
+        Detail::Drop { reason, location, route } => {
             let t = e.tuple?;
             // Noise first: it names the function only where its answer depends on it.
             if !noise::is_reported_drop(reason, t.proto, || syms.resolve(*location).map(|s| s.name), hooks) {
@@ -151,12 +151,8 @@ pub fn from_event(
             if let Some(refused) = syms.resolve(*location).and_then(|s| route_refusal(&s.name, reason)) {
                 // The packet's route was an error (a failed lookup, an unreachable route, or
                 // forwarding off): a route failure, in the namespace of the device it came in by.
-                let lookup = if t.dst.is_ipv6() { "fib6_table_lookup" } else { "fib_table_lookup" };
-                let (why, function) = match routes.error_for(e.t_ns, t.src, t.dst) {
-                    Some(err) => (Reason::Route(err), Function::Named(lookup)),
-                    None => (Reason::Drop(reason.clone()), Function::Named(refused)),
-                };
-                return Some(base(Kind::RouteFailure, t, why, function));
+                let why = route.map_or_else(|| Reason::Drop(reason.clone()), Reason::Route);
+                return Some(base(Kind::RouteFailure, t, why, Function::Named(refused)));
             }
             Some(base(Kind::Drop, t, Reason::Drop(reason.clone()), Function::Address(*location)))
         }
@@ -164,12 +160,6 @@ pub fn from_event(
             let t = e.tuple?;
             let function = if t.src.is_ipv6() { "tcp_v6_send_reset" } else { "tcp_v4_send_reset" };
             Some(base(Kind::Reset, t, Reason::Reset(resets.name(*reason)), Function::Named(function)))
-        }
-        Detail::Route { err, table, .. } => {
-            let t = e.tuple?;
-            let failed = FibOutcome::of_lookup(t.dst, *table, *err).failure()?;
-            routes.note(e.t_ns, t.src, t.dst, failed);
-            None
         }
         Detail::Neighbour { addr, state, .. } if neighbour::failed(*state) => {
             let unspecified = IpFamily::of(addr).unspecified();
@@ -211,13 +201,12 @@ mod tests {
     const HOOKS: Hooks = Hooks { resets: true };
 
     fn from_event(e: &KernelEvent, r: &ResetReasons, h: Hooks) -> Option<Incident> {
-        super::from_event(e, r, h, &mut Kallsyms::new("/nonexistent"), &mut RouteFailures::default())
+        super::from_event(e, r, h, &mut Kallsyms::new("/nonexistent"))
     }
 
     #[test]
     fn a_netfilter_drop_is_a_drop() {
-        let e =
-            event(Detail::Drop { reason: DropReason::NETFILTER_DROP, location: 0xffff_1234 }, Hook::KfreeSkb);
+        let e = event(drop(DropReason::NETFILTER_DROP, 0xffff_1234, None), Hook::KfreeSkb);
         let i = from_event(&e, &ResetReasons::default(), HOOKS).unwrap();
         assert_eq!(
             (i.kind, i.reason.to_string().as_str(), i.proto_label().as_str()),
@@ -228,9 +217,12 @@ mod tests {
         assert_eq!(i.iface.as_deref(), Some("docker0"));
     }
 
+    fn drop(reason: DropReason, location: u64, route: Option<ErrorRoute>) -> Detail {
+        Detail::Drop { reason, location, route }
+    }
+
     #[test]
-    fn a_failed_lookup_is_reported_through_its_packets_drop_in_ip_error() {
-        let route = |table, err| event(Detail::Route { table, err, oif: 0, gateway: None }, Hook::FibLookup);
+    fn a_packet_refused_for_its_route_is_a_route_failure_with_the_routes_errno() {
         let mut syms_file = tempfile::NamedTempFile::new().unwrap();
         std::io::Write::write_all(
             &mut syms_file,
@@ -238,22 +230,18 @@ mod tests {
         )
         .unwrap();
         let mut syms = Kallsyms::new(syms_file.path());
-        let (r, mut routes) = (ResetReasons::default(), RouteFailures::default());
-        let mut from = |e: &KernelEvent| super::from_event(e, &r, HOOKS, &mut syms, &mut routes);
-        // Lookups alone are no incident: they carry no namespace.
-        assert!(from(&route(254, 0)).is_none());
-        assert!(from(&route(255, -11)).is_none());
-        assert!(from(&route(254, -101)).is_none());
-        let freed =
-            |location| event(Detail::Drop { reason: DropReason::NOT_SPECIFIED, location }, Hook::KfreeSkb);
-        let i = from(&freed(0xffff_ffff_8123_4010)).unwrap();
-        assert_eq!((i.kind, i.reason.to_string().as_str()), (Kind::RouteFailure, "ENETUNREACH"));
-        assert_eq!(
-            (i.function.clone(), i.iface.as_deref()),
-            (Function::Named("fib_table_lookup"), Some("docker0"))
-        );
+        let r = ResetReasons::default();
+        let mut from = |e: &KernelEvent| super::from_event(e, &r, HOOKS, &mut syms);
+        let (ip_error, ip_forward) = (0xffff_ffff_8123_4010, 0xffff_ffff_8123_5010);
+        let unreachable = ErrorRoute::reported(113, false);
+        let i = from(&event(drop(DropReason::NOT_SPECIFIED, ip_error, unreachable), Hook::KfreeSkb)).unwrap();
+        assert_eq!((i.kind, i.reason.to_string().as_str()), (Kind::RouteFailure, "EHOSTUNREACH"));
+        assert_eq!((i.function.clone(), i.iface.as_deref()), (Function::Named("ip_error"), Some("docker0")));
+        // A route that is no error route (IPv6's forwarding off refuses a good one): the reason.
+        let i = from(&event(drop(DropReason::IP_INADDRERRORS, ip_error, None), Hook::KfreeSkb)).unwrap();
+        assert_eq!((i.kind, i.reason.to_string().as_str()), (Kind::RouteFailure, "IP_INADDRERRORS"));
         // Elsewhere, the same reason is a drop.
-        let i = from(&freed(0xffff_ffff_8123_5010)).unwrap();
+        let i = from(&event(drop(DropReason::NOT_SPECIFIED, ip_forward, None), Hook::KfreeSkb)).unwrap();
         assert_eq!(i.kind, Kind::Drop);
     }
 
@@ -267,15 +255,11 @@ mod tests {
         )
         .unwrap();
         let mut syms = Kallsyms::new(syms_file.path());
-        let mut e = event(
-            Detail::Drop { reason: DropReason::NOT_SPECIFIED, location: 0xffff_ffff_8123_407e },
-            Hook::KfreeSkb,
-        );
+        let mut e = event(drop(DropReason::NOT_SPECIFIED, 0xffff_ffff_8123_407e, None), Hook::KfreeSkb);
         let t = e.tuple.as_mut().unwrap();
         (t.proto, t.src, t.dst) =
             (Proto::Icmpv6, "fd00:60::4".parse().unwrap(), "fd00:60::99".parse().unwrap());
-        let i =
-            super::from_event(&e, &ResetReasons::default(), HOOKS, &mut syms, &mut RouteFailures::default());
+        let i = super::from_event(&e, &ResetReasons::default(), HOOKS, &mut syms);
         let i = i.unwrap();
         assert_eq!((i.kind, i.reason.to_string().as_str()), (Kind::RouteFailure, "NUD_FAILED"));
         assert_eq!((i.proto_label().as_str(), i.function), ("ndp", Function::Named("neigh_invalidate")));

@@ -29,7 +29,6 @@ mod output;
 mod recording;
 mod refresh;
 pub mod report;
-mod route_failures;
 mod rules;
 mod scope;
 mod summary;

@@ -7,7 +7,7 @@ use std::{
     time::Instant,
 };
 
-use dockernet_trace_common::{Event, Hook};
+use dockernet_trace_common::{Event, Hook, drop_policy};
 use tokio::{
     sync::{mpsc, watch},
     task::JoinHandle,
@@ -24,7 +24,6 @@ use super::{
     metrics::{Metrics, server},
     output::{Output, note},
     refresh::{self, Refresh, Reloaded},
-    route_failures::RouteFailures,
     rules::{self, Landed, RuleTracker, netfilter_drop},
     scope::{self, Filter, Installed},
     summary::Totals,
@@ -36,7 +35,7 @@ use crate::{
         watch_maps::counted_key,
     },
     error::{Error, Result},
-    explain::{Names, netfilter_path::HostView, rule_attribution::Hit},
+    explain::{Names, netfilter_path::HostView, route_failure::ROUTE_REFUSAL_REASONS, rule_attribution::Hit},
     flow::Tuple,
     kernel::{DropReasons, Kallsyms, ResetReasons},
     model::{HostNet, Topology},
@@ -67,7 +66,6 @@ pub struct Watcher {
     out: Output,
     clock: Clock,
     syms: Kallsyms,
-    routes: RouteFailures,
     started: Instant,
     /// When Docker was first read: its events are followed from then on.
     pub docker_read_at: std::time::SystemTime,
@@ -140,7 +138,11 @@ impl Watcher {
             note(&format!("{s} did not start: those changes of the host are not reported"));
         }
         // What is never an incident, the kernel turns away before it reads the packet.
-        let policy = super::noise::kernel_policy(Hooks { resets });
+        let mut policy = super::noise::kernel_policy(Hooks { resets });
+        // Without the route layout the program cannot read a route's errno (see `route_error`).
+        if kernel.route_layout.is_ok() {
+            policy.extend(ROUTE_REFUSAL_REASONS.map(|r| (r, drop_policy::ROUTE_ERROR)));
+        }
         let unknown = session.set_drop_policy(&kernel.drop_reasons, &policy)?;
         log::debug!("drop reasons this kernel does not have: {unknown:?}");
         let mut installed = Installed::default();
@@ -165,7 +167,6 @@ impl Watcher {
             out,
             clock: Clock::now(),
             syms: Kallsyms::default(),
-            routes: RouteFailures::default(),
             started,
             docker_read_at,
             changes,
@@ -237,8 +238,7 @@ impl Watcher {
                 continue;
             }
             let Some(e) = KernelEvent::from_raw(&raw, &self.drop_reasons) else { continue };
-            let i =
-                incident::from_event(&e, &self.reset_reasons, self.hooks, &mut self.syms, &mut self.routes);
+            let i = incident::from_event(&e, &self.reset_reasons, self.hooks, &mut self.syms);
             match key {
                 Some(k) => {
                     if i.is_none() && e.hook == Hook::KfreeSkb {
