@@ -23,6 +23,38 @@ pub fn stats(v: &[f64]) -> Stats {
     Stats { median, min: s[0], max: s[n - 1], n }
 }
 
+/// Where the true median of what `v` samples lies, from `v` alone: the order statistics
+/// x(k) and x(n+1-k) around the sample's median (1-based), with the chance that they bracket
+/// it. Distribution-free: how many values fall below the true median is binomial(n, ½). k is
+/// the largest that keeps the chance at 95 % or more (k = 1, min and max, below 6 values).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MedianInterval {
+    pub low: f64,
+    pub high: f64,
+    /// The chance, 0–1.
+    pub confidence: f64,
+}
+
+pub fn median_interval(v: &[f64]) -> Option<MedianInterval> {
+    let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let n = s.len();
+    if n == 0 {
+        return None;
+    }
+    // P(fewer than k values below the median), k = 0, 1, …
+    let below = |k: usize| -> f64 { (0..k).map(|i| binomial(n, i)).sum::<f64>() / 2f64.powi(n as i32) };
+    let mut k = 1;
+    while k < n.div_ceil(2) && 1.0 - 2.0 * below(k + 1) >= 0.95 {
+        k += 1;
+    }
+    Some(MedianInterval { low: s[k - 1], high: s[n - k], confidence: 1.0 - 2.0 * below(k) })
+}
+
+fn binomial(n: usize, k: usize) -> f64 {
+    (0..k).fold(1.0, |c, i| c * (n - i) as f64 / (i + 1) as f64)
+}
+
 impl Stats {
     /// `median (min–max)` with `prec` decimals.
     pub fn show(&self, prec: usize) -> String {
@@ -127,6 +159,23 @@ pub fn merge(existing: &str, sections: &[Section], order: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_median_interval_of_nine_rounds_is_the_second_to_the_eighth() {
+        let v: Vec<f64> = (1..=9).rev().map(f64::from).collect();
+        let i = median_interval(&v).unwrap();
+        assert_eq!((i.low, i.high), (2.0, 8.0));
+        // 1 - 2 * (1 + 9) / 512
+        assert!((i.confidence - 0.9609).abs() < 1e-3, "{i:?}");
+        let few = median_interval(&[1.0, 2.0, 3.0, 4.0, 5.0]).unwrap();
+        assert_eq!((few.low, few.high), (1.0, 5.0));
+        assert!((few.confidence - 0.9375).abs() < 1e-9);
+        let many: Vec<f64> = (1..=20).map(f64::from).collect();
+        let i = median_interval(&many).unwrap();
+        // P(B(20, ½) ≤ 5) = 0.0207: x(6)–x(15) at 95.9 %.
+        assert_eq!((i.low, i.high), (6.0, 15.0));
+        assert!(median_interval(&[]).is_none());
+    }
 
     #[test]
     fn stats_of_a_few_numbers() {
