@@ -133,7 +133,7 @@ pub const FAMILY_V4: u8 = 4;
 pub const FAMILY_V6: u8 = 6;
 
 /// kfree_skb in watch mode: the bit of `aux` that says forwarding was off (see
-/// `DropKey::forwarding_off`); the errno is the low byte.
+/// `RefusedRoute::forwarding_off`); the errno is the low byte.
 pub const ROUTE_FORWARDING_OFF: u32 = 0x100;
 
 /// `reason` of an NfVerdict event when only the hook entry was seen (kprobe: no verdict).
@@ -155,14 +155,13 @@ impl Event {
     pub fn drop_location(&self) -> u64 {
         self.location
     }
-    /// kfree_skb in watch mode: the errno of the packet's route when it is an error route
-    /// (see `DropKey::route_error`); 0 otherwise.
-    pub fn route_error(&self) -> u8 {
-        self.aux as u8
-    }
-    /// kfree_skb in watch mode: see `DropKey::forwarding_off`.
-    pub fn forwarding_off(&self) -> bool {
-        self.aux & ROUTE_FORWARDING_OFF != 0
+    /// kfree_skb in watch mode: the error route the packet was refused for (see
+    /// [`crate::RefusedRoute`]; all zero when none).
+    pub fn refused_route(&self) -> crate::RefusedRoute {
+        crate::RefusedRoute {
+            error: self.aux as u8,
+            forwarding_off: u8::from(self.aux & ROUTE_FORWARDING_OFF != 0),
+        }
     }
     /// tcp_send_reset: `enum sk_rst_reason` (6.10+; 0 before).
     pub fn reset_reason(&self) -> u32 {

@@ -27,7 +27,7 @@ pub mod drop_policy {
     /// No incident for TCP packets (reported as the reset the kernel answers with).
     pub const IGNORE_TCP: u8 = 4;
     /// A reason the kernel gives when it refuses a packet whose route is an error route: the
-    /// program reads the route's errno ([`super::DropKey::route_error`]).
+    /// program reads the route ([`super::RefusedRoute`]) of a new key's first packet.
     pub const ROUTE_ERROR: u8 = 8;
 }
 
@@ -56,16 +56,8 @@ pub struct DropKey {
     pub icmp_type: u8,
     /// [`FAMILY_V4`] or [`FAMILY_V6`].
     pub family: u8,
-    /// Drops only: the errno of the packet's route when that route is an error route (an
-    /// unreachable route, no route, forwarding off: what `ip_error` refuses); 0 otherwise.
-    /// Read only for reasons flagged [`drop_policy::ROUTE_ERROR`].
-    pub route_error: u8,
-    /// Drops with a `route_error`, IPv4: 1 when the device the packet came in by did not
-    /// forward (its net.ipv4.conf.DEV.forwarding was 0 at the drop: `ip_error` then refuses
-    /// whatever the route), else 0.
-    pub forwarding_off: u8,
     /// Zero: every byte takes part in the key's identity.
-    pub _pad: u8,
+    pub _pad: [u8; 3],
 }
 
 // `words` reads the key as eight words: no byte of it may be padding.
@@ -125,6 +117,31 @@ pub struct DropCount {
     pub first_ns: u64,
     /// The device's name, as the first event carried it (empty on the other CPUs).
     pub ifname: [u8; IFNAMSIZ],
+    /// The error route the first packet was refused for (0 on the other CPUs), read once, when
+    /// the key is created: see [`RefusedRoute`].
+    pub route: RefusedRoute,
+    pub _pad: [u8; 6],
+}
+
+/// Drops with a reason flagged [`drop_policy::ROUTE_ERROR`]: the packet's route when it is an
+/// error route (an unreachable route, no route, forwarding off: what `ip_error` refuses). All
+/// zero for other drops.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RefusedRoute {
+    /// The route's errno (`dst_entry.error`, as a magnitude); 0: no error route.
+    pub error: u8,
+    /// IPv4, with an `error`: 1 when the device the packet came in by did not forward (its
+    /// net.ipv4.conf.DEV.forwarding was 0 at the drop: `ip_error` then refuses whatever the
+    /// route), else 0.
+    pub forwarding_off: u8,
+}
+
+impl RefusedRoute {
+    /// As an event's `aux` carries it (see [`crate::Event::refused_route`]).
+    pub fn to_aux(self) -> u32 {
+        u32::from(self.error) | if self.forwarding_off != 0 { crate::ROUTE_FORWARDING_OFF } else { 0 }
+    }
 }
 
 /// Key of `NOISE_SITES`: a drop reason at a kernel function (kfree_skb's caller) for one

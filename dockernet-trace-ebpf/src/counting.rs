@@ -3,9 +3,7 @@
 //! key's per-CPU count, which user space reads. So the ring buffer carries one event per flow,
 //! however many packets a flood drops, and every packet is still counted.
 use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_ns};
-use dockernet_trace_common::{
-    COUNTED_IN_MAP, Config, DropKey, Hook, IFNAMSIZ, NoiseSite, ROUTE_FORWARDING_OFF,
-};
+use dockernet_trace_common::{COUNTED_IN_MAP, Config, DropKey, Hook, IFNAMSIZ, NoiseSite, RefusedRoute};
 
 use crate::{
     context::{Device, Typed, name_of},
@@ -16,8 +14,9 @@ use crate::{
 };
 
 /// One drop (hook KfreeSkb) or reset (TcpSendReset) of packet `p`, which passed the cheap
-/// filters, on the device at `dev_ptr` (`dev`: its ifindex and namespace); `route`: the error
-/// route it was refused for, if any.
+/// filters, on the device at `dev_ptr` (`dev`: its ifindex and namespace); `route` reads the
+/// error route it was refused for, once, for a key's first packet (a reason that may be a
+/// refusal of its route costs the counted packets nothing more).
 #[inline(always)]
 pub fn count_incident(
     cfg: &Config,
@@ -28,7 +27,7 @@ pub fn count_incident(
     dev: &Device,
     reason: u32,
     location: u64,
-    route: RefusedRoute,
+    route: impl FnOnce() -> RefusedRoute,
 ) {
     let key = DropKey {
         location,
@@ -44,9 +43,7 @@ pub fn count_incident(
         inner_proto: p.inner_proto,
         icmp_type: p.icmp_type,
         family: p.family,
-        route_error: route.error,
-        forwarding_off: route.forwarding_off as u8,
-        _pad: 0,
+        _pad: [0; 3],
     };
     let id = key.id();
     // The flood's path: a key that is counted already passed every filter below.
@@ -58,10 +55,11 @@ pub fn count_incident(
         return;
     }
     let name = name_of::<Typed>(dev_ptr);
+    let route = route();
     let counted = match found {
         // Another key holds the id (two 64-bit folds collided): an event of its own.
         Bump::Taken => false,
-        _ => match start_count(id, &key, name) {
+        _ => match start_count(id, &key, name, route) {
             Ok(()) => true,
             // Another CPU created the key just now (and reports it): count on ours.
             Err(()) if matches!(bump(id, &key), Bump::Counted) => return,
@@ -73,22 +71,14 @@ pub fn count_incident(
     emit(hook, skb, p, &named, |e| {
         e.reason = reason;
         e.location = location;
-        e.aux = route.error as u32 | if route.forwarding_off { ROUTE_FORWARDING_OFF } else { 0 };
+        e.aux = route.to_aux();
         e.value = if counted { COUNTED_IN_MAP } else { 0 };
     });
 }
 
-/// The error route a dropped packet was refused for (see `DropKey::route_error`): all zero
-/// for other drops.
-#[derive(Clone, Copy, Default)]
-pub struct RefusedRoute {
-    pub error: u8,
-    pub forwarding_off: bool,
-}
-
 /// Creates the key's entry, counting this packet, unless it exists (or the map is full).
 #[inline(always)]
-fn start_count(id: u64, key: &DropKey, ifname: [u8; IFNAMSIZ]) -> Result<(), ()> {
+fn start_count(id: u64, key: &DropKey, ifname: [u8; IFNAMSIZ], route: RefusedRoute) -> Result<(), ()> {
     let new = DROP_NEW.get_ptr_mut(0).ok_or(())?;
     // SAFETY: this CPU's scratch value, which nothing else uses while this program runs.
     let new = unsafe { &mut *new };
@@ -97,6 +87,7 @@ fn start_count(id: u64, key: &DropKey, ifname: [u8; IFNAMSIZ]) -> Result<(), ()>
     // SAFETY: helper without preconditions.
     new.first_ns = unsafe { bpf_ktime_get_ns() };
     new.ifname = ifname;
+    new.route = route;
     DROP_COUNTS.insert(&id, new, BPF_NOEXIST as u64).map_err(|_| ())
 }
 

@@ -6,11 +6,11 @@
 //! header against the probe's addresses, the watched /16s (IPv4) or the IPv6 trie, and only
 //! then the transport header, the device and the maps.
 use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
-use dockernet_trace_common::{Config, FAMILY_V4, Hook, MODE_PROBE, MODE_WATCH, drop_policy};
+use dockernet_trace_common::{Config, FAMILY_V4, Hook, MODE_PROBE, MODE_WATCH, RefusedRoute, drop_policy};
 
 use crate::{
     context::{Device, Kmem, Probed, Typed, config, device, device_id, layout, mode, skb_dev},
-    counting::{RefusedRoute, count_incident},
+    counting::count_incident,
     emit::emit,
     filter::{is_probe, may_be_probe, may_be_watched, wants_family},
     maps::DROP_POLICY,
@@ -100,10 +100,12 @@ fn watch_incident(cfg: &Config, hook: Hook, skb: u64, policy: u8, reason: u32, l
     let Some(p) = watched_at(cfg, skb, policy) else { return };
     let dev_ptr = skb_dev::<Typed>(skb);
     let dev = device_id::<Typed>(dev_ptr);
-    let route = if policy & drop_policy::ROUTE_ERROR != 0 {
-        refused_route(cfg, skb, dev_ptr, p.family)
-    } else {
-        RefusedRoute::default()
+    let route = || {
+        if policy & drop_policy::ROUTE_ERROR != 0 {
+            refused_route(cfg, skb, dev_ptr, p.family)
+        } else {
+            RefusedRoute::default()
+        }
     };
     count_incident(cfg, hook, skb, &p, dev_ptr, &dev, reason, location, route);
 }
@@ -129,7 +131,7 @@ fn refused_route(cfg: &Config, skb: u64, dev: u64, family: u8) -> RefusedRoute {
         let in_dev = Probed::get::<u64>(dev, cfg.route.dev_ip_ptr);
         forwarding_off = in_dev != 0 && Probed::get::<i32>(in_dev, cfg.route.in_dev_forwarding) == 0;
     }
-    RefusedRoute { error, forwarding_off }
+    RefusedRoute { error, forwarding_off: forwarding_off as u8 }
 }
 
 /// Hops are only recorded for the probe; watch mode does not pay for them. `dev` is the

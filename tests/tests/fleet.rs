@@ -10,12 +10,15 @@
 mod common;
 
 use std::{
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-use common::watching::{Watch, between, json_lines};
+use common::{
+    tshark::tshark,
+    watching::{Watch, between, json_lines},
+};
 use dockernet_trace_tests::{Lab, LabOptions, lab::OUTSIDE_IP};
 use nix::sys::signal::Signal;
 use serde_json::Value;
@@ -49,35 +52,6 @@ fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<
         assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-fn run(cmd: &mut Command) -> (bool, String, String) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// `tshark -r FILE -T fields` with `fields`, one Vec per packet.
-fn tshark(file: &Path, fields: &[&str]) -> Vec<Vec<String>> {
-    let mut cmd = Command::new("tshark");
-    cmd.args([
-        "-r",
-        &file.to_string_lossy(),
-        "-o",
-        "ip.check_checksum:TRUE",
-        "-o",
-        "tcp.check_checksum:TRUE",
-    ]);
-    cmd.args(["-T", "fields", "-E", "separator=|", "-E", "occurrence=f"]);
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
-    let (ok, out, err) = run(&mut cmd);
-    assert!(ok, "tshark failed: {err}");
-    out.lines().map(|l| l.split('|').map(str::to_string).collect()).collect()
 }
 
 #[test]

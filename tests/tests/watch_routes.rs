@@ -9,7 +9,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::watching::{Watch, between, json_lines, summary};
+use common::{
+    tshark::tshark,
+    watching::{Watch, between, json_lines, summary},
+};
 use dockernet_trace_tests::{
     Lab, LabOptions,
     lab::{OUTSIDE_IP, OUTSIDE_IP6, ipv6_options},
@@ -68,7 +71,8 @@ fn refused_routes_and_forwarding_off_are_route_failures_with_their_errno() {
 }
 
 /// IPv6: an unreachable route refuses the container's packets in IPv6's discard route, with
-/// the route's errno; with IPv6 forwarding off, `ip6_forward` refuses them.
+/// the route's errno; with IPv6 forwarding off, `ip6_forward` refuses them. The watch's pcap
+/// holds the refused echoes as ICMPv6, read by tshark.
 #[test]
 fn ipv6_refused_routes_and_forwarding_off_are_route_failures() {
     let lab = Lab::start(ipv6_options()).unwrap();
@@ -77,7 +81,9 @@ fn ipv6_refused_routes_and_forwarding_off_are_route_failures() {
     let a16 = lab.ip6("a1", "r6a").unwrap();
     let unreachable = "fd00:77::9";
     lab.host(&["ip", "-6", "route", "add", "unreachable", "fd00:77::/64"]).unwrap();
-    let mut w = Watch::start(&lab, &["--json", "--network", "r6a"]);
+    let pcap = std::env::temp_dir().join(format!("dnt-watch-routes-{}.pcapng", lab.id));
+    let pcap_s = pcap.to_string_lossy().to_string();
+    let mut w = Watch::start(&lab, &["--json", "--network", "r6a", "--pcap", &pcap_s]);
 
     assert!(lab.exec("a1", &["ping", "-6", "-c", "2", "-W", "1", unreachable]).is_err(), "let through");
     lab.sysctl("net.ipv6.conf.all.forwarding", "0").unwrap();
@@ -97,4 +103,13 @@ fn ipv6_refused_routes_and_forwarding_off_are_route_failures() {
         ("ip6_forward", "IP_INADDRERRORS", "ip_forward_disabled"),
     );
     assert_eq!(summary(&v)["lost_events"], 0);
+
+    // One packet per line: an echo request (ICMPv6 type 128) of each refused flow.
+    let rows = tshark(&pcap, &["ipv6.src", "ipv6.dst", "icmpv6.type", "frame.comment"]);
+    let _ = std::fs::remove_file(&pcap);
+    for (dst, cause) in [(unreachable, "cause no_route"), (OUTSIDE_IP6, "cause ip_forward_disabled")] {
+        let of_flow: Vec<_> = rows.iter().filter(|r| r[0] == a16 && r[1] == dst).collect();
+        assert!(!of_flow.is_empty(), "no packet to {dst}: {rows:#?}");
+        assert!(of_flow.iter().all(|r| r[2] == "128" && r[3].contains(cause)), "{rows:#?}");
+    }
 }

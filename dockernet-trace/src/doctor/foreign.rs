@@ -8,7 +8,8 @@ use std::{collections::BTreeSet, net::IpAddr};
 use super::flows::{Flow, Kind, flows};
 use crate::{
     cause::{Cause, Finding},
-    model::Topology,
+    flow::IpFamily,
+    model::{DockerNetwork, Topology},
     netfilter::{
         Ruleset, Source,
         eval::{Decision, Evaluation, Evaluator, Fate, Hook, NamedRule, Outcome},
@@ -27,6 +28,14 @@ pub fn drops(
 ) {
     // Rules that could not be read may drop what the checks below pass: say so.
     notes.extend(rs.gaps().map(|g| format!("the firewall checks may miss rules: {g}")));
+    // The flows are IPv4: an IPv6 network's own traffic passed no check here.
+    let dual = |n: &&DockerNetwork| n.bridge.is_some() && n.subnets_of(IpFamily::V6).next().is_some();
+    notes.extend(t.docker.networks.iter().filter(dual).map(|n| {
+        format!(
+            "network {}: its IPv6 traffic is not checked against the host's own firewall rules (these checks follow IPv4); `dockernet-trace trace -6` follows an IPv6 path",
+            n.name
+        )
+    }));
     let ev = Evaluator::new(rs);
     let bridges: BTreeSet<String> = t.docker.networks.iter().filter_map(|n| n.bridge.clone()).collect();
     // One finding per rule, network and container, saying every flow the rule stops.

@@ -7,7 +7,7 @@ use crate::{
         Address, Link, PublishedPort, Route, RouteKind,
         container::tests_support::container,
         prefix,
-        topology::tests::{network, topology},
+        topology::tests::{dual_stack, network, topology},
     },
     netfilter::{parse_iptables_save, parse_nft_json},
 };
@@ -144,4 +144,17 @@ fn rules_that_could_not_be_read_are_a_note() {
         notes,
         ["the firewall checks may miss rules: the nft listing was cut short after 7 objects (EOF)"]
     );
+}
+
+#[test]
+fn an_ipv6_network_is_said_to_be_unchecked_for_ipv6() {
+    let mut dual = dual_stack("dual", "d0d0d0d0d0d0d0", "192.0.2.0/24", "fd00:2::/64");
+    dual.bridge = Some("br-dual".into());
+    let mut v4 = network("bridge1", "b1b1b1b1b1b1b1", "198.51.100.0/24");
+    v4.bridge = Some("bridge1".into());
+    let t = host(topology(vec![], vec![dual, v4]));
+    let rs = Ruleset { tables: parse_nft_json(DOCKER29).unwrap(), notes: vec![] };
+    let (_, notes) = run(&t, &rs, &[]);
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+    assert!(notes[0].starts_with("network dual: its IPv6 traffic is not checked"), "{notes:#?}");
 }

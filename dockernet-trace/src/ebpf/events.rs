@@ -118,7 +118,7 @@ impl KernelEvent {
                 Detail::Drop {
                     reason: reasons.name(e.drop_reason()),
                     location: e.drop_location(),
-                    route: ErrorRoute::reported(e.route_error(), e.forwarding_off()),
+                    route: ErrorRoute::reported(e.refused_route()),
                 },
             ),
             Hook::FibLookup => base(tuple(e), route(e)),

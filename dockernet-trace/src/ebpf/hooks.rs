@@ -284,7 +284,7 @@ pub fn tracepoints(purpose: Purpose) -> Vec<Box<dyn Attachable>> {
     if purpose == Purpose::Trace {
         // Every route lookup of the host runs these (two per forwarded IPv4 packet, one per
         // new connection): a watch learns a route failure's errno from the refused packet's
-        // own route instead (see the kfree_skb program's `route_error`).
+        // own route instead (see the kfree_skb program's `refused_route`).
         hooks.push(tp(programs::FIB_TABLE_LOOKUP, "fib:fib_table_lookup", false, Layout::Route));
         hooks.push(tp(programs::FIB6_TABLE_LOOKUP, "fib6:fib6_table_lookup", false, Layout::Route6));
     }

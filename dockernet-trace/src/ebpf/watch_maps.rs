@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aya::maps::{Array, HashMap, MapData, PerCpuHashMap};
 use dockernet_trace_common::{
-    COUNTED_IN_MAP, DROP_POLICY_LEN, DropCount, DropKey, Event, IFNAMSIZ, NoiseSite, ROUTE_FORWARDING_OFF,
+    COUNTED_IN_MAP, DROP_POLICY_LEN, DropCount, DropKey, Event, IFNAMSIZ, NoiseSite, RefusedRoute,
     WATCH_NET16_WORDS, maps,
 };
 
@@ -21,6 +21,8 @@ pub struct CountedKey {
     /// The earliest first packet of any CPU (CLOCK_MONOTONIC ns).
     pub first_ns: u64,
     pub ifname: [u8; IFNAMSIZ],
+    /// The error route the first packet was refused for (drops of route refusals).
+    pub route: RefusedRoute,
 }
 
 impl CountedKey {
@@ -45,7 +47,7 @@ impl CountedKey {
             reason: k.reason,
             value: COUNTED_IN_MAP,
             ifname: self.ifname,
-            aux: u32::from(k.route_error) | if k.forwarding_off != 0 { ROUTE_FORWARDING_OFF } else { 0 },
+            aux: self.route.to_aux(),
             ..Event::ZERO
         }
     }
@@ -63,11 +65,12 @@ fn counted_key_of<'a>(id: u64, slots: impl Iterator<Item = &'a DropCount>) -> Op
             packets: 0,
             first_ns: u64::MAX,
             ifname: [0; IFNAMSIZ],
+            route: RefusedRoute::default(),
         });
         c.packets += v.packets;
-        // Only the CPU that created the entry has a first packet's time and device name.
+        // Only the CPU that created the entry has a first packet's time, device name and route.
         if v.first_ns != 0 && v.first_ns < c.first_ns {
-            (c.first_ns, c.ifname) = (v.first_ns, v.ifname);
+            (c.first_ns, c.ifname, c.route) = (v.first_ns, v.ifname, v.route);
         }
     }
     if let Some(c) = out.as_mut().filter(|c| c.first_ns == u64::MAX) {
@@ -94,9 +97,7 @@ pub fn counted_key(e: &Event) -> Option<DropKey> {
         inner_proto: e.inner_proto,
         icmp_type: e.icmp_type,
         family: e.family,
-        route_error: e.route_error(),
-        forwarding_off: u8::from(e.forwarding_off()),
-        _pad: 0,
+        _pad: [0; 3],
     })
 }
 
@@ -228,14 +229,22 @@ mod tests {
             reason: 12,
             ..DropKey::default()
         };
-        let creator = DropCount { key, packets: 7, first_ns: 900, ifname: *b"br-x\0\0\0\0\0\0\0\0\0\0\0\0" };
+        let route = RefusedRoute { error: 113, forwarding_off: 1 };
+        let creator = DropCount {
+            key,
+            packets: 7,
+            first_ns: 900,
+            ifname: *b"br-x\0\0\0\0\0\0\0\0\0\0\0\0",
+            route,
+            ..DropCount::default()
+        };
         let other = DropCount { key, packets: 3, ..DropCount::default() };
         // A slot whose key is half written: its count waits for the next reading.
         let torn =
             DropCount { key: DropKey { sport: 5, ..DropKey::default() }, packets: 1, ..DropCount::default() };
         let empty = DropCount::default();
         let c = counted_key_of(key.id(), [empty, other, creator, torn].iter()).unwrap();
-        assert_eq!((c.key, c.packets, c.first_ns, c.ifname), (key, 10, 900, creator.ifname));
+        assert_eq!((c.key, c.packets, c.first_ns, c.ifname, c.route), (key, 10, 900, creator.ifname, route));
         assert_eq!(counted_key_of(key.id(), [empty, empty].iter()), None, "nothing counted yet");
         assert_eq!(counted_key_of(key.id(), [torn].iter()), None);
         let c = counted_key_of(key.id(), [other].iter()).unwrap();
@@ -259,17 +268,16 @@ mod tests {
                 inner_proto: 6,
                 icmp_type: 3,
                 family: dockernet_trace_common::FAMILY_V6,
-                route_error: 113,
-                forwarding_off: 1,
-                _pad: 0,
+                _pad: [0; 3],
             },
             packets: 9,
             first_ns: 77,
             ifname: *b"br-123\0\0\0\0\0\0\0\0\0\0",
+            route: RefusedRoute { error: 113, forwarding_off: 1 },
         };
         let e = c.first_event();
         assert_eq!(counted_key(&e), Some(c.key));
-        assert_eq!((e.ts_ns, e.ifname), (77, c.ifname));
+        assert_eq!((e.ts_ns, e.ifname, e.refused_route()), (77, c.ifname, c.route));
         let mut alone = e;
         alone.value = 0;
         assert_eq!(counted_key(&alone), None, "an event that stands for itself");

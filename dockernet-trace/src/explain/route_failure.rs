@@ -4,6 +4,7 @@
 //! or down, or without its gateway address; forwarding off).
 use std::{fmt, net::IpAddr};
 
+use dockernet_trace_common::RefusedRoute;
 use nix::errno::Errno;
 
 use super::Names;
@@ -47,9 +48,10 @@ pub struct ErrorRoute {
 }
 
 impl ErrorRoute {
-    /// From the program's report: the errno's magnitude (0: no error route) and the flag.
-    pub fn reported(error: u8, forwarding_off: bool) -> Option<Self> {
-        (error != 0).then_some(Self { error: RouteError(i32::from(error)), forwarding_off })
+    /// From the program's report (None: no error route).
+    pub fn reported(r: RefusedRoute) -> Option<Self> {
+        (r.error != 0)
+            .then_some(Self { error: RouteError(i32::from(r.error)), forwarding_off: r.forwarding_off != 0 })
     }
 }
 

@@ -13,17 +13,22 @@ pub struct Icmp {
     pub quoting: bool,
 }
 
-/// The header for a packet of flow `t`; None for what is not IP over TCP, UDP or ICMP
-/// (ARP, an unknown protocol).
+const ICMP_ECHO_REQUEST: u8 = 8;
+const ICMPV6_ECHO_REQUEST: u8 = 128;
+
+/// The header for a packet of flow `t`; None for what is not IP over TCP, UDP, ICMP or
+/// ICMPv6 (ARP, an unknown protocol).
 pub fn header(t: &Tuple, tcp_flags: Option<u8>, icmp: Option<Icmp>) -> Option<Header> {
     let plain = |proto: Proto, flags: u8| -> Option<Header> {
         let l4 = match proto {
             Proto::Tcp => L4::Tcp { sport: t.sport, dport: t.dport, flags },
             Proto::Udp => L4::Udp { sport: t.sport, dport: t.dport },
             // An echo's identifier is the flow's "port"; the sequence number is not recorded.
-            Proto::Icmp => L4::Icmp { kind: 8, code: 0, id: t.sport, seq: 0, quoted: None },
-            // (IPv6 packets are not written: the pcap records IPv4.)
-            Proto::Icmpv6 | Proto::Other(_) => return None,
+            Proto::Icmp | Proto::Icmpv6 => {
+                let echo = if t.src.is_ipv6() { ICMPV6_ECHO_REQUEST } else { ICMP_ECHO_REQUEST };
+                L4::Icmp { kind: echo, code: 0, id: t.sport, seq: 0, quoted: None }
+            }
+            Proto::Other(_) => return None,
         };
         (!t.src.is_unspecified()).then_some(Header { src: t.src, dst: t.dst, l4 })
     };
@@ -33,8 +38,8 @@ pub fn header(t: &Tuple, tcp_flags: Option<u8>, icmp: Option<Icmp>) -> Option<He
             let l4 = L4::Icmp { kind: i.kind, code: i.code, id: 0, seq: 0, quoted: Some(Box::new(quoted)) };
             Some(Header { src: t.dst, dst: t.src, l4 })
         }
-        Some(i) if t.proto == Proto::Icmp => {
-            let mut h = plain(Proto::Icmp, 0)?;
+        Some(i) if t.proto.is_icmp() => {
+            let mut h = plain(t.proto, 0)?;
             h.l4 = L4::Icmp { kind: i.kind, code: i.code, id: t.sport, seq: 0, quoted: None };
             Some(h)
         }
@@ -77,5 +82,22 @@ mod tests {
             header(&tuple(Proto::Other(0), "0.0.0.0", "10.0.0.1"), None, None).is_none(),
             "ARP has no IP packet"
         );
+    }
+
+    #[test]
+    fn icmpv6_flows_become_icmpv6_headers() {
+        let t = tuple(Proto::Icmpv6, "fd00:66::2", "fd00:77::9");
+        let echo = header(&t, None, Some(Icmp { kind: 128, code: 0, quoting: false })).unwrap();
+        assert_eq!(echo.l4, L4::Icmp { kind: 128, code: 0, id: 40112, seq: 0, quoted: None });
+        // Without the event's ICMP type: an echo request of its family.
+        let plain = header(&t, None, None).unwrap();
+        assert_eq!(plain.l4, L4::Icmp { kind: 128, code: 0, id: 40112, seq: 0, quoted: None });
+        assert!(plain.bytes().is_ok());
+        // An ICMPv6 error quoting a TCP packet.
+        let tcp = tuple(Proto::Tcp, "fd00:66::2", "fd00:77::9");
+        let err = header(&tcp, None, Some(Icmp { kind: 1, code: 0, quoting: true })).unwrap();
+        let L4::Icmp { kind: 1, quoted: Some(q), .. } = &err.l4 else { panic!("{err:?}") };
+        assert_eq!(q.l4, L4::Tcp { sport: 40112, dport: 3306, flags: 0 });
+        assert!(err.bytes().is_ok());
     }
 }

@@ -115,7 +115,9 @@ mod tests {
     }
 
     fn route(errno: u8, forwarding_off: bool) -> Reason {
-        Reason::Route(ErrorRoute::reported(errno, forwarding_off).unwrap())
+        let r =
+            dockernet_trace_common::RefusedRoute { error: errno, forwarding_off: u8::from(forwarding_off) };
+        Reason::Route(ErrorRoute::reported(r).unwrap())
     }
 
     #[test]

@@ -12,6 +12,7 @@ use super::{
 use crate::{
     error::{Error, Result},
     explain::Names,
+    flow::{IcmpMessage, IpFamily},
     pcap::{PcapNg, Sighting, flow},
 };
 
@@ -57,10 +58,12 @@ impl DropEvidence {
     pub fn add(&mut self, f: &Folded, l: &EventLine, names: &Names, clock: &Clock) {
         let Some(pcap) = &mut self.pcap else { return };
         let i = &f.first;
+        // (The types of ICMPv6's errors are not ICMP's: the family decides.)
+        let family = IpFamily::of(&i.tuple.src);
         let icmp = i.icmp_type.map(|kind| flow::Icmp {
             kind,
             code: 0,
-            quoting: dockernet_trace_common::is_icmp_error(kind),
+            quoting: IcmpMessage { family, kind, code: 0 }.is_error(),
         });
         let Some(header) = flow::header(&i.tuple, i.tcp_flags, icmp) else { return };
         let s = Sighting {

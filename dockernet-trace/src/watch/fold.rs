@@ -218,7 +218,13 @@ mod tests {
     fn scan(packets: &[(u16, u64)]) -> Vec<CountedKey> {
         packets
             .iter()
-            .map(|&(sport, packets)| CountedKey { key: key(sport), packets, first_ns: 1, ifname: [0; 16] })
+            .map(|&(sport, packets)| CountedKey {
+                key: key(sport),
+                packets,
+                first_ns: 1,
+                ifname: [0; 16],
+                route: Default::default(),
+            })
             .collect()
     }
 

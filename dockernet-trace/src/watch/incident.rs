@@ -233,7 +233,8 @@ mod tests {
         let r = ResetReasons::default();
         let mut from = |e: &KernelEvent| super::from_event(e, &r, HOOKS, &mut syms);
         let (ip_error, ip_forward) = (0xffff_ffff_8123_4010, 0xffff_ffff_8123_5010);
-        let unreachable = ErrorRoute::reported(113, false);
+        let unreachable =
+            ErrorRoute::reported(dockernet_trace_common::RefusedRoute { error: 113, forwarding_off: 0 });
         let i = from(&event(drop(DropReason::NOT_SPECIFIED, ip_error, unreachable), Hook::KfreeSkb)).unwrap();
         assert_eq!((i.kind, i.reason.to_string().as_str()), (Kind::RouteFailure, "EHOSTUNREACH"));
         assert_eq!((i.function.clone(), i.iface.as_deref()), (Function::Named("ip_error"), Some("docker0")));

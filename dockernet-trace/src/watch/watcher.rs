@@ -139,7 +139,7 @@ impl Watcher {
         }
         // What is never an incident, the kernel turns away before it reads the packet.
         let mut policy = super::noise::kernel_policy(Hooks { resets });
-        // Without the route layout the program cannot read a route's errno (see `route_error`).
+        // Without the route layout the program cannot read a route (see `refused_route`).
         if kernel.route_layout.is_ok() {
             policy.extend(ROUTE_REFUSAL_REASONS.map(|r| (r, drop_policy::ROUTE_ERROR)));
         }

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
+pub mod tshark;
 pub mod watching;
 use std::{fs::File, net::Ipv4Addr, os::fd::AsFd, path::Path, time::Duration};
 
