@@ -1,6 +1,8 @@
 //! From what an event knows of a packet (its 5-tuple, TCP flags, ICMP type) to the header to
 //! make up. An ICMP error's tuple is the packet it quotes; the error itself is taken to travel
 //! back from that packet's destination (the event does not say who sent it).
+use etherparse::{icmpv4, icmpv6};
+
 use crate::flow::{Proto, Tuple};
 
 use super::packet::{Header, L4};
@@ -13,9 +15,6 @@ pub struct Icmp {
     pub quoting: bool,
 }
 
-const ICMP_ECHO_REQUEST: u8 = 8;
-const ICMPV6_ECHO_REQUEST: u8 = 128;
-
 /// The header for a packet of flow `t`; None for what is not IP over TCP, UDP, ICMP or
 /// ICMPv6 (ARP, an unknown protocol).
 pub fn header(t: &Tuple, tcp_flags: Option<u8>, icmp: Option<Icmp>) -> Option<Header> {
@@ -25,7 +24,8 @@ pub fn header(t: &Tuple, tcp_flags: Option<u8>, icmp: Option<Icmp>) -> Option<He
             Proto::Udp => L4::Udp { sport: t.sport, dport: t.dport },
             // An echo's identifier is the flow's "port"; the sequence number is not recorded.
             Proto::Icmp | Proto::Icmpv6 => {
-                let echo = if t.src.is_ipv6() { ICMPV6_ECHO_REQUEST } else { ICMP_ECHO_REQUEST };
+                let echo =
+                    if t.src.is_ipv6() { icmpv6::TYPE_ECHO_REQUEST } else { icmpv4::TYPE_ECHO_REQUEST };
                 L4::Icmp { kind: echo, code: 0, id: t.sport, seq: 0, quoted: None }
             }
             Proto::Other(_) => return None,

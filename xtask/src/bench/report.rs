@@ -12,9 +12,15 @@ pub struct Stats {
     pub n: usize,
 }
 
-pub fn stats(v: &[f64]) -> Stats {
+/// The finite values of `v`, in ascending order.
+fn sorted_finite(v: &[f64]) -> Vec<f64> {
     let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
     s.sort_by(|a, b| a.total_cmp(b));
+    s
+}
+
+pub fn stats(v: &[f64]) -> Stats {
+    let s = sorted_finite(v);
     let n = s.len();
     if n == 0 {
         return Stats::default();
@@ -36,8 +42,7 @@ pub struct MedianInterval {
 }
 
 pub fn median_interval(v: &[f64]) -> Option<MedianInterval> {
-    let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
-    s.sort_by(|a, b| a.total_cmp(b));
+    let s = sorted_finite(v);
     let n = s.len();
     if n == 0 {
         return None;
