@@ -9,7 +9,10 @@
 //! one comparison.
 use aya_ebpf::{bindings::__sk_buff, programs::TcContext};
 
-use crate::packet::{Bytes, ETH_HLEN, IPV6_HLEN, KernelPacket};
+use crate::{
+    kernel_packet::KernelPacket,
+    packet::{Bytes, ETH_HLEN, IPV6_HLEN},
+};
 
 /// IPv6 extension headers walked before giving up on finding the transport header.
 const MAX_EXT_HEADERS: usize = 6;

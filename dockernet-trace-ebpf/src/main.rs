@@ -13,6 +13,7 @@ mod emit;
 mod enrich;
 mod filter;
 mod ipv6_ext;
+mod kernel_packet;
 mod maps;
 mod names;
 mod packet;

@@ -13,10 +13,9 @@ use crate::{
     counting::count_incident,
     emit::emit,
     filter::{is_probe, may_be_probe, may_be_watched, wants_family},
+    kernel_packet::KernelPacket,
     maps::DROP_POLICY,
-    packet::{
-        IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, KernelPacket, Packet, family_of, parse_ip, parse_l4,
-    },
+    packet::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, Packet, family_of, parse_ip, parse_l4},
 };
 
 /// Where the IP header is, at this hook.

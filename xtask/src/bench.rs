@@ -18,6 +18,8 @@
 mod blast;
 mod bpfstats;
 mod cost;
+mod empty_program;
+mod meter;
 mod observer;
 mod overhead;
 mod pwru;

@@ -6,6 +6,7 @@
 //! [`resolve_pair`]. Anything that must run in another namespace goes through [`netns`].
 pub mod addresses;
 pub mod container;
+mod container_end;
 pub mod docker;
 pub mod endpoint;
 pub mod error;

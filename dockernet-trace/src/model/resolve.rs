@@ -8,7 +8,8 @@ use std::{
 
 pub use super::resolved::{ContainerRef, EndpointIssue, EndpointKind, NetnsRef, ResolvedEndpoint};
 use super::{
-    Container, Endpoint, EndpointArg, EndpointSpec, HostNet, ModelError, NetworkMode, Topology,
+    Container, EndpointArg, EndpointSpec, HostNet, ModelError, NetworkMode, Topology,
+    container_end::{ContainerSide, Peer, container_side, host_gateway, own_loopback, own_namespace},
     family::{self, Families, Offer},
     netns,
 };
@@ -270,10 +271,11 @@ fn resolve_target(
             let host = &topo.host;
             let ip = gateway.or_else(|| host.default_route_ip(family)).or_else(|| host.primary(family));
             let ip = ip.ok_or_else(|| no_address("the Docker host", family))?;
-            Ok(plain(EndpointKind::Host, "host", ip, Some(NetnsRef::Host), port))
+            Ok(ResolvedEndpoint::plain(EndpointKind::Host, "host", ip, Some(NetnsRef::Host), port))
         }
         Identity::Unresolved { label } => {
-            let mut r = plain(EndpointKind::Address, label, family.unspecified(), None, port);
+            let mut r =
+                ResolvedEndpoint::plain(EndpointKind::Address, label, family.unspecified(), None, port);
             r.issue = Some(EndpointIssue::Unresolved);
             Ok(r)
         }
@@ -310,9 +312,6 @@ fn resolve_source(
     resolve_side(topo, src, port, (target_container, target_ip), true, family)
 }
 
-/// What is known of the other end: its container, its address.
-type Peer<'a> = (Option<&'a Container>, Option<IpAddr>);
-
 /// One end, given what is known of the other end.
 fn resolve_side(
     topo: &Topology,
@@ -326,7 +325,7 @@ fn resolve_side(
     match id {
         Identity::Host => {
             let ip = from_net(&topo.host).ok_or_else(|| no_address("the Docker host", family))?;
-            Ok(plain(EndpointKind::Host, "host", ip, Some(NetnsRef::Host), port))
+            Ok(ResolvedEndpoint::plain(EndpointKind::Host, "host", ip, Some(NetnsRef::Host), port))
         }
         Identity::Container(c) => {
             let side = ContainerSide { kind: EndpointKind::Container, label: &c.name, netns: None, port };
@@ -352,106 +351,9 @@ fn resolve_side(
                 None => (&topo.host, NetnsRef::Host),
             };
             let ip = from_net(net).ok_or_else(|| no_address(label, family))?;
-            Ok(plain(*kind, label, ip, Some(ns), port))
+            Ok(ResolvedEndpoint::plain(*kind, label, ip, Some(ns), port))
         }
     }
-}
-
-/// How a container end is named and where it sends from.
-struct ContainerSide<'a> {
-    kind: EndpointKind,
-    label: &'a str,
-    /// The namespace given (`netns:`/`pid:`), instead of the container's own path.
-    netns: Option<NetnsRef>,
-    port: Option<u16>,
-}
-
-/// The host's address (of `family`) on the bridge network `c` reaches the host through (its
-/// gateway).
-fn host_gateway(topo: &Topology, c: &Container, family: IpFamily) -> Option<IpAddr> {
-    let e = pick_endpoint(topo, c, None, None, family)?;
-    let bridged = topo.network(&e.network).is_some_and(|n| n.bridge.is_some());
-    e.gateway_of(family).filter(|_| bridged)
-}
-
-/// Whether `c` has a namespace of its own (not the host's).
-fn own_namespace(topo: &Topology, c: &Container) -> bool {
-    let owner = match &c.network_mode {
-        NetworkMode::Container(x) => topo.container(x).unwrap_or(c),
-        _ => c,
-    };
-    owner.network_mode != NetworkMode::Host
-}
-
-/// A loopback address as the container `c` itself holds it.
-fn own_loopback(c: &Container, ip: IpAddr, label: &str, port: Option<u16>) -> ResolvedEndpoint {
-    let mut r = plain(EndpointKind::Address, label, ip, c.netns.clone().map(NetnsRef::Path), port);
-    r.container = Some(ContainerRef::of(c));
-    r
-}
-
-/// A container end: its address on the subnet of the peer's address, else on a network shared
-/// with the peer, else on its first network (of the trace's family); flagged when it cannot
-/// take part.
-fn container_side(
-    topo: &Topology,
-    c: &Container,
-    side: ContainerSide,
-    (peer_container, peer_ip): Peer,
-    family: IpFamily,
-) -> ResolvedEndpoint {
-    let mut r = plain(side.kind, side.label, family.unspecified(), None, side.port);
-    r.container = Some(ContainerRef::of(c));
-    // With `container:X` the namespace, and so the network mode that matters, is X's.
-    let owner = match &c.network_mode {
-        NetworkMode::Container(x) => topo.container(x).unwrap_or(c),
-        _ => c,
-    };
-    if !c.is_running() {
-        r.issue = Some(EndpointIssue::NotRunning { state: c.state.clone() });
-        return r;
-    }
-    r.netns = side.netns.or_else(|| c.netns.clone().map(NetnsRef::Path));
-    match owner.network_mode {
-        NetworkMode::Host => {
-            r.issue = Some(EndpointIssue::HostNetwork);
-            r.netns = Some(NetnsRef::Host);
-            let ip = peer_ip.and_then(|p| topo.host.source_for(p)).or_else(|| topo.host.primary(family));
-            r.ip = ip.unwrap_or(family.unspecified());
-        }
-        NetworkMode::None => r.issue = Some(EndpointIssue::NoNetwork),
-        _ => match pick_endpoint(topo, c, peer_container, peer_ip, family) {
-            Some(e) => {
-                r.ip = e.ip_of(family).unwrap_or(family.unspecified());
-                r.network = Some(e.network.clone());
-            }
-            None => r.issue = Some(EndpointIssue::NoAddress),
-        },
-    }
-    r
-}
-
-/// The endpoint of `c` to use against the peer (see [`container_side`]).
-fn pick_endpoint<'a>(
-    topo: &'a Topology,
-    c: &'a Container,
-    peer_container: Option<&Container>,
-    peer_ip: Option<IpAddr>,
-    family: IpFamily,
-) -> Option<&'a Endpoint> {
-    let mut with_ip = topo.endpoints_of(c).iter().filter(|e| e.ip_of(family).is_some());
-    let shared = peer_container.map(|p| topo.shared_networks(c, p)).unwrap_or_default();
-    let on_subnet = |e: &&Endpoint| {
-        let net = e.ip_of(family).and_then(|ip| super::prefix::prefix(ip, e.prefix_len_of(family)));
-        peer_ip.is_some_and(|p| net.is_some_and(|n| n.contains(&p)))
-    };
-    // The peer's own subnet first: for a container peer it is the shared network anyway, and
-    // for an address it is the network the packet really leaves on.
-    with_ip
-        .clone()
-        .find(on_subnet)
-        .or_else(|| with_ip.clone().find(|e| shared.contains(&e.network)))
-        .or_else(|| with_ip.next())
 }
 
 /// A peer named only by its address (a nameserver): in the container or on the host that
@@ -464,7 +366,7 @@ pub fn address_endpoint(topo: &Topology, ip: IpAddr, port: Option<u16>) -> Resol
 pub fn host_endpoint(topo: &Topology, peer: IpAddr) -> ResolvedEndpoint {
     let family = IpFamily::of(&peer);
     let ip = topo.host.source_for(peer).or_else(|| topo.host.primary(family)).unwrap_or(family.unspecified());
-    plain(EndpointKind::Host, "host", ip, Some(NetnsRef::Host), None)
+    ResolvedEndpoint::plain(EndpointKind::Host, "host", ip, Some(NetnsRef::Host), None)
 }
 
 /// An address end: inside the container or on the host that holds it, if any.
@@ -475,7 +377,7 @@ fn address_side(
     port: Option<u16>,
     is_source: bool,
 ) -> ResolvedEndpoint {
-    let mut r = plain(EndpointKind::Address, label, ip, None, port);
+    let mut r = ResolvedEndpoint::plain(EndpointKind::Address, label, ip, None, port);
     if let Some((c, e)) = topo.container_by_ip(ip) {
         r.container = Some(ContainerRef::of(c));
         r.network = Some(e.network.clone());
@@ -484,16 +386,6 @@ fn address_side(
         r.netns = Some(NetnsRef::Host);
     }
     r
-}
-
-fn plain(
-    kind: EndpointKind,
-    name: &str,
-    ip: IpAddr,
-    netns: Option<NetnsRef>,
-    port: Option<u16>,
-) -> ResolvedEndpoint {
-    ResolvedEndpoint { kind, name: name.into(), ip, netns, port, container: None, network: None, issue: None }
 }
 
 fn container_of<'a>(id: &Identity<'a>) -> Option<&'a Container> {

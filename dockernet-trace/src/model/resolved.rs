@@ -106,6 +106,17 @@ pub struct ResolvedEndpoint {
 }
 
 impl ResolvedEndpoint {
+    /// An end with nothing known beyond what is given (no container, network or issue).
+    pub fn plain(
+        kind: EndpointKind,
+        name: &str,
+        ip: IpAddr,
+        netns: Option<NetnsRef>,
+        port: Option<u16>,
+    ) -> Self {
+        Self { kind, name: name.into(), ip, netns, port, container: None, network: None, issue: None }
+    }
+
     /// The family of the trace this end belongs to.
     pub fn family(&self) -> IpFamily {
         IpFamily::of(&self.ip)

@@ -1,6 +1,8 @@
 //! The state of a running watch: the attached programs and their filter, Docker's view, the
 //! events folded in the current second, the rule tracker and the totals. The loop in `mod.rs`
 //! drives it: events in, one flush per second, a refresh when Docker changes, a summary at exit.
+mod reporting;
+
 use std::{
     collections::{BTreeSet, HashMap},
     sync::Arc,
@@ -15,16 +17,15 @@ use tokio::{
 
 use super::{
     changes::{Change, Sink, Sources, netlink::Interest},
-    describe,
     docker_events::Observers,
     evidence::DropEvidence,
     fold::{Folded, Folder, KernelCounts},
     incident::{self, Hooks},
-    line::{ChangeSource, Clock, EventLine, mono_now_ns, timestamp},
+    line::{ChangeSource, Clock, mono_now_ns, timestamp},
     metrics::{Metrics, server},
     output::{Output, note},
     refresh::{self, Refresh, Reloaded},
-    rules::{self, Landed, RuleTracker, netfilter_drop},
+    rules::{self, Landed, RuleTracker},
     scope::{self, Filter, Installed},
     summary::Totals,
 };
@@ -38,7 +39,7 @@ use crate::{
     explain::{Names, netfilter_path::HostView, route_failure::ROUTE_REFUSAL_REASONS, rule_attribution::Hit},
     flow::Tuple,
     kernel::{DropReasons, Kallsyms, ResetReasons},
-    model::{HostNet, Topology},
+    model::Topology,
     netfilter::snapshot::{Listings, System},
 };
 
@@ -306,60 +307,6 @@ impl Watcher {
             self.hits.insert(flow.tuple, hit);
         }
         self.report_ready().await;
-    }
-
-    /// Lines to report, each with the reading of the rule counters its netfilter drops wait
-    /// for (none for other lines).
-    fn hold(&mut self, lines: Vec<Folded>) {
-        for f in lines {
-            let reading = if netfilter_drop(&f.first) { self.rules.covering(&f.first.tuple) } else { 0 };
-            self.held.push((reading, f));
-        }
-    }
-
-    /// Reports the lines held whose reading has landed, in their order.
-    async fn report_ready(&mut self) {
-        let rules = &self.rules;
-        let (ready, waiting): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.held).into_iter().partition(|(n, _)| rules.has_landed(*n));
-        self.held = waiting;
-        self.report(ready.into_iter().map(|(_, f)| f).collect()).await;
-    }
-
-    /// Reports folded lines: their causes (with the rules their flows were attributed), names,
-    /// metrics and packets.
-    async fn report(&mut self, batch: Vec<Folded>) {
-        if batch.is_empty() {
-            return;
-        }
-        let host = if batch.iter().any(|f| describe::needs_host_state(&f.first)) {
-            HostNet::load(None).await.ok()
-        } else {
-            None
-        };
-        describe::resolve_locations(&batch, &mut self.syms);
-        for f in &batch {
-            let hit = if netfilter_drop(&f.first) { self.hits.get(&f.first.tuple) } else { None };
-            let cause = describe::cause(&f.first, hit, &self.names, host.as_ref());
-            let function = describe::function(&f.first.function, &mut self.syms);
-            let rule = hit.and_then(|h| h.rule.clone());
-            let line = EventLine::new(f, cause, rule, function, &self.names, &self.clock);
-            self.totals.add(&line);
-            self.out.event(&line);
-            if let Some(m) = &self.metrics {
-                m.event(&line);
-            }
-            if let Some(e) = &mut self.evidence {
-                e.add(f, &line, &self.names, &self.clock);
-            }
-        }
-        if let Some(e) = &mut self.evidence {
-            e.flush();
-        }
-        // The flows of lines not out yet keep theirs (a set: a flood may hold thousands).
-        let mut pending: std::collections::HashSet<Tuple> = self.folder.flows().collect();
-        pending.extend(self.held.iter().map(|(_, f)| f.first.tuple));
-        self.hits.retain(|t, _| pending.contains(t));
     }
 
     /// Starts reading again what Docker's events said changed (see `refresh`).

@@ -46,7 +46,7 @@ fn watch_during(
     let watch = tool::start_watch(lab, args)?;
     let pid = watch.tool.tool_pid().unwrap_or(0);
     let before = bpfstats::of_process(pid);
-    load.run(lab, w, secs)?;
+    load.run(w, secs)?;
     let after = bpfstats::of_process(pid);
     let names = bpfstats::names();
     tool::stop_watch(watch)?;

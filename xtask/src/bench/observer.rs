@@ -11,7 +11,10 @@ use std::{
 use anyhow::{Context, Result, bail};
 use dockernet_trace_tests::Lab;
 
-use super::tool::{self, Stopped, Watch};
+use super::{
+    empty_program::EmptyProgram,
+    tool::{self, Stopped, Watch},
+};
 
 /// tracefs at /sys/kernel/tracing while it lives (bpftrace finds tracepoints there), unmounted
 /// afterwards if it was not mounted before.
@@ -45,8 +48,11 @@ pub enum Observer {
     Watch,
     Tcpdump,
     Bpftrace,
+    /// A program that does nothing on kfree_skb (see `empty_program`): the floor.
+    EmptyProgram,
 }
 
+/// What a user would run.
 pub const ALL: [Observer; 3] = [Observer::Watch, Observer::Tcpdump, Observer::Bpftrace];
 
 /// The bpftrace program: what a user would type to count drops by reason. BEGIN runs once
@@ -61,6 +67,7 @@ impl Observer {
             Self::Watch => "`watch`",
             Self::Tcpdump => "tcpdump -i any -w /dev/null",
             Self::Bpftrace => "bpftrace counting skb:kfree_skb",
+            Self::EmptyProgram => "a program doing nothing on kfree_skb",
         }
     }
 
@@ -78,12 +85,15 @@ impl Observer {
                 c.args(["-e", BPFTRACE_PROGRAM]);
                 spawn_ready(c, Stream::Stdout, "ready")?
             }
+            Self::EmptyProgram => Handle::Program(EmptyProgram::attach("kfree_skb")?),
         };
         let pid = match &handle {
             Handle::Watch(w) => w.tool.tool_pid().unwrap_or(w.tool.child.id()),
             Handle::Child(c, _) => c.id(),
+            // No process: its CPU is the kernel's, in the workload's own.
+            Handle::Program(_) => 0,
         };
-        Ok(Running { handle, pid, cpu0: 0.0, t0: Instant::now() })
+        Ok(Running { handle, pid })
     }
 }
 
@@ -91,22 +101,13 @@ enum Handle {
     Watch(Watch),
     /// The process and the rest of the stream its ready line came on.
     Child(Child, Receiver<String>),
+    Program(EmptyProgram),
 }
 
 /// A started observer.
 pub struct Running {
     handle: Handle,
     pid: u32,
-    cpu0: f64,
-    t0: Instant,
-}
-
-/// What stopping an observer yields.
-pub struct Observed {
-    /// CPU the observer's process used while the workload ran, in cores (1.0 = one core).
-    pub cpu_cores: f64,
-    /// `watch` only: what it printed.
-    pub watch: Option<Stopped>,
 }
 
 #[derive(Clone, Copy)]
@@ -150,15 +151,13 @@ fn spawn_ready(mut cmd: Command, stream: Stream, ready: &str) -> Result<Handle> 
 }
 
 impl Running {
-    /// The workload starts now: CPU is counted from here.
-    pub fn mark(&mut self) {
-        self.cpu0 = tool::cpu_seconds(self.pid);
-        self.t0 = Instant::now();
+    /// CPU seconds the observer's process (and the children it waited for) has used so far.
+    pub fn cpu_seconds(&self) -> f64 {
+        if self.pid == 0 { 0.0 } else { tool::cpu_seconds(self.pid) }
     }
 
-    pub fn stop(self) -> Result<Observed> {
-        let wall = self.t0.elapsed().as_secs_f64().max(0.001);
-        let cpu_cores = (tool::cpu_seconds(self.pid) - self.cpu0).max(0.0) / wall;
+    /// Stops it; what `watch` printed.
+    pub fn stop(self) -> Result<Option<Stopped>> {
         let watch = match self.handle {
             Handle::Watch(w) => Some(tool::stop_watch(w)?),
             Handle::Child(mut c, rest) => {
@@ -166,14 +165,18 @@ impl Running {
                 rest.iter().for_each(drop);
                 None
             }
+            Handle::Program(p) => {
+                drop(p);
+                None
+            }
         };
-        Ok(Observed { cpu_cores, watch })
+        Ok(watch)
     }
 }
 
 /// SIGINT (again every few seconds: a signal that lands while a tool is still setting up can
 /// be lost), SIGKILL if it never ends.
-fn stop_child(c: &mut Child) -> Result<()> {
+pub(super) fn stop_child(c: &mut Child) -> Result<()> {
     let started = Instant::now();
     let mut signalled = None::<Instant>;
     loop {

@@ -1,7 +1,13 @@
-//! What watching costs the host, beside what users would run instead: each workload without
-//! any observer and with each observer, in rounds (the order turns every round, so a drift of
-//! the machine favours no one), ratio observed / unobserved within a round.
-use std::collections::BTreeMap;
+//! What watching costs the host, beside what users would run instead. Each workload runs
+//! without a break through a round, cut into windows: unobserved, under one observer,
+//! unobserved, under the next, …, unobserved. An observer's ratio is its window's figure over
+//! the mean of the unobserved windows on either side, so the machine's drift, and how a
+//! workload's run happened to start (which core each end landed on: ±40 % from one run of
+//! iperf3 to the next here), cancel out. The observers' order turns every round.
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
 
 use anyhow::Result;
 use dockernet_trace_tests::Lab;
@@ -10,26 +16,29 @@ use serde_json::Value;
 use super::{
     observer::{self, Observer},
     report::{Goal, Section, goal, median_interval, stats},
-    workload::{self, Workload, World},
+    workload::{self, Running, Workload, World},
 };
+
+/// After a workload starts: TCP's slow start, ab's first connections.
+const WARM_UP: Duration = Duration::from_secs(1);
+/// Before each window: an observer that has just said it is ready, or just ended, and the
+/// flood just resumed, leave the window alone.
+const SETTLE: Duration = Duration::from_millis(500);
 
 /// One workload's rounds.
 #[derive(Default)]
 struct Rows {
-    /// Unobserved figure of each round.
+    /// Every unobserved window's figure.
     base: Vec<f64>,
     /// Per observer: ratio of each round.
     ratio: BTreeMap<&'static str, Vec<f64>>,
-    /// Per observer: CPU cores its process used.
+    /// Per observer: CPU cores its process used during its window.
     cpu: BTreeMap<&'static str, Vec<f64>>,
-    /// The flood with watch: (sent, counted by watch, lost events) of each round.
+    /// The flood with watch: (sent while watch was attached, counted by watch, lost events)
+    /// of each round.
     flood: Vec<(u64, u64, u64)>,
     /// Peak RSS of watch (kB).
     rss: u64,
-}
-
-fn key(o: Option<Observer>) -> &'static str {
-    o.map(Observer::title).unwrap_or("none")
 }
 
 pub struct Measured {
@@ -38,63 +47,106 @@ pub struct Measured {
 }
 
 pub fn run(lab: &Lab, w: &World, quick: bool) -> Result<Measured> {
-    // Nine rounds: the median of five moved by ±5 % from run to run on this noisy VM.
-    let (rounds, secs) = if quick { (3, 2) } else { (9, 3) };
+    // Nine rounds: the median's interval (see `median_interval`) is then 96 %.
+    let (rounds, window) = if quick { (3, Duration::from_secs(1)) } else { (9, Duration::from_secs(2)) };
     let _tracefs = observer::TraceFs::ensure();
     let mut all: Vec<(Workload, Rows)> = Vec::new();
     for load in workload::ALL {
         let mut rows = Rows::default();
-        let order: Vec<Option<Observer>> =
-            std::iter::once(None).chain(observer::ALL.iter().copied().map(Some)).collect();
+        let observers = observers(load);
         for round in 0..rounds {
-            let mut values: BTreeMap<&'static str, f64> = BTreeMap::new();
-            for k in 0..order.len() {
-                let who = order[(k + round) % order.len()];
-                let v = one(lab, w, load, who, secs, &mut rows)?;
-                values.insert(key(who), v);
-            }
-            let base = values["none"];
-            rows.base.push(base);
-            for o in observer::ALL {
-                rows.ratio.entry(o.title()).or_default().push(values[o.title()] / base);
-            }
-            println!(
-                "bench: {} round {}/{rounds}: {}",
-                load.title(),
-                round + 1,
-                values.iter().map(|(k, v)| format!("{k} {v:.2}")).collect::<Vec<_>>().join(", ")
-            );
+            let n = observers.len();
+            let order: Vec<Observer> = (0..n).map(|k| observers[(k + round) % n]).collect();
+            let said = one_round(lab, w, load, &order, window, &mut rows)?;
+            println!("bench: {} round {}/{rounds}: {said}", load.title(), round + 1);
         }
         all.push((load, rows));
     }
     let watch_rss_kb = all.iter().map(|(_, r)| r.rss).max().unwrap_or(0);
-    Ok(Measured { section: render(&all, rounds, secs), watch_rss_kb })
+    Ok(Measured { section: render(&all, rounds, window), watch_rss_kb })
 }
 
-/// One run of `load` under `who`; its figure.
-fn one(
+/// What users would run, and for the flood also the floor: a program doing nothing on
+/// kfree_skb, which every dropped packet calls.
+fn observers(load: Workload) -> Vec<Observer> {
+    let mut all = observer::ALL.to_vec();
+    if load == Workload::Flood {
+        all.push(Observer::EmptyProgram);
+    }
+    all
+}
+
+/// The table's columns.
+const COLUMNS: [Observer; 4] =
+    [Observer::Watch, Observer::Tcpdump, Observer::Bpftrace, Observer::EmptyProgram];
+
+/// One round of `load`: an unobserved window, then each observer's window followed by an
+/// unobserved one. The ratios go into `rows`; returns the round's figures, in words.
+fn one_round(
     lab: &Lab,
     w: &World,
     load: Workload,
-    who: Option<Observer>,
-    secs: u64,
+    order: &[Observer],
+    window: Duration,
     rows: &mut Rows,
-) -> Result<f64> {
-    let Some(o) = who else { return Ok(load.run(lab, w, secs)?.value) };
-    let mut running = o.start(lab)?;
-    running.mark();
-    let outcome = load.run(lab, w, secs)?;
-    let seen = running.stop()?;
-    rows.cpu.entry(o.title()).or_default().push(seen.cpu_cores);
-    if let Some(stopped) = seen.watch {
-        rows.rss = rows.rss.max(stopped.rss_kb);
-        if let Some(sent) = outcome.sent {
-            let counted = flow_count(&stopped.lines, w.nacos.ip("bridge"), &w.mysql_ip);
-            let lost = stopped.summary["lost_events"].as_u64().unwrap_or(u64::MAX);
-            rows.flood.push((sent, counted, lost));
+) -> Result<String> {
+    let mut running = load.start(w)?;
+    std::thread::sleep(WARM_UP);
+    let mut unobserved = vec![measure(load, &mut running, window, None)?.0];
+    let mut observed = Vec::new();
+    for &o in order {
+        // The flood pauses while the observer attaches and detaches: what is sent in between
+        // is what a watch must count.
+        running.pause();
+        let obs = o.start(lab)?;
+        let sent_before = running.count()?;
+        running.resume();
+        let (value, cpu) = measure(load, &mut running, window, Some(&obs))?;
+        running.pause();
+        let sent = running.count()? - sent_before;
+        let stopped = obs.stop()?;
+        running.resume();
+        observed.push((o, value, cpu));
+        if let Some(s) = stopped {
+            rows.rss = rows.rss.max(s.rss_kb);
+            if load == Workload::Flood {
+                let counted = flow_count(&s.lines, w.nacos.ip("bridge"), &w.mysql_ip);
+                let lost = s.summary["lost_events"].as_u64().unwrap_or(u64::MAX);
+                rows.flood.push((sent, counted, lost));
+            }
         }
+        unobserved.push(measure(load, &mut running, window, None)?.0);
     }
-    Ok(outcome.value)
+    running.stop()?;
+    let mut said = vec![format!("none {:.2}", unobserved[0])];
+    for (i, (o, value, cpu)) in observed.into_iter().enumerate() {
+        let around = (unobserved[i] + unobserved[i + 1]) / 2.0;
+        rows.ratio.entry(o.title()).or_default().push(value / around);
+        rows.cpu.entry(o.title()).or_default().push(cpu);
+        said.push(format!("{} {value:.2}, none {:.2}", o.title(), unobserved[i + 1]));
+    }
+    rows.base.extend(unobserved);
+    Ok(said.join(", "))
+}
+
+/// One window of a running workload: its figure, and the CPU (cores) of the observer, if
+/// any, over the same time.
+fn measure(
+    load: Workload,
+    running: &mut Running,
+    window: Duration,
+    observer: Option<&observer::Running>,
+) -> Result<(f64, f64)> {
+    std::thread::sleep(SETTLE);
+    let (count0, cpu0, t0) = (running.count()?, observer.map(|o| o.cpu_seconds()), Instant::now());
+    std::thread::sleep(window);
+    let (count1, secs) = (running.count()?, t0.elapsed().as_secs_f64());
+    let cpu = match (observer, cpu0) {
+        (Some(o), Some(c0)) => (o.cpu_seconds() - c0).max(0.0) / secs,
+        _ => 0.0,
+    };
+    running.check_alive()?;
+    Ok((load.figure(count1.saturating_sub(count0), secs), cpu))
 }
 
 /// Packets of the flow src → dst that watch reported (any reason, any place).
@@ -118,7 +170,14 @@ fn ratio_goal(title: &str, rows: &Rows, target: f64) -> Goal {
         }
         None => "—".into(),
     };
-    let cost = format!("watch costs {:.1} % of the rate", (1.0 - r.median) * 100.0);
+    let mut cost = format!("watch costs {:.1} % of the rate", (1.0 - r.median) * 100.0);
+    if let Some(floor) = rows.ratio.get(Observer::EmptyProgram.title()) {
+        let f = stats(floor).median;
+        cost.push_str(&format!(
+            " ({:.1} % with a program doing nothing on kfree_skb, the least any drop counter there costs)",
+            (1.0 - f) * 100.0
+        ));
+    }
     let why = match interval {
         Some(i) if r.median < target && i.high >= target => {
             format!("{cost}; the interval includes the goal: within this run's noise")
@@ -137,23 +196,25 @@ fn ratio_goal(title: &str, rows: &Rows, target: f64) -> Goal {
     )
 }
 
-fn render(all: &[(Workload, Rows)], rounds: usize, secs: u64) -> Section {
+fn render(all: &[(Workload, Rows)], rounds: usize, window: Duration) -> Section {
     let mut sec = Section::new("overhead", "Cost of watching, beside what users would run instead");
     sec.line(format!(
-        "Each workload runs {secs} s, in {rounds} rounds; a round runs it unobserved and under each observer, in an order that turns every round. Ratio = the figure observed / the round's unobserved figure (1.00 = no cost); median (min–max) over the rounds; each goal also shows the interval that holds the true median with the chance given (order statistics of the rounds: no assumption about the noise's shape). Workloads between containers of one bridge (c1 → c2, c1 → web), the flood from nacos (default bridge) to mysql (heima-net), all dropped by Docker's isolation. The observer's own CPU (its process, and the children it ran and waited for, such as watch's iptables-save and nft: user + system, while the workload ran) in cores.\n"
+        "Each workload runs without a break through a round, {rounds} rounds in all; a round cuts it into windows of {:.0} s: unobserved, under one observer, unobserved, under the next, …, unobserved (each window opens {:.1} s after the observer said it was ready, or had ended; the flood pauses while an observer attaches and detaches). Ratio = an observer's figure / the mean of the unobserved windows on either side (1.00 = no cost): the machine's drift, and the luck of a workload's start (which core each end landed on), cancel out. The observers' order turns every round. Median (min–max) over the rounds; each goal also shows the interval that holds the true median with the chance given (order statistics of the rounds: no assumption about the noise's shape). Figures from the kernel's counters in the containers' namespaces (bytes received on c2's eth0, UDP datagrams delivered to its sockets, TCP connections c1 opened) or, for the flood, the packets the sender sent. Workloads between containers of one bridge (c1 → c2, c1 → web), the flood from nacos (default bridge) to mysql (heima-net), all dropped by Docker's isolation. The observer's own CPU (its process, and the children it ran and waited for, such as watch's iptables-save and nft: user + system, during its window) in cores. For the flood, a fourth observer: a program that does nothing (two instructions the bench loads itself) on the raw tracepoint kfree_skb, the part of a drop's cost no counter on that tracepoint avoids.\n",
+        window.as_secs_f64(),
+        SETTLE.as_secs_f64()
     ));
     let mut head = "| workload | unobserved |".to_string();
     let mut rule = "|---|---|".to_string();
-    for o in observer::ALL {
+    for o in COLUMNS {
         head.push_str(&format!(" {} | CPU |", o.title()));
         rule.push_str("---|---|");
     }
     sec.line(format!("{head}\n{rule}"));
     for (load, rows) in all {
         let mut row = format!("| {} | {} {} |", load.title(), stats(&rows.base).show(2), load.unit());
-        for o in observer::ALL {
-            let r = rows.ratio.get(o.title()).map(|v| stats(v).show(2)).unwrap_or_default();
-            let c = rows.cpu.get(o.title()).map(|v| stats(v).show(2)).unwrap_or_default();
+        for o in COLUMNS {
+            let r = stats(rows.ratio.get(o.title()).map(Vec::as_slice).unwrap_or(&[])).show(2);
+            let c = stats(rows.cpu.get(o.title()).map(Vec::as_slice).unwrap_or(&[])).show(2);
             row.push_str(&format!(" {r} | {c} |"));
         }
         sec.line(row);
@@ -168,7 +229,10 @@ fn render(all: &[(Workload, Rows)], rounds: usize, secs: u64) -> Section {
         if *load == Workload::Flood && !rows.flood.is_empty() {
             let detail: Vec<String> =
                 rows.flood.iter().map(|(s, c, l)| format!("{s} sent / {c} counted / {l} lost")).collect();
-            sec.line(format!("\nFlood under watch, per round: {}.", detail.join("; ")));
+            sec.line(format!(
+                "\nFlood under watch, per round (sent while it was attached: from its ready line to its stop): {}.",
+                detail.join("; ")
+            ));
             let lost: u64 = rows.flood.iter().map(|f| f.2).sum();
             let missing: u64 = rows.flood.iter().map(|f| f.0.saturating_sub(f.1)).sum();
             let extra: u64 = rows.flood.iter().map(|f| f.1.saturating_sub(f.0)).sum();

@@ -1,18 +1,25 @@
 //! The lab's containers and the workloads measured with and without an observer: TCP bulk
 //! (iperf3), 64-byte UDP packets (iperf3 -u -l 64), HTTP connections (ab -c 8 against busybox
-//! httpd) and a flood of packets that Docker's isolation drops.
-use std::{net::SocketAddrV4, time::Duration};
+//! httpd) and a flood of packets that Docker's isolation drops. Each runs until stopped; its
+//! progress is read from the kernel's counters (see `meter`), so a run can be cut into windows.
+use std::{
+    net::SocketAddrV4,
+    os::unix::process::CommandExt,
+    process::{Child, Command, Stdio},
+    sync::atomic::{AtomicU16, Ordering},
+    time::{Duration, Instant},
+};
 
 use anyhow::{Context, Result, bail};
 use dockernet_trace_tests::{Container, Lab};
-use serde_json::Value;
 
-use super::blast;
+use super::{blast::Flood, meter::Meter, observer::stop_child};
 
 /// The containers: c1, c2 and web share `benchnet`; mysql (heima-net, tcp/3306) and nacos
 /// (default bridge) share nothing, so nacos → mysql is dropped by isolation.
 pub struct World {
     pub c1: Container,
+    pub c2: Container,
     pub c2_ip: String,
     pub web_ip: String,
     pub nacos: Container,
@@ -27,13 +34,15 @@ pub fn world(lab: &Lab) -> Result<World> {
     let web = lab.server("web", 80, &["--network", "benchnet"])?;
     let mysql = lab.server("mysql", 3306, &["--network", "heima-net"])?;
     let nacos = lab.run("nacos", &[], &[])?;
+    // The trace's neighbour traffic (cost) uses this one; each workload run has its own.
     lab.spawn_in(&c2.netns_path(), &["iperf3", "-s", "-p", "5201"])?;
     Ok(World {
-        c1,
         c2_ip: c2.ip("benchnet").to_string(),
         web_ip: web.ip("benchnet").to_string(),
-        nacos,
         mysql_ip: mysql.ip("heima-net").to_string(),
+        c1,
+        c2,
+        nacos,
     })
 }
 
@@ -59,79 +68,224 @@ impl Workload {
 
     pub fn unit(self) -> &'static str {
         match self {
-            Self::Tcp => "Gbit/s",
-            Self::Udp => "kpackets/s received",
-            Self::Http => "requests/s",
+            Self::Tcp => "Gbit/s received by c2",
+            Self::Udp => "kpackets/s delivered to c2's socket",
+            Self::Http => "connections/s",
             Self::Flood => "kpackets/s sent (all dropped)",
         }
     }
 
-    /// Runs the workload for `secs`; the figure in `unit`, plus packets sent for the flood.
-    pub fn run(self, lab: &Lab, w: &World, secs: u64) -> Result<Outcome> {
+    /// The figure, in `unit`, of `count` (of the workload's meter) over `secs`.
+    pub fn figure(self, count: u64, secs: f64) -> f64 {
+        let per_s = count as f64 / secs.max(0.001);
         match self {
-            Self::Tcp => {
-                let v = iperf(lab, w, secs, &[])?;
-                let bps = v["end"]["sum_received"]["bits_per_second"].as_f64().context("no sum_received")?;
-                Ok(Outcome { value: bps / 1e9, sent: None })
-            }
+            Self::Tcp => per_s * 8.0 / 1e9,
+            Self::Udp | Self::Flood => per_s / 1e3,
+            Self::Http => per_s,
+        }
+    }
+
+    /// Starts the workload; it runs until stopped. Returns once it is flowing (its meter
+    /// moves).
+    pub fn start(self, w: &World) -> Result<Running> {
+        let running = match self {
+            Self::Tcp => iperf(w, &[], Meter::RxBytes { pid: w.c2.pid })?,
             Self::Udp => {
-                let v = iperf(lab, w, secs, &["-u", "-l", "64", "-b", "0"])?;
-                let sum = &v["end"]["sum"];
-                let (packets, lost) = (sum["packets"].as_f64(), sum["lost_packets"].as_f64().unwrap_or(0.0));
-                let seconds = sum["seconds"].as_f64().unwrap_or(secs as f64).max(0.001);
-                let packets = packets.context("no packet count in iperf3's UDP summary")?;
-                Ok(Outcome { value: (packets - lost) / seconds / 1e3, sent: None })
+                let udp = ["-u", "-l", "64", "-b", "0"];
+                iperf(w, &udp, Meter::UdpDelivered { pid: w.c2.pid })?
             }
-            Self::Http => Ok(Outcome { value: ab(lab, w, secs)?, sent: None }),
+            Self::Http => {
+                let url = format!("http://{}:80/", w.web_ip);
+                // -n after -t: a limit no round reaches (-t alone caps it at 50000).
+                let ab = ["ab", "-q", "-r", "-c", "8", "-t", "86400", "-n", "2000000", &url];
+                let client = spawn_in(&w.c1, &ab)?;
+                Running {
+                    meter: Meter::TcpConnects { pid: w.c1.pid },
+                    kind: Kind::Processes { client, server: None },
+                }
+            }
             Self::Flood => {
                 let dst = SocketAddrV4::new(w.mysql_ip.parse()?, 9);
-                let sent = blast::flood(&w.nacos.netns_path(), dst, Duration::from_secs(secs))?;
-                Ok(Outcome { value: sent.rate() / 1e3, sent: Some(sent.packets) })
+                let flood = Flood::start(&w.nacos.netns_path(), dst)?;
+                Running { meter: Meter::Sent(flood.counter()), kind: Kind::Flood(flood) }
+            }
+        };
+        running.wait_flowing()
+    }
+
+    /// Runs the workload for `secs`.
+    pub fn run(self, w: &World, secs: u64) -> Result<()> {
+        let mut running = self.start(w)?;
+        std::thread::sleep(Duration::from_secs(secs));
+        running.check_alive()?;
+        running.stop()
+    }
+}
+
+/// A workload running.
+pub struct Running {
+    meter: Meter,
+    kind: Kind,
+}
+
+enum Kind {
+    /// A client, and the one-off server it talks to (iperf3).
+    Processes {
+        client: Group,
+        server: Option<Group>,
+    },
+    Flood(Flood),
+}
+
+impl Running {
+    /// The meter's reading now.
+    pub fn count(&self) -> Result<u64> {
+        self.meter.read()
+    }
+
+    /// The flood stops sending (and returns once it has); other workloads go on.
+    pub fn pause(&self) {
+        if let Kind::Flood(f) = &self.kind {
+            f.pause();
+        }
+    }
+
+    pub fn resume(&self) {
+        if let Kind::Flood(f) = &self.kind {
+            f.resume();
+        }
+    }
+
+    /// An error if the workload has ended on its own (a window would measure nothing).
+    pub fn check_alive(&mut self) -> Result<()> {
+        let ended = match &mut self.kind {
+            Kind::Processes { client, .. } => client.0.try_wait()?.map(|s| s.to_string()),
+            Kind::Flood(f) => f.finished().then(|| "the flood's thread ended".to_string()),
+        };
+        match ended {
+            Some(how) => bail!("the workload ended before it was stopped ({how})"),
+            None => Ok(()),
+        }
+    }
+
+    pub fn stop(self) -> Result<()> {
+        match self.kind {
+            Kind::Flood(f) => f.stop(),
+            Kind::Processes { mut client, server } => {
+                stop_child(&mut client.0)?;
+                // A one-off iperf3 server ends with its client's test.
+                if let Some(mut s) = server {
+                    let deadline = Instant::now() + Duration::from_secs(10);
+                    while s.0.try_wait()?.is_none() && Instant::now() < deadline {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    stop_child(&mut s.0)?;
+                }
+                Ok(())
             }
         }
     }
-}
 
-pub struct Outcome {
-    pub value: f64,
-    /// The flood: packets sent (every one of them is dropped).
-    pub sent: Option<u64>,
-}
-
-/// iperf3 from c1 to c2 with `extra` options; its JSON.
-fn iperf(lab: &Lab, w: &World, secs: u64, extra: &[&str]) -> Result<Value> {
-    let ns = format!("--net={}", w.c1.netns_path());
-    let t = secs.to_string();
-    let mut last = String::new();
-    for _ in 0..50 {
-        let mut argv = vec!["nsenter", &ns, "iperf3", "-c", &w.c2_ip, "-p", "5201", "-t", &t, "-J"];
-        argv.extend_from_slice(extra);
-        // iperf3 exits 1 with its JSON on a busy server: look at the JSON either way.
-        let out = lab.command(argv[0]).args(&argv[1..]).output()?;
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        if v["end"]["sum_received"].is_object() || v["end"]["sum"]["packets"].is_number() {
-            return Ok(v);
+    /// Waits until the meter moves (the workload is under way), or fails if it ends first.
+    fn wait_flowing(mut self) -> Result<Self> {
+        let (first, deadline) = (self.count()?, Instant::now() + Duration::from_secs(20));
+        while self.count()? == first {
+            self.check_alive()?;
+            if Instant::now() > deadline {
+                bail!("the workload never got going");
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
-        // e.g. "the server is busy running a test" while the last run winds down.
-        last = v["error"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| String::from_utf8_lossy(&out.stderr).into());
-        std::thread::sleep(Duration::from_millis(200));
+        Ok(self)
     }
-    bail!("iperf3 from c1 to {} never ran: {last}", w.c2_ip)
 }
 
-/// ab with 8 concurrent clients for `secs` from c1 against web; requests per second.
-fn ab(lab: &Lab, w: &World, secs: u64) -> Result<f64> {
-    let ns = format!("--net={}", w.c1.netns_path());
-    let url = format!("http://{}:80/", w.web_ip);
-    let t = secs.to_string();
-    // -n after -t: a limit ab never reaches in `secs` (-t alone caps it at 50000).
-    let out = lab.host(&["nsenter", &ns, "ab", "-q", "-r", "-c", "8", "-t", &t, "-n", "10000000", &url])?;
-    out.lines()
-        .find_map(|l| l.strip_prefix("Requests per second:"))
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .with_context(|| format!("ab printed no rate: {out}"))
+/// iperf3 from c1 to a one-off server of its own in c2 (a port per run: a server that just
+/// ended a test may still call itself busy), `extra` options, until stopped.
+fn iperf(w: &World, extra: &[&str], meter: Meter) -> Result<Running> {
+    static PORT: AtomicU16 = AtomicU16::new(5300);
+    let port = PORT.fetch_add(1, Ordering::Relaxed).to_string();
+    let mut server = spawn_in(&w.c2, &["iperf3", "-s", "-1", "-p", &port])?;
+    wait_listening(w.c2.pid, port.parse()?, &mut server)?;
+    let mut argv = vec!["iperf3", "-c", &w.c2_ip, "-p", &port, "-t", "86400"];
+    argv.extend_from_slice(extra);
+    let client = spawn_in(&w.c1, &argv)?;
+    Ok(Running { meter, kind: Kind::Processes { client, server: Some(server) } })
+}
+
+/// `argv` in the network namespace of container `c`, in a process group of its own (so that
+/// SIGINT reaches it), its output discarded.
+fn spawn_in(c: &Container, argv: &[&str]) -> Result<Group> {
+    let child = Command::new("nsenter")
+        .arg(format!("--net={}", c.netns_path()))
+        .args(argv)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("cannot start {argv:?} (run `cargo xtask setup`)"))?;
+    Ok(Group(child))
+}
+
+/// A process in a process group of its own, killed with its group if it is dropped still
+/// running (a round that failed half-way leaves no iperf3 behind).
+struct Group(Child);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            // SAFETY: kill(2) on the process group of our own child, which is not reaped yet.
+            unsafe { libc::kill(-(self.0.id() as libc::pid_t), libc::SIGKILL) };
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Waits until a TCP socket listens on `port` in the namespace of `pid`.
+fn wait_listening(pid: u32, port: u16, server: &mut Group) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let tables = ["tcp", "tcp6"].map(|t| std::fs::read_to_string(format!("/proc/{pid}/net/{t}")));
+        if tables.iter().flatten().any(|t| listens(t, port)) {
+            return Ok(());
+        }
+        if let Some(s) = server.0.try_wait()? {
+            bail!("iperf3's server on port {port} ended ({s})");
+        }
+        if Instant::now() > deadline {
+            bail!("iperf3's server never listened on port {port}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A socket in LISTEN (state 0A) on `port` in the text of /proc/net/tcp or tcp6.
+fn listens(table: &str, port: u16) -> bool {
+    let want = format!(":{port:04X}");
+    table.lines().skip(1).any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.get(1).is_some_and(|local| local.ends_with(&want)) && f.get(3) == Some(&"0A")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_a_listening_socket_by_port() {
+        let tcp6 = "  sl  local_address                         remote_address                        st tx_queue rx_queue\n   0: 00000000000000000000000000000000:14B5 00000000000000000000000000000000:0000 0A 00000000:00000000\n   1: 0000000000000000FFFF00000A000002:14B5 0000000000000000FFFF00000A000001:9C40 01 00000000:00000000\n";
+        assert!(listens(tcp6, 5301));
+        assert!(!listens(tcp6, 5302));
+        let connected_only = "  sl  local_address rem_address   st\n   0: 0100007F:14B5 0100007F:9C40 01 0\n";
+        assert!(!listens(connected_only, 5301));
+    }
+
+    #[test]
+    fn figures_are_rates_in_the_workloads_units() {
+        assert!((Workload::Tcp.figure(1_250_000_000, 2.0) - 5.0).abs() < 1e-9);
+        assert!((Workload::Udp.figure(200_000, 2.0) - 100.0).abs() < 1e-9);
+        assert!((Workload::Http.figure(8000, 2.0) - 4000.0).abs() < 1e-9);
+    }
 }
