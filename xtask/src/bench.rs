@@ -5,9 +5,11 @@
 //!
 //! Sections (`--only` picks some):
 //! - overhead: each workload (TCP bulk, 64-byte UDP, HTTP connections, an isolation drop
-//!   flood) unobserved and under `watch`, `tcpdump -i any` and a bpftrace kfree_skb counter,
-//!   in alternating rounds; ratios, the observers' CPU, and for the flood whether watch
-//!   counted every dropped packet and lost no event;
+//!   flood) running without a break, cut into windows: unobserved, under `watch`, under
+//!   `tcpdump -i any`, under a bpftrace kfree_skb counter (and for the flood under a program
+//!   doing nothing on kfree_skb, the floor), each between unobserved ones; ratios, the
+//!   observers' CPU, and for the flood whether watch counted every dropped packet and lost no
+//!   event;
 //! - cost: the kernel programs' run time per run (bpf_stats) for packets that are not the
 //!   tool's business, and for drops a watch counts;
 //! - verdict: a trace's start → verdict and its phases; attach + detach (kernel-check);
@@ -50,7 +52,7 @@ const ORDER: &[&str] = &["overhead", "cost", "verdict", "memory", "scale", "reco
 
 #[derive(Args, Default)]
 pub struct BenchArgs {
-    /// Fewer and shorter repetitions (a few minutes instead of about 15).
+    /// Fewer and shorter repetitions (a few minutes instead of about 25).
     #[arg(long)]
     quick: bool,
     /// Only these sections (comma-separated); the others keep their last figures in
@@ -78,7 +80,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     println!(
         "bench: {} (this takes {})",
         bin.display(),
-        if args.quick { "a few minutes" } else { "about 20 minutes" }
+        if args.quick { "a few minutes" } else { "about 25 minutes" }
     );
     let mut sections: Vec<Section> = Vec::new();
     let lab_parts = [Part::Overhead, Part::Cost, Part::Verdict];

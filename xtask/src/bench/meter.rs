@@ -35,6 +35,27 @@ impl Meter {
     }
 }
 
+/// CPU seconds the host has spent working so far, all cores together: user, system and
+/// interrupts; not idle, and not stolen by the hypervisor for other machines. A window's work
+/// per such second is the workload's rate with the machine's varying share of the host's
+/// CPUs taken out; what an observer adds to the host's work (its programs, its process) stays
+/// in.
+pub fn host_busy_seconds() -> Result<f64> {
+    let text = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Ok(busy_ticks(&text)? as f64 / hz)
+}
+
+/// user + nice + system + irq + softirq of the first line of /proc/stat (guest time is
+/// counted in user already).
+fn busy_ticks(text: &str) -> Result<u64> {
+    let all = text.lines().find(|l| l.starts_with("cpu ")).context("no cpu line in /proc/stat")?;
+    let f: Vec<u64> = all.split_whitespace().skip(1).map(|v| v.parse().unwrap_or(0)).collect();
+    anyhow::ensure!(f.len() >= 7, "short cpu line in /proc/stat: {all}");
+    Ok(f[0] + f[1] + f[2] + f[5] + f[6])
+}
+
 /// The received bytes of `dev` in the text of /proc/net/dev.
 fn rx_bytes(text: &str, dev: &str) -> Result<u64> {
     text.lines()
@@ -65,6 +86,13 @@ mod tests {
         let dev = "Inter-|   Receive                            |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets\n    lo:       0       0    0    0    0     0          0         0        0       0\n  eth0: 8123456   5021    0    0    0     0          0         0     9876      77\n";
         assert_eq!(rx_bytes(dev, "eth0").unwrap(), 8123456);
         assert!(rx_bytes(dev, "eth1").is_err());
+    }
+
+    #[test]
+    fn busy_time_leaves_out_idle_iowait_and_steal() {
+        let stat = "cpu  100 2 30 5000 40 5 6 700 0 0\ncpu0 50 1 15 2500 20 2 3 350 0 0\n";
+        assert_eq!(busy_ticks(stat).unwrap(), 100 + 2 + 30 + 5 + 6);
+        assert!(busy_ticks("cpu0 1 2 3 4 5 6 7\n").is_err());
     }
 
     #[test]

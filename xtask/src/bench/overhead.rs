@@ -1,9 +1,10 @@
 //! What watching costs the host, beside what users would run instead. Each workload runs
 //! without a break through a round, cut into windows: unobserved, under one observer,
 //! unobserved, under the next, …, unobserved. An observer's ratio is its window's figure over
-//! the mean of the unobserved windows on either side, so the machine's drift, and how a
-//! workload's run happened to start (which core each end landed on: ±40 % from one run of
-//! iperf3 to the next here), cancel out. The observers' order turns every round.
+//! the mean of the unobserved windows on either side, so the machine's slow drift, and how a
+//! workload's run happened to start (from one 3-s run of iperf3 to the next, TCP bulk ranged
+//! from 5.2 to 10.9 Gbit/s here), cancel out; the noise within a run remains, and each goal
+//! shows it. The observers' order turns every round.
 use std::{
     collections::BTreeMap,
     time::{Duration, Instant},
@@ -14,6 +15,7 @@ use dockernet_trace_tests::Lab;
 use serde_json::Value;
 
 use super::{
+    meter::host_busy_seconds,
     observer::{self, Observer},
     report::{Goal, Section, goal, median_interval, stats},
     workload::{self, Running, Workload, World},
@@ -32,6 +34,8 @@ struct Rows {
     base: Vec<f64>,
     /// Per observer: ratio of each round.
     ratio: BTreeMap<&'static str, Vec<f64>>,
+    /// Per observer: ratio of each round per second of the host's CPU (see `Window`).
+    per_cpu_ratio: BTreeMap<&'static str, Vec<f64>>,
     /// Per observer: CPU cores its process used during its window.
     cpu: BTreeMap<&'static str, Vec<f64>>,
     /// The flood with watch: (sent while watch was attached, counted by watch, lost events)
@@ -92,7 +96,7 @@ fn one_round(
 ) -> Result<String> {
     let mut running = load.start(w)?;
     std::thread::sleep(WARM_UP);
-    let mut unobserved = vec![measure(load, &mut running, window, None)?.0];
+    let mut unobserved = vec![measure(load, &mut running, window, None)?];
     let mut observed = Vec::new();
     for &o in order {
         // The flood pauses while the observer attaches and detaches: what is sent in between
@@ -101,12 +105,12 @@ fn one_round(
         let obs = o.start(lab)?;
         let sent_before = running.count()?;
         running.resume();
-        let (value, cpu) = measure(load, &mut running, window, Some(&obs))?;
+        let seen = measure(load, &mut running, window, Some(&obs))?;
         running.pause();
         let sent = running.count()? - sent_before;
         let stopped = obs.stop()?;
         running.resume();
-        observed.push((o, value, cpu));
+        observed.push((o, seen));
         if let Some(s) = stopped {
             rows.rss = rows.rss.max(s.rss_kb);
             if load == Workload::Flood {
@@ -115,38 +119,55 @@ fn one_round(
                 rows.flood.push((sent, counted, lost));
             }
         }
-        unobserved.push(measure(load, &mut running, window, None)?.0);
+        unobserved.push(measure(load, &mut running, window, None)?);
     }
     running.stop()?;
-    let mut said = vec![format!("none {:.2}", unobserved[0])];
-    for (i, (o, value, cpu)) in observed.into_iter().enumerate() {
-        let around = (unobserved[i] + unobserved[i + 1]) / 2.0;
-        rows.ratio.entry(o.title()).or_default().push(value / around);
-        rows.cpu.entry(o.title()).or_default().push(cpu);
-        said.push(format!("{} {value:.2}, none {:.2}", o.title(), unobserved[i + 1]));
+    let mut said = vec![format!("none {:.2}", unobserved[0].value)];
+    for (i, (o, seen)) in observed.into_iter().enumerate() {
+        let (before, after) = (unobserved[i], unobserved[i + 1]);
+        let around = (before.value + after.value) / 2.0;
+        let around_per_cpu = (before.per_cpu + after.per_cpu) / 2.0;
+        rows.ratio.entry(o.title()).or_default().push(seen.value / around);
+        rows.per_cpu_ratio.entry(o.title()).or_default().push(seen.per_cpu / around_per_cpu);
+        rows.cpu.entry(o.title()).or_default().push(seen.observer_cpu);
+        said.push(format!("{} {:.2}, none {:.2}", o.title(), seen.value, after.value));
     }
-    rows.base.extend(unobserved);
+    rows.base.extend(unobserved.iter().map(|w| w.value));
     Ok(said.join(", "))
 }
 
-/// One window of a running workload: its figure, and the CPU (cores) of the observer, if
-/// any, over the same time.
+/// One window's figures.
+#[derive(Clone, Copy)]
+struct Window {
+    /// The workload's figure per second.
+    value: f64,
+    /// The same per second of CPU the host worked (`host_busy_seconds`): without the time
+    /// the hypervisor gave other machines, which moved this VM's figures by a third from one
+    /// second to the next.
+    per_cpu: f64,
+    /// The observer's own CPU (its process), in cores.
+    observer_cpu: f64,
+}
+
+/// One window of a running workload, with the observer, if any, attached throughout.
 fn measure(
     load: Workload,
     running: &mut Running,
     window: Duration,
     observer: Option<&observer::Running>,
-) -> Result<(f64, f64)> {
+) -> Result<Window> {
     std::thread::sleep(SETTLE);
-    let (count0, cpu0, t0) = (running.count()?, observer.map(|o| o.cpu_seconds()), Instant::now());
+    let cpu0 = observer.map(|o| o.cpu_seconds());
+    let (count0, busy0, t0) = (running.count()?, host_busy_seconds()?, Instant::now());
     std::thread::sleep(window);
-    let (count1, secs) = (running.count()?, t0.elapsed().as_secs_f64());
-    let cpu = match (observer, cpu0) {
+    let (count1, busy1, secs) = (running.count()?, host_busy_seconds()?, t0.elapsed().as_secs_f64());
+    let observer_cpu = match (observer, cpu0) {
         (Some(o), Some(c0)) => (o.cpu_seconds() - c0).max(0.0) / secs,
         _ => 0.0,
     };
     running.check_alive()?;
-    Ok((load.figure(count1.saturating_sub(count0), secs), cpu))
+    let count = count1.saturating_sub(count0);
+    Ok(Window { value: load.figure(count, secs), per_cpu: load.figure(count, busy1 - busy0), observer_cpu })
 }
 
 /// Packets of the flow src → dst that watch reported (any reason, any place).
@@ -164,18 +185,26 @@ fn flow_count(lines: &[Value], src: &str, dst: &str) -> u64 {
 fn ratio_goal(title: &str, rows: &Rows, target: f64) -> Goal {
     let ratios = rows.ratio.get(Observer::Watch.title()).map(Vec::as_slice).unwrap_or(&[]);
     let (r, interval) = (stats(ratios), median_interval(ratios));
-    let measured = match interval {
-        Some(i) => {
-            format!("{:.3} ({:.0} % interval {:.3}–{:.3})", r.median, i.confidence * 100.0, i.low, i.high)
-        }
+    let show = |v: &[f64]| match median_interval(v) {
+        Some(i) => format!(
+            "{:.3} ({:.0} % interval {:.3}–{:.3})",
+            stats(v).median,
+            i.confidence * 100.0,
+            i.low,
+            i.high
+        ),
         None => "—".into(),
     };
+    let per_cpu = rows.per_cpu_ratio.get(Observer::Watch.title()).map(Vec::as_slice).unwrap_or(&[]);
+    let measured = format!("{}; per second of the host's CPU {}", show(ratios), show(per_cpu));
     let mut cost = format!("watch costs {:.1} % of the rate", (1.0 - r.median) * 100.0);
     if let Some(floor) = rows.ratio.get(Observer::EmptyProgram.title()) {
-        let f = stats(floor).median;
+        // What a packet took unobserved, and what watch added to it (1/rate each).
+        let per_packet_ns = 1e6 / stats(&rows.base).median.max(0.001);
+        let added_ns = per_packet_ns * (1.0 / r.median.max(0.001) - 1.0);
         cost.push_str(&format!(
-            " ({:.1} % with a program doing nothing on kfree_skb, the least any drop counter there costs)",
-            (1.0 - f) * 100.0
+            ": {added_ns:.0} ns more per dropped packet, which took {per_packet_ns:.0} ns unobserved; {:.1} % with a program doing nothing on kfree_skb, the least any drop counter there costs",
+            (1.0 - stats(floor).median) * 100.0
         ));
     }
     let why = match interval {
@@ -199,7 +228,7 @@ fn ratio_goal(title: &str, rows: &Rows, target: f64) -> Goal {
 fn render(all: &[(Workload, Rows)], rounds: usize, window: Duration) -> Section {
     let mut sec = Section::new("overhead", "Cost of watching, beside what users would run instead");
     sec.line(format!(
-        "Each workload runs without a break through a round, {rounds} rounds in all; a round cuts it into windows of {:.0} s: unobserved, under one observer, unobserved, under the next, …, unobserved (each window opens {:.1} s after the observer said it was ready, or had ended; the flood pauses while an observer attaches and detaches). Ratio = an observer's figure / the mean of the unobserved windows on either side (1.00 = no cost): the machine's drift, and the luck of a workload's start (which core each end landed on), cancel out. The observers' order turns every round. Median (min–max) over the rounds; each goal also shows the interval that holds the true median with the chance given (order statistics of the rounds: no assumption about the noise's shape). Figures from the kernel's counters in the containers' namespaces (bytes received on c2's eth0, UDP datagrams delivered to its sockets, TCP connections c1 opened) or, for the flood, the packets the sender sent. Workloads between containers of one bridge (c1 → c2, c1 → web), the flood from nacos (default bridge) to mysql (heima-net), all dropped by Docker's isolation. The observer's own CPU (its process, and the children it ran and waited for, such as watch's iptables-save and nft: user + system, during its window) in cores. For the flood, a fourth observer: a program that does nothing (two instructions the bench loads itself) on the raw tracepoint kfree_skb, the part of a drop's cost no counter on that tracepoint avoids.\n",
+        "Each workload runs without a break through a round, {rounds} rounds in all; a round cuts it into windows of {:.0} s: unobserved, under one observer, unobserved, under the next, …, unobserved (each window opens {:.1} s after the observer said it was ready, or had ended; the flood pauses while an observer attaches and detaches). Ratio = an observer's figure / the mean of the unobserved windows on either side (1.00 = no cost): the machine's slow drift, and the luck of a workload's start, cancel out; the noise within a run remains (each goal's interval shows it). The observers' order turns every round. Median (min–max) over the rounds; each goal also shows the interval that holds the true median with the chance given (order statistics of the rounds: no assumption about the noise's shape). Figures from the kernel's counters in the containers' namespaces (bytes received on c2's eth0, UDP datagrams delivered to its sockets, TCP connections c1 opened) or, for the flood, the packets the sender sent. Workloads between containers of one bridge (c1 → c2, c1 → web), the flood from nacos (default bridge) to mysql (heima-net), all dropped by Docker's isolation. The observer's own CPU (its process, and the children it ran and waited for, such as watch's iptables-save and nft: user + system, during its window) in cores. For the flood, a fourth observer: a program that does nothing (two instructions the bench loads itself) on the raw tracepoint kfree_skb, the part of a drop's cost no counter on that tracepoint avoids.\n",
         window.as_secs_f64(),
         SETTLE.as_secs_f64()
     ));
@@ -218,6 +247,18 @@ fn render(all: &[(Workload, Rows)], rounds: usize, window: Duration) -> Section 
             row.push_str(&format!(" {r} | {c} |"));
         }
         sec.line(row);
+    }
+    sec.line(format!(
+        "\nThe same ratios per second of the host's CPU (user, system and interrupts, all cores; not idle, and not the time the hypervisor gave other machines: /proc/stat), which takes out this VM's varying share of the host while keeping what an observer adds to the work:\n\n| workload | {} |\n|---|{}",
+        COLUMNS.map(Observer::title).join(" | "),
+        "---|".repeat(COLUMNS.len())
+    ));
+    for (load, rows) in all {
+        let cells: Vec<String> = COLUMNS
+            .iter()
+            .map(|o| stats(rows.per_cpu_ratio.get(o.title()).map(Vec::as_slice).unwrap_or(&[])).show(2))
+            .collect();
+        sec.line(format!("| {} | {} |", load.title(), cells.join(" | ")));
     }
     for (load, rows) in all {
         let target = match load {
