@@ -1,6 +1,7 @@
-//! What a user runs on a Docker host to see drops, each started before a workload and stopped
-//! after it: `dockernet-trace watch`, `tcpdump -i any` (to /dev/null) and a bpftrace counter of
-//! skb:kfree_skb. Each is ready (attached) before the workload starts.
+//! What a user runs on a Docker host to see drops, `dockernet-trace watch`, `tcpdump -i any` (to
+//! /dev/null) and a bpftrace counter of skb:kfree_skb, and the floor, a program doing nothing
+//! on kfree_skb: each started, and ready (attached), before its window of a running workload
+//! opens, and stopped after it closes.
 use std::{
     os::unix::process::CommandExt,
     process::{Child, Command, Stdio},
@@ -88,12 +89,12 @@ impl Observer {
             Self::EmptyProgram => Handle::Program(EmptyProgram::attach("kfree_skb")?),
         };
         let pid = match &handle {
-            Handle::Watch(w) => w.tool.tool_pid().unwrap_or(w.tool.child.id()),
-            Handle::Child(c, _) => c.id(),
+            Handle::Watch(w) => Some(w.tool.tool_pid().unwrap_or(w.tool.child.id())),
+            Handle::Child(c, _) => Some(c.id()),
             // No process: its CPU is the kernel's, in the workload's own.
-            Handle::Program(_) => 0,
+            Handle::Program(_) => None,
         };
-        Ok(Running { handle, pid })
+        Ok(Running { handle: Some(handle), pid })
     }
 }
 
@@ -104,10 +105,12 @@ enum Handle {
     Program(EmptyProgram),
 }
 
-/// A started observer.
+/// A started observer; stopped when dropped, if `stop` was not called (a bench that fails
+/// half-way leaves no watch attached).
 pub struct Running {
-    handle: Handle,
-    pid: u32,
+    handle: Option<Handle>,
+    /// Its process, if it has one.
+    pid: Option<u32>,
 }
 
 #[derive(Clone, Copy)]
@@ -153,12 +156,13 @@ fn spawn_ready(mut cmd: Command, stream: Stream, ready: &str) -> Result<Handle> 
 impl Running {
     /// CPU seconds the observer's process (and the children it waited for) has used so far.
     pub fn cpu_seconds(&self) -> f64 {
-        if self.pid == 0 { 0.0 } else { tool::cpu_seconds(self.pid) }
+        self.pid.map(tool::cpu_seconds).unwrap_or(0.0)
     }
 
     /// Stops it; what `watch` printed.
-    pub fn stop(self) -> Result<Option<Stopped>> {
-        let watch = match self.handle {
+    pub fn stop(mut self) -> Result<Option<Stopped>> {
+        let Some(handle) = self.handle.take() else { return Ok(None) };
+        let watch = match handle {
             Handle::Watch(w) => Some(tool::stop_watch(w)?),
             Handle::Child(mut c, rest) => {
                 stop_child(&mut c)?;
@@ -171,6 +175,21 @@ impl Running {
             }
         };
         Ok(watch)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        match self.handle.take() {
+            Some(Handle::Watch(w)) => {
+                w.tool.interrupt();
+                let _ = w.tool.wait();
+            }
+            Some(Handle::Child(mut c, _)) => {
+                let _ = stop_child(&mut c);
+            }
+            Some(Handle::Program(_)) | None => {}
+        }
     }
 }
 
