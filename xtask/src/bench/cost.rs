@@ -53,22 +53,14 @@ fn watch_during(
     Ok(bpfstats::by_name(&before, &after, &names))
 }
 
-/// A trace whose probes (UDP to a closed port of c2) share addresses with a UDP flood from c1
-/// to c2's iperf3 server: every packet on its interfaces but the probe's is "not ours" only
-/// by its ports, the last thing the filter looks at.
-fn trace_during_udp(lab: &Lab, w: &World, secs: u64) -> Result<BTreeMap<String, Runs>> {
+/// A trace whose probes (UDP to a closed port of c2) share addresses with the 64-byte UDP
+/// workload from c1 to c2's iperf3 server: every packet on its interfaces but the probe's is
+/// "not ours" only by its ports, the last thing the filter looks at.
+fn trace_during_udp(lab: &Lab, w: &World) -> Result<BTreeMap<String, Runs>> {
     let c2_target = format!("{}:7777", w.c2_ip);
     let args = ["--from", "c1", "--to", &c2_target, "--proto", "udp", "--count", "20", "--json"];
-    let ns = format!("--net={}", w.c1.netns_path());
-    let t = (secs + 5).to_string();
-    // The background traffic, started first and running longer than the trace.
-    let mut bg = lab
-        .command("nsenter")
-        .args([&ns, "iperf3", "-c", &w.c2_ip, "-p", "5201", "-u", "-l", "64", "-b", "0", "-t", &t])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    std::thread::sleep(Duration::from_millis(500));
+    // The background traffic, flowing before the trace starts and until it has ended.
+    let bg = Workload::Udp.start(w)?;
     let mut trace = tool::tool(lab, &args).spawn(Stdio::null(), Stdio::null())?;
     // Sampled while it runs (its programs go with it); the last sample counts.
     let (mut last, mut names) = (BTreeMap::new(), BTreeMap::new());
@@ -85,7 +77,7 @@ fn trace_during_udp(lab: &Lab, w: &World, secs: u64) -> Result<BTreeMap<String, 
         std::thread::sleep(Duration::from_millis(100));
     }
     trace.wait()?;
-    let _ = bg.wait();
+    bg.stop()?;
     Ok(bpfstats::by_name(&BTreeMap::new(), &last, &names))
 }
 
@@ -97,7 +89,10 @@ pub fn run(lab: &Lab, w: &World, quick: bool) -> Result<Section> {
         Scenario::new("watch --network heima-net, 64-byte UDP on benchnet", true),
         Scenario::new("watch --network heima-net, HTTP connections on benchnet", true),
         Scenario::new("watch --network benchnet, isolation flood nacos → mysql (dropped, not watched)", true),
-        Scenario::new("trace c1 → c2:7777/udp, 64-byte UDP c1 → c2:5201 beside it (tc + tracepoints)", true),
+        Scenario::new(
+            "trace c1 → c2:7777/udp, 64-byte UDP c1 → c2 (iperf3) beside it (tc + tracepoints)",
+            true,
+        ),
         Scenario::new("watch (everything), isolation flood nacos → mysql: every drop counted", false),
     ];
     for r in 0..repeats {
@@ -107,7 +102,7 @@ pub fn run(lab: &Lab, w: &World, quick: bool) -> Result<Section> {
         scenarios[1].add(watch_during(lab, w, &heima, Workload::Udp, secs)?);
         scenarios[2].add(watch_during(lab, w, &heima, Workload::Http, secs)?);
         scenarios[3].add(watch_during(lab, w, &["--network", "benchnet"], Workload::Flood, secs)?);
-        scenarios[4].add(trace_during_udp(lab, w, secs)?);
+        scenarios[4].add(trace_during_udp(lab, w)?);
         scenarios[5].add(watch_during(lab, w, &[], Workload::Flood, secs)?);
     }
     Ok(render(&scenarios, repeats))

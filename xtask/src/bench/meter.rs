@@ -42,9 +42,13 @@ impl Meter {
 /// in.
 pub fn host_busy_seconds() -> Result<f64> {
     let text = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    Ok(busy_ticks(&text)? as f64 / ticks_per_second())
+}
+
+/// The unit of /proc's CPU times (USER_HZ).
+pub fn ticks_per_second() -> f64 {
     // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    Ok(busy_ticks(&text)? as f64 / hz)
+    unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64
 }
 
 /// user + nice + system + irq + softirq of the first line of /proc/stat (guest time is

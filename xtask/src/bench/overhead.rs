@@ -27,6 +27,11 @@ const WARM_UP: Duration = Duration::from_secs(1);
 /// flood just resumed, leave the window alone.
 const SETTLE: Duration = Duration::from_millis(500);
 
+/// An observer's figures in one of `Rows`' maps (none if it did not take part).
+fn series<'a>(map: &'a BTreeMap<&'static str, Vec<f64>>, o: Observer) -> &'a [f64] {
+    map.get(o.title()).map(Vec::as_slice).unwrap_or(&[])
+}
+
 /// One workload's rounds.
 #[derive(Default)]
 struct Rows {
@@ -141,9 +146,8 @@ fn one_round(
 struct Window {
     /// The workload's figure per second.
     value: f64,
-    /// The same per second of CPU the host worked (`host_busy_seconds`): without the time
-    /// the hypervisor gave other machines, which moved this VM's figures by a third from one
-    /// second to the next.
+    /// The same per second of CPU the host worked (`host_busy_seconds`): without idle time
+    /// and without the time the hypervisor gave other machines.
     per_cpu: f64,
     /// The observer's own CPU (its process), in cores.
     observer_cpu: f64,
@@ -183,7 +187,7 @@ fn flow_count(lines: &[Value], src: &str, dst: &str) -> u64 {
 /// (see `median_interval`) says whether a shortfall exceeds what this machine's noise could
 /// make of a ratio that truly meets the goal.
 fn ratio_goal(title: &str, rows: &Rows, target: f64) -> Goal {
-    let ratios = rows.ratio.get(Observer::Watch.title()).map(Vec::as_slice).unwrap_or(&[]);
+    let ratios = series(&rows.ratio, Observer::Watch);
     let (r, interval) = (stats(ratios), median_interval(ratios));
     let show = |v: &[f64]| match median_interval(v) {
         Some(i) => format!(
@@ -195,7 +199,7 @@ fn ratio_goal(title: &str, rows: &Rows, target: f64) -> Goal {
         ),
         None => "—".into(),
     };
-    let per_cpu = rows.per_cpu_ratio.get(Observer::Watch.title()).map(Vec::as_slice).unwrap_or(&[]);
+    let per_cpu = series(&rows.per_cpu_ratio, Observer::Watch);
     let measured = format!("{}; per second of the host's CPU {}", show(ratios), show(per_cpu));
     let mut cost = format!("watch costs {:.1} % of the rate", (1.0 - r.median) * 100.0);
     if let Some(floor) = rows.ratio.get(Observer::EmptyProgram.title()) {
@@ -242,8 +246,8 @@ fn render(all: &[(Workload, Rows)], rounds: usize, window: Duration) -> Section 
     for (load, rows) in all {
         let mut row = format!("| {} | {} {} |", load.title(), stats(&rows.base).show(2), load.unit());
         for o in COLUMNS {
-            let r = stats(rows.ratio.get(o.title()).map(Vec::as_slice).unwrap_or(&[])).show(2);
-            let c = stats(rows.cpu.get(o.title()).map(Vec::as_slice).unwrap_or(&[])).show(2);
+            let r = stats(series(&rows.ratio, o)).show(2);
+            let c = stats(series(&rows.cpu, o)).show(2);
             row.push_str(&format!(" {r} | {c} |"));
         }
         sec.line(row);
@@ -254,10 +258,8 @@ fn render(all: &[(Workload, Rows)], rounds: usize, window: Duration) -> Section 
         "---|".repeat(COLUMNS.len())
     ));
     for (load, rows) in all {
-        let cells: Vec<String> = COLUMNS
-            .iter()
-            .map(|o| stats(rows.per_cpu_ratio.get(o.title()).map(Vec::as_slice).unwrap_or(&[])).show(2))
-            .collect();
+        let cells: Vec<String> =
+            COLUMNS.iter().map(|&o| stats(series(&rows.per_cpu_ratio, o)).show(2)).collect();
         sec.line(format!("| {} | {} |", load.title(), cells.join(" | ")));
     }
     for (load, rows) in all {

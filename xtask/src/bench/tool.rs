@@ -99,9 +99,7 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     // utime, stime, cutime and cstime are fields 14 to 17 of stat(5); here indices 11 to 14.
     // The children's (iptables-save, nft: the tool's cost too) count once they were waited for.
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    (ticks(11) + ticks(12) + ticks(13) + ticks(14)) / hz
+    (ticks(11) + ticks(12) + ticks(13) + ticks(14)) / super::meter::ticks_per_second()
 }
 
 /// Lines of a child's pipe, as they come.

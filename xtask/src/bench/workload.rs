@@ -34,8 +34,6 @@ pub fn world(lab: &Lab) -> Result<World> {
     let web = lab.server("web", 80, &["--network", "benchnet"])?;
     let mysql = lab.server("mysql", 3306, &["--network", "heima-net"])?;
     let nacos = lab.run("nacos", &[], &[])?;
-    // The trace's neighbour traffic (cost) uses this one; each workload run has its own.
-    lab.spawn_in(&c2.netns_path(), &["iperf3", "-s", "-p", "5201"])?;
     Ok(World {
         c2_ip: c2.ip("benchnet").to_string(),
         web_ip: web.ip("benchnet").to_string(),
