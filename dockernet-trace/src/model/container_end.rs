@@ -31,11 +31,7 @@ pub(super) fn host_gateway(topo: &Topology, c: &Container, family: IpFamily) -> 
 
 /// Whether `c` has a namespace of its own (not the host's).
 pub(super) fn own_namespace(topo: &Topology, c: &Container) -> bool {
-    let owner = match &c.network_mode {
-        NetworkMode::Container(x) => topo.container(x).unwrap_or(c),
-        _ => c,
-    };
-    owner.network_mode != NetworkMode::Host
+    topo.namespace_owner(c).network_mode != NetworkMode::Host
 }
 
 /// A loopback address as the container `c` itself holds it.
@@ -59,10 +55,7 @@ pub(super) fn container_side(
     let mut r = ResolvedEndpoint::plain(side.kind, side.label, family.unspecified(), None, side.port);
     r.container = Some(ContainerRef::of(c));
     // With `container:X` the namespace, and so the network mode that matters, is X's.
-    let owner = match &c.network_mode {
-        NetworkMode::Container(x) => topo.container(x).unwrap_or(c),
-        _ => c,
-    };
+    let owner = topo.namespace_owner(c);
     if !c.is_running() {
         r.issue = Some(EndpointIssue::NotRunning { state: c.state.clone() });
         return r;

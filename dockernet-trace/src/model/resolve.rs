@@ -230,10 +230,7 @@ fn container_hint(c: &Container) -> String {
 /// The families of a container's addresses; None while it has none to choose from (not
 /// running, `--network none`): the trace refuses it for that.
 fn container_families(topo: &Topology, c: &Container) -> Option<Families> {
-    let owner = match &c.network_mode {
-        NetworkMode::Container(x) => topo.container(x).unwrap_or(c),
-        _ => c,
-    };
+    let owner = topo.namespace_owner(c);
     if !c.is_running() {
         return None;
     }

@@ -119,6 +119,15 @@ impl Topology {
         in_ns.iter().find(has_address).or(in_ns.first()).copied()
     }
 
+    /// The container whose namespace, and so whose network mode, `c` uses: the one it shares
+    /// with `--network container:X` (when Docker's view has it), else `c` itself.
+    pub fn namespace_owner<'a>(&'a self, c: &'a Container) -> &'a Container {
+        match &c.network_mode {
+            NetworkMode::Container(other) => self.container(other).unwrap_or(c),
+            _ => c,
+        }
+    }
+
     /// The endpoints a container uses: its own, or those of the container whose namespace it
     /// shares (`--network container:X`).
     pub fn endpoints_of<'a>(&'a self, c: &'a Container) -> &'a [Endpoint] {
