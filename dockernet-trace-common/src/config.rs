@@ -161,6 +161,9 @@ pub struct Config {
     /// Docker's embedded DNS forwards leave from a port of dockerd's choosing. (IPv4
     /// nameservers: their packets are followed whatever the probe's family.)
     pub dns_port: u16,
+    /// Where the tracepoints' arguments are. Beside `mode` in the first cache line: every
+    /// dropped packet reads both.
+    pub args: ArgLayout,
     /// Probe mode: IPv4 addresses on the probe's path (ends, NAT forms, gateways), for hooks
     /// that see addresses but no ports (route lookups, neighbour resolution). 0 = unused slot.
     pub probe_addrs: [u32; PROBE_ADDRS],
@@ -173,6 +176,5 @@ pub struct Config {
     pub skb: SkbOffsets,
     pub route: RouteOffsets,
     pub route6: Route6Offsets,
-    pub args: ArgLayout,
     pub enrich: EnrichLayout,
 }

@@ -17,6 +17,10 @@ use crate::{
 /// filters, on the device at `dev_ptr` (`dev`: its ifindex and namespace); `route` reads the
 /// error route it was refused for, once, for a key's first packet (a reason that may be a
 /// refusal of its route costs the counted packets nothing more).
+///
+/// Only the count of a known key, every packet of a flood, is inlined here; what a key's
+/// first packet needs besides (the exact filters, the device's name, the route, the event) is
+/// `first_of_key`, an eBPF function of its own, out of the flood's way.
 #[inline(always)]
 pub fn count_incident(
     cfg: &Config,
@@ -46,31 +50,54 @@ pub fn count_incident(
         _pad: [0; 3],
     };
     let id = key.id();
-    // The flood's path: a key that is counted already passed every filter below.
-    let found = bump(id, &key);
-    if matches!(found, Bump::Counted) {
+    let taken = match bump(id, &key) {
+        Bump::Counted => return,
+        Bump::Taken => true,
+        Bump::Missing => false,
+    };
+    let first = FirstPacket { key, id, skb, dev_ptr, taken };
+    first_of_key(cfg, &first, p, route);
+}
+
+/// What `first_of_key` needs besides the packet (one argument: an eBPF function takes five).
+/// Plain fields: the kernel refuses the BTF of a Rust enum's layout in a function's types.
+struct FirstPacket {
+    key: DropKey,
+    id: u64,
+    skb: u64,
+    dev_ptr: u64,
+    /// Another key holds the id (two 64-bit folds collided).
+    taken: bool,
+}
+
+/// The first packet of a key (or one whose id another key holds): unless it is out of scope
+/// or noise, an event, and the key's count starts. An eBPF function of its own, not inlined
+/// (see `count_incident`).
+#[inline(never)]
+fn first_of_key(cfg: &Config, f: &FirstPacket, p: &Packet, route: impl FnOnce() -> RefusedRoute) {
+    let key = &f.key;
+    if !is_watched(cfg, p, key.netns) || is_noise(key, p) {
         return;
     }
-    if !is_watched(cfg, p, dev.netns) || is_noise(&key, p) {
-        return;
-    }
-    let name = name_of::<Typed>(dev_ptr);
+    let name = name_of::<Typed>(f.dev_ptr);
     let route = route();
-    let counted = match found {
-        // Another key holds the id (two 64-bit folds collided): an event of its own.
-        Bump::Taken => false,
-        _ => match start_count(id, &key, name, route) {
+    let counted = if f.taken {
+        // An event of its own.
+        false
+    } else {
+        match start_count(f.id, key, name, route) {
             Ok(()) => true,
             // Another CPU created the key just now (and reports it): count on ours.
-            Err(()) if matches!(bump(id, &key), Bump::Counted) => return,
+            Err(()) if matches!(bump(f.id, key), Bump::Counted) => return,
             // The map is full: this packet is an event of its own.
             Err(()) => false,
-        },
+        }
     };
-    let named = Device { ifindex: dev.ifindex, netns: dev.netns, name };
-    emit(hook, skb, p, &named, |e| {
-        e.reason = reason;
-        e.location = location;
+    let hook = Hook::try_from(key.hook).unwrap_or(Hook::KfreeSkb);
+    let named = Device { ifindex: key.ifindex, netns: key.netns, name };
+    emit(hook, f.skb, p, &named, |e| {
+        e.reason = key.reason;
+        e.location = key.location;
         e.aux = route.to_aux();
         e.value = if counted { COUNTED_IN_MAP } else { 0 };
     });

@@ -61,8 +61,6 @@ pub fn unpack(walked: u64) -> (u8, Option<usize>) {
 struct SkbBytes(*mut __sk_buff);
 
 impl Bytes for SkbBytes {
-    const OWN_FRAME: bool = true;
-
     #[inline(always)]
     fn load<T>(&self, off: usize) -> Option<T> {
         TcContext::new(self.0).load::<T>(ETH_HLEN + off).ok()

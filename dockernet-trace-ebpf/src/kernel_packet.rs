@@ -11,7 +11,6 @@ use crate::{
 pub struct KernelPacket(pub u64);
 
 impl Bytes for KernelPacket {
-    const OWN_FRAME: bool = true;
     const READ_AHEAD: bool = true;
     #[inline(always)]
     fn load<T>(&self, off: usize) -> Option<T> {

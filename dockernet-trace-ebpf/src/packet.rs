@@ -80,10 +80,6 @@ pub fn is_unspecified6(a: &[u8; 16]) -> bool {
 
 /// Reads header bytes at an offset of a packet. Implemented for kernel memory and tc.
 pub trait Bytes: Sized {
-    /// Parse in eBPF functions of their own (see `parse_ip4_into`). Not for tc: its packet
-    /// pointers would reach the callee through the caller's stack, which 6.1's verifier
-    /// refuses; the tc programs' frames have room for the parser inlined.
-    const OWN_FRAME: bool;
     /// Read an IPv4 header together with the first bytes after it (see `parse_ip4`): where
     /// each read is a helper call (kernel memory), not where it is a bounds check (tc).
     const READ_AHEAD: bool = false;
@@ -126,23 +122,20 @@ pub enum Transport {
     Unknown,
 }
 
-/// The IP header alone (addresses, transport protocol, length): enough for the filters that
-/// reject most packets, before the transport header is read. IPv6 extension headers are
-/// walked here, as the transport protocol is only known after them.
+/// The IP header alone (addresses, transport protocol, length), into `p` (all zero): enough
+/// for the filters that reject most packets, before the transport header is read. IPv6
+/// extension headers are walked here, as the transport protocol is only known after them.
+/// Fills the caller's packet rather than returning one: a returned `Packet` was copied, word
+/// by word, on every dropped packet a watch counts.
 #[inline(always)]
-pub fn parse_ip<B: Bytes>(b: &B, family: u8) -> Option<(Packet, Transport)> {
-    let mut p = Packet::default();
-    let l4 = if B::OWN_FRAME {
-        // One function per family: a frame of its own each, the deeper of the two counts
-        // towards the 512 bytes the program and its callees share (before 6.13).
-        if family == FAMILY_V6 { parse_ip6_into(b, &mut p) } else { parse_ip4_into(b, &mut p) }
-    } else {
-        parse_ip_inline(b, family, &mut p)
-    };
-    Some((p, transport(l4)?))
+pub fn parse_ip<B: Bytes>(b: &B, family: u8, p: &mut Packet) -> Option<Transport> {
+    // (Inlined into each program: parsed in an eBPF function of its own, the packet's fields
+    // were written through a pointer and read back on every dropped packet a watch counts.)
+    let l4 = if family == FAMILY_V6 { parse_ip6(b, p) } else { parse_ip4(b, p) };
+    transport(l4.unwrap_or(NOT_PARSED))
 }
 
-/// `parse_ip4_into`'s or `parse_ip6_into`'s number as a `Transport` (None: not parsed).
+/// What `parse_ip4` or `parse_ip6` returned, as a `Transport` (None: not parsed).
 #[inline(always)]
 fn transport(l4: usize) -> Option<Transport> {
     match l4 {
@@ -153,35 +146,12 @@ fn transport(l4: usize) -> Option<Transport> {
     }
 }
 
-/// `parse_ip4_into` and `parse_ip6_into`: not an IP header of the family.
+/// Not an IP header of the family.
 const NOT_PARSED: usize = 0;
-/// `parse_ip4_into` and `parse_ip6_into`: parsed, without a transport header to read.
+/// Parsed, without a transport header to read.
 const NO_L4: usize = usize::MAX;
-/// `parse_ip4_into` and `parse_ip6_into`: parsed, the transport header's fields too.
+/// Parsed, the transport header's fields too.
 const L4_READ: usize = usize::MAX - 1;
-
-/// `parse_ip4` as an eBPF function of its own (not inlined): its header copies get a stack
-/// frame of its own, next to the program's (a frame has 512 bytes at most,
-/// and the programs that also build an event and count drops would not fit one with them).
-/// Plain argument and result types: the kernel refuses the BTF of a Rust enum's layout in a
-/// function's prototype. Returns the transport header's offset, `NO_L4`, `L4_READ` or
-/// `NOT_PARSED`.
-#[inline(never)]
-fn parse_ip4_into<B: Bytes>(b: &B, out: &mut Packet) -> usize {
-    parse_ip4(b, out).unwrap_or(NOT_PARSED)
-}
-
-/// `parse_ip6` as an eBPF function of its own, as `parse_ip4_into`.
-#[inline(never)]
-fn parse_ip6_into<B: Bytes>(b: &B, out: &mut Packet) -> usize {
-    parse_ip6(b, out).unwrap_or(NOT_PARSED)
-}
-
-#[inline(always)]
-fn parse_ip_inline<B: Bytes>(b: &B, family: u8, out: &mut Packet) -> usize {
-    let l4 = if family == FAMILY_V6 { parse_ip6(b, out) } else { parse_ip4(b, out) };
-    l4.unwrap_or(NOT_PARSED)
-}
 
 /// An IPv4 header without options and the 16 bytes after it: the transport header's fields
 /// `parse_l4` wants, but for an ICMP error's quote. Read at once where each read is a helper
@@ -276,8 +246,6 @@ pub fn parse_l4<B: Bytes>(b: &B, p: &mut Packet, l4: Transport) {
 struct Ahead<'a>(&'a [u8; 16]);
 
 impl Bytes for Ahead<'_> {
-    const OWN_FRAME: bool = false;
-
     #[inline(always)]
     fn load<T>(&self, off: usize) -> Option<T> {
         // (Offsets are constants here: the check folds away.)

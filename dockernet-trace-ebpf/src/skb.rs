@@ -55,7 +55,8 @@ fn ip_header<M: Kmem>(cfg: &Config, skb: u64, start: Start) -> Option<(KernelPac
 #[inline(always)]
 fn probe_at<M: Kmem>(cfg: &Config, skb: u64, start: Start) -> Option<Packet> {
     let (b, family) = ip_header::<M>(cfg, skb, start)?;
-    let (mut p, l4) = parse_ip(&b, family)?;
+    let mut p = Packet::default();
+    let l4 = parse_ip(&b, family, &mut p)?;
     if !may_be_probe(cfg, &p) {
         return None;
     }
@@ -70,22 +71,23 @@ pub fn probe_packet(cfg: &Config, skb: u64) -> Option<Packet> {
     probe_at::<Probed>(cfg, skb, Start::NetworkHeader)
 }
 
-/// Watch mode: a packet one of whose addresses may be watched (the exact test comes with the
-/// counting), with its transport header, unless `policy` says its protocol is no incident.
+/// Watch mode: whether the skb holds a packet one of whose addresses may be watched (the
+/// exact test comes with the counting), read into `p` (all zero) with its transport header,
+/// and `policy` does not say its protocol is no incident.
 #[inline(always)]
-fn watched_at(cfg: &Config, skb: u64, policy: u8) -> Option<Packet> {
-    let (b, family) = ip_header::<Typed>(cfg, skb, Start::NetworkHeader)?;
-    let (mut p, l4) = parse_ip(&b, family)?;
-    if !may_be_watched(cfg, &p) {
-        return None;
+fn watched_at(cfg: &Config, skb: u64, policy: u8, p: &mut Packet) -> bool {
+    let Some((b, family)) = ip_header::<Typed>(cfg, skb, Start::NetworkHeader) else { return false };
+    let Some(l4) = parse_ip(&b, family, p) else { return false };
+    if !may_be_watched(cfg, p) {
+        return false;
     }
-    parse_l4(&b, &mut p, l4);
+    parse_l4(&b, p, l4);
     let ignored = match p.flow_proto() {
         IPPROTO_ICMP | IPPROTO_ICMPV6 => policy & drop_policy::IGNORE_ICMP != 0,
         IPPROTO_TCP => policy & drop_policy::IGNORE_TCP != 0,
         _ => false,
     };
-    (!ignored).then_some(p)
+    !ignored
 }
 
 #[inline(always)]
@@ -96,7 +98,10 @@ fn skb_device(skb: u64) -> Device {
 /// A drop or reset in watch mode: counted per flow, reason and place (see `counting`).
 #[inline(always)]
 fn watch_incident(cfg: &Config, hook: Hook, skb: u64, policy: u8, reason: u32, location: u64) {
-    let Some(p) = watched_at(cfg, skb, policy) else { return };
+    let mut p = Packet::default();
+    if !watched_at(cfg, skb, policy, &mut p) {
+        return;
+    }
     let dev_ptr = skb_dev::<Typed>(skb);
     let dev = device_id::<Typed>(dev_ptr);
     let route = || {

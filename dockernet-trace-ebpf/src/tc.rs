@@ -9,7 +9,7 @@ use crate::{
     context::{Device, config},
     emit::emit,
     filter::{is_probe, may_be_probe, wants_family},
-    packet::{family_of, parse_ip, parse_l4},
+    packet::{Packet, family_of, parse_ip, parse_l4},
     tc_packet::TcPacket,
 };
 
@@ -40,7 +40,8 @@ fn observe(ctx: &TcContext, hook: Hook) {
         return;
     }
     let b = TcPacket::new(ctx);
-    let Some((mut p, l4)) = parse_ip(&b, family) else { return };
+    let mut p = Packet::default();
+    let Some(l4) = parse_ip(&b, family, &mut p) else { return };
     if !may_be_probe(cfg, &p) {
         return;
     }

@@ -28,8 +28,6 @@ impl<'a> TcPacket<'a> {
 const DIRECT_MAX: usize = 0x3ff;
 
 impl Bytes for TcPacket<'_> {
-    const OWN_FRAME: bool = false;
-
     #[inline(always)]
     fn load<T>(&self, off: usize) -> Option<T> {
         let at = self.data + ETH_HLEN + (off & DIRECT_MAX);

@@ -59,6 +59,9 @@ pub struct BenchArgs {
     /// BENCHMARKS.md.
     #[arg(long, value_delimiter = ',', value_enum)]
     only: Vec<Part>,
+    /// The overhead section's workloads (comma-separated; all by default).
+    #[arg(long, value_delimiter = ',', value_enum)]
+    load: Vec<workload::Workload>,
     /// Print only; leave BENCHMARKS.md alone.
     #[arg(long)]
     no_write: bool,
@@ -66,6 +69,10 @@ pub struct BenchArgs {
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     let wanted = |p: Part| args.only.is_empty() || args.only.contains(&p);
+    if !args.load.is_empty() && !args.no_write && wanted(Part::Overhead) {
+        // The section would lose the other workloads' rows.
+        anyhow::bail!("--load measures part of the overhead section: add --no-write");
+    }
     super::setup::run()?;
     super::build::run()?;
     // `cargo build` honours CARGO_TARGET_DIR; so does the binary we measure.
@@ -89,7 +96,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let w = workload::world(&lab)?;
         let (mut watch_rss, mut trace_rss) = (None, None);
         if wanted(Part::Overhead) {
-            let m = overhead::run(&lab, &w, args.quick)?;
+            let m = overhead::run(&lab, &w, &args.load, args.quick)?;
             watch_rss = Some(m.watch_rss_kb);
             sections.push(m.section);
         }

@@ -55,12 +55,13 @@ pub struct Measured {
     pub watch_rss_kb: u64,
 }
 
-pub fn run(lab: &Lab, w: &World, quick: bool) -> Result<Measured> {
+/// `loads`: the workloads to measure (empty: all).
+pub fn run(lab: &Lab, w: &World, loads: &[Workload], quick: bool) -> Result<Measured> {
     // Nine rounds: the median's interval (see `median_interval`) is then 96 %.
     let (rounds, window) = if quick { (3, Duration::from_secs(1)) } else { (9, Duration::from_secs(2)) };
     let _tracefs = observer::TraceFs::ensure();
     let mut all: Vec<(Workload, Rows)> = Vec::new();
-    for load in workload::ALL {
+    for load in workload::ALL.into_iter().filter(|l| loads.is_empty() || loads.contains(l)) {
         let mut rows = Rows::default();
         let observers = observers(load);
         for round in 0..rounds {

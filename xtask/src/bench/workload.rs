@@ -44,7 +44,7 @@ pub fn world(lab: &Lab) -> Result<World> {
     })
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Workload {
     Tcp,
     Udp,
@@ -111,12 +111,16 @@ impl Workload {
         running.wait_flowing()
     }
 
-    /// Runs the workload for `secs`.
-    pub fn run(self, w: &World, secs: u64) -> Result<()> {
+    /// Runs the workload for `secs`; returns its meter's rate meanwhile (per second, in the
+    /// meter's units: for the flood, packets sent).
+    pub fn run(self, w: &World, secs: u64) -> Result<f64> {
         let mut running = self.start(w)?;
+        let (c0, t0) = (running.count()?, Instant::now());
         std::thread::sleep(Duration::from_secs(secs));
+        let rate = running.count()?.saturating_sub(c0) as f64 / t0.elapsed().as_secs_f64();
         running.check_alive()?;
-        running.stop()
+        running.stop()?;
+        Ok(rate)
     }
 }
 
