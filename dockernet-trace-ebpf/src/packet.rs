@@ -135,7 +135,10 @@ pub fn parse_ip<B: Bytes>(b: &B, family: u8, p: &mut Packet) -> Option<Transport
     transport(l4.unwrap_or(NOT_PARSED))
 }
 
-/// What `parse_ip4` or `parse_ip6` returned, as a `Transport` (None: not parsed).
+/// What `parse_ip4` or `parse_ip6` returned, as a `Transport` (None: not parsed). They return
+/// one number, defined on every path, and the enum is made once here: when each returned the
+/// enum, LLVM merged their paths and spilled the offset of a variant without one, never set,
+/// which the verifier refuses ("R3 !read_ok" on 6.1's, for the IPv6 code).
 #[inline(always)]
 fn transport(l4: usize) -> Option<Transport> {
     match l4 {
