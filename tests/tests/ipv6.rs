@@ -214,6 +214,43 @@ fn ipv6_forwarding_off_to_the_outside() {
     );
 }
 
+/// doctor judges each network's IPv6 traffic against the host's own firewall as it does its
+/// IPv4: the engine's own ip6tables layout is no finding; an admin's `ip6` table whose forward
+/// policy drops is one, for the IPv6 network only, with the rules that let it through.
+#[test]
+fn doctor_judges_ipv6_flows_against_an_admins_table() {
+    let lab = Lab::start(ipv6_options()).unwrap();
+    let (net, _) = dual(&lab);
+    let firewall_drops = |d: &Value| -> Vec<Value> {
+        d["findings"].as_array().unwrap().iter().filter(|f| f["cause"] == "firewall_drop").cloned().collect()
+    };
+    let d = lab.tool(&["doctor", "--json"]).unwrap().json().unwrap();
+    assert!(firewall_drops(&d).is_empty(), "the engine's own rules: {d}");
+    let notes =
+        d["notes"].as_array().map(|n| n.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("\n"));
+    assert!(!notes.unwrap_or_default().contains("IPv6 traffic is not checked"), "{d}");
+    lab.nft(&["add table ip6 admin6"]).unwrap();
+    lab.nft(&["add chain ip6 admin6 forward { type filter hook forward priority filter ; policy drop ; }"])
+        .unwrap();
+    let d = lab.tool(&["doctor", "--json"]).unwrap().json().unwrap();
+    let found = firewall_drops(&d);
+    assert_eq!(found.len(), 1, "one finding, for the one IPv6 network: {d}");
+    let f = &found[0];
+    assert_eq!(
+        (f["network"].as_str(), f["iface"].as_str()),
+        (Some("dual6"), Some(net.bridge.as_str())),
+        "{f}"
+    );
+    let summary = f["summary"].as_str().unwrap();
+    assert!(summary.contains("table ip6 admin6 chain forward") && summary.contains("over IPv6"), "{summary}");
+    assert!(!summary.contains("over IPv4"), "{summary}");
+    let fix: Vec<&str> = f["fix"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(
+        fix.iter().any(|l| l.starts_with("nft add rule ip6 admin6 forward") && l.contains(&net.bridge)),
+        "{fix:?}"
+    );
+}
+
 /// `watch --json ARGS` while `act` runs (after the watch said it is attached), until its JSON
 /// lines satisfy `done`; then SIGINT. All its lines, the summary last.
 fn watch_while(lab: &Lab, args: &[&str], act: impl FnOnce(), done: impl Fn(&[Value]) -> bool) -> Vec<Value> {

@@ -1,14 +1,18 @@
 //! The traffic every Docker network needs to pass: its containers' connections out of the host
 //! and the replies, the outside to each published port, containers of one network to each
-//! other, and containers to the host's services at their gateway. Each is a packet as the
-//! kernel sees it at each hook on its way (the published port's: up to the DNAT).
-use std::net::{IpAddr, Ipv4Addr};
+//! other, and containers to the host's services at their gateway; in IPv4 and, for networks
+//! with an IPv6 subnet, in IPv6. Each is a packet as the kernel sees it at each hook on its way
+//! (the published port's: up to the DNAT).
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
 
 use crate::{
     flow::IpFamily,
-    model::{DockerNetwork, Topology, listeners, routes::default_route},
+    model::{
+        DockerNetwork, Topology, listeners,
+        routes::{MAIN_TABLE, default_route, routes_covering},
+    },
     netfilter::{
         eval::{CtState, Hook, Packet},
         fix::Traffic,
@@ -34,6 +38,7 @@ pub enum Kind {
 #[derive(Clone, Debug)]
 pub struct Flow {
     pub kind: Kind,
+    pub family: IpFamily,
     pub network: String,
     pub bridge: String,
     pub container: Option<String>,
@@ -68,20 +73,38 @@ impl Flow {
 /// A client port, the same for every flow.
 const CLIENT_PORT: u16 = 40000;
 
-/// Where "outside" is: the default route's device, its gateway, and the host's address there.
+/// Where "outside" is, for one address family: the default route's device, its gateway, and
+/// the host's address there.
 struct Uplink {
     dev: String,
     peer: IpAddr,
     host_ip: Option<IpAddr>,
 }
 
-fn uplink(t: &Topology) -> Option<Uplink> {
-    // These flows are IPv4 (the ones Docker's iptables rules carry).
-    let r = default_route(&t.host.routes, IpFamily::V4)?;
+fn uplink(t: &Topology, family: IpFamily) -> Option<Uplink> {
+    let r = default_route(&t.host.routes, family)?;
     let dev = t.link_by_index(r.oif?)?.name.clone();
-    let host_ip = t.addresses_of(r.oif?).iter().find(|a| a.ip.is_ipv4()).map(|a| a.ip);
-    let peer = r.gateway.unwrap_or(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)));
+    // A client reaches the host at a global address, not at the link's own fe80::.
+    let host_ip =
+        t.addresses_of(r.oif?).iter().map(|a| a.ip).find(|ip| IpFamily::of(ip) == family && !link_local(ip));
+    // Without a gateway (an on-link default route), a client from the documentation ranges.
+    let peer = r.gateway.unwrap_or(match family {
+        IpFamily::V4 => IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)),
+        IpFamily::V6 => IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)),
+    });
     Some(Uplink { dev, peer, host_ip })
+}
+
+/// Whether the host routes `src` back out of `iif`, as a reverse-path filter asks: yes when the
+/// main table's route for it goes there; else not known (policy routing, not read here, may
+/// send it another way).
+fn route_back(t: &Topology, src: IpAddr, iif: &str) -> Option<bool> {
+    let route = routes_covering(&t.host.routes, MAIN_TABLE, src).into_iter().next()?;
+    (t.link_by_index(route.oif?)?.name == iif).then_some(true)
+}
+
+fn link_local(ip: &IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
 }
 
 /// The TCP services of the host (address and port), which containers may need to reach.
@@ -89,44 +112,49 @@ pub fn host_services() -> Vec<(IpAddr, u16)> {
     listeners::host_sockets("tcp")
 }
 
-/// Every flow of every bridge network that must pass; `services` as [`host_services`] says.
+/// Every flow of every bridge network that must pass, in each address family the network
+/// has; `services` as [`host_services`] says.
 pub fn flows(t: &Topology, services: &[(IpAddr, u16)]) -> Vec<Flow> {
-    let up = uplink(t);
     let mut out = vec![];
-    for n in t.docker.networks.iter().filter(|n| n.bridge.is_some()) {
-        out.extend(network_flows(t, n, up.as_ref(), services));
+    for family in [IpFamily::V4, IpFamily::V6] {
+        let up = uplink(t, family);
+        for n in t.docker.networks.iter().filter(|n| n.bridge.is_some()) {
+            out.extend(network_flows(t, n, family, up.as_ref(), services));
+        }
     }
     out
+}
+
+/// The `k`th address of `subnet` (1: the first after the network's own).
+fn nth_host(subnet: &IpNet, k: u32) -> IpAddr {
+    match subnet {
+        IpNet::V4(net) => IpAddr::V4(Ipv4Addr::from(u32::from(net.network()).wrapping_add(k))),
+        IpNet::V6(net) => IpAddr::V6(Ipv6Addr::from(u128::from(net.network()).wrapping_add(u128::from(k)))),
+    }
 }
 
 fn network_flows(
     t: &Topology,
     n: &DockerNetwork,
+    family: IpFamily,
     up: Option<&Uplink>,
     services: &[(IpAddr, u16)],
 ) -> Vec<Flow> {
-    let subnet4 = n.subnets.iter().find_map(|s| match s.subnet {
-        IpNet::V4(net) => Some((net, s.gateway)),
-        IpNet::V6(_) => None,
-    });
-    let (Some(bridge), Some((subnet, gateway))) = (n.bridge.clone(), subnet4) else { return vec![] };
-    let members: Vec<(String, Ipv4Addr)> = t
+    let (Some(bridge), Some(subnet)) = (n.bridge.clone(), n.subnets_of(family).next()) else { return vec![] };
+    let members: Vec<(String, IpAddr)> = t
         .docker
         .containers
         .iter()
         .filter(|c| c.is_running())
-        .filter_map(|c| Some((c.name.clone(), t.endpoint(c, &n.name)?.ip?)))
+        .filter_map(|c| Some((c.name.clone(), t.endpoint(c, &n.name)?.ip_of(family)?)))
         .collect();
-    let nth_host = |k: u32| Ipv4Addr::from(u32::from(subnet.network()) + k);
-    let gateway = match gateway {
-        Some(IpAddr::V4(g)) => g,
-        _ => nth_host(1),
-    };
-    let me = members.first().map_or(nth_host(2), |m| m.1);
-    let peer =
-        members.get(1).map_or_else(|| if me == nth_host(3) { nth_host(2) } else { nth_host(3) }, |m| m.1);
+    let host = |k| nth_host(&subnet.subnet, k);
+    let gateway = subnet.gateway.filter(|g| IpFamily::of(g) == family).unwrap_or_else(|| host(1));
+    let me = members.first().map_or(host(2), |m| m.1);
+    let peer = members.get(1).map_or_else(|| if me == host(3) { host(2) } else { host(3) }, |m| m.1);
     let flow = |kind, container: Option<String>, steps, dnat_to| Flow {
         kind,
+        family,
         network: n.name.clone(),
         bridge: bridge.clone(),
         container,
@@ -134,46 +162,68 @@ fn network_flows(
         dnat_to,
     };
     let mut out = vec![];
-    let tcp = |src: Ipv4Addr, dst: IpAddr, port: u16| Packet::tcp(IpAddr::V4(src), CLIENT_PORT, dst, port);
+    let tcp = |src: IpAddr, dst: IpAddr, port: u16| Packet::tcp(src, CLIENT_PORT, dst, port);
+    let from_bridge = route_back(t, me, &bridge);
     if let Some(up) = up.filter(|_| !n.internal) {
-        let p = tcp(me, up.peer, 443).iif(&bridge).oif(&up.dev).to_local(false).from_local(false);
+        let p = tcp(me, up.peer, 443)
+            .iif(&bridge)
+            .oif(&up.dev)
+            .to_local(false)
+            .from_local(false)
+            .route_back(from_bridge);
         let steps = vec![(Hook::Prerouting, p.clone()), (Hook::Forward, p.clone()), (Hook::Postrouting, p)];
         out.push(flow(Kind::Outbound, None, steps, None));
-        let reply = Packet::tcp(up.peer, 443, IpAddr::V4(me), CLIENT_PORT)
+        let reply = Packet::tcp(up.peer, 443, me, CLIENT_PORT)
             .iif(&up.dev)
             .oif(&bridge)
             .ct(Some(CtState::Established))
-            .to_local(false);
+            .to_local(false)
+            .route_back(route_back(t, up.peer, &up.dev));
         out.push(flow(Kind::Replies, None, vec![(Hook::Forward, reply)], None));
-        out.extend(published(t, n, up, &bridge));
+        out.extend(published(t, n, family, up, &bridge));
     }
-    if n.icc && t.host.sysctls.bridge_nf_call_iptables == Some(true) {
-        let p = tcp(me, IpAddr::V4(peer), 80).iif(&bridge).oif(&bridge).to_local(false);
+    let bridged_through_netfilter = match family {
+        IpFamily::V4 => t.host.sysctls.bridge_nf_call_iptables,
+        IpFamily::V6 => t.host.sysctls.ipv6.as_ref().and_then(|v6| v6.bridge_nf_call_ip6tables),
+    };
+    if n.icc && bridged_through_netfilter == Some(true) {
+        let p = tcp(me, peer, 80).iif(&bridge).oif(&bridge).to_local(false).route_back(from_bridge);
         out.push(flow(Kind::WithinNetwork, None, vec![(Hook::Forward, p)], None));
     }
-    let published: Vec<u16> =
-        t.docker.containers.iter().flat_map(|c| c.ports.iter().map(|p| p.host_port)).collect();
-    let mut ports: Vec<u16> = services
-        .iter()
-        .filter(|(ip, port)| (ip.is_unspecified() || *ip == IpAddr::V4(gateway)) && !published.contains(port))
-        .map(|(_, port)| *port)
-        .collect();
-    ports.sort_unstable();
-    ports.dedup();
-    for port in ports {
-        let p = tcp(me, IpAddr::V4(gateway), port).iif(&bridge).to_local(true).from_local(false);
+    for port in host_ports(t, family, gateway, services) {
+        let p = tcp(me, gateway, port).iif(&bridge).to_local(true).from_local(false).route_back(from_bridge);
         let steps = vec![(Hook::Prerouting, p.clone()), (Hook::Input, p)];
         out.push(flow(Kind::ToHost { port }, None, steps, None));
     }
     out
 }
 
-/// The outside to each port published by a container of `n` (not those bound to loopback).
-fn published(t: &Topology, n: &DockerNetwork, up: &Uplink, bridge: &str) -> Vec<Flow> {
+/// The host's services a container of the network reaches at its gateway: those listening on
+/// the gateway or on every address of the family (an IPv6 socket on `::` takes IPv4 too, an
+/// IPv4 one on 0.0.0.0 no IPv6), but for ports Docker publishes.
+fn host_ports(t: &Topology, family: IpFamily, gateway: IpAddr, services: &[(IpAddr, u16)]) -> Vec<u16> {
+    let published: Vec<u16> =
+        t.docker.containers.iter().flat_map(|c| c.ports.iter().map(|p| p.host_port)).collect();
+    let serves =
+        |ip: &IpAddr| *ip == gateway || ip.is_unspecified() && (family == IpFamily::V4 || ip.is_ipv6());
+    let mut ports: Vec<u16> = services
+        .iter()
+        .filter(|(ip, port)| serves(ip) && !published.contains(port))
+        .map(|(_, port)| *port)
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+}
+
+/// The outside to each port published by a container of `n` on an address of `family` (not
+/// those bound to loopback), DNATed to the container's address of that family.
+fn published(t: &Topology, n: &DockerNetwork, family: IpFamily, up: &Uplink, bridge: &str) -> Vec<Flow> {
     let mut out = vec![];
     for c in t.docker.containers.iter().filter(|c| c.is_running()) {
-        let Some(ip) = t.endpoint(c, &n.name).and_then(|e| e.ip) else { continue };
-        for p in c.ports.iter().filter(|p| p.host_ip.is_ipv4() && !p.host_ip.is_loopback()) {
+        let Some(ip) = t.endpoint(c, &n.name).and_then(|e| e.ip_of(family)) else { continue };
+        let ports = c.ports.iter().filter(|p| IpFamily::of(&p.host_ip) == family && !p.host_ip.is_loopback());
+        for p in ports {
             let dst = if p.host_ip.is_unspecified() { up.host_ip } else { Some(p.host_ip) };
             let Some(dst) = dst else { continue };
             let packet = match p.proto.as_str() {
@@ -183,11 +233,19 @@ fn published(t: &Topology, n: &DockerNetwork, up: &Uplink, bridge: &str) -> Vec<
             };
             out.push(Flow {
                 kind: Kind::Published { host_port: p.host_port, proto: p.proto.clone() },
+                family,
                 network: n.name.clone(),
                 bridge: bridge.to_string(),
                 container: Some(c.name.clone()),
-                steps: vec![(Hook::Prerouting, packet.iif(&up.dev).to_local(true).from_local(false))],
-                dnat_to: Some((IpAddr::V4(ip), p.container_port)),
+                steps: vec![(
+                    Hook::Prerouting,
+                    packet
+                        .iif(&up.dev)
+                        .to_local(true)
+                        .from_local(false)
+                        .route_back(route_back(t, up.peer, &up.dev)),
+                )],
+                dnat_to: Some((ip, p.container_port)),
             });
         }
     }

@@ -9,9 +9,9 @@ use super::flows::{Flow, Kind, flows};
 use crate::{
     cause::{Cause, Finding},
     flow::IpFamily,
-    model::{DockerNetwork, Topology},
+    model::Topology,
     netfilter::{
-        Ruleset, Source,
+        Family, Ruleset, Source,
         eval::{Decision, Evaluation, Evaluator, Fate, Hook, NamedRule, Outcome},
         fix::{Fix, fix},
         owner::{Owner, owner},
@@ -28,14 +28,6 @@ pub fn drops(
 ) {
     // Rules that could not be read may drop what the checks below pass: say so.
     notes.extend(rs.gaps().map(|g| format!("the firewall checks may miss rules: {g}")));
-    // The flows are IPv4: an IPv6 network's own traffic passed no check here.
-    let dual = |n: &&DockerNetwork| n.bridge.is_some() && n.subnets_of(IpFamily::V6).next().is_some();
-    notes.extend(t.docker.networks.iter().filter(dual).map(|n| {
-        format!(
-            "network {}: its IPv6 traffic is not checked against the host's own firewall rules (these checks follow IPv4); `dockernet-trace trace -6` follows an IPv6 path",
-            n.name
-        )
-    }));
     let ev = Evaluator::new(rs);
     let bridges: BTreeSet<String> = t.docker.networks.iter().filter_map(|n| n.bridge.clone()).collect();
     // One finding per rule, network and container, saying every flow the rule stops.
@@ -49,15 +41,14 @@ pub fn drops(
             x.rule.same(&rule) && x.finding.network == f.network && x.finding.container == f.container
         }) {
             Some(x) => {
-                x.whats.push(what(&flow));
+                x.add(&flow);
                 x.fixes.extend(fix);
             }
-            None => found.push(Found {
-                rule,
-                whats: vec![what(&flow)],
-                fixes: fix.into_iter().collect(),
-                finding: f,
-            }),
+            None => {
+                let mut x = Found { rule, whats: vec![], fixes: fix.into_iter().collect(), finding: f };
+                x.add(&flow);
+                found.push(x);
+            }
         }
     }
     findings.extend(found.into_iter().map(Found::finish));
@@ -66,16 +57,40 @@ pub fn drops(
 /// What one rule stops for one network (and container), gathered over its flows.
 struct Found {
     rule: NamedRule,
-    whats: Vec<String>,
+    /// Each kind of traffic it stops, with the families it stops it in (in the order met).
+    whats: Vec<(String, Vec<IpFamily>)>,
     fixes: Vec<Fix>,
     finding: Finding,
 }
 
 impl Found {
+    fn add(&mut self, flow: &Flow) {
+        let text = what(flow);
+        match self.whats.iter_mut().find(|(t, _)| *t == text) {
+            Some((_, families)) => families.push(flow.family),
+            None => self.whats.push((text, vec![flow.family])),
+        }
+        // A rule that stops both families' traffic (an `inet` table's) breaks both.
+        if self.finding.family != Some(flow.family) {
+            self.finding.family = None;
+        }
+    }
+
     /// The summary says every flow; the fix gives each command once, alternatives last.
     fn finish(self) -> Finding {
         let mut f = self.finding;
-        f.summary = format!("{} {}: `{}`", f.summary, self.whats.join(", and "), self.rule.text);
+        let whats: Vec<String> = self
+            .whats
+            .iter()
+            .map(|(text, families)| {
+                match (families.contains(&IpFamily::V4), families.contains(&IpFamily::V6)) {
+                    (true, true) => format!("{text} over IPv4 and IPv6"),
+                    (false, true) => format!("{text} over IPv6"),
+                    _ => text.clone(),
+                }
+            })
+            .collect();
+        f.summary = format!("{} {}: `{}`", f.summary, whats.join(", and "), self.rule.text);
         let lines = self
             .fixes
             .iter()
@@ -136,13 +151,15 @@ fn first_stop(
 }
 
 /// Not Docker's, and not what another check reports: DOCKER-USER's rules (docker_user.rs),
-/// and filter FORWARD's policy in Docker's iptables tables (firewall.rs).
+/// and filter FORWARD's policy in Docker's IPv4 iptables tables (firewall.rs, which weighs it
+/// against Docker's ACCEPTs). ip6tables' FORWARD policy is judged here, by the IPv6 flows.
 fn foreign(rs: &Ruleset, rule: &NamedRule, o: &Outcome) -> bool {
     if owner(rs, rule, &o.path) == Owner::Docker || rule.chain == "DOCKER-USER" {
         return false;
     }
     let docker_forward_policy = rule.is_policy()
         && matches!(rule.source, Source::Iptables { .. })
+        && rule.family == Family::Ip
         && rule.table == "filter"
         && rule.chain == "FORWARD";
     !docker_forward_policy
@@ -203,8 +220,8 @@ fn finding(rs: &Ruleset, flow: &Flow, e: &Evaluation, o: &Outcome) -> Finding {
         summary: format!("{} {}", whose(rs, rule, o), verb(&o.fate)),
         fix: vec![],
         evidence,
-        // The flows are IPv4 (see flows.rs): a trace over IPv6 does not weigh this finding.
-        family: Some(crate::flow::IpFamily::V4),
+        // A trace weighs it when it goes over this family (see `Found`: both, when it stops both).
+        family: Some(flow.family),
     }
 }
 

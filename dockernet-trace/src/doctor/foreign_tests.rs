@@ -1,15 +1,16 @@
 //! The foreign-table check on recorded listings: Docker 29's nftables, ufw, firewalld.
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::*;
 use crate::{
+    flow::IpFamily,
     model::{
-        Address, Link, PublishedPort, Route, RouteKind,
-        container::tests_support::container,
+        Address, Ipv6Sysctls, Link, PublishedPort, Route, RouteKind,
+        container::{tests_support::container, tests_support6::with_ipv6},
         prefix,
         topology::tests::{dual_stack, network, topology},
     },
-    netfilter::{parse_iptables_save, parse_nft_json},
+    netfilter::{IpNet, parse_ip6tables_save, parse_iptables_save, parse_nft_json},
 };
 
 const DOCKER29: &str = include_str!("../netfilter/fixtures/docker29-bridge1.nft.json");
@@ -146,15 +147,149 @@ fn rules_that_could_not_be_read_are_a_note() {
     );
 }
 
+/// `host`, with an IPv6 uplink too (2001:db8:1::2/64 on eth0, default route via
+/// 2001:db8:1::1), br_netfilter on for ip6tables, and each network's bridge with its subnets'
+/// routes (what a reverse-path filter looks at).
+fn dual_host(t: Topology) -> Topology {
+    let mut t = host(t);
+    let bridges: Vec<(String, Vec<IpNet>)> = t
+        .docker
+        .networks
+        .iter()
+        .filter_map(|n| Some((n.bridge.clone()?, n.subnets.iter().map(|s| s.subnet).collect())))
+        .collect();
+    for (i, (bridge, subnets)) in bridges.into_iter().enumerate() {
+        let index = 10 + i as u32;
+        t.host.links.push(link(index, &bridge));
+        for dst in subnets {
+            let connected = Route {
+                dst,
+                gateway: None,
+                oif: Some(index),
+                scope: "link".into(),
+                ..t.host.routes[0].clone()
+            };
+            t.host.routes.push(connected);
+        }
+    }
+    t.host.addresses.push(Address { ifindex: 2, ip: "fe80::2".parse().unwrap(), prefix: 64 });
+    t.host.addresses.push(Address { ifindex: 2, ip: "2001:db8:1::2".parse().unwrap(), prefix: 64 });
+    let mut default6 = t.host.routes[0].clone();
+    assert!(default6.dst.prefix_len() == 0, "the IPv4 default route comes first");
+    (default6.dst, default6.gateway) =
+        (prefix::parse("::/0").unwrap(), Some("2001:db8:1::1".parse().unwrap()));
+    t.host.routes.push(default6);
+    t.host.sysctls.ipv6 =
+        Some(Ipv6Sysctls { forwarding: true, bridge_nf_call_ip6tables: Some(true), ..Default::default() });
+    t
+}
+
+/// Docker 29's bridge1 (the nftables fixture) with its IPv6 subnet, c1 in both families
+/// publishing 8080 → 80 on 0.0.0.0 and ::.
+fn docker29_dual_stack() -> Topology {
+    let mut bridge1 = dual_stack("bridge1", "b1b1b1b1b1b1b1", "192.0.2.0/24", "fd49:efd7:54aa::/64");
+    bridge1.bridge = Some("bridge1".into());
+    let mut c1 =
+        with_ipv6(container("cccc1111", "c1", &[("bridge1", "192.0.2.2")]), "bridge1", "fd49:efd7:54aa::2");
+    c1.ports.push(published(8080, 80));
+    c1.ports.push(PublishedPort { host_ip: IpAddr::V6(Ipv6Addr::UNSPECIFIED), ..published(8080, 80) });
+    dual_host(topology(vec![c1], vec![bridge1]))
+}
+
 #[test]
-fn an_ipv6_network_is_said_to_be_unchecked_for_ipv6() {
-    let mut dual = dual_stack("dual", "d0d0d0d0d0d0d0", "192.0.2.0/24", "fd00:2::/64");
-    dual.bridge = Some("br-dual".into());
-    let mut v4 = network("bridge1", "b1b1b1b1b1b1b1", "198.51.100.0/24");
-    v4.bridge = Some("bridge1".into());
-    let t = host(topology(vec![], vec![dual, v4]));
+fn docker29_dual_stack_is_healthy_in_both_families() {
+    let t = docker29_dual_stack();
     let rs = Ruleset { tables: parse_nft_json(DOCKER29).unwrap(), notes: vec![] };
-    let (_, notes) = run(&t, &rs, &[]);
-    assert_eq!(notes.len(), 1, "{notes:#?}");
-    assert!(notes[0].starts_with("network dual: its IPv6 traffic is not checked"), "{notes:#?}");
+    let services = [(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 22)];
+    let (mut findings, mut notes) = (vec![], vec![]);
+    drops(&t, &rs, &services, &mut findings, &mut notes);
+    assert!(findings.is_empty(), "{findings:#?}");
+    assert!(notes.is_empty(), "{notes:#?}");
+    // Out, replies, the published port, within, to the host's tcp/22: in each family.
+    let all = flows(&t, &services);
+    let v6: Vec<&Flow> = all.iter().filter(|f| f.family == IpFamily::V6).collect();
+    assert_eq!((all.len(), v6.len()), (10, 5), "{all:#?}");
+    let out6 = &v6[0].steps[0].1;
+    assert_eq!(
+        (out6.src, out6.dst),
+        ("fd49:efd7:54aa::2".parse().unwrap(), "2001:db8:1::1".parse().unwrap())
+    );
+    // The published port is reached at the uplink's global address, not its fe80::.
+    let published6 = v6.iter().find(|f| matches!(f.kind, Kind::Published { .. })).unwrap();
+    assert_eq!(published6.steps[0].1.dst, "2001:db8:1::2".parse::<IpAddr>().unwrap());
+    assert_eq!(published6.dnat_to, Some(("fd49:efd7:54aa::2".parse().unwrap(), 80)));
+}
+
+#[test]
+fn an_ipv4_only_service_is_not_a_flow_of_ipv6() {
+    let t = docker29_dual_stack();
+    let services = [(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 5432), (IpAddr::V6(Ipv6Addr::UNSPECIFIED), 22)];
+    let to_host = |family| -> Vec<u16> {
+        flows(&t, &services)
+            .into_iter()
+            .filter(|f| f.family == family)
+            .filter_map(|f| match f.kind {
+                Kind::ToHost { port } => Some(port),
+                _ => None,
+            })
+            .collect()
+    };
+    // A socket on :: takes IPv4 too; one on 0.0.0.0 no IPv6.
+    assert_eq!(to_host(IpFamily::V4), [22, 5432]);
+    assert_eq!(to_host(IpFamily::V6), [22]);
+}
+
+/// Docker 20.10 with an IPv6 network and ip6tables left to the admin, whose FORWARD policy
+/// is DROP: the containers' IPv6 traffic through the host dies there; IPv4 is Docker's.
+#[test]
+fn an_ip6tables_forward_policy_of_drop_stops_the_ipv6_flows() {
+    let mut dual = dual_stack("dual", "d0d0d0d0d0d0d0", "172.17.0.0/16", "fd00:2::/64");
+    dual.name = "bridge".into();
+    dual.bridge = Some("docker0".into());
+    let c = with_ipv6(container("aaaa1111", "web", &[("bridge", "172.17.0.2")]), "bridge", "fd00:2::2");
+    let t = dual_host(topology(vec![c], vec![dual]));
+    let mut tables = parse_iptables_save(TWO_NETWORKS).unwrap();
+    tables.extend(
+        parse_ip6tables_save(
+            "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n",
+        )
+        .unwrap(),
+    );
+    let rs = Ruleset { tables, notes: vec![] };
+    let (findings, notes) = run(&t, &rs, &[]);
+    assert!(notes.is_empty(), "{notes:#?}");
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let f = &findings[0];
+    assert_eq!((f.network.as_deref(), f.family), (Some("bridge"), Some(IpFamily::V6)));
+    assert!(
+        f.summary.contains("connections of bridge's containers out of the host over IPv6"),
+        "{}",
+        f.summary
+    );
+    assert!(f.summary.contains("bridge's containers talking to each other over IPv6"), "{}", f.summary);
+    assert!(f.fix.iter().any(|l| l.starts_with("ip6tables")), "{:#?}", f.fix);
+}
+
+/// firewalld's `inet` table stops both families of a bridge it does not know: one finding,
+/// for both.
+#[test]
+fn an_inet_rule_that_stops_both_families_is_one_finding_for_both() {
+    let mut other = dual_stack("other-net", "4ebb9b640f67aa", "172.18.0.0/16", "fd00:18::/64");
+    other.bridge = Some("br-4ebb9b640f67".into());
+    let nets = vec![other, network("bridge", "f0123ae76e72", "172.17.0.0/16")];
+    let loner =
+        with_ipv6(container("bbbb2222", "loner", &[("other-net", "172.18.0.2")]), "other-net", "fd00:18::2");
+    let t = dual_host(topology(vec![loner], nets));
+    let mut rs = Ruleset { tables: parse_iptables_save(TWO_NETWORKS).unwrap(), notes: vec![] };
+    rs.tables.extend(parse_nft_json(FIREWALLD).unwrap());
+    let (findings, notes) = run(&t, &rs, &[]);
+    assert!(notes.is_empty(), "{notes:#?}");
+    let f: Vec<&Finding> = findings.iter().filter(|f| f.network.as_deref() == Some("other-net")).collect();
+    assert_eq!(f.len(), 1, "{findings:#?}");
+    assert_eq!(f[0].family, None, "{:#?}", f[0]);
+    assert!(
+        f[0].summary.contains("connections of other-net's containers out of the host over IPv4 and IPv6"),
+        "{}",
+        f[0].summary
+    );
 }

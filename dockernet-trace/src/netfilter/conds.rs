@@ -108,6 +108,10 @@ pub enum Cond {
     L4 { proto: String },
     /// `ct status dnat`, `-m conntrack --ctstate DNAT`: any of the statuses (upper case).
     CtStatus { any: Vec<String>, negated: bool },
+    /// The reverse-path check: whether the host's routes lead back to the packet's source out
+    /// of the interface it came in by (`fib saddr . iif oif missing`, `-m rpfilter [--invert]`)
+    /// is `exists`.
+    RouteBack { exists: bool },
     /// Holds for some packets and not others by design: `limit`, `statistic`, `numgen`,
     /// `quota`, `recent`... always "may match".
     Sometimes { what: String },

@@ -186,6 +186,12 @@ pub fn cond(c: &Cond, p: &Packet, table: &Table) -> Fit {
                 _ => Fit::maybe(format!("conntrack status {} is not known", any.join(","))),
             }
         }
+        Cond::RouteBack { exists } => match p.route_back {
+            Some(back) => Fit::from_bool(back == *exists),
+            None => {
+                Fit::maybe(format!("whether {} is routed back by the input interface is not known", p.src))
+            }
+        },
         Cond::Sometimes { what } => Fit::maybe(format!("`{what}` matches some packets, not others")),
     }
 }

@@ -176,6 +176,9 @@ pub struct Packet {
     /// `fib daddr type local`); None when not known.
     pub dst_local: Option<bool>,
     pub src_local: Option<bool>,
+    /// Whether the host's routes lead back to the source out of the input interface (what a
+    /// reverse-path filter checks); None when not known.
+    pub route_back: Option<bool>,
 }
 
 impl Packet {
@@ -208,6 +211,7 @@ impl Packet {
             mark: Some(0),
             dst_local: None,
             src_local: None,
+            route_back: None,
         }
     }
 
@@ -234,6 +238,11 @@ impl Packet {
 
     pub fn from_local(mut self, local: bool) -> Self {
         self.src_local = Some(local);
+        self
+    }
+
+    pub fn route_back(mut self, known: Option<bool>) -> Self {
+        self.route_back = known;
         self
     }
 

@@ -23,6 +23,8 @@ pub fn cond(module: &str, opt: &str, values: &[String], negated: bool) -> Read {
     }
     match (module, opt) {
         ("comment", _) => Read::Inert,
+        // (A bare `-m rpfilter` is read in `rule_args`: it has no option to come here with.)
+        ("rpfilter", "--invert") => Read::Cond(Cond::RouteBack { exists: false }),
         ("tcp" | "udp" | "sctp" | "dccp" | "udplite", "--sport" | "--source-port")
         | ("multiport", "--sports" | "--source-ports") => match port_match(value, negated) {
             Some(ports) => Read::Cond(Cond::Sport { ports }),

@@ -70,7 +70,9 @@ struct Group {
 impl Group {
     fn into_other(self) -> Option<Other> {
         if self.words.is_empty() {
-            return None;
+            // A module without options matches on its own: `-m rpfilter` on a route back.
+            return (self.module.as_deref() == Some("rpfilter"))
+                .then(|| Other::new("-m rpfilter", Meaning::conds(vec![Cond::RouteBack { exists: true }])));
         }
         let text = self.words.join(" ");
         let text = match &self.module {

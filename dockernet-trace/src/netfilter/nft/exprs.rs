@@ -84,6 +84,11 @@ fn meaning(body: &Value) -> Meaning {
 
 fn typed(left: &Value, right: &Value, key: Key, negated: bool) -> Option<Cond> {
     let l = |k: &str| left.get(k);
+    if let Some(fib) = l("fib")
+        && let Some(exists) = route_back(fib, right)
+    {
+        return Some(Cond::RouteBack { exists: exists != negated });
+    }
     if let Some(numgen) = l("numgen") {
         return Some(Cond::Sometimes { what: format!("numgen {}", super::render::expr(numgen, false)) });
     }
@@ -133,6 +138,14 @@ fn typed(left: &Value, right: &Value, key: Key, negated: bool) -> Option<Cond> {
         _ => SetRef::Anon(elems::elems(right)),
     };
     Some(Cond::Lookup { key, set, negated })
+}
+
+/// `fib saddr . [mark .] iif oif exists|missing` (a reverse-path filter, firewalld's for IPv6):
+/// whether it asks for a route back to exist.
+fn route_back(fib: &Value, right: &Value) -> Option<bool> {
+    let flags: Vec<&str> = fib.get("flags")?.as_array()?.iter().filter_map(Value::as_str).collect();
+    let reverse = flags.contains(&"saddr") && flags.contains(&"iif") && !flags.contains(&"daddr");
+    (fib.get("result").and_then(Value::as_str) == Some("oif") && reverse).then(|| right.as_bool()).flatten()
 }
 
 fn iface(slot: &mut Option<IfaceMatch>, right: &Value, negated: bool) -> bool {

@@ -86,3 +86,40 @@ fn admin_input_policy_and_forward_reject() {
     let reply = tcp("10.0.0.9", "10.0.0.2", 40000).iif("eth0").to_local(true).ct(Some(CtState::Established));
     passes(&ev.evaluate(Hook::Input, &reply));
 }
+
+/// firewalld's IPv6 reverse-path filter (`fib saddr . mark . iif oif missing drop`) decides on
+/// whether the source is routed back by the input interface: what the caller says of it.
+#[test]
+fn firewalld_reverse_path_filter_follows_the_route_back() {
+    let rs = firewalld();
+    let ev = Evaluator::new(&rs);
+    let p = tcp("fd00:18::2", "2001:db8::7", 443).iif("br-4ebb9b640f67").oif("eth0");
+    passes(&ev.evaluate(Hook::Prerouting, &p.clone().route_back(Some(true))));
+    let o = exact(&ev.evaluate(Hook::Prerouting, &p.clone().route_back(Some(false)))).clone();
+    assert_eq!(
+        (o.fate.clone(), by(&o)),
+        (Fate::Dropped, "meta nfproto ipv6 fib saddr . mark . iif oif missing drop")
+    );
+    // Not known: it may drop.
+    let e = ev.evaluate(Hook::Prerouting, &p);
+    assert!(e.may_pass() && e.outcomes.iter().any(|o| o.fate == Fate::Dropped), "{e:#?}");
+}
+
+#[test]
+fn iptables_rpfilter_follows_the_route_back() {
+    let save = "*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -i a -m rpfilter -j ACCEPT\n\
+        -A PREROUTING -m rpfilter --invert -j DROP\nCOMMIT\n";
+    let mut rs = Ruleset::default();
+    rs.tables.extend(crate::netfilter::parse_ip6tables_save(save).unwrap());
+    let ev = Evaluator::new(&rs);
+    let p = tcp("fd00::5", "2001:db8::1", 443).iif("b").oif("c");
+    passes(&ev.evaluate(Hook::Prerouting, &p.clone().route_back(Some(true))));
+    let o = exact(&ev.evaluate(Hook::Prerouting, &p.route_back(Some(false)))).clone();
+    assert_eq!((o.fate.clone(), by(&o)), (Fate::Dropped, "-A PREROUTING -m rpfilter --invert -j DROP"));
+    // A bare `-m rpfilter` matches only with a route back.
+    let on_a = tcp("fd00::5", "2001:db8::1", 443).iif("a").oif("c").route_back(Some(true));
+    assert_eq!(
+        exact(&ev.evaluate(Hook::Prerouting, &on_a)).accepted_by[0].text,
+        "-A PREROUTING -i a -m rpfilter -j ACCEPT"
+    );
+}
