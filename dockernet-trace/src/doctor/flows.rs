@@ -8,11 +8,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::IpNet;
 
 use crate::{
+    explain::netfilter_path::HostView,
     flow::IpFamily,
-    model::{
-        DockerNetwork, Topology, listeners,
-        routes::{MAIN_TABLE, default_route, routes_covering},
-    },
+    model::{DockerNetwork, Topology, listeners, routes::default_route},
     netfilter::{
         eval::{CtState, Hook, Packet},
         fix::Traffic,
@@ -79,9 +77,11 @@ struct Uplink {
     dev: String,
     peer: IpAddr,
     host_ip: Option<IpAddr>,
+    /// Whether the host routes the peer back out of `dev` (see `HostView::routes_back`).
+    peer_routed_back: Option<bool>,
 }
 
-fn uplink(t: &Topology, family: IpFamily) -> Option<Uplink> {
+fn uplink(t: &Topology, host: &HostView, family: IpFamily) -> Option<Uplink> {
     let r = default_route(&t.host.routes, family)?;
     let dev = t.link_by_index(r.oif?)?.name.clone();
     // A client reaches the host at a global address, not at the link's own fe80::.
@@ -92,15 +92,8 @@ fn uplink(t: &Topology, family: IpFamily) -> Option<Uplink> {
         IpFamily::V4 => IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)),
         IpFamily::V6 => IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)),
     });
-    Some(Uplink { dev, peer, host_ip })
-}
-
-/// Whether the host routes `src` back out of `iif`, as a reverse-path filter asks: yes when the
-/// main table's route for it goes there; else not known (policy routing, not read here, may
-/// send it another way).
-fn route_back(t: &Topology, src: IpAddr, iif: &str) -> Option<bool> {
-    let route = routes_covering(&t.host.routes, MAIN_TABLE, src).into_iter().next()?;
-    (t.link_by_index(route.oif?)?.name == iif).then_some(true)
+    let peer_routed_back = host.routes_back(peer, &dev);
+    Some(Uplink { dev, peer, host_ip, peer_routed_back })
 }
 
 fn link_local(ip: &IpAddr) -> bool {
@@ -115,11 +108,12 @@ pub fn host_services() -> Vec<(IpAddr, u16)> {
 /// Every flow of every bridge network that must pass, in each address family the network
 /// has; `services` as [`host_services`] says.
 pub fn flows(t: &Topology, services: &[(IpAddr, u16)]) -> Vec<Flow> {
+    let host = HostView::of(t);
     let mut out = vec![];
     for family in [IpFamily::V4, IpFamily::V6] {
-        let up = uplink(t, family);
+        let up = uplink(t, &host, family);
         for n in t.docker.networks.iter().filter(|n| n.bridge.is_some()) {
-            out.extend(network_flows(t, n, family, up.as_ref(), services));
+            out.extend(network_flows(t, &host, n, family, up.as_ref(), services));
         }
     }
     out
@@ -135,6 +129,7 @@ fn nth_host(subnet: &IpNet, k: u32) -> IpAddr {
 
 fn network_flows(
     t: &Topology,
+    host: &HostView,
     n: &DockerNetwork,
     family: IpFamily,
     up: Option<&Uplink>,
@@ -148,10 +143,10 @@ fn network_flows(
         .filter(|c| c.is_running())
         .filter_map(|c| Some((c.name.clone(), t.endpoint(c, &n.name)?.ip_of(family)?)))
         .collect();
-    let host = |k| nth_host(&subnet.subnet, k);
-    let gateway = subnet.gateway.filter(|g| IpFamily::of(g) == family).unwrap_or_else(|| host(1));
-    let me = members.first().map_or(host(2), |m| m.1);
-    let peer = members.get(1).map_or_else(|| if me == host(3) { host(2) } else { host(3) }, |m| m.1);
+    let nth = |k| nth_host(&subnet.subnet, k);
+    let gateway = subnet.gateway.filter(|g| IpFamily::of(g) == family).unwrap_or_else(|| nth(1));
+    let me = members.first().map_or(nth(2), |m| m.1);
+    let peer = members.get(1).map_or_else(|| if me == nth(3) { nth(2) } else { nth(3) }, |m| m.1);
     let flow = |kind, container: Option<String>, steps, dnat_to| Flow {
         kind,
         family,
@@ -163,7 +158,7 @@ fn network_flows(
     };
     let mut out = vec![];
     let tcp = |src: IpAddr, dst: IpAddr, port: u16| Packet::tcp(src, CLIENT_PORT, dst, port);
-    let from_bridge = route_back(t, me, &bridge);
+    let from_bridge = host.routes_back(me, &bridge);
     if let Some(up) = up.filter(|_| !n.internal) {
         let p = tcp(me, up.peer, 443)
             .iif(&bridge)
@@ -178,7 +173,7 @@ fn network_flows(
             .oif(&bridge)
             .ct(Some(CtState::Established))
             .to_local(false)
-            .route_back(route_back(t, up.peer, &up.dev));
+            .route_back(up.peer_routed_back);
         out.push(flow(Kind::Replies, None, vec![(Hook::Forward, reply)], None));
         out.extend(published(t, n, family, up, &bridge));
     }
@@ -239,11 +234,7 @@ fn published(t: &Topology, n: &DockerNetwork, family: IpFamily, up: &Uplink, bri
                 container: Some(c.name.clone()),
                 steps: vec![(
                     Hook::Prerouting,
-                    packet
-                        .iif(&up.dev)
-                        .to_local(true)
-                        .from_local(false)
-                        .route_back(route_back(t, up.peer, &up.dev)),
+                    packet.iif(&up.dev).to_local(true).from_local(false).route_back(up.peer_routed_back),
                 )],
                 dnat_to: Some((ip, p.container_port)),
             });

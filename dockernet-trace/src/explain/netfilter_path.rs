@@ -67,6 +67,12 @@ impl HostView {
         self.routes.iter().find(|(net, _)| net.contains(&ip)).and_then(|(_, dev)| dev.clone())
     }
 
+    /// Whether the main table routes `src` back out of `iif`, what a reverse-path filter asks:
+    /// yes when it does; else not known (policy routing, which this does not read, may).
+    pub fn routes_back(&self, src: IpAddr, iif: &str) -> Option<bool> {
+        (self.device_to(src)? == iif).then_some(true)
+    }
+
     /// The device the IP layer sees a frame of `dev` arrive on: a bridge port's bridge.
     pub fn ip_device(&self, dev: &str) -> String {
         self.masters.get(dev).cloned().unwrap_or_else(|| dev.to_string())
@@ -183,6 +189,9 @@ pub fn walk(ev: &Evaluator, host: &HostView, d: &Dropped) -> Walk {
     }
     let iif = d.iif.clone().map(|i| host.ip_device(&i)).or_else(|| host.device_to(first.src));
     p.iif = iif.clone().map_or(Iface::Unknown, Iface::Is);
+    // Only from the device the kernel reported: one guessed from the route back would prove
+    // itself.
+    p.route_back = d.iif.as_ref().and(iif.as_deref()).and_then(|i| host.routes_back(first.src, i));
     let bridged = iif.as_deref().is_some_and(|i| {
         host.is_bridge(i) && !host.is_local(first.dst) && host.device_to(first.dst).as_deref() == Some(i)
     });

@@ -123,3 +123,39 @@ fn a_bridged_packet_meets_the_bridge_hooks_and_the_ip_hooks() {
     // The admin's forward chain rejects tcp/3306 whatever the devices: it stops here.
     assert!(forward.evaluation.certainly_stops());
 }
+
+/// firewalld's IPv6 reverse-path filter at prerouting: passed when the kernel's input device is
+/// where the host routes the source back; a maybe when the device was only guessed.
+#[test]
+fn a_reverse_path_filter_is_judged_by_the_route_back_from_the_reported_device() {
+    let mut tables = parse_iptables_save(FRESH).unwrap();
+    tables.extend(parse_nft_json(include_str!("../netfilter/fixtures/firewalld-docker.nft.json")).unwrap());
+    let rs = Ruleset { tables, notes: vec![] };
+    let ev = crate::netfilter::eval::Evaluator::new(&rs);
+    let host = HostView::for_tests(
+        &["fd00:17::1", "2001:db8:1::2"],
+        &[("fd00:17::/64", "docker0"), ("::/0", "uplink0")],
+        &[("veth1", "docker0")],
+        &["docker0"],
+    );
+    let rpfilter = |w: &Walk| {
+        w.sites[0]
+            .evaluation
+            .outcomes
+            .iter()
+            .any(|o| o.by.as_ref().is_some_and(|r| r.text.contains("fib saddr")))
+    };
+    let mut d = dropped(tcp("fd00:17::2", "2001:db8:9::9", 443), "docker0");
+    d.iif = Some("veth1".into());
+    let w = walk(&ev, &host, &d);
+    assert_eq!(w.sites[0].evaluation.packet.route_back, Some(true));
+    assert!(!rpfilter(&w), "{:#?}", w.sites[0].evaluation);
+    // The same source arriving from the uplink is not routed back there: not known, a maybe.
+    d.iif = Some("uplink0".into());
+    let w = walk(&ev, &host, &d);
+    assert_eq!(w.sites[0].evaluation.packet.route_back, None);
+    assert!(rpfilter(&w), "{:#?}", w.sites[0].evaluation);
+    // The kernel said no device: the one guessed from the route is no evidence of it.
+    d.iif = None;
+    assert_eq!(walk(&ev, &host, &d).sites[0].evaluation.packet.route_back, None);
+}
