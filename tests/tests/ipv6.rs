@@ -251,6 +251,36 @@ fn doctor_judges_ipv6_flows_against_an_admins_table() {
     );
 }
 
+/// ip6tables' FORWARD emptied under a policy of DROP (Docker's own rules gone, as after
+/// `ip6tables -F FORWARD`): the IPv6 network's traffic out of the host dies there. The trace
+/// says so over IPv6; doctor finds it for that network in IPv6 only, with ip6tables' fix.
+#[test]
+fn ip6tables_forward_emptied_under_a_drop_policy() {
+    let lab = Lab::start(ipv6_options()).unwrap();
+    let (net, _) = dual(&lab);
+    lab.outside_server6(OUTSIDE_IP6, 8080).unwrap();
+    lab.ip6tables(&["-F", "FORWARD"]).unwrap();
+    lab.ip6tables(&["-P", "FORWARD", "DROP"]).unwrap();
+    let (code, json) = trace(&lab, &["--from", "c1", "--to", &format!("[{OUTSIDE_IP6}]:8080")]);
+    assert_cause(&json, "firewall_drop");
+    assert_eq!(code, 1);
+    assert!(fixes(&json).contains("ip6tables"), "{}", fixes(&json));
+    let d = lab.tool(&["doctor", "--json"]).unwrap().json().unwrap();
+    let found: Vec<&Value> =
+        d["findings"].as_array().unwrap().iter().filter(|f| f["cause"] == "firewall_drop").collect();
+    assert_eq!(found.len(), 1, "{d}");
+    let f = found[0];
+    assert_eq!(f["iface"].as_str(), Some(net.bridge.as_str()), "{f}");
+    let summary = f["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("FORWARD")
+            && summary.contains("connections of dual6's containers out of the host over IPv6"),
+        "{summary}"
+    );
+    let fix: Vec<&str> = f["fix"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(fix.iter().any(|l| l.starts_with("ip6tables") && l.contains(&net.bridge)), "{fix:?}");
+}
+
 /// `watch --json ARGS` while `act` runs (after the watch said it is attached), until its JSON
 /// lines satisfy `done`; then SIGINT. All its lines, the summary last.
 fn watch_while(lab: &Lab, args: &[&str], act: impl FnOnce(), done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
