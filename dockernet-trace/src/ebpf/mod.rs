@@ -2,6 +2,7 @@
 pub mod config;
 pub mod enrich;
 pub mod events;
+mod hook_status;
 pub mod hooks;
 pub mod kernel_info;
 pub mod session;
