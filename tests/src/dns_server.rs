@@ -7,7 +7,7 @@ use std::{
     collections::HashMap,
     fs::File,
     io::{ErrorKind, Read, Write},
-    net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket},
+    net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket},
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -19,7 +19,10 @@ use std::{
 use anyhow::{Context, Result, anyhow};
 use hickory_proto::{
     op::{Message, MessageType, OpCode, ResponseCode},
-    rr::{RData, Record, rdata::A},
+    rr::{
+        RData, Record,
+        rdata::{A, AAAA},
+    },
 };
 use nix::sched::{CloneFlags, setns};
 
@@ -28,6 +31,8 @@ use nix::sched::{CloneFlags, setns};
 pub enum Behaviour {
     /// NOERROR with these A records.
     Answer(Vec<Ipv4Addr>),
+    /// NOERROR with these AAAA records (an A query: NOERROR, no data).
+    Answer6(Vec<Ipv6Addr>),
     Servfail,
     Refused,
     /// Never answers.
@@ -166,6 +171,7 @@ fn answer(
         ips.iter().map(|ip| Record::from_rdata(question.name.clone(), 60, RData::A(A(*ip)))).collect()
     };
     let is_a = question.query_type == hickory_proto::rr::RecordType::A;
+    let is_aaaa = question.query_type == hickory_proto::rr::RecordType::AAAA;
     match zone.get(&name) {
         None => r.metadata.response_code = ResponseCode::NXDomain,
         Some(Behaviour::Silent) => return None,
@@ -173,6 +179,10 @@ fn answer(
         Some(Behaviour::Refused) => r.metadata.response_code = ResponseCode::Refused,
         Some(Behaviour::Answer(ips)) if is_a => {
             r.add_answers(records(ips));
+        }
+        Some(Behaviour::Answer6(ips)) if is_aaaa => {
+            let name = question.name.clone();
+            r.add_answers(ips.iter().map(|ip| Record::from_rdata(name.clone(), 60, RData::AAAA(AAAA(*ip)))));
         }
         Some(Behaviour::Truncated(_)) if !tcp => r.metadata.truncation = true,
         Some(Behaviour::Truncated(ips)) if is_a => {

@@ -2,7 +2,11 @@
 //! root, and real queries from its namespace, through Docker's embedded DNS on a user-defined
 //! network and directly on the default bridge, to a DNS server of the test's own "outside"
 //! (in the sink namespace).
-use std::{net::Ipv4Addr, path::PathBuf, time::Duration};
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    path::PathBuf,
+    time::Duration,
+};
 
 use dockernet_trace::dns::{
     AnswerSource, DnsName, DockerDnsSettings, EMBEDDED_DNS, ResolutionError, ResolveOptions, ResolverView,
@@ -68,7 +72,7 @@ fn dns_through_dockers_embedded_server_and_on_the_default_bridge() {
     assert_eq!(up.origin, origin);
     assert_eq!(up.servers, vec![Upstream { addr: outside.into(), from: UpstreamNetns::Container }]);
     let r = resolve_from(&view, "db.corp.example", 42001, 3000);
-    assert_eq!((r.ipv4(), r.error), (Some(DB), None), "{r:?}");
+    assert_eq!((r.answer(), r.error), (Some(IpAddr::V4(DB)), None), "{r:?}");
     assert!(matches!(r.source, Some(AnswerSource::Nameserver { server, .. }) if server == EMBEDDED_DNS));
     assert!(r.via_embedded_dns());
     let forwarded =
@@ -88,7 +92,7 @@ fn dns_through_dockers_embedded_server_and_on_the_default_bridge() {
     assert_eq!(view.config.nameservers, vec![std::net::IpAddr::from(outside)]);
     assert!(view.upstreams.is_none());
     let r = resolve_from(&view, "db.corp.example", 42004, 3000);
-    assert_eq!(r.ipv4(), Some(DB), "{r:?}");
+    assert_eq!(r.answer(), Some(IpAddr::V4(DB)), "{r:?}");
     assert!(server.seen().iter().any(|s| s.from == (LAB_IP.parse::<Ipv4Addr>().unwrap(), 42004).into()));
 
     // Without --dns the embedded server forwards to the host's nameservers, as Docker read them.

@@ -148,7 +148,7 @@ fn dns_queries_from_a_namespace_against_a_real_server() {
 
     // An answer over UDP, from the port we chose, with our id, seen by the server from there.
     let r = rt.block_on(resolve(&view, &name("db.corp.example"), &opts(41001, 3000))).unwrap();
-    assert_eq!((r.ipv4(), r.error), (Some(DB), None));
+    assert_eq!((r.answer(), r.error), (Some(IpAddr::V4(DB)), None));
     assert_eq!(
         r.source,
         Some(AnswerSource::Nameserver { server: ip(SERVER_IP), name: name("db.corp.example.") })
@@ -167,21 +167,21 @@ fn dns_queries_from_a_namespace_against_a_real_server() {
 
     // A short name goes through the search list first (ndots:1): db -> db.corp.example.
     let r = rt.block_on(resolve(&view, &name("db"), &opts(41002, 3000))).unwrap();
-    assert_eq!(r.ipv4(), Some(DB));
+    assert_eq!(r.answer(), Some(IpAddr::V4(DB)));
     assert_eq!(r.attempts.iter().map(|a| a.name.to_string()).collect::<Vec<_>>(), ["db.corp.example"]);
 
     // /etc/hosts first: nothing is sent.
     let before = server.seen().len();
     let r = rt.block_on(resolve(&view, &name("pinned.example"), &opts(41003, 3000))).unwrap();
     assert_eq!(
-        (r.ipv4(), r.source.clone()),
-        (Some(Ipv4Addr::new(10, 9, 9, 9)), Some(AnswerSource::HostsFile))
+        (r.answer(), r.source.clone()),
+        (Some(IpAddr::V4(Ipv4Addr::new(10, 9, 9, 9))), Some(AnswerSource::HostsFile))
     );
     assert!(r.attempts.is_empty() && server.seen().len() == before);
 
     // NXDOMAIN for the name and for its search expansion (enough dots: as is first).
     let r = rt.block_on(resolve(&view, &name("nope.example"), &opts(41004, 3000))).unwrap();
-    assert_eq!((r.ipv4(), r.error), (None, Some(ResolutionError::Nxdomain)));
+    assert_eq!((r.answer(), r.error), (None, Some(ResolutionError::Nxdomain)));
     let names: Vec<String> = r.attempts.iter().map(|a| a.name.to_string()).collect();
     assert_eq!(names, ["nope.example", "nope.example.corp.example"]);
     assert!(r.attempts.iter().all(|a| a.result == QueryResult::Rcode(Rcode::Nxdomain)));
@@ -230,7 +230,7 @@ fn dns_nameservers_that_do_not_answer_within_the_budget() {
     let conf = format!("nameserver {CLOSED_IP}\nnameserver {SERVER_IP}\noptions timeout:1\n");
     let r =
         rt.block_on(resolve(&pair.view(&conf, ""), &name("db.corp.example"), &opts(41012, 3000))).unwrap();
-    assert_eq!(r.ipv4(), Some(DB));
+    assert_eq!(r.answer(), Some(IpAddr::V4(DB)));
     let results: Vec<_> = r.attempts.iter().map(|a| (a.server, a.result.clone())).collect();
     assert_eq!(
         results,

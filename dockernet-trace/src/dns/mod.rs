@@ -22,10 +22,9 @@
 //! })?;
 //! let name = DnsName::parse("xxxx.mysql.rds.aliyuncs.com")?;
 //! let outcome = resolve(&view, &name, &ResolveOptions::new(41000, Duration::from_secs(2))).await?;
-//! match (outcome.ipv4(), outcome.error) {
+//! match (outcome.answer(), outcome.error) {
 //!     (Some(ip), _) => println!("{name} is {ip} as {} sees it", outcome.seen_from),
-//!     (None, Some(e)) => println!("{name} does not resolve from {}: {e}", outcome.seen_from),
-//!     (None, None) => println!("{name} has only IPv6 addresses"),
+//!     (None, e) => println!("{name} does not resolve from {}: {e:?}", outcome.seen_from),
 //! }
 //! # Ok(()) }
 //! ```
@@ -62,18 +61,25 @@ pub enum Family {
     /// A records only.
     #[default]
     Ipv4,
+    /// AAAA records only.
+    Ipv6,
     /// A, then AAAA.
     Ipv4AndIpv6,
 }
 
 impl Family {
     pub fn wants(self, addr: &IpAddr) -> bool {
-        addr.is_ipv4() || self == Self::Ipv4AndIpv6
+        match self {
+            Self::Ipv4 => addr.is_ipv4(),
+            Self::Ipv6 => addr.is_ipv6(),
+            Self::Ipv4AndIpv6 => true,
+        }
     }
 
     pub fn query_types(self) -> &'static [QueryType] {
         match self {
             Self::Ipv4 => &[QueryType::A],
+            Self::Ipv6 => &[QueryType::Aaaa],
             Self::Ipv4AndIpv6 => &[QueryType::A, QueryType::Aaaa],
         }
     }

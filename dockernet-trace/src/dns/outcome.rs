@@ -1,11 +1,7 @@
 //! What a resolution ended with: the addresses, or why not (CONTRACT.md's `resolution.error`),
 //! and every query sent on the way (which nameserver, which name, what came back, how long it
 //! took) so a verdict can explain.
-use std::{
-    fmt,
-    net::{IpAddr, Ipv4Addr},
-    time::Duration,
-};
+use std::{fmt, net::IpAddr, time::Duration};
 
 use super::{DnsName, Upstreams};
 
@@ -174,12 +170,10 @@ pub struct Resolution {
 }
 
 impl Resolution {
-    /// The address a trace goes on to: the first IPv4 answer.
-    pub fn ipv4(&self) -> Option<Ipv4Addr> {
-        self.addresses.iter().find_map(|a| match a {
-            IpAddr::V4(v4) => Some(*v4),
-            IpAddr::V6(_) => None,
-        })
+    /// The address a trace goes on to: the first answer (of the family asked: see
+    /// `ResolveOptions::family`).
+    pub fn answer(&self) -> Option<IpAddr> {
+        self.addresses.first().copied()
     }
 
     /// The resolution went through Docker's embedded DNS server.

@@ -2,7 +2,7 @@
 //! of the trace's family (see `family`), the namespace to send from or arrive in, and what they
 //! are (container, host...).
 use std::{
-    net::{IpAddr, Ipv4Addr, ToSocketAddrs},
+    net::{IpAddr, ToSocketAddrs},
     path::PathBuf,
 };
 
@@ -18,7 +18,7 @@ use crate::flow::IpFamily;
 /// How `--to`'s DNS name resolved as the source resolves it (the trace's DNS leg asks).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NameAnswer {
-    Address(Ipv4Addr),
+    Address(IpAddr),
     Unresolved,
 }
 
@@ -100,9 +100,7 @@ async fn identify<'a>(
         EndpointSpec::Address(ip) => Ok(address(topo, vec![*ip], address_label(*ip)).await),
         EndpointSpec::Name(name) => match (dns_name(topo, arg)?, answer) {
             (None, _) => topo.container(name).map(Identity::Container),
-            (Some(_), Some(NameAnswer::Address(ip))) => {
-                Ok(address(topo, vec![IpAddr::V4(ip)], name.clone()).await)
-            }
+            (Some(_), Some(NameAnswer::Address(ip))) => Ok(address(topo, vec![ip], name.clone()).await),
             (Some(_), Some(NameAnswer::Unresolved)) => Ok(Identity::Unresolved { label: name.clone() }),
             (Some(_), None) => Ok(address(topo, lookup_dns(name).await?, name.clone()).await),
         },

@@ -41,12 +41,12 @@ pub async fn resolve(args: &TraceArgs, from: &EndpointArg, to: &EndpointArg) -> 
 
 impl Endpoints {
     /// The pair again once the DNS leg resolved `--to`'s name to `ip`: the source's address
-    /// and the target's place depend on it.
+    /// (of `ip`'s family) and the target's place depend on it.
     pub async fn answered(
         &mut self,
         from: &EndpointArg,
         to: &EndpointArg,
-        ip: std::net::Ipv4Addr,
+        ip: std::net::IpAddr,
     ) -> Result<()> {
         let (f, t) =
             resolve_pair_answered(&self.topology, from, to, None, Some(NameAnswer::Address(ip))).await?;

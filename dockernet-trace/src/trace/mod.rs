@@ -67,8 +67,16 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
     // The plan, known now unless a name is resolved first: tc goes on its interfaces while
     // the tracepoint programs are verified.
     let early_plan = ends.dns_name.is_none().then(|| Plan::new(&ends.topology, &ends.from, &ends.to, probes));
-    // (A name's resolution answers an IPv4 address: see below.)
-    loading.ipv6(early_plan.as_ref().is_some_and(|p| p.family() == IpFamily::V6));
+    // (A name's answer is of the family `dns_leg::asked` asks for: IPv6 with -6, or after no
+    // IPv4 address for a source with IPv6.)
+    let ipv6 = match &early_plan {
+        Some(p) => p.family() == IpFamily::V6,
+        None => {
+            let (first, fallback) = dns_leg::asked(args.family(), dns_leg::has_ipv6(&ends));
+            first == crate::dns::Family::Ipv6 || fallback.is_some()
+        }
+    };
+    loading.ipv6(ipv6);
     loading.tc_ahead(early_plan.as_ref().map(|p| p.tc_ifaces.clone()).unwrap_or_default());
     let mut attached = loading.finish().await?;
     let before = rules(before).await?;
@@ -78,7 +86,7 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
         spinner.say(format!("resolving {name} as {} does", ends.from.name));
         let l = dns_leg::run(args, &ends, &from, &name, &probes, &mut attached).await?;
         phases.mark("dns");
-        match l.resolution.ipv4() {
+        match l.resolution.answer() {
             Some(ip) => ends.answered(&from, &to, ip).await?,
             None => {
                 spinner.say("explaining".into());

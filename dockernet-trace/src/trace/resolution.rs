@@ -100,7 +100,7 @@ impl From<DnsReport> for ResolutionJson {
             seen_from: r.seen_from.clone(),
             nameservers: r.nameservers.iter().map(ToString::to_string).collect(),
             upstreams,
-            answer: r.ipv4().map(|a| a.to_string()),
+            answer: r.answer().map(|a| a.to_string()),
             error: r.error.map(error_code),
             source: r.source.as_ref().map(|s| match s {
                 AnswerSource::HostsFile => "hosts_file",

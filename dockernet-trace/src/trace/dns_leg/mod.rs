@@ -26,8 +26,9 @@ use crate::{
     ebpf::{KernelEvent, config, events::EventReader},
     error::{Error, Result},
     explain::{Names, NetnsLabel},
+    flow::IpFamily,
     kernel::DropReasons,
-    model::EndpointArg,
+    model::{EndpointArg, EndpointKind},
     probe::ProbePorts,
 };
 
@@ -67,8 +68,28 @@ pub async fn run(
     a.add_tc(plan.tc_ifaces());
     let cfg = config::for_dns(a.session.config(), &plan.ports, &plan.path_addrs, DNS_PORT, &plan.dns_addrs);
     a.session.set_config(cfg)?;
-    let opts = ResolveOptions::new(plan.ports.base, args.timeout);
-    let (resolved, mut events) = following(&view, name, &opts, &mut a.reader, &a.kernel.drop_reasons).await;
+    let (first, fallback) = asked(args.family(), has_ipv6(ends));
+    let started = Instant::now();
+    let mut opts = ResolveOptions::new(plan.ports.base, args.timeout);
+    opts.family = first;
+    let (mut resolved, mut events) =
+        following(&view, name, &opts, &mut a.reader, &a.kernel.drop_reasons).await;
+    // A name without an IPv4 address, for a source that has IPv6: its IPv6 address, as the
+    // source's C library would go on to use (within what is left of the budget).
+    if let (Some(family), Ok(r)) = (fallback, &mut resolved)
+        && r.error == Some(dns::ResolutionError::NoData)
+    {
+        let asked_before = std::mem::take(&mut r.attempts);
+        opts.family = family;
+        opts.budget = args.timeout.saturating_sub(started.elapsed());
+        opts.first_id = opts.first_id.wrapping_add(asked_before.len() as u16);
+        let (again, more) = following(&view, name, &opts, &mut a.reader, &a.kernel.drop_reasons).await;
+        events.extend(more);
+        resolved = again.map(|mut r| {
+            r.attempts.splice(0..0, asked_before);
+            r
+        });
+    }
     // Port 53 to a nameserver is anyone's lookup: namespaces this host does not know (another
     // host's containers in nested namespaces, with the same addresses) are not the leg's.
     let names = Names::new(&ends.topology).with_named_namespaces();
@@ -85,6 +106,23 @@ pub async fn run(
     let place = SourcePlace { netns: ends.source_netns, addrs: &addrs, host_netns };
     let flows = DnsFlows::learn(plan.ports.base, upstreams(&resolution), &place, &events);
     Ok(DnsLeg { resolution, resolv_conf: view.resolv_conf_path, plan, flows, events, budget: args.timeout })
+}
+
+/// The record types asked: `-4` A, `-6` AAAA; without either A, and AAAA after a NOERROR
+/// without one when the source has an IPv6 address (IPv4 first, as for containers with both).
+pub fn asked(family: Option<IpFamily>, source_has_ipv6: bool) -> (dns::Family, Option<dns::Family>) {
+    match family {
+        Some(IpFamily::V4) => (dns::Family::Ipv4, None),
+        Some(IpFamily::V6) => (dns::Family::Ipv6, None),
+        None => (dns::Family::Ipv4, source_has_ipv6.then_some(dns::Family::Ipv6)),
+    }
+}
+
+/// Whether the trace's source has an IPv6 address of its own (a container on an IPv6 network,
+/// the host with one): an answer in IPv6 is of use to it.
+pub fn has_ipv6(ends: &Endpoints) -> bool {
+    let host = ends.from.kind == EndpointKind::Host && ends.topology.host.primary(IpFamily::V6).is_some();
+    host || source_addrs(ends).iter().any(IpAddr::is_ipv6)
 }
 
 /// The resolution, with the kernel's events read while it runs and shortly after.
@@ -128,4 +166,19 @@ fn source_addrs(ends: &Endpoints) -> Vec<IpAddr> {
 fn upstreams(r: &Resolution) -> Vec<Upstream> {
     let Some(u) = r.upstreams.as_ref().filter(|_| r.via_embedded_dns()) else { return vec![] };
     u.servers.iter().map(|s| Upstream { addr: s.addr, from_host: s.from == UpstreamNetns::Host }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_records_asked_follow_the_family_and_the_source() {
+        use dns::Family::{Ipv4, Ipv6};
+        assert_eq!(asked(Some(IpFamily::V4), true), (Ipv4, None));
+        assert_eq!(asked(Some(IpFamily::V6), false), (Ipv6, None));
+        // Without -4/-6: A, and AAAA after none only for a source that can use IPv6.
+        assert_eq!(asked(None, true), (Ipv4, Some(Ipv6)));
+        assert_eq!(asked(None, false), (Ipv4, None));
+    }
 }

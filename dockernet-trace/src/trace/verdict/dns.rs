@@ -8,7 +8,7 @@ use std::{net::IpAddr, path::Path, time::Duration};
 use super::{Context, Location, TraceVerdict, drops, silent};
 use crate::{
     cause::Cause,
-    dns::{QueryResult, Rcode, Resolution, ResolutionError, UpstreamNetns},
+    dns::{QueryResult, QueryType, Rcode, Resolution, ResolutionError, UpstreamNetns},
     trace::dns_leg::plan::Server,
 };
 
@@ -188,6 +188,16 @@ fn no_nameserver(o: &DnsOutcome) -> TraceVerdict {
     }
 }
 
+/// What the queries asked for, as a person says it: the address and the record.
+fn asked_for(r: &Resolution) -> (&'static str, &'static str) {
+    let asked = |t: QueryType| r.attempts.iter().any(|a| a.qtype == t);
+    match (asked(QueryType::A), asked(QueryType::Aaaa)) {
+        (true, true) => ("address", "A or AAAA record"),
+        (false, true) => ("IPv6 address", "AAAA record"),
+        _ => ("IPv4 address", "A record"),
+    }
+}
+
 /// No fault on the way: what the nameserver said, or that it never answered.
 fn failure(cx: Option<&Context>, o: &DnsOutcome, error: ResolutionError) -> TraceVerdict {
     let r = o.resolution;
@@ -208,12 +218,15 @@ fn failure(cx: Option<&Context>, o: &DnsOutcome, error: ResolutionError) -> Trac
             format!("{name} does not exist as {seen} resolves it: {answered_by} answered NXDOMAIN"),
             vec![check(&target_server), dns_setting(o)],
         ),
-        ResolutionError::NoData => (
-            format!(
-                "{name} exists but has no IPv4 address (A record) as {seen} resolves it: {answered_by} answered NOERROR without one (reported as nxdomain)"
-            ),
-            vec![check(&target_server), "add an A record for the name, or trace an address".into()],
-        ),
+        ResolutionError::NoData => {
+            let (what, record) = asked_for(r);
+            (
+                format!(
+                    "{name} exists but has no {what} ({record}) as {seen} resolves it: {answered_by} answered NOERROR without one (reported as nxdomain)"
+                ),
+                vec![check(&target_server), format!("add an {record} for the name, or trace an address")],
+            )
+        }
         ResolutionError::Servfail => (
             format!("{answered_by} answered SERVFAIL: it could not resolve {name} for {seen}"),
             vec![check(&target_server), dns_setting(o)],

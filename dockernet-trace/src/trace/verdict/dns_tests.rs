@@ -81,7 +81,16 @@ fn a_name_without_an_ipv4_address_is_said_to_exist() {
     let r = embedded(ResolutionError::NoData, QueryResult::NoData);
     let v = decide(None, &outcome(&r, Some(&upstream()), true));
     assert_eq!(v.cause, Cause::DnsFailure);
-    assert!(v.summary.contains("exists but has no IPv4 address"), "{}", v.summary);
+    assert!(v.summary.contains("exists but has no IPv4 address (A record)"), "{}", v.summary);
+    // Asked for AAAA only (-6), then after A as well (a source with IPv6): the record asked.
+    let mut r = embedded(ResolutionError::NoData, QueryResult::NoData);
+    r.attempts[0].qtype = QueryType::Aaaa;
+    let v = decide(None, &outcome(&r, Some(&upstream()), true));
+    assert!(v.summary.contains("has no IPv6 address (AAAA record)"), "{}", v.summary);
+    assert!(v.fix.iter().any(|f| f.starts_with("add an AAAA record")), "{:?}", v.fix);
+    r.attempts.insert(0, attempt("127.0.0.11", QueryResult::NoData));
+    let v = decide(None, &outcome(&r, Some(&upstream()), true));
+    assert!(v.summary.contains("has no address (A or AAAA record)"), "{}", v.summary);
 }
 
 #[test]
