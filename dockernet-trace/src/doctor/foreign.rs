@@ -12,6 +12,7 @@ use crate::{
     model::Topology,
     netfilter::{
         Family, Ruleset, Source,
+        docker::manages_ip6tables,
         eval::{Decision, Evaluation, Evaluator, Fate, Hook, NamedRule, Outcome},
         fix::{Fix, fix},
         owner::{Owner, owner},
@@ -36,7 +37,11 @@ pub fn drops(
         let Some((e, o)) = first_stop(rs, &ev, &flow, notes) else { continue };
         let rule = o.by.clone().expect("a stop has a decider");
         let f = finding(rs, &flow, &e, &o);
-        let fix = fix(rs, &e, &o, &bridges, &flow.traffic(e.hook, &e.packet));
+        let mut fix = fix(rs, &e, &o, &bridges, &flow.traffic(e.hook, &e.packet));
+        if let Some(f) = fix.as_mut().filter(|_| docker_ip6_forward_policy(rs, &rule)) {
+            f.alternatives
+                .push("or: systemctl restart docker   # writes Docker's ip6tables ACCEPTs again".into());
+        }
         match found.iter_mut().find(|x| {
             x.rule.same(&rule) && x.finding.network == f.network && x.finding.container == f.container
         }) {
@@ -163,6 +168,18 @@ fn foreign(rs: &Ruleset, rule: &NamedRule, o: &Outcome) -> bool {
         && rule.table == "filter"
         && rule.chain == "FORWARD";
     !docker_forward_policy
+}
+
+/// ip6tables' filter FORWARD policy where Docker writes ip6tables rules: what stops the flow is
+/// that Docker's ACCEPTs for it are not reached (flushed, or FORWARD's jumps to its chains
+/// gone), which restarting Docker repairs.
+fn docker_ip6_forward_policy(rs: &Ruleset, rule: &NamedRule) -> bool {
+    rule.is_policy()
+        && matches!(rule.source, Source::Iptables { .. })
+        && rule.family == Family::Ip6
+        && rule.table == "filter"
+        && rule.chain == "FORWARD"
+        && manages_ip6tables(rs)
 }
 
 fn what(flow: &Flow) -> String {

@@ -268,6 +268,28 @@ fn an_ip6tables_forward_policy_of_drop_stops_the_ipv6_flows() {
     );
     assert!(f.summary.contains("bridge's containers talking to each other over IPv6"), "{}", f.summary);
     assert!(f.fix.iter().any(|l| l.starts_with("ip6tables")), "{:#?}", f.fix);
+    // Docker does not write ip6tables rules here: restarting it would not help.
+    assert!(!f.fix.iter().any(|l| l.contains("restart docker")), "{:#?}", f.fix);
+}
+
+/// Docker 28's ip6tables layout with FORWARD's jumps to its chains gone under its policy of
+/// DROP: the IPv6 flows stop at the policy, and restarting Docker writes its ACCEPTs again.
+#[test]
+fn docker28_ip6tables_without_its_forward_jumps() {
+    let mut bridge1 = dual_stack("bridge1", "b1b1b1b1b1b1b1", "192.0.2.0/24", "fd00:db8:1::/64");
+    bridge1.bridge = Some("bridge1".into());
+    let c = with_ipv6(container("cccc1111", "c1", &[("bridge1", "192.0.2.2")]), "bridge1", "fd00:db8:1::2");
+    let t = dual_host(topology(vec![c], vec![bridge1]));
+    let save = include_str!("../netfilter/fixtures/docker28-ipv6.ip6tables")
+        .replace(":FORWARD ACCEPT", ":FORWARD DROP")
+        .replace("[0:0] -A FORWARD -j DOCKER-USER\n", "")
+        .replace("[0:0] -A FORWARD -j DOCKER-FORWARD\n", "");
+    let rs = Ruleset { tables: parse_ip6tables_save(&save).unwrap(), notes: vec![] };
+    let (findings, _) = run(&t, &rs, &[]);
+    let f: Vec<&Finding> = findings.iter().filter(|f| f.family == Some(IpFamily::V6)).collect();
+    assert_eq!(f.len(), 1, "{findings:#?}");
+    assert!(f[0].summary.contains("out of the host over IPv6"), "{}", f[0].summary);
+    assert!(f[0].fix.iter().any(|l| l.starts_with("or: systemctl restart docker")), "{:#?}", f[0].fix);
 }
 
 /// firewalld's `inet` table stops both families of a bridge it does not know: one finding,
