@@ -162,24 +162,23 @@ fn foreign(rs: &Ruleset, rule: &NamedRule, o: &Outcome) -> bool {
     if owner(rs, rule, &o.path) == Owner::Docker || rule.chain == "DOCKER-USER" {
         return false;
     }
-    let docker_forward_policy = rule.is_policy()
-        && matches!(rule.source, Source::Iptables { .. })
-        && rule.family == Family::Ip
-        && rule.table == "filter"
-        && rule.chain == "FORWARD";
-    !docker_forward_policy
+    !iptables_forward_policy(rule, Family::Ip)
 }
 
 /// ip6tables' filter FORWARD policy where Docker writes ip6tables rules: what stops the flow is
 /// that Docker's ACCEPTs for it are not reached (flushed, or FORWARD's jumps to its chains
 /// gone), which restarting Docker repairs.
 fn docker_ip6_forward_policy(rs: &Ruleset, rule: &NamedRule) -> bool {
+    iptables_forward_policy(rule, Family::Ip6) && manages_ip6tables(rs)
+}
+
+/// The policy of iptables' (`Ip`) or ip6tables' (`Ip6`) filter FORWARD.
+fn iptables_forward_policy(rule: &NamedRule, family: Family) -> bool {
     rule.is_policy()
         && matches!(rule.source, Source::Iptables { .. })
-        && rule.family == Family::Ip6
+        && rule.family == family
         && rule.table == "filter"
         && rule.chain == "FORWARD"
-        && manages_ip6tables(rs)
 }
 
 fn what(flow: &Flow) -> String {

@@ -67,24 +67,21 @@ pub async fn run(args: &TraceArgs) -> Result<u8> {
     // The plan, known now unless a name is resolved first: tc goes on its interfaces while
     // the tracepoint programs are verified.
     let early_plan = ends.dns_name.is_none().then(|| Plan::new(&ends.topology, &ends.from, &ends.to, probes));
-    // (A name's answer is of the family `dns_leg::asked` asks for: IPv6 with -6, or after no
-    // IPv4 address for a source with IPv6.)
-    let ipv6 = match &early_plan {
-        Some(p) => p.family() == IpFamily::V6,
-        None => {
-            let (first, fallback) = dns_leg::asked(args.family(), dns_leg::has_ipv6(&ends));
-            first == crate::dns::Family::Ipv6 || fallback.is_some()
-        }
-    };
-    loading.ipv6(ipv6);
+    // (A name's answer is of the family its leg asks for: IPv6 with -6, or after no IPv4
+    // address for a source with IPv6.)
+    let asked = ends.dns_name.is_some().then(|| dns_leg::Asked::for_source(args, &ends));
+    loading.ipv6(match (&early_plan, asked) {
+        (Some(p), _) => p.family() == IpFamily::V6,
+        (None, a) => a.is_some_and(dns_leg::Asked::may_be_ipv6),
+    });
     loading.tc_ahead(early_plan.as_ref().map(|p| p.tc_ifaces.clone()).unwrap_or_default());
     let mut attached = loading.finish().await?;
     let before = rules(before).await?;
     phases.mark("rules before");
     let mut leg = None;
-    if let Some(name) = ends.dns_name.clone() {
+    if let (Some(name), Some(asked)) = (ends.dns_name.clone(), asked) {
         spinner.say(format!("resolving {name} as {} does", ends.from.name));
-        let l = dns_leg::run(args, &ends, &from, &name, &probes, &mut attached).await?;
+        let l = dns_leg::run(args, &ends, &from, &name, asked, &probes, &mut attached).await?;
         phases.mark("dns");
         match l.resolution.answer() {
             Some(ip) => ends.answered(&from, &to, ip).await?,

@@ -59,6 +59,7 @@ pub async fn run(
     ends: &Endpoints,
     from: &EndpointArg,
     name: &DnsName,
+    asked: Asked,
     ports: &ProbePorts,
     a: &mut Attached,
 ) -> Result<DnsLeg> {
@@ -68,15 +69,14 @@ pub async fn run(
     a.add_tc(plan.tc_ifaces());
     let cfg = config::for_dns(a.session.config(), &plan.ports, &plan.path_addrs, DNS_PORT, &plan.dns_addrs);
     a.session.set_config(cfg)?;
-    let (first, fallback) = asked(args.family(), has_ipv6(ends));
     let started = Instant::now();
     let mut opts = ResolveOptions::new(plan.ports.base, args.timeout);
-    opts.family = first;
+    opts.family = asked.first;
     let (mut resolved, mut events) =
         following(&view, name, &opts, &mut a.reader, &a.kernel.drop_reasons).await;
     // A name without an IPv4 address, for a source that has IPv6: its IPv6 address, as the
     // source's C library would go on to use (within what is left of the budget).
-    if let (Some(family), Ok(r)) = (fallback, &mut resolved)
+    if let (Some(family), Ok(r)) = (asked.then, &mut resolved)
         && r.error == Some(dns::ResolutionError::NoData)
     {
         let asked_before = std::mem::take(&mut r.attempts);
@@ -108,19 +108,39 @@ pub async fn run(
     Ok(DnsLeg { resolution, resolv_conf: view.resolv_conf_path, plan, flows, events, budget: args.timeout })
 }
 
-/// The record types asked: `-4` A, `-6` AAAA; without either A, and AAAA after a NOERROR
-/// without one when the source has an IPv6 address (IPv4 first, as for containers with both).
-pub fn asked(family: Option<IpFamily>, source_has_ipv6: bool) -> (dns::Family, Option<dns::Family>) {
-    match family {
-        Some(IpFamily::V4) => (dns::Family::Ipv4, None),
-        Some(IpFamily::V6) => (dns::Family::Ipv6, None),
-        None => (dns::Family::Ipv4, source_has_ipv6.then_some(dns::Family::Ipv6)),
+/// The record types the leg asks for: `first`, and `then` after a NOERROR without one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Asked {
+    pub first: dns::Family,
+    pub then: Option<dns::Family>,
+}
+
+impl Asked {
+    /// `-4` A, `-6` AAAA; without either A, and AAAA after none when the source has an IPv6
+    /// address (IPv4 first, as for containers with both).
+    pub fn of(family: Option<IpFamily>, source_has_ipv6: bool) -> Self {
+        let (first, then) = match family {
+            Some(IpFamily::V4) => (dns::Family::Ipv4, None),
+            Some(IpFamily::V6) => (dns::Family::Ipv6, None),
+            None => (dns::Family::Ipv4, source_has_ipv6.then_some(dns::Family::Ipv6)),
+        };
+        Self { first, then }
+    }
+
+    /// For a trace's source: from its family option and its addresses.
+    pub fn for_source(args: &TraceArgs, ends: &Endpoints) -> Self {
+        Self::of(args.family(), has_ipv6(ends))
+    }
+
+    /// The answer may be an IPv6 address (the programs must then follow IPv6).
+    pub fn may_be_ipv6(self) -> bool {
+        self.first == dns::Family::Ipv6 || self.then == Some(dns::Family::Ipv6)
     }
 }
 
 /// Whether the trace's source has an IPv6 address of its own (a container on an IPv6 network,
 /// the host with one): an answer in IPv6 is of use to it.
-pub fn has_ipv6(ends: &Endpoints) -> bool {
+fn has_ipv6(ends: &Endpoints) -> bool {
     let host = ends.from.kind == EndpointKind::Host && ends.topology.host.primary(IpFamily::V6).is_some();
     host || source_addrs(ends).iter().any(IpAddr::is_ipv6)
 }
@@ -175,10 +195,14 @@ mod tests {
     #[test]
     fn the_records_asked_follow_the_family_and_the_source() {
         use dns::Family::{Ipv4, Ipv6};
-        assert_eq!(asked(Some(IpFamily::V4), true), (Ipv4, None));
-        assert_eq!(asked(Some(IpFamily::V6), false), (Ipv6, None));
+        let asked = |family, v6| {
+            let a = Asked::of(family, v6);
+            (a.first, a.then, a.may_be_ipv6())
+        };
+        assert_eq!(asked(Some(IpFamily::V4), true), (Ipv4, None, false));
+        assert_eq!(asked(Some(IpFamily::V6), false), (Ipv6, None, true));
         // Without -4/-6: A, and AAAA after none only for a source that can use IPv6.
-        assert_eq!(asked(None, true), (Ipv4, Some(Ipv6)));
-        assert_eq!(asked(None, false), (Ipv4, None));
+        assert_eq!(asked(None, true), (Ipv4, Some(Ipv6), true));
+        assert_eq!(asked(None, false), (Ipv4, None, false));
     }
 }
